@@ -1,0 +1,154 @@
+"""Typed configuration of every AMSNet experiment.
+
+One place per experiment's hyper-parameters (SpeechBrain-style): each dataclass
+is frozen and hashable, so a configuration can key caches and run stores.
+Where the paper is silent or contradicts itself (see ``docs/DESIGN.md``), the
+default chosen here is documented on the field.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+
+def config_hash(obj, length: int = 12) -> str:
+    """Stable short hash of a (nested) dataclass configuration."""
+    payload = json.dumps(dataclasses.asdict(obj), sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """The two input streams of AMSNet (paper §4.2).
+
+    Attributes:
+        sample_rate: Hz; all audio is resampled to it, mono.
+        duration: seconds; utterances are zero-padded ("silence") or cut to it
+            before the spectrogram (paper: 3 s EmoDB, 5 s IEMOCAP).
+        n_fft: STFT length in samples (paper: 800 = 50 ms).
+        win_length: Hann window length in samples (paper: 800).
+        hop_length: STFT hop in samples (paper: 400 = 25 ms).
+        n_mels: mel bands. The paper does not give it (its "1 x 257 x 1000"
+            input fits no stated setting); 128 is librosa's default.
+        log_offset: added before the log of the mel power, avoids log(0).
+        frame_hop_ms: openSMILE IS10 frame hop, ms (fixed by the feature set).
+        max_frames: q, frames of the frame-level stream; ``None`` means
+            ``duration * 100`` (the same span as the spectrogram).
+    """
+
+    sample_rate: int = 16000
+    duration: float = 3.0
+    n_fft: int = 800
+    win_length: int = 800
+    hop_length: int = 400
+    n_mels: int = 128
+    log_offset: float = 1e-6
+    frame_hop_ms: float = 10.0
+    max_frames: int | None = None
+
+    @property
+    def q(self) -> int:
+        """Number of frame-level time steps."""
+        if self.max_frames is not None:
+            return int(self.max_frames)
+        return int(round(self.duration * 1000.0 / self.frame_hop_ms))
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.duration * self.sample_rate))
+
+    @property
+    def spec_frames(self) -> int:
+        """Spectrogram frames (centred STFT): 1 + n_samples // hop."""
+        return 1 + self.n_samples // self.hop_length
+
+    @classmethod
+    def for_corpus(cls, corpus: str, **overrides) -> "FeatureConfig":
+        """The paper's setting for a corpus: 3 s EmoDB, 5 s IEMOCAP, 3 s otherwise."""
+        duration = {"emodb": 3.0, "iemocap": 5.0}.get(corpus, 3.0)
+        return cls(**{"duration": duration, **overrides})
+
+
+FRAME_DIM = 76  # IS10: 38 LLDs + 38 deltas
+
+
+@dataclass(frozen=True)
+class FRLMConfig:
+    """Frame-level representation learning module (paper §3.2).
+
+    Attributes:
+        input_dim: frame feature dimension (76 for IS10).
+        hidden_size: BLSTM units per direction; Fig. 7 finds 128-512 good.
+        peephole: Graves et al. (2013) peephole connections (paper), or plain
+            ``nn.LSTM`` (cuDNN on GPU) when False.
+        dropout: after attention pooling; not given by the paper.
+        embedding_dim: branch output size (paper: 128).
+    """
+
+    input_dim: int = FRAME_DIM
+    hidden_size: int = 256
+    peephole: bool = True
+    dropout: float = 0.3
+    embedding_dim: int = 128
+
+
+@dataclass(frozen=True)
+class URLMConfig:
+    """Utterance-level representation learning module (paper §3.3).
+
+    Attributes:
+        input_channels: mel bands of the spectrogram (channels of the 1-D
+            temporal convolutions).
+        filters: output channels of the three temporal conv blocks.
+        kernels: their kernel sizes, in spectrogram frames.
+        se_ratio: squeeze-and-excitation reduction ratio r (Table 3).
+        dropout: before the dense layer; not given by the paper.
+        embedding_dim: branch output size (paper: 128).
+    """
+
+    input_channels: int = 128
+    filters: tuple[int, int, int] = (512, 256, 128)
+    kernels: tuple[int, int, int] = (8, 5, 3)
+    se_ratio: int = 16
+    dropout: float = 0.3
+    embedding_dim: int = 128
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Connection-attention fusion head (paper §3.4, eqs 9-12).
+
+    Attributes:
+        hidden: sizes of the fully connected layers after fusion (paper: 64, 8).
+        dropout: between them; not given by the paper.
+    """
+
+    hidden: tuple[int, ...] = (64, 8)
+    dropout: float = 0.2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training stage.
+
+    Attributes:
+        optimizer: ``rmsprop`` (paper), ``adam`` or ``sgd``.
+        lr: learning rate (paper: 5e-5 to 1e-4).
+        batch_size: utterances per step (paper: 256 EmoDB, 64/128 IEMOCAP).
+        epochs: maximum epochs (not given by the paper).
+        patience: early-stopping patience in epochs on validation UA;
+            ``0`` disables early stopping (the best validation epoch is still kept).
+        val_fraction: share of each fold's training part held out, stratified,
+            for model selection; the test fold is never looked at.
+        weight_decay: L2 penalty.
+    """
+
+    optimizer: str = "rmsprop"
+    lr: float = 1e-4
+    batch_size: int = 256
+    epochs: int = 200
+    patience: int = 40
+    val_fraction: float = 0.1
+    weight_decay: float = 0.0
