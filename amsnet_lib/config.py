@@ -152,3 +152,51 @@ class TrainConfig:
     patience: int = 40
     val_fraction: float = 0.1
     weight_decay: float = 0.0
+
+
+MODELS = ("frlm", "urlm", "concat", "early", "amsnet")
+PROTOCOLS = ("paper", "loso", "loso_session", "split_file")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that determines one study's numbers, apart from the data.
+
+    Attributes:
+        corpus: ``emodb``, ``iemocap`` or a custom corpus name (for labelling results).
+        model: one of ``frlm``, ``urlm``, ``concat``, ``early``, ``amsnet``.
+        protocol: ``paper`` (stratified random k-fold, speaker-dependent, as the paper),
+            ``loso`` (leave one speaker out), ``loso_session`` (leave one session out),
+            ``split_file`` (folds read from ``split_file``).
+        n_folds: folds of the ``paper`` protocol (paper: 5, i.e. 80/20).
+        split_seed: seed of the fold assignment; the same for every model of a study.
+        seeds: training seeds (initialisation, batching, validation split); results are
+            averaged over folds and seeds.
+        branch_train: stage 1, pre-training of FRLM and URLM (and end-to-end early fusion).
+        fusion_train: stage 2, the fusion head over frozen branch embeddings.
+        split_file: CSV ``path,fold`` for ``protocol="split_file"``.
+        variant: free label distinguishing studies of the same model (e.g. ``r=8``).
+    """
+
+    corpus: str = "emodb"
+    model: str = "amsnet"
+    protocol: str = "paper"
+    n_folds: int = 5
+    split_seed: int = 0
+    seeds: tuple[int, ...] = (0,)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    frlm: FRLMConfig = field(default_factory=FRLMConfig)
+    urlm: URLMConfig = field(default_factory=URLMConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    branch_train: TrainConfig = field(default_factory=TrainConfig)
+    fusion_train: TrainConfig = field(default_factory=TrainConfig)
+    split_file: str | None = None
+    variant: str = ""
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if self.protocol == "split_file" and not self.split_file:
+            raise ValueError("protocol 'split_file' needs split_file=<csv with path,fold>")

@@ -1,0 +1,393 @@
+"""AMSNet's two input streams (paper §4.2), a content-addressed cache, and normalisation.
+
+- Frame level: openSMILE IS10 low-level descriptors (38) and their deltas (38) = 76 dims per
+  10 ms frame, padded or cut to q frames, with a mask of the valid ones.
+- Utterance level: log-mel spectrogram of the utterance padded with silence or cut to a fixed
+  duration (16 kHz, Hann 800, STFT 800, hop 400).
+
+Each utterance is computed once per (audio content, feature configuration, library versions)
+and stored in an on-disk cache; see :func:`extract_features`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .audio import inspect_audio, load_audio
+from .config import FRAME_DIM, FeatureConfig
+
+__all__ = [
+    "Features",
+    "Normaliser",
+    "extract_features",
+    "frame_features",
+    "log_mel_spectrogram",
+    "default_cache_dir",
+]
+
+_CACHE_FORMAT = 1
+
+
+def frame_features(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """IS10 frame-level features of one utterance.
+
+    Args:
+        signal: mono audio at ``config.sample_rate``, float32 ``(n_samples,)``.
+        config: feature configuration; only the sample rate is used here.
+
+    Returns:
+        float32 ``(n_frames, 76)``: 38 LLDs then their 38 deltas, one row per 10 ms frame,
+        uncut and unpadded (see :func:`pad_frames`).
+    """
+    lld, lld_de = _smile("lld"), _smile("lld_de")
+    with warnings.catch_warnings():
+        # opensmile warns and returns NaN rows for segments shorter than one frame; load_audio
+        # already refuses audio that short, and any NaN left is zeroed below.
+        warnings.simplefilter("ignore", UserWarning)
+        a = lld.process_signal(signal, config.sample_rate)
+        d = lld_de.process_signal(signal, config.sample_rate)
+    # lld_de may end with an extra frame or two at the same start time: align on start time.
+    a = a.droplevel("end")
+    d = d.droplevel("end")
+    d = d[~d.index.duplicated(keep="first")].reindex(a.index)
+    out = np.concatenate([a.to_numpy(np.float32), d.to_numpy(np.float32)], axis=1)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def log_mel_spectrogram(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """Log-mel spectrogram of a fixed-length utterance (paper §4.2).
+
+    The signal is padded with silence (zeros, at the end) or cut to ``config.duration`` seconds.
+
+    Returns:
+        float32 ``(n_mels, T)`` with ``T = 1 + n_samples // hop_length`` (121 for 3 s),
+        natural log of mel power plus ``config.log_offset``.
+    """
+    import librosa
+
+    n = config.n_samples
+    fixed = np.zeros(n, dtype=np.float32)
+    fixed[: min(n, len(signal))] = signal[:n]
+    mel = librosa.feature.melspectrogram(
+        y=fixed,
+        sr=config.sample_rate,
+        n_fft=config.n_fft,
+        win_length=config.win_length,
+        hop_length=config.hop_length,
+        window="hann",
+        center=True,
+        n_mels=config.n_mels,
+        power=2.0,
+    )
+    return np.log(mel + config.log_offset).astype(np.float32)
+
+
+def pad_frames(frames: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-pad or cut ``(n, 76)`` frames to ``(q, 76)``; returns them and the bool mask ``(q,)``."""
+    out = np.zeros((q, frames.shape[1]), dtype=np.float32)
+    n = min(q, len(frames))
+    out[:n] = frames[:n]
+    mask = np.zeros(q, dtype=bool)
+    mask[: max(n, 1)] = True  # at least one valid frame keeps attention pooling defined
+    return out, mask
+
+
+@dataclass
+class Features:
+    """Both streams of a corpus, index-aligned with its table.
+
+    Attributes:
+        frames: float32 ``(N, q, 76)``, zero on padded frames.
+        mask: bool ``(N, q)``, True on valid frames.
+        spec: float32 ``(N, n_mels, T)``.
+        labels: int64 ``(N,)`` indices into ``classes``.
+        classes: class names in the corpus' fixed order.
+        table: the corpus table (see :func:`amsnet_lib.load_corpus`).
+        config: the feature configuration used.
+        cache_hits: utterances read from the cache rather than computed.
+        warnings: ``(path, warning)`` pairs, e.g. silent or clipped audio.
+    """
+
+    frames: np.ndarray
+    mask: np.ndarray
+    spec: np.ndarray
+    labels: np.ndarray
+    classes: list[str]
+    table: pd.DataFrame
+    config: FeatureConfig
+    cache_hits: int = 0
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index) -> "Features":
+        """The utterances at positional ``index`` (array of ints or bool mask)."""
+        index = np.asarray(index)
+        return dataclasses.replace(
+            self,
+            frames=self.frames[index],
+            mask=self.mask[index],
+            spec=self.spec[index],
+            labels=self.labels[index],
+            table=self.table.iloc[index].reset_index(drop=True),
+        )
+
+    def summary(self) -> dict:
+        """Counts and shapes, as printed by ``amsnet features``."""
+        t = self.table
+        return {
+            "utterances": len(self),
+            "classes": {c: int((self.labels == i).sum()) for i, c in enumerate(self.classes)},
+            "speakers": {str(k): int(v) for k, v in t["speaker"].value_counts().sort_index().items()},
+            "total_duration_s": float(t["duration"].sum()),
+            "frames_shape": list(self.frames.shape),
+            "frame_dims": int(self.frames.shape[2]),
+            "spec_shape": list(self.spec.shape),
+            "cache_hits": int(self.cache_hits),
+        }
+
+
+@dataclass(frozen=True)
+class Normaliser:
+    """Per-dimension standardisation of both streams.
+
+    Fit it on training utterances only: :meth:`fit` takes a :class:`Features` and nothing else,
+    and the training engine calls it on each fold's training part, so statistics of a test fold
+    cannot leak into the model.
+
+    Attributes:
+        frames_mean, frames_std: ``(76,)`` over valid frames.
+        spec_mean, spec_std: ``(n_mels,)`` over all spectrogram frames.
+    """
+
+    frames_mean: np.ndarray
+    frames_std: np.ndarray
+    spec_mean: np.ndarray
+    spec_std: np.ndarray
+
+    @classmethod
+    def fit(cls, train: Features) -> "Normaliser":
+        valid = train.frames[train.mask]  # (n_valid_frames, 76)
+        spec = train.spec.transpose(0, 2, 1).reshape(-1, train.spec.shape[1])
+        eps = 1e-5
+        return cls(
+            frames_mean=valid.mean(0).astype(np.float32),
+            frames_std=(valid.std(0) + eps).astype(np.float32),
+            spec_mean=spec.mean(0).astype(np.float32),
+            spec_std=(spec.std(0) + eps).astype(np.float32),
+        )
+
+    def transform(self, features: Features) -> Features:
+        """Standardised copy; padded frames stay exactly zero."""
+        frames = (features.frames - self.frames_mean) / self.frames_std
+        frames = np.where(features.mask[..., None], frames, 0.0).astype(np.float32)
+        spec = ((features.spec - self.spec_mean[:, None]) / self.spec_std[:, None]).astype(np.float32)
+        return dataclasses.replace(features, frames=frames, spec=spec)
+
+    def state_dict(self) -> dict:
+        return {k: np.asarray(v).tolist() for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "Normaliser":
+        return cls(**{k: np.asarray(v, dtype=np.float32) for k, v in state.items()})
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def default_cache_dir() -> Path:
+    """``$AMSNET_CACHE_DIR`` or ``<repo>/.cache/features``."""
+    env = os.environ.get("AMSNET_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / ".cache" / "features"
+
+
+def _versions() -> dict:
+    import librosa
+    import opensmile
+
+    return {"opensmile": opensmile.__version__, "librosa": librosa.__version__, "format": _CACHE_FORMAT}
+
+
+def _cache_namespace(config: FeatureConfig) -> str:
+    """Cache key part shared by all utterances: configuration and library versions."""
+    payload = json.dumps({"config": dataclasses.asdict(config), "versions": _versions()}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _content_hash(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _array_digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _read_entry(path: Path, key: str) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """A cached entry, or None when it is absent, corrupt or stale (written for another key)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            frames, spec = z["frames"], z["spec"]
+            meta = json.loads(str(z["meta"]))
+        if meta.get("key") != key or meta.get("digest") != _array_digest(frames, spec):
+            return None
+        return frames, spec, list(meta.get("warnings", []))
+    except Exception:  # truncated zip, bad json, missing array: recompute
+        return None
+
+
+def _write_entry(path: Path, key: str, frames: np.ndarray, spec: np.ndarray, warns: list[str]) -> None:
+    """Atomic write: a reader sees the old entry or the complete new one, never a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = json.dumps({"key": key, "digest": _array_digest(frames, spec), "warnings": warns})
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, frames=frames, spec=spec, meta=np.array(meta))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_SMILES: dict = {}
+
+
+def _smile(level: str):
+    """One openSMILE extractor per process and level (building it parses the config files)."""
+    if level not in _SMILES:
+        import opensmile
+
+        _SMILES[level] = opensmile.Smile(feature_set=opensmile.FeatureSet.IS10, feature_level=level)
+    return _SMILES[level]
+
+
+def _compute_one(args) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    path, config, entry_path, key = args
+    # Only the first `duration` seconds are ever used by either stream (the frame stream is cut
+    # to q frames of the same span), so longer files are never read whole.
+    span = max(config.duration, config.q * config.frame_hop_ms / 1000.0)
+    signal = load_audio(path, sample_rate=config.sample_rate, max_duration=span + 0.05)
+    warns = inspect_audio(signal)
+    frames = frame_features(signal, config)[: config.q]
+    spec = log_mel_spectrogram(signal, config)
+    if entry_path is not None:
+        _write_entry(Path(entry_path), key, frames, spec, warns)
+    return frames, spec, warns
+
+
+def extract_features(
+    table: pd.DataFrame,
+    config: FeatureConfig | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> Features:
+    """Both AMSNet streams for every utterance of a corpus table.
+
+    Args:
+        table: corpus table (``path`` and ``label`` columns; ``attrs["classes"]`` gives the class
+            order, else the sorted labels).
+        config: feature configuration; default :meth:`FeatureConfig.for_corpus` of the table's
+            corpus.
+        cache_dir: where entries live; default :func:`default_cache_dir`.
+        use_cache: read and write the cache.
+        n_jobs: worker processes for the utterances not in the cache; default all cores.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        :class:`Features` aligned with ``table``.
+
+    Raises:
+        AudioError: a file that cannot be decoded, naming it.
+    """
+    from tqdm.auto import tqdm
+
+    if config is None:
+        config = FeatureConfig.for_corpus(table.attrs.get("corpus", ""))
+    classes = list(table.attrs.get("classes") or sorted(table["label"].unique()))
+    unknown = sorted(set(table["label"]) - set(classes))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among the classes {classes}")
+    paths = [str(p) for p in table["path"]]
+    namespace = _cache_namespace(config)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+
+    results: list = [None] * len(paths)
+    todo = []
+    hits = 0
+    for i, p in enumerate(paths):
+        entry = key = None
+        if use_cache:
+            try:
+                digest = _content_hash(p)
+            except OSError:
+                digest = None  # load_audio in the worker raises the proper AudioError
+            if digest is not None:
+                key = f"{namespace}/{digest}"
+                entry = root / namespace / digest[:2] / f"{digest}.npz"
+                cached = _read_entry(entry, key)
+                if cached is not None:
+                    results[i] = cached
+                    hits += 1
+                    continue
+        todo.append((i, (p, config, None if entry is None else str(entry), key)))
+
+    if todo:
+        jobs = n_jobs or os.cpu_count() or 1
+        bar = tqdm(total=len(todo), desc="features", unit="utt", disable=not progress)
+        if jobs == 1 or len(todo) < 4:
+            for i, args in todo:
+                results[i] = _compute_one(args)
+                bar.update()
+        else:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                chunks = max(1, len(todo) // (jobs * 8))
+                for (i, _), res in zip(todo, pool.map(_compute_one, [a for _, a in todo], chunksize=chunks)):
+                    results[i] = res
+                    bar.update()
+        bar.close()
+
+    q = config.q
+    frames = np.zeros((len(paths), q, FRAME_DIM), dtype=np.float32)
+    mask = np.zeros((len(paths), q), dtype=bool)
+    spec = np.stack([r[1] for r in results]) if results else np.zeros((0, config.n_mels, config.spec_frames), np.float32)
+    warns = []
+    for i, (f, _, w) in enumerate(results):
+        frames[i], mask[i] = pad_frames(f, q)
+        warns.extend((paths[i], x) for x in w)
+    labels = np.array([classes.index(lab) for lab in table["label"]], dtype=np.int64)
+    return Features(
+        frames=frames,
+        mask=mask,
+        spec=spec,
+        labels=labels,
+        classes=classes,
+        table=table.reset_index(drop=True),
+        config=config,
+        cache_hits=hits,
+        warnings=warns,
+    )

@@ -1,0 +1,44 @@
+"""Cold and warm feature extraction of a whole corpus, and their ratio.
+
+Cold: an empty cache, every utterance decoded and both streams computed (all cores).
+Warm: the same call again, everything read from the cache.
+
+    python benchmarks/bench_features.py [--corpus emodb] [--data-dir DIR] [--jobs N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+from amsnet_lib.config import FeatureConfig
+from amsnet_lib.corpora import load_corpus
+from amsnet_lib.features import extract_features
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", default="emodb")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--jobs", type=int, default=None)
+    args = ap.parse_args()
+    table = load_corpus(args.corpus, data_dir=args.data_dir, download=False)
+    config = FeatureConfig.for_corpus(table.attrs.get("corpus", ""))
+    audio_s = float(table["duration"].sum())
+    with tempfile.TemporaryDirectory() as cache:
+        t0 = time.perf_counter()
+        cold = extract_features(table, config, cache_dir=cache, n_jobs=args.jobs, progress=False)
+        t_cold = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        warm = extract_features(table, config, cache_dir=cache, n_jobs=args.jobs, progress=False)
+        t_warm = time.perf_counter() - t0
+    jobs = args.jobs or os.cpu_count()
+    print(f"corpus {args.corpus}: {len(table)} utterances, {audio_s / 60:.1f} min of audio, {jobs} worker processes")
+    print(f"cold extraction: {t_cold:.2f} s ({audio_s / t_cold:.1f}x real time, cache hits {cold.cache_hits})")
+    print(f"warm extraction: {t_warm:.2f} s (cache hits {warm.cache_hits})")
+    print(f"warm / cold: {100 * t_warm / t_cold:.2f} % (target < 5 %)")
+
+
+if __name__ == "__main__":
+    main()

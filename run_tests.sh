@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: library tests (pytest) and notebook regression checks (nbval, quick
+# profile). Creates or reuses .venv by itself. EmoDB is found through AMSNET_EMODB_DIR (or
+# ./data/emodb); tests that need it are skipped with a reason when it is absent.
+# Extra arguments go to pytest, e.g. ./run_tests.sh -k features
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="$("$root/scripts/setup_env.sh")"
+cd "$root"
+export MPLBACKEND=Agg PYTHONHASHSEED=0
+exec "$venv/bin/python" -m pytest "$@"

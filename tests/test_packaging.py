@@ -1,0 +1,42 @@
+"""The project installs what it says, pinned, the same for pip and conda."""
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pip_pins() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = project["dependencies"] + sum(project["optional-dependencies"].values(), [])
+    return dict(r.split("==") for r in reqs)
+
+
+def _conda_pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        m = re.match(r"^\s+- ([A-Za-z0-9_.\-]+)==([^\s#]+)", line)
+        if m:
+            pins[m.group(1)] = m.group(2)
+    return pins
+
+
+def test_every_dependency_is_pinned_exactly():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for r in project["dependencies"] + sum(project["optional-dependencies"].values(), []):
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][^,;<>]*", r), r
+
+
+def test_pyproject_and_environment_yml_agree():
+    assert _pip_pins() == _conda_pins()
+
+
+def test_torch_is_pinned_to_the_local_cpu_wheel_version():
+    assert _pip_pins()["torch"] == "2.13.0"
+
+
+def test_console_command_is_declared():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["amsnet"] == "amsnet_lib.cli:main"
