@@ -7,5 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$("$root/scripts/setup_env.sh")"
 cd "$root"
-export MPLBACKEND=Agg PYTHONHASHSEED=0
+# One BLAS/OpenMP thread per process: the suite is many small operations, for which a second
+# thread (or a busy core) costs far more than it gives; feature extraction uses processes.
+export MPLBACKEND=Agg PYTHONHASHSEED=0 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 exec "$venv/bin/python" -m pytest "$@"

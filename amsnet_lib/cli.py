@@ -1,0 +1,258 @@
+"""Command line: ``amsnet features | train | predict | stream | export``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _add_corpus_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", default="emodb", help="emodb, iemocap, or a CSV manifest / folder-per-label of your own corpus")
+    p.add_argument("--data-dir", default=None, help="corpus directory (default: $AMSNET_EMODB_DIR / $AMSNET_IEMOCAP_DIR, else ./data/<corpus>)")
+    p.add_argument("--no-download", action="store_true", help="never download EmoDB; fail if it is absent")
+    p.add_argument("--cache-dir", default=None, help="feature cache (default: $AMSNET_CACHE_DIR or ./.cache/features)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes for feature extraction (default: all cores)")
+    p.add_argument("--duration", type=float, default=None, help="fixed utterance length in seconds (default: 3 EmoDB, 5 IEMOCAP)")
+    p.add_argument("--n-mels", type=int, default=128, help="mel bands of the spectrogram")
+
+
+def _load(args):
+    from .config import FeatureConfig
+    from .corpora import load_corpus
+    from .features import extract_features
+
+    table = load_corpus(args.corpus, data_dir=args.data_dir, download=False if args.no_download else "auto")
+    corpus = table.attrs.get("corpus", "custom")
+    overrides = {"n_mels": args.n_mels}
+    if args.duration is not None:
+        overrides["duration"] = args.duration
+    config = FeatureConfig.for_corpus(corpus, **overrides)
+    return extract_features(table, config, cache_dir=args.cache_dir, n_jobs=args.jobs)
+
+
+def _cmd_features(args) -> int:
+    feats = _load(args)
+    s = feats.summary()
+    if args.json:
+        print(json.dumps(s, indent=1))
+        return 0
+    t = feats.table
+    print(f"corpus: {t.attrs.get('corpus', args.corpus)}")
+    print(f"utterances: {s['utterances']}")
+    print("per class: " + ", ".join(f"{c} {n}" for c, n in s["classes"].items()))
+    print("per speaker: " + ", ".join(f"{k} {n}" for k, n in s["speakers"].items()))
+    print(f"total duration: {s['total_duration_s'] / 60:.1f} min ({s['total_duration_s']:.1f} s)")
+    print(f"frame-level features: {s['frames_shape']} (utterances, q frames, {s['frame_dims']} dims)")
+    print(f"spectrogram: {s['spec_shape']} (utterances, mel bands, frames)")
+    print(f"cache hits: {s['cache_hits']} / {s['utterances']}")
+    skipped = t.attrs.get("skipped") or []
+    if skipped:
+        print(f"skipped {len(skipped)} files:")
+        for path, reason in skipped:
+            print(f"  {path}: {reason}")
+    for path, w in feats.warnings:
+        print(f"warning: {path}: {w}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    import dataclasses
+
+    from .studies import experiment
+    from .training import run_experiment, update_summary
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    feats = _load(args)
+    corpus = feats.table.attrs.get("corpus", "custom")
+    # The paper's configuration (studies.experiment) with only the options given here changed, so
+    # the CLI and the notebooks share their run store entries.
+    exp = experiment(corpus, args.model, args.protocol, args.profile, n_folds=args.folds, split_seed=args.split_seed,
+                     seeds=tuple(args.seeds), features=feats.config, split_file=args.split_file)
+    changes = {k: getattr(args, k) for k in ("optimizer", "lr", "batch_size", "epochs", "patience") if getattr(args, k) is not None}
+    if changes:
+        exp = dataclasses.replace(exp, branch_train=dataclasses.replace(exp.branch_train, **changes),
+                                  fusion_train=dataclasses.replace(exp.fusion_train, **changes))
+    result = run_experiment(exp, feats, store=args.run_dir, device=args.device)
+    print(f"{exp.model} on {corpus}, protocol {exp.protocol}, profile {args.profile} ({len(result.folds)} fold runs)")
+    print(result.fold_table().to_string(index=False))
+    s = result.summary()
+    print(f"mean WA {s['wa']:.2f} ± {s['wa_std']:.2f} %, UA {s['ua']:.2f} ± {s['ua_std']:.2f} % [protocol: {exp.protocol}]")
+    if args.summary and args.profile == "full":
+        update_summary(result, args.summary)
+        print(f"summary: {args.summary}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="amsnet", description="AMSNet speech emotion recognition")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("features", help="load a corpus, extract both feature streams into the cache, print a summary")
+    _add_corpus_args(p)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser("train", help="train and evaluate a model under a protocol; prints per-fold WA/UA")
+    _add_corpus_args(p)
+    p.add_argument("--model", default="amsnet", choices=["amsnet", "frlm", "urlm", "concat", "early"])
+    p.add_argument("--protocol", default="paper", choices=["paper", "loso", "loso_session", "split_file"])
+    p.add_argument("--split-file", default=None, help="CSV path,fold for --protocol split_file")
+    p.add_argument("--folds", type=int, default=5, help="folds of the paper protocol")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--profile", default="full", choices=["full", "quick"], help="full = the paper's settings; quick = smoke run")
+    p.add_argument("--optimizer", default=None, choices=["rmsprop", "adam", "sgd"], help="default: the profile's (rmsprop)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate of both stages (default: the profile's, 1e-4)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: 256 EmoDB, 64 IEMOCAP")
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs per stage")
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (0: off)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice). Use 1 per process when running several at once: "
+                        "oversubscribed threads slow recurrent training down several-fold")
+    p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
+    p.add_argument("--summary", default="results/tables/summary.csv", help="machine-readable summary to update ('' to skip)")
+    p.set_defaults(func=_cmd_train)
+
+    _add_inference_commands(sub)
+
+    args = parser.parse_args(argv)
+    from .errors import AmsnetError
+
+    try:
+        return args.func(args)
+    except AmsnetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+# --------------------------------------------------------------------------- inference: predict, stream, export
+
+
+def _fmt_prob(v) -> str:
+    return "" if v != v else f"{v:.3f}"
+
+
+def _cmd_predict(args) -> int:
+    from .predict import Recognizer
+
+    rec = Recognizer(args.checkpoint)
+    progress = (not args.quiet) and sys.stderr.isatty()
+    df = rec.predict(args.paths, batch_size=args.batch_size, progress=progress)
+    classes = rec.classes
+    ok = df["error"] == ""
+    if args.format == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+    elif args.format == "json":
+        out = []
+        for r in df.to_dict("records"):
+            fine = not r["error"]
+            alpha = {"frlm": r["alpha_frlm"], "urlm": r["alpha_urlm"]}
+            out.append({
+                "path": r["path"],
+                "label": r["label"] if fine else None,
+                "probabilities": {c: r[f"p_{c}"] for c in classes} if fine else None,
+                "alpha": alpha if fine and alpha["frlm"] == alpha["frlm"] else None,
+                "duration": r["duration"] if r["duration"] == r["duration"] else None,
+                "warnings": [w for w in r["warnings"].split("; ") if w],
+                "error": r["error"] or None,
+            })
+        print(json.dumps(out, indent=1))
+    else:
+        show = df[ok]
+        if len(show):
+            cols = ["path", "label"] + [f"p_{c}" for c in classes] + (["alpha_frlm", "alpha_urlm"] if rec.has_alpha else [])
+            t = show[cols].copy()
+            for c in cols[2:]:
+                t[c] = t[c].map(_fmt_prob)
+            t.columns = ["path", "label"] + classes + (["alpha_frlm", "alpha_urlm"] if rec.has_alpha else [])
+            print(t.to_string(index=False))
+        for r in df[ok & (df["warnings"] != "")].itertuples():
+            print(f"warning: {r.path}: {r.warnings}")
+        print(f"{int(ok.sum())} of {len(df)} files predicted with {rec.info.path}")
+    if (~ok).any():
+        print(f"{int((~ok).sum())} file(s) failed:", file=sys.stderr)
+        for r in df[~ok].itertuples():
+            print(f"  {r.path}: {r.error}", file=sys.stderr)
+    return 0 if ok.any() else 1
+
+
+def _cmd_stream(args) -> int:
+    from .stream import mic_available, stream_predict
+
+    if args.mic:
+        if not mic_available():
+            print("error: --mic needs the optional `sounddevice` module, which is not installed. "
+                  "Fix: pip install sounddevice, or pipe raw PCM: arecord -f S16_LE -r 16000 -c 1 -t raw | amsnet stream -",
+                  file=sys.stderr)
+            return 2
+        source = None
+    elif args.source is None:
+        print("error: give a SOURCE (an audio file, or - for raw 16 kHz s16le mono PCM on stdin) or --mic", file=sys.stderr)
+        return 2
+    else:
+        source = args.source
+    sr, predictions = stream_predict(source, checkpoint=args.checkpoint, window=args.window, hop=args.hop, mic=args.mic)
+    classes = list(sr.recognizer.classes)
+    try:
+        for p in predictions:
+            if args.format == "jsonl":
+                print(json.dumps(p.to_dict()), flush=True)
+            else:
+                alpha = "" if p.alpha_frlm != p.alpha_frlm else f"  alpha frlm {p.alpha_frlm:.2f} urlm {p.alpha_urlm:.2f}"
+                probs = " ".join(f"{c[:4]} {p.probabilities[c]:.2f}" for c in classes)
+                warn = f"  [{', '.join(p.warnings)}]" if p.warnings else ""
+                print(f"{p.start:8.2f}-{p.end:8.2f} s  {p.label:<10} {probs}{alpha}  {p.latency_ms:6.1f} ms{warn}", flush=True)
+    except KeyboardInterrupt:
+        pass
+    s = sr.summary()
+    if args.format == "jsonl":
+        print(json.dumps({"summary": s.to_dict()}), flush=True)
+    else:
+        print(f"{s.windows} windows over {s.audio_seconds:.2f} s of audio (window {sr.window_seconds:g} s, hop {s.hop_seconds:g} s); "
+              f"latency per hop mean {s.mean_latency_ms:.1f} ms, p95 {s.p95_latency_ms:.1f} ms, max {s.max_latency_ms:.1f} ms; "
+              f"real-time factor {s.real_time_factor:.3f} ({'keeps up with' if s.keeps_up else 'FALLS BEHIND'} real time)")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .export import export_torchscript
+
+    out = export_torchscript(args.checkpoint, args.out, normalise=not args.no_normalise)
+    print(f"wrote {out} ({args.format}; inputs frames (B, q, 76), mask (B, q), spec (B, n_mels, T) -> "
+          f"probabilities (B, C), alpha (B, 2){'; normaliser built in' if not args.no_normalise else ''})")
+    return 0
+
+
+def _add_inference_commands(sub) -> None:
+    p = sub.add_parser("predict", help="predict the emotion of audio files, folders or CSV manifests")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files, folders (recursive .wav/.flac), CSV manifests with a path column")
+    p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped EmoDB model)")
+    p.add_argument("--format", default="table", choices=["table", "csv", "json"])
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("stream", help="sliding-window predictions over a long file, raw PCM on stdin, or a microphone")
+    p.add_argument("source", nargs="?", default=None, metavar="SOURCE",
+                   help="audio file (any rate/channels), or - for raw 16 kHz 16-bit little-endian mono PCM on stdin")
+    p.add_argument("--window", type=float, default=None, help="window length in s (default: the model's utterance length, 3 s for EmoDB)")
+    p.add_argument("--hop", type=float, default=0.5, help="seconds between windows (default 0.5)")
+    p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped EmoDB model)")
+    p.add_argument("--mic", action="store_true", help="record from the microphone (needs the optional sounddevice module)")
+    p.add_argument("--format", default="table", choices=["table", "jsonl"])
+    p.set_defaults(func=_cmd_stream)
+
+    p = sub.add_parser("export", help="export a checkpoint to TorchScript: (frames, mask, spec) -> (probabilities, alpha)")
+    p.add_argument("checkpoint", metavar="CHECKPOINT")
+    p.add_argument("out", metavar="OUT")
+    p.add_argument("--format", default="torchscript", choices=["torchscript"])
+    p.add_argument("--no-normalise", action="store_true", help="export a module that takes standardised features")
+    p.set_defaults(func=_cmd_export)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

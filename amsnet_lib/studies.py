@@ -1,0 +1,108 @@
+"""Every experiment of the paper, defined once: the configurations the notebooks and the CLI run.
+
+Two profiles:
+- ``full``: the paper's settings (RMSprop, lr 1e-4, batch 256 EmoDB / 64 IEMOCAP, r = 16) with
+  our choices where the paper is silent (docs/DESIGN.md). These produce the reported numbers.
+- ``quick``: a smoke run of the same pipeline for CI (tiny networks, two epochs): its accuracies
+  mean nothing; counts, shapes and fold sizes are the same as in ``full``.
+
+Studies (paper tables and figures) are lists of :class:`ExperimentConfig` that differ in one
+factor; branch pre-training shared between them is trained once (the run store keys a
+pre-trained branch by what determines its weights).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from .config import ExperimentConfig, FeatureConfig, FRLMConfig, FusionConfig, TrainConfig, URLMConfig
+
+PROFILES = ("full", "quick")
+
+ABLATION_MODELS = ("early", "frlm", "urlm", "concat", "amsnet")  # Tables 4-5, in the paper's order
+SE_RATIOS = (2, 4, 8, 16, 32)  # Table 3
+OPTIMIZERS = ("rmsprop", "adam", "sgd")  # Fig. 6
+BATCH_SIZES = {"emodb": (32, 64, 128, 256), "iemocap": (32, 64, 128, 256)}  # Fig. 6
+HIDDEN_SIZES = (32, 64, 128, 256, 512)  # Fig. 7
+LEARNING_RATES = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3)  # §4.5
+
+
+def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "paper", profile: str = "full", **overrides) -> ExperimentConfig:
+    """The configuration of one experiment under a profile.
+
+    Args:
+        corpus: ``emodb``, ``iemocap`` or a custom corpus name.
+        model: ``amsnet``, ``frlm``, ``urlm``, ``concat`` or ``early``.
+        protocol: ``paper``, ``loso``, ``loso_session`` or ``split_file``.
+        profile: ``full`` or ``quick``.
+        **overrides: fields of :class:`ExperimentConfig` to replace.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    batch = 64 if corpus == "iemocap" else 256
+    features = FeatureConfig.for_corpus(corpus)
+    if profile == "full":
+        branch = TrainConfig(optimizer="rmsprop", lr=1e-4, batch_size=batch, epochs=300, patience=30, val_fraction=0.1)
+        fusion_train = branch
+        frlm, urlm, fusion = FRLMConfig(), URLMConfig(input_channels=features.n_mels), FusionConfig()
+    else:
+        branch = TrainConfig(optimizer="rmsprop", lr=1e-3, batch_size=batch, epochs=2, patience=0, val_fraction=0.1)
+        fusion_train = branch
+        frlm = FRLMConfig(hidden_size=16, embedding_dim=16)
+        urlm = URLMConfig(input_channels=features.n_mels, filters=(32, 16, 16), embedding_dim=16)
+        fusion = FusionConfig(hidden=(8, 8))
+    exp = ExperimentConfig(
+        corpus=corpus,
+        model=model,
+        protocol=protocol,
+        n_folds=5,
+        features=features,
+        frlm=frlm,
+        urlm=urlm,
+        fusion=fusion,
+        branch_train=branch,
+        fusion_train=fusion_train,
+    )
+    return dataclasses.replace(exp, **overrides)
+
+
+def ablations(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
+    """Tables 4-5: early fusion, FRLM alone, URLM alone, concatenation, AMSNet."""
+    return [experiment(corpus, m, protocol, profile) for m in ABLATION_MODELS]
+
+
+def se_ratio_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
+    """Table 3: AMSNet with SE reduction ratio r in 2, 4, 8, 16, 32."""
+    base = experiment(corpus, "amsnet", protocol, profile)
+    return [dataclasses.replace(base, urlm=dataclasses.replace(base.urlm, se_ratio=r), variant=f"r={r}") for r in SE_RATIOS]
+
+
+def optimizer_batch_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
+    """Fig. 6: AMSNet under each optimizer and batch size (both stages)."""
+    base = experiment(corpus, "amsnet", protocol, profile)
+    out = []
+    for opt in OPTIMIZERS:
+        for bs in BATCH_SIZES.get(corpus, BATCH_SIZES["emodb"]):
+            tc = dataclasses.replace(base.branch_train, optimizer=opt, batch_size=bs)
+            ft = dataclasses.replace(base.fusion_train, optimizer=opt, batch_size=bs)
+            out.append(dataclasses.replace(base, branch_train=tc, fusion_train=ft, variant=f"{opt},bs={bs}"))
+    return out
+
+
+def hidden_size_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
+    """Fig. 7: FRLM alone with BLSTM hidden size 32 ... 512."""
+    base = experiment(corpus, "frlm", protocol, profile)
+    return [dataclasses.replace(base, frlm=dataclasses.replace(base.frlm, hidden_size=h), variant=f"hidden={h}") for h in HIDDEN_SIZES]
+
+
+def learning_rate_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
+    """§4.5: AMSNet with learning rate 1e-5 ... 1e-3 (both stages)."""
+    base = experiment(corpus, "amsnet", protocol, profile)
+    return [
+        dataclasses.replace(
+            base,
+            branch_train=dataclasses.replace(base.branch_train, lr=lr),
+            fusion_train=dataclasses.replace(base.fusion_train, lr=lr),
+            variant=f"lr={lr:g}",
+        )
+        for lr in LEARNING_RATES
+    ]

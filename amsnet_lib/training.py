@@ -1,0 +1,542 @@
+"""The one training loop and evaluation path of amsnet, and the two-stage AMSNet schedule.
+
+Stage 1 pre-trains FRLM and URLM, each with its own classifier head, on a fold's training part.
+Stage 2 freezes both, computes their 128-d embeddings once (they no longer change), and trains the
+fusion head (connection attention, or concatenation) on them. Early fusion trains end to end in
+one stage. Every stage runs through :func:`train_model` and is evaluated by :func:`evaluate`.
+
+Model selection and early stopping look at a validation split drawn from each fold's training
+part (:func:`amsnet_lib.protocols.validation_split`); a fold's test part is touched once, by the
+final evaluation. Everything a fold produces is written atomically to a :class:`RunStore`, so a
+second run skips finished folds and an interrupted one resumes at the fold it stopped in.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .config import ExperimentConfig, TrainConfig
+from .features import Features, Normaliser
+from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
+from .models import build_model, call_model
+from .protocols import Fold, make_folds, validation_split
+
+__all__ = [
+    "ExperimentResult",
+    "RunStore",
+    "default_device",
+    "evaluate",
+    "fit_final",
+    "run_experiment",
+    "train_model",
+    "update_summary",
+]
+
+BRANCHES = ("frlm", "urlm")
+
+
+# --------------------------------------------------------------------------- utilities
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, same data → same numbers on the same machine."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file so that readers see the old or the new content, never a mix."""
+    _atomic_write_bytes(Path(path), text.encode())
+
+
+def _key(*parts) -> str:
+    payload = json.dumps(parts, sort_keys=True, default=lambda o: dataclasses.asdict(o) if dataclasses.is_dataclass(o) else str(o))
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _to_tensors(feats: Features, device) -> dict[str, torch.Tensor]:
+    return {
+        "frames": torch.from_numpy(feats.frames).to(device),
+        "mask": torch.from_numpy(feats.mask).to(device),
+        "spec": torch.from_numpy(feats.spec).to(device),
+        "labels": torch.from_numpy(feats.labels).to(device),
+    }
+
+
+def _take(data: dict[str, torch.Tensor], idx) -> dict[str, torch.Tensor]:
+    return {k: v[idx] for k, v in data.items()}
+
+
+def _make_optimizer(params, cfg: TrainConfig):
+    name = cfg.optimizer.lower()
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    raise ValueError(f"optimizer must be rmsprop, adam or sgd, got {cfg.optimizer!r}")
+
+
+# --------------------------------------------------------------------------- loop and evaluation
+
+
+@torch.no_grad()
+def predict_logits(model, data: dict[str, torch.Tensor], batch_size: int = 256):
+    """Logits ``(N, C)`` and fusion weights ``(N, 2)`` (or None) in eval mode."""
+    model.eval()
+    n = len(data["labels"]) if "labels" in data else len(next(iter(data.values())))
+    logits, alphas = [], []
+    for s in range(0, n, batch_size):
+        lg, al = call_model(model, {k: v[s : s + batch_size] for k, v in data.items()})
+        logits.append(lg.float().cpu())
+        if al is not None:
+            alphas.append(al.float().cpu())
+    if not logits:
+        return torch.zeros(0, 0), None
+    return torch.cat(logits), (torch.cat(alphas) if alphas else None)
+
+
+def evaluate(model, data: dict[str, torch.Tensor], n_classes: int, batch_size: int = 256) -> dict:
+    """The one evaluation path: loss, WA (eq 15), UA (eq 16), recall, confusion, predictions."""
+    logits, alpha = predict_logits(model, data, batch_size)
+    y = data["labels"].cpu()
+    if len(y) == 0:  # e.g. the final model trained on all data has no test part
+        nan = float("nan")
+        return {"loss": nan, "wa": nan, "ua": nan, "recall": np.full(n_classes, np.nan), "confusion": np.zeros((n_classes, n_classes), np.int64),
+                "pred": np.zeros(0, np.int64), "proba": np.zeros((0, n_classes), np.float32), "alpha": None}
+    pred = logits.argmax(1)
+    yn, pn = y.numpy(), pred.numpy()
+    return {
+        "loss": float(F.cross_entropy(logits, y)) if len(y) else float("nan"),
+        "wa": weighted_accuracy(yn, pn),
+        "ua": unweighted_accuracy(yn, pn, n_classes),
+        "recall": per_class_recall(yn, pn, n_classes),
+        "confusion": confusion_matrix(yn, pn, n_classes),
+        "pred": pn,
+        "proba": torch.softmax(logits, 1).numpy(),
+        "alpha": None if alpha is None else alpha.numpy(),
+    }
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` returns: the best epoch's weights are loaded into the model."""
+
+    curves: pd.DataFrame
+    best_epoch: int
+    seconds: float
+
+
+def train_model(
+    model,
+    train: dict[str, torch.Tensor],
+    val: dict[str, torch.Tensor] | None,
+    cfg: TrainConfig,
+    n_classes: int,
+    *,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "train",
+) -> TrainResult:
+    """The one training loop: cross-entropy (eqs 13-14), mini-batches, model selection.
+
+    The checkpoint kept is the epoch with the best ``cfg.monitor`` on the validation split;
+    training stops after ``cfg.patience`` epochs without improvement. Without a validation set
+    the last epoch is kept.
+
+    Args:
+        model: a module with ``inputs`` (names of the batch entries it takes).
+        train, val: dicts of tensors on the model's device, with ``labels``.
+        cfg: optimiser, learning rate, batch size, epochs, patience.
+        n_classes: number of classes (for UA).
+        seed: seeds initialisation-independent randomness: batch order, dropout.
+    """
+    from tqdm.auto import tqdm
+
+    seed_everything(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = _make_optimizer(params, cfg)
+    gen = torch.Generator().manual_seed(seed)
+    n = len(train["labels"])
+    has_val = val is not None and len(val["labels"]) > 0
+    if cfg.monitor not in ("val_loss", "val_ua"):
+        raise ValueError(f"monitor must be val_loss or val_ua, got {cfg.monitor!r}")
+    best = (-float("inf"), -float("inf"))
+    best_state, best_epoch, since_best = None, 0, 0
+    rows = []
+    t0 = time.perf_counter()
+    bar = tqdm(range(cfg.epochs), desc=desc, unit="ep", disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        perm = torch.randperm(n, generator=gen).to(train["labels"].device)
+        total_loss, correct = 0.0, 0
+        for s in range(0, n, cfg.batch_size):
+            batch = _take(train, perm[s : s + cfg.batch_size])
+            if len(batch["labels"]) < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+                continue  # batch norm cannot train on a single utterance
+            logits, _ = call_model(model, batch)
+            loss = F.cross_entropy(logits, batch["labels"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total_loss += loss.item() * len(batch["labels"])
+            correct += int((logits.argmax(1) == batch["labels"]).sum())
+        row = {"epoch": epoch + 1, "train_loss": total_loss / n, "train_acc": correct / n}
+        if has_val:
+            ev = evaluate(model, val, n_classes, cfg.batch_size)
+            row.update(val_loss=ev["loss"], val_wa=ev["wa"], val_ua=ev["ua"])
+            # Higher is better: (-loss,) for val_loss; (UA, -loss) for val_ua.
+            score = (-ev["loss"], 0.0) if cfg.monitor == "val_loss" else (ev["ua"], -ev["loss"])
+            if score > best:
+                best, best_epoch, since_best = score, epoch + 1, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                since_best += 1
+            bar.set_postfix(val_loss=f"{ev['loss']:.3f}", val_ua=f"{ev['ua']:.3f}", best_epoch=best_epoch)
+        rows.append(row)
+        if has_val and cfg.patience and since_best >= cfg.patience:
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = len(rows)
+    return TrainResult(pd.DataFrame(rows), best_epoch, time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- run store
+
+
+class RunStore:
+    """Directory of finished fold runs: ``<root>/<kind>-<key>/seed<s>/<fold>/``.
+
+    Each fold directory holds ``model.pt``, ``curves.csv``, ``predictions.csv`` and, written
+    last, ``metrics.json``: a fold is finished exactly when its ``metrics.json`` exists.
+    All files are written atomically.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else default_run_dir()
+
+    def fold_dir(self, kind: str, key: str, seed: int, fold: str) -> Path:
+        return self.root / f"{kind}-{key}" / f"seed{seed}" / fold
+
+    def done(self, d: Path) -> bool:
+        return (d / "metrics.json").is_file()
+
+    def save(self, d: Path, *, metrics: dict, curves: pd.DataFrame, predictions: pd.DataFrame, state: dict | None):
+        if state is not None:
+            buf = io.BytesIO()
+            torch.save(state, buf)
+            _atomic_write_bytes(d / "model.pt", buf.getvalue())
+        atomic_write_text(d / "curves.csv", curves.to_csv(index=False))
+        atomic_write_text(d / "predictions.csv", predictions.to_csv(index=False))
+        atomic_write_text(d / "metrics.json", json.dumps(metrics, indent=1))
+
+    def load(self, d: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+        metrics = json.loads((d / "metrics.json").read_text())
+        return metrics, pd.read_csv(d / "curves.csv"), pd.read_csv(d / "predictions.csv")
+
+    def load_state(self, d: Path, device="cpu") -> dict:
+        return torch.load(d / "model.pt", map_location=device, weights_only=True)
+
+
+def default_run_dir() -> Path:
+    """``$AMSNET_RUN_DIR`` or ``<repo>/runs``."""
+    env = os.environ.get("AMSNET_RUN_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "runs"
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+@dataclass
+class ExperimentResult:
+    """All folds and seeds of one experiment.
+
+    Attributes:
+        config: the experiment.
+        folds: one row per (seed, fold): wa, ua (fractions), recall_<class>, sizes, best epoch,
+            seconds.
+        curves: per-epoch curves, with ``seed``, ``fold`` and ``stage`` columns.
+        predictions: one row per test utterance and seed: path, true, pred, p_<class>, and for
+            AMSNet the fusion weights alpha_frlm, alpha_urlm.
+        classes: class names.
+    """
+
+    config: ExperimentConfig
+    folds: pd.DataFrame
+    curves: pd.DataFrame
+    predictions: pd.DataFrame
+    classes: list[str]
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """Confusion matrix summed over folds (and seeds): rows true, columns predicted."""
+        return confusion_matrix(self.predictions["true"], self.predictions["pred"], len(self.classes))
+
+    def summary(self) -> dict:
+        """Mean and standard deviation over folds and seeds, in percent."""
+        c = self.config
+        wa, ua = 100 * self.folds["wa"], 100 * self.folds["ua"]
+        return {
+            "corpus": c.corpus,
+            "protocol": c.protocol,
+            "model": c.model,
+            "variant": c.variant,
+            "n_folds": int(self.folds["fold"].nunique()),
+            "n_seeds": int(self.folds["seed"].nunique()),
+            "wa": round(float(wa.mean()), 2),
+            "ua": round(float(ua.mean()), 2),
+            "wa_std": round(float(wa.std(ddof=0)), 2),
+            "ua_std": round(float(ua.std(ddof=0)), 2),
+            "train_seconds": round(float(self.folds["seconds"].sum()), 1),
+        }
+
+    def fold_table(self) -> pd.DataFrame:
+        """Per-fold WA/UA in percent, then the mean row."""
+        t = self.folds[["seed", "fold", "wa", "ua"]].copy()
+        t[["wa", "ua"]] *= 100
+        mean = pd.DataFrame([{"seed": "", "fold": "mean", "wa": t["wa"].mean(), "ua": t["ua"].mean()}])
+        return pd.concat([t, mean], ignore_index=True).round(2)
+
+
+def _branch_model(name: str, exp: ExperimentConfig, n_classes: int):
+    return build_model(name, n_classes, frlm=exp.frlm, urlm=exp.urlm, fusion=exp.fusion, n_mels=exp.features.n_mels)
+
+
+def _prediction_frame(table: pd.DataFrame, idx, ev: dict, classes, seed, fold) -> pd.DataFrame:
+    df = pd.DataFrame({"seed": seed, "fold": fold, "path": table["path"].to_numpy()[idx], "true": None, "pred": ev["pred"]})
+    df["true"] = [int(v) for v in ev["true"]]
+    for i, c in enumerate(classes):
+        df[f"p_{c}"] = ev["proba"][:, i].round(5)
+    if ev["alpha"] is not None:
+        df["alpha_frlm"] = ev["alpha"][:, 0].round(5)
+        df["alpha_urlm"] = ev["alpha"][:, 1].round(5)
+    return df
+
+
+def _metrics_record(ev: dict, classes, **extra) -> dict:
+    rec = {"wa": ev["wa"], "ua": ev["ua"], "loss": ev["loss"]}
+    rec.update({f"recall_{c}": (None if np.isnan(r) else float(r)) for c, r in zip(classes, ev["recall"])})
+    rec.update(extra)
+    return rec
+
+
+@dataclass
+class _FoldData:
+    fit: dict
+    val: dict
+    test: dict
+    sizes: dict
+
+
+def _fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, device) -> _FoldData:
+    fit_idx, val_idx = validation_split(features.labels, fold.train, val_fraction, seed)
+    # Normalisation statistics come from the fit part only: nothing of the test fold leaks in.
+    norm = Normaliser.fit(features.subset(fit_idx))
+    data = _to_tensors(norm.transform(features), device)
+    return _FoldData(
+        fit=_take(data, torch.as_tensor(fit_idx)),
+        val=_take(data, torch.as_tensor(val_idx)),
+        test=_take(data, torch.as_tensor(fold.test)),
+        sizes={"n_train": len(fit_idx), "n_val": len(val_idx), "n_test": len(fold.test), "normaliser": norm},
+    )
+
+
+def _branch_key(name: str, exp: ExperimentConfig, n_items: int) -> str:
+    """Key of a pre-trained branch: everything that determines its weights, nothing else."""
+    arch = exp.frlm if name == "frlm" else exp.urlm
+    if name == "early":
+        arch = (exp.frlm, exp.features.n_mels)
+    return _key(name, exp.corpus, exp.protocol, exp.n_folds, exp.split_seed, exp.split_file, exp.features, arch, exp.branch_train, n_items)
+
+
+def _run_single_stage(name, exp, features, fold, seed, store, device, progress) -> Path:
+    """Train FRLM, URLM or early fusion on one fold (stage 1); cached in the run store."""
+    n_classes = len(features.classes)
+    d = store.fold_dir(name, _branch_key(name, exp, len(features)), seed, fold.name)
+    if store.done(d):
+        return d
+    fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device)
+    seed_everything(seed)
+    model = _branch_model(name, exp, n_classes).to(device)
+    res = train_model(model, fd.fit, fd.val, exp.branch_train, n_classes, seed=seed, progress=progress, desc=f"{name} {fold.name}")
+    ev = evaluate(model, fd.test, n_classes)
+    ev["true"] = fd.test["labels"].cpu().numpy()
+    sizes = {k: v for k, v in fd.sizes.items() if k != "normaliser"}
+    metrics = _metrics_record(ev, features.classes, seed=seed, fold=fold.name, best_epoch=res.best_epoch, seconds=res.seconds, **sizes,
+                              normaliser=fd.sizes["normaliser"].state_dict())
+    curves = res.curves.assign(stage=name)
+    store.save(d, metrics=metrics, curves=curves, predictions=_prediction_frame(features.table, fold.test, ev, features.classes, seed, fold.name), state=model.state_dict())
+    return d
+
+
+@torch.no_grad()
+def _embeddings(branches: dict, data: dict, batch_size: int = 256) -> dict:
+    """Frozen branch outputs h1 (FRLM) and h2 (URLM), computed once per fold."""
+    out = {"h1": [], "h2": []}
+    if len(data["labels"]) == 0:
+        return {"h1": data["frames"].new_zeros(0, 0), "h2": data["frames"].new_zeros(0, 0), "labels": data["labels"]}
+    for s in range(0, len(data["labels"]), batch_size):
+        b = {k: v[s : s + batch_size] for k, v in data.items()}
+        out["h1"].append(branches["frlm"].embed(b["frames"], b["mask"]))
+        out["h2"].append(branches["urlm"].embed(b["spec"]))
+    res = {k: torch.cat(v) for k, v in out.items()}
+    res["labels"] = data["labels"]
+    return res
+
+
+def _run_fusion(exp, features, fold, seed, store, device, progress) -> Path:
+    """Stage 2: connection attention (AMSNet) or concatenation over frozen pre-trained branches."""
+    n_classes = len(features.classes)
+    branch_dirs = {b: _run_single_stage(b, exp, features, fold, seed, store, device, progress) for b in BRANCHES}
+    key = _key(exp.model, [str(branch_dirs[b].parent.parent.name) for b in BRANCHES], exp.fusion, exp.fusion_train)
+    d = store.fold_dir(exp.model, key, seed, fold.name)
+    if store.done(d):
+        return d
+    fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device)
+    model = _branch_model(exp.model, exp, n_classes).to(device)
+    model.frlm.load_state_dict(store.load_state(branch_dirs["frlm"], device))
+    model.urlm.load_state_dict(store.load_state(branch_dirs["urlm"], device))
+    branches = {"frlm": model.frlm.eval(), "urlm": model.urlm.eval()}
+    for p in list(model.frlm.parameters()) + list(model.urlm.parameters()):
+        p.requires_grad_(False)  # the paper holds pre-trained branch weights fixed
+    emb = {k: _embeddings(branches, getattr(fd, k)) for k in ("fit", "val")}
+    seed_everything(seed)
+    res = train_model(model.head, emb["fit"], emb["val"], exp.fusion_train, n_classes, seed=seed, progress=progress, desc=f"{exp.model} {fold.name}")
+    ev = evaluate(model, fd.test, n_classes)  # end to end through the full model, as at inference
+    ev["true"] = fd.test["labels"].cpu().numpy()
+    sizes = {k: v for k, v in fd.sizes.items() if k != "normaliser"}
+    branch_seconds = sum(json.loads((branch_dirs[b] / "metrics.json").read_text())["seconds"] for b in BRANCHES)
+    metrics = _metrics_record(ev, features.classes, seed=seed, fold=fold.name, best_epoch=res.best_epoch,
+                              seconds=res.seconds + branch_seconds, fusion_seconds=res.seconds, **sizes,
+                              normaliser=fd.sizes["normaliser"].state_dict())
+    store.save(d, metrics=metrics, curves=res.curves.assign(stage=exp.model),
+               predictions=_prediction_frame(features.table, fold.test, ev, features.classes, seed, fold.name), state=model.state_dict())
+    return d
+
+
+def run_fold(exp: ExperimentConfig, features: Features, fold: Fold, seed: int, store: RunStore, device, progress: bool = True) -> Path:
+    """Train and evaluate ``exp.model`` on one fold and seed; returns its run-store directory."""
+    if exp.model in ("frlm", "urlm", "early"):
+        return _run_single_stage(exp.model, exp, features, fold, seed, store, device, progress)
+    return _run_fusion(exp, features, fold, seed, store, device, progress)
+
+
+def run_experiment(
+    exp: ExperimentConfig,
+    features: Features,
+    *,
+    store: RunStore | str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> ExperimentResult:
+    """Train and evaluate a model under a protocol, over all folds and seeds.
+
+    Finished folds are read back from the run store instead of retrained.
+
+    Args:
+        exp: the experiment configuration.
+        features: the corpus' features (unnormalised; each fold normalises on its own training
+            part).
+        store: run store or its directory; default ``$AMSNET_RUN_DIR`` or ``<repo>/runs``.
+        device: default CUDA when available, else CPU.
+        progress: tqdm bars over folds and epochs.
+    """
+    from tqdm.auto import tqdm
+
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    folds = make_folds(features.table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed, split_file=exp.split_file)
+    rows, curves, preds = [], [], []
+    jobs = [(s, f) for s in exp.seeds for f in folds]
+    for seed, fold in tqdm(jobs, desc=f"{exp.model} {exp.protocol}", unit="fold", disable=not progress):
+        d = run_fold(exp, features, fold, seed, store, device, progress)
+        m, c, p = store.load(d)
+        m.pop("normaliser", None)
+        rows.append(m)
+        curves.append(c.assign(seed=seed, fold=fold.name))
+        preds.append(p)
+    return ExperimentResult(exp, pd.DataFrame(rows), pd.concat(curves, ignore_index=True), pd.concat(preds, ignore_index=True), list(features.classes))
+
+
+def fit_final(
+    exp: ExperimentConfig,
+    features: Features,
+    *,
+    store: RunStore | str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+):
+    """Train ``exp.model`` on all of a corpus (the validation split still selects the epoch).
+
+    This is how a model for use on new audio is made; it has no test part, so it reports no
+    accuracy: quote the cross-validated figures of the same configuration instead.
+
+    Returns:
+        ``(model, normaliser)``: the trained model in eval mode on ``device``, and the
+        normalisation fitted on its training utterances.
+    """
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    device = torch.device(device) if device is not None else default_device()
+    seed = exp.seeds[0] if seed is None else seed
+    everything = Fold("all", np.arange(len(features)), np.zeros(0, dtype=np.int64))
+    d = run_fold(exp, features, everything, seed, store, device, progress)
+    metrics = json.loads((d / "metrics.json").read_text())
+    model = _branch_model(exp.model, exp, len(features.classes)).to(device)
+    model.load_state_dict(store.load_state(d, device))
+    return model.eval(), Normaliser.from_state_dict(metrics["normaliser"])
+
+
+SUMMARY_KEYS = ["corpus", "protocol", "model", "variant"]
+
+
+def update_summary(result: ExperimentResult | dict, path: str | os.PathLike = "results/tables/summary.csv") -> pd.DataFrame:
+    """Insert or replace the experiment's row in the machine-readable summary (atomic write)."""
+    row = result.summary() if isinstance(result, ExperimentResult) else dict(result)
+    path = Path(path)
+    old = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=list(row))
+    if len(old):
+        same = np.logical_and.reduce([old[k].astype(str) == str(row[k]) for k in SUMMARY_KEYS])
+        old = old[~same]
+    new = pd.concat([old, pd.DataFrame([row])], ignore_index=True).sort_values(SUMMARY_KEYS, kind="stable")
+    atomic_write_text(path, new.to_csv(index=False))
+    return new

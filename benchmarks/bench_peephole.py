@@ -1,0 +1,99 @@
+"""Training-step time of PeepholeLSTM vs nn.LSTM (bidirectional), same run, same inputs.
+
+One step = forward + backward of a weighted-sum loss, on a padded batch (lengths uniform in
+[T/2, T], one of length T). Contenders:
+  peephole    PeepholeLSTM (FRLM, ``peephole=True``), stops at the longest sequence;
+  nn.LSTM     ``nn.LSTM(bidirectional=True)`` on the whole padded batch: the target (ratio);
+  plain       PlainBLSTM (FRLM, ``peephole=False``): two nn.LSTMs, within-length reversal;
+  packed      (``--packed``) nn.LSTM on a pack_padded_sequence: correct padding, but very
+              slow on CPU (why FRLM does not use it).
+Warm-up, then the median of several repeats, interleaved so that load from other processes
+hits every contender alike; torch's default thread count.
+
+    python benchmarks/bench_peephole.py                  # real size (256, 300, 76, 256) + small
+    python benchmarks/bench_peephole.py --sizes 64,100,76,128 --repeats 3
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from amsnet_lib.models.frlm import PlainBLSTM
+from amsnet_lib.models.peephole import PeepholeLSTM
+
+
+def _step_times(steps: dict, repeats: int, warmup: int) -> dict:
+    """Median ms per step function, repeats interleaved across contenders."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) * 1000.0 for name, ts in times.items()}
+
+
+def bench(B: int, T: int, D: int, H: int, repeats: int, warmup: int, packed: bool) -> dict:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(B, T, D, generator=g)
+    lengths = torch.randint(T // 2, T + 1, (B,), generator=g)
+    lengths[0] = T
+    mask = torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)
+    w = torch.randn(B, T, 2 * H, generator=g)  # loss weights: every output gets a gradient
+
+    peep = PeepholeLSTM(D, H, bidirectional=True)
+    lstm = nn.LSTM(D, H, batch_first=True, bidirectional=True)
+    plain = PlainBLSTM(D, H)
+
+    def step(module, fn):
+        def run():
+            module.zero_grad(set_to_none=True)
+            (fn() * w).sum().backward()
+        return run
+
+    def run_packed():
+        p = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(lstm(p)[0], batch_first=True, total_length=T)[0]
+
+    steps = {
+        "peephole": step(peep, lambda: peep(x, mask)),
+        "nn.LSTM": step(lstm, lambda: lstm(x)[0]),
+        "plain": step(plain, lambda: plain(x, mask)),
+    }
+    if packed:
+        steps["packed"] = step(lstm, run_packed)
+    ms = _step_times(steps, repeats, warmup)
+    ref = ms["nn.LSTM"]
+    parts = " | ".join(f"{k} {v:.0f} ms ({v / ref:.2f}x)" for k, v in ms.items())
+    print(f"B={B} T={T} D={D} H={H} threads={torch.get_num_threads()} "
+          f"median of {repeats}: {parts}", flush=True)
+    return ms
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", nargs="*", default=["256,300,76,256", "64,100,76,128"],
+                    help="B,T,D,H per size")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--packed", action="store_true", help="also time a packed nn.LSTM")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch.set_num_threads (default: leave torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for size in args.sizes:
+        B, T, D, H = (int(v) for v in size.split(","))
+        bench(B, T, D, H, args.repeats, args.warmup, args.packed)
+
+
+if __name__ == "__main__":
+    main()

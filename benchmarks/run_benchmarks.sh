@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Run the inference and training benchmarks and write results/benchmarks.md: every figure
+# measured in this run, each against its target (2-core CPU):
+#   end-to-end latency of a 3-s clip p50 <= 100 ms, model-only p50 <= 10 ms,
+#   streaming keeps up with real time at 0.5-s hops, URLM training >= 50 % of matmul FLOP/s;
+# plus feature-extraction real-time factors and training throughput per stage.
+# Uses the shipped checkpoint when it exists, else a randomly initialised full-size AMSNet.
+# Takes about 5-10 minutes on 2 cores. Extra arguments go to bench_inference.py
+# (e.g. --checkpoint F --runs 50). Set SKIP_TRAINING=1 to skip the training benchmark.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$("$root/scripts/setup_env.sh")"
+cd "$root"
+mkdir -p results
+# The raw figures are kept next to the report, so that it can be re-rendered without measuring:
+#   python benchmarks/bench_inference.py report --inference results/benchmarks_inference.json \
+#       --training results/benchmarks_training.json --out results/benchmarks.md
+"$venv/bin/python" benchmarks/bench_inference.py --json results/benchmarks_inference.json "$@"
+training=()
+if [ "${SKIP_TRAINING:-0}" != "1" ]; then
+    "$venv/bin/python" benchmarks/bench_training.py --json results/benchmarks_training.json
+    training=(--training results/benchmarks_training.json)
+fi
+"$venv/bin/python" benchmarks/bench_inference.py report --inference results/benchmarks_inference.json "${training[@]}" \
+    --out results/benchmarks.md > /dev/null
+echo "wrote results/benchmarks.md" >&2

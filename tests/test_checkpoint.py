@@ -1,0 +1,240 @@
+"""Self-describing checkpoints: round trip, and every way a file can be wrong → CheckpointError.
+
+Also home of :func:`tiny_checkpoint`, the quick-profile model the inference tests share: built
+once per test session with the real engine (``training.fit_final``) from synthetic tone WAVs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from amsnet_lib.checkpoint import FORMAT_VERSION, config_from_dict, config_to_dict, load_checkpoint, save_checkpoint
+from amsnet_lib.config import ExperimentConfig, FeatureConfig
+from amsnet_lib.errors import CheckpointError
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Tiny feature setting of the test model: 1-s utterances (q = 100 frames, 41 spectrogram frames).
+TINY_FEATURES = FeatureConfig(duration=1.0)
+TINY_CLASSES = ["high", "low"]
+
+
+def tone(seconds: float, f0: float, sr: int = 16000, seed: int = 0, amp: float = 0.3) -> np.ndarray:
+    """A voiced-sounding tone (fundamental + 2 harmonics + a little noise), float32."""
+    t = np.arange(int(round(seconds * sr))) / sr
+    rng = np.random.default_rng(seed)
+    x = sum(amp / (k + 1) * np.sin(2 * np.pi * f0 * (k + 1) * t) for k in range(3))
+    return (x + 0.005 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def tiny_checkpoint(base: Path) -> Path:
+    """Quick-profile AMSNet trained by ``fit_final`` on 12 tone WAVs (2 classes); built once under ``base``."""
+    out = base / "tiny" / "amsnet_tiny.pt"
+    if out.is_file():
+        return out
+    from amsnet_lib.corpora import load_corpus
+    from amsnet_lib.features import extract_features
+    from amsnet_lib.studies import experiment
+    from amsnet_lib.training import fit_final
+
+    corpus = base / "tiny" / "corpus"
+    for i in range(6):
+        for label, f0 in (("high", 320.0), ("low", 110.0)):
+            path = corpus / label / f"{label}{i}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, tone(0.8 + 0.1 * i, f0 * (1 + 0.03 * i), seed=i), 16000)
+    table = load_corpus(corpus)
+    exp = experiment("custom", "amsnet", "paper", "quick", features=TINY_FEATURES)
+    feats = extract_features(table, exp.features, cache_dir=base / "tiny" / "cache", n_jobs=1, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: 1 thread is ~15x faster on a loaded 2-core machine
+    try:
+        model, norm = fit_final(exp, feats, store=base / "tiny" / "runs", device="cpu", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    save_checkpoint(out, model, exp, feats.classes, norm, meta={"data": "synthetic tones", "protocol": "fit_final"})
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    return tiny_checkpoint(tmp_path_factory.getbasetemp())
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+def test_round_trip_restores_model_configs_classes_normaliser(tiny_ckpt):
+    model, info = load_checkpoint(tiny_ckpt)
+    assert not model.training
+    assert info.model_name == "amsnet" and info.classes == tuple(TINY_CLASSES)
+    assert info.features == TINY_FEATURES and info.features.q == 100
+    assert info.experiment.frlm.hidden_size == 16  # quick profile
+    assert info.normaliser.frames_mean.shape == (76,) and info.normaliser.spec_std.shape == (128,)
+    assert info.meta["data"] == "synthetic tones"
+    assert info.format_version == FORMAT_VERSION and info.amsnet_version
+    # the weights are the saved ones: same outputs as a second load
+    model2, _ = load_checkpoint(tiny_ckpt)
+    x = torch.randn(2, 100, 76), torch.ones(2, 100, dtype=torch.bool), torch.randn(2, 128, 41)
+    with torch.no_grad():
+        a, b = model(*x), model2(*x)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_config_dict_round_trip_keeps_tuples():
+    exp = ExperimentConfig(seeds=(0, 1))
+    back = config_from_dict(ExperimentConfig, config_to_dict(exp))
+    assert back == exp and isinstance(back.urlm.filters, tuple)
+    with pytest.raises(TypeError, match="unknown field"):
+        config_from_dict(ExperimentConfig, {**config_to_dict(exp), "bogus": 1})
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tiny_ckpt, tmp_path):
+    model, info = load_checkpoint(tiny_ckpt)
+    out = tmp_path / "sub" / "m.pt"
+    save_checkpoint(out, model, info.experiment, info.classes, info.normaliser, meta={"n": np.int64(3)})
+    assert out.is_file() and [p.name for p in out.parent.iterdir()] == ["m.pt"]
+    assert load_checkpoint(out)[1].meta == {"n": 3}
+
+
+def test_save_refuses_classes_that_do_not_fit_the_model(tiny_ckpt, tmp_path):
+    model, info = load_checkpoint(tiny_ckpt)
+    with pytest.raises(CheckpointError, match="3 classes"):
+        save_checkpoint(tmp_path / "bad.pt", model, info.experiment, ["a", "b", "c"], info.normaliser)
+    assert not (tmp_path / "bad.pt").exists()
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _payload(path):
+    return torch.load(path, weights_only=True)
+
+
+def _write(path, payload):
+    torch.save(payload, path)
+    return path
+
+
+def test_missing_file_names_the_file_and_how_to_train(tmp_path):
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(tmp_path / "nope.pt")
+    assert "nope.pt" in str(e.value) and "does not exist" in str(e.value) and "train_shipped_model" in str(e.value)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04truncated zip"])
+def test_corrupt_file(tmp_path, content):
+    p = tmp_path / "bad.pt"
+    p.write_bytes(content)
+    with pytest.raises(CheckpointError, match="cannot be read as a checkpoint"):
+        load_checkpoint(p)
+
+
+def test_truncated_real_checkpoint(tiny_ckpt, tmp_path):
+    p = tmp_path / "half.pt"
+    p.write_bytes(tiny_ckpt.read_bytes()[: tiny_ckpt.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="half.pt: cannot be read"):
+        load_checkpoint(p)
+
+
+def test_bare_state_dict_is_not_a_checkpoint(tiny_ckpt, tmp_path):
+    p = _write(tmp_path / "sd.pt", _payload(tiny_ckpt)["state_dict"])
+    with pytest.raises(CheckpointError, match="not an amsnet checkpoint"):
+        load_checkpoint(p)
+
+
+def test_directory_is_refused(tmp_path):
+    with pytest.raises(CheckpointError, match="is a directory"):
+        load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("version,fix", [(FORMAT_VERSION + 1, "upgrade amsnet"), (0, "re-create it")])
+def test_wrong_format_version(tiny_ckpt, tmp_path, version, fix):
+    payload = _payload(tiny_ckpt)
+    payload["format_version"] = version
+    with pytest.raises(CheckpointError, match=f"format version {version}") as e:
+        load_checkpoint(_write(tmp_path / "v.pt", payload))
+    assert fix in str(e.value)
+
+
+def test_unknown_model(tiny_ckpt, tmp_path):
+    payload = _payload(tiny_ckpt)
+    payload["model"] = "transformer"
+    with pytest.raises(CheckpointError, match="unknown model 'transformer'"):
+        load_checkpoint(_write(tmp_path / "m.pt", payload))
+
+
+def test_state_dict_not_matching_the_configuration(tiny_ckpt, tmp_path):
+    payload = _payload(tiny_ckpt)
+    payload["experiment"]["frlm"]["hidden_size"] = 32  # the weights are for 16
+    with pytest.raises(CheckpointError, match="weights do not match the stored amsnet configuration.*wrong shape"):
+        load_checkpoint(_write(tmp_path / "h.pt", payload))
+    payload = _payload(tiny_ckpt)
+    key = next(iter(payload["state_dict"]))
+    del payload["state_dict"][key]
+    with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(_write(tmp_path / "k.pt", payload))
+
+
+def test_classes_inconsistent_with_the_head(tiny_ckpt, tmp_path):
+    payload = _payload(tiny_ckpt)
+    payload["classes"] = ["high", "low", "middle"]
+    with pytest.raises(CheckpointError, match="lists 3 classes .* has 2 outputs"):
+        load_checkpoint(_write(tmp_path / "c.pt", payload))
+    payload["classes"] = ["same", "same"]
+    with pytest.raises(CheckpointError, match="invalid class names"):
+        load_checkpoint(_write(tmp_path / "d.pt", payload))
+
+
+def test_normaliser_of_the_wrong_size(tiny_ckpt, tmp_path):
+    payload = _payload(tiny_ckpt)
+    payload["normaliser"]["spec_mean"] = torch.zeros(64)
+    with pytest.raises(CheckpointError, match="spec_mean"):
+        load_checkpoint(_write(tmp_path / "n.pt", payload))
+
+
+def test_bad_configuration(tiny_ckpt, tmp_path):
+    payload = _payload(tiny_ckpt)
+    payload["experiment"]["features"]["colour"] = "blue"
+    with pytest.raises(CheckpointError, match="invalid configuration"):
+        load_checkpoint(_write(tmp_path / "x.pt", payload))
+
+
+# --------------------------------------------------------------------------- shipped-model script
+
+
+@pytest.mark.slow
+@pytest.mark.emodb
+def test_train_shipped_model_script_end_to_end(emodb_dir, tmp_path, monkeypatch):
+    """The real script on a 14-utterance EmoDB subset (2 per class) with the quick profile, into a temp folder."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_shipped_model", REPO / "scripts" / "train_shipped_model.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "ship" / "amsnet_emodb.pt"
+    summary = tmp_path / "summary.csv"
+    summary.write_text("corpus,protocol,model,variant,n_folds,n_seeds,wa,ua,wa_std,ua_std,train_seconds\n"
+                       "emodb,loso,amsnet,,10,1,71.5,68.25,5.0,6.0,100\n")
+    threads = torch.get_num_threads()
+    rc = script.main(["--quick", "--limit", "14", "--out", str(out), "--data-dir", str(emodb_dir), "--no-download",
+                      "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "runs"),
+                      "--summary", str(summary), "--jobs", "1", "--threads", "1", "--quiet"])
+    torch.set_num_threads(threads)
+    assert rc == 0
+    model, info = load_checkpoint(out)
+    assert info.classes == ("anger", "boredom", "disgust", "fear", "happiness", "sadness", "neutral")
+    assert info.meta["profile"] == "quick" and info.meta["n_utterances"] == 14
+    # a smoke model never quotes the cross-validated accuracy of the real configuration
+    assert "not applicable" in info.meta["loso_accuracy"]
+    card = (out.parent / "MODEL_CARD.md").read_text()
+    assert "smoke-test model" in card and "acted German" in card
+    # the card's numbers come from the summary: render it as the full model would
+    meta = dict(info.meta, profile="full", loso_accuracy=script.read_accuracy(summary, "loso"))
+    text = script.render_card(meta)
+    assert "WA 71.50 % ± 5.00, UA 68.25 % ± 6.00 (10 folds, 1 seed)" in text
+    assert "not yet measured" in script.render_card(dict(meta, loso_accuracy=script.NOT_MEASURED))

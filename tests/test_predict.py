@@ -1,0 +1,238 @@
+"""Inference on new audio: inputs, features as in training, bad files, the CLI."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from amsnet_lib import cli
+from amsnet_lib.errors import CheckpointError
+from amsnet_lib.features import Normaliser, extract_features, frame_features
+from amsnet_lib.predict import FrameExtractor, Recognizer, collect_inputs, predict
+
+_spec = importlib.util.spec_from_file_location("_ckpt_helpers", Path(__file__).with_name("test_checkpoint.py"))
+_h = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_h)
+tone = _h.tone
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    return _h.tiny_checkpoint(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def rec(tiny_ckpt) -> Recognizer:
+    return Recognizer(tiny_ckpt)
+
+
+def _prob_cols(df):
+    return [c for c in df.columns if c.startswith("p_")]
+
+
+# --------------------------------------------------------------------------- features as in training
+
+
+def test_single_pass_frame_features_equal_the_training_ones():
+    ext = FrameExtractor()
+    assert ext.single_pass
+    for x in (tone(1.3, 180.0, seed=1), tone(0.35, 260.0, seed=2), np.zeros(1600, np.float32)):
+        np.testing.assert_array_equal(ext(x), frame_features(x))
+
+
+@pytest.mark.emodb
+def test_single_pass_frame_features_equal_on_real_speech(emodb_dir):
+    from amsnet_lib.audio import load_audio
+
+    ext = FrameExtractor()
+    for name in sorted(p.name for p in (emodb_dir / "wav").glob("*.wav"))[:2]:
+        x = load_audio(emodb_dir / "wav" / name, max_duration=3.05)
+        np.testing.assert_array_equal(ext(x), frame_features(x))
+
+
+def test_features_and_normalisation_match_the_training_path(rec, write_audio, tmp_path):
+    paths = [write_audio("a.wav", tone(1.4, 150.0, seed=3)), write_audio("b.wav", tone(0.6, 300.0, seed=4), sample_rate=16000)]
+    table = pd.DataFrame({"path": [str(p) for p in paths], "label": ["high", "low"], "speaker": ["x", "y"], "duration": [1.4, 0.6]})
+    table.attrs["classes"] = ["high", "low"]
+    feats = extract_features(table, rec.config, cache_dir=tmp_path / "c", n_jobs=1, progress=False)
+    norm = rec.info.normaliser.transform(feats)
+    for i, p in enumerate(paths):
+        f, m, s = rec.normalise(*rec.features(rec.load(p)))
+        np.testing.assert_array_equal(m, feats.mask[i])
+        np.testing.assert_allclose(f, norm.frames[i], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(s, norm.spec[i], rtol=0, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def test_files_folder_and_manifest_give_the_same_predictions(rec, tmp_path):
+    folder = tmp_path / "clips"
+    (folder / "deep").mkdir(parents=True)
+    paths = [folder / "one.wav", folder / "deep" / "two.flac", folder / "deep" / "three.WAV"]
+    for i, p in enumerate(paths):
+        sf.write(p, tone(1.0 + 0.2 * i, 120.0 + 100 * i, seed=i), 16000, format="FLAC" if p.suffix == ".flac" else "WAV")
+    (folder / "notes.txt").write_text("not audio")
+    (tmp_path / "list.csv").write_text("path,label\nclips/one.wav,x\nclips/deep/two.flac,y\n" + f"{paths[2]},z\n")
+
+    by_file = predict([str(p) for p in paths], checkpoint=rec, progress=False)
+    by_folder = predict(folder, checkpoint=rec, progress=False)
+    by_manifest = predict(tmp_path / "list.csv", checkpoint=rec, progress=False)
+    assert list(by_file.columns) == ["path", "label", "p_high", "p_low", "alpha_frlm", "alpha_urlm", "duration", "warnings", "error"]
+    assert (by_file["error"] == "").all() and by_file["label"].isin(["high", "low"]).all()
+    np.testing.assert_allclose(by_file[_prob_cols(by_file)].sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(by_file[["alpha_frlm", "alpha_urlm"]].sum(axis=1), 1.0, atol=1e-5)
+    assert sorted(by_folder["path"]) == sorted(str(p) for p in paths)  # recursive, .wav/.flac any case only
+    key = lambda d: d.set_index("path").sort_index()[_prob_cols(d)]  # noqa: E731
+    pd.testing.assert_frame_equal(key(by_file), key(by_folder))
+    pd.testing.assert_frame_equal(key(by_file), key(by_manifest))
+    # batching does not change anything
+    pd.testing.assert_frame_equal(key(by_file), key(predict(folder, checkpoint=rec, batch_size=1, progress=False)),
+                                  check_exact=False, atol=1e-6)
+
+
+def test_collect_inputs_reports_empty_folders_and_bad_manifests(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "m.csv").write_text("file,label\na.wav,x\n")
+    got = dict(collect_inputs([tmp_path / "empty", tmp_path / "m.csv", tmp_path / "missing.wav"]))
+    assert "no .wav or .flac" in got[str(tmp_path / "empty")]
+    assert "no `path` column" in got[str(tmp_path / "m.csv")]
+    assert got[str(tmp_path / "missing.wav")] == ""  # its error comes from loading it
+
+
+def test_recognizer_is_loaded_once_per_checkpoint(tiny_ckpt, write_audio):
+    from amsnet_lib import predict as P
+
+    p = write_audio("x.wav", tone(1.0, 200.0))
+    predict(p, checkpoint=tiny_ckpt, progress=False)
+    first = P._cached_recognizer(tiny_ckpt)
+    predict(p, checkpoint=tiny_ckpt, progress=False)
+    assert P._cached_recognizer(tiny_ckpt) is first
+
+
+def test_missing_shipped_checkpoint_says_how_to_train_it(monkeypatch, tmp_path):
+    from amsnet_lib import predict as P
+
+    monkeypatch.setattr(P, "SHIPPED_CHECKPOINT", tmp_path / "absent.pt")
+    with pytest.raises(CheckpointError, match="train_shipped_model.py"):
+        predict(tmp_path / "x.wav", progress=False)
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+
+def test_each_bad_file_gets_an_error_row_and_the_batch_continues(rec, tmp_path, write_audio):
+    good = write_audio("good.wav", tone(0.9, 200.0))  # the tiny model reads 1 s
+    text = tmp_path / "text.wav"
+    text.write_text("this is not audio\n" * 50)
+    empty = write_audio("empty.wav", np.zeros(0, np.float32))
+    short = write_audio("short.wav", tone(0.05, 200.0))
+    silent = write_audio("silent.wav", np.zeros(16000, np.float32))
+    square = np.sign(np.sin(2 * np.pi * 150 * np.arange(16000) / 16000)).astype(np.float32)
+    clipped = write_audio("clipped.wav", square)
+    odd_rate = write_audio("odd.wav", tone(1.1, 200.0, sr=11025), sample_rate=11025)
+    stereo = write_audio("stereo.wav", np.stack([tone(1.0, 200.0), tone(1.0, 210.0)], 1))
+    flac_as_wav = write_audio("lying.wav", tone(1.0, 220.0), format="FLAC")
+    wav_as_flac = write_audio("lying.flac", tone(1.0, 220.0), format="WAV")
+    text_as_flac = tmp_path / "text.flac"
+    text_as_flac.write_bytes(b"fLaC" + b"\x00" * 30)
+    long = write_audio("long.wav", tone(2.5, 200.0))
+    missing = tmp_path / "missing.wav"
+    inputs = [good, text, empty, short, silent, clipped, odd_rate, stereo, flac_as_wav, wav_as_flac, text_as_flac, long, missing]
+
+    raw = predict([str(p) for p in inputs], checkpoint=rec, batch_size=4, progress=False)
+    assert list(raw["path"]) == [str(p) for p in inputs]  # input order kept
+    assert sorted(p for p, _ in raw.attrs["failed"]) == sorted(str(p) for p in (text, empty, short, text_as_flac, missing))
+    df = raw.set_index("path")
+    assert len(df) == len(inputs)
+    row = lambda p: df.loc[str(p)]  # noqa: E731
+    for bad, msg in ((text, "cannot be decoded"), (empty, "no audio samples"), (short, "too short"),
+                     (text_as_flac, "cannot be decoded"), (missing, "does not exist")):
+        r = row(bad)
+        assert msg in r["error"], (bad, r["error"])
+        assert "Fix:" in r["error"]
+        assert pd.isna(r["label"]) and np.isnan(r["p_high"])
+    for ok in (good, silent, clipped, odd_rate, stereo, flac_as_wav, wav_as_flac, long):
+        r = row(ok)
+        assert r["error"] == "" and r["label"] in ("high", "low"), (ok, r["error"])
+    assert row(silent)["warnings"] == "silent"
+    assert row(clipped)["warnings"] == "clipped"
+    assert row(long)["warnings"].startswith("truncated")
+    assert row(good)["warnings"] == ""
+    assert row(odd_rate)["duration"] == pytest.approx(1.1, abs=1e-3)
+    # a stereo file is its channel mean, exactly as load_audio gives it
+    ref = predict(str(stereo), checkpoint=rec, progress=False).iloc[0]
+    assert ref["p_high"] == pytest.approx(row(stereo)["p_high"], abs=1e-6)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_predict_json(tiny_ckpt, write_audio, tmp_path, capsys):
+    a = write_audio("a.wav", tone(1.0, 140.0))
+    b = write_audio("b.wav", tone(1.0, 330.0), sample_rate=16000)
+    bad = tmp_path / "bad.wav"
+    bad.write_text("nope")
+    rc = cli.main(["predict", str(a), str(b), str(bad), "--checkpoint", str(tiny_ckpt), "--format", "json", "--quiet"])
+    out = capsys.readouterr()
+    assert rc == 0
+    rows = json.loads(out.out)
+    assert [r["path"] for r in rows] == [str(a), str(b), str(bad)]
+    for r in rows[:2]:
+        assert r["label"] in ("high", "low") and set(r["probabilities"]) == {"high", "low"}
+        assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert set(r["alpha"]) == {"frlm", "urlm"} and r["error"] is None
+    assert rows[2]["label"] is None and rows[2]["probabilities"] is None and "cannot be decoded" in rows[2]["error"]
+    assert "bad.wav" in out.err  # failures are reported on stderr, stdout stays valid JSON
+
+
+def test_cli_predict_table_csv_and_exit_codes(tiny_ckpt, write_audio, tmp_path, capsys):
+    a = write_audio("a.wav", tone(1.0, 140.0))
+    assert cli.main(["predict", str(a), "--checkpoint", str(tiny_ckpt)]) == 0
+    out = capsys.readouterr().out
+    assert "high" in out and "alpha_frlm" in out and "1 of 1 files predicted" in out
+    assert cli.main(["predict", str(a), "--checkpoint", str(tiny_ckpt), "--format", "csv"]) == 0
+    df = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
+    assert list(df["path"]) == [str(a)] and {"p_high", "p_low", "alpha_frlm", "alpha_urlm"} <= set(df.columns)
+    # every file failed -> non-zero exit
+    bad = tmp_path / "bad.wav"
+    bad.write_text("nope")
+    assert cli.main(["predict", str(bad), str(tmp_path / "gone.wav"), "--checkpoint", str(tiny_ckpt)]) == 1
+    err = capsys.readouterr().err
+    assert "2 file(s) failed" in err and "gone.wav" in err
+    # a missing checkpoint is an error naming the file
+    assert cli.main(["predict", str(a), "--checkpoint", str(tmp_path / "none.pt")]) == 2
+    assert "none.pt" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- other model kinds
+
+
+@pytest.mark.parametrize("name", ["frlm", "urlm", "concat"])
+def test_models_without_connection_attention(name, tmp_path, write_audio):
+    """A freshly built small model of each kind: predictions work, alpha is NaN (None in JSON)."""
+    import dataclasses
+
+    import torch
+
+    from amsnet_lib.checkpoint import save_checkpoint
+    from amsnet_lib.models import build_model
+    from amsnet_lib.studies import experiment
+
+    exp = dataclasses.replace(experiment("custom", name, "paper", "quick"), features=_h.TINY_FEATURES)
+    torch.manual_seed(0)
+    model = build_model(name, 3, frlm=exp.frlm, urlm=exp.urlm, fusion=exp.fusion, n_mels=128)
+    norm = Normaliser(np.zeros(76, np.float32), np.ones(76, np.float32), np.full(128, -6.0, np.float32), np.full(128, 4.0, np.float32))
+    ckpt = save_checkpoint(tmp_path / f"{name}.pt", model, exp, ["a", "b", "c"], norm)
+    clip = write_audio("c.wav", tone(0.8, 200.0))
+    r = Recognizer(ckpt)
+    df = r.predict([clip], progress=False)
+    assert df.loc[0, "label"] in ("a", "b", "c") and np.isnan(df.loc[0, "alpha_frlm"])
+    np.testing.assert_allclose(df[["p_a", "p_b", "p_c"]].sum(axis=1), 1.0, atol=1e-5)
+    one = r.predict_signal(r.load(clip))
+    assert one["probabilities"]["a"] == pytest.approx(df.loc[0, "p_a"], abs=1e-6)

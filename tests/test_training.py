@@ -1,0 +1,148 @@
+"""The training engine: two stages, run store, resume, determinism, no test leakage."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from amsnet_lib import training
+from amsnet_lib.config import ExperimentConfig, FeatureConfig, FRLMConfig, FusionConfig, TrainConfig, URLMConfig
+from amsnet_lib.features import Features
+from amsnet_lib.training import RunStore, fit_final, run_experiment, update_summary
+
+CLASSES = ["a", "b", "c"]
+
+
+def _features(n=60, q=20, n_mels=8, t=9, seed=0) -> Features:
+    """Separable synthetic streams: the class shifts both the frames and the spectrogram."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    frames = rng.standard_normal((n, q, 76)).astype(np.float32) + labels[:, None, None] * 0.8
+    lengths = rng.integers(q // 2, q + 1, n)
+    mask = np.arange(q)[None, :] < lengths[:, None]
+    frames[~mask] = 0
+    spec = rng.standard_normal((n, n_mels, t)).astype(np.float32) + labels[:, None, None] * 0.8
+    table = pd.DataFrame({"path": [f"/x/u{i}.wav" for i in range(n)], "label": [CLASSES[k] for k in labels],
+                          "speaker": [f"s{i % 4}" for i in range(n)], "duration": 1.0})
+    frames, spec = frames.astype(np.float32), spec.astype(np.float32)
+    return Features(frames, mask, spec, labels.astype(np.int64), CLASSES, table, FeatureConfig(duration=0.2, n_mels=n_mels, max_frames=q))
+
+
+def _exp(model="amsnet", **kw) -> ExperimentConfig:
+    tc = TrainConfig(lr=3e-3, batch_size=16, epochs=4, patience=0, val_fraction=0.2)
+    return ExperimentConfig(
+        corpus="synthetic", model=model, n_folds=3, features=FeatureConfig(duration=0.2, n_mels=8, max_frames=20),
+        frlm=FRLMConfig(hidden_size=8, embedding_dim=8), urlm=URLMConfig(input_channels=8, filters=(16, 8, 8), embedding_dim=8),
+        fusion=FusionConfig(hidden=(8, 4)), branch_train=tc, fusion_train=tc, **kw)
+
+
+@pytest.mark.parametrize("model", ["frlm", "urlm", "concat", "early", "amsnet"])
+def test_every_model_trains_and_evaluates_on_every_fold(tmp_path, model):
+    feats = _features()
+    res = run_experiment(_exp(model), feats, store=tmp_path, device="cpu", progress=False)
+    assert len(res.folds) == 3 and res.folds["n_test"].sum() == len(feats)
+    assert ((res.folds["wa"] >= 0) & (res.folds["wa"] <= 1)).all()
+    assert len(res.predictions) == len(feats)
+    assert sorted(res.predictions["path"]) == sorted(feats.table["path"])
+    assert res.confusion.sum() == len(feats)
+    s = res.summary()
+    assert {"corpus", "protocol", "model", "n_folds", "wa", "ua", "wa_std", "ua_std"} <= set(s)
+    if model == "amsnet":
+        a = res.predictions[["alpha_frlm", "alpha_urlm"]].to_numpy()
+        np.testing.assert_allclose(a.sum(1), 1, atol=1e-4)
+
+
+def test_the_data_is_learnable_so_the_loop_really_trains(tmp_path):
+    exp = dataclasses.replace(_exp("urlm"), branch_train=TrainConfig(lr=3e-3, batch_size=16, epochs=15, patience=0, val_fraction=0.2))
+    res = run_experiment(exp, _features(), store=tmp_path, device="cpu", progress=False)
+    assert res.summary()["wa"] > 70
+
+
+def test_same_seed_same_numbers(tmp_path):
+    feats = _features()
+    a = run_experiment(_exp(), feats, store=tmp_path / "a", device="cpu", progress=False)
+    b = run_experiment(_exp(), feats, store=tmp_path / "b", device="cpu", progress=False)
+    pd.testing.assert_frame_equal(a.folds.drop(columns=["seconds", "fusion_seconds"]), b.folds.drop(columns=["seconds", "fusion_seconds"]))
+    pd.testing.assert_frame_equal(a.predictions, b.predictions)
+
+
+def test_branches_are_frozen_during_fusion_and_shared_between_fusions(tmp_path):
+    feats = _features()
+    store = RunStore(tmp_path)
+    run_experiment(_exp("amsnet"), feats, store=store, device="cpu", progress=False)
+    n_branch_runs = len(list(tmp_path.glob("frlm-*/seed0/*/metrics.json")))
+    run_experiment(_exp("concat"), feats, store=store, device="cpu", progress=False)
+    assert len(list(tmp_path.glob("frlm-*/seed0/*/metrics.json"))) == n_branch_runs == 3  # reused, not retrained
+    fold_dir = next(tmp_path.glob("frlm-*/seed0/fold0"))
+    branch = store.load_state(fold_dir)
+    fused = store.load_state(next(tmp_path.glob("amsnet-*/seed0/fold0")))
+    for k, v in branch.items():
+        torch.testing.assert_close(fused[f"frlm.{k}"], v)
+
+
+def test_finished_folds_are_skipped_and_an_interrupted_run_resumes(tmp_path, monkeypatch):
+    feats = _features()
+    calls = []
+    real = training.train_model
+
+    def flaky(*args, **kw):
+        calls.append(kw.get("desc"))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # interrupted during the second fold
+        return real(*args, **kw)
+
+    monkeypatch.setattr(training, "train_model", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(_exp("urlm"), feats, store=tmp_path, device="cpu", progress=False)
+    assert len(list(tmp_path.glob("urlm-*/seed0/*/metrics.json"))) == 1
+    calls.clear()
+    monkeypatch.setattr(training, "train_model", lambda *a, **kw: calls.append(kw.get("desc")) or real(*a, **kw))
+    run_experiment(_exp("urlm"), feats, store=tmp_path, device="cpu", progress=False)
+    assert calls == ["urlm fold1", "urlm fold2"]  # fold0 was finished and is not retrained
+    calls.clear()
+    run_experiment(_exp("urlm"), feats, store=tmp_path, device="cpu", progress=False)
+    assert calls == []
+
+
+def test_model_selection_never_sees_the_test_fold(tmp_path, monkeypatch):
+    """evaluate() meets each fold's test part exactly once: the final evaluation."""
+    test_ids, calls, kept = set(), [], []  # kept: ids stay unique while the tensors live
+    real_fold_data, real_evaluate = training._fold_data, training.evaluate
+
+    def fold_data(*a, **kw):
+        fd = real_fold_data(*a, **kw)
+        test_ids.add(id(fd.test["labels"]))
+        kept.append(fd.test["labels"])
+        return fd
+
+    monkeypatch.setattr(training, "_fold_data", fold_data)
+    monkeypatch.setattr(training, "evaluate", lambda model, data, *a, **kw: kept.append(data["labels"]) or calls.append(id(data["labels"])) or real_evaluate(model, data, *a, **kw))
+    run_experiment(_exp("frlm"), _features(), store=tmp_path, device="cpu", progress=False)
+    assert len(calls) > 3  # validation every epoch
+    assert sum(c in test_ids for c in calls) == 3
+
+
+def test_loso_protocol_and_summary_file(tmp_path):
+    feats = _features()
+    res = run_experiment(_exp("urlm", protocol="loso"), feats, store=tmp_path / "runs", device="cpu", progress=False)
+    assert list(res.folds["fold"]) == ["s0", "s1", "s2", "s3"]
+    path = tmp_path / "summary.csv"
+    update_summary(res, path)
+    update_summary(res, path)  # replaced, not duplicated
+    other = run_experiment(_exp("frlm", protocol="loso"), feats, store=tmp_path / "runs", device="cpu", progress=False)
+    table = update_summary(other, path)
+    assert len(table) == 2 and set(table["model"]) == {"urlm", "frlm"}
+    back = pd.read_csv(path)
+    assert list(back.columns[:4]) == ["corpus", "protocol", "model", "variant"]
+
+
+def test_fit_final_trains_on_everything(tmp_path):
+    feats = _features()
+    model, norm = fit_final(_exp("amsnet"), feats, store=tmp_path, device="cpu", progress=False)
+    assert not model.training
+    assert norm.frames_mean.shape == (76,)
+    logits, alpha = model(torch.from_numpy(feats.frames[:4]), torch.from_numpy(feats.mask[:4]), torch.from_numpy(feats.spec[:4]))
+    assert logits.shape == (4, 3) and alpha.shape == (4, 2)
