@@ -10,6 +10,25 @@ from .corpora import load_corpus
 from .errors import AmsnetError, AudioError, CheckpointError, CorpusError, ManifestError
 from .features import Features, Normaliser, extract_features
 
+
+def __getattr__(name):
+    # Training and inference pull in torch; import them on first use so that
+    # ``import amsnet_lib`` stays light for corpus and feature work.
+    lazy = {
+        "build_model": "models", "count_parameters": "models",
+        "run_experiment": "training", "fit_final": "training",
+        "experiment": "studies",
+        "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
+        "Recognizer": "predict", "predict": "predict",
+        "stream_predict": "stream", "export_torchscript": "export",
+    }
+    if name in lazy:
+        import importlib
+
+        return getattr(importlib.import_module(f".{lazy[name]}", __name__), name)
+    raise AttributeError(f"module 'amsnet_lib' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -26,7 +45,18 @@ __all__ = [
     "Normaliser",
     "TrainConfig",
     "URLMConfig",
+    "Recognizer",
+    "build_model",
+    "count_parameters",
+    "experiment",
+    "export_torchscript",
     "extract_features",
+    "fit_final",
     "load_audio",
+    "load_checkpoint",
     "load_corpus",
+    "predict",
+    "run_experiment",
+    "save_checkpoint",
+    "stream_predict",
 ]

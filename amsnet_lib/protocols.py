@@ -96,6 +96,8 @@ def validation_split(labels: np.ndarray, train: np.ndarray, fraction: float, see
         return train, train[:0]
     y = labels[train]
     counts = np.bincount(y)
-    stratify = y if counts[counts > 0].min() >= 2 else None
+    n_val = int(np.ceil(fraction * len(train)))
+    # Stratify when every class can give one validation item; tiny sets fall back to random.
+    stratify = y if counts[counts > 0].min() >= 2 and n_val >= (counts > 0).sum() else None
     fit, val = train_test_split(train, test_size=fraction, random_state=seed, stratify=stratify)
     return np.sort(fit), np.sort(val)

@@ -79,3 +79,9 @@ def test_validation_split_never_touches_test():
     assert len(set(val) & set(fold.test)) == 0 and len(set(fit) & set(val)) == 0
     assert sorted(np.concatenate([fit, val]).tolist()) == sorted(fold.train.tolist())
     assert 7 <= len(val) <= 9
+
+
+def test_validation_split_of_a_tiny_training_set_falls_back_to_random():
+    labels = np.arange(14) % 7
+    fit, val = validation_split(labels, np.arange(14), 0.1, seed=0)
+    assert len(val) == 2 and len(fit) == 12
