@@ -171,6 +171,8 @@ def train_model(
     seed: int = 0,
     progress: bool = True,
     desc: str = "train",
+    resume_path: str | os.PathLike | None = None,
+    save_every: int = 5,
 ) -> TrainResult:
     """The one training loop: cross-entropy (eqs 13-14), mini-batches, model selection.
 
@@ -184,6 +186,9 @@ def train_model(
         cfg: optimiser, learning rate, batch size, epochs, patience.
         n_classes: number of classes (for UA).
         seed: seeds initialisation-independent randomness: batch order, dropout.
+        resume_path: where the loop's complete state (weights, optimiser, random generators,
+            best epoch so far, curves) is saved atomically every ``save_every`` epochs. If the
+            file exists, training continues from it, with the numbers an uninterrupted run gives.
     """
     from tqdm.auto import tqdm
 
@@ -198,8 +203,21 @@ def train_model(
     best = (-float("inf"), -float("inf"))
     best_state, best_epoch, since_best = None, 0, 0
     rows = []
-    t0 = time.perf_counter()
-    bar = tqdm(range(cfg.epochs), desc=desc, unit="ep", disable=not progress, leave=False)
+    start, elapsed = 0, 0.0
+    resume_path = Path(resume_path) if resume_path is not None else None
+    if resume_path is not None and resume_path.is_file():
+        try:
+            st = torch.load(resume_path, map_location="cpu", weights_only=False)
+            model.load_state_dict(st["model"])
+            opt.load_state_dict(st["optimizer"])
+            gen.set_state(st["generator"])
+            torch.set_rng_state(st["torch_rng"])
+            best, best_state, best_epoch, since_best = st["best"], st["best_state"], st["best_epoch"], st["since_best"]
+            rows, start, elapsed = st["rows"], st["epoch"], st["elapsed"]
+        except Exception:  # unreadable or from another model: start this stage afresh
+            start, rows = 0, []
+    t0 = time.perf_counter() - elapsed
+    bar = tqdm(range(start, cfg.epochs), desc=desc, unit="ep", disable=not progress, leave=False, initial=start, total=cfg.epochs)
     for epoch in bar:
         model.train()
         perm = torch.randperm(n, generator=gen).to(train["labels"].device)
@@ -230,6 +248,12 @@ def train_model(
         rows.append(row)
         if has_val and cfg.patience and since_best >= cfg.patience:
             break
+        if resume_path is not None and (epoch + 1) % save_every == 0:
+            buf = io.BytesIO()
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                        "torch_rng": torch.get_rng_state(), "best": best, "best_state": best_state, "best_epoch": best_epoch,
+                        "since_best": since_best, "rows": rows, "epoch": epoch + 1, "elapsed": time.perf_counter() - t0}, buf)
+            _atomic_write_bytes(resume_path, buf.getvalue())
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -246,6 +270,7 @@ class RunStore:
 
     Each fold directory holds ``model.pt``, ``curves.csv``, ``predictions.csv`` and, written
     last, ``metrics.json``: a fold is finished exactly when its ``metrics.json`` exists.
+    While a fold trains, ``partial.pt`` holds its resume point (see :func:`train_model`).
     All files are written atomically.
     """
 
@@ -266,6 +291,7 @@ class RunStore:
         atomic_write_text(d / "curves.csv", curves.to_csv(index=False))
         atomic_write_text(d / "predictions.csv", predictions.to_csv(index=False))
         atomic_write_text(d / "metrics.json", json.dumps(metrics, indent=1))
+        (d / "partial.pt").unlink(missing_ok=True)  # the fold is finished: its resume point is spent
 
     def load(self, d: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
         metrics = json.loads((d / "metrics.json").read_text())
@@ -395,7 +421,8 @@ def _run_single_stage(name, exp, features, fold, seed, store, device, progress) 
     fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device)
     seed_everything(seed)
     model = _branch_model(name, exp, n_classes).to(device)
-    res = train_model(model, fd.fit, fd.val, exp.branch_train, n_classes, seed=seed, progress=progress, desc=f"{name} {fold.name}")
+    res = train_model(model, fd.fit, fd.val, exp.branch_train, n_classes, seed=seed, progress=progress, desc=f"{name} {fold.name}",
+                      resume_path=d / "partial.pt")
     ev = evaluate(model, fd.test, n_classes)
     ev["true"] = fd.test["labels"].cpu().numpy()
     sizes = {k: v for k, v in fd.sizes.items() if k != "normaliser"}
@@ -438,7 +465,8 @@ def _run_fusion(exp, features, fold, seed, store, device, progress) -> Path:
         p.requires_grad_(False)  # the paper holds pre-trained branch weights fixed
     emb = {k: _embeddings(branches, getattr(fd, k)) for k in ("fit", "val")}
     seed_everything(seed)
-    res = train_model(model.head, emb["fit"], emb["val"], exp.fusion_train, n_classes, seed=seed, progress=progress, desc=f"{exp.model} {fold.name}")
+    res = train_model(model.head, emb["fit"], emb["val"], exp.fusion_train, n_classes, seed=seed, progress=progress, desc=f"{exp.model} {fold.name}",
+                      resume_path=d / "partial.pt")
     ev = evaluate(model, fd.test, n_classes)  # end to end through the full model, as at inference
     ev["true"] = fd.test["labels"].cpu().numpy()
     sizes = {k: v for k, v in fd.sizes.items() if k != "normaliser"}

@@ -146,3 +146,35 @@ def test_fit_final_trains_on_everything(tmp_path):
     assert norm.frames_mean.shape == (76,)
     logits, alpha = model(torch.from_numpy(feats.frames[:4]), torch.from_numpy(feats.mask[:4]), torch.from_numpy(feats.spec[:4]))
     assert logits.shape == (4, 3) and alpha.shape == (4, 2)
+
+
+def test_training_interrupted_mid_fold_resumes_to_the_same_numbers(tmp_path, monkeypatch):
+    """A resume point every few epochs: an interrupted fold continues, and ends where an
+    uninterrupted run ends."""
+    feats = _features()
+    exp = dataclasses.replace(_exp("urlm"), branch_train=TrainConfig(lr=3e-3, batch_size=16, epochs=8, patience=0, val_fraction=0.2))
+    clean = run_experiment(exp, feats, store=tmp_path / "clean", device="cpu", progress=False)
+
+    real = training.evaluate
+    count = {"n": 0}
+
+    def dying(model, data, *a, **kw):
+        count["n"] += 1
+        if count["n"] == 7:  # during epoch 7 of fold 0, after the resume point of epoch 5
+            raise KeyboardInterrupt
+        return real(model, data, *a, **kw)
+
+    monkeypatch.setattr(training, "evaluate", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(exp, feats, store=tmp_path / "cut", device="cpu", progress=False)
+    partial = list((tmp_path / "cut").glob("urlm-*/seed0/fold0/partial.pt"))
+    assert len(partial) == 1
+    calls = []
+    monkeypatch.setattr(training, "evaluate", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    resumed = run_experiment(exp, feats, store=tmp_path / "cut", device="cpu", progress=False)
+    # fold0 continues at epoch 6 (3 validations + the test), folds 1-2 run whole (8 + 1 each)
+    assert len(calls) == 4 + 2 * 9
+    assert not list((tmp_path / "cut").glob("urlm-*/seed0/*/partial.pt"))
+    cols = ["wa", "ua", "loss", "best_epoch"]
+    pd.testing.assert_frame_equal(clean.folds[cols], resumed.folds[cols])
+    pd.testing.assert_frame_equal(clean.predictions, resumed.predictions)
