@@ -10,4 +10,7 @@ cd "$root"
 # One BLAS/OpenMP thread per process: the suite is many small operations, for which a second
 # thread (or a busy core) costs far more than it gives; feature extraction uses processes.
 export MPLBACKEND=Agg PYTHONHASHSEED=0 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-exec "$venv/bin/python" -m pytest "$@"
+# Notebooks run in the quick profile (a smoke run; nbval compares only cells that print facts
+# that must not drift: counts, dimensions, fold sizes, parameter counts).
+export AMSNET_PROFILE="${AMSNET_PROFILE:-quick}"
+exec "$venv/bin/python" -m pytest --nbval-lax --nbval-sanitize-with "$root/notebooks/sanitize.cfg" "$@"

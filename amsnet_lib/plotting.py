@@ -1,0 +1,314 @@
+"""Every figure of the reproduction, named after the figure's concept.
+
+Each function takes data (arrays, DataFrames), returns a :class:`matplotlib.figure.Figure` and,
+given ``save``, also writes it as PNG atomically (a reader sees the old file or the complete new
+one). Figures are built with the object-oriented API (no pyplot state), so they work under any
+backend, Agg included, and are not kept alive by a global figure manager.
+
+Paper figures: Fig. 1 :func:`spectrograms`; Fig. 4 :func:`confusion_matrix`; Fig. 5 and Fig. 8
+:func:`training_curves`; Fig. 6 and Fig. 7 :func:`study_bars` / :func:`study_curves`; the
+fusion-weight distribution (not in the paper) :func:`fusion_weights`.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+__all__ = [
+    "confusion_matrix",
+    "fusion_weights",
+    "save_figure",
+    "spectrograms",
+    "study_bars",
+    "study_curves",
+    "training_curves",
+]
+
+DPI = 130
+
+# Curve columns written by amsnet_lib.training.train_model, and how to label them.
+_ACC_COLUMNS = {"train_acc": "train accuracy", "val_wa": "validation WA", "val_ua": "validation UA"}
+_LOSS_COLUMNS = {"train_loss": "train loss", "val_loss": "validation loss"}
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically; creates the folder. Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _finish(fig: Figure, title: str | None, save) -> Figure:
+    if title:
+        fig.suptitle(title)
+    if save is not None:
+        save_figure(fig, save)
+    return fig
+
+
+def spectrograms(
+    specs: Mapping[str, np.ndarray],
+    *,
+    hop_seconds: float = 400 / 16000,
+    captions: Mapping[str, str] | None = None,
+    title: str | None = "Log-mel spectrograms",
+    save: str | os.PathLike | None = None,
+) -> Figure:
+    """Fig. 1: one log-mel spectrogram per emotion, on a shared colour scale.
+
+    Args:
+        specs: emotion name -> ``(n_mels, T)`` log-mel spectrogram (natural log of mel power).
+        hop_seconds: time between spectrogram frames (paper: 400 / 16000 s).
+        captions: emotion name -> extra line under its panel title (e.g. the file name).
+        title: figure title.
+        save: PNG path, written atomically.
+    """
+    if not specs:
+        raise ValueError("spectrograms needs at least one spectrogram")
+    n = len(specs)
+    cols = 2 if n > 1 else 1
+    rows = int(np.ceil(n / cols))
+    fig = Figure(figsize=(6.2 * cols, 3.2 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    values = np.concatenate([np.asarray(s, dtype=float).ravel() for s in specs.values()])
+    vmin, vmax = np.percentile(values, [1, 99.9])
+    image = None
+    for ax, (name, spec) in zip(axes, specs.items()):
+        spec = np.asarray(spec)
+        extent = (0.0, spec.shape[1] * hop_seconds, 0, spec.shape[0])
+        image = ax.imshow(spec, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=vmin, vmax=vmax,
+                          interpolation="nearest")
+        label = name if not captions or name not in captions else f"{name}\n{captions[name]}"
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("mel band")
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.colorbar(image, ax=axes[:n].tolist(), label="log mel power", shrink=0.9)
+    return _finish(fig, title, save)
+
+
+def confusion_matrix(
+    matrix: np.ndarray,
+    classes: Sequence[str],
+    *,
+    normalize: bool = True,
+    title: str | None = "Confusion matrix",
+    save: str | os.PathLike | None = None,
+) -> Figure:
+    """Fig. 4: confusion matrix, rows = true class, columns = predicted class.
+
+    Args:
+        matrix: ``(C, C)`` counts (e.g. :attr:`ExperimentResult.confusion`).
+        classes: class names in index order.
+        normalize: divide each row by its total (each row then shows the recall of a true class,
+            as the paper's Fig. 4); cells are annotated in percent, with the count below.
+    """
+    import seaborn as sns
+
+    counts = np.asarray(matrix, dtype=float)
+    if counts.shape != (len(classes), len(classes)):
+        raise ValueError(f"matrix shape {counts.shape} does not match {len(classes)} classes")
+    totals = counts.sum(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shown = np.where(totals > 0, counts / totals, 0.0) * 100 if normalize else counts
+    annot = np.empty(counts.shape, dtype=object)
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            annot[i, j] = f"{shown[i, j]:.1f}\n({int(counts[i, j])})" if normalize else f"{int(counts[i, j])}"
+    size = 1.0 + 0.85 * len(classes)
+    fig = Figure(figsize=(size + 1.5, size), layout="constrained")
+    ax = fig.subplots()
+    sns.heatmap(shown, annot=annot, fmt="", cmap="Blues", vmin=0, vmax=100 if normalize else None, square=True,
+                xticklabels=classes, yticklabels=classes, ax=ax, annot_kws={"fontsize": 8},
+                cbar_kws={"label": "% of true class" if normalize else "utterances"})
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.tick_params(axis="x", rotation=45)
+    ax.tick_params(axis="y", rotation=0)
+    return _finish(fig, title, save)
+
+
+def _mean_curves(curves: pd.DataFrame, by: str | None, columns: Sequence[str]) -> pd.DataFrame:
+    """Mean, min and max of each column over folds and seeds, per ``by`` group and epoch."""
+    keys = ([by] if by else []) + ["epoch"]
+    present = [c for c in columns if c in curves.columns]
+    g = curves.groupby(keys, sort=False)[present]
+    out = g.mean().add_suffix("_mean").join(g.min().add_suffix("_min")).join(g.max().add_suffix("_max"))
+    return out.reset_index()
+
+
+def _curve_panel(ax, summary: pd.DataFrame, by: str | None, columns: Mapping[str, str], ylabel: str, percent: bool):
+    import seaborn as sns
+
+    groups = list(dict.fromkeys(summary[by])) if by else [None]
+    palette = sns.color_palette("tab10", max(len(groups), 1))
+    styles = ["-", "--", ":", "-."]
+    scale = 100.0 if percent else 1.0
+    for gi, group in enumerate(groups):
+        part = summary if group is None else summary[summary[by] == group]
+        for ci, (col, label) in enumerate(columns.items()):
+            if f"{col}_mean" not in part.columns or part[f"{col}_mean"].isna().all():
+                continue
+            name = label if group is None else f"{group}: {label}"
+            ax.plot(part["epoch"], scale * part[f"{col}_mean"], styles[ci % len(styles)], color=palette[gi], label=name, lw=1.4)
+            ax.fill_between(part["epoch"], scale * part[f"{col}_min"], scale * part[f"{col}_max"], color=palette[gi], alpha=0.12, lw=0)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, ncol=1 if len(groups) < 4 else 2)
+
+
+def training_curves(
+    curves: pd.DataFrame,
+    *,
+    by: str | None = "model",
+    accuracy: Sequence[str] = ("train_acc", "val_wa"),
+    loss: Sequence[str] = ("train_loss", "val_loss"),
+    title: str | None = "Training curves",
+    save: str | os.PathLike | None = None,
+) -> Figure:
+    """Fig. 5 / Fig. 8: accuracy and loss per epoch, mean over folds and seeds (band: min-max).
+
+    Args:
+        curves: per-epoch rows with ``epoch`` and the curve columns of
+            :func:`amsnet_lib.training.train_model` (``train_acc``, ``train_loss``, ``val_wa``,
+            ``val_ua``, ``val_loss``), one group per value of ``by`` (e.g. ``model``).
+        by: column naming the curves' groups; ``None`` for a single group.
+        accuracy, loss: columns drawn in the accuracy (%) and loss panels.
+    """
+    if by is not None and by not in curves.columns:
+        raise ValueError(f"curves have no column {by!r}")
+    summary = _mean_curves(curves, by, list(accuracy) + list(loss))
+    fig = Figure(figsize=(12, 4.2), layout="constrained")
+    ax_acc, ax_loss = fig.subplots(1, 2)
+    _curve_panel(ax_acc, summary, by, {c: {**_ACC_COLUMNS}.get(c, c) for c in accuracy}, "accuracy (%)", percent=True)
+    _curve_panel(ax_loss, summary, by, {c: {**_LOSS_COLUMNS}.get(c, c) for c in loss}, "cross-entropy loss", percent=False)
+    ax_acc.set_title("(a) accuracy")
+    ax_loss.set_title("(b) loss")
+    return _finish(fig, title, save)
+
+
+def study_bars(
+    table: pd.DataFrame,
+    *,
+    x: str,
+    y: Sequence[str] | str = ("wa", "ua"),
+    hue: str | None = None,
+    err: Mapping[str, str] | None = None,
+    ylabels: Mapping[str, str] | None = None,
+    title: str | None = None,
+    save: str | os.PathLike | None = None,
+) -> Figure:
+    """Fig. 6 / Fig. 7 / learning rate: one panel per measure, bars per study value.
+
+    Args:
+        table: one row per variant, e.g. columns ``optimizer``, ``batch_size``, ``wa``, ``ua``,
+            ``wa_std``, ``loss``.
+        x: column on the x axis (kept in table order).
+        y: measure column(s), one panel each.
+        hue: column splitting the bars within an x value (e.g. ``optimizer``).
+        err: measure -> column with its error bar (e.g. ``{"wa": "wa_std"}``).
+        ylabels: measure -> axis label.
+    """
+    import seaborn as sns
+
+    ys = [y] if isinstance(y, str) else list(y)
+    err = dict(err or {})
+    labels = {"wa": "WA (%)", "ua": "UA (%)", "loss": "test loss", **(ylabels or {})}
+    xs = list(dict.fromkeys(table[x]))
+    hues = list(dict.fromkeys(table[hue])) if hue else [None]
+    palette = sns.color_palette("tab10", len(hues))
+    fig = Figure(figsize=(max(5.0, 1.1 * len(xs) * max(1, len(hues) ** 0.5)) * len(ys) * 0.75 + 1, 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(ys), squeeze=False).ravel())
+    width = 0.8 / len(hues)
+    pos = np.arange(len(xs))
+    for ax, measure in zip(axes, ys):
+        for hi, h in enumerate(hues):
+            part = table if h is None else table[table[hue] == h]
+            vals = [part.loc[part[x] == v, measure].mean() if (part[x] == v).any() else np.nan for v in xs]
+            errs = None
+            if measure in err:
+                errs = [part.loc[part[x] == v, err[measure]].mean() if (part[x] == v).any() else np.nan for v in xs]
+            ax.bar(pos + (hi - (len(hues) - 1) / 2) * width, vals, width, yerr=errs, capsize=2,
+                   color=palette[hi], label=None if h is None else str(h))
+        ax.set_xticks(pos, [str(v) for v in xs])
+        ax.set_xlabel(x)
+        ax.set_ylabel(labels.get(measure, measure))
+        ax.grid(axis="y", alpha=0.3)
+        if hue:
+            ax.legend(title=hue, fontsize=8)
+    return _finish(fig, title, save)
+
+
+def study_curves(
+    curves: pd.DataFrame,
+    *,
+    by: str = "variant",
+    accuracy: str = "val_wa",
+    loss: str = "val_loss",
+    title: str | None = None,
+    save: str | os.PathLike | None = None,
+) -> Figure:
+    """Fig. 6 (curves): one accuracy and one loss curve per study variant, mean over folds."""
+    return training_curves(curves, by=by, accuracy=(accuracy,), loss=(loss,), title=title, save=save)
+
+
+def fusion_weights(
+    predictions: pd.DataFrame,
+    classes: Sequence[str],
+    *,
+    title: str | None = "Connection-attention fusion weights",
+    save: str | os.PathLike | None = None,
+) -> Figure:
+    """Which branch AMSNet trusted: the distribution of the fusion weight alpha (eqs 9-12).
+
+    Args:
+        predictions: rows with ``alpha_frlm`` (weight of the frame-level branch; the
+            utterance-level branch gets ``alpha_urlm = 1 - alpha_frlm``) and ``true`` (class
+            index), e.g. :attr:`ExperimentResult.predictions`.
+        classes: class names in index order.
+
+    Left: histogram of alpha_FRLM over all test utterances. Right: its spread per true class.
+    """
+    if "alpha_frlm" not in predictions.columns:
+        raise ValueError("predictions have no alpha_frlm column (only AMSNet has fusion weights)")
+    df = predictions[["alpha_frlm", "true"]].dropna().copy()
+    df["emotion"] = [classes[int(t)] for t in df["true"]]
+    fig = Figure(figsize=(12, 4.2), layout="constrained")
+    ax_h, ax_b = fig.subplots(1, 2, width_ratios=(1, 1.4))
+    ax_h.hist(df["alpha_frlm"], bins=np.linspace(0, 1, 41), color="tab:blue", alpha=0.8)
+    ax_h.axvline(0.5, color="k", lw=0.8, ls="--")
+    ax_h.set_xlim(0, 1)
+    ax_h.set_xlabel(r"$\alpha_{FRLM}$ (weight of the frame-level branch; $\alpha_{URLM} = 1 - \alpha_{FRLM}$)")
+    ax_h.set_ylabel("test utterances")
+    mean = df["alpha_frlm"].mean()
+    ax_h.set_title(f"(a) all utterances: mean alpha_FRLM = {mean:.3f}", fontsize=10)
+    order = [c for c in classes if c in set(df["emotion"])]
+    ax_b.boxplot([df.loc[df["emotion"] == c, "alpha_frlm"].to_numpy() for c in order], tick_labels=order, widths=0.6,
+                 patch_artist=True, boxprops={"facecolor": "tab:blue", "alpha": 0.6}, medianprops={"color": "k"},
+                 flierprops={"markersize": 2})
+    ax_b.axhline(0.5, color="k", lw=0.8, ls="--")
+    ax_b.set_ylim(0, 1)
+    ax_b.set_xlabel("true emotion")
+    ax_b.set_ylabel(r"$\alpha_{FRLM}$")
+    ax_b.set_title("(b) per true class (> 0.5: FRLM trusted more)", fontsize=10)
+    ax_b.tick_params(axis="x", rotation=30)
+    return _finish(fig, title, save)

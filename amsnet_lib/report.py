@@ -1,0 +1,1003 @@
+"""What the notebooks call: run the paper's experiments, write tables and figures, build the report.
+
+The notebooks in ``notebooks/`` hold no logic of their own: they open a :class:`Session`
+(corpora, protocol, profile, where results go), run the experiments of
+:mod:`amsnet_lib.studies` through it, and display what the helpers here return.
+
+Every table is written twice, atomically, as ``results/tables/<name>.csv`` (machine-readable)
+and ``results/tables/<name>.md`` (Markdown, with a caption naming the protocol); figures go to
+``results/figures/<name>.png``. Every experiment also updates ``results/tables/summary.csv``
+(:func:`amsnet_lib.training.update_summary`), from which :func:`build_report` writes
+``results/REPORT.md``.
+
+Numbers are always labelled with the protocol that produced them: ``[paper]`` is the paper's
+speaker-dependent stratified random 5-fold cross-validation, ``[loso]`` leave one speaker out.
+A value that was not measured is the string ``"not run"`` (``"not run: corpus not available"``
+when the corpus could not be found), never a number.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import math
+import os
+import platform
+import time
+import warnings
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import paper, studies
+from .config import ExperimentConfig, PROTOCOLS as _CONFIG_PROTOCOLS
+
+__all__ = [
+    "CORPORA",
+    "NOT_AVAILABLE",
+    "NOT_RUN",
+    "PROTOCOLS",
+    "STUDIES",
+    "Session",
+    "ablation_table",
+    "build_report",
+    "class_counts",
+    "comparison_table2",
+    "corpus_facts",
+    "curves_table",
+    "environment_info",
+    "fold_sizes",
+    "fold_table",
+    "fusion_weight_table",
+    "markdown_table",
+    "parameter_count",
+    "protocol_tag",
+    "read_timings",
+    "record_timing",
+    "resolve_corpora",
+    "resolve_results_dir",
+    "resolve_run_dir",
+    "se_ratio_table",
+    "setup",
+    "speaker_counts",
+    "spectrogram_examples",
+    "study_table",
+    "write_table",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: The corpora the paper reports on, in its order.
+CORPORA = ("iemocap", "emodb")
+CORPUS_LABELS = {"emodb": "EmoDB", "iemocap": "IEMOCAP"}
+
+#: What each protocol measures, as written next to every number it produced.
+PROTOCOLS = {
+    "paper": "speaker-dependent: stratified random 5-fold cross-validation, 80 % train / 20 % test (the paper's protocol)",
+    "loso": "speaker-independent: leave one speaker out",
+    "loso_session": "speaker-independent: leave one session out",
+    "split_file": "folds read from a split file",
+}
+PROTOCOL_SHORT = {"paper": "paper protocol (speaker-dependent 5-fold)", "loso": "LOSO (leave-one-speaker-out)",
+                  "loso_session": "leave-one-session-out", "split_file": "split file"}
+
+NOT_RUN = "not run"
+NOT_AVAILABLE = "not run: corpus not available"
+NOT_RERUN = "not re-run"
+REPORTED_NOT_RERUN = "reported, not re-run"
+
+#: The studies of :mod:`amsnet_lib.studies` by name (notebook ``04`` runs the last four).
+STUDIES = {
+    "ablations": studies.ablations,
+    "se_ratio": studies.se_ratio_study,
+    "optimizer_batch": studies.optimizer_batch_study,
+    "hidden_size": studies.hidden_size_study,
+    "learning_rate": studies.learning_rate_study,
+}
+
+#: The factor each study varies: column name -> how to read it from a configuration.
+STUDY_FACTORS = {
+    "ablations": {"model": lambda c: c.model},
+    "se_ratio": {"r": lambda c: c.urlm.se_ratio},
+    "optimizer_batch": {"optimizer": lambda c: c.branch_train.optimizer, "batch_size": lambda c: c.branch_train.batch_size},
+    "hidden_size": {"hidden_size": lambda c: c.frlm.hidden_size},
+    "learning_rate": {"lr": lambda c: f"{c.branch_train.lr:g}"},
+}
+
+#: The quick profile (CI) trains only these variants of the hyper-parameter studies: the one that
+#: notebooks 01-03 already trained (read back from the run store) and one more, so every code path
+#: of notebook 04 runs within the CI time budget. The full profile trains every variant.
+QUICK_VARIANTS = {
+    "se_ratio": ("r=8", "r=16"),
+    "optimizer_batch": ("rmsprop,bs=256", "adam,bs=256"),
+    "hidden_size": ("hidden=32", "hidden=64"),
+    "learning_rate": ("lr=0.0001", "lr=0.001"),
+}
+
+#: Fig. 1 shows these four emotions (the paper: angry, happy, neutral, sad).
+FIG1_CLASSES = {"emodb": ("anger", "happiness", "neutral", "sadness"), "iemocap": ("angry", "happy", "neutral", "sad")}
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def resolve_results_dir(results_dir: str | os.PathLike | None = None, profile: str = "full") -> Path:
+    """Where tables, figures and the report go.
+
+    ``results_dir`` when given (relative paths are taken from the current directory, i.e. the
+    notebook's); else ``<repo>/results`` for the ``full`` profile and ``<repo>/.cache/results-quick``
+    for ``quick``, so a quick (CI) run never overwrites the committed full results.
+    """
+    if results_dir is not None:
+        return Path(results_dir).expanduser().absolute()
+    if profile == "full":
+        return REPO_ROOT / "results"
+    return REPO_ROOT / ".cache" / f"results-{profile}"
+
+
+def resolve_run_dir(run_dir: str | os.PathLike | None = None, profile: str = "full") -> Path:
+    """The run store: ``run_dir`` > ``$AMSNET_RUN_DIR`` > ``<repo>/runs`` (full) or
+    ``<repo>/.cache/runs-quick`` (quick)."""
+    if run_dir is not None:
+        return Path(run_dir).expanduser().absolute()
+    if os.environ.get("AMSNET_RUN_DIR"):
+        return Path(os.environ["AMSNET_RUN_DIR"]).expanduser().absolute()
+    if profile == "full":
+        return REPO_ROOT / "runs"
+    return REPO_ROOT / ".cache" / f"runs-{profile}"
+
+
+def resolve_corpora(corpus: str | Sequence[str]) -> list[str]:
+    """``"emodb"``, ``"iemocap"``, ``"both"`` (or a list of those) -> list of corpus names."""
+    names = [corpus] if isinstance(corpus, str) else list(corpus)
+    out: list[str] = []
+    for name in names:
+        name = name.lower()
+        expanded = ["emodb", "iemocap"] if name == "both" else [name]
+        for n in expanded:
+            if n not in CORPUS_LABELS:
+                raise ValueError(f"corpus must be 'emodb', 'iemocap' or 'both', got {name!r}")
+            if n not in out:
+                out.append(n)
+    return out
+
+
+def _corpus_status(name: str, data_dir) -> tuple[pd.DataFrame | None, str | None]:
+    """Load a named corpus; IEMOCAP that is nowhere to be found is "not available", not an error.
+
+    EmoDB is always loaded (and downloaded when absent and online): a missing EmoDB raises the
+    library's :class:`~amsnet_lib.errors.CorpusError`, which says how to fix it. IEMOCAP is
+    licensed per user: when ``iemocap_dir`` is not given and neither ``$AMSNET_IEMOCAP_DIR`` nor
+    ``<repo>/data/iemocap`` exists, its results are reported as "not run: corpus not available".
+    """
+    from .corpora import load_corpus, resolve_data_dir
+
+    if name == "iemocap" and not resolve_data_dir("iemocap", data_dir).exists():
+        where = resolve_data_dir("iemocap", data_dir)
+        return None, f"{NOT_AVAILABLE} (no IEMOCAP at {where}; pass iemocap_dir or set AMSNET_IEMOCAP_DIR)"
+    return load_corpus(name, data_dir=data_dir), None
+
+
+# --------------------------------------------------------------------------- tables: writing
+
+
+def protocol_tag(protocol: str) -> str:
+    """The tag every measured number carries: ``[paper]``, ``[loso]``, ..."""
+    return f"[{protocol}]"
+
+
+def _is_missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _fmt(v, column: str = "") -> str:
+    if _is_missing(v):
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}" if "param" in column.lower() else str(int(v))
+    if isinstance(v, (float, np.floating)):
+        if column.startswith("Δ"):
+            return f"{float(v):+.2f}"
+        if "param" in column.lower():
+            return f"{float(v) / 1e6:.2f}M" if abs(v) >= 1e5 else f"{float(v):,.0f}"
+        if float(v).is_integer() and abs(v) < 1e6 and column.lower() in ("fold", "seed", "r", "epoch", "batch_size", "hidden_size"):
+            return str(int(v))
+        return f"{float(v):.2f}" if abs(v) >= 0.01 or v == 0 else f"{float(v):.3g}"
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub-flavoured Markdown table (floats to 2 decimals, Δ signed)."""
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(_fmt(v, c) for v, c in zip(row, cols)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(df: pd.DataFrame, stem: str | os.PathLike, caption: str | None = None, notes: Iterable[str] = ()) -> tuple[Path, Path]:
+    """Write ``<stem>.csv`` and ``<stem>.md`` atomically (a reader never sees half a file)."""
+    from .training import atomic_write_text
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    csv, md = stem.with_name(stem.name + ".csv"), stem.with_name(stem.name + ".md")
+    atomic_write_text(csv, df.to_csv(index=False))
+    parts = [f"**{caption}**\n" if caption else "", markdown_table(df)]
+    notes = [n for n in notes if n]
+    if notes:
+        parts.append("\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+    atomic_write_text(md, "\n".join(p for p in parts if p))
+    return csv, md
+
+
+def _protocol_notes(protocols: Iterable[str], profile: str | None = None) -> list[str]:
+    notes = [f"{protocol_tag(p)} = {PROTOCOLS.get(p, p)}." for p in dict.fromkeys(protocols)]
+    notes.append(f"'reported' = {paper.REPORTED} (speaker-dependent 5-fold CV), not measured here; Δ = ours − reported, "
+                 "percentage points. 'not run' = not measured.")
+    if profile == "quick":
+        notes.append("Profile quick: tiny networks trained for 2 epochs to check the pipeline; its accuracies mean nothing.")
+    return notes
+
+
+# --------------------------------------------------------------------------- tables: corpus
+
+
+def corpus_facts(table: pd.DataFrame) -> dict:
+    """Counts that must not drift: utterances, classes, speakers, per-class counts."""
+    classes = list(table.attrs.get("classes") or sorted(table["label"].unique()))
+    counts = table["label"].value_counts()
+    return {
+        "corpus": table.attrs.get("corpus", "custom"),
+        "utterances": int(len(table)),
+        "classes": len(classes),
+        "speakers": int(table["speaker"].nunique()),
+        "per class": {c: int(counts.get(c, 0)) for c in classes},
+        "skipped files": len(table.attrs.get("skipped") or []),
+    }
+
+
+def class_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Utterances, share and mean duration per class, in the corpus' class order."""
+    classes = list(table.attrs.get("classes") or sorted(table["label"].unique()))
+    g = table.groupby("label")
+    out = pd.DataFrame({"class": classes})
+    out["utterances"] = [int(g.size().get(c, 0)) for c in classes]
+    out["share (%)"] = (100 * out["utterances"] / max(1, len(table))).round(2)
+    out["mean duration (s)"] = [round(float(g["duration"].mean().get(c, np.nan)), 2) for c in classes]
+    return out
+
+
+def speaker_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Utterances per speaker and class (rows: speakers with their gender)."""
+    classes = list(table.attrs.get("classes") or sorted(table["label"].unique()))
+    ct = pd.crosstab(table["speaker"], table["label"]).reindex(columns=classes, fill_value=0)
+    ct.insert(0, "utterances", ct.sum(1))
+    gender = table.groupby("speaker")["gender"].first()
+    ct.insert(0, "gender", gender.reindex(ct.index))
+    return ct.reset_index().rename(columns={"index": "speaker"})
+
+
+def fold_sizes(table: pd.DataFrame, config: ExperimentConfig) -> pd.DataFrame:
+    """Train / validation / test utterances of each fold of ``config``'s protocol (seed 0 split)."""
+    from .protocols import make_folds, validation_split
+
+    classes = list(table.attrs.get("classes") or sorted(table["label"].unique()))
+    labels = np.array([classes.index(l) for l in table["label"]])
+    folds = make_folds(table, config.protocol, n_folds=config.n_folds, split_seed=config.split_seed, split_file=config.split_file)
+    rows = []
+    for f in folds:
+        fit, val = validation_split(labels, f.train, config.branch_train.val_fraction, config.seeds[0])
+        rows.append({"fold": f.name, "n_train": len(fit), "n_val": len(val), "n_test": len(f.test),
+                     "test speakers": ",".join(sorted(map(str, table["speaker"].iloc[f.test].unique())))})
+    return pd.DataFrame(rows)
+
+
+def spectrogram_examples(features, classes: Sequence[str] | None = None) -> tuple[dict, dict]:
+    """Fig. 1's utterances: one per emotion, from the same speaker and sentence when the corpus has
+    one speaker and text spoken in all of them (EmoDB does), else the first of each class.
+
+    Returns:
+        ``(specs, captions)``: emotion -> ``(n_mels, T)`` log-mel spectrogram, emotion -> caption.
+    """
+    t = features.table
+    corpus = t.attrs.get("corpus", "")
+    classes = [c for c in (classes or FIG1_CLASSES.get(corpus, features.classes[:4])) if c in features.classes]
+    pick: dict[str, int] = {}
+    if "text" in t.columns and t["text"].notna().any():
+        sub = t[t["label"].isin(classes)]
+        for (_, _), g in sub.groupby(["speaker", "text"], sort=True):
+            if set(classes) <= set(g["label"]):
+                pick = {c: int(g.index[g["label"] == c][0]) for c in classes}
+                break
+    for c in classes:
+        if c not in pick:
+            pick[c] = int(np.flatnonzero(t["label"].to_numpy() == c)[0])
+    specs = {c: features.spec[i] for c, i in pick.items()}
+    captions = {c: f"{Path(str(t['path'].iloc[i])).name} (speaker {t['speaker'].iloc[i]})" for c, i in pick.items()}
+    return specs, captions
+
+
+# --------------------------------------------------------------------------- tables: results
+
+
+def fold_table(results: Mapping[str, "object"]) -> pd.DataFrame:
+    """Per-fold WA/UA (%) of several models side by side, sizes of each fold, then the mean row.
+
+    Args:
+        results: label -> :class:`~amsnet_lib.training.ExperimentResult` (same corpus and protocol).
+    """
+    merged = None
+    for label, res in results.items():
+        f = res.folds
+        part = pd.DataFrame({"seed": f["seed"], "fold": f["fold"].astype(str)})
+        if merged is None:
+            for k in ("n_train", "n_val", "n_test"):
+                if k in f.columns:
+                    part[k] = f[k].astype(int)
+        part[f"{label} WA (%)"] = (100 * f["wa"]).round(2)
+        part[f"{label} UA (%)"] = (100 * f["ua"]).round(2)
+        if "best_epoch" in f.columns:
+            part[f"{label} best epoch"] = f["best_epoch"].astype(int)
+        merged = part if merged is None else merged.merge(part, on=["seed", "fold"], how="outer")
+    if merged is None:
+        return pd.DataFrame()
+    mean = {c: (round(float(merged[c].mean()), 2) if c.endswith("(%)") else "") for c in merged.columns}
+    mean.update(seed="", fold="mean")
+    merged = merged.astype({c: object for c in merged.columns if not c.endswith("(%)")})
+    return pd.concat([merged, pd.DataFrame([mean])], ignore_index=True)
+
+
+def curves_table(results: Mapping[str, "object"], by: str = "model") -> pd.DataFrame:
+    """All per-epoch curves of several results, with a ``by`` column naming each result."""
+    parts = [res.curves.assign(**{by: label}) for label, res in results.items()]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def fusion_weight_table(result) -> pd.DataFrame:
+    """How much AMSNet trusted each branch: alpha_FRLM per true class (alpha_URLM = 1 - it)."""
+    p = result.predictions
+    if "alpha_frlm" not in p.columns:
+        raise ValueError("only AMSNet predictions carry fusion weights (alpha_frlm)")
+    df = p[["true", "alpha_frlm"]].dropna()
+    rows = []
+    groups = [(c, df[df["true"] == i]) for i, c in enumerate(result.classes)] + [("all", df)]
+    for name, g in groups:
+        a = g["alpha_frlm"]
+        rows.append({"class": name, "utterances": int(len(g)), "mean alpha_FRLM": round(float(a.mean()), 4) if len(a) else np.nan,
+                     "median alpha_FRLM": round(float(a.median()), 4) if len(a) else np.nan,
+                     "mean alpha_URLM": round(float(1 - a.mean()), 4) if len(a) else np.nan,
+                     "share FRLM trusted more (%)": round(float(100 * (a > 0.5).mean()), 2) if len(a) else np.nan})
+    return pd.DataFrame(rows)
+
+
+def parameter_count(config: ExperimentConfig, n_classes: int | None = None) -> int:
+    """Trainable and frozen parameters of ``config.model`` as built by :func:`build_model`."""
+    from .corpora import CLASSES
+    from .models import build_model, count_parameters
+
+    if n_classes is None:
+        n_classes = len(CLASSES.get(config.corpus, CLASSES["emodb"]))
+    model = build_model(config.model, n_classes, frlm=config.frlm, urlm=config.urlm, fusion=config.fusion, n_mels=config.features.n_mels)
+    return int(count_parameters(model))
+
+
+def study_table(results: Sequence, study: str) -> pd.DataFrame:
+    """One row per variant of a study: its factor(s), WA/UA mean and std (%), test loss, params."""
+    protocol = results[0].config.protocol if results else "paper"
+    tag = protocol_tag(protocol)
+    rows = []
+    for res in results:
+        c = res.config
+        s = res.summary()
+        row = {k: get(c) for k, get in STUDY_FACTORS[study].items()}
+        row.update({
+            f"WA {tag} (%)": s["wa"], f"WA std {tag}": s["wa_std"], f"UA {tag} (%)": s["ua"], f"UA std {tag}": s["ua_std"],
+            f"test loss {tag}": round(float(res.folds["loss"].mean()), 4) if "loss" in res.folds else np.nan,
+            "best epoch (mean)": round(float(res.folds["best_epoch"].mean()), 1) if "best_epoch" in res.folds else np.nan,
+            "params": parameter_count(c, len(res.classes)),
+            "folds": s["n_folds"], "seeds": s["n_seeds"],
+        })
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _summary_row(summary: pd.DataFrame | None, corpus, protocol, model, variant=""):
+    if summary is None or not len(summary):
+        return None
+    s = summary
+    hit = s[(s["corpus"].astype(str) == corpus) & (s["protocol"].astype(str) == protocol)
+            & (s["model"].astype(str) == model) & (s["variant"].astype(str).replace("nan", "") == variant)]
+    return None if hit.empty else hit.iloc[-1]
+
+
+def _ours(summary, availability: Mapping[str, str | None], corpus, protocol, model, variant, metric):
+    """Our measured value (float, %), or why there is none ("not run ...")."""
+    row = _summary_row(summary, corpus, protocol, model, variant)
+    if row is not None and not _is_missing(row.get(metric)) and str(row.get(metric)) != "":
+        return float(row[metric])
+    reason = availability.get(corpus)
+    if not reason:
+        return NOT_RUN
+    # the cell says what; where it was looked for is in the report's "Corpora" section
+    return NOT_AVAILABLE if reason.startswith(NOT_AVAILABLE) else reason
+
+
+def _diff(ours, reported):
+    return round(ours - reported, 2) if isinstance(ours, float) and reported is not None else NOT_RUN
+
+
+def comparison_table2(summary: pd.DataFrame | None, protocols: Sequence[str] = ("paper",),
+                      availability: Mapping[str, str | None] | None = None, corpora: Sequence[str] = CORPORA) -> pd.DataFrame:
+    """Table 2: the paper's rows (literature: reported, not re-run) and ours beside AMSNet's.
+
+    Args:
+        summary: ``results/tables/summary.csv`` as a DataFrame (or None: nothing measured).
+        protocols: our protocols to show, each in its own columns (``[paper]``, ``[loso]``).
+        availability: corpus -> None when available, else the reason (``"not run: corpus not
+            available ..."``); it fills the cells of corpora we could not run.
+        corpora: which of the paper's corpora to list.
+    """
+    availability = dict(availability or {})
+    rows = []
+    for r in paper.TABLE2:
+        if r.corpus not in corpora:
+            continue
+        row = {"model": r.model, "corpus": CORPUS_LABELS[r.corpus],
+               "source": f"paper vs ours" if r.amsnet else REPORTED_NOT_RERUN}
+        for metric, reported in (("WA", r.wa), ("UA", r.ua)):
+            row[f"{metric} reported [paper] (%)"] = reported
+            for p in protocols:
+                tag = protocol_tag(p)
+                if r.amsnet:
+                    ours = _ours(summary, availability, r.corpus, p, "amsnet", "", metric.lower())
+                    row[f"{metric} ours {tag} (%)"] = ours
+                    row[f"Δ{metric} {tag}"] = _diff(ours, reported)
+                else:
+                    row[f"{metric} ours {tag} (%)"] = NOT_RERUN
+                    row[f"Δ{metric} {tag}"] = NOT_RERUN
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequence[str] = ("paper",),
+                   availability: Mapping[str, str | None] | None = None) -> pd.DataFrame:
+    """Tables 4 (IEMOCAP) / 5 (EmoDB): each ablation model, reported vs ours per protocol."""
+    availability = dict(availability or {})
+    rows = []
+    for model in studies.ABLATION_MODELS:
+        wa, ua = paper.ABLATIONS[corpus][model]
+        row = {"model": paper.ABLATION_LABELS[model]}
+        for metric, reported in (("WA", wa), ("UA", ua)):
+            row[f"{metric} reported [paper] (%)"] = reported
+            for p in protocols:
+                tag = protocol_tag(p)
+                ours = _ours(summary, availability, corpus, p, model, "", metric.lower())
+                row[f"{metric} ours {tag} (%)"] = ours
+                row[f"Δ{metric} {tag}"] = _diff(ours, reported)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def se_ratio_table(summary: pd.DataFrame | None, protocols: Sequence[str] = ("paper",),
+                   availability: Mapping[str, str | None] | None = None, corpora: Sequence[str] = CORPORA,
+                   params: Mapping[int, int] | None = None, profile: str = "full") -> pd.DataFrame:
+    """Table 3: SE reduction ratio r -> accuracy (WA, "ACC") per corpus and parameter count.
+
+    Args:
+        params: r -> our parameter count (:func:`parameter_count` of the EmoDB configuration of
+            ``profile``); ``None`` computes it.
+    """
+    availability = dict(availability or {})
+    if params is None:
+        params = {r: parameter_count(c) for r, c in zip(studies.SE_RATIOS, studies.se_ratio_study("emodb", "paper", profile))}
+    rows = []
+    for r, rep in paper.TABLE3.items():
+        row = {"r": r}
+        for corpus in corpora:
+            label = CORPUS_LABELS[corpus]
+            row[f"ACC {label} reported [paper] (%)"] = rep[corpus]
+            for p in protocols:
+                tag = protocol_tag(p)
+                ours = _ours(summary, availability, corpus, p, "amsnet", f"r={r}", "wa")
+                row[f"ACC {label} ours {tag} (%)"] = ours
+                row[f"ΔACC {label} {tag}"] = _diff(ours, rep[corpus])
+        row["params reported"] = rep["params"]
+        row[f"params ours (EmoDB, {profile})"] = params.get(r, NOT_RUN)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- environment, timing
+
+
+def environment_info() -> dict:
+    """Hardware and library versions of this machine, for the report."""
+    import importlib.metadata as md
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count()
+    gpu = "none"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+    except Exception:  # torch missing or broken: say so rather than fail the report
+        gpu = "unknown"
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        memory = f"{mem:.1f} GiB"
+    except (ValueError, OSError, AttributeError):
+        memory = "unknown"
+    versions = {}
+    for pkg in ("amsnet", "torch", "numpy", "pandas", "scikit-learn", "opensmile", "librosa", "matplotlib", "seaborn", "papermill"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    return {"cpu": cpu, "cores": cores, "memory": memory, "gpu": gpu, "os": platform.platform(),
+            "python": platform.python_version(), "versions": versions}
+
+
+TIMING_COLUMNS = ["notebook", "protocol", "profile", "seconds", "status", "finished_utc"]
+
+
+def record_timing(path: str | os.PathLike, notebook: str, protocol: str, profile: str, seconds: float, status: str = "ok") -> pd.DataFrame:
+    """Insert or replace a notebook's wall time in ``timings.csv`` (atomic write)."""
+    from .training import atomic_write_text
+
+    path = Path(path)
+    old = pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=TIMING_COLUMNS)
+    if len(old):
+        old = old[~((old["notebook"] == notebook) & (old["protocol"] == protocol) & (old["profile"] == profile))]
+    row = {"notebook": notebook, "protocol": protocol, "profile": profile, "seconds": f"{float(seconds):.1f}", "status": status,
+           "finished_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    new = pd.concat([old, pd.DataFrame([row])], ignore_index=True)
+    atomic_write_text(path, new[TIMING_COLUMNS].to_csv(index=False))
+    return new
+
+
+def read_timings(path: str | os.PathLike) -> pd.DataFrame | None:
+    path = Path(path)
+    if not path.is_file():
+        return None
+    t = pd.read_csv(path, keep_default_na=False)
+    t["seconds"] = pd.to_numeric(t["seconds"], errors="coerce")
+    return t
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _settings_table(profile: str) -> pd.DataFrame:
+    """The choices behind the numbers (where the paper is silent), from :mod:`amsnet_lib.studies`."""
+    rows = []
+    for corpus in ("emodb", "iemocap"):
+        c = studies.experiment(corpus, "amsnet", "paper", profile)
+        f = c.features
+        rows += [
+            (corpus, "features", f"{f.sample_rate} Hz, {f.duration:g} s fixed length, Hann {f.win_length}, n_fft {f.n_fft}, hop {f.hop_length}, "
+                                 f"{f.n_mels} mel bands (paper: not given), log power; IS10 76-d frames, q = {f.q}"),
+            (corpus, "FRLM", f"peephole BLSTM {c.frlm.hidden_size} units/direction (paper: not given; Fig. 7: 128-512), "
+                             f"peephole={c.frlm.peephole}, dropout {c.frlm.dropout}, embedding {c.frlm.embedding_dim}"),
+            (corpus, "URLM", f"temporal conv filters {c.urlm.filters}, kernels {c.urlm.kernels}, SE r = {c.urlm.se_ratio}, "
+                             f"dropout {c.urlm.dropout}, embedding {c.urlm.embedding_dim}"),
+            (corpus, "fusion head", f"FC {c.fusion.hidden}, dropout {c.fusion.dropout}"),
+            (corpus, "training (both stages)", f"{c.branch_train.optimizer}, lr {c.branch_train.lr:g}, batch {c.branch_train.batch_size}, "
+                                               f"<= {c.branch_train.epochs} epochs, patience {c.branch_train.patience} on {getattr(c.branch_train, 'monitor', 'val_ua')}, "
+                                               f"validation {100 * c.branch_train.val_fraction:g} % of each fold's training part"),
+        ]
+    rows.append(("both", "early fusion (paper: not defined)",
+                 "spectrogram frames mapped onto the 10 ms IS10 grid and concatenated per frame (76 + n_mels), one attention BLSTM, "
+                 "trained end to end (docs/DESIGN.md)"))
+    return pd.DataFrame(rows, columns=["corpus", "setting", f"value (profile {profile})"])
+
+
+def build_report(
+    summary: pd.DataFrame | None,
+    *,
+    profile: str,
+    protocols: Sequence[str] = ("paper", "loso"),
+    availability: Mapping[str, str | None] | None = None,
+    study_tables: Mapping[str, pd.DataFrame] | None = None,
+    figures: Sequence[str] = (),
+    timings: pd.DataFrame | None = None,
+    environment: Mapping | None = None,
+    se_params: Mapping[int, int] | None = None,
+    tables_out: str | os.PathLike | None = None,
+) -> str:
+    """The reproduction report (Markdown): every paper table beside ours, figures, hardware, time.
+
+    Args:
+        summary: ``summary.csv`` (one row per corpus, protocol, model, variant; WA/UA in %).
+        profile: ``full`` or ``quick`` (quick results are flagged as meaningless).
+        protocols: our protocols, each in its own columns, the paper's first.
+        availability: corpus -> None (available) or why not (fills "not run: ..." cells).
+        study_tables: name -> table of a figure-only study (``fig6_optimizer_batch_emodb_paper``...),
+            as written by notebook 04.
+        figures: file names under ``figures/`` to link.
+        timings: ``timings.csv`` written by ``run_all.sh`` (per notebook wall time).
+        environment: :func:`environment_info`.
+        se_params: r -> our parameter count for Table 3 (default: computed).
+        tables_out: folder to also write the report's comparison tables to (CSV + Markdown).
+    """
+    availability = dict(availability or {})
+    study_tables = dict(study_tables or {})
+    env = dict(environment or {})
+    notes = _protocol_notes(protocols, profile)
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = ["# AMSNet reproduction report", ""]
+    out.append(f"Generated {now} by `notebooks/05_report.ipynb`, profile **{profile}**. Source of the reported numbers: {paper.CITATION}.")
+    out.append("")
+    if profile == "quick":
+        out += ["> **Profile quick.** Tiny networks trained for 2 epochs, a smoke test of the pipeline: the accuracies below mean "
+                "nothing. `./run_all.sh` (profile full) produces the real numbers.", ""]
+    out += ["## Protocols", ""]
+    for p in dict.fromkeys(["paper", *protocols]):
+        out.append(f"- `{protocol_tag(p)}` {PROTOCOL_SHORT.get(p, p)}: {PROTOCOLS.get(p, p)}.")
+    out += ["- Every value of the paper was obtained with `[paper]`; our `[loso]` columns measure what the paper does not "
+            "(accuracy on speakers never seen in training), and are compared with the paper's `[paper]` number only to show the gap.",
+            "- WA = overall accuracy (eq 15); UA = mean per-class recall (eq 16). Ours: mean over folds and seeds.",
+            "- 'not run' marks a value we did not measure; 'not run: corpus not available' a corpus that could not be found "
+            "(IEMOCAP is licensed per user).", ""]
+    corpora_status = []
+    for c in CORPORA:
+        reason = availability.get(c)
+        measured = summary is not None and len(summary) and (summary["corpus"].astype(str) == c).any()
+        corpora_status.append({"corpus": CORPUS_LABELS[c], "status": "measured" if measured else (reason or NOT_RUN)})
+    out += ["## Corpora", "", markdown_table(pd.DataFrame(corpora_status))]
+
+    def emit(title, df, name, extra_notes=()):
+        out.extend([f"## {title}", "", markdown_table(df)])
+        out.extend(f"- {n}" for n in list(extra_notes))
+        if extra_notes:
+            out.append("")
+        if tables_out is not None:
+            write_table(df, Path(tables_out) / name, title, list(extra_notes) + notes)
+
+    emit("Table 2: comparison with the literature", comparison_table2(summary, protocols, availability), "report_table2",
+         ["Literature rows are quoted by the paper (reported, not re-run, here or there)."])
+    # Table 3: the paper's protocol, plus any other protocol the SE study was actually run under
+    se_protocols = [p for p in protocols if p == "paper" or (summary is not None and len(summary) and (
+        (summary["protocol"].astype(str) == p) & summary["variant"].astype(str).str.startswith("r=")).any())]
+    emit("Table 3: SE reduction ratio r", se_ratio_table(summary, se_protocols, availability, params=se_params, profile=profile),
+         "report_table3", ["ACC = accuracy (WA). Params: the paper's model vs ours as built by `build_model` "
+                           "(the paper's dense layer sizes are not given, so counts differ)."])
+    emit("Table 4: ablations on IEMOCAP", ablation_table(summary, "iemocap", protocols, availability), "report_table4_iemocap")
+    emit("Table 5: ablations on EmoDB", ablation_table(summary, "emodb", protocols, availability), "report_table5_emodb",
+         ["Early fusion is not defined by the paper; ours: per-frame concatenation of both input streams into one attention "
+          "BLSTM (docs/DESIGN.md)."])
+
+    out += ["## Studies the paper shows only as figures", ""]
+    for key, label in (("optimizer_batch", "Fig. 6: optimizer and batch size"), ("hidden_size", "Fig. 7: BLSTM hidden size"),
+                       ("learning_rate", "Learning rate (Sec. 4.5)")):
+        out += [f"### {label}", "", f"Paper ({paper.REPORTED}, no numbers): {paper.FINDINGS[key]}", ""]
+        found = {n: t for n, t in study_tables.items() if n.startswith(_STUDY_TABLE_PREFIX[key])}
+        if not found:
+            out += [f"Ours: {NOT_RUN}.", ""]
+        for n, t in sorted(found.items()):
+            out += [f"Ours, `{n}`:", "", markdown_table(t)]
+
+    out += ["## Figures", ""]
+    if figures:
+        for f in figures:
+            out.append(f"- [{f}](figures/{f})")
+        out.append("")
+        for key in ("fig4_confusion_emodb_paper", "fig1_spectrograms_emodb"):
+            if f"{key}.png" in figures:
+                out += [f"![{key}](figures/{key}.png)", ""]
+    else:
+        out += [f"{NOT_RUN}: no figures found.", ""]
+
+    out += ["## Settings (the paper's open choices)", "", markdown_table(_settings_table(profile)),
+            "Every setting is a parameter of `amsnet_lib.config`; `amsnet_lib/studies.py` defines the profiles.", ""]
+
+    out += ["## Hardware, software, time", ""]
+    if env:
+        out += [f"- CPU: {env.get('cpu')} ({env.get('cores')} cores available), memory {env.get('memory')}",
+                f"- GPU: {env.get('gpu')}",
+                f"- OS: {env.get('os')}; Python {env.get('python')}",
+                "- Libraries: " + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items()), ""]
+    if timings is not None and len(timings):
+        t = timings.copy()
+        out += ["Wall time per notebook (from `timings.csv`, written by `run_all.sh`):", "", markdown_table(t)]
+        ok = t[t["profile"].astype(str) == profile] if "profile" in t else t
+        out += [f"Total: {float(ok['seconds'].sum()) / 60:.1f} min.", ""]
+    else:
+        out += ["Wall time per notebook: not measured (`timings.csv` is written by `run_all.sh`).", ""]
+    if summary is not None and len(summary) and "train_seconds" in summary:
+        out += ["Training time per experiment (`train_seconds` of `summary.csv`; branches shared between experiments "
+                "are counted in each):", ""]
+        cols = [c for c in ("corpus", "protocol", "model", "variant", "n_folds", "n_seeds", "wa", "ua", "wa_std", "ua_std", "train_seconds") if c in summary]
+        out += [markdown_table(summary[cols]), ""]
+    out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    return "\n".join(out)
+
+
+_STUDY_TABLE_PREFIX = {"optimizer_batch": "fig6_optimizer_batch_", "hidden_size": "fig7_hidden_size_", "learning_rate": "learning_rate_"}
+
+
+# --------------------------------------------------------------------------- the session
+
+
+class Session:
+    """A notebook's context: corpora, protocol, profile, seeds, device and where results go.
+
+    Create it with :func:`setup` from the notebook's parameters. It loads each corpus once,
+    extracts (or reads from the cache) its features once, runs experiments through the run
+    store (finished folds are never retrained), records each in ``summary.csv``, and names and
+    writes tables and figures.
+    """
+
+    def __init__(self, corpus="emodb", *, emodb_dir=None, iemocap_dir=None, protocol="paper", profile="full", seeds=(0,),
+                 device=None, results_dir=None, run_dir=None, cache_dir=None, progress=False):
+        from .training import RunStore
+
+        if profile not in studies.PROFILES:
+            raise ValueError(f"profile must be one of {studies.PROFILES}, got {profile!r}")
+        if protocol not in _CONFIG_PROTOCOLS or protocol == "split_file":
+            raise ValueError(f"protocol must be 'paper', 'loso' or 'loso_session', got {protocol!r}")
+        self.corpora = resolve_corpora(corpus)
+        self.protocol = protocol
+        self.profile = profile
+        self.seeds = tuple(int(s) for s in (seeds if isinstance(seeds, (list, tuple)) else [seeds]))
+        self.device = device
+        self.progress = bool(progress)
+        self.cache_dir = cache_dir
+        self.results_dir = resolve_results_dir(results_dir, profile)
+        self.tables_dir = self.results_dir / "tables"
+        self.figures_dir = self.results_dir / "figures"
+        self.store = RunStore(resolve_run_dir(run_dir, profile))
+        self.data_dirs = {"emodb": emodb_dir, "iemocap": iemocap_dir}
+        self.tables: dict[str, pd.DataFrame] = {}
+        self.unavailable: dict[str, str] = {}
+        for c in self.corpora:
+            table, reason = _corpus_status(c, self.data_dirs[c])
+            if table is None:
+                self.unavailable[c] = reason
+            else:
+                self.tables[c] = table
+        self._features: dict = {}
+
+    # ---- what and where
+    @property
+    def available(self) -> list[str]:
+        """Requested corpora that were found."""
+        return [c for c in self.corpora if c in self.tables]
+
+    @property
+    def availability(self) -> dict[str, str | None]:
+        """Corpus -> None (available) or the reason it is not, for every corpus of the paper."""
+        out = {c: None for c in self.tables}
+        for c in CORPORA:
+            if c not in self.tables:
+                out[c] = self.unavailable.get(c) or _corpus_status_quiet(c, self.data_dirs.get(c))
+        return out
+
+    @property
+    def summary_path(self) -> Path:
+        return self.tables_dir / "summary.csv"
+
+    def describe(self) -> pd.DataFrame:
+        """The session's settings, for display."""
+        rows = [("corpora", ", ".join(self.corpora)), ("protocol", f"{self.protocol}: {PROTOCOL_SHORT[self.protocol]}"),
+                ("profile", self.profile + (" (smoke test: accuracies mean nothing)" if self.profile == "quick" else "")),
+                ("seeds", ", ".join(map(str, self.seeds))), ("device", str(self.device or _default_device_name())),
+                ("results", _short(self.results_dir)), ("run store", _short(self.store.root))]
+        for c in self.corpora:
+            rows.append((f"corpus {c}", f"{len(self.tables[c])} utterances" if c in self.tables else self.unavailable[c]))
+        return pd.DataFrame(rows, columns=["setting", "value"])
+
+    def _protocol(self, protocol: bool | str) -> str | None:
+        if isinstance(protocol, str):
+            return protocol
+        return self.protocol if protocol else None
+
+    def name(self, base: str, corpus: str | None = None, protocol: bool | str = True) -> str:
+        """File stem ``<base>[_<corpus>][_<protocol>]`` (``protocol``: True = the session's, or a name)."""
+        p = self._protocol(protocol)
+        return "_".join([base] + ([corpus] if corpus else []) + ([p] if p else []))
+
+    def title(self, text: str, corpus: str | None = None, protocol: bool | str = True) -> str:
+        """Figure title naming the corpus, the protocol and (when quick) the profile."""
+        bits = [CORPUS_LABELS.get(corpus, corpus)] if corpus else []
+        p = self._protocol(protocol)
+        if p:
+            bits.append(PROTOCOL_SHORT[p])
+        if self.profile != "full":
+            bits.append(f"profile {self.profile}")
+        return f"{text}\n({'; '.join(bits)})" if bits else text
+
+    # ---- data
+    def table(self, corpus: str) -> pd.DataFrame:
+        return self.tables[corpus]
+
+    def features(self, corpus: str, config=None):
+        """Both feature streams of ``corpus`` (profile's feature configuration), cached."""
+        from .features import extract_features
+
+        config = config or self.experiment(corpus).features
+        key = (corpus, config)
+        if key not in self._features:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto in Jupyter without ipywidgets
+                self._features[key] = extract_features(self.tables[corpus], config, cache_dir=self.cache_dir, progress=self.progress)
+        return self._features[key]
+
+    # ---- experiments
+    def experiment(self, corpus: str, model: str = "amsnet", protocol: str | None = None, **overrides) -> ExperimentConfig:
+        """:func:`amsnet_lib.studies.experiment` under the session's protocol (or ``protocol``), profile and seeds."""
+        return studies.experiment(corpus, model, protocol or self.protocol, self.profile, **{"seeds": self.seeds, **overrides})
+
+    def configs(self, study: str, corpus: str, all_variants: bool = False) -> list[ExperimentConfig]:
+        """The configurations of a study of :data:`STUDIES` with the session's seeds.
+
+        In the quick profile only the variants of :data:`QUICK_VARIANTS` (unless ``all_variants``).
+        """
+        out = [dataclasses.replace(c, seeds=self.seeds) for c in STUDIES[study](corpus, self.protocol, self.profile)]
+        if self.profile == "quick" and study in QUICK_VARIANTS and not all_variants:
+            out = [c for c in out if c.variant in QUICK_VARIANTS[study]]
+        return out
+
+    def run(self, configs: Iterable[ExperimentConfig]) -> list:
+        """Run (or read back from the run store) each experiment; record it in ``summary.csv``."""
+        from .training import run_experiment, update_summary
+
+        out = []
+        for cfg in configs:
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                # tqdm.auto warns inside Jupyter without ipywidgets even when its bars are disabled
+                warnings.filterwarnings("ignore", message="IProgress not found")
+                res = run_experiment(cfg, self.features(cfg.corpus, cfg.features), store=self.store, device=self.device,
+                                     progress=self.progress)
+            update_summary(res, self.summary_path)
+            s = res.summary()
+            label = f"{cfg.model}" + (f" {cfg.variant}" if cfg.variant else "")
+            print(f"{cfg.corpus} {label} {protocol_tag(cfg.protocol)}: WA {s['wa']:.2f} UA {s['ua']:.2f} "
+                  f"({s['n_folds']} folds x {s['n_seeds']} seed(s), {time.perf_counter() - t0:.1f} s)", flush=True)
+            out.append(res)
+        return out
+
+    def run_models(self, models: Sequence[str]) -> dict[str, dict]:
+        """Each model on each available corpus: ``{corpus: {model: ExperimentResult}}``."""
+        return {c: dict(zip(models, self.run(self.experiment(c, m) for m in models))) for c in self.available}
+
+    def run_study(self, study: str, selected: Iterable[str] | None = None) -> dict[str, list]:
+        """A study of :data:`STUDIES` on each available corpus: ``{corpus: [ExperimentResult]}``.
+
+        With ``selected`` (the notebook's ``studies`` parameter) a study not listed there is not
+        run: it says so and returns ``{}``.
+        """
+        if study not in STUDIES:
+            raise ValueError(f"unknown study {study!r}; choose from {list(STUDIES)}")
+        if selected is not None and study not in list(selected):
+            print(f"{study}: {NOT_RUN} (not in the notebook's `studies` parameter)")
+            return {}
+        if self.profile == "quick" and study in QUICK_VARIANTS:
+            n = len(STUDIES[study]("emodb", self.protocol, self.profile))
+            print(f"profile quick: {len(QUICK_VARIANTS[study])} of {n} variants ({', '.join(QUICK_VARIANTS[study])}); "
+                  f"the full profile runs all {n}")
+        return {c: self.run(self.configs(study, c)) for c in self.available}
+
+    def report_unavailable(self) -> None:
+        """Say which requested corpora are not run, and why."""
+        for c, reason in self.unavailable.items():
+            print(f"{c}: {reason}")
+        if not self.unavailable:
+            print("all requested corpora available: " + ", ".join(self.corpora))
+
+    def read_summary(self) -> pd.DataFrame | None:
+        """``summary.csv`` (every experiment recorded so far under these results), or None."""
+        if not self.summary_path.is_file():
+            return None
+        summary = pd.read_csv(self.summary_path, keep_default_na=False)
+        for col in ("wa", "ua", "wa_std", "ua_std", "train_seconds"):
+            if col in summary:
+                summary[col] = pd.to_numeric(summary[col], errors="coerce")
+        return summary
+
+    def parameter_counts(self, models: Sequence[str] | None = None, study: str | None = None) -> pd.DataFrame:
+        """Parameter counts of models (or of a study's variants) under the session's profile."""
+        rows = []
+        for c in self.corpora:
+            cfgs = self.configs(study, c, all_variants=True) if study else [self.experiment(c, m) for m in (models or [])]
+            for cfg in cfgs:
+                rows.append({"corpus": c, "model": cfg.model, "variant": cfg.variant, "params": parameter_count(cfg)})
+        return pd.DataFrame(rows)
+
+    # ---- output
+    def save_table(self, df: pd.DataFrame, base: str, corpus: str | None = None, caption: str | None = None,
+                   protocol: bool | str = True, notes: Iterable[str] = ()) -> pd.DataFrame:
+        """Write ``tables/<name>.csv`` and ``.md`` (caption and protocol legend); returns ``df``."""
+        name = self.name(base, corpus, protocol)
+        p = self._protocol(protocol)
+        legend = _protocol_notes([p], self.profile) if p else []
+        write_table(df, self.tables_dir / name, caption or name, list(notes) + legend)
+        return df
+
+    def save_figure(self, fig, base: str, corpus: str | None = None, protocol: bool | str = True):
+        """Write ``figures/<name>.png`` atomically and return it for display (an IPython Image)."""
+        from . import plotting
+
+        path = plotting.save_figure(fig, self.figures_dir / f"{self.name(base, corpus, protocol)}.png")
+        try:
+            from IPython.display import Image
+        except ImportError:  # outside IPython: the path is what there is to show
+            return path
+        return Image(filename=str(path))
+
+    def write_report(self, protocols: Sequence[str] | None = None) -> Path:
+        """Build ``REPORT.md`` from ``summary.csv``, the study tables, figures and ``timings.csv``."""
+        from .training import atomic_write_text
+
+        protocols = list(dict.fromkeys(protocols or [self.protocol]))
+        summary = self.read_summary()
+        study_tables = {}
+        for p in protocols:
+            for prefix in _STUDY_TABLE_PREFIX.values():
+                for f in sorted(self.tables_dir.glob(f"{prefix}*_{p}.csv")):
+                    study_tables[f.stem] = pd.read_csv(f)
+        figures = sorted(f.name for f in self.figures_dir.glob("*.png")) if self.figures_dir.is_dir() else []
+        text = build_report(summary, profile=self.profile, protocols=protocols, availability=self.availability,
+                            study_tables=study_tables, figures=figures, timings=read_timings(self.results_dir / "timings.csv"),
+                            environment=environment_info(), tables_out=self.tables_dir)
+        path = self.results_dir / "REPORT.md"
+        atomic_write_text(path, text)
+        return path
+
+
+def _corpus_status_quiet(corpus: str, data_dir) -> str | None:
+    """Availability of a corpus the session did not load, without loading it (None = present)."""
+    from .corpora import resolve_data_dir
+
+    d = resolve_data_dir(corpus, data_dir)
+    marker = d / "wav" if corpus == "emodb" else d
+    return None if marker.exists() else f"{NOT_AVAILABLE} (not found at {d})"
+
+
+def _default_device_name() -> str:
+    try:
+        from .training import default_device
+
+        return str(default_device())
+    except Exception:
+        return "cpu"
+
+
+def _short(path: Path) -> str:
+    try:
+        return str(Path(path).relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def setup(corpus="emodb", emodb_dir=None, iemocap_dir=None, protocol="paper", profile="full", seeds=(0,), device=None,
+          results_dir=None, run_dir=None, cache_dir=None, progress=False) -> Session:
+    """A :class:`Session` from a notebook's parameters (see the notebooks' ``parameters`` cell)."""
+    return Session(corpus, emodb_dir=emodb_dir, iemocap_dir=iemocap_dir, protocol=protocol, profile=profile, seeds=seeds,
+                   device=device, results_dir=results_dir, run_dir=run_dir, cache_dir=cache_dir, progress=progress)
+
+
+def print_facts(facts: Mapping, indent: str = "") -> None:
+    """Print a nested dict as ``key: value`` lines (for the notebooks' checked cells)."""
+    for k, v in facts.items():
+        if isinstance(v, Mapping):
+            print(f"{indent}{k}:")
+            print_facts(v, indent + "  ")
+        else:
+            print(f"{indent}{k}: {v}")

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Reproduce the paper: run the notebooks in order with papermill, every table and figure into
+# results/ (tables/, figures/, REPORT.md; executed notebooks in results/executed/).
+#
+#   ./run_all.sh                      profile full (the paper's settings) on EmoDB -> results/
+#   ./run_all.sh --quick              profile quick (CI smoke test)          -> .cache/results-quick/
+#   ./run_all.sh --iemocap DIR        also IEMOCAP (IEMOCAP_full_release); without it its cells say
+#                                     "not run: corpus not available"
+#   ./run_all.sh --emodb DIR          EmoDB folder (default: $AMSNET_EMODB_DIR, else ./data/emodb,
+#                                     downloaded there when absent and online)
+#   ./run_all.sh --only 02            only the notebooks whose name contains 02 (repeatable)
+#   ./run_all.sh --skip-studies learning_rate,optimizer_batch   leave out studies of notebook 04
+#   ./run_all.sh --no-loso            skip the leave-one-speaker-out runs of 02 and 03
+#   ./run_all.sh --device cuda        training device (default: CUDA when present, else CPU)
+#   ./run_all.sh --update-notebooks   execute notebooks/*.ipynb in place in the quick profile (the
+#                                     outputs committed for the nbval checks of ./run_tests.sh)
+#
+# Resumable: finished folds are kept in the run store (runs/, or .cache/runs-quick) and features in
+# the cache (.cache/features), so a rerun after an interruption redoes only unfinished work.
+# The wall time of each notebook goes to <results>/timings.csv, which the report quotes.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$root"
+
+profile=full
+emodb_dir=""
+iemocap_dir=""
+device=""
+only=()
+skip_studies=""
+loso=1
+verbose=0
+update_notebooks=0
+all_studies="se_ratio,optimizer_batch,hidden_size,learning_rate"
+
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) profile=quick ;;
+        --full) profile=full ;;
+        --emodb) emodb_dir="$(cd "${2:?--emodb needs a folder}" && pwd)"; shift ;;
+        --iemocap) iemocap_dir="$(cd "${2:?--iemocap needs a folder}" && pwd)"; shift ;;
+        --only) only+=("${2:?--only needs a notebook name}"); shift ;;
+        --skip-studies) skip_studies="${2:?--skip-studies needs a comma-separated list}"; shift ;;
+        --no-loso) loso=0 ;;
+        --device) device="${2:?--device needs a value}"; shift ;;
+        --verbose|-v) verbose=1 ;;
+        --update-notebooks) update_notebooks=1; profile=quick ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run_all.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+venv="$("$root/scripts/setup_env.sh")"
+py="$venv/bin/python"
+export MPLBACKEND=Agg PYTHONHASHSEED=0 AMSNET_PROFILE="$profile"
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+# The quick profile's tiny networks run several times faster on one intra-op thread (two threads
+# spend their time synchronising, worse still on a shared machine).
+[ "$profile" = quick ] && export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+[ -n "$emodb_dir" ] && export AMSNET_EMODB_DIR="$emodb_dir"
+
+if [ "$profile" = full ]; then results="$root/results"; else results="$root/.cache/results-$profile"; fi
+executed="$results/executed"
+mkdir -p "$executed"
+
+corpus=emodb
+[ -n "$iemocap_dir" ] && corpus=both
+studies="$("$py" -c '
+import sys
+keep = [s for s in sys.argv[1].split(",") if s and s not in set(sys.argv[2].split(","))]
+print(repr(keep))' "$all_studies" "$skip_studies")"
+
+# notebook protocol (in order); the report comes last and shows both protocols side by side.
+plan=("00_data_prep paper" "01_branch_training paper" "02_fusion paper" "03_ablations paper" "04_hyperparameters paper")
+if [ "$loso" = 1 ]; then plan+=("02_fusion loso" "03_ablations loso"); fi
+plan+=("05_report paper")
+
+selected() {
+    [ ${#only[@]} -eq 0 ] && return 0
+    local pattern
+    for pattern in "${only[@]}"; do [[ "$1" == *"$pattern"* ]] && return 0; done
+    return 1
+}
+
+fmt_time() { printf '%dm%02ds' $(( $1 / 60 )) $(( $1 % 60 )); }
+
+if [ "$update_notebooks" = 1 ]; then
+    # The committed notebooks: executed in place, no parameters injected (the parameters cell reads
+    # AMSNET_PROFILE=quick), so ./run_tests.sh compares its nbval-checked cells against a quick run.
+    t_all=$SECONDS
+    for nb in notebooks/0*.ipynb; do
+        name="$(basename "$nb" .ipynb)"
+        selected "$name" || continue
+        echo "== $name (in place, profile quick)"
+        t0=$SECONDS
+        "$py" -m papermill "$nb" "$nb" --cwd notebooks --progress-bar --kernel python3
+        "$py" -c 'import sys; from amsnet_lib.report import record_timing; record_timing(*sys.argv[1:5], float(sys.argv[5]))' \
+            "$results/timings.csv" "$name" paper quick "$(( SECONDS - t0 ))"
+    done
+    echo "notebooks updated in $(fmt_time $(( SECONDS - t_all )))"
+    exit 0
+fi
+
+echo "amsnet run_all: profile $profile, corpus $corpus, results in ${results#"$root"/}"
+t_all=$SECONDS
+n_run=0
+for step in "${plan[@]}"; do
+    read -r name protocol <<< "$step"
+    selected "$name" || continue
+    suffix=""; [ "$protocol" != paper ] && suffix="_$protocol"
+    out="$executed/$name$suffix.ipynb"
+    log="$executed/$name$suffix.log"
+    args=(-p corpus "$corpus" -p protocol "$protocol" -p profile "$profile" -p results_dir "$results")
+    [ -n "$emodb_dir" ] && args+=(-p emodb_dir "$emodb_dir")
+    [ -n "$iemocap_dir" ] && args+=(-p iemocap_dir "$iemocap_dir")
+    [ -n "$device" ] && args+=(-p device "$device")
+    [ "$name" = 04_hyperparameters ] && args+=(-y "studies: $studies")
+    [ "$verbose" = 1 ] && args+=(--log-output)
+    echo
+    echo "== $name [protocol $protocol] -> ${out#"$root"/}"
+    t0=$SECONDS
+    status=ok
+    if ! "$py" -m papermill "notebooks/$name.ipynb" "$out" "${args[@]}" --cwd notebooks --progress-bar --kernel python3 \
+            2>&1 | tee "$log"; then
+        status=failed
+    fi
+    seconds=$(( SECONDS - t0 ))
+    "$py" -c 'import sys; from amsnet_lib.report import record_timing; record_timing(*sys.argv[1:5], float(sys.argv[5]), sys.argv[6])' \
+        "$results/timings.csv" "$name" "$protocol" "$profile" "$seconds" "$status"
+    if [ "$status" = failed ]; then
+        echo >&2
+        echo "FAILED: notebooks/$name.ipynb [protocol $protocol] after $(fmt_time $seconds)" >&2
+        cell="$(grep -m1 -o 'In \[[0-9]*\]' <(grep -m1 'Exception encountered at' "$log") || true)"
+        code="$(grep -m1 -e '^----> ' "$log" || true)"
+        error="$(grep -E '^[A-Za-z_.]*(Error|Exception|Interrupt)\b' "$log" | tail -n 1 || true)"
+        echo "failing cell: ${cell:-unknown} of notebooks/$name.ipynb" >&2
+        [ -n "$code" ] && echo "    $code" >&2
+        [ -n "$error" ] && echo "    $error" >&2
+        echo "executed notebook (error marked in it): ${out#"$root"/}; full log: ${log#"$root"/}" >&2
+        echo "rerun ./run_all.sh to resume: finished folds are kept." >&2
+        exit 1
+    fi
+    n_run=$(( n_run + 1 ))
+    echo "== $name [protocol $protocol] done in $(fmt_time $seconds)"
+done
+[ "$n_run" -eq 0 ] && { echo "run_all.sh: --only ${only[*]} matches no notebook" >&2; exit 2; }
+echo
+echo "all done: $n_run notebook runs in $(fmt_time $(( SECONDS - t_all ))); results in ${results#"$root"/}/"
+[ -f "$results/REPORT.md" ] && echo "report: ${results#"$root"/}/REPORT.md"

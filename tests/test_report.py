@@ -1,0 +1,215 @@
+"""Report tables on synthetic results: the paper's value, ours, the difference, 'not run', protocol labels."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from amsnet_lib import paper, report, studies
+
+
+def _summary(rows):
+    cols = ["corpus", "protocol", "model", "variant", "n_folds", "n_seeds", "wa", "ua", "wa_std", "ua_std", "train_seconds"]
+    return pd.DataFrame([dict(zip(cols, r)) for r in rows], columns=cols)
+
+
+SUMMARY = _summary([
+    ("emodb", "paper", "amsnet", "", 5, 1, 80.00, 78.50, 1.0, 1.2, 100.0),
+    ("emodb", "loso", "amsnet", "", 10, 1, 70.10, 65.00, 3.0, 4.0, 200.0),
+    ("emodb", "paper", "frlm", "", 5, 1, 74.14, 74.46, 1.0, 1.0, 50.0),
+    ("emodb", "paper", "amsnet", "r=8", 5, 1, 81.59, 80.00, 1.0, 1.0, 90.0),
+])
+AVAIL = {"emodb": None, "iemocap": report.NOT_AVAILABLE + " (no IEMOCAP at /x)"}
+
+
+def test_table2_literature_rows_marked_and_ours_beside_paper():
+    t = report.comparison_table2(SUMMARY, ["paper", "loso"], AVAIL)
+    assert len(t) == len(paper.TABLE2)
+    lit = t[t["source"] == report.REPORTED_NOT_RERUN]
+    assert len(lit) == sum(not r.amsnet for r in paper.TABLE2)
+    assert (lit["WA ours [paper] (%)"] == report.NOT_RERUN).all()
+    emodb = t[(t["model"] == "AMSNet") & (t["corpus"] == "EmoDB")].iloc[0]
+    assert emodb["WA reported [paper] (%)"] == 88.34
+    assert emodb["WA ours [paper] (%)"] == 80.00
+    assert emodb["ΔWA [paper]"] == pytest.approx(80.00 - 88.34)
+    assert emodb["UA ours [loso] (%)"] == 65.00
+    assert emodb["ΔUA [loso]"] == pytest.approx(65.00 - 88.56)
+
+
+def test_table2_unavailable_corpus_says_so_never_a_number():
+    t = report.comparison_table2(SUMMARY, ["paper", "loso"], AVAIL)
+    iem = t[(t["model"] == "AMSNet") & (t["corpus"] == "IEMOCAP")].iloc[0]
+    assert iem["WA ours [paper] (%)"] == report.NOT_AVAILABLE  # short in the cell; the path is in the report
+    assert iem["ΔWA [paper]"] == report.NOT_RUN
+    assert iem["WA reported [paper] (%)"] == 69.22  # the paper's value is still shown
+
+
+def test_ablation_table_not_run_cells_and_protocol_columns():
+    t = report.ablation_table(SUMMARY, "emodb", ["paper", "loso"], AVAIL)
+    assert list(t["model"]) == [paper.ABLATION_LABELS[m] for m in studies.ABLATION_MODELS]
+    frlm = t[t["model"] == "FRLM"].iloc[0]
+    assert frlm["WA reported [paper] (%)"] == 84.14 and frlm["WA ours [paper] (%)"] == 74.14
+    assert frlm["ΔWA [paper]"] == pytest.approx(-10.0)
+    assert frlm["WA ours [loso] (%)"] == report.NOT_RUN and frlm["ΔWA [loso]"] == report.NOT_RUN
+    early = t[t["model"] == "Early fusion"].iloc[0]
+    assert early["UA ours [paper] (%)"] == report.NOT_RUN
+    assert all("[paper]" in c or "[loso]" in c for c in t.columns if c != "model")
+
+
+def test_ablation_table_iemocap_unavailable():
+    t = report.ablation_table(SUMMARY, "iemocap", ["paper"], AVAIL)
+    assert all(str(v).startswith(report.NOT_AVAILABLE) for v in t["WA ours [paper] (%)"])
+    assert list(t["WA reported [paper] (%)"]) == [paper.ABLATIONS["iemocap"][m][0] for m in studies.ABLATION_MODELS]
+
+
+def test_se_ratio_table():
+    params = {r: 1000 * r for r in studies.SE_RATIOS}
+    t = report.se_ratio_table(SUMMARY, ["paper"], AVAIL, params=params, profile="quick")
+    r8 = t[t["r"] == 8].iloc[0]
+    assert r8["ACC EmoDB reported [paper] (%)"] == 88.59 and r8["ACC EmoDB ours [paper] (%)"] == 81.59
+    assert r8["ΔACC EmoDB [paper]"] == pytest.approx(-7.0)
+    assert r8["params reported"] == 12.5e6 and r8["params ours (EmoDB, quick)"] == 8000
+    r2 = t[t["r"] == 2].iloc[0]
+    assert r2["ACC EmoDB ours [paper] (%)"] == report.NOT_RUN
+    assert str(r2["ACC IEMOCAP ours [paper] (%)"]).startswith(report.NOT_AVAILABLE)
+
+
+def test_nothing_measured_gives_not_run_everywhere():
+    t = report.comparison_table2(None, ["paper"], {})
+    am = t[t["model"] == "AMSNet"]
+    assert (am["WA ours [paper] (%)"] == report.NOT_RUN).all()
+
+
+def test_markdown_formats_and_escapes():
+    df = pd.DataFrame({"model": ["a|b", "c"], "WA (%)": [88.3456, np.nan], "ΔWA [paper]": [-1.234, "not run"], "params": [11_200_000.0, 1234]})
+    md = report.markdown_table(df)
+    lines = md.strip().splitlines()
+    assert lines[0] == "| model | WA (%) | ΔWA [paper] | params |"
+    assert "a\\|b" in lines[2] and "88.35" in lines[2] and "-1.23" in lines[2] and "11.20M" in lines[2]
+    assert "not run" in lines[3] and "1,234" in lines[3]
+    assert "+2.00" in report.markdown_table(pd.DataFrame({"Δx": [2.0]}))
+
+
+def test_write_table_csv_and_markdown_with_protocol(tmp_path):
+    df = report.ablation_table(SUMMARY, "emodb", ["paper"], AVAIL)
+    csv, md = report.write_table(df, tmp_path / "t" / "ablations_emodb_paper", "Table 5", report._protocol_notes(["paper"], "quick"))
+    back = pd.read_csv(csv)
+    assert list(back.columns) == list(df.columns)
+    text = md.read_text()
+    assert text.startswith("**Table 5**") and "[paper] = speaker-dependent" in text and "Profile quick" in text
+    assert not list((tmp_path / "t").glob(".tmp-*"))
+
+
+def test_build_report_labels_protocols_and_marks_missing(tmp_path):
+    timings = pd.DataFrame({"notebook": ["00_data_prep", "02_fusion"], "protocol": ["paper", "loso"], "profile": ["full", "full"],
+                            "seconds": [60.0, 120.0], "status": ["ok", "ok"], "finished_utc": ["x", "y"]})
+    study = {"fig7_hidden_size_emodb_paper": pd.DataFrame({"hidden_size": [32, 64], "WA [paper] (%)": [70.0, 71.0]})}
+    env = {"cpu": "Test CPU", "cores": 2, "memory": "1 GiB", "gpu": "none", "os": "linux", "python": "3.11", "versions": {"torch": "x"}}
+    md = report.build_report(SUMMARY, profile="full", protocols=["paper", "loso"], availability=AVAIL, study_tables=study,
+                             figures=["fig4_confusion_emodb_paper.png"], timings=timings, environment=env,
+                             se_params={r: 1 for r in studies.SE_RATIOS}, tables_out=tmp_path)
+    assert "[paper]" in md and "[loso]" in md and "leave one speaker out" in md
+    assert "Table 2" in md and "Table 3" in md and "Table 4" in md and "Table 5" in md
+    assert report.NOT_AVAILABLE in md  # IEMOCAP
+    assert "Test CPU" in md and "GPU: none" in md and "Total: 3.0 min" in md
+    assert "(figures/fig4_confusion_emodb_paper.png)" in md
+    assert "fig7_hidden_size_emodb_paper" in md
+    assert "Fig. 6: optimizer and batch size" in md and f"Ours: {report.NOT_RUN}." in md  # study not run
+    assert (tmp_path / "report_table2.csv").is_file() and (tmp_path / "report_table5_emodb.md").is_file()
+    assert "88.34" in md and "80.00" in md and "-8.34" in md
+
+
+def test_build_report_without_anything():
+    md = report.build_report(None, profile="quick", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS})
+    assert "Profile quick" in md and "not measured" in md
+    assert "80.00" not in md
+
+
+def test_record_and_read_timings(tmp_path):
+    p = tmp_path / "timings.csv"
+    report.record_timing(p, "00_data_prep", "paper", "quick", 12.34)
+    report.record_timing(p, "02_fusion", "loso", "quick", 5)
+    report.record_timing(p, "00_data_prep", "paper", "quick", 20, "failed")
+    t = report.read_timings(p)
+    assert len(t) == 2
+    row = t[t["notebook"] == "00_data_prep"].iloc[0]
+    assert row["seconds"] == 20.0 and row["status"] == "failed"
+    assert report.read_timings(tmp_path / "absent.csv") is None
+
+
+def test_results_and_run_dirs(monkeypatch, tmp_path):
+    monkeypatch.delenv("AMSNET_RUN_DIR", raising=False)
+    assert report.resolve_results_dir(None, "full") == report.REPO_ROOT / "results"
+    assert report.resolve_results_dir(None, "quick") == report.REPO_ROOT / ".cache" / "results-quick"
+    assert report.resolve_results_dir(tmp_path / "r", "quick") == tmp_path / "r"
+    assert report.resolve_run_dir(None, "quick") == report.REPO_ROOT / ".cache" / "runs-quick"
+    monkeypatch.setenv("AMSNET_RUN_DIR", str(tmp_path / "runs"))
+    assert report.resolve_run_dir(None, "full") == tmp_path / "runs"
+
+
+def test_resolve_corpora():
+    assert report.resolve_corpora("both") == ["emodb", "iemocap"]
+    assert report.resolve_corpora("EmoDB") == ["emodb"]
+    with pytest.raises(ValueError):
+        report.resolve_corpora("ravdess")
+
+
+class _FakeResult:
+    """The attributes of training.ExperimentResult that the helpers read."""
+
+    def __init__(self, folds, predictions=None, classes=("a", "b")):
+        self.folds = folds
+        self.predictions = predictions
+        self.classes = list(classes)
+        self.curves = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5]})
+
+
+def test_fold_table_side_by_side_with_mean():
+    folds = pd.DataFrame({"seed": [0, 0], "fold": ["fold0", "fold1"], "wa": [0.8, 0.6], "ua": [0.7, 0.5], "n_train": [385, 385],
+                          "n_val": [43, 43], "n_test": [107, 107], "best_epoch": [3, 4]})
+    t = report.fold_table({"FRLM": _FakeResult(folds), "URLM": _FakeResult(folds.assign(wa=[0.9, 0.7]))})
+    assert list(t["fold"]) == ["fold0", "fold1", "mean"]
+    assert t.iloc[-1]["FRLM WA (%)"] == pytest.approx(70.0) and t.iloc[-1]["URLM WA (%)"] == pytest.approx(80.0)
+    assert t.iloc[0]["n_test"] == 107
+    assert "FRLM best epoch" in t.columns
+
+
+def test_fusion_weight_table():
+    p = pd.DataFrame({"true": [0, 0, 1, 1], "alpha_frlm": [0.2, 0.4, 0.6, 0.8]})
+    t = report.fusion_weight_table(_FakeResult(None, p))
+    assert list(t["class"]) == ["a", "b", "all"]
+    assert t.iloc[0]["mean alpha_FRLM"] == pytest.approx(0.3) and t.iloc[1]["share FRLM trusted more (%)"] == 100.0
+    assert t.iloc[2]["mean alpha_URLM"] == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        report.fusion_weight_table(_FakeResult(None, p.drop(columns=["alpha_frlm"])))
+
+
+def test_spectrogram_examples_prefers_one_speaker_and_text():
+    table = pd.DataFrame({"path": [f"/x/{i}.wav" for i in range(6)], "label": ["anger", "happiness", "anger", "neutral", "sadness", "happiness"],
+                          "speaker": ["03", "03", "08", "08", "08", "08"], "text": ["a01", "a01", "a02", "a02", "a02", "a02"]})
+    table.attrs["corpus"] = "emodb"
+
+    class F:
+        pass
+
+    f = F()
+    f.table, f.classes = table, ["anger", "boredom", "happiness", "sadness", "neutral"]
+    f.spec = np.arange(6)[:, None, None] * np.ones((6, 2, 3))
+    specs, captions = report.spectrogram_examples(f)
+    assert list(specs) == ["anger", "happiness", "neutral", "sadness"]
+    assert {int(s[0, 0]) for s in specs.values()} == {2, 3, 4, 5}  # all from speaker 08, text a02
+    assert "speaker 08" in captions["anger"]
+
+
+def test_fold_sizes_match_protocol():
+    n = 50
+    table = pd.DataFrame({"label": ["a", "b"] * (n // 2), "speaker": [str(i % 5) for i in range(n)]})
+    table.attrs["classes"] = ["a", "b"]
+    cfg = studies.experiment("emodb", "frlm", "loso", "quick")
+    t = report.fold_sizes(table, cfg)
+    assert len(t) == 5 and (t["n_test"] == 10).all() and (t["n_train"] + t["n_val"] == 40).all()
+    cfg = studies.experiment("emodb", "frlm", "paper", "quick")
+    t = report.fold_sizes(table, cfg)
+    assert len(t) == 5 and t["n_test"].sum() == n
