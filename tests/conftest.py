@@ -8,13 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def sine(duration: float = 0.5, sample_rate: int = 16000, freq: float = 440.0, amplitude: float = 0.5) -> np.ndarray:
-    """A float32 sine, shape ``(round(duration * sample_rate),)``."""
-    t = np.arange(int(round(duration * sample_rate))) / sample_rate
-    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+from signals import REPO_ROOT, sine  # noqa: F401  (re-exported for fixtures below)
 
 
 @pytest.fixture
@@ -51,3 +45,11 @@ def emodb_dir() -> Path:
             return Path(candidate)
     pytest.skip("EmoDB not available (set AMSNET_EMODB_DIR)")
 
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    """A quick-profile AMSNet checkpoint trained by the real engine on tone WAVs, once per session."""
+    from signals import tiny_checkpoint
+
+    return tiny_checkpoint(tmp_path_factory.getbasetemp())

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from amsnet_lib.audio import MIN_DURATION, audio_info, inspect_audio, load_audio
 from amsnet_lib.errors import AmsnetError, AudioError
-from conftest import sine
+from signals import sine
 
 
 def _peak_frequency(signal: np.ndarray, sample_rate: int) -> float:

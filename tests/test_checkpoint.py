@@ -1,7 +1,7 @@
 """Self-describing checkpoints: round trip, and every way a file can be wrong → CheckpointError.
 
-Also home of :func:`tiny_checkpoint`, the quick-profile model the inference tests share: built
-once per test session with the real engine (``training.fit_final``) from synthetic tone WAVs.
+The quick-profile model the inference tests share is the session fixture ``tiny_ckpt``
+(conftest.py, built by :func:`signals.tiny_checkpoint`).
 """
 from __future__ import annotations
 
@@ -15,55 +15,9 @@ import torch
 from amsnet_lib.checkpoint import FORMAT_VERSION, config_from_dict, config_to_dict, load_checkpoint, save_checkpoint
 from amsnet_lib.config import ExperimentConfig, FeatureConfig
 from amsnet_lib.errors import CheckpointError
+from signals import TINY_CLASSES, TINY_FEATURES, tone  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
-
-#: Tiny feature setting of the test model: 1-s utterances (q = 100 frames, 41 spectrogram frames).
-TINY_FEATURES = FeatureConfig(duration=1.0)
-TINY_CLASSES = ["high", "low"]
-
-
-def tone(seconds: float, f0: float, sr: int = 16000, seed: int = 0, amp: float = 0.3) -> np.ndarray:
-    """A voiced-sounding tone (fundamental + 2 harmonics + a little noise), float32."""
-    t = np.arange(int(round(seconds * sr))) / sr
-    rng = np.random.default_rng(seed)
-    x = sum(amp / (k + 1) * np.sin(2 * np.pi * f0 * (k + 1) * t) for k in range(3))
-    return (x + 0.005 * rng.standard_normal(len(t))).astype(np.float32)
-
-
-def tiny_checkpoint(base: Path) -> Path:
-    """Quick-profile AMSNet trained by ``fit_final`` on 12 tone WAVs (2 classes); built once under ``base``."""
-    out = base / "tiny" / "amsnet_tiny.pt"
-    if out.is_file():
-        return out
-    from amsnet_lib.corpora import load_corpus
-    from amsnet_lib.features import extract_features
-    from amsnet_lib.studies import experiment
-    from amsnet_lib.training import fit_final
-
-    corpus = base / "tiny" / "corpus"
-    for i in range(6):
-        for label, f0 in (("high", 320.0), ("low", 110.0)):
-            path = corpus / label / f"{label}{i}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(path, tone(0.8 + 0.1 * i, f0 * (1 + 0.03 * i), seed=i), 16000)
-    table = load_corpus(corpus)
-    exp = experiment("custom", "amsnet", "paper", "quick", features=TINY_FEATURES)
-    feats = extract_features(table, exp.features, cache_dir=base / "tiny" / "cache", n_jobs=1, progress=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: 1 thread is ~15x faster on a loaded 2-core machine
-    try:
-        model, norm = fit_final(exp, feats, store=base / "tiny" / "runs", device="cpu", progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    save_checkpoint(out, model, exp, feats.classes, norm, meta={"data": "synthetic tones", "protocol": "fit_final"})
-    return out
-
-
-@pytest.fixture(scope="session")
-def tiny_ckpt(tmp_path_factory) -> Path:
-    return tiny_checkpoint(tmp_path_factory.getbasetemp())
-
 
 # --------------------------------------------------------------------------- round trip
 

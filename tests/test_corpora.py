@@ -19,7 +19,7 @@ import soundfile as sf
 from amsnet_lib.audio import audio_info
 from amsnet_lib.corpora import CLASSES, COLUMNS, emodb, load_corpus, resolve_data_dir
 from amsnet_lib.errors import AudioError, CorpusError, ManifestError
-from conftest import REPO_ROOT, sine
+from signals import REPO_ROOT, sine
 
 
 def _write_wav(path: Path, duration: float = 0.2, freq: float = 440.0) -> Path:

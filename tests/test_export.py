@@ -1,7 +1,6 @@
 """TorchScript export: the exported file gives the eager model's outputs, on random and real inputs."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +13,8 @@ from amsnet_lib.errors import CheckpointError
 from amsnet_lib.export import ExportWrapper, example_inputs, export_torchscript, load_exported
 from amsnet_lib.predict import Recognizer
 
-_spec = importlib.util.spec_from_file_location("_ckpt_helpers", Path(__file__).with_name("test_checkpoint.py"))
-_h = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_h)
-tone = _h.tone
+from signals import TINY_FEATURES, tone
 
-
-@pytest.fixture(scope="session")
-def tiny_ckpt(tmp_path_factory) -> Path:
-    return _h.tiny_checkpoint(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +103,7 @@ def test_export_of_a_model_without_fusion_weights(tmp_path):
     from amsnet_lib.models import build_model
     from amsnet_lib.studies import experiment
 
-    exp = dataclasses.replace(experiment("custom", "concat", "paper", "quick"), features=_h.TINY_FEATURES)
+    exp = dataclasses.replace(experiment("custom", "concat", "paper", "quick"), features=TINY_FEATURES)
     torch.manual_seed(0)
     model = build_model("concat", 3, frlm=exp.frlm, urlm=exp.urlm, fusion=exp.fusion, n_mels=128)
     norm = Normaliser(np.zeros(76, np.float32), np.ones(76, np.float32), np.zeros(128, np.float32), np.ones(128, np.float32))

@@ -1,7 +1,6 @@
 """Inference on new audio: inputs, features as in training, bad files, the CLI."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -15,15 +14,8 @@ from amsnet_lib.errors import CheckpointError
 from amsnet_lib.features import Normaliser, extract_features, frame_features
 from amsnet_lib.predict import FrameExtractor, Recognizer, collect_inputs, predict
 
-_spec = importlib.util.spec_from_file_location("_ckpt_helpers", Path(__file__).with_name("test_checkpoint.py"))
-_h = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_h)
-tone = _h.tone
+from signals import TINY_FEATURES, tone
 
-
-@pytest.fixture(scope="session")
-def tiny_ckpt(tmp_path_factory) -> Path:
-    return _h.tiny_checkpoint(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +216,7 @@ def test_models_without_connection_attention(name, tmp_path, write_audio):
     from amsnet_lib.models import build_model
     from amsnet_lib.studies import experiment
 
-    exp = dataclasses.replace(experiment("custom", name, "paper", "quick"), features=_h.TINY_FEATURES)
+    exp = dataclasses.replace(experiment("custom", name, "paper", "quick"), features=TINY_FEATURES)
     torch.manual_seed(0)
     model = build_model(name, 3, frlm=exp.frlm, urlm=exp.urlm, fusion=exp.fusion, n_mels=128)
     norm = Normaliser(np.zeros(76, np.float32), np.ones(76, np.float32), np.full(128, -6.0, np.float32), np.full(128, 4.0, np.float32))

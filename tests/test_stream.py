@@ -1,7 +1,6 @@
 """Sliding-window streaming: window count and timestamps, stdin bytes, bounded memory, the CLI."""
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import sys
@@ -17,16 +16,9 @@ from amsnet_lib.config import FeatureConfig
 from amsnet_lib.predict import Recognizer
 from amsnet_lib.stream import RingBuffer, SlidingWindow, StreamRecognizer, file_chunks, mic_available, pcm_chunks, stream_predict
 
-_spec = importlib.util.spec_from_file_location("_ckpt_helpers", Path(__file__).with_name("test_checkpoint.py"))
-_h = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_h)
-tone = _h.tone
+from signals import TINY_FEATURES, tone
 SR = 16000
 
-
-@pytest.fixture(scope="session")
-def tiny_ckpt(tmp_path_factory) -> Path:
-    return _h.tiny_checkpoint(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")
