@@ -82,6 +82,9 @@ def _acc_text(acc) -> str:
 def render_card(meta: dict | None, checkpoint_name: str = "amsnet_emodb.pt") -> str:
     """MODEL_CARD.md from a checkpoint's meta (None: the model has not been trained yet)."""
     m = meta or {}
+    from amsnet_lib.studies import experiment
+
+    tc = experiment("emodb", "amsnet", "paper", "full").branch_train  # the configuration the card describes
     trained = bool(meta)
     loso = m.get("loso_accuracy", NOT_MEASURED)
     paper = m.get("paper_protocol_accuracy", NOT_MEASURED)
@@ -124,9 +127,10 @@ summary (`results/tables/summary.csv`), never typed in by hand.
   10 professional speakers (5 female, 5 male), 10 sentences, 7 emotions; all {n_utt} utterances
   are used for training (`amsnet_lib.training.fit_final`).
 - **Protocol**: two-stage training as in the paper (branches pre-trained, then the fusion head
-  over frozen branches), RMSprop, lr 1e-4, batch 256; a stratified 10 % validation split of the
-  training data selects the epoch (early stopping, patience 40). Features standardised with
-  statistics of the training utterances (stored in the checkpoint).
+  over frozen branches), {tc.optimizer}, lr {tc.lr:g}, batch {tc.batch_size}; a stratified
+  {100 * tc.val_fraction:.0f} % validation split of the training data selects the epoch by
+  {tc.monitor} (early stopping, patience {tc.patience}, at most {tc.epochs} epochs). Features
+  standardised with statistics of the training utterances (stored in the checkpoint).
 
 ## Accuracy
 The shipped model has seen every EmoDB utterance, so it cannot be tested on EmoDB. The figures

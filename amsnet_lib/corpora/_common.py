@@ -67,3 +67,16 @@ def skip_or_raise(error: AmsnetError, skipped: list[tuple[str, str]], skip_bad: 
     if not skip_bad:
         raise error
     skipped.append((str(error.path), error.problem))
+
+
+def duration_or_skip(path, skipped: list[tuple[str, str]], skip_bad: bool) -> float | None:
+    """Duration in seconds from the file header, or ``None`` after :func:`skip_or_raise` when the
+    file is not usable audio (unreadable, empty, too short)."""
+    from ..audio import audio_info
+    from ..errors import AudioError
+
+    try:
+        return audio_info(path)[0]
+    except AudioError as error:
+        skip_or_raise(error, skipped, skip_bad)
+        return None

@@ -23,9 +23,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..audio import audio_info
-from ..errors import AudioError, CorpusError, ManifestError
-from ._common import make_table, skip_or_raise
+from ..errors import CorpusError, ManifestError
+from ._common import duration_or_skip, make_table, skip_or_raise
 
 __all__ = ["load_custom", "AUDIO_EXTENSIONS"]
 
@@ -84,12 +83,9 @@ def load_custom(
                                 "add them to classes, or leave those rows out of the manifest")
     rows, skipped = [], []
     for entry in entries:
-        try:
-            entry["duration"] = audio_info(entry["path"])[0]
-        except AudioError as error:
-            skip_or_raise(error, skipped, skip_bad)
-            continue
-        rows.append(entry)
+        entry["duration"] = duration_or_skip(entry["path"], skipped, skip_bad)
+        if entry["duration"] is not None:
+            rows.append(entry)
     return make_table(rows, "custom", classes, skipped)
 
 

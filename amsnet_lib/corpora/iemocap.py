@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..audio import audio_info
-from ..errors import AudioError, CorpusError, ManifestError
-from ._common import ENV_VARS, make_table, resolve_data_dir, skip_or_raise
+from ..errors import CorpusError, ManifestError
+from ._common import ENV_VARS, duration_or_skip, make_table, resolve_data_dir, skip_or_raise
 
 __all__ = ["CLASSES", "LABELS", "EXCLUDED", "load_iemocap"]
 
@@ -98,10 +97,8 @@ def load_iemocap(
                                                   "restore the file from the IEMOCAP_full_release archive"),
                                       skipped, skip_bad)
                         continue
-                    try:
-                        duration = audio_info(path)[0]
-                    except AudioError as error:
-                        skip_or_raise(error, skipped, skip_bad)
+                    duration = duration_or_skip(path, skipped, skip_bad)
+                    if duration is None:
                         continue
                 rows.append({
                     "path": str(path.absolute()),
