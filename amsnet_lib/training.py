@@ -322,6 +322,8 @@ class ExperimentResult:
         predictions: one row per test utterance and seed: path, true, pred, p_<class>, and for
             AMSNet the fusion weights alpha_frlm, alpha_urlm.
         classes: class names.
+        missing: ``(seed, fold)`` not finished (only with ``finished_only``); a result with
+            missing folds is not comparable with a complete one and its summary says so.
     """
 
     config: ExperimentConfig
@@ -329,6 +331,7 @@ class ExperimentResult:
     curves: pd.DataFrame
     predictions: pd.DataFrame
     classes: list[str]
+    missing: list = field(default_factory=list)
 
     @property
     def confusion(self) -> np.ndarray:
@@ -345,6 +348,7 @@ class ExperimentResult:
             "model": c.model,
             "variant": c.variant,
             "n_folds": int(self.folds["fold"].nunique()),
+            "complete": not self.missing,
             "n_seeds": int(self.folds["seed"].nunique()),
             "wa": round(float(wa.mean()), 2),
             "ua": round(float(ua.mean()), 2),
@@ -412,12 +416,14 @@ def _branch_key(name: str, exp: ExperimentConfig, n_items: int) -> str:
     return _key(name, exp.corpus, exp.protocol, exp.n_folds, exp.split_seed, exp.split_file, exp.features, arch, exp.branch_train, n_items)
 
 
-def _run_single_stage(name, exp, features, fold, seed, store, device, progress) -> Path:
+def _run_single_stage(name, exp, features, fold, seed, store, device, progress, train=True) -> Path | None:
     """Train FRLM, URLM or early fusion on one fold (stage 1); cached in the run store."""
     n_classes = len(features.classes)
     d = store.fold_dir(name, _branch_key(name, exp, len(features)), seed, fold.name)
     if store.done(d):
         return d
+    if not train:
+        return None
     fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device)
     seed_everything(seed)
     model = _branch_model(name, exp, n_classes).to(device)
@@ -448,14 +454,18 @@ def _embeddings(branches: dict, data: dict, batch_size: int = 256) -> dict:
     return res
 
 
-def _run_fusion(exp, features, fold, seed, store, device, progress) -> Path:
+def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) -> Path | None:
     """Stage 2: connection attention (AMSNet) or concatenation over frozen pre-trained branches."""
     n_classes = len(features.classes)
-    branch_dirs = {b: _run_single_stage(b, exp, features, fold, seed, store, device, progress) for b in BRANCHES}
+    branch_dirs = {b: _run_single_stage(b, exp, features, fold, seed, store, device, progress, train) for b in BRANCHES}
+    if None in branch_dirs.values():
+        return None
     key = _key(exp.model, [str(branch_dirs[b].parent.parent.name) for b in BRANCHES], exp.fusion, exp.fusion_train)
     d = store.fold_dir(exp.model, key, seed, fold.name)
     if store.done(d):
         return d
+    if not train:
+        return None
     fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device)
     model = _branch_model(exp.model, exp, n_classes).to(device)
     model.frlm.load_state_dict(store.load_state(branch_dirs["frlm"], device))
@@ -479,11 +489,15 @@ def _run_fusion(exp, features, fold, seed, store, device, progress) -> Path:
     return d
 
 
-def run_fold(exp: ExperimentConfig, features: Features, fold: Fold, seed: int, store: RunStore, device, progress: bool = True) -> Path:
-    """Train and evaluate ``exp.model`` on one fold and seed; returns its run-store directory."""
+def run_fold(exp: ExperimentConfig, features: Features, fold: Fold, seed: int, store: RunStore, device, progress: bool = True,
+             train: bool = True) -> Path | None:
+    """Train and evaluate ``exp.model`` on one fold and seed; returns its run-store directory.
+
+    With ``train=False`` nothing is trained: the directory of a finished fold, else ``None``.
+    """
     if exp.model in ("frlm", "urlm", "early"):
-        return _run_single_stage(exp.model, exp, features, fold, seed, store, device, progress)
-    return _run_fusion(exp, features, fold, seed, store, device, progress)
+        return _run_single_stage(exp.model, exp, features, fold, seed, store, device, progress, train)
+    return _run_fusion(exp, features, fold, seed, store, device, progress, train)
 
 
 def run_experiment(
@@ -493,6 +507,7 @@ def run_experiment(
     store: RunStore | str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
+    finished_only: bool = False,
 ) -> ExperimentResult:
     """Train and evaluate a model under a protocol, over all folds and seeds.
 
@@ -505,6 +520,8 @@ def run_experiment(
         store: run store or its directory; default ``$AMSNET_RUN_DIR`` or ``<repo>/runs``.
         device: default CUDA when available, else CPU.
         progress: tqdm bars over folds and epochs.
+        finished_only: train nothing; collect the folds the run store already holds (a look at a
+            run still in progress). The result's ``missing`` lists the others.
     """
     from tqdm.auto import tqdm
 
@@ -513,16 +530,22 @@ def run_experiment(
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     folds = make_folds(features.table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed, split_file=exp.split_file)
-    rows, curves, preds = [], [], []
+    rows, curves, preds, missing = [], [], [], []
     jobs = [(s, f) for s in exp.seeds for f in folds]
     for seed, fold in tqdm(jobs, desc=f"{exp.model} {exp.protocol}", unit="fold", disable=not progress):
-        d = run_fold(exp, features, fold, seed, store, device, progress)
+        d = run_fold(exp, features, fold, seed, store, device, progress, train=not finished_only)
+        if d is None:
+            missing.append((seed, fold.name))
+            continue
         m, c, p = store.load(d)
         m.pop("normaliser", None)
         rows.append(m)
         curves.append(c.assign(seed=seed, fold=fold.name))
         preds.append(p)
-    return ExperimentResult(exp, pd.DataFrame(rows), pd.concat(curves, ignore_index=True), pd.concat(preds, ignore_index=True), list(features.classes))
+    if not rows:
+        raise ValueError(f"no finished fold of {exp.model} under {exp.protocol} in {store.root}")
+    return ExperimentResult(exp, pd.DataFrame(rows), pd.concat(curves, ignore_index=True), pd.concat(preds, ignore_index=True),
+                            list(features.classes), missing)
 
 
 def fit_final(

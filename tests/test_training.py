@@ -178,3 +178,16 @@ def test_training_interrupted_mid_fold_resumes_to_the_same_numbers(tmp_path, mon
     cols = ["wa", "ua", "loss", "best_epoch"]
     pd.testing.assert_frame_equal(clean.folds[cols], resumed.folds[cols])
     pd.testing.assert_frame_equal(clean.predictions, resumed.predictions)
+
+
+def test_finished_only_reports_a_run_in_progress_without_training(tmp_path, monkeypatch):
+    feats = _features()
+    exp = _exp("amsnet")
+    with pytest.raises(ValueError, match="no finished fold"):
+        run_experiment(exp, feats, store=tmp_path, device="cpu", progress=False, finished_only=True)
+    folds = training.make_folds(feats.table, "paper", n_folds=3)
+    training.run_fold(exp, feats, folds[1], 0, RunStore(tmp_path), torch.device("cpu"), progress=False)
+    monkeypatch.setattr(training, "train_model", lambda *a, **kw: pytest.fail("finished_only must not train"))
+    res = run_experiment(exp, feats, store=tmp_path, device="cpu", progress=False, finished_only=True)
+    assert list(res.folds["fold"]) == ["fold1"] and res.missing == [(0, "fold0"), (0, "fold2")]
+    assert res.summary()["complete"] is False
