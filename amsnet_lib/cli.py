@@ -75,7 +75,8 @@ def _cmd_train(args) -> int:
     if changes:
         exp = dataclasses.replace(exp, branch_train=dataclasses.replace(exp.branch_train, **changes),
                                   fusion_train=dataclasses.replace(exp.fusion_train, **changes))
-    result = run_experiment(exp, feats, store=args.run_dir, device=args.device, finished_only=args.finished_only)
+    result = run_experiment(exp, feats, store=args.run_dir, device=args.device, finished_only=args.finished_only,
+                            only_folds=args.fold)
     if result.missing:
         print(f"INCOMPLETE: {len(result.missing)} of {len(result.missing) + len(result.folds)} fold runs not finished yet "
               f"({', '.join(f for _, f in result.missing)}); the mean below covers the finished folds only")
@@ -83,7 +84,7 @@ def _cmd_train(args) -> int:
     print(result.fold_table().to_string(index=False))
     s = result.summary()
     print(f"mean WA {s['wa']:.2f} ± {s['wa_std']:.2f} %, UA {s['ua']:.2f} ± {s['ua_std']:.2f} % [protocol: {exp.protocol}]")
-    if args.summary and args.profile == "full" and not result.missing:
+    if args.summary and args.profile == "full" and not result.missing and not args.fold:
         update_summary(result, args.summary)
         print(f"summary: {args.summary}")
     return 0
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
     p.add_argument("--summary", default="results/tables/summary.csv", help="machine-readable summary to update ('' to skip)")
     p.add_argument("--finished-only", action="store_true", help="train nothing: report the folds the run store already holds")
+    p.add_argument("--fold", nargs="+", default=None, metavar="NAME",
+                   help="run only these folds (fold0..fold4, or speakers for loso): several processes can share one experiment")
     p.set_defaults(func=_cmd_train)
 
     _add_inference_commands(sub)

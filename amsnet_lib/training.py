@@ -508,6 +508,7 @@ def run_experiment(
     device: str | torch.device | None = None,
     progress: bool = True,
     finished_only: bool = False,
+    only_folds: list[str] | None = None,
 ) -> ExperimentResult:
     """Train and evaluate a model under a protocol, over all folds and seeds.
 
@@ -522,6 +523,8 @@ def run_experiment(
         progress: tqdm bars over folds and epochs.
         finished_only: train nothing; collect the folds the run store already holds (a look at a
             run still in progress). The result's ``missing`` lists the others.
+        only_folds: run just these folds (by name, e.g. ``["fold0"]`` or speakers ``["03"]``);
+            separate processes can so share the folds of one experiment and one run store.
     """
     from tqdm.auto import tqdm
 
@@ -530,6 +533,11 @@ def run_experiment(
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     folds = make_folds(features.table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed, split_file=exp.split_file)
+    if only_folds:
+        unknown = sorted(set(only_folds) - {f.name for f in folds})
+        if unknown:
+            raise ValueError(f"unknown folds {unknown}; this protocol has {[f.name for f in folds]}")
+        folds = [f for f in folds if f.name in set(only_folds)]
     rows, curves, preds, missing = [], [], [], []
     jobs = [(s, f) for s in exp.seeds for f in folds]
     for seed, fold in tqdm(jobs, desc=f"{exp.model} {exp.protocol}", unit="fold", disable=not progress):

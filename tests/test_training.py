@@ -191,3 +191,11 @@ def test_finished_only_reports_a_run_in_progress_without_training(tmp_path, monk
     res = run_experiment(exp, feats, store=tmp_path, device="cpu", progress=False, finished_only=True)
     assert list(res.folds["fold"]) == ["fold1"] and res.missing == [(0, "fold0"), (0, "fold2")]
     assert res.summary()["complete"] is False
+
+
+def test_only_folds_runs_a_subset(tmp_path):
+    feats = _features()
+    res = run_experiment(_exp("urlm"), feats, store=tmp_path, device="cpu", progress=False, only_folds=["fold2"])
+    assert list(res.folds["fold"]) == ["fold2"]
+    with pytest.raises(ValueError, match="unknown folds"):
+        run_experiment(_exp("urlm"), feats, store=tmp_path, device="cpu", progress=False, only_folds=["fold9"])
