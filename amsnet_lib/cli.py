@@ -39,7 +39,12 @@ def _cmd_features(args) -> int:
     t = feats.table
     print(f"corpus: {t.attrs.get('corpus', args.corpus)}")
     print(f"utterances: {s['utterances']}")
-    print("per class: " + ", ".join(f"{c} {n}" for c, n in s["classes"].items()))
+    codes = {}
+    if t.attrs.get("corpus") == "emodb":  # also the official letter codes, W L E A F T N
+        from .corpora.emodb import CODES
+
+        codes = {name: f" ({code})" for code, name in CODES.items()}
+    print("per class: " + ", ".join(f"{c}{codes.get(c, '')} {n}" for c, n in s["classes"].items()))
     print("per speaker: " + ", ".join(f"{k} {n}" for k, n in s["speakers"].items()))
     print(f"total duration: {s['total_duration_s'] / 60:.1f} min ({s['total_duration_s']:.1f} s)")
     print(f"frame-level features: {s['frames_shape']} (utterances, q frames, {s['frame_dims']} dims)")
