@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import tempfile
 import typing
 import zipfile
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._atomic import atomic_write_bytes
 from .config import ExperimentConfig, FeatureConfig
 from .errors import CheckpointError
 from .features import Normaliser
@@ -123,23 +123,6 @@ def config_from_dict(cls, data: dict, *, where: str = "config"):
 # --------------------------------------------------------------------------- save
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make a shipped file unreadable to others
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(
     path: str | os.PathLike,
     model: torch.nn.Module,
@@ -190,7 +173,7 @@ def save_checkpoint(
     # Refuse to write a file that would not load: read the bytes back as load_checkpoint does.
     buf.seek(0)
     _build_and_load(torch.load(buf, map_location="cpu", weights_only=True), path)
-    _atomic_write(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

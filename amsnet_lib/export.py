@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ._atomic import atomic_path
 from .checkpoint import CheckpointInfo, config_to_dict, load_checkpoint
 from .config import FRAME_DIM
 from .errors import CheckpointError
@@ -175,23 +175,13 @@ def _export_torchscript(checkpoint, out, normalise, check, atol, rtol) -> Path:
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(wrapper, args, check_trace=False, strict=False)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # not mkstemp's 0600
-    try:
+    with atomic_path(out) as tmp:  # a failed equivalence check leaves no file behind
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            torch.jit.save(traced, tmp, _extra_files={_META_NAME: json.dumps(_metadata(info, normalise), default=str)})
-            loaded = torch.jit.load(tmp) if check else None
+            torch.jit.save(traced, str(tmp), _extra_files={_META_NAME: json.dumps(_metadata(info, normalise), default=str)})
+            loaded = torch.jit.load(str(tmp)) if check else None
         if check:
             _check_equal(wrapper, loaded, info, atol, rtol)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 

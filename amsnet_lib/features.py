@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._atomic import atomic_path
 from .audio import inspect_audio, load_audio
 from .config import FRAME_DIM, FeatureConfig
 
@@ -259,16 +259,9 @@ def _read_entry(path: Path, key: str) -> tuple[np.ndarray, np.ndarray, list[str]
 
 def _write_entry(path: Path, key: str, frames: np.ndarray, spec: np.ndarray, warns: list[str]) -> None:
     """Atomic write: a reader sees the old entry or the complete new one, never a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = json.dumps({"key": key, "digest": _array_digest(frames, spec), "warnings": warns})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, frames=frames, spec=spec, meta=np.array(meta))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, frames=frames, spec=spec, meta=np.array(meta))
 
 
 _SMILES: dict = {}

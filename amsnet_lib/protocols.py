@@ -38,7 +38,7 @@ def make_folds(
     split_file: str | None = None,
 ) -> list[Fold]:
     """The folds of a protocol over a corpus table (see the module docstring)."""
-    from sklearn.model_selection import LeaveOneGroupOut, StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold
 
     n = len(table)
     idx = np.arange(n)

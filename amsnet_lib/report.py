@@ -220,7 +220,7 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 def write_table(df: pd.DataFrame, stem: str | os.PathLike, caption: str | None = None, notes: Iterable[str] = ()) -> tuple[Path, Path]:
     """Write ``<stem>.csv`` and ``<stem>.md`` atomically (a reader never sees half a file)."""
-    from .training import atomic_write_text
+    from ._atomic import atomic_write_text
 
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -558,7 +558,7 @@ TIMING_COLUMNS = ["notebook", "protocol", "profile", "seconds", "status", "finis
 
 def record_timing(path: str | os.PathLike, notebook: str, protocol: str, profile: str, seconds: float, status: str = "ok") -> pd.DataFrame:
     """Insert or replace a notebook's wall time in ``timings.csv`` (atomic write)."""
-    from .training import atomic_write_text
+    from ._atomic import atomic_write_text
 
     path = Path(path)
     old = pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=TIMING_COLUMNS)
@@ -943,7 +943,7 @@ class Session:
 
     def write_report(self, protocols: Sequence[str] | None = None) -> Path:
         """Build ``REPORT.md`` from ``summary.csv``, the study tables, figures and ``timings.csv``."""
-        from .training import atomic_write_text
+        from ._atomic import atomic_write_text
 
         protocols = list(dict.fromkeys(protocols or [self.protocol]))
         summary = self.read_summary()

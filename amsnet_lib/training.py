@@ -18,7 +18,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ._atomic import atomic_write_bytes, atomic_write_text
 from .config import ExperimentConfig, TrainConfig
 from .features import Features, Normaliser
 from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
@@ -63,23 +63,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a text file so that readers see the old or the new content, never a mix."""
-    _atomic_write_bytes(Path(path), text.encode())
 
 
 def _key(*parts) -> str:
@@ -253,7 +236,7 @@ def train_model(
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
                         "torch_rng": torch.get_rng_state(), "best": best, "best_state": best_state, "best_epoch": best_epoch,
                         "since_best": since_best, "rows": rows, "epoch": epoch + 1, "elapsed": time.perf_counter() - t0}, buf)
-            _atomic_write_bytes(resume_path, buf.getvalue())
+            atomic_write_bytes(resume_path, buf.getvalue())
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -287,7 +270,7 @@ class RunStore:
         if state is not None:
             buf = io.BytesIO()
             torch.save(state, buf)
-            _atomic_write_bytes(d / "model.pt", buf.getvalue())
+            atomic_write_bytes(d / "model.pt", buf.getvalue())
         atomic_write_text(d / "curves.csv", curves.to_csv(index=False))
         atomic_write_text(d / "predictions.csv", predictions.to_csv(index=False))
         atomic_write_text(d / "metrics.json", json.dumps(metrics, indent=1))

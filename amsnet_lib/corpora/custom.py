@@ -24,7 +24,7 @@ from typing import Sequence
 import pandas as pd
 
 from ..errors import CorpusError, ManifestError
-from ._common import duration_or_skip, make_table, skip_or_raise
+from ._common import duration_or_skip, make_table
 
 __all__ = ["load_custom", "AUDIO_EXTENSIONS"]
 
