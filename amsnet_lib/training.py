@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from ._atomic import atomic_write_bytes, atomic_write_text
 from .config import ExperimentConfig, TrainConfig
+from .errors import AmsnetError
 from .features import Features, Normaliser
 from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
 from .models import build_model, call_model
@@ -534,7 +535,8 @@ def run_experiment(
         curves.append(c.assign(seed=seed, fold=fold.name))
         preds.append(p)
     if not rows:
-        raise ValueError(f"no finished fold of {exp.model} under {exp.protocol} in {store.root}")
+        raise AmsnetError(store.root, f"holds no finished fold of {exp.model} under protocol {exp.protocol}",
+                          "train it first (run_experiment without finished_only; amsnet train without --finished-only)")
     return ExperimentResult(exp, pd.DataFrame(rows), pd.concat(curves, ignore_index=True), pd.concat(preds, ignore_index=True),
                             list(features.classes), missing)
 
