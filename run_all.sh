@@ -56,6 +56,9 @@ venv="$("$root/scripts/setup_env.sh")"
 py="$venv/bin/python"
 export MPLBACKEND=Agg PYTHONHASHSEED=0 AMSNET_PROFILE="$profile"
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+# glibc keeps big freed tensors for reuse instead of unmapping them (FRLM trains ~2x faster):
+# see amsnet_lib/_runtime.py.
+eval "$("$py" -m amsnet_lib._runtime)"
 # The quick profile's tiny networks run several times faster on one intra-op thread (two threads
 # spend their time synchronising, worse still on a shared machine).
 [ "$profile" = quick ] && export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"

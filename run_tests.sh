@@ -13,4 +13,6 @@ export MPLBACKEND=Agg PYTHONHASHSEED=0 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # Notebooks run in the quick profile (a smoke run; nbval compares only cells that print facts
 # that must not drift: counts, dimensions, fold sizes, parameter counts).
 export AMSNET_PROFILE="${AMSNET_PROFILE:-quick}"
+# The allocator settings every amsnet process runs with (amsnet_lib/_runtime.py).
+eval "$("$venv/bin/python" -m amsnet_lib._runtime)"
 exec "$venv/bin/python" -m pytest --nbval-lax --nbval-sanitize-with "$root/notebooks/sanitize.cfg" "$@"

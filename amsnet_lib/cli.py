@@ -96,6 +96,10 @@ def _cmd_train(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the `amsnet` command: restart with the allocator settings training needs
+        from ._runtime import reexec_with_allocator_settings
+
+        reexec_with_allocator_settings("amsnet_lib.cli", sys.argv[1:])
     parser = argparse.ArgumentParser(prog="amsnet", description="AMSNet speech emotion recognition")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -12,11 +12,19 @@ hits every contender alike; torch's default thread count.
 
     python benchmarks/bench_peephole.py                  # real size (256, 300, 76, 256) + small
     python benchmarks/bench_peephole.py --sizes 64,100,76,128 --repeats 3
+    python benchmarks/bench_peephole.py --allocator       # glibc defaults vs amsnet's settings
+
+``--allocator`` times the peephole step at the paper's FRLM size (256, 300, 76, 128) in two fresh
+processes, one with glibc's default allocator settings and one with those of
+``amsnet_lib/_runtime.py``, alternating, and prints the ratio (see that module for why).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -78,6 +86,41 @@ def bench(B: int, T: int, D: int, H: int, repeats: int, warmup: int, packed: boo
     return ms
 
 
+def allocator_ratio(size: str, repeats: int, threads: int) -> None:
+    """Peephole step time under glibc's defaults vs amsnet's allocator settings, in fresh processes."""
+    from amsnet_lib._runtime import ALLOCATOR_ENV, allocator_env
+
+    plain = {k: v for k, v in os.environ.items() if k not in ALLOCATOR_ENV}
+    code = ("import sys, torch; torch.set_num_threads(int(sys.argv[2])); "
+            "from benchmarks.bench_peephole import peephole_step_ms; print(peephole_step_ms(sys.argv[1], int(sys.argv[3])))")
+    times: dict[str, list[float]] = {"glibc defaults": [], "amsnet settings": []}
+    for _ in range(2):  # alternate, so that load from other processes hits both alike
+        for name, env in (("glibc defaults", plain), ("amsnet settings", allocator_env(plain))):
+            env["AMSNET_NO_REEXEC"] = "1"
+            out = subprocess.run([sys.executable, "-c", code, size, str(threads), str(repeats)], env=env, check=True,
+                                 capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            times[name].append(float(out.stdout.strip().splitlines()[-1]))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"peephole training step B,T,D,H={size}, {threads} thread(s), median ms: "
+          f"glibc defaults {med['glibc defaults']:.0f}, amsnet settings {med['amsnet settings']:.0f}: "
+          f"{med['glibc defaults'] / med['amsnet settings']:.2f}x faster", flush=True)
+
+
+def peephole_step_ms(size: str, repeats: int) -> float:
+    """Median ms of one PeepholeLSTM forward + backward at ``size`` = "B,T,D,H" (after one warm-up)."""
+    B, T, D, H = (int(v) for v in size.split(","))
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(B, T, D, generator=g), torch.randn(B, T, 2 * H, generator=g)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    peep = PeepholeLSTM(D, H, bidirectional=True)
+
+    def run():
+        peep.zero_grad(set_to_none=True)
+        (peep(x, mask) * w).sum().backward()
+
+    return _step_times({"peephole": run}, repeats, warmup=1)["peephole"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", nargs="*", default=["256,300,76,256", "64,100,76,128"],
@@ -87,7 +130,12 @@ def main() -> None:
     ap.add_argument("--packed", action="store_true", help="also time a packed nn.LSTM")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch.set_num_threads (default: leave torch's default)")
+    ap.add_argument("--allocator", action="store_true",
+                    help="time glibc's default allocator settings against amsnet's (FRLM size, fresh processes)")
     args = ap.parse_args()
+    if args.allocator:
+        allocator_ratio("256,300,76,128", args.repeats, args.threads or 1)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     for size in args.sizes:

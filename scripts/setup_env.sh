@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Create or reuse the project's virtual environment (.venv in the clone) from pyproject.toml.
-# Idempotent: reinstalls only when pyproject.toml changed since the last install.
+# Idempotent: reinstalls only when pyproject.toml (or this script) changed since the last install.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${AMSNET_VENV:-$root/.venv}"
 python="${PYTHON:-python3}"
 stamp="$venv/.amsnet-installed"
-want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)"
+want="$(cat "$root/pyproject.toml" "$root/scripts/setup_env.sh" | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$venv/bin/python" ]; then
     echo "[setup] creating $venv" >&2
     "$python" -m venv "$venv"
@@ -15,7 +15,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "[setup] installing amsnet and its pinned dependencies into $venv" >&2
     "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
     "$venv/bin/python" -m pip install --quiet -e "$root[test]" >&2
-    "$venv/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
+    # The kernel carries the allocator settings of amsnet_lib/_runtime.py (JupyterLab, papermill).
+    # shellcheck disable=SC2046
+    "$venv/bin/python" -m ipykernel install --sys-prefix --name python3 \
+        $("$venv/bin/python" -m amsnet_lib._runtime --kernel-args) >/dev/null
     echo "$want" > "$stamp"
 fi
 echo "$venv"
