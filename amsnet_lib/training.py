@@ -253,7 +253,9 @@ class RunStore:
     """Directory of finished fold runs: ``<root>/<kind>-<key>/seed<s>/<fold>/``.
 
     Each fold directory holds ``model.pt``, ``curves.csv``, ``predictions.csv`` and, written
-    last, ``metrics.json``: a fold is finished exactly when its ``metrics.json`` exists.
+    last, ``metrics.json``: a fold is finished exactly when its ``metrics.json`` exists. A fusion
+    fold's ``model.pt`` holds the fusion head only; its ``metrics.json`` names the branch folds
+    (:func:`load_fold_model` puts them together).
     While a fold trains, ``partial.pt`` holds its resume point (see :func:`train_model`).
     All files are written atomically.
     """
@@ -468,9 +470,30 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     metrics = _metrics_record(ev, features.classes, seed=seed, fold=fold.name, best_epoch=res.best_epoch,
                               seconds=res.seconds + branch_seconds, fusion_seconds=res.seconds, **sizes,
                               normaliser=fd.sizes["normaliser"].state_dict())
+    # The fold keeps only the fusion head's weights; the branches' are those of the branch runs it
+    # names (no copy of a branch's megabytes per fusion model: the run store is committed).
+    metrics["branches"] = {b: branch_dirs[b].relative_to(store.root).as_posix() for b in BRANCHES}
     store.save(d, metrics=metrics, curves=res.curves.assign(stage=exp.model),
-               predictions=_prediction_frame(features.table, fold.test, ev, features.classes, seed, fold.name), state=model.state_dict())
+               predictions=_prediction_frame(features.table, fold.test, ev, features.classes, seed, fold.name),
+               state=model.head.state_dict())
     return d
+
+
+def load_fold_model(exp: ExperimentConfig, d: Path, n_classes: int, store: RunStore, device="cpu"):
+    """The trained model of a finished fold directory ``d`` of ``exp``, in eval mode.
+
+    A fusion fold (AMSNet, concatenation) holds its head; its branches come from the branch runs
+    named in its ``metrics.json``.
+    """
+    model = _branch_model(exp.model, exp, n_classes).to(device)
+    if exp.model in ("frlm", "urlm", "early"):
+        model.load_state_dict(store.load_state(d, device))
+        return model.eval()
+    branches = json.loads((d / "metrics.json").read_text())["branches"]
+    for b in BRANCHES:
+        getattr(model, b).load_state_dict(store.load_state(store.root / branches[b], device))
+    model.head.load_state_dict(store.load_state(d, device))
+    return model.eval()
 
 
 def run_fold(exp: ExperimentConfig, features: Features, fold: Fold, seed: int, store: RunStore, device, progress: bool = True,
@@ -531,6 +554,7 @@ def run_experiment(
             continue
         m, c, p = store.load(d)
         m.pop("normaliser", None)
+        m.pop("branches", None)
         rows.append(m)
         curves.append(c.assign(seed=seed, fold=fold.name))
         preds.append(p)
@@ -565,9 +589,8 @@ def fit_final(
     everything = Fold("all", np.arange(len(features)), np.zeros(0, dtype=np.int64))
     d = run_fold(exp, features, everything, seed, store, device, progress)
     metrics = json.loads((d / "metrics.json").read_text())
-    model = _branch_model(exp.model, exp, len(features.classes)).to(device)
-    model.load_state_dict(store.load_state(d, device))
-    return model.eval(), Normaliser.from_state_dict(metrics["normaliser"])
+    model = load_fold_model(exp, d, len(features.classes), store, device)
+    return model, Normaliser.from_state_dict(metrics["normaliser"])
 
 
 SUMMARY_KEYS = ["corpus", "protocol", "model", "variant"]
