@@ -12,6 +12,8 @@
 #   ./run_all.sh --skip-studies learning_rate,optimizer_batch   leave out studies of notebook 04
 #   ./run_all.sh --no-loso            skip the leave-one-speaker-out runs of 02 and 03
 #   ./run_all.sh --device cuda        training device (default: CUDA when present, else CPU)
+#   ./run_all.sh --no-train           train nothing: tables, figures and REPORT.md from the folds the run
+#                                     store already holds (the committed runs/); the rest say "not run"
 #   ./run_all.sh --update-notebooks   execute notebooks/*.ipynb in place in the quick profile (the
 #                                     outputs committed for the nbval checks of ./run_tests.sh)
 #
@@ -29,11 +31,12 @@ device=""
 only=()
 skip_studies=""
 loso=1
+train=True
 verbose=0
 update_notebooks=0
 all_studies="se_ratio,optimizer_batch,hidden_size,learning_rate"
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) profile=quick ;;
@@ -43,6 +46,7 @@ while [ $# -gt 0 ]; do
         --only) only+=("${2:?--only needs a notebook name}"); shift ;;
         --skip-studies) skip_studies="${2:?--skip-studies needs a comma-separated list}"; shift ;;
         --no-loso) loso=0 ;;
+        --no-train) train=False ;;
         --device) device="${2:?--device needs a value}"; shift ;;
         --verbose|-v) verbose=1 ;;
         --update-notebooks) update_notebooks=1; profile=quick ;;
@@ -115,7 +119,7 @@ for step in "${plan[@]}"; do
     suffix=""; [ "$protocol" != paper ] && suffix="_$protocol"
     out="$executed/$name$suffix.ipynb"
     log="$executed/$name$suffix.log"
-    args=(-p corpus "$corpus" -p protocol "$protocol" -p profile "$profile" -p results_dir "$results")
+    args=(-p corpus "$corpus" -p protocol "$protocol" -p profile "$profile" -p results_dir "$results" -p train "$train")
     [ -n "$emodb_dir" ] && args+=(-p emodb_dir "$emodb_dir")
     [ -n "$iemocap_dir" ] && args+=(-p iemocap_dir "$iemocap_dir")
     [ -n "$device" ] && args+=(-p device "$device")
@@ -130,7 +134,8 @@ for step in "${plan[@]}"; do
         status=failed
     fi
     seconds=$(( SECONDS - t0 ))
-    "$py" -c 'import sys; from amsnet_lib.report import record_timing; record_timing(*sys.argv[1:5], float(sys.argv[5]), sys.argv[6])' \
+    # A --no-train run only reads the run store: its minutes are not the suite's wall time.
+    [ "$train" = True ] && "$py" -c 'import sys; from amsnet_lib.report import record_timing; record_timing(*sys.argv[1:5], float(sys.argv[5]), sys.argv[6])' \
         "$results/timings.csv" "$name" "$protocol" "$profile" "$seconds" "$status"
     if [ "$status" = failed ]; then
         echo >&2

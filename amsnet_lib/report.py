@@ -744,7 +744,7 @@ class Session:
     """
 
     def __init__(self, corpus="emodb", *, emodb_dir=None, iemocap_dir=None, protocol="paper", profile="full", seeds=(0,),
-                 device=None, results_dir=None, run_dir=None, cache_dir=None, progress=False):
+                 device=None, results_dir=None, run_dir=None, cache_dir=None, progress=False, train=True):
         from .training import RunStore
 
         if profile not in studies.PROFILES:
@@ -757,6 +757,7 @@ class Session:
         self.seeds = tuple(int(s) for s in (seeds if isinstance(seeds, (list, tuple)) else [seeds]))
         self.device = device
         self.progress = bool(progress)
+        self.train = bool(train)
         self.cache_dir = cache_dir
         self.results_dir = resolve_results_dir(results_dir, profile)
         self.tables_dir = self.results_dir / "tables"
@@ -797,6 +798,8 @@ class Session:
         rows = [("corpora", ", ".join(self.corpora)), ("protocol", f"{self.protocol}: {PROTOCOL_SHORT[self.protocol]}"),
                 ("profile", self.profile + (" (smoke test: accuracies mean nothing)" if self.profile == "quick" else "")),
                 ("seeds", ", ".join(map(str, self.seeds))), ("device", str(self.device or _default_device_name())),
+                ("training", "yes: unfinished folds are trained" if self.train else
+                 "no: only folds the run store already holds are reported; the rest say 'not run'"),
                 ("results", _short(self.results_dir)), ("run store", _short(self.store.root))]
         for c in self.corpora:
             rows.append((f"corpus {c}", f"{len(self.tables[c])} utterances" if c in self.tables else self.unavailable[c]))
@@ -854,28 +857,51 @@ class Session:
         return out
 
     def run(self, configs: Iterable[ExperimentConfig]) -> list:
-        """Run (or read back from the run store) each experiment; record it in ``summary.csv``."""
+        """Run (or read back from the run store) each experiment; record it in ``summary.csv``.
+
+        With ``train=False`` nothing is trained: an experiment whose folds are not all in the
+        run store is left out of the returned list (and of ``summary.csv``), with a line saying so.
+        """
+        from .errors import AmsnetError
         from .training import run_experiment, update_summary
 
         out = []
         for cfg in configs:
             t0 = time.perf_counter()
+            label = f"{cfg.model}" + (f" {cfg.variant}" if cfg.variant else "")
             with warnings.catch_warnings():
                 # tqdm.auto warns inside Jupyter without ipywidgets even when its bars are disabled
                 warnings.filterwarnings("ignore", message="IProgress not found")
-                res = run_experiment(cfg, self.features(cfg.corpus, cfg.features), store=self.store, device=self.device,
-                                     progress=self.progress)
+                try:
+                    res = run_experiment(cfg, self.features(cfg.corpus, cfg.features), store=self.store, device=self.device,
+                                         progress=self.progress, finished_only=not self.train)
+                except AmsnetError:
+                    if self.train:
+                        raise
+                    print(f"{cfg.corpus} {label} {protocol_tag(cfg.protocol)}: {NOT_RUN} (no finished fold in the run store)")
+                    continue
+            if res.missing:
+                print(f"{cfg.corpus} {label} {protocol_tag(cfg.protocol)}: {NOT_RUN} (incomplete: {len(res.missing)} of "
+                      f"{len(res.missing) + len(res.folds)} fold runs not finished)")
+                continue
             update_summary(res, self.summary_path)
             s = res.summary()
-            label = f"{cfg.model}" + (f" {cfg.variant}" if cfg.variant else "")
             print(f"{cfg.corpus} {label} {protocol_tag(cfg.protocol)}: WA {s['wa']:.2f} UA {s['ua']:.2f} "
                   f"({s['n_folds']} folds x {s['n_seeds']} seed(s), {time.perf_counter() - t0:.1f} s)", flush=True)
             out.append(res)
         return out
 
     def run_models(self, models: Sequence[str]) -> dict[str, dict]:
-        """Each model on each available corpus: ``{corpus: {model: ExperimentResult}}``."""
-        return {c: dict(zip(models, self.run(self.experiment(c, m) for m in models))) for c in self.available}
+        """Each model on each available corpus: ``{corpus: {model: ExperimentResult}}``.
+
+        Corpora on which not every model could be run (``train=False``) are left out.
+        """
+        out = {}
+        for c in self.available:
+            done = {r.config.model: r for r in self.run(self.experiment(c, m) for m in models)}
+            if set(done) == set(models):
+                out[c] = done
+        return out
 
     def run_study(self, study: str, selected: Iterable[str] | None = None) -> dict[str, list]:
         """A study of :data:`STUDIES` on each available corpus: ``{corpus: [ExperimentResult]}``.
@@ -892,7 +918,8 @@ class Session:
             n = len(STUDIES[study]("emodb", self.protocol, self.profile))
             print(f"profile quick: {len(QUICK_VARIANTS[study])} of {n} variants ({', '.join(QUICK_VARIANTS[study])}); "
                   f"the full profile runs all {n}")
-        return {c: self.run(self.configs(study, c)) for c in self.available}
+        out = {c: self.run(self.configs(study, c)) for c in self.available}
+        return {c: res for c, res in out.items() if res}  # train=False: only what finished
 
     def report_unavailable(self) -> None:
         """Say which requested corpora are not run, and why."""
@@ -987,10 +1014,13 @@ def _short(path: Path) -> str:
 
 
 def setup(corpus="emodb", emodb_dir=None, iemocap_dir=None, protocol="paper", profile="full", seeds=(0,), device=None,
-          results_dir=None, run_dir=None, cache_dir=None, progress=False) -> Session:
-    """A :class:`Session` from a notebook's parameters (see the notebooks' ``parameters`` cell)."""
+          results_dir=None, run_dir=None, cache_dir=None, progress=False, train=True) -> Session:
+    """A :class:`Session` from a notebook's parameters (see the notebooks' ``parameters`` cell).
+
+    ``train=False`` trains nothing and reports what the run store holds (``run_all.sh --no-train``).
+    """
     return Session(corpus, emodb_dir=emodb_dir, iemocap_dir=iemocap_dir, protocol=protocol, profile=profile, seeds=seeds,
-                   device=device, results_dir=results_dir, run_dir=run_dir, cache_dir=cache_dir, progress=progress)
+                   device=device, results_dir=results_dir, run_dir=run_dir, cache_dir=cache_dir, progress=progress, train=train)
 
 
 def print_facts(facts: Mapping, indent: str = "") -> None:

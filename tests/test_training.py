@@ -202,3 +202,23 @@ def test_only_folds_runs_a_subset(tmp_path):
     assert list(res.folds["fold"]) == ["fold2"]
     with pytest.raises(ValueError, match="unknown folds"):
         run_experiment(_exp("urlm"), feats, store=tmp_path, device="cpu", progress=False, only_folds=["fold9"])
+
+
+def test_report_session_without_training_reports_only_finished_experiments(tmp_path, monkeypatch, capsys):
+    """run_all.sh --no-train: a finished experiment is read back; partial or absent ones say "not run"."""
+    from amsnet_lib import report
+
+    feats = _features()
+    run_experiment(_exp("frlm"), feats, store=tmp_path / "runs", device="cpu", progress=False)  # all folds
+    run_experiment(_exp("urlm"), feats, store=tmp_path / "runs", device="cpu", progress=False, only_folds=["fold0"])
+    monkeypatch.setattr(report, "_corpus_status", lambda corpus, data_dir: (feats.table, None))
+    s = report.Session("emodb", profile="quick", results_dir=tmp_path / "results", run_dir=tmp_path / "runs", train=False)
+    monkeypatch.setattr(s, "features", lambda corpus, config=None: feats)
+    monkeypatch.setattr(training, "train_model", lambda *a, **k: pytest.fail("trained although train=False"))
+    done = s.run([_exp("frlm"), _exp("urlm"), _exp("amsnet")])
+    assert [r.config.model for r in done] == ["frlm"]
+    out = capsys.readouterr().out
+    assert "urlm [paper]: not run (incomplete: 2 of 3 fold runs not finished)" in out
+    assert "amsnet [paper]: not run (no finished fold in the run store)" in out
+    summary = pd.read_csv(s.summary_path, keep_default_na=False)
+    assert list(summary["model"]) == ["frlm"]  # only complete experiments are recorded
