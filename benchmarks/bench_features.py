@@ -3,11 +3,12 @@
 Cold: an empty cache, every utterance decoded and both streams computed (all cores).
 Warm: the same call again, everything read from the cache.
 
-    python benchmarks/bench_features.py [--corpus emodb] [--data-dir DIR] [--jobs N]
+    python benchmarks/bench_features.py [--corpus emodb] [--data-dir DIR] [--jobs N] [--json OUT]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -22,6 +23,7 @@ def main() -> None:
     ap.add_argument("--corpus", default="emodb")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--jobs", type=int, default=None)
+    ap.add_argument("--json", default=None, help="also write the figures here (run_benchmarks.sh puts them in the report)")
     args = ap.parse_args()
     table = load_corpus(args.corpus, data_dir=args.data_dir, download=False)
     config = FeatureConfig.for_corpus(table.attrs.get("corpus", ""))
@@ -38,6 +40,10 @@ def main() -> None:
     print(f"cold extraction: {t_cold:.2f} s ({audio_s / t_cold:.1f}x real time, cache hits {cold.cache_hits})")
     print(f"warm extraction: {t_warm:.2f} s (cache hits {warm.cache_hits})")
     print(f"warm / cold: {100 * t_warm / t_cold:.2f} % (target < 5 %)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"corpus": args.corpus, "utterances": len(table), "audio_seconds": audio_s, "jobs": jobs,
+                       "cold_seconds": t_cold, "warm_seconds": t_warm, "warm_hits": warm.cache_hits}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -228,7 +228,15 @@ def _ok(value, target, lower_is_better=True) -> str:
     return "met" if met else "**missed**"
 
 
-def report(inf: dict, tr: dict | None, out: Path) -> str:
+def _busy(load: str, cpus: int) -> bool:
+    """Whether a load average string "1m/5m/15m" shows other work on the machine."""
+    try:
+        return float(str(load).split("/")[0]) > 0.5 * cpus
+    except ValueError:
+        return False
+
+
+def report(inf: dict, tr: dict | None, out: Path, feat: dict | None = None, alloc: str | None = None) -> str:
     L = []
     ms = lambda d: f"{d['p50_ms']:.1f} / {d['p95_ms']:.1f}"  # noqa: E731
     c = inf["clip"]
@@ -238,8 +246,10 @@ def report(inf: dict, tr: dict | None, out: Path) -> str:
              f"run: {inf['load_before']} → {inf['load_after']}"
              + (f"; training run: {tr['load_before']} → {tr['load_after']}" if tr else "") + ".")
     L.append(f"\nModel: {inf['model']}. Audio: {inf['audio']}.\n")
+    busy = _busy(inf["load_before"], inf["cpu_count"]) or _busy(inf["load_after"], inf["cpu_count"])
     L.append("All figures are measured in this run; the targets are for a 2-core CPU. "
-             "The machine is shared with other jobs (see the load averages), which inflates every time below.\n")
+             + ("The machine was shared with other jobs (see the load averages), which inflates every time below.\n"
+                if busy else "The machine was otherwise idle (see the load averages).\n"))
     L.append("## Against the targets\n")
     L.append("| figure | measured | target | |")
     L.append("|---|---|---|---|")
@@ -260,6 +270,13 @@ def report(inf: dict, tr: dict | None, out: Path) -> str:
         f = tr["urlm_fraction_of_matmul"]
         L.append(f"| URLM training, achieved FLOP/s / matmul FLOP/s | {100 * f:.0f} % ({tr['urlm']['achieved_flops'] / 1e9:.1f} "
                  f"of {tr['matmul_flops'] / 1e9:.1f} GFLOP/s) | ≥ 50 % | {_ok(f, TARGETS['urlm_fraction'], False)} |")
+    if feat:
+        L.append(f"| feature cache, all of {feat['corpus']} ({feat['utterances']} utterances, {feat['audio_seconds'] / 60:.1f} min): "
+                 f"warm / cold extraction time | {100 * feat['warm_seconds'] / feat['cold_seconds']:.2f} % "
+                 f"({feat['warm_seconds']:.2f} s / {feat['cold_seconds']:.1f} s, {feat['jobs']} worker processes) | < 5 % | "
+                 f"{_ok(feat['warm_seconds'] / feat['cold_seconds'], 0.05)} |")
+    if alloc:
+        L.append(f"\nAllocator settings of `amsnet_lib/_runtime.py` (`bench_peephole.py --allocator`): {alloc}\n")
     L.append("\n## Feature extraction (one process, one core)\n")
     L.append("Real-time factor = processing time / audio duration (lower is faster; 0.05 = 20× faster than real time).\n")
     L.append("| stream | real-time factor | × real time |")
@@ -345,10 +362,13 @@ def main(argv=None) -> dict | None:
         ap = argparse.ArgumentParser(prog="bench_inference.py report")
         ap.add_argument("--inference", required=True)
         ap.add_argument("--training", default=None)
+        ap.add_argument("--features", default=None, help="bench_features.py --json output")
+        ap.add_argument("--allocator", default=None, help="file with the line bench_peephole.py --allocator printed")
         ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks.md"))
         a = ap.parse_args(argv[1:])
-        tr = json.loads(Path(a.training).read_text()) if a.training and Path(a.training).is_file() else None
-        print(report(json.loads(Path(a.inference).read_text()), tr, Path(a.out)))
+        read = lambda f: json.loads(Path(f).read_text()) if f and Path(f).is_file() else None  # noqa: E731
+        alloc = Path(a.allocator).read_text().strip() if a.allocator and Path(a.allocator).is_file() else None
+        print(report(read(a.inference), read(a.training), Path(a.out), read(a.features), alloc))
         return None
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=None)

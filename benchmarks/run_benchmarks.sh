@@ -6,11 +6,13 @@
 # plus feature-extraction real-time factors and training throughput per stage.
 # Uses the shipped checkpoint when it exists, else a randomly initialised full-size AMSNet.
 # Takes about 5-10 minutes on 2 cores. Extra arguments go to bench_inference.py
-# (e.g. --checkpoint F --runs 50). Set SKIP_TRAINING=1 to skip the training benchmark.
+# (e.g. --checkpoint F --runs 50). Set SKIP_TRAINING=1 to skip the training benchmarks, SKIP_FEATURES=1 the
+# cold/warm extraction of the whole corpus.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$("$root/scripts/setup_env.sh")"
 cd "$root"
+eval "$("$venv/bin/python" -m amsnet_lib._runtime)"  # the allocator settings amsnet runs with
 mkdir -p results
 # The raw figures are kept next to the report, so that it can be re-rendered without measuring:
 #   python benchmarks/bench_inference.py report --inference results/benchmarks_inference.json \
@@ -21,6 +23,15 @@ if [ "${SKIP_TRAINING:-0}" != "1" ]; then
     "$venv/bin/python" benchmarks/bench_training.py --json results/benchmarks_training.json
     training=(--training results/benchmarks_training.json)
 fi
+extra=()
+if [ "${SKIP_FEATURES:-0}" != "1" ]; then  # cold vs warm cache over the whole corpus (needs EmoDB)
+    "$venv/bin/python" benchmarks/bench_features.py --json results/benchmarks_features.json
+    extra+=(--features results/benchmarks_features.json)
+fi
+if [ "${SKIP_TRAINING:-0}" != "1" ]; then
+    "$venv/bin/python" benchmarks/bench_peephole.py --allocator --repeats 3 | tee results/benchmarks_allocator.txt
+    extra+=(--allocator results/benchmarks_allocator.txt)
+fi
 "$venv/bin/python" benchmarks/bench_inference.py report --inference results/benchmarks_inference.json "${training[@]}" \
-    --out results/benchmarks.md > /dev/null
+    "${extra[@]}" --out results/benchmarks.md > /dev/null
 echo "wrote results/benchmarks.md" >&2
