@@ -334,24 +334,16 @@ def report(inf: dict, tr: dict | None, out: Path, feat: dict | None = None, allo
 
 
 NOTES = [
-    "Machine: the 2 cores are shared with other jobs during this run (load averages above, well over 2), so a "
-    "single-threaded step gets about half a core: wall times are about twice the CPU times. The CPU-time column "
-    "is what the work costs; on an idle 2-core machine the wall times would be close to it.",
-    "Threads: the predictor runs with 1 torch thread and 1 numpy-BLAS thread (`Recognizer(num_threads=1)`). With "
-    "torch's default 2 threads on this loaded machine small ops became many times slower (compare the two eager "
-    "rows; a 256 x 256 matmul took 24 ms with 2 threads vs 0.4 ms with 1). numpy's OpenBLAS threads, left "
-    "spinning after librosa's mel product, slowed the model that ran next from 42 to 79 ms; limiting BLAS to one "
-    "thread also cut the log-mel from 11 to 2.6 ms.",
+    "The CPU-time columns are what the work costs; on a busy machine the wall time adds the waiting for a core.",
+    "Threads: the predictor runs with 1 torch thread and 1 numpy-BLAS thread (`Recognizer(num_threads=1)`): compare "
+    "the two eager model rows above. During development, numpy's OpenBLAS threads left spinning after librosa's mel "
+    "product also slowed the model that ran next, and one BLAS thread made the log-mel itself faster.",
     "openSMILE: `features.frame_features` runs the IS10 configuration twice per utterance (once for the `lld` sink, "
     "once for `lld_de`); `predict.FrameExtractor` attaches both sinks to one run and gets the identical array "
-    "(tested element for element), at half the cost. Using it in `features.frame_features` would halve the "
-    "cold feature extraction of training as well. A configuration without IS10's functionals gave the same "
-    "array but no measurable speed-up, so it is not used.",
-    "Model-only latency is dominated by FRLM: the 300-step bidirectional peephole LSTM is sequential, and each step "
-    "multiplies by the 2 x 1024 x 256 recurrent weights (2 MB), i.e. >= 600 MB of weight reads per utterance at "
-    "batch 1, plus ~10 small ops per step (Python overhead the TorchScript export removes). URLM alone is close to "
-    "the 10-ms target. Passing the recurrent weights to `baddbmm` pre-transposed and contiguous (a change in "
-    "`models/peephole.py`) made that product ~25 % faster in a micro-benchmark (100 vs 140 us per step).",
+    "(tested element for element), at half the cost (compare the two IS10 rows above).",
+    "Model-only latency is dominated by FRLM (compare its stage row with URLM's): the 300-step bidirectional "
+    "peephole LSTM is sequential, each step reads the recurrent weights and runs ~10 small ops, whose per-op "
+    "overhead the TorchScript export reduces.",
 ]
 
 
