@@ -987,6 +987,50 @@ class Session:
         atomic_write_text(path, text)
         return path
 
+    def update_readme(self, protocols: Sequence[str] | None = None) -> str:
+        """Write the headline results into the repository's README (full profile, default results only)."""
+        if self.profile != "full" or self.results_dir != REPO_ROOT / "results":
+            return f"README not updated: profile {self.profile}, results in {_short(self.results_dir)} (only the full run's go there)"
+        protocols = list(dict.fromkeys(protocols or [self.protocol]))
+        figures = sorted(f.name for f in self.figures_dir.glob("*.png")) if self.figures_dir.is_dir() else []
+        block = readme_headline(self.read_summary(), self.availability, protocols, figures)
+        if not update_readme_block(REPO_ROOT / "README.md", block):
+            return "README not updated: its headline markers are missing"
+        return "README headline updated"
+
+
+README_START = "<!-- headline: written by notebooks/05_report.ipynb (Session.update_readme); do not edit by hand -->"
+README_END = "<!-- /headline -->"
+
+
+def readme_headline(summary: pd.DataFrame | None, availability: Mapping[str, str | None] | None = None,
+                    protocols: Sequence[str] = ("paper", "loso"), figures: Sequence[str] = ()) -> str:
+    """The README's results block: Table 5 (EmoDB: AMSNet and its ablations) ours vs the paper, per protocol."""
+    t = ablation_table(summary, "emodb", protocols, availability)
+    lines = ["Measured by `./run_all.sh` (profile full; every run in the committed run store `runs/`), EmoDB, "
+             "mean over folds; 'not run' = not measured yet. All tables: [results/REPORT.md](results/REPORT.md).", "",
+             markdown_table(t)]
+    lines += [f"- {n}" for n in _protocol_notes(protocols, "full")]
+    shown = [f for f in ("fig4_confusion_emodb_paper.png", "fig5_curves_emodb_paper.png") if f in set(figures)]
+    if shown:
+        lines.append("")
+        lines += [f"![{Path(f).stem}](results/figures/{f})" for f in shown]
+    return "\n".join(lines)
+
+
+def update_readme_block(readme: str | os.PathLike, block: str) -> bool:
+    """Replace the text between :data:`README_START` and :data:`README_END` (atomic); False if absent."""
+    from ._atomic import atomic_write_text
+
+    path = Path(readme)
+    text = path.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    atomic_write_text(path, f"{head}{README_START}\n{block}\n{README_END}{tail}")
+    return True
+
 
 def _corpus_status_quiet(corpus: str, data_dir) -> str | None:
     """Availability of a corpus the session did not load, without loading it (None = present)."""

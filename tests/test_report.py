@@ -213,3 +213,25 @@ def test_fold_sizes_match_protocol():
     cfg = studies.experiment("emodb", "frlm", "paper", "quick")
     t = report.fold_sizes(table, cfg)
     assert len(t) == 5 and t["n_test"].sum() == n
+
+
+def test_readme_headline_block_is_replaced_between_markers_only(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n{report.README_START}\nold numbers\n{report.README_END}\nafter\n")
+    block = report.readme_headline(SUMMARY, AVAIL, ["paper", "loso"], ["fig4_confusion_emodb_paper.png"])
+    assert report.update_readme_block(readme, block)
+    text = readme.read_text()
+    assert "old numbers" not in text and text.startswith("# title\n\nbefore\n") and text.endswith(f"{report.README_END}\nafter\n")
+    assert "| AMSNet | 88.34 | 80.00 | -8.34 |" in text  # ours beside the paper's, with the difference
+    assert "not run" in text  # early fusion was not measured
+    assert "results/figures/fig4_confusion_emodb_paper.png" in text
+    # a second update replaces the block instead of adding one
+    assert report.update_readme_block(readme, "new")
+    assert readme.read_text().count(report.README_START) == 1 and "\nnew\n" in readme.read_text()
+
+
+def test_readme_without_markers_is_left_alone(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    assert not report.update_readme_block(readme, "x")
+    assert readme.read_text() == "# no markers\n"
