@@ -396,16 +396,31 @@ def _fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, d
 
 def _branch_key(name: str, exp: ExperimentConfig, n_items: int) -> str:
     """Key of a pre-trained branch: everything that determines its weights, nothing else."""
+    return _key(*_branch_identity(name, exp, n_items).values())
+
+
+def _branch_identity(name: str, exp: ExperimentConfig, n_items: int) -> dict:
     arch = exp.frlm if name == "frlm" else exp.urlm
     if name == "early":
         arch = (exp.frlm, exp.features.n_mels)
-    return _key(name, exp.corpus, exp.protocol, exp.n_folds, exp.split_seed, exp.split_file, exp.features, arch, exp.branch_train, n_items)
+    return {"model": name, "corpus": exp.corpus, "protocol": exp.protocol, "n_folds": exp.n_folds, "split_seed": exp.split_seed,
+            "split_file": exp.split_file, "features": exp.features, "architecture": arch, "train": exp.branch_train,
+            "n_utterances": n_items}
+
+
+def _describe(experiment_dir: Path, identity: dict) -> None:
+    """``<kind>-<key>/config.json``: what the key stands for, so a committed run store explains itself."""
+    path = experiment_dir / "config.json"
+    if not path.is_file():
+        plain = json.loads(json.dumps(identity, default=lambda o: dataclasses.asdict(o) if dataclasses.is_dataclass(o) else str(o)))
+        atomic_write_text(path, json.dumps(plain, indent=1))
 
 
 def _run_single_stage(name, exp, features, fold, seed, store, device, progress, train=True) -> Path | None:
     """Train FRLM, URLM or early fusion on one fold (stage 1); cached in the run store."""
     n_classes = len(features.classes)
     d = store.fold_dir(name, _branch_key(name, exp, len(features)), seed, fold.name)
+    _describe(d.parent.parent, _branch_identity(name, exp, len(features)))
     if store.done(d):
         return d
     if not train:
@@ -446,8 +461,10 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     branch_dirs = {b: _run_single_stage(b, exp, features, fold, seed, store, device, progress, train) for b in BRANCHES}
     if None in branch_dirs.values():
         return None
-    key = _key(exp.model, [str(branch_dirs[b].parent.parent.name) for b in BRANCHES], exp.fusion, exp.fusion_train)
+    branch_runs = [str(branch_dirs[b].parent.parent.name) for b in BRANCHES]
+    key = _key(exp.model, branch_runs, exp.fusion, exp.fusion_train)
     d = store.fold_dir(exp.model, key, seed, fold.name)
+    _describe(d.parent.parent, {"model": exp.model, "branch_runs": branch_runs, "fusion": exp.fusion, "train": exp.fusion_train})
     if store.done(d):
         return d
     if not train:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -222,3 +223,13 @@ def test_report_session_without_training_reports_only_finished_experiments(tmp_p
     assert "amsnet [paper]: not run (no finished fold in the run store)" in out
     summary = pd.read_csv(s.summary_path, keep_default_na=False)
     assert list(summary["model"]) == ["frlm"]  # only complete experiments are recorded
+
+
+def test_run_store_experiment_dirs_describe_their_key(tmp_path):
+    run_experiment(_exp("amsnet"), _features(), store=tmp_path, device="cpu", progress=False)
+    frlm = json.loads(next(tmp_path.glob("frlm-*/config.json")).read_text())
+    assert frlm["model"] == "frlm" and frlm["architecture"]["hidden_size"] == 8 and frlm["train"]["lr"] == 3e-3
+    fusion_dir = next(tmp_path.glob("amsnet-*"))
+    fusion = json.loads((fusion_dir / "config.json").read_text())
+    assert fusion["model"] == "amsnet" and len(fusion["branch_runs"]) == 2
+    assert all((tmp_path / b).is_dir() for b in fusion["branch_runs"])
