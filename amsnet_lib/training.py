@@ -254,8 +254,8 @@ class RunStore:
 
     Each fold directory holds ``model.pt``, ``curves.csv``, ``predictions.csv`` and, written
     last, ``metrics.json``: a fold is finished exactly when its ``metrics.json`` exists. A fusion
-    fold's ``model.pt`` holds the fusion head only; its ``metrics.json`` names the branch folds
-    (:func:`load_fold_model` puts them together).
+    fold's ``model.pt`` holds the fusion head only; the experiment's ``config.json`` names its
+    branch runs (:func:`load_fold_model` puts them together).
     While a fold trains, ``partial.pt`` holds its resume point (see :func:`train_model`).
     All files are written atomically.
     """
@@ -487,9 +487,8 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     metrics = _metrics_record(ev, features.classes, seed=seed, fold=fold.name, best_epoch=res.best_epoch,
                               seconds=res.seconds + branch_seconds, fusion_seconds=res.seconds, **sizes,
                               normaliser=fd.sizes["normaliser"].state_dict())
-    # The fold keeps only the fusion head's weights; the branches' are those of the branch runs it
-    # names (no copy of a branch's megabytes per fusion model: the run store is committed).
-    metrics["branches"] = {b: branch_dirs[b].relative_to(store.root).as_posix() for b in BRANCHES}
+    # The fold keeps only the fusion head's weights; the branches' are those of the same seed and
+    # fold of the branch runs its config.json names (the committed run store holds no copies).
     store.save(d, metrics=metrics, curves=res.curves.assign(stage=exp.model),
                predictions=_prediction_frame(features.table, fold.test, ev, features.classes, seed, fold.name),
                state=model.head.state_dict())
@@ -499,16 +498,16 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
 def load_fold_model(exp: ExperimentConfig, d: Path, n_classes: int, store: RunStore, device="cpu"):
     """The trained model of a finished fold directory ``d`` of ``exp``, in eval mode.
 
-    A fusion fold (AMSNet, concatenation) holds its head; its branches come from the branch runs
-    named in its ``metrics.json``.
+    A fusion fold (AMSNet, concatenation) holds its head; its branches are the same seed and fold
+    of the branch runs named in its experiment's ``config.json``.
     """
     model = _branch_model(exp.model, exp, n_classes).to(device)
     if exp.model in ("frlm", "urlm", "early"):
         model.load_state_dict(store.load_state(d, device))
         return model.eval()
-    branches = json.loads((d / "metrics.json").read_text())["branches"]
-    for b in BRANCHES:
-        getattr(model, b).load_state_dict(store.load_state(store.root / branches[b], device))
+    branch_runs = json.loads((d.parent.parent / "config.json").read_text())["branch_runs"]
+    for b, run in zip(BRANCHES, branch_runs):
+        getattr(model, b).load_state_dict(store.load_state(store.root / run / d.parent.name / d.name, device))
     model.head.load_state_dict(store.load_state(d, device))
     return model.eval()
 
@@ -571,7 +570,6 @@ def run_experiment(
             continue
         m, c, p = store.load(d)
         m.pop("normaliser", None)
-        m.pop("branches", None)
         rows.append(m)
         curves.append(c.assign(seed=seed, fold=fold.name))
         preds.append(p)
