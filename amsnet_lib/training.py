@@ -416,12 +416,17 @@ def _describe(experiment_dir: Path, identity: dict) -> None:
         atomic_write_text(path, json.dumps(plain, indent=1))
 
 
-def _run_single_stage(name, exp, features, fold, seed, store, device, progress, train=True) -> Path | None:
-    """Train FRLM, URLM or early fusion on one fold (stage 1); cached in the run store."""
+def _run_single_stage(name, exp, features, fold, seed, store, device, progress, train=True, need_weights=False) -> Path | None:
+    """Train FRLM, URLM or early fusion on one fold (stage 1); cached in the run store.
+
+    ``need_weights``: the caller loads the weights (a fusion stage). A finished fold whose
+    ``model.pt`` is absent (the committed run store holds results, not weights) is then trained
+    again, with the same seed.
+    """
     n_classes = len(features.classes)
     d = store.fold_dir(name, _branch_key(name, exp, len(features)), seed, fold.name)
     _describe(d.parent.parent, _branch_identity(name, exp, len(features)))
-    if store.done(d):
+    if store.done(d) and (not need_weights or (d / "model.pt").is_file()):
         return d
     if not train:
         return None
@@ -458,10 +463,8 @@ def _embeddings(branches: dict, data: dict, batch_size: int = 256) -> dict:
 def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) -> Path | None:
     """Stage 2: connection attention (AMSNet) or concatenation over frozen pre-trained branches."""
     n_classes = len(features.classes)
-    branch_dirs = {b: _run_single_stage(b, exp, features, fold, seed, store, device, progress, train) for b in BRANCHES}
-    if None in branch_dirs.values():
-        return None
-    branch_runs = [str(branch_dirs[b].parent.parent.name) for b in BRANCHES]
+    branch_dirs = {b: store.fold_dir(b, _branch_key(b, exp, len(features)), seed, fold.name) for b in BRANCHES}
+    branch_runs = [branch_dirs[b].parent.parent.name for b in BRANCHES]
     key = _key(exp.model, branch_runs, exp.fusion, exp.fusion_train)
     d = store.fold_dir(exp.model, key, seed, fold.name)
     _describe(d.parent.parent, {"model": exp.model, "branch_runs": branch_runs, "fusion": exp.fusion, "train": exp.fusion_train})
@@ -469,6 +472,8 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
         return d
     if not train:
         return None
+    for b in BRANCHES:  # pre-trained (or read back) first; retrained when only its results were kept
+        _run_single_stage(b, exp, features, fold, seed, store, device, progress, need_weights=True)
     fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device)
     model = _branch_model(exp.model, exp, n_classes).to(device)
     model.frlm.load_state_dict(store.load_state(branch_dirs["frlm"], device))
@@ -603,6 +608,9 @@ def fit_final(
     seed = exp.seeds[0] if seed is None else seed
     everything = Fold("all", np.arange(len(features)), np.zeros(0, dtype=np.int64))
     d = run_fold(exp, features, everything, seed, store, device, progress)
+    if exp.model not in ("frlm", "urlm", "early"):  # weights of branches read back from a committed store
+        for b in BRANCHES:
+            _run_single_stage(b, exp, features, everything, seed, store, device, progress, need_weights=True)
     metrics = json.loads((d / "metrics.json").read_text())
     model = load_fold_model(exp, d, len(features.classes), store, device)
     return model, Normaliser.from_state_dict(metrics["normaliser"])

@@ -233,3 +233,23 @@ def test_run_store_experiment_dirs_describe_their_key(tmp_path):
     fusion = json.loads((fusion_dir / "config.json").read_text())
     assert fusion["model"] == "amsnet" and len(fusion["branch_runs"]) == 2
     assert all((tmp_path / b).is_dir() for b in fusion["branch_runs"])
+
+
+def test_branch_weights_missing_from_the_store_are_retrained_only_when_a_fusion_needs_them(tmp_path):
+    """The committed run store keeps results, not branch weights (.gitignore)."""
+    feats = _features()
+    store = RunStore(tmp_path)
+    first = run_experiment(_exp("amsnet"), feats, store=store, device="cpu", progress=False)
+    weights = sorted(tmp_path.glob("frlm-*/seed0/*/model.pt")) + sorted(tmp_path.glob("urlm-*/seed0/*/model.pt"))
+    assert len(weights) == 6
+    for w in weights:
+        w.unlink()
+    again = run_experiment(_exp("amsnet"), feats, store=store, device="cpu", progress=False)  # finished: read back
+    assert not any(w.exists() for w in weights)
+    pd.testing.assert_frame_equal(first.predictions, again.predictions)
+    frlm = run_experiment(_exp("frlm"), feats, store=store, device="cpu", progress=False)  # results suffice
+    assert not any(w.exists() for w in weights)
+    run_experiment(_exp("concat"), feats, store=store, device="cpu", progress=False)  # needs the weights
+    assert all(w.exists() for w in weights)
+    # retrained with the same seed: the same branch results
+    pd.testing.assert_frame_equal(frlm.predictions, run_experiment(_exp("frlm"), feats, store=store, device="cpu", progress=False).predictions)
