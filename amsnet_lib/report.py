@@ -718,7 +718,9 @@ def build_report(
         ok = t[t["profile"].astype(str) == profile] if "profile" in t else t
         out += [f"Total: {float(ok['seconds'].sum()) / 60:.1f} min.", ""]
     else:
-        out += ["Wall time per notebook: not measured (`timings.csv` is written by `run_all.sh`).", ""]
+        out += ["Wall time per notebook: not recorded (`timings.csv` is written by `run_all.sh` when it trains; "
+                "`run_all.sh --no-train` builds the report from the run store without training). The training time "
+                "of each experiment, measured when its folds were trained, follows.", ""]
     if summary is not None and len(summary) and "train_seconds" in summary:
         out += ["Training time per experiment (`train_seconds` of `summary.csv`; branches shared between experiments "
                 "are counted in each):", ""]
