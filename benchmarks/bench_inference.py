@@ -236,7 +236,8 @@ def _busy(load: str, cpus: int) -> bool:
         return False
 
 
-def report(inf: dict, tr: dict | None, out: Path, feat: dict | None = None, alloc: str | None = None) -> str:
+def report(inf: dict, tr: dict | None, out: Path, feat: dict | None = None, alloc: str | None = None,
+           peephole: str | None = None) -> str:
     L = []
     ms = lambda d: f"{d['p50_ms']:.1f} / {d['p95_ms']:.1f}"  # noqa: E731
     c = inf["clip"]
@@ -275,6 +276,9 @@ def report(inf: dict, tr: dict | None, out: Path, feat: dict | None = None, allo
                  f"warm / cold extraction time | {100 * feat['warm_seconds'] / feat['cold_seconds']:.2f} % "
                  f"({feat['warm_seconds']:.2f} s / {feat['cold_seconds']:.1f} s, {feat['jobs']} worker processes) | < 5 % | "
                  f"{_ok(feat['warm_seconds'] / feat['cold_seconds'], 0.05)} |")
+    if peephole:
+        L.append(f"\nPeephole BLSTM training step vs `nn.LSTM` of the same size, same run (`bench_peephole.py`; target: "
+                 f"at most 2x on CPU):\n\n" + "\n".join(f"    {line}" for line in peephole.splitlines()) + "\n")
     if alloc:
         L.append(f"\nAllocator settings of `amsnet_lib/_runtime.py` (`bench_peephole.py --allocator`): {alloc}\n")
     L.append("\n## Feature extraction (one process, one core)\n")
@@ -356,11 +360,12 @@ def main(argv=None) -> dict | None:
         ap.add_argument("--training", default=None)
         ap.add_argument("--features", default=None, help="bench_features.py --json output")
         ap.add_argument("--allocator", default=None, help="file with the line bench_peephole.py --allocator printed")
+        ap.add_argument("--peephole", default=None, help="file with the lines bench_peephole.py printed")
         ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks.md"))
         a = ap.parse_args(argv[1:])
         read = lambda f: json.loads(Path(f).read_text()) if f and Path(f).is_file() else None  # noqa: E731
-        alloc = Path(a.allocator).read_text().strip() if a.allocator and Path(a.allocator).is_file() else None
-        print(report(read(a.inference), read(a.training), Path(a.out), read(a.features), alloc))
+        text = lambda f: Path(f).read_text().strip() if f and Path(f).is_file() else None  # noqa: E731
+        print(report(read(a.inference), read(a.training), Path(a.out), read(a.features), text(a.allocator), text(a.peephole)))
         return None
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=None)

@@ -30,7 +30,10 @@ if [ "${SKIP_FEATURES:-0}" != "1" ]; then  # cold vs warm cache over the whole c
 fi
 if [ "${SKIP_TRAINING:-0}" != "1" ]; then
     "$venv/bin/python" benchmarks/bench_peephole.py --allocator --repeats 3 | tee results/benchmarks_allocator.txt
-    extra+=(--allocator results/benchmarks_allocator.txt)
+    for threads in 1 2; do  # FRLM's paper size; the ratio to nn.LSTM is the figure that matters
+        "$venv/bin/python" benchmarks/bench_peephole.py --sizes 256,300,76,128 --repeats 3 --threads "$threads"
+    done | tee results/benchmarks_peephole.txt
+    extra+=(--allocator results/benchmarks_allocator.txt --peephole results/benchmarks_peephole.txt)
 fi
 "$venv/bin/python" benchmarks/bench_inference.py report --inference results/benchmarks_inference.json "${training[@]}" \
     "${extra[@]}" --out results/benchmarks.md > /dev/null
