@@ -874,10 +874,11 @@ class Session:
             with warnings.catch_warnings():
                 # tqdm.auto warns inside Jupyter without ipywidgets even when its bars are disabled
                 warnings.filterwarnings("ignore", message="IProgress not found")
+                features = self.features(cfg.corpus, cfg.features)  # its errors are never "not run"
                 try:
-                    res = run_experiment(cfg, self.features(cfg.corpus, cfg.features), store=self.store, device=self.device,
-                                         progress=self.progress, finished_only=not self.train)
-                except AmsnetError:
+                    res = run_experiment(cfg, features, store=self.store, device=self.device, progress=self.progress,
+                                         finished_only=not self.train)
+                except AmsnetError:  # finished_only and the run store holds no fold of it
                     if self.train:
                         raise
                     print(f"{cfg.corpus} {label} {protocol_tag(cfg.protocol)}: {NOT_RUN} (no finished fold in the run store)")
