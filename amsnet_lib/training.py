@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 BRANCHES = ("frlm", "urlm")
+SINGLE_STAGE = ("frlm", "urlm", "early")  # trained in one stage; the others fuse frozen branches
 
 
 # --------------------------------------------------------------------------- utilities
@@ -66,8 +67,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _plain(o):
+    """JSON form of a configuration dataclass (anything else: its str)."""
+    return dataclasses.asdict(o) if dataclasses.is_dataclass(o) else str(o)
+
+
 def _key(*parts) -> str:
-    payload = json.dumps(parts, sort_keys=True, default=lambda o: dataclasses.asdict(o) if dataclasses.is_dataclass(o) else str(o))
+    payload = json.dumps(parts, sort_keys=True, default=_plain)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -412,8 +418,7 @@ def _describe(experiment_dir: Path, identity: dict) -> None:
     """``<kind>-<key>/config.json``: what the key stands for, so a committed run store explains itself."""
     path = experiment_dir / "config.json"
     if not path.is_file():
-        plain = json.loads(json.dumps(identity, default=lambda o: dataclasses.asdict(o) if dataclasses.is_dataclass(o) else str(o)))
-        atomic_write_text(path, json.dumps(plain, indent=1))
+        atomic_write_text(path, json.dumps(identity, indent=1, default=_plain))
 
 
 def _run_single_stage(name, exp, features, fold, seed, store, device, progress, train=True, need_weights=False) -> Path | None:
@@ -507,7 +512,7 @@ def load_fold_model(exp: ExperimentConfig, d: Path, n_classes: int, store: RunSt
     of the branch runs named in its experiment's ``config.json``.
     """
     model = _branch_model(exp.model, exp, n_classes).to(device)
-    if exp.model in ("frlm", "urlm", "early"):
+    if exp.model in SINGLE_STAGE:
         model.load_state_dict(store.load_state(d, device))
         return model.eval()
     branch_runs = json.loads((d.parent.parent / "config.json").read_text())["branch_runs"]
@@ -523,7 +528,7 @@ def run_fold(exp: ExperimentConfig, features: Features, fold: Fold, seed: int, s
 
     With ``train=False`` nothing is trained: the directory of a finished fold, else ``None``.
     """
-    if exp.model in ("frlm", "urlm", "early"):
+    if exp.model in SINGLE_STAGE:
         return _run_single_stage(exp.model, exp, features, fold, seed, store, device, progress, train)
     return _run_fusion(exp, features, fold, seed, store, device, progress, train)
 
@@ -608,7 +613,7 @@ def fit_final(
     seed = exp.seeds[0] if seed is None else seed
     everything = Fold("all", np.arange(len(features)), np.zeros(0, dtype=np.int64))
     d = run_fold(exp, features, everything, seed, store, device, progress)
-    if exp.model not in ("frlm", "urlm", "early"):  # weights of branches read back from a committed store
+    if exp.model not in SINGLE_STAGE:  # weights of branches read back from a committed store
         for b in BRANCHES:
             _run_single_stage(b, exp, features, everything, seed, store, device, progress, need_weights=True)
     metrics = json.loads((d / "metrics.json").read_text())
