@@ -47,12 +47,25 @@ def frame_features(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) 
 
     Returns:
         float32 ``(n_frames, 76)``: 38 LLDs then their 38 deltas, one row per 10 ms frame,
-        uncut and unpadded (see :func:`pad_frames`).
+        uncut and unpadded (see :func:`pad_frames`); NaN and inf (openSMILE's output for
+        audio shorter than one frame) become 0.
+
+    One openSMILE run fills both levels: ``opensmile.Smile`` would need two runs (one per
+    ``feature_level``) although the IS10 configuration computes LLDs and deltas in every run.
+    The result equals the two-run one element for element (tested); on an opensmile whose
+    internals differ, the two-run path is used.
     """
+    extractor = _single_pass(config.sample_rate)
+    out = extractor(signal) if extractor is not None else _frame_features_two_pass(signal, config)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _frame_features_two_pass(signal: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """The reference: ``opensmile.Smile`` once per level, aligned on frame start time."""
     lld, lld_de = _smile("lld"), _smile("lld_de")
     with warnings.catch_warnings():
         # opensmile warns and returns NaN rows for segments shorter than one frame; load_audio
-        # already refuses audio that short, and any NaN left is zeroed below.
+        # already refuses audio that short, and any NaN left is zeroed by the caller.
         warnings.simplefilter("ignore", UserWarning)
         a = lld.process_signal(signal, config.sample_rate)
         d = lld_de.process_signal(signal, config.sample_rate)
@@ -60,8 +73,7 @@ def frame_features(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) 
     a = a.droplevel("end")
     d = d.droplevel("end")
     d = d[~d.index.duplicated(keep="first")].reindex(a.index)
-    out = np.concatenate([a.to_numpy(np.float32), d.to_numpy(np.float32)], axis=1)
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.concatenate([a.to_numpy(np.float32), d.to_numpy(np.float32)], axis=1)
 
 
 def log_mel_spectrogram(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
@@ -274,6 +286,88 @@ def _smile(level: str):
 
         _SMILES[level] = opensmile.Smile(feature_set=opensmile.FeatureSet.IS10, feature_level=level)
     return _SMILES[level]
+
+
+_SINGLE_PASS: dict = {}
+
+
+def _single_pass(sample_rate: int) -> "_SinglePassIS10 | None":
+    """One single-run extractor per process and sample rate; None where it cannot be built."""
+    if sample_rate not in _SINGLE_PASS:
+        extractor = _SinglePassIS10(sample_rate)
+        _SINGLE_PASS[sample_rate] = extractor if extractor.options is not None else None
+    return _SINGLE_PASS[sample_rate]
+
+
+class _SinglePassIS10:
+    """IS10 LLDs and deltas from ONE openSMILE run: a sink on each level of the same run.
+
+    Built from the options ``opensmile.Smile`` itself uses, with its external audio source
+    and a multi-level external sink; ``options`` stays None when this opensmile lays out its
+    configuration differently, and :func:`frame_features` then runs ``Smile`` twice.
+    Thread-safe: every call builds its own openSMILE instance.
+    """
+
+    def __init__(self, sample_rate: int):
+        self.options = None
+        try:
+            from opensmile.core.config import config as oc
+            from opensmile.core.lib import OpenSMILE  # noqa: F401
+
+            ref = _smile("lld")
+            root = ref.default_config_root
+            opts = dict(ref.options)
+            opts.update({
+                "sink": os.path.join(root, oc.EXTERNAL_OUTPUT_MULTI_CONFIG),
+                "sinkLevelLLD": "lld",
+                "sinkLevelFunc": "lld_de",
+                "bufferModeRbConf": os.path.join(root, "shared/BufferModeRb.conf.inc"),
+                "frameModeFunctionalsConf": opts.get("frameModeFunctionalsConf")
+                or os.path.join(root, "shared/FrameModeFunctionals.conf.inc"),
+                "source": os.path.join(root, oc.EXTERNAL_INPUT_CONFIG),
+                "sampleRate": int(sample_rate),
+                "nBits": 16,
+            })
+            if not all(os.path.exists(opts[k]) for k in ("sink", "bufferModeRbConf", "source")):
+                raise FileNotFoundError("openSMILE configuration files not found")
+            self._config_path = ref.config_path
+            self._loglevel, self._logfile, self._verbose = ref.loglevel, ref.logfile, ref.verbose
+            self._source, self._sinks = oc.EXTERNAL_SOURCE_COMPONENT, ("extsinklld", "extsinkfunc")
+            self.options = opts
+        except Exception:  # pragma: no cover - other opensmile layouts: the two-run path
+            self.options = None
+
+    def __call__(self, signal: np.ndarray) -> np.ndarray:
+        """float32 ``(n_frames, 76)``, NaN where a delta frame is missing (as the two-run path)."""
+        from opensmile.core.lib import OpenSMILE
+
+        # The conversion opensmile.Smile.process_signal applies (float * 32768 -> int16).
+        x = np.array(signal, dtype=np.float32, copy=True).reshape(-1)
+        x *= 32768
+        pcm = x.astype(np.int16)
+        lld, t_lld, de, t_de = [], [], [], []
+        smile = OpenSMILE()
+        smile.initialize(config_file=self._config_path, options=self.options, loglevel=self._loglevel,
+                         log_file=self._logfile, debug=self._verbose)
+        try:
+            smile.external_sink_set_callback_ex(self._sinks[0], lambda d, m: (lld.append(d.copy()), t_lld.append(m.time)))
+            smile.external_sink_set_callback_ex(self._sinks[1], lambda d, m: (de.append(d.copy()), t_de.append(m.time)))
+            smile.external_audio_source_write_data(self._source, bytes(pcm))
+            smile.external_audio_source_set_eoi(self._source)
+            smile.run()
+        finally:
+            smile.free()
+        if not lld:  # shorter than one frame: Smile gives one all-NaN row
+            return np.full((1, FRAME_DIM), np.nan, dtype=np.float32)
+        a = np.vstack(lld).astype(np.float32)
+        # lld_de may end with an extra frame or two at the same start time: align on start
+        # time (first occurrence), as the two-run path does.
+        by_time = {}
+        for t, row in zip(t_de, de):
+            by_time.setdefault(round(float(t), 6), row)
+        nan = np.full(a.shape[1], np.nan, dtype=np.float32)
+        d = np.vstack([by_time.get(round(float(t), 6), nan).reshape(-1) for t in t_lld]).astype(np.float32)
+        return np.concatenate([a.reshape(len(t_lld), -1), d], axis=1)
 
 
 def _compute_one(args) -> tuple[np.ndarray, np.ndarray, list[str]]:

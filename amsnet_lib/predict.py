@@ -10,8 +10,7 @@ Every file goes through the feature path of training (``amsnet_lib.features``): 
 IS10 frame features cut/padded to q frames with :func:`~amsnet_lib.features.pad_frames`, the
 log-mel spectrogram of the first ``duration`` seconds, standardised with the checkpoint's
 normaliser, then batched through the model in inference mode. The IS10 frames come from
-:class:`FrameExtractor`, one openSMILE run instead of the two of
-:func:`~amsnet_lib.features.frame_features`, with the identical array as output.
+:func:`~amsnet_lib.features.frame_features`, the function the feature cache uses.
 
 One bad input never stops a batch: it gets a row with ``error`` set and no label.
 """
@@ -37,7 +36,6 @@ from .features import frame_features, log_mel_spectrogram, pad_frames
 __all__ = [
     "AUDIO_EXTENSIONS",
     "SHIPPED_CHECKPOINT",
-    "FrameExtractor",
     "Recognizer",
     "collect_inputs",
     "predict",
@@ -65,89 +63,6 @@ def shipped_checkpoint() -> Path:
 
 
 # --------------------------------------------------------------------------- frame features, one pass
-
-
-class FrameExtractor:
-    """IS10 frame features (LLDs + deltas) in ONE openSMILE run, equal to :func:`frame_features`.
-
-    :func:`~amsnet_lib.features.frame_features` runs openSMILE twice per utterance, once for
-    the ``lld`` level and once for ``lld_de``, although the IS10 configuration computes both
-    in every run. This class attaches a sink to each level of a single run, which halves
-    the cost per utterance (the dominant part of inference latency). The output is the
-    same array, element for element (tested against ``frame_features``); when openSMILE's
-    low-level API is not available it falls back to ``frame_features``.
-    """
-
-    def __init__(self, config: FeatureConfig = FeatureConfig()):
-        self.config = config
-        self._options = None
-        try:
-            from opensmile.core.config import config as oc
-            from opensmile.core.lib import OpenSMILE  # noqa: F401
-
-            from .features import _smile
-
-            ref = _smile("lld")
-            root = ref.default_config_root
-            opts = dict(ref.options)
-            opts.update({
-                "sink": os.path.join(root, oc.EXTERNAL_OUTPUT_MULTI_CONFIG),
-                "sinkLevelLLD": "lld",
-                "sinkLevelFunc": "lld_de",
-                "bufferModeRbConf": os.path.join(root, "shared/BufferModeRb.conf.inc"),
-                "frameModeFunctionalsConf": opts.get("frameModeFunctionalsConf")
-                or os.path.join(root, "shared/FrameModeFunctionals.conf.inc"),
-                "source": os.path.join(root, oc.EXTERNAL_INPUT_CONFIG),
-                "sampleRate": int(config.sample_rate),
-                "nBits": 16,
-            })
-            if not all(os.path.exists(opts[k]) for k in ("sink", "bufferModeRbConf", "source")):
-                raise FileNotFoundError("openSMILE configuration files not found")
-            self._options = opts
-            self._config_path = ref.config_path
-            self._loglevel, self._logfile, self._verbose = ref.loglevel, ref.logfile, ref.verbose
-            self._source, self._sinks = oc.EXTERNAL_SOURCE_COMPONENT, ("extsinklld", "extsinkfunc")
-        except Exception:  # pragma: no cover - other opensmile layouts: the two-pass reference path
-            self._options = None
-
-    @property
-    def single_pass(self) -> bool:
-        return self._options is not None
-
-    def __call__(self, signal: np.ndarray) -> np.ndarray:
-        """float32 ``(n_frames, 76)`` of a mono signal at ``config.sample_rate``."""
-        if self._options is None:
-            return frame_features(signal, self.config)
-        from opensmile.core.lib import OpenSMILE
-
-        # The conversion opensmile.Smile.process_signal applies (float * 32768 -> int16).
-        x = np.array(signal, dtype=np.float32, copy=True).reshape(-1)
-        x *= 32768
-        pcm = x.astype(np.int16)
-        lld, t_lld, de, t_de = [], [], [], []
-        smile = OpenSMILE()
-        smile.initialize(config_file=self._config_path, options=self._options, loglevel=self._loglevel,
-                         log_file=self._logfile, debug=self._verbose)
-        try:
-            smile.external_sink_set_callback_ex(self._sinks[0], lambda d, m: (lld.append(d.copy()), t_lld.append(m.time)))
-            smile.external_sink_set_callback_ex(self._sinks[1], lambda d, m: (de.append(d.copy()), t_de.append(m.time)))
-            smile.external_audio_source_write_data(self._source, bytes(pcm))
-            smile.external_audio_source_set_eoi(self._source)
-            smile.run()
-        finally:
-            smile.free()
-        if not lld:  # shorter than one frame: frame_features gives one all-NaN row -> zeros
-            return np.zeros((1, FRAME_DIM), dtype=np.float32)
-        a = np.vstack(lld).astype(np.float32)
-        # lld_de may end with an extra frame or two at the same start time: align on start time
-        # (first occurrence), as frame_features does.
-        by_time = {}
-        for t, row in zip(t_de, de):
-            by_time.setdefault(round(float(t), 6), row)
-        nan = np.full(a.shape[1], np.nan, dtype=np.float32)
-        d = np.vstack([by_time.get(round(float(t), 6), nan).reshape(-1) for t in t_lld]).astype(np.float32)
-        out = np.concatenate([a.reshape(len(t_lld), -1), d], axis=1)
-        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -266,7 +181,6 @@ class Recognizer:
         self.inputs = tuple(getattr(self.model, "inputs", ("frames", "mask", "spec")))
         n = self.info.normaliser
         self._norm = [np.asarray(a, np.float32) for a in (n.frames_mean, n.frames_std, n.spec_mean, n.spec_std)]
-        self._frames = FrameExtractor(self.config)
         self._pool = None
 
     def warmup(self) -> "Recognizer":
@@ -291,7 +205,7 @@ class Recognizer:
     def features(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unnormalised ``frames (q, 76)``, ``mask (q,)``, ``spec (n_mels, T)`` of a signal, as in training."""
         c = self.config
-        frames, mask = pad_frames(self._frames(signal)[: c.q], c.q)
+        frames, mask = pad_frames(frame_features(signal, c)[: c.q], c.q)
         spec = log_mel_spectrogram(signal, c)
         return frames, mask, spec
 
@@ -351,7 +265,7 @@ class Recognizer:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="amsnet-opensmile")
         c = self.config
-        future = self._pool.submit(self._frames, signal)
+        future = self._pool.submit(frame_features, signal, self.config)
         fm, fs, sm, ss = self._norm
         spec = log_mel_spectrogram(signal, c)
         spec = ((spec - sm[:, None]) / ss[:, None]).astype(np.float32)
