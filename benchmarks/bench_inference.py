@@ -196,7 +196,7 @@ def clip_latency(rec: Recognizer, clip_path: Path, runs: int) -> dict:
         res = _interleaved({
             "e2e_sequential": lambda: rec.predict_signal(rec.load(clip_path), overlap=False),
             "e2e_overlapped": lambda: rec.predict_signal(rec.load(clip_path), overlap=True),
-            "stage_opensmile": lambda: rec._frames(x),
+            "stage_opensmile": lambda: frame_features(x, rec.config),
             "stage_log_mel": lambda: log_mel_spectrogram(x, c),
             "model_eager_1thread": in_mode(lambda: model(ft, mt, st), 1),
             "model_torchscript_1thread": in_mode(lambda: traced(ft, mt, st), 1),
