@@ -75,7 +75,8 @@ def _cmd_train(args) -> int:
     # The paper's configuration (studies.experiment) with only the options given here changed, so
     # the CLI and the notebooks share their run store entries.
     exp = experiment(corpus, args.model, args.protocol, args.profile, n_folds=args.folds, split_seed=args.split_seed,
-                     seeds=tuple(args.seeds), features=feats.config, split_file=args.split_file)
+                     seeds=tuple(args.seeds), features=feats.config, split_file=args.split_file,
+                     normalisation=args.normalisation)
     changes = {k: getattr(args, k) for k in ("optimizer", "lr", "batch_size", "epochs", "patience") if getattr(args, k) is not None}
     if changes:
         exp = dataclasses.replace(exp, branch_train=dataclasses.replace(exp.branch_train, **changes),
@@ -122,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=None, help="default: 256 EmoDB, 64 IEMOCAP")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs per stage")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (0: off)")
+    p.add_argument("--normalisation", default="corpus", choices=["corpus", "speaker"],
+                   help="corpus (paper): fold-training statistics; speaker: each speaker standardised with their own "
+                        "statistics first (not in the paper; assumes the test speaker is known)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: torch's choice). Use 1 per process when running several at once: "

@@ -162,6 +162,7 @@ class TrainConfig:
 
 MODELS = ("frlm", "urlm", "concat", "early", "amsnet")
 PROTOCOLS = ("paper", "loso", "loso_session", "split_file")
+NORMALISATIONS = ("corpus", "speaker")
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,11 @@ class ExperimentConfig:
         fusion_train: stage 2, the fusion head over frozen branch embeddings.
         split_file: CSV ``path,fold`` for ``protocol="split_file"``.
         variant: free label distinguishing studies of the same model (e.g. ``r=8``).
+        normalisation: ``corpus`` (paper; each fold standardised with the statistics of its
+            training part) or ``speaker`` (each speaker first standardised with their own
+            statistics, see :func:`amsnet_lib.features.standardise_per_speaker`; not in the
+            paper, and only for cross-validation: a model for new audio cannot know the
+            speaker's statistics).
     """
 
     corpus: str = "emodb"
@@ -198,8 +204,11 @@ class ExperimentConfig:
     fusion_train: TrainConfig = field(default_factory=TrainConfig)
     split_file: str | None = None
     variant: str = ""
+    normalisation: str = "corpus"
 
     def __post_init__(self):
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.protocol not in PROTOCOLS:

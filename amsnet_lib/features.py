@@ -32,6 +32,7 @@ __all__ = [
     "extract_features",
     "frame_features",
     "log_mel_spectrogram",
+    "standardise_per_speaker",
     "default_cache_dir",
 ]
 
@@ -216,6 +217,44 @@ class Normaliser:
 
 
 # --------------------------------------------------------------------------- cache
+
+
+def standardise_per_speaker(features: Features) -> Features:
+    """Speaker normalisation: each speaker's utterances standardised with that speaker's statistics.
+
+    Per dimension, over the speaker's valid frames (frame stream) and over all their spectrogram
+    frames (per mel band). Removes much of what distinguishes speakers (vocal-tract length, pitch
+    range, loudness habits), a standard step in SER under speaker-independent protocols. It uses no
+    label, but it does use the unlabelled utterances of every speaker, the test speaker's
+    included: it assumes the speaker of each utterance is known at test time, with enough of their
+    speech to estimate the statistics. Padded frames stay exactly zero.
+
+    Args:
+        features: a corpus' features; ``features.table["speaker"]`` must name every speaker.
+
+    Returns:
+        A copy with ``frames`` and ``spec`` standardised per speaker (float32, same shapes).
+    """
+    speakers = features.table["speaker"] if "speaker" in features.table else None
+    if speakers is None or speakers.isna().any() or (speakers.astype(str).str.strip() == "").any():
+        raise ValueError(
+            "speaker normalisation needs a speaker for every utterance, and the corpus table has "
+            "utterances without one. Fix: give the corpus a 'speaker' column, or use corpus normalisation."
+        )
+    speakers = speakers.astype(str).to_numpy()
+    frames = np.zeros_like(features.frames)
+    spec = np.empty_like(features.spec)
+    eps = 1e-5
+    for s in np.unique(speakers):
+        i = np.flatnonzero(speakers == s)
+        f, m = features.frames[i], features.mask[i]
+        valid = f[m]
+        f = (f - valid.mean(0)) / (valid.std(0) + eps)
+        frames[i] = np.where(m[..., None], f, 0.0)
+        sp = features.spec[i]
+        bands = sp.transpose(0, 2, 1).reshape(-1, sp.shape[1])
+        spec[i] = (sp - bands.mean(0)[:, None]) / (bands.std(0)[:, None] + eps)
+    return dataclasses.replace(features, frames=frames.astype(np.float32), spec=spec.astype(np.float32))
 
 
 def default_cache_dir() -> Path:

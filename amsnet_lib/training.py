@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ._atomic import atomic_write_bytes, atomic_write_text
 from .config import ExperimentConfig, TrainConfig
 from .errors import AmsnetError
-from .features import Features, Normaliser
+from .features import Features, Normaliser, standardise_per_speaker
 from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
 from .models import build_model, call_model
 from .protocols import Fold, make_folds, validation_split
@@ -338,7 +338,9 @@ class ExperimentResult:
             "corpus": c.corpus,
             "protocol": c.protocol,
             "model": c.model,
-            "variant": c.variant,
+            # a non-default normalisation is part of what the row measures: it keeps its own row
+            "variant": ", ".join(v for v in (c.variant, f"normalisation={c.normalisation}"
+                                             if c.normalisation != "corpus" else "") if v),
             "n_folds": int(self.folds["fold"].nunique()),
             "complete": not self.missing,
             "n_seeds": int(self.folds["seed"].nunique()),
@@ -387,8 +389,11 @@ class _FoldData:
     sizes: dict
 
 
-def _fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, device) -> _FoldData:
+def _fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, device,
+               normalisation: str = "corpus") -> _FoldData:
     fit_idx, val_idx = validation_split(features.labels, fold.train, val_fraction, seed)
+    if normalisation == "speaker":  # label-free, per speaker; then the usual fit-part statistics
+        features = standardise_per_speaker(features)
     # Normalisation statistics come from the fit part only: nothing of the test fold leaks in.
     norm = Normaliser.fit(features.subset(fit_idx))
     data = _to_tensors(norm.transform(features), device)
@@ -411,7 +416,9 @@ def _branch_identity(name: str, exp: ExperimentConfig, n_items: int) -> dict:
         arch = (exp.frlm, exp.features.n_mels)
     return {"model": name, "corpus": exp.corpus, "protocol": exp.protocol, "n_folds": exp.n_folds, "split_seed": exp.split_seed,
             "split_file": exp.split_file, "features": exp.features, "architecture": arch, "train": exp.branch_train,
-            "n_utterances": n_items}
+            "n_utterances": n_items,
+            # only when not the default, so the keys of every run before this option stay valid
+            **({"normalisation": exp.normalisation} if exp.normalisation != "corpus" else {})}
 
 
 def _describe(experiment_dir: Path, identity: dict) -> None:
@@ -435,7 +442,7 @@ def _run_single_stage(name, exp, features, fold, seed, store, device, progress, 
         return d
     if not train:
         return None
-    fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device)
+    fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
     seed_everything(seed)
     model = _branch_model(name, exp, n_classes).to(device)
     res = train_model(model, fd.fit, fd.val, exp.branch_train, n_classes, seed=seed, progress=progress, desc=f"{name} {fold.name}",
@@ -479,7 +486,7 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
         return None
     for b in BRANCHES:  # pre-trained (or read back) first; retrained when only its results were kept
         _run_single_stage(b, exp, features, fold, seed, store, device, progress, need_weights=True)
-    fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device)
+    fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
     model = _branch_model(exp.model, exp, n_classes).to(device)
     model.frlm.load_state_dict(store.load_state(branch_dirs["frlm"], device))
     model.urlm.load_state_dict(store.load_state(branch_dirs["urlm"], device))
@@ -608,6 +615,11 @@ def fit_final(
         ``(model, normaliser)``: the trained model in eval mode on ``device``, and the
         normalisation fitted on its training utterances.
     """
+    if exp.normalisation != "corpus":
+        raise ValueError(
+            f"fit_final: normalisation={exp.normalisation!r} needs each test speaker's statistics, which a model "
+            "for new audio does not have. Fix: train the final model with normalisation='corpus'."
+        )
     store = store if isinstance(store, RunStore) else RunStore(store)
     device = torch.device(device) if device is not None else default_device()
     seed = exp.seeds[0] if seed is None else seed

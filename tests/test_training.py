@@ -253,3 +253,49 @@ def test_branch_weights_missing_from_the_store_are_retrained_only_when_a_fusion_
     assert all(w.exists() for w in weights)
     # retrained with the same seed: the same branch results
     pd.testing.assert_frame_equal(frlm.predictions, run_experiment(_exp("frlm"), feats, store=store, device="cpu", progress=False).predictions)
+
+
+# --------------------------------------------------------------------------- speaker normalisation
+
+
+def test_the_paper_configuration_keeps_the_keys_of_the_committed_run_store():
+    """Options added later (e.g. normalisation) must not orphan the folds already trained."""
+    from amsnet_lib.studies import experiment
+
+    for model, committed in (("frlm", "01ff36e99b22"), ("urlm", "6de23475b2c0")):
+        assert training._branch_key(model, experiment("emodb", model, "paper", "full"), 535) == committed
+
+
+def test_speaker_normalisation_standardises_each_speaker_and_keeps_padding_zero():
+    from amsnet_lib.features import standardise_per_speaker
+
+    feats = _features()
+    feats.frames[feats.table["speaker"].to_numpy() == "s1"] *= 5.0  # one loud speaker
+    feats.frames[~feats.mask] = 0
+    out = standardise_per_speaker(feats)
+    for s in ("s0", "s1", "s2", "s3"):
+        i = feats.table["speaker"].to_numpy() == s
+        valid = out.frames[i][out.mask[i]]
+        np.testing.assert_allclose(valid.mean(0), 0, atol=1e-4)
+        np.testing.assert_allclose(valid.std(0), 1, atol=1e-3)
+        bands = out.spec[i].transpose(0, 2, 1).reshape(-1, out.spec.shape[1])
+        np.testing.assert_allclose(bands.mean(0), 0, atol=1e-4)
+    assert (out.frames[~out.mask] == 0).all()
+    assert out.frames.dtype == np.float32 and out.frames.shape == feats.frames.shape
+    unknown = dataclasses.replace(feats, table=feats.table.assign(speaker=[None] + ["s0"] * (len(feats) - 1)))
+    with pytest.raises(ValueError, match="speaker for every utterance"):
+        standardise_per_speaker(unknown)
+
+
+def test_speaker_normalisation_is_its_own_experiment(tmp_path):
+    feats = _features()
+    plain = run_experiment(_exp("frlm"), feats, store=tmp_path, device="cpu", progress=False)
+    spk = run_experiment(_exp("frlm", normalisation="speaker"), feats, store=tmp_path, device="cpu", progress=False)
+    assert len(list(tmp_path.glob("frlm-*"))) == 2  # its own run key, never mixed with the paper's
+    assert plain.summary()["variant"] == "" and spk.summary()["variant"] == "normalisation=speaker"
+    assert list(plain.predictions["path"]) == list(spk.predictions["path"])
+    assert not np.allclose(plain.predictions["p_a"], spk.predictions["p_a"])  # the model saw other inputs
+    with pytest.raises(ValueError, match="normalisation='corpus'"):
+        fit_final(_exp("frlm", normalisation="speaker"), feats, store=tmp_path, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="normalisation must be one of"):
+        _exp("frlm", normalisation="utterance")
