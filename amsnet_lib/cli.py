@@ -61,8 +61,6 @@ def _cmd_features(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    import dataclasses
-
     from .studies import experiment
     from .training import run_experiment, update_summary
 
@@ -79,8 +77,7 @@ def _cmd_train(args) -> int:
                      normalisation=args.normalisation)
     changes = {k: getattr(args, k) for k in ("optimizer", "lr", "batch_size", "epochs", "patience") if getattr(args, k) is not None}
     if changes:
-        exp = dataclasses.replace(exp, branch_train=dataclasses.replace(exp.branch_train, **changes),
-                                  fusion_train=dataclasses.replace(exp.fusion_train, **changes))
+        exp = exp.with_training(**changes)
     result = run_experiment(exp, feats, store=args.run_dir, device=args.device, finished_only=args.finished_only,
                             only_folds=args.fold)
     if result.missing:

@@ -180,6 +180,8 @@ class ExperimentConfig:
         seeds: training seeds (initialisation, batching, validation split); results are
             averaged over folds and seeds.
         branch_train: stage 1, pre-training of FRLM and URLM (and end-to-end early fusion).
+        frlm_train: FRLM's stage-1 training where it differs from ``branch_train`` (None: the
+            same); the two branches overfit differently (see ``studies.experiment``).
         fusion_train: stage 2, the fusion head over frozen branch embeddings.
         split_file: CSV ``path,fold`` for ``protocol="split_file"``.
         variant: free label distinguishing studies of the same model (e.g. ``r=8``).
@@ -202,6 +204,7 @@ class ExperimentConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     branch_train: TrainConfig = field(default_factory=TrainConfig)
     fusion_train: TrainConfig = field(default_factory=TrainConfig)
+    frlm_train: TrainConfig | None = None
     split_file: str | None = None
     variant: str = ""
     normalisation: str = "corpus"
@@ -215,3 +218,22 @@ class ExperimentConfig:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if self.protocol == "split_file" and not self.split_file:
             raise ValueError("protocol 'split_file' needs split_file=<csv with path,fold>")
+
+    def stage_train(self, stage: str) -> TrainConfig:
+        """The training configuration of a stage: ``frlm``, ``urlm``, ``early`` or ``fusion``."""
+        if stage == "fusion":
+            return self.fusion_train
+        if stage == "frlm" and self.frlm_train is not None:
+            return self.frlm_train
+        return self.branch_train
+
+    def with_training(self, **changes) -> "ExperimentConfig":
+        """A copy with ``changes`` (e.g. ``lr=5e-5``) applied to the training of every stage."""
+        import dataclasses as _dc
+
+        return _dc.replace(
+            self,
+            branch_train=_dc.replace(self.branch_train, **changes),
+            fusion_train=_dc.replace(self.fusion_train, **changes),
+            frlm_train=None if self.frlm_train is None else _dc.replace(self.frlm_train, **changes),
+        )

@@ -593,13 +593,17 @@ def _settings_table(profile: str) -> pd.DataFrame:
             (corpus, "features", f"{f.sample_rate} Hz, {f.duration:g} s fixed length, Hann {f.win_length}, n_fft {f.n_fft}, hop {f.hop_length}, "
                                  f"{f.n_mels} mel bands (paper: not given), log power; IS10 76-d frames, q = {f.q}"),
             (corpus, "FRLM", f"peephole BLSTM {c.frlm.hidden_size} units/direction (paper: not given; Fig. 7: 128-512), "
-                             f"peephole={c.frlm.peephole}, dropout {c.frlm.dropout}, embedding {c.frlm.embedding_dim}"),
+                             f"peephole={c.frlm.peephole}, dropout {c.frlm.dropout} (paper: not given), embedding {c.frlm.embedding_dim}"
+                             + (f"; trained with weight decay {c.stage_train('frlm').weight_decay:g} (paper: not given; dropout and "
+                                "weight decay chosen on validation, results/tables/frlm_tuning.md)"
+                                if c.stage_train("frlm") != c.branch_train else "")),
             (corpus, "URLM", f"temporal conv filters {c.urlm.filters}, kernels {c.urlm.kernels}, SE r = {c.urlm.se_ratio}, "
                              f"dropout {c.urlm.dropout}, embedding {c.urlm.embedding_dim}"),
             (corpus, "fusion head", f"FC {c.fusion.hidden}, dropout {c.fusion.dropout}"),
             (corpus, "training (both stages)", f"{c.branch_train.optimizer}, lr {c.branch_train.lr:g}, batch {c.branch_train.batch_size}, "
                                                f"<= {c.branch_train.epochs} epochs, patience {c.branch_train.patience} on {getattr(c.branch_train, 'monitor', 'val_ua')}, "
-                                               f"validation {100 * c.branch_train.val_fraction:g} % of each fold's training part"),
+                                               f"validation {100 * c.branch_train.val_fraction:g} % of each fold's training part; "
+                                               f"weight decay {c.branch_train.weight_decay:g} unless stated above"),
         ]
     rows.append(("both", "early fusion (paper: not defined)",
                  "spectrogram frames mapped onto the 10 ms IS10 grid and concatenated per frame (76 + n_mels), one attention BLSTM, "

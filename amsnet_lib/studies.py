@@ -46,13 +46,20 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
         # rate it needs thousands of epochs (still improving at 300 on EmoDB), which cost seconds
         # since the embeddings are computed once per fold.
         fusion_train = dataclasses.replace(branch, epochs=3000, patience=200)
-        frlm, urlm, fusion = FRLMConfig(), URLMConfig(input_channels=features.n_mels), FusionConfig()
+        # FRLM overfits a fold of EmoDB (~385 training utterances) within ~100 epochs at the
+        # paper's settings. The paper gives neither its dropout rate nor any weight decay; both
+        # were chosen on fold 0's validation split (scripts/frlm_tuning.py, results/tables/
+        # frlm_tuning.md): dropout 0.3 -> 0.5 and weight decay 0 -> 1e-3 lowered the best
+        # validation loss from 0.81 to 0.70. URLM keeps the paper's settings.
+        frlm, urlm, fusion = FRLMConfig(dropout=0.5), URLMConfig(input_channels=features.n_mels), FusionConfig()
+        frlm_train = dataclasses.replace(branch, weight_decay=1e-3)
     else:
         branch = TrainConfig(optimizer="rmsprop", lr=1e-3, batch_size=batch, epochs=2, patience=0, val_fraction=0.1)
         fusion_train = branch
         frlm = FRLMConfig(hidden_size=16, embedding_dim=16)
         urlm = URLMConfig(input_channels=features.n_mels, filters=(32, 16, 16), embedding_dim=16)
         fusion = FusionConfig(hidden=(8, 8))
+        frlm_train = None
     exp = ExperimentConfig(
         corpus=corpus,
         model=model,
@@ -64,6 +71,7 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
         fusion=fusion,
         branch_train=branch,
         fusion_train=fusion_train,
+        frlm_train=frlm_train,
     )
     return dataclasses.replace(exp, **overrides)
 
@@ -85,9 +93,7 @@ def optimizer_batch_study(corpus="emodb", protocol="paper", profile="full") -> l
     out = []
     for opt in OPTIMIZERS:
         for bs in BATCH_SIZES.get(corpus, BATCH_SIZES["emodb"]):
-            tc = dataclasses.replace(base.branch_train, optimizer=opt, batch_size=bs)
-            ft = dataclasses.replace(base.fusion_train, optimizer=opt, batch_size=bs)
-            out.append(dataclasses.replace(base, branch_train=tc, fusion_train=ft, variant=f"{opt},bs={bs}"))
+            out.append(dataclasses.replace(base.with_training(optimizer=opt, batch_size=bs), variant=f"{opt},bs={bs}"))
     return out
 
 
@@ -100,12 +106,4 @@ def hidden_size_study(corpus="emodb", protocol="paper", profile="full") -> list[
 def learning_rate_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
     """§4.5: AMSNet with learning rate 1e-5 ... 1e-3 (both stages)."""
     base = experiment(corpus, "amsnet", protocol, profile)
-    return [
-        dataclasses.replace(
-            base,
-            branch_train=dataclasses.replace(base.branch_train, lr=lr),
-            fusion_train=dataclasses.replace(base.fusion_train, lr=lr),
-            variant=f"lr={lr:g}",
-        )
-        for lr in LEARNING_RATES
-    ]
+    return [dataclasses.replace(base.with_training(lr=lr), variant=f"lr={lr:g}") for lr in LEARNING_RATES]

