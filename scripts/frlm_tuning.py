@@ -8,7 +8,8 @@
 The paper gives neither FRLM's dropout rate nor any weight decay, and FRLM overfits EmoDB's ~385
 training utterances of a fold (training accuracy -> 99 %, validation loss rising after ~100
 epochs). Each variant is a ``dropout,weight_decay`` pair applied to the paper configuration
-(``studies.experiment("emodb", "frlm", "paper", "full")``; weight decay is L2 in RMSprop), trained
+(``studies.experiment("emodb", "frlm", "paper", "full")``, whose FRLM settings were chosen with this
+script; weight decay is L2 in RMSprop, on FRLM only), trained
 by the one engine into the run store (resumable, finished folds skipped). The table compares the
 variants where the choice must be made, on each fold's validation split (10 % of the training
 part): the lowest validation loss, and the validation UA and training accuracy at that epoch. The
@@ -45,7 +46,7 @@ def variant(base: ExperimentConfig, spec: str) -> ExperimentConfig:
     return dataclasses.replace(
         base,
         frlm=dataclasses.replace(base.frlm, dropout=dropout),
-        branch_train=dataclasses.replace(base.branch_train, weight_decay=weight_decay),
+        frlm_train=dataclasses.replace(base.stage_train("frlm"), weight_decay=weight_decay),
         variant=f"dropout={dropout:g},weight_decay={weight_decay:g}",
     )
 
