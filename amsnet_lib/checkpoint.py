@@ -112,8 +112,11 @@ def config_from_dict(cls, data: dict, *, where: str = "config"):
     kwargs = {}
     for name, value in data.items():
         hint = hints.get(name)
-        if dataclasses.is_dataclass(hint):
-            value = config_from_dict(hint, value, where=f"{where}.{name}")
+        # X | None: the dataclass among the union's members (e.g. ExperimentConfig.frlm_train)
+        options = [hint] + [a for a in typing.get_args(hint) if a is not type(None)]
+        target = next((o for o in options if dataclasses.is_dataclass(o)), None)
+        if target is not None and isinstance(value, dict):
+            value = config_from_dict(target, value, where=f"{where}.{name}")
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[name] = value

@@ -84,7 +84,8 @@ def render_card(meta: dict | None, checkpoint_name: str = "amsnet_emodb.pt") -> 
     m = meta or {}
     from amsnet_lib.studies import experiment
 
-    tc = experiment("emodb", "amsnet", "paper", "full").branch_train  # the configuration the card describes
+    exp = experiment("emodb", "amsnet", "paper", "full")  # the configuration the card describes
+    tc, ftc = exp.branch_train, exp.stage_train("frlm")
     trained = bool(meta)
     loso = m.get("loso_accuracy", NOT_MEASURED)
     paper = m.get("paper_protocol_accuracy", NOT_MEASURED)
@@ -129,8 +130,10 @@ summary (`results/tables/summary.csv`), never typed in by hand.
 - **Protocol**: two-stage training as in the paper (branches pre-trained, then the fusion head
   over frozen branches), {tc.optimizer}, lr {tc.lr:g}, batch {tc.batch_size}; a stratified
   {100 * tc.val_fraction:.0f} % validation split of the training data selects the epoch by
-  {tc.monitor} (early stopping, patience {tc.patience}, at most {tc.epochs} epochs). Features
-  standardised with statistics of the training utterances (stored in the checkpoint).
+  {tc.monitor} (early stopping, patience {tc.patience}, at most {tc.epochs} epochs). FRLM with
+  dropout {exp.frlm.dropout:g} and weight decay {ftc.weight_decay:g} (not given by the paper; chosen on
+  validation, `results/tables/frlm_tuning.md`). Features standardised with statistics of the
+  training utterances (stored in the checkpoint).
 
 ## Accuracy
 The shipped model has seen every EmoDB utterance, so it cannot be tested on EmoDB. The figures
@@ -196,8 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     profile = "quick" if args.quick else "full"
 
     if args.card_only:
+        from amsnet_lib.studies import experiment
+
         model, info = load_checkpoint(out)
         meta = dict(info.meta)
+        current = experiment("emodb", "amsnet", "paper", meta.get("profile", "full"))
+        if info.experiment != dataclasses.replace(current, features=info.experiment.features):
+            print(f"error: {out} was trained with another configuration than today's "
+                  f'studies.experiment("emodb", "amsnet", "paper", "{meta.get("profile", "full")}"), which the '
+                  "measured accuracies and the card describe. Fix: retrain it (python scripts/train_shipped_model.py).",
+                  file=sys.stderr)
+            return 2
         if meta.get("profile") == "full" and meta.get("n_utterances") == meta.get("corpus_utterances"):
             meta["loso_accuracy"] = read_accuracy(summary, "loso") or NOT_MEASURED
             meta["paper_protocol_accuracy"] = read_accuracy(summary, "paper") or NOT_MEASURED

@@ -47,6 +47,17 @@ def test_config_dict_round_trip_keeps_tuples():
         config_from_dict(ExperimentConfig, {**config_to_dict(exp), "bogus": 1})
 
 
+def test_optional_nested_configs_come_back_as_dataclasses():
+    from amsnet_lib.studies import experiment
+
+    exp = experiment("emodb", "amsnet", "paper", "full")  # FRLM trains with its own settings
+    back = config_from_dict(ExperimentConfig, config_to_dict(exp))
+    assert back == exp and back.stage_train("frlm").weight_decay == exp.frlm_train.weight_decay
+    old = config_to_dict(ExperimentConfig())
+    del old["frlm_train"]  # checkpoints written before the field existed
+    assert config_from_dict(ExperimentConfig, old).frlm_train is None
+
+
 def test_save_is_atomic_and_leaves_no_temp_files(tiny_ckpt, tmp_path):
     model, info = load_checkpoint(tiny_ckpt)
     out = tmp_path / "sub" / "m.pt"
@@ -192,3 +203,6 @@ def test_train_shipped_model_script_end_to_end(emodb_dir, tmp_path, monkeypatch)
     text = script.render_card(meta)
     assert "WA 71.50 % ± 5.00, UA 68.25 % ± 6.00 (10 folds, 1 seed)" in text
     assert "not yet measured" in script.render_card(dict(meta, loso_accuracy=script.NOT_MEASURED))
+    # --card-only refuses a checkpoint whose configuration is not the one the summary measured
+    # (this one: half of the subset held out for validation)
+    assert script.main(["--card-only", "--out", str(out), "--summary", str(summary)]) == 2
