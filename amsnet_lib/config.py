@@ -181,7 +181,8 @@ class ExperimentConfig:
             averaged over folds and seeds.
         branch_train: stage 1, pre-training of FRLM and URLM (and end-to-end early fusion).
         frlm_train: FRLM's stage-1 training where it differs from ``branch_train`` (None: the
-            same); the two branches overfit differently (see ``studies.experiment``).
+            same); the two branches overfit differently (see ``studies.experiment``). Early
+            fusion, FRLM's architecture over both streams, trains with it too.
         fusion_train: stage 2, the fusion head over frozen branch embeddings.
         split_file: CSV ``path,fold`` for ``protocol="split_file"``.
         variant: free label distinguishing studies of the same model (e.g. ``r=8``).
@@ -223,7 +224,8 @@ class ExperimentConfig:
         """The training configuration of a stage: ``frlm``, ``urlm``, ``early`` or ``fusion``."""
         if stage == "fusion":
             return self.fusion_train
-        if stage == "frlm" and self.frlm_train is not None:
+        # early fusion is FRLM's attention BLSTM over both streams: it trains as FRLM does
+        if stage in ("frlm", "early") and self.frlm_train is not None:
             return self.frlm_train
         return self.branch_train
 

@@ -304,6 +304,7 @@ def test_speaker_normalisation_is_its_own_experiment(tmp_path):
 def test_frlm_can_train_with_its_own_settings_and_with_training_changes_every_stage(tmp_path):
     exp = dataclasses.replace(_exp("frlm"), frlm_train=dataclasses.replace(_exp().branch_train, weight_decay=0.5))
     assert exp.stage_train("frlm").weight_decay == 0.5 and exp.stage_train("urlm").weight_decay == 0.0
+    assert exp.stage_train("early").weight_decay == 0.5  # FRLM's BLSTM over both streams
     run_experiment(exp, _features(), store=tmp_path, device="cpu", progress=False)
     described = json.loads(next(tmp_path.glob("frlm-*/config.json")).read_text())
     assert described["train"]["weight_decay"] == 0.5  # the run key covers FRLM's own settings
