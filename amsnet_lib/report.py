@@ -606,7 +606,7 @@ def _settings_table(profile: str) -> pd.DataFrame:
                                                f"weight decay {c.branch_train.weight_decay:g} unless stated above"),
         ]
     rows.append(("both", "early fusion (paper: not defined)",
-                 "spectrogram frames mapped onto the 10 ms IS10 grid and concatenated per frame (76 + n_mels), one attention BLSTM, "
+                 "spectrogram frames mapped onto the 10 ms IS10 grid and concatenated per frame (76 + n_mels), one attention BLSTM of FRLM's architecture and training settings, "
                  "trained end to end (docs/DESIGN.md)"))
     return pd.DataFrame(rows, columns=["corpus", "setting", f"value (profile {profile})"])
 
