@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """FRLM regularisation, chosen on validation: train variants on some folds, tabulate their validation curves.
 
-    python scripts/frlm_tuning.py --folds fold0                       # train what is missing, then tabulate
-    python scripts/frlm_tuning.py --folds fold0 --no-train            # tabulate what the run store holds
+    python scripts/frlm_tuning.py                                     # train what is missing, then tabulate
+    python scripts/frlm_tuning.py --no-train                          # tabulate what the run store holds
     python scripts/frlm_tuning.py --variants 0.3,0 0.5,0 --folds fold0 fold1
 
 The paper gives neither FRLM's dropout rate nor any weight decay, and FRLM overfits EmoDB's ~385
@@ -65,7 +65,8 @@ def validation_row(fold_dir: Path) -> dict | None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), metavar="DROPOUT,WD")
-    ap.add_argument("--folds", nargs="+", default=["fold0"], help="folds of the paper protocol (fold0 ... fold4)")
+    ap.add_argument("--folds", nargs="+", default=["fold0", "fold1", "fold2", "fold3", "fold4"],
+                    help="folds of the paper protocol (default: all five)")
     ap.add_argument("--data-dir", default=None, help="EmoDB root (default: $AMSNET_EMODB_DIR or ../shared/data/emodb)")
     ap.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
     ap.add_argument("--no-train", action="store_true", help="only tabulate the folds the run store holds")
@@ -109,6 +110,12 @@ def main(argv=None) -> int:
         else:
             lines.append(f"| {r['variant']} | {r['fold']} | {r['best_epoch']} / {r['epochs_run']} | {r['val_loss']:.3f} | "
                          f"{r['val_ua']:.2f} | {r['val_wa']:.2f} | {r['train_acc']:.2f} | {r['run']} |")
+    ran = df[df["best_epoch"] != "not run"]
+    if len(ran):
+        lines += ["", "Mean over the folds run:", "", "| variant | folds | val loss | val UA (%) | train acc (%) |", "|---|---|---|---|---|"]
+        for name, g in ran.groupby("variant", sort=False):
+            lines.append(f"| {name} | {len(g)} | {g['val_loss'].astype(float).mean():.3f} | "
+                         f"{g['val_ua'].astype(float).mean():.2f} | {g['train_acc'].astype(float).mean():.2f} |")
     with atomic_path(out.with_suffix(".md")) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n")
     print(f"wrote {out.with_suffix('.md')}")
