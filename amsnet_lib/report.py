@@ -623,6 +623,7 @@ def build_report(
     environment: Mapping | None = None,
     se_params: Mapping[int, int] | None = None,
     tables_out: str | os.PathLike | None = None,
+    diagnostics: Mapping[str, str] | None = None,
 ) -> str:
     """The reproduction report (Markdown): every paper table beside ours, figures, hardware, time.
 
@@ -638,6 +639,8 @@ def build_report(
         environment: :func:`environment_info`.
         se_params: r -> our parameter count for Table 3 (default: computed).
         tables_out: folder to also write the report's comparison tables to (CSV + Markdown).
+        diagnostics: name -> Markdown of a diagnostic beyond the paper (first line its ``# title``),
+            e.g. ``frame_feature_check`` and ``frlm_tuning`` written by the scripts of those names.
     """
     availability = dict(availability or {})
     study_tables = dict(study_tables or {})
@@ -696,6 +699,15 @@ def build_report(
         for n, t in sorted(found.items()):
             out += [f"Ours, `{n}`:", "", markdown_table(t)]
 
+    if diagnostics:
+        out += ["## Diagnostics beyond the paper", "",
+                "Measured by the scripts named in each section, on the same folds, to locate the gap to the paper.", ""]
+        for name, text in diagnostics.items():
+            lines = text.strip().splitlines()
+            title = lines[0].lstrip("# ").strip() if lines and lines[0].startswith("#") else name
+            body = lines[1:] if lines and lines[0].startswith("#") else lines
+            out += [f"### {title}", *body, ""]
+
     out += ["## Figures", ""]
     if figures:
         for f in figures:
@@ -733,6 +745,9 @@ def build_report(
     out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(out)
 
+
+#: Diagnostic tables (``results/tables/<name>.md``, written by ``scripts/<name>.py``) the report includes when present.
+DIAGNOSTICS = ("frame_feature_check", "frlm_tuning")
 
 _STUDY_TABLE_PREFIX = {"optimizer_batch": "fig6_optimizer_batch_", "hidden_size": "fig7_hidden_size_", "learning_rate": "learning_rate_"}
 
@@ -989,7 +1004,9 @@ class Session:
         figures = sorted(f.name for f in self.figures_dir.glob("*.png")) if self.figures_dir.is_dir() else []
         text = build_report(summary, profile=self.profile, protocols=protocols, availability=self.availability,
                             study_tables=study_tables, figures=figures, timings=read_timings(self.results_dir / "timings.csv"),
-                            environment=environment_info(), tables_out=self.tables_dir)
+                            environment=environment_info(), tables_out=self.tables_dir,
+                            diagnostics={f.stem: f.read_text() for f in (self.tables_dir / f"{n}.md" for n in DIAGNOSTICS)
+                                         if f.is_file()})
         path = self.results_dir / "REPORT.md"
         atomic_write_text(path, text)
         return path

@@ -235,3 +235,13 @@ def test_readme_without_markers_is_left_alone(tmp_path):
     readme.write_text("# no markers\n")
     assert not report.update_readme_block(readme, "x")
     assert readme.read_text() == "# no markers\n"
+
+
+def test_report_includes_the_diagnostic_tables_under_their_own_titles():
+    diag = {"frame_feature_check": "# Frame-feature check (diagnostic)\n\n| protocol | WA |\n|---|---|\n| [paper] | 84.49 |\n"}
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, diagnostics=diag,
+                             se_params={r: 1 for r in studies.SE_RATIOS})
+    assert "## Diagnostics beyond the paper" in md and "### Frame-feature check (diagnostic)" in md
+    assert "| [paper] | 84.49 |" in md
+    assert "Diagnostics" not in report.build_report(None, profile="full", protocols=["paper"], availability={},
+                                                    se_params={r: 1 for r in studies.SE_RATIOS})
