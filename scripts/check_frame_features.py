@@ -34,7 +34,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from amsnet_lib._atomic import atomic_path  # noqa: E402
+from amsnet_lib._atomic import atomic_write_text  # noqa: E402
 from amsnet_lib.corpora import load_corpus  # noqa: E402
 from amsnet_lib.features import extract_features  # noqa: E402
 from amsnet_lib.metrics import unweighted_accuracy, weighted_accuracy  # noqa: E402
@@ -109,8 +109,7 @@ def main(argv=None) -> int:
     df = pd.DataFrame(rows)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out.with_suffix(".csv")) as tmp:
-        df.to_csv(tmp, index=False)
+    atomic_write_text(out.with_suffix(".csv"), df.to_csv(index=False))
     lines = [
         "# Frame-feature check: IS10 frame statistics + logistic regression (diagnostic, not in the paper)",
         "",
@@ -127,8 +126,7 @@ def main(argv=None) -> int:
     for r in rows:
         lines.append(f"| [{r['protocol']}] | {r['normalisation']} | {r['wa']:.2f} ± {r['wa_std']:.2f} | "
                      f"{r['ua']:.2f} ± {r['ua_std']:.2f} |")
-    with atomic_path(out.with_suffix(".md")) as tmp:
-        Path(tmp).write_text("\n".join(lines) + "\n")
+    atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
     print(f"wrote {out.with_suffix('.md')}")
     return 0
 

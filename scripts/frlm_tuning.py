@@ -31,7 +31,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from amsnet_lib._atomic import atomic_path  # noqa: E402
+from amsnet_lib._atomic import atomic_write_text  # noqa: E402
 from amsnet_lib.config import ExperimentConfig  # noqa: E402
 from amsnet_lib.corpora import load_corpus  # noqa: E402
 from amsnet_lib.features import extract_features  # noqa: E402
@@ -95,8 +95,7 @@ def main(argv=None) -> int:
     df = pd.DataFrame(rows)
     print(df.to_string(index=False))
     out = Path(a.out)
-    with atomic_path(out.with_suffix(".csv")) as tmp:
-        df.to_csv(tmp, index=False)
+    atomic_write_text(out.with_suffix(".csv"), df.to_csv(index=False))
     lines = ["# FRLM regularisation on validation (EmoDB, [paper] folds, seed 0)", "",
              "Written by `scripts/frlm_tuning.py`: the paper configuration of FRLM with the dropout after attention "
              "pooling and RMSprop's weight decay varied (the paper gives neither). Metrics of each fold's validation "
@@ -116,8 +115,7 @@ def main(argv=None) -> int:
         for name, g in ran.groupby("variant", sort=False):
             lines.append(f"| {name} | {len(g)} | {g['val_loss'].astype(float).mean():.3f} | "
                          f"{g['val_ua'].astype(float).mean():.2f} | {g['train_acc'].astype(float).mean():.2f} |")
-    with atomic_path(out.with_suffix(".md")) as tmp:
-        Path(tmp).write_text("\n".join(lines) + "\n")
+    atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
     print(f"wrote {out.with_suffix('.md')}")
     return 0
 
