@@ -39,6 +39,7 @@ __all__ = [
     "NOT_RUN",
     "PROTOCOLS",
     "STUDIES",
+    "suite_cost",
     "Session",
     "ablation_table",
     "build_report",
@@ -624,6 +625,7 @@ def build_report(
     se_params: Mapping[int, int] | None = None,
     tables_out: str | os.PathLike | None = None,
     diagnostics: Mapping[str, str] | None = None,
+    suite: pd.DataFrame | None = None,
 ) -> str:
     """The reproduction report (Markdown): every paper table beside ours, figures, hardware, time.
 
@@ -641,6 +643,7 @@ def build_report(
         tables_out: folder to also write the report's comparison tables to (CSV + Markdown).
         diagnostics: name -> Markdown of a diagnostic beyond the paper (first line its ``# title``),
             e.g. ``frame_feature_check`` and ``frlm_tuning`` written by the scripts of those names.
+        suite: :func:`suite_cost` of the corpus the report is about (what the whole suite trains).
     """
     availability = dict(availability or {})
     study_tables = dict(study_tables or {})
@@ -742,8 +745,73 @@ def build_report(
                 "are counted in each):", ""]
         cols = [c for c in ("corpus", "protocol", "model", "variant", "n_folds", "n_seeds", "wa", "ua", "wa_std", "ua_std", "train_seconds") if c in summary]
         out += [markdown_table(summary[cols]), ""]
+    if suite is not None and len(suite):
+        out += ["The whole suite (every study under `[paper]`, the ablations under the speaker-independent protocol), "
+                "counted in stage-1 trainings (one fold of one branch; a branch shared by several experiments counts "
+                "once). CPU hours are single-thread compute, a lower bound from the measured seconds per fold of the "
+                "paper configuration (smaller batches and larger BLSTMs cost more per fold); two trainings run side by "
+                "side on a 2-core machine. `finished`: folds in the run store.", "", markdown_table(suite), ""]
+        hours = suite.set_index("kind").get("cpu_hours_all", pd.Series(dtype=float)).get("total", float("nan"))
+        if hours == hours:  # measured
+            out += [f"At least {hours:.1f} CPU hours: about {hours / 2:.1f} h of wall time on the 2-core CPU with two "
+                    "trainings side by side (the project's target for the whole EmoDB suite: 3 h on a 2-core CPU).", ""]
     out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(out)
+
+
+def suite_cost(summary: pd.DataFrame | None, n_utterances: int, folds: Mapping[str, int], *, corpus: str = "emodb",
+               store=None, loso: bool = True) -> pd.DataFrame:
+    """What the whole suite trains, and a lower bound of its CPU time from measured per-fold times.
+
+    Every experiment of :func:`~amsnet_lib.studies.full_suite` is broken into its stage-1
+    trainings (FRLM, URLM, early fusion) per fold and seed; a branch shared between experiments
+    (same run key) counts once, as the run store trains it once. The fusion heads cost seconds and
+    are left out.
+
+    Args:
+        summary: ``summary.csv``; a kind's seconds per fold are its paper-configuration row's
+            ``train_seconds / (n_folds · n_seeds)``, measured when it trained.
+        n_utterances: corpus size (part of every run key).
+        folds: protocol -> number of folds (e.g. ``{"paper": 5, "loso": 10}``).
+        store: a :class:`~amsnet_lib.training.RunStore` to count the folds already finished.
+
+    Returns:
+        One row per kind (``frlm``, ``urlm``, ``early``) and a total: ``trainings``, ``finished``,
+        ``seconds_per_fold`` (measured), ``cpu_hours_all`` and ``cpu_hours_left`` (lower bounds:
+        smaller batches, larger hidden sizes and other learning rates cost more per fold than
+        the paper configuration).
+    """
+    from .training import BRANCHES, SINGLE_STAGE, _branch_key
+
+    units: dict[tuple[str, str], tuple] = {}
+    for exp in studies.full_suite(corpus, "full", loso=loso):
+        for kind in ((exp.model,) if exp.model in SINGLE_STAGE else BRANCHES):
+            key = _branch_key(kind, exp, n_utterances)
+            units.setdefault((kind, key), (exp.protocol, exp.seeds))
+    rows = []
+    for kind in SINGLE_STAGE:
+        mine = [(key, p, seeds) for (k, key), (p, seeds) in units.items() if k == kind]
+        total = sum(folds[p] * len(seeds) for _, p, seeds in mine)
+        finished = 0
+        if store is not None:
+            for key, _, seeds in mine:
+                for seed in seeds:
+                    d = store.root / f"{kind}-{key}" / f"seed{seed}"
+                    finished += sum(1 for f in d.glob("*/metrics.json")) if d.is_dir() else 0
+        per_fold = float("nan")
+        if summary is not None and len(summary):
+            r = summary[(summary["corpus"].astype(str) == corpus) & (summary["protocol"].astype(str) == "paper")
+                        & (summary["model"].astype(str) == kind) & (summary["variant"].astype(str).replace("nan", "") == "")]
+            if len(r):
+                r = r.iloc[0]
+                per_fold = float(r["train_seconds"]) / (int(r["n_folds"]) * int(r.get("n_seeds", 1) or 1))
+        rows.append({"kind": kind, "trainings": total, "finished": finished, "seconds_per_fold": per_fold,
+                     "cpu_hours_all": total * per_fold / 3600, "cpu_hours_left": (total - finished) * per_fold / 3600})
+    df = pd.DataFrame(rows)
+    total = {"kind": "total", "trainings": int(df["trainings"].sum()), "finished": int(df["finished"].sum()),
+             "seconds_per_fold": float("nan"), "cpu_hours_all": df["cpu_hours_all"].sum(min_count=len(df)),
+             "cpu_hours_left": df["cpu_hours_left"].sum(min_count=len(df))}
+    return pd.concat([df, pd.DataFrame([total])], ignore_index=True).round({"seconds_per_fold": 0, "cpu_hours_all": 1, "cpu_hours_left": 1})
 
 
 #: Diagnostic tables (``results/tables/<name>.md``, written by ``scripts/<name>.py``) the report includes when present.
@@ -1006,10 +1074,22 @@ class Session:
                             study_tables=study_tables, figures=figures, timings=read_timings(self.results_dir / "timings.csv"),
                             environment=environment_info(), tables_out=self.tables_dir,
                             diagnostics={f.stem: f.read_text() for f in (self.tables_dir / f"{n}.md" for n in DIAGNOSTICS)
-                                         if f.is_file()})
+                                         if f.is_file()},
+                            suite=self._suite_cost(summary))
         path = self.results_dir / "REPORT.md"
         atomic_write_text(path, text)
         return path
+
+    def _suite_cost(self, summary: pd.DataFrame | None) -> pd.DataFrame | None:
+        """:func:`suite_cost` of the first available corpus (None when none is available)."""
+        if not self.available:
+            return None
+        corpus = self.available[0]
+        table = self.tables[corpus]
+        group = "session" if corpus == "iemocap" else "speaker"
+        folds = {"paper": 5, "loso": int(table["speaker"].nunique()),
+                 "loso_session": int(table[group].nunique()) if group in table else 0}
+        return suite_cost(summary, len(table), folds, corpus=corpus, store=self.store)
 
     def update_readme(self, protocols: Sequence[str] | None = None) -> str:
         """Write the headline results into the repository's README (full profile, default results only)."""

@@ -106,3 +106,17 @@ def learning_rate_study(corpus="emodb", protocol="paper", profile="full") -> lis
     """§4.5: AMSNet with learning rate 1e-5 ... 1e-3 (both stages)."""
     base = experiment(corpus, "amsnet", protocol, profile)
     return [dataclasses.replace(base.with_training(lr=lr), variant=f"lr={lr:g}") for lr in LEARNING_RATES]
+
+
+def full_suite(corpus: str = "emodb", profile: str = "full", loso: bool = True) -> list[ExperimentConfig]:
+    """Every experiment ``run_all.sh`` runs on a corpus: all studies under ``paper``, the ablations under ``loso``.
+
+    Matches the notebooks' plan (01-04 under the paper's protocol, 02-03 again leave-one-speaker-out
+    unless ``--no-loso``); used to count and cost the whole suite.
+    """
+    suite = ablations(corpus, "paper", profile)
+    for study in (se_ratio_study, optimizer_batch_study, hidden_size_study, learning_rate_study):
+        suite += study(corpus, "paper", profile)
+    if loso:
+        suite += ablations(corpus, "loso_session" if corpus == "iemocap" else "loso", profile)
+    return suite

@@ -245,3 +245,20 @@ def test_report_includes_the_diagnostic_tables_under_their_own_titles():
     assert "| [paper] | 84.49 |" in md
     assert "Diagnostics" not in report.build_report(None, profile="full", protocols=["paper"], availability={},
                                                     se_params={r: 1 for r in studies.SE_RATIOS})
+
+
+def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path):
+    from amsnet_lib.training import RunStore
+
+    summary = pd.DataFrame([{"corpus": "emodb", "protocol": "paper", "model": m, "variant": "", "n_folds": 5, "n_seeds": 1,
+                             "train_seconds": s} for m, s in (("frlm", 500.0), ("urlm", 1000.0), ("early", 600.0))])
+    cost = report.suite_cost(summary, 535, {"paper": 5, "loso": 10}, store=RunStore(tmp_path)).set_index("kind")
+    # FRLM: the paper configuration (shared by the ablations, Table 3, Fig. 6's base, the lr base), 4 other hidden
+    # sizes, 11 other optimizer/batch pairs, 4 other learning rates: 20 configurations x 5 folds, + 10 LOSO folds
+    assert cost.loc["frlm", "trainings"] == 20 * 5 + 10
+    # URLM: like FRLM, but Table 3's 4 other ratios instead of the hidden sizes
+    assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10
+    assert cost.loc["early", "trainings"] == 5 + 10
+    assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round(110 * 100 / 3600, 1)
+    assert cost.loc["total", "trainings"] == 110 + 110 + 15 and cost.loc["total", "finished"] == 0
+    assert np.isnan(report.suite_cost(None, 535, {"paper": 5, "loso": 10}).set_index("kind").loc["frlm", "cpu_hours_all"])
