@@ -231,11 +231,9 @@ class ExperimentConfig:
 
     def with_training(self, **changes) -> "ExperimentConfig":
         """A copy with ``changes`` (e.g. ``lr=5e-5``) applied to the training of every stage."""
-        import dataclasses as _dc
-
-        return _dc.replace(
+        return dataclasses.replace(
             self,
-            branch_train=_dc.replace(self.branch_train, **changes),
-            fusion_train=_dc.replace(self.fusion_train, **changes),
-            frlm_train=None if self.frlm_train is None else _dc.replace(self.frlm_train, **changes),
+            branch_train=dataclasses.replace(self.branch_train, **changes),
+            fusion_train=dataclasses.replace(self.fusion_train, **changes),
+            frlm_train=None if self.frlm_train is None else dataclasses.replace(self.frlm_train, **changes),
         )
