@@ -797,7 +797,8 @@ def suite_cost(summary: pd.DataFrame | None, n_utterances: int, folds: Mapping[s
             for key, _, seeds in mine:
                 for seed in seeds:
                     d = store.root / f"{kind}-{key}" / f"seed{seed}"
-                    finished += sum(1 for f in d.glob("*/metrics.json")) if d.is_dir() else 0
+                    # "all" is fit_final's model on every utterance, not a fold of the protocol
+                    finished += sum(f.parent.name != "all" for f in d.glob("*/metrics.json"))
         per_fold = float("nan")
         if summary is not None and len(summary):
             r = summary[(summary["corpus"].astype(str) == corpus) & (summary["protocol"].astype(str) == "paper")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from amsnet_lib import paper, report, studies
+from amsnet_lib import paper, report, studies, training
 
 
 def _summary(rows):
@@ -261,4 +261,10 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     assert cost.loc["early", "trainings"] == 5 + 10
     assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round(110 * 100 / 3600, 1)
     assert cost.loc["total", "trainings"] == 110 + 110 + 15 and cost.loc["total", "finished"] == 0
+    key = training._branch_key("urlm", studies.experiment("emodb", "urlm", "paper", "full"), 535)
+    for fold in ("fold0", "fold1", "all"):  # "all": the final model, not a fold
+        (tmp_path / f"urlm-{key}" / "seed0" / fold).mkdir(parents=True)
+        (tmp_path / f"urlm-{key}" / "seed0" / fold / "metrics.json").write_text("{}")
+    cost = report.suite_cost(summary, 535, {"paper": 5, "loso": 10}, store=RunStore(tmp_path)).set_index("kind")
+    assert cost.loc["urlm", "finished"] == 2 and cost.loc["urlm", "cpu_hours_left"] == round(108 * 200 / 3600, 1)
     assert np.isnan(report.suite_cost(None, 535, {"paper": 5, "loso": 10}).set_index("kind").loc["frlm", "cpu_hours_all"])
