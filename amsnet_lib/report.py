@@ -1082,8 +1082,8 @@ class Session:
         return path
 
     def _suite_cost(self, summary: pd.DataFrame | None) -> pd.DataFrame | None:
-        """:func:`suite_cost` of the first available corpus (None when none is available)."""
-        if not self.available:
+        """:func:`suite_cost` of the first available corpus (full profile only: quick runs' times say nothing)."""
+        if not self.available or self.profile != "full":
             return None
         corpus = self.available[0]
         table = self.tables[corpus]
