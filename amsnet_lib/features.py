@@ -242,19 +242,14 @@ def standardise_per_speaker(features: Features) -> Features:
             "utterances without one. Fix: give the corpus a 'speaker' column, or use corpus normalisation."
         )
     speakers = speakers.astype(str).to_numpy()
-    frames = np.zeros_like(features.frames)
+    frames = np.empty_like(features.frames)
     spec = np.empty_like(features.spec)
-    eps = 1e-5
     for s in np.unique(speakers):
         i = np.flatnonzero(speakers == s)
-        f, m = features.frames[i], features.mask[i]
-        valid = f[m]
-        f = (f - valid.mean(0)) / (valid.std(0) + eps)
-        frames[i] = np.where(m[..., None], f, 0.0)
-        sp = features.spec[i]
-        bands = sp.transpose(0, 2, 1).reshape(-1, sp.shape[1])
-        spec[i] = (sp - bands.mean(0)[:, None]) / (bands.std(0)[:, None] + eps)
-    return dataclasses.replace(features, frames=frames.astype(np.float32), spec=spec.astype(np.float32))
+        own = features.subset(i)
+        own = Normaliser.fit(own).transform(own)  # the fold standardisation, on one speaker's utterances
+        frames[i], spec[i] = own.frames, own.spec
+    return dataclasses.replace(features, frames=frames, spec=spec)
 
 
 def default_cache_dir() -> Path:

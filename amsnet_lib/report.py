@@ -759,8 +759,8 @@ def build_report(
     return "\n".join(out)
 
 
-def suite_cost(summary: pd.DataFrame | None, n_utterances: int, folds: Mapping[str, int], *, corpus: str = "emodb",
-               store=None, loso: bool = True) -> pd.DataFrame:
+def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str = "emodb", store=None,
+               loso: bool = True) -> pd.DataFrame:
     """What the whole suite trains, and a lower bound of its CPU time from measured per-fold times.
 
     Every experiment of :func:`~amsnet_lib.studies.full_suite` is broken into its stage-1
@@ -771,8 +771,7 @@ def suite_cost(summary: pd.DataFrame | None, n_utterances: int, folds: Mapping[s
     Args:
         summary: ``summary.csv``; a kind's seconds per fold are its paper-configuration row's
             ``train_seconds / (n_folds · n_seeds)``, measured when it trained.
-        n_utterances: corpus size (part of every run key).
-        folds: protocol -> number of folds (e.g. ``{"paper": 5, "loso": 10}``).
+        table: the corpus table (its size is part of every run key; its folds are the protocols').
         store: a :class:`~amsnet_lib.training.RunStore` to count the folds already finished.
 
     Returns:
@@ -781,31 +780,24 @@ def suite_cost(summary: pd.DataFrame | None, n_utterances: int, folds: Mapping[s
         smaller batches, larger hidden sizes and other learning rates cost more per fold than
         the paper configuration).
     """
+    from .protocols import make_folds
     from .training import BRANCHES, SINGLE_STAGE, _branch_key
 
-    units: dict[tuple[str, str], tuple] = {}
+    units: dict[tuple[str, str], list[tuple[int, str]]] = {}  # (kind, run key) -> its (seed, fold) trainings
     for exp in studies.full_suite(corpus, "full", loso=loso):
+        folds = make_folds(table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed)
         for kind in ((exp.model,) if exp.model in SINGLE_STAGE else BRANCHES):
-            key = _branch_key(kind, exp, n_utterances)
-            units.setdefault((kind, key), (exp.protocol, exp.seeds))
+            units.setdefault((kind, _branch_key(kind, exp, len(table))), [(s, f.name) for s in exp.seeds for f in folds])
     rows = []
     for kind in SINGLE_STAGE:
-        mine = [(key, p, seeds) for (k, key), (p, seeds) in units.items() if k == kind]
-        total = sum(folds[p] * len(seeds) for _, p, seeds in mine)
-        finished = 0
-        if store is not None:
-            for key, _, seeds in mine:
-                for seed in seeds:
-                    d = store.root / f"{kind}-{key}" / f"seed{seed}"
-                    # "all" is fit_final's model on every utterance, not a fold of the protocol
-                    finished += sum(f.parent.name != "all" for f in d.glob("*/metrics.json"))
+        mine = [(key, runs) for (k, key), runs in units.items() if k == kind]
+        total = sum(len(runs) for _, runs in mine)
+        finished = 0 if store is None else sum(store.done(store.fold_dir(kind, key, seed, fold))
+                                               for key, runs in mine for seed, fold in runs)
         per_fold = float("nan")
-        if summary is not None and len(summary):
-            r = summary[(summary["corpus"].astype(str) == corpus) & (summary["protocol"].astype(str) == "paper")
-                        & (summary["model"].astype(str) == kind) & (summary["variant"].astype(str).replace("nan", "") == "")]
-            if len(r):
-                r = r.iloc[0]
-                per_fold = float(r["train_seconds"]) / (int(r["n_folds"]) * int(r.get("n_seeds", 1) or 1))
+        r = _summary_row(summary, corpus, "paper", kind)
+        if r is not None:
+            per_fold = float(r["train_seconds"]) / (int(r["n_folds"]) * int(r.get("n_seeds", 1) or 1))
         rows.append({"kind": kind, "trainings": total, "finished": finished, "seconds_per_fold": per_fold,
                      "cpu_hours_all": total * per_fold / 3600, "cpu_hours_left": (total - finished) * per_fold / 3600})
     df = pd.DataFrame(rows)
@@ -1086,11 +1078,7 @@ class Session:
         if not self.available or self.profile != "full":
             return None
         corpus = self.available[0]
-        table = self.tables[corpus]
-        group = "session" if corpus == "iemocap" else "speaker"
-        folds = {"paper": 5, "loso": int(table["speaker"].nunique()),
-                 "loso_session": int(table[group].nunique()) if group in table else 0}
-        return suite_cost(summary, len(table), folds, corpus=corpus, store=self.store)
+        return suite_cost(summary, self.tables[corpus], corpus=corpus, store=self.store)
 
     def update_readme(self, protocols: Sequence[str] | None = None) -> str:
         """Write the headline results into the repository's README (full profile, default results only)."""

@@ -51,14 +51,12 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
         # raised it on the four other folds (scripts/frlm_tuning.py, results/tables/
         # frlm_tuning.md), so FRLM keeps dropout 0.3 and no weight decay, as URLM.
         frlm, urlm, fusion = FRLMConfig(), URLMConfig(input_channels=features.n_mels), FusionConfig()
-        frlm_train = None
     else:
         branch = TrainConfig(optimizer="rmsprop", lr=1e-3, batch_size=batch, epochs=2, patience=0, val_fraction=0.1)
         fusion_train = branch
         frlm = FRLMConfig(hidden_size=16, embedding_dim=16)
         urlm = URLMConfig(input_channels=features.n_mels, filters=(32, 16, 16), embedding_dim=16)
         fusion = FusionConfig(hidden=(8, 8))
-        frlm_train = None
     exp = ExperimentConfig(
         corpus=corpus,
         model=model,
@@ -70,7 +68,6 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
         fusion=fusion,
         branch_train=branch,
         fusion_train=fusion_train,
-        frlm_train=frlm_train,
     )
     return dataclasses.replace(exp, **overrides)
 

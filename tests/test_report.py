@@ -252,7 +252,9 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
 
     summary = pd.DataFrame([{"corpus": "emodb", "protocol": "paper", "model": m, "variant": "", "n_folds": 5, "n_seeds": 1,
                              "train_seconds": s} for m, s in (("frlm", 500.0), ("urlm", 1000.0), ("early", 600.0))])
-    cost = report.suite_cost(summary, 535, {"paper": 5, "loso": 10}, store=RunStore(tmp_path)).set_index("kind")
+    # EmoDB's shape: 535 utterances, 7 classes, 10 speakers
+    table = pd.DataFrame({"label": [f"c{i % 7}" for i in range(535)], "speaker": [f"{i % 10:02d}" for i in range(535)]})
+    cost = report.suite_cost(summary, table, store=RunStore(tmp_path)).set_index("kind")
     # FRLM: the paper configuration (shared by the ablations, Table 3, Fig. 6's base, the lr base), 4 other hidden
     # sizes, 11 other optimizer/batch pairs, 4 other learning rates: 20 configurations x 5 folds, + 10 LOSO folds
     assert cost.loc["frlm", "trainings"] == 20 * 5 + 10
@@ -265,6 +267,6 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     for fold in ("fold0", "fold1", "all"):  # "all": the final model, not a fold
         (tmp_path / f"urlm-{key}" / "seed0" / fold).mkdir(parents=True)
         (tmp_path / f"urlm-{key}" / "seed0" / fold / "metrics.json").write_text("{}")
-    cost = report.suite_cost(summary, 535, {"paper": 5, "loso": 10}, store=RunStore(tmp_path)).set_index("kind")
+    cost = report.suite_cost(summary, table, store=RunStore(tmp_path)).set_index("kind")
     assert cost.loc["urlm", "finished"] == 2 and cost.loc["urlm", "cpu_hours_left"] == round(108 * 200 / 3600, 1)
-    assert np.isnan(report.suite_cost(None, 535, {"paper": 5, "loso": 10}).set_index("kind").loc["frlm", "cpu_hours_all"])
+    assert np.isnan(report.suite_cost(None, table).set_index("kind").loc["frlm", "cpu_hours_all"])
