@@ -72,6 +72,46 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
     return dataclasses.replace(exp, **overrides)
 
 
+# One function per studied factor: it changes the factor and names the variant, so a study, the
+# CLI (`amsnet train --se-ratio 8`) and the summary rows they write agree on both.
+
+
+def _labelled(exp: ExperimentConfig, label: str) -> ExperimentConfig:
+    return dataclasses.replace(exp, variant="; ".join(v for v in (exp.variant, label) if v))
+
+
+def with_se_ratio(exp: ExperimentConfig, r: int) -> ExperimentConfig:
+    """``exp`` with URLM's squeeze-and-excitation reduction ratio ``r`` (Table 3); variant ``r=<r>``."""
+    return _labelled(dataclasses.replace(exp, urlm=dataclasses.replace(exp.urlm, se_ratio=r)), f"r={r}")
+
+
+def with_hidden_size(exp: ExperimentConfig, hidden: int) -> ExperimentConfig:
+    """``exp`` with FRLM's BLSTM of ``hidden`` units per direction (Fig. 7); variant ``hidden=<n>``."""
+    return _labelled(dataclasses.replace(exp, frlm=dataclasses.replace(exp.frlm, hidden_size=hidden)), f"hidden={hidden}")
+
+
+def with_optimizer_batch(exp: ExperimentConfig, optimizer: str | None = None, batch_size: int | None = None) -> ExperimentConfig:
+    """``exp`` trained (every stage) with ``optimizer`` and ``batch_size`` (Fig. 6; None keeps
+    the current one); variant ``<optimizer>,bs=<batch>``."""
+    optimizer = optimizer or exp.branch_train.optimizer
+    batch_size = batch_size or exp.branch_train.batch_size
+    return _labelled(exp.with_training(optimizer=optimizer, batch_size=batch_size), f"{optimizer},bs={batch_size}")
+
+
+def with_learning_rate(exp: ExperimentConfig, lr: float) -> ExperimentConfig:
+    """``exp`` trained (every stage) with learning rate ``lr`` (§4.5); variant ``lr=<lr>``."""
+    return _labelled(exp.with_training(lr=lr), f"lr={lr:g}")
+
+
+def with_stopping(exp: ExperimentConfig, epochs: int | None = None, patience: int | None = None) -> ExperimentConfig:
+    """``exp`` with at most ``epochs`` epochs and early-stopping ``patience`` in every stage (None
+    keeps the current value); variant ``epochs=<n>`` / ``patience=<n>``. Not a paper study."""
+    changes = {k: v for k, v in (("epochs", epochs), ("patience", patience)) if v is not None}
+    if not changes:
+        return exp
+    return _labelled(exp.with_training(**changes), ", ".join(f"{k}={v}" for k, v in changes.items()))
+
+
 def ablations(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
     """Tables 4-5: early fusion, FRLM alone, URLM alone, concatenation, AMSNet."""
     return [experiment(corpus, m, protocol, profile) for m in ABLATION_MODELS]
@@ -80,7 +120,7 @@ def ablations(corpus="emodb", protocol="paper", profile="full") -> list[Experime
 def se_ratio_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
     """Table 3: AMSNet with SE reduction ratio r in 2, 4, 8, 16, 32."""
     base = experiment(corpus, "amsnet", protocol, profile)
-    return [dataclasses.replace(base, urlm=dataclasses.replace(base.urlm, se_ratio=r), variant=f"r={r}") for r in SE_RATIOS]
+    return [with_se_ratio(base, r) for r in SE_RATIOS]
 
 
 def optimizer_batch_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
@@ -89,20 +129,20 @@ def optimizer_batch_study(corpus="emodb", protocol="paper", profile="full") -> l
     out = []
     for opt in OPTIMIZERS:
         for bs in BATCH_SIZES.get(corpus, BATCH_SIZES["emodb"]):
-            out.append(dataclasses.replace(base.with_training(optimizer=opt, batch_size=bs), variant=f"{opt},bs={bs}"))
+            out.append(with_optimizer_batch(base, opt, bs))
     return out
 
 
 def hidden_size_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
     """Fig. 7: FRLM alone with BLSTM hidden size 32 ... 512."""
     base = experiment(corpus, "frlm", protocol, profile)
-    return [dataclasses.replace(base, frlm=dataclasses.replace(base.frlm, hidden_size=h), variant=f"hidden={h}") for h in HIDDEN_SIZES]
+    return [with_hidden_size(base, h) for h in HIDDEN_SIZES]
 
 
 def learning_rate_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
     """§4.5: AMSNet with learning rate 1e-5 ... 1e-3 (both stages)."""
     base = experiment(corpus, "amsnet", protocol, profile)
-    return [dataclasses.replace(base.with_training(lr=lr), variant=f"lr={lr:g}") for lr in LEARNING_RATES]
+    return [with_learning_rate(base, lr) for lr in LEARNING_RATES]
 
 
 def full_suite(corpus: str = "emodb", profile: str = "full", loso: bool = True) -> list[ExperimentConfig]:

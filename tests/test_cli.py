@@ -48,3 +48,37 @@ def test_train_prints_per_fold_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0
     assert "fold0" in out and "fold1" in out and "[protocol: paper]" in out
+
+
+def test_train_options_name_the_variant_as_the_studies_do(tmp_path, monkeypatch):
+    """A changed factor changes the configuration and its summary label, the same way the study
+    notebook does; the paper configuration's summary row is never overwritten by a variant."""
+    from amsnet_lib import studies, training
+
+    seen = []
+
+    def fake_run(exp, feats, **kwargs):
+        seen.append(exp)
+        raise SystemExit(0)  # the configuration is what this test checks, not training
+
+    monkeypatch.setattr(training, "run_experiment", fake_run)
+    corpus = _corpus(tmp_path)
+    common = ["train", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
+              "--run-dir", str(tmp_path / "runs"), "--summary", ""]
+    for extra in (["--se-ratio", "8"], ["--model", "frlm", "--hidden-size", "256"], ["--batch-size", "64", "--lr", "5e-5"], []):
+        try:
+            cli.main(common + extra)
+        except SystemExit:
+            pass
+    se, hidden, train, plain = seen
+    assert se.urlm.se_ratio == 8 and se.variant == "r=8"
+    assert hidden.frlm.hidden_size == 256 and hidden.variant == "hidden=256"
+    assert train.variant == "rmsprop,bs=64; lr=5e-05"
+    assert {t.batch_size for t in (train.branch_train, train.fusion_train)} == {64}
+    assert {t.lr for t in (train.branch_train, train.fusion_train)} == {5e-5}
+    assert plain.variant == "" and plain.urlm.se_ratio == 16
+    # the study notebook's configurations carry the same labels
+    table3 = {c.variant: c for c in studies.se_ratio_study("emodb")}
+    assert list(table3) == ["r=2", "r=4", "r=8", "r=16", "r=32"] and table3["r=8"].urlm.se_ratio == 8
+    assert "hidden=256" in {c.variant for c in studies.hidden_size_study("emodb")}
+    assert "rmsprop,bs=64" in {c.variant for c in studies.optimizer_batch_study("emodb")}
