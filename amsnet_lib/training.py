@@ -311,8 +311,9 @@ class ExperimentResult:
         folds: one row per (seed, fold): wa, ua (fractions), recall_<class>, sizes, best epoch,
             seconds.
         curves: per-epoch curves, with ``seed``, ``fold`` and ``stage`` columns.
-        predictions: one row per test utterance and seed: path, true, pred, p_<class>, and for
-            AMSNet the fusion weights alpha_frlm, alpha_urlm.
+        predictions: one row per test utterance and seed: path (relative to the corpus's audio
+            directory, see :func:`corpus_relative_paths`), true, pred, p_<class>, and for AMSNet
+            the fusion weights alpha_frlm, alpha_urlm.
         classes: class names.
         missing: ``(seed, fold)`` not finished (only with ``finished_only``); a result with
             missing folds is not comparable with a complete one and its summary says so.
@@ -363,8 +364,24 @@ def _branch_model(name: str, exp: ExperimentConfig, n_classes: int):
     return build_model(name, n_classes, frlm=exp.frlm, urlm=exp.urlm, fusion=exp.fusion, n_mels=exp.features.n_mels)
 
 
+def corpus_relative_paths(paths) -> list[str]:
+    """``paths`` relative to the deepest directory holding all of them (for EmoDB, ``wav/``).
+
+    The run store is committed and shared: an absolute path would name the training machine's
+    disk, a relative one names the utterance in any copy of the corpus. Already relative paths
+    are returned unchanged.
+    """
+    paths = [str(p) for p in paths]
+    absolute = [p for p in paths if os.path.isabs(p)]
+    if not absolute:
+        return paths
+    root = os.path.commonpath([os.path.dirname(p) for p in absolute])
+    return [os.path.relpath(p, root) if os.path.isabs(p) else p for p in paths]
+
+
 def _prediction_frame(table: pd.DataFrame, idx, ev: dict, classes, seed, fold) -> pd.DataFrame:
-    df = pd.DataFrame({"seed": seed, "fold": fold, "path": table["path"].to_numpy()[idx], "true": None, "pred": ev["pred"]})
+    path = np.asarray(corpus_relative_paths(table["path"]), dtype=object)[idx]
+    df = pd.DataFrame({"seed": seed, "fold": fold, "path": path, "true": None, "pred": ev["pred"]})
     df["true"] = [int(v) for v in ev["true"]]
     for i, c in enumerate(classes):
         df[f"p_{c}"] = ev["proba"][:, i].round(5)
