@@ -4,6 +4,7 @@
     python scripts/frlm_tuning.py                                     # train what is missing, then tabulate
     python scripts/frlm_tuning.py --no-train                          # tabulate what the run store holds
     python scripts/frlm_tuning.py --variants 0.3,0 0.5,0 --folds fold0 fold1
+    python scripts/frlm_tuning.py --no-train --variants 0.3,0 0.3,0,256   # a hidden size of Fig. 7's study
 
 The paper gives neither FRLM's dropout rate nor any weight decay, and FRLM overfits EmoDB's ~385
 training utterances of a fold (training accuracy -> 99 %, validation loss rising after ~100
@@ -42,12 +43,20 @@ DEFAULT_VARIANTS = ("0.3,0", "0.5,0", "0.5,0.001")
 
 
 def variant(base: ExperimentConfig, spec: str) -> ExperimentConfig:
-    dropout, weight_decay = (float(v) for v in spec.split(","))
+    """``DROPOUT,WD[,HIDDEN]``: the paper configuration with FRLM's dropout, weight decay and
+    (optionally) BLSTM units per direction replaced. ``0.3,0,256`` is the run the Fig. 7 study
+    trains for hidden 256 (same run key), so that study's runs can be judged here on validation."""
+    parts = spec.split(",")
+    if len(parts) not in (2, 3):
+        raise SystemExit(f"variant {spec!r}: expected DROPOUT,WD or DROPOUT,WD,HIDDEN")
+    dropout, weight_decay = float(parts[0]), float(parts[1])
+    hidden = int(parts[2]) if len(parts) == 3 else base.frlm.hidden_size
+    label = f"dropout={dropout:g},weight_decay={weight_decay:g}" + (f",hidden={hidden}" if len(parts) == 3 else "")
     return dataclasses.replace(
         base,
-        frlm=dataclasses.replace(base.frlm, dropout=dropout),
+        frlm=dataclasses.replace(base.frlm, dropout=dropout, hidden_size=hidden),
         frlm_train=dataclasses.replace(base.stage_train("frlm"), weight_decay=weight_decay),
-        variant=f"dropout={dropout:g},weight_decay={weight_decay:g}",
+        variant=label,
     )
 
 
@@ -64,7 +73,7 @@ def validation_row(fold_dir: Path) -> dict | None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), metavar="DROPOUT,WD")
+    ap.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), metavar="DROPOUT,WD[,HIDDEN]")
     ap.add_argument("--folds", nargs="+", default=["fold0", "fold1", "fold2", "fold3", "fold4"],
                     help="folds of the paper protocol (default: all five)")
     ap.add_argument("--data-dir", default=None, help="EmoDB root (default: $AMSNET_EMODB_DIR or ../shared/data/emodb)")

@@ -51,3 +51,17 @@ def test_tuning_reads_the_epoch_early_stopping_keeps(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"wa": 0.5, "ua": 0.5}))
     row = tuning.validation_row(tmp_path)
     assert row == {"best_epoch": 2, "epochs_run": 3, "val_loss": 0.8, "val_ua": 55.0, "val_wa": 60.0, "train_acc": 70.0}
+
+
+def test_tuning_hidden_size_variant_is_the_fig7_study_run():
+    """``0.3,0,256`` must land in the same run-store entry as the hidden-size study's 256 (no retraining)."""
+    from amsnet_lib import studies
+    from amsnet_lib.training import _branch_key
+
+    tuning = _script("frlm_tuning")
+    base = studies.experiment("emodb", "frlm", "paper", "full")
+    fig7 = {c.frlm.hidden_size: c for c in studies.hidden_size_study("emodb")}
+    v = tuning.variant(base, "0.3,0,256")
+    assert v.frlm.hidden_size == 256 and v.variant.endswith("hidden=256")
+    assert _branch_key("frlm", v, 535) == _branch_key("frlm", fig7[256], 535)
+    assert _branch_key("frlm", tuning.variant(base, "0.3,0"), 535) == _branch_key("frlm", fig7[128], 535)
