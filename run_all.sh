@@ -12,6 +12,10 @@
 #   ./run_all.sh --skip-studies learning_rate,optimizer_batch   leave out studies of notebook 04
 #   ./run_all.sh --no-loso            skip the leave-one-speaker-out runs of 02 and 03
 #   ./run_all.sh --device cuda        training device (default: CUDA when present, else CPU)
+#   ./run_all.sh --jobs N             full profile: first train every branch fold of the suite in N
+#                                     processes at once (`amsnet pretrain`; default: the number of
+#                                     cores on a CPU, 1 with CUDA); the notebooks then train only the
+#                                     fusion heads. --jobs 1: everything inside the notebooks
 #   ./run_all.sh --no-train           train nothing: tables, figures and REPORT.md from the folds the run
 #                                     store already holds (the committed runs/); the rest say "not run"
 #   ./run_all.sh --update-notebooks   execute notebooks/*.ipynb in place in the quick profile (the
@@ -34,9 +38,10 @@ loso=1
 train=True
 verbose=0
 update_notebooks=0
+jobs=""
 all_studies="se_ratio,optimizer_batch,hidden_size,learning_rate"
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) profile=quick ;;
@@ -48,6 +53,7 @@ while [ $# -gt 0 ]; do
         --no-loso) loso=0 ;;
         --no-train) train=False ;;
         --device) device="${2:?--device needs a value}"; shift ;;
+        --jobs) jobs="${2:?--jobs needs a number}"; shift ;;
         --verbose|-v) verbose=1 ;;
         --update-notebooks) update_notebooks=1; profile=quick ;;
         -h|--help) usage; exit 0 ;;
@@ -78,6 +84,32 @@ studies="$("$py" -c '
 import sys
 keep = [s for s in sys.argv[1].split(",") if s and s not in set(sys.argv[2].split(","))]
 print(repr(keep))' "$all_studies" "$skip_studies")"
+
+# Full profile: the branch folds of the whole suite first, several processes at once (recurrent
+# training gains little from a second thread, independent folds scale with the cores).
+if [ "$profile" = full ] && [ "$train" = True ] && [ ${#only[@]} -eq 0 ] && [ "$update_notebooks" = 0 ]; then
+    if [ -z "$jobs" ]; then
+        if [ "$device" != cpu ] && "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then jobs=1
+        else jobs="$(nproc)"; fi
+    fi
+    if [ "$jobs" -gt 1 ]; then
+        kept="$("$py" -c 'import ast, sys; print(",".join(ast.literal_eval(sys.argv[1])))' "$studies")"
+        pre=(pretrain --studies "$kept" --workers "$jobs" --threads 1)
+        [ "$loso" = 0 ] && pre+=(--no-loso)
+        [ -n "$device" ] && pre+=(--device "$device")
+        for c in emodb ${iemocap_dir:+iemocap}; do
+            echo "== branch folds of the suite on $c, $jobs processes (amsnet pretrain)"
+            t0=$SECONDS
+            dir_args=(); [ "$c" = iemocap ] && dir_args=(--data-dir "$iemocap_dir")
+            if ! "$py" -m amsnet_lib.cli "${pre[@]}" --corpus "$c" "${dir_args[@]}"; then
+                echo "FAILED: amsnet pretrain on $c; rerun ./run_all.sh to resume (finished folds are kept)" >&2
+                exit 1
+            fi
+            "$py" -c 'import sys; from amsnet_lib.report import record_timing; record_timing(*sys.argv[1:5], float(sys.argv[5]))' \
+                "$results/timings.csv" "pretrain_$c" paper "$profile" "$(( SECONDS - t0 ))"
+        done
+    fi
+fi
 
 # notebook protocol (in order); the report comes last and shows both protocols side by side.
 plan=("00_data_prep paper" "01_branch_training paper" "02_fusion paper" "03_ablations paper" "04_hyperparameters paper")

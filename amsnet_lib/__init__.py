@@ -16,7 +16,7 @@ def __getattr__(name):
     # ``import amsnet_lib`` stays light for corpus and feature work.
     lazy = {
         "build_model": "models", "count_parameters": "models",
-        "run_experiment": "training", "fit_final": "training",
+        "run_experiment": "training", "fit_final": "training", "pretrain": "training",
         "experiment": "studies",
         "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
         "Recognizer": "predict", "predict": "predict",
@@ -56,6 +56,7 @@ __all__ = [
     "load_checkpoint",
     "load_corpus",
     "predict",
+    "pretrain",
     "run_experiment",
     "save_checkpoint",
     "stream_predict",

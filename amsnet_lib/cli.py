@@ -1,7 +1,8 @@
-"""Command line: ``amsnet features | train | predict | stream | export``."""
+"""Command line: ``amsnet features | train | pretrain | predict | stream | export``."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -87,6 +88,14 @@ def _cmd_train(args) -> int:
     if args.lr is not None:
         exp = studies.with_learning_rate(exp, args.lr)
     exp = studies.with_stopping(exp, args.epochs, args.patience)
+    if args.workers > 1 and not args.finished_only:
+        from .training import pretrain
+
+        # the branches' folds side by side in worker processes; the fusion heads (seconds) below
+        if args.fold:
+            print("--workers: ignored with --fold (the folds named run in this process)")
+        else:
+            pretrain([exp], feats, store=args.run_dir, device=args.device, workers=args.workers, threads=args.threads)
     result = run_experiment(exp, feats, store=args.run_dir, device=args.device, finished_only=args.finished_only,
                             only_folds=args.fold)
     if result.missing:
@@ -99,6 +108,28 @@ def _cmd_train(args) -> int:
     if args.summary and args.profile == "full" and not result.missing and not args.fold:
         update_summary(result, args.summary)
         print(f"summary: {args.summary}")
+    return 0
+
+
+def _cmd_pretrain(args) -> int:
+    from . import studies
+    from .training import pretrain, stage1_units
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    feats = _load(args)
+    corpus = feats.table.attrs.get("corpus", "custom")
+    names = [s for s in args.studies.split(",") if s] if args.studies != "all" else None
+    suite = studies.full_suite(corpus, args.profile, loso=not args.no_loso, studies=names)
+    # the features as loaded (duration, mel bands), as `amsnet train` does: the run keys then agree
+    suite = [dataclasses.replace(e, features=feats.config) for e in suite]
+    units = stage1_units(suite, feats.table)
+    print(f"{len(suite)} experiments on {corpus} (profile {args.profile}): {len(units)} stage-1 trainings "
+          f"(branches and early fusion, per fold and seed)")
+    ran = pretrain(suite, feats, store=args.run_dir, device=args.device, workers=args.workers, threads=args.threads)
+    print(f"trained {ran}, {len(units) - ran} were finished already; the notebooks (or amsnet train) now train only the fusion heads")
     return 0
 
 
@@ -143,7 +174,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--finished-only", action="store_true", help="train nothing: report the folds the run store already holds")
     p.add_argument("--fold", nargs="+", default=None, metavar="NAME",
                    help="run only these folds (fold0..fold4, or speakers for loso): several processes can share one experiment")
+    p.add_argument("--workers", type=int, default=1,
+                   help="train the branches' folds in this many processes at once (with --threads per process; "
+                        "on a CPU: the number of cores and --threads 1)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("pretrain", help="train every branch fold a whole suite of experiments needs, several processes at once")
+    _add_corpus_args(p)
+    p.add_argument("--studies", default="all",
+                   help="hyper-parameter studies to include besides the ablations: 'all' or a comma-separated subset of "
+                        "se_ratio,optimizer_batch,hidden_size,learning_rate ('' for none)")
+    p.add_argument("--no-loso", action="store_true", help="leave out the speaker-independent ablations")
+    p.add_argument("--profile", default="full", choices=["full", "quick"])
+    p.add_argument("--workers", type=int, default=2, help="processes training at once (default 2)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per process (default: cores // workers)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
+    p.set_defaults(func=_cmd_pretrain)
 
     _add_inference_commands(sub)
 

@@ -89,13 +89,7 @@ NOT_RERUN = "not re-run"
 REPORTED_NOT_RERUN = "reported, not re-run"
 
 #: The studies of :mod:`amsnet_lib.studies` by name (notebook ``04`` runs the last four).
-STUDIES = {
-    "ablations": studies.ablations,
-    "se_ratio": studies.se_ratio_study,
-    "optimizer_batch": studies.optimizer_batch_study,
-    "hidden_size": studies.hidden_size_study,
-    "learning_rate": studies.learning_rate_study,
-}
+STUDIES = {"ablations": studies.ablations, **studies.HYPERPARAMETER_STUDIES}
 
 #: The factor each study varies: column name -> how to read it from a configuration.
 STUDY_FACTORS = {
@@ -780,20 +774,14 @@ def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str
         smaller batches, larger hidden sizes and other learning rates cost more per fold than
         the paper configuration).
     """
-    from .protocols import make_folds
-    from .training import BRANCHES, SINGLE_STAGE, _branch_key
+    from .training import SINGLE_STAGE, stage1_units
 
-    units: dict[tuple[str, str], list[tuple[int, str]]] = {}  # (kind, run key) -> its (seed, fold) trainings
-    for exp in studies.full_suite(corpus, "full", loso=loso):
-        folds = make_folds(table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed)
-        for kind in ((exp.model,) if exp.model in SINGLE_STAGE else BRANCHES):
-            units.setdefault((kind, _branch_key(kind, exp, len(table))), [(s, f.name) for s in exp.seeds for f in folds])
+    units = stage1_units(studies.full_suite(corpus, "full", loso=loso), table)
     rows = []
     for kind in SINGLE_STAGE:
-        mine = [(key, runs) for (k, key), runs in units.items() if k == kind]
-        total = sum(len(runs) for _, runs in mine)
-        finished = 0 if store is None else sum(store.done(store.fold_dir(kind, key, seed, fold))
-                                               for key, runs in mine for seed, fold in runs)
+        mine = [u for u in units if u.kind == kind]
+        total = len(mine)
+        finished = 0 if store is None else sum(store.done(store.fold_dir(kind, u.key, u.seed, u.fold.name)) for u in mine)
         per_fold = float("nan")
         r = _summary_row(summary, corpus, "paper", kind)
         if r is not None:

@@ -505,6 +505,9 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     for b in BRANCHES:  # pre-trained (or read back) first; retrained when only its results were kept
         _run_single_stage(b, exp, features, fold, seed, store, device, progress, need_weights=True)
     fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
+    # seeded before the head is built: its initial weights must not depend on what this process
+    # ran before (branches trained here or read back, a resumed run, a worker process)
+    seed_everything(seed)
     model = _branch_model(exp.model, exp, n_classes).to(device)
     model.frlm.load_state_dict(store.load_state(branch_dirs["frlm"], device))
     model.urlm.load_state_dict(store.load_state(branch_dirs["urlm"], device))
@@ -613,6 +616,140 @@ def run_experiment(
                           "train it first (run_experiment without finished_only; amsnet train without --finished-only)")
     return ExperimentResult(exp, pd.DataFrame(rows), pd.concat(curves, ignore_index=True), pd.concat(preds, ignore_index=True),
                             list(features.classes), missing)
+
+
+@dataclass(frozen=True)
+class Stage1Unit:
+    """One stage-1 training: a branch (or early fusion) on one fold and seed.
+
+    ``need_weights``: a fusion experiment will load its weights (a finished fold kept without
+    ``model.pt``, as in the committed run store, is then trained again).
+    """
+
+    kind: str
+    key: str
+    exp: ExperimentConfig
+    fold: Fold
+    seed: int
+    need_weights: bool
+
+
+def stage1_units(exps, table: pd.DataFrame) -> list[Stage1Unit]:
+    """Every stage-1 training the experiments ``exps`` need, each once.
+
+    Experiments that share a branch (same run key: e.g. every SE ratio shares FRLM) share its
+    trainings, as the run store does. ``table`` is the corpus table: its size is part of every
+    run key, its folds are the protocols'.
+    """
+    units: dict[tuple, Stage1Unit] = {}
+    for exp in exps:
+        folds = make_folds(table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed, split_file=exp.split_file)
+        fusion = exp.model not in SINGLE_STAGE
+        for kind in BRANCHES if fusion else (exp.model,):
+            key = _branch_key(kind, exp, len(table))
+            for seed in exp.seeds:
+                for fold in folds:
+                    old = units.get((kind, key, seed, fold.name))
+                    units[(kind, key, seed, fold.name)] = Stage1Unit(kind, key, exp, fold, seed, fusion or bool(old and old.need_weights))
+    return list(units.values())
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(features: Features, store_root: str, device: str, threads: int) -> None:
+    torch.set_num_threads(threads)
+    if torch.device(device).type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    _WORKER.update(features=features, store=RunStore(store_root), device=torch.device(device))
+
+
+def _worker_train(unit: Stage1Unit) -> str:
+    w = _WORKER
+    d = _run_single_stage(unit.kind, unit.exp, w["features"], unit.fold, unit.seed, w["store"], w["device"], progress=False,
+                          need_weights=unit.need_weights)
+    return str(d)
+
+
+def pretrain(
+    exps,
+    features: Features,
+    *,
+    store: RunStore | str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    workers: int = 1,
+    threads: int | None = None,
+    progress: bool = True,
+) -> int:
+    """Train every stage-1 fold the experiments need, in ``workers`` processes at once.
+
+    Recurrent training gains little from a second intra-op thread (1.3-1.4x on 2 cores, results/
+    benchmarks.md), while independent folds in separate processes scale with the cores: on a CPU,
+    ``workers`` = the number of cores with ``threads=1`` trains a suite ~1.5x faster than one
+    process. The trainings land in the run store exactly as :func:`run_experiment` would write
+    them (same keys, seeds and code), so a later ``run_experiment`` of any of ``exps`` finds its
+    branches finished and trains only the fusion heads. Finished folds are skipped; an interrupted
+    training resumes from its last checkpoint.
+
+    Args:
+        exps: experiment configurations (e.g. :func:`amsnet_lib.studies.full_suite`).
+        features: the corpus' features.
+        workers: processes training at once (1: in this process, one after another).
+        threads: torch threads per worker process; default: cores // workers, at least 1.
+        progress: a tqdm bar over the trainings.
+
+    Returns:
+        The number of trainings run (0 when everything was finished).
+
+    Numbers depend on the threads per process, as any float reduction does: the same seed, data
+    and ``threads`` give the same numbers on the same machine.
+    """
+    import concurrent.futures as cf
+    import multiprocessing
+
+    from tqdm.auto import tqdm
+
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    device = torch.device(device) if device is not None else default_device()
+    todo = []
+    for u in stage1_units(exps, features.table):
+        d = store.fold_dir(u.kind, u.key, u.seed, u.fold.name)
+        if not (store.done(d) and (not u.need_weights or (d / "model.pt").is_file())):
+            todo.append(u)
+    # the longest first (recurrent branches, the larger the later-finishing), so the last ones
+    # running side by side are short: the pool does not wait for one long straggler
+    todo.sort(key=lambda u: (u.kind == "urlm", -(u.exp.frlm.hidden_size if u.kind != "urlm" else 0)))
+    if not todo:
+        return 0
+    bar = tqdm(total=len(todo), desc="stage-1 trainings", unit="fold", disable=not progress)
+    if workers <= 1:
+        for u in todo:
+            _run_single_stage(u.kind, u.exp, features, u.fold, u.seed, store, device, progress, need_weights=u.need_weights)
+            bar.update()
+        bar.close()
+        return len(todo)
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    # spawn, not fork: a forked child of a process whose torch thread pool already ran can hang
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                initargs=(features, str(store.root), str(device), threads)) as pool:
+        futures = {pool.submit(_worker_train, u): u for u in todo}
+        try:
+            for fut in cf.as_completed(futures):
+                u = futures[fut]
+                try:
+                    fut.result()
+                except Exception as e:
+                    raise RuntimeError(f"stage-1 training of {u.kind} ({u.kind}-{u.key}), fold {u.fold.name}, seed {u.seed} "
+                                       f"failed: {e!r}. Finished folds are kept; run again to resume.") from e
+                bar.set_postfix_str(f"{u.kind} {u.fold.name}")
+                bar.update()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    bar.close()
+    return len(todo)
 
 
 def fit_final(

@@ -82,3 +82,19 @@ def test_train_options_name_the_variant_as_the_studies_do(tmp_path, monkeypatch)
     assert list(table3) == ["r=2", "r=4", "r=8", "r=16", "r=32"] and table3["r=8"].urlm.se_ratio == 8
     assert "hidden=256" in {c.variant for c in studies.hidden_size_study("emodb")}
     assert "rmsprop,bs=64" in {c.variant for c in studies.optimizer_batch_study("emodb")}
+
+
+def test_pretrain_trains_the_suites_branch_folds_once(tmp_path, capsys):
+    corpus = _corpus(tmp_path)
+    args = ["pretrain", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
+            "--profile", "quick", "--studies", "", "--no-loso", "--workers", "2", "--threads", "1", "--run-dir", str(tmp_path / "runs")]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "5 experiments" in out and "15 stage-1 trainings" in out and "trained 15," in out  # frlm, urlm, early x 5 folds
+    assert cli.main(args) == 0
+    assert "trained 0, 15 were finished" in capsys.readouterr().out
+    # the ablations' fusion models now find their branches and train only their heads
+    rc = cli.main(["train", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
+                   "--model", "amsnet", "--profile", "quick", "--run-dir", str(tmp_path / "runs"), "--summary", ""])
+    assert rc == 0 and "[protocol: paper]" in capsys.readouterr().out
+    assert len(list((tmp_path / "runs").glob("frlm-*/seed0/fold*/model.pt"))) == 5  # not retrained elsewhere

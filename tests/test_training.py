@@ -320,3 +320,41 @@ def test_prediction_paths_are_relative_to_the_corpus_directory():
     assert training.corpus_relative_paths(paths) == ["Session1/wav/a.wav", "Session2/wav/b.wav"]
     assert training.corpus_relative_paths(["/data/emodb/wav/03a01Fa.wav"]) == ["03a01Fa.wav"]  # one file: its name
     assert training.corpus_relative_paths(["wav/a.wav"]) == ["wav/a.wav"]  # already relative: unchanged
+
+
+def test_stage1_units_share_branches_between_experiments():
+    from amsnet_lib import studies
+
+    feats = _features()
+    base = _exp("amsnet")
+    table3 = [studies.with_se_ratio(base, r) for r in (2, 4, 16)]
+    units = training.stage1_units(table3, feats.table)
+    kinds = pd.Series([u.kind for u in units]).value_counts().to_dict()
+    assert kinds == {"frlm": 3, "urlm": 9}  # one FRLM for every r; a URLM per r; 3 folds each
+    assert all(u.need_weights for u in units)  # the fusion loads them
+    alone = training.stage1_units([_exp("frlm")], feats.table)
+    assert len(alone) == 3 and not any(u.need_weights for u in alone)  # FRLM alone keeps only results
+    both = training.stage1_units([_exp("frlm"), base], feats.table)
+    assert {u.kind for u in both} == {"frlm", "urlm"} and all(u.need_weights for u in both if u.kind == "frlm")
+
+
+def test_pretrain_in_worker_processes_matches_training_in_process(tmp_path):
+    """Folds trained by pretrain's worker processes are the folds run_experiment would train itself:
+    same run store entries, same numbers (same seed, data and threads); the fusion then trains only its head."""
+    feats = _features()
+    exps = [_exp("amsnet"), _exp("early")]
+    n = training.pretrain(exps, feats, store=tmp_path / "pool", device="cpu", workers=2, threads=1, progress=False)
+    assert n == 3 * 3  # frlm, urlm and early on 3 folds
+    assert training.pretrain(exps, feats, store=tmp_path / "pool", device="cpu", workers=2, threads=1, progress=False) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for exp in exps:
+            pooled = run_experiment(exp, feats, store=tmp_path / "pool", device="cpu", progress=False)
+            alone = run_experiment(exp, feats, store=tmp_path / "alone", device="cpu", progress=False)
+            cols = ["fold", "wa", "ua", "loss", "best_epoch"]
+            pd.testing.assert_frame_equal(pooled.folds[cols], alone.folds[cols])
+            pd.testing.assert_frame_equal(pooled.predictions, alone.predictions)
+    finally:
+        torch.set_num_threads(threads)
+    assert sorted(p.name for p in (tmp_path / "pool").iterdir()) == sorted(p.name for p in (tmp_path / "alone").iterdir())
