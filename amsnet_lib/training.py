@@ -684,9 +684,8 @@ def pretrain(
     """Train every stage-1 fold the experiments need, in ``workers`` processes at once.
 
     Recurrent training gains little from a second intra-op thread (1.3-1.4x on 2 cores, results/
-    benchmarks.md), while independent folds in separate processes scale with the cores: on a CPU,
-    ``workers`` = the number of cores with ``threads=1`` trains a suite ~1.5x faster than one
-    process. The trainings land in the run store exactly as :func:`run_experiment` would write
+    benchmarks.md), while independent folds in separate processes share nothing: on a CPU, use
+    ``workers`` = the number of cores with ``threads=1``. The trainings land in the run store exactly as :func:`run_experiment` would write
     them (same keys, seeds and code), so a later ``run_experiment`` of any of ``exps`` finds its
     branches finished and trains only the fusion heads. Finished folds are skipped; an interrupted
     training resumes from its last checkpoint.
