@@ -14,7 +14,8 @@
 #   ./run_all.sh --device cuda        training device (default: CUDA when present, else CPU)
 #   ./run_all.sh --jobs N             full profile: first train every branch fold of the suite in N
 #                                     processes at once (`amsnet pretrain`; default: the number of
-#                                     cores on a CPU, 1 with CUDA); the notebooks then train only the
+#                                     cores on a CPU, fewer when memory is short (~3.5 GB each), 1
+#                                     with CUDA); the notebooks then train only the
 #                                     fusion heads. --jobs 1: everything inside the notebooks
 #   ./run_all.sh --no-train           train nothing: tables, figures and REPORT.md from the folds the run
 #                                     store already holds (the committed runs/); the rest say "not run"
@@ -41,7 +42,7 @@ update_notebooks=0
 jobs=""
 all_studies="se_ratio,optimizer_batch,hidden_size,learning_rate"
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) profile=quick ;;
@@ -90,7 +91,12 @@ print(repr(keep))' "$all_studies" "$skip_studies")"
 if [ "$profile" = full ] && [ "$train" = True ] && [ ${#only[@]} -eq 0 ] && [ "$update_notebooks" = 0 ]; then
     if [ -z "$jobs" ]; then
         if [ "$device" != cpu ] && "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then jobs=1
-        else jobs="$(nproc)"; fi
+        else
+            # one per core, but each training holds ~3.5 GB (FRLM at batch 256, the allocator
+            # settings keep freed blocks): no more than the available memory carries
+            mem_jobs=$(( $(awk '/MemAvailable/ {print $2}' /proc/meminfo 2>/dev/null || echo 4194304) / 3670016 ))
+            jobs="$(nproc)"; [ "$mem_jobs" -lt "$jobs" ] && jobs="$mem_jobs"; [ "$jobs" -lt 1 ] && jobs=1
+        fi
     fi
     if [ "$jobs" -gt 1 ]; then
         kept="$("$py" -c 'import ast, sys; print(",".join(ast.literal_eval(sys.argv[1])))' "$studies")"
