@@ -490,13 +490,18 @@ def _embeddings(branches: dict, data: dict, batch_size: int = 256) -> dict:
     return res
 
 
+def _fusion_dirs(exp: ExperimentConfig, n_items: int, seed: int, fold: str, store: RunStore) -> tuple[Path, dict]:
+    """Run-store directories of a fusion fold and of the branch folds it stands on."""
+    branch_dirs = {b: store.fold_dir(b, _branch_key(b, exp, n_items), seed, fold) for b in BRANCHES}
+    key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train)
+    return store.fold_dir(exp.model, key, seed, fold), branch_dirs
+
+
 def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) -> Path | None:
     """Stage 2: connection attention (AMSNet) or concatenation over frozen pre-trained branches."""
     n_classes = len(features.classes)
-    branch_dirs = {b: store.fold_dir(b, _branch_key(b, exp, len(features)), seed, fold.name) for b in BRANCHES}
+    d, branch_dirs = _fusion_dirs(exp, len(features), seed, fold.name, store)
     branch_runs = [branch_dirs[b].parent.parent.name for b in BRANCHES]
-    key = _key(exp.model, branch_runs, exp.fusion, exp.fusion_train)
-    d = store.fold_dir(exp.model, key, seed, fold.name)
     _describe(d.parent.parent, {"model": exp.model, "branch_runs": branch_runs, "fusion": exp.fusion, "train": exp.fusion_train})
     if store.done(d):
         return d
@@ -634,12 +639,14 @@ class Stage1Unit:
     need_weights: bool
 
 
-def stage1_units(exps, table: pd.DataFrame) -> list[Stage1Unit]:
+def stage1_units(exps, table: pd.DataFrame, store: RunStore | None = None) -> list[Stage1Unit]:
     """Every stage-1 training the experiments ``exps`` need, each once.
 
     Experiments that share a branch (same run key: e.g. every SE ratio shares FRLM) share its
     trainings, as the run store does. ``table`` is the corpus table: its size is part of every
-    run key, its folds are the protocols'.
+    run key, its folds are the protocols'. With ``store``, a branch fold needs its weights only
+    while a fusion fold standing on it is unfinished (the committed store keeps finished fusion
+    folds, not branch weights).
     """
     units: dict[tuple, Stage1Unit] = {}
     for exp in exps:
@@ -649,8 +656,9 @@ def stage1_units(exps, table: pd.DataFrame) -> list[Stage1Unit]:
             key = _branch_key(kind, exp, len(table))
             for seed in exp.seeds:
                 for fold in folds:
+                    need = fusion and (store is None or not store.done(_fusion_dirs(exp, len(table), seed, fold.name, store)[0]))
                     old = units.get((kind, key, seed, fold.name))
-                    units[(kind, key, seed, fold.name)] = Stage1Unit(kind, key, exp, fold, seed, fusion or bool(old and old.need_weights))
+                    units[(kind, key, seed, fold.name)] = Stage1Unit(kind, key, exp, fold, seed, need or bool(old and old.need_weights))
     return list(units.values())
 
 
@@ -712,7 +720,7 @@ def pretrain(
     store = store if isinstance(store, RunStore) else RunStore(store)
     device = torch.device(device) if device is not None else default_device()
     todo = []
-    for u in stage1_units(exps, features.table):
+    for u in stage1_units(exps, features.table, store):
         d = store.fold_dir(u.kind, u.key, u.seed, u.fold.name)
         if not (store.done(d) and (not u.need_weights or (d / "model.pt").is_file())):
             todo.append(u)

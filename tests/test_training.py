@@ -358,3 +358,10 @@ def test_pretrain_in_worker_processes_matches_training_in_process(tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert sorted(p.name for p in (tmp_path / "pool").iterdir()) == sorted(p.name for p in (tmp_path / "alone").iterdir())
+    # a store that keeps finished fusion folds without branch weights (the committed one) needs no retraining
+    weights = list((tmp_path / "pool").glob("[fu][r]lm-*/seed0/*/model.pt"))
+    assert len(weights) == 6
+    for w in weights:
+        w.unlink()
+    assert training.pretrain(exps, feats, store=tmp_path / "pool", device="cpu", workers=1, progress=False) == 0
+    assert all(not u.need_weights for u in training.stage1_units(exps, feats.table, training.RunStore(tmp_path / "pool")))
