@@ -86,8 +86,8 @@ import sys
 keep = [s for s in sys.argv[1].split(",") if s and s not in set(sys.argv[2].split(","))]
 print(repr(keep))' "$all_studies" "$skip_studies")"
 
-# Full profile: the branch folds of the whole suite first, several processes at once (recurrent
-# training gains little from a second thread, independent folds scale with the cores).
+# Full profile: the branch folds of the whole suite first, one process per core (independent folds
+# scale with the cores better than intra-op threads do: benchmarks/bench_parallel.py).
 if [ "$profile" = full ] && [ "$train" = True ] && [ ${#only[@]} -eq 0 ] && [ "$update_notebooks" = 0 ]; then
     if [ -z "$jobs" ]; then
         if [ "$device" != cpu ] && "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then jobs=1

@@ -691,9 +691,10 @@ def pretrain(
 ) -> int:
     """Train every stage-1 fold the experiments need, in ``workers`` processes at once.
 
-    Recurrent training gains little from a second intra-op thread (1.3-1.4x on 2 cores, results/
-    benchmarks.md), while independent folds in separate processes share nothing: on a CPU, use
-    ``workers`` = the number of cores with ``threads=1``. The trainings land in the run store exactly as :func:`run_experiment` would write
+    Independent folds in separate processes share nothing, while the peephole recurrence's many
+    small ops scale imperfectly over intra-op threads (on 2 cores the two are close: processes
+    1.01-1.14x faster in two runs of ``benchmarks/bench_parallel.py``; more cores not measured). On a CPU,
+    use ``workers`` = the number of cores with ``threads=1``. The trainings land in the run store exactly as :func:`run_experiment` would write
     them (same keys, seeds and code), so a later ``run_experiment`` of any of ``exps`` finds its
     branches finished and trains only the fusion heads. Finished folds are skipped; an interrupted
     training resumes from its last checkpoint.

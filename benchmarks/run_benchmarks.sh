@@ -33,7 +33,9 @@ if [ "${SKIP_TRAINING:-0}" != "1" ]; then
     for threads in 1 2; do  # FRLM's paper size; the ratio to nn.LSTM is the figure that matters
         "$venv/bin/python" benchmarks/bench_peephole.py --sizes 256,300,76,128 --repeats 3 --threads "$threads"
     done | tee results/benchmarks_peephole.txt
-    extra+=(--allocator results/benchmarks_allocator.txt --peephole results/benchmarks_peephole.txt)
+    "$venv/bin/python" benchmarks/bench_parallel.py | tee results/benchmarks_parallel.txt
+    extra+=(--allocator results/benchmarks_allocator.txt --peephole results/benchmarks_peephole.txt
+            --parallel results/benchmarks_parallel.txt)
 fi
 "$venv/bin/python" benchmarks/bench_inference.py report --inference results/benchmarks_inference.json "${training[@]}" \
     "${extra[@]}" --out results/benchmarks.md > /dev/null
