@@ -693,9 +693,9 @@ def pretrain(
 
     Independent folds in separate processes share nothing, while the peephole recurrence's many
     small ops scale imperfectly over intra-op threads (on 2 cores the two are close: processes
-    1.01-1.14x faster in two runs of ``benchmarks/bench_parallel.py``; more cores not measured). On a CPU,
-    use ``workers`` = the number of cores with ``threads=1``. The trainings land in the run store exactly as :func:`run_experiment` would write
-    them (same keys, seeds and code), so a later ``run_experiment`` of any of ``exps`` finds its
+    1.01-1.14x faster in two runs of ``benchmarks/bench_parallel.py``; more cores not measured).
+    On a CPU, use ``workers`` = the number of cores with ``threads=1``. The trainings land in the
+    run store exactly as :func:`run_experiment` would write them (same keys, seeds and code), so a later ``run_experiment`` of any of ``exps`` finds its
     branches finished and trains only the fusion heads. Finished folds are skipped; an interrupted
     training resumes from its last checkpoint.
 
