@@ -63,7 +63,6 @@ def _cmd_features(args) -> int:
 
 def _cmd_train(args) -> int:
     from . import studies
-    from .studies import experiment
     from .training import run_experiment, update_summary
 
     if args.threads:
@@ -74,7 +73,7 @@ def _cmd_train(args) -> int:
     corpus = feats.table.attrs.get("corpus", "custom")
     # The paper's configuration (studies.experiment) with only the options given here changed, so
     # the CLI and the notebooks share their run store entries.
-    exp = experiment(corpus, args.model, args.protocol, args.profile, n_folds=args.folds, split_seed=args.split_seed,
+    exp = studies.experiment(corpus, args.model, args.protocol, args.profile, n_folds=args.folds, split_seed=args.split_seed,
                      seeds=tuple(args.seeds), features=feats.config, split_file=args.split_file,
                      normalisation=args.normalisation)
     # each changed factor also names the variant, so the summary row of a changed configuration
