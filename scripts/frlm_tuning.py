@@ -37,7 +37,7 @@ from amsnet_lib.config import ExperimentConfig  # noqa: E402
 from amsnet_lib.corpora import load_corpus  # noqa: E402
 from amsnet_lib.features import extract_features  # noqa: E402
 from amsnet_lib.studies import experiment  # noqa: E402
-from amsnet_lib.training import RunStore, _branch_key, run_experiment  # noqa: E402
+from amsnet_lib.training import RunStore, _branch_key, _fusion_dirs, run_experiment  # noqa: E402
 
 DEFAULT_VARIANTS = ("0.3,0", "0.5,0", "0.5,0.001")
 
@@ -124,6 +124,23 @@ def main(argv=None) -> int:
         for name, g in ran.groupby("variant", sort=False):
             lines.append(f"| {name} | {len(g)} | {g['val_loss'].astype(float).mean():.3f} | "
                          f"{g['val_ua'].astype(float).mean():.2f} | {g['train_acc'].astype(float).mean():.2f} |")
+    # FRLM is chosen for the fusion it feeds: the fusion heads' own validation over each FRLM
+    # variant, where the run store holds them (`amsnet train --model amsnet --hidden-size 256`, ...)
+    fusion_rows = []
+    for model in ("amsnet", "concat"):
+        for spec in a.variants:
+            exp = variant(dataclasses.replace(base, model=model), spec)
+            found = [r for r in (validation_row(_fusion_dirs(exp, len(feats), exp.seeds[0], f, store)[0]) for f in a.folds) if r]
+            if found:
+                fusion_rows.append({"model": model, "frlm": exp.variant, "folds": len(found),
+                                    "val_loss": sum(r["val_loss"] for r in found) / len(found),
+                                    "val_ua": sum(r["val_ua"] for r in found) / len(found)})
+    if fusion_rows:
+        lines += ["", "The fusion heads over each FRLM (their own validation split, lowest validation loss; mean over "
+                  "the folds run; FRLM variants without fusion runs are left out):", "",
+                  "| model | FRLM | folds | val loss | val UA (%) |", "|---|---|---|---|---|"]
+        lines += [f"| {r['model']} | {r['frlm']} | {r['folds']} | {r['val_loss']:.3f} | {r['val_ua']:.2f} |" for r in fusion_rows]
+        print(pd.DataFrame(fusion_rows).round(3).to_string(index=False))
     atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
     print(f"wrote {out.with_suffix('.md')}")
     return 0
