@@ -58,6 +58,15 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _training_device(device) -> torch.device:
+    """``device`` (default: CUDA when available), with deterministic algorithms on a CPU: every
+    path that trains folds (run_experiment, pretrain in process or in workers) sets the same."""
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return device
+
+
 def seed_everything(seed: int) -> None:
     """Same seed, same data → same numbers on the same machine."""
     import random
@@ -445,6 +454,11 @@ def _describe(experiment_dir: Path, identity: dict) -> None:
         atomic_write_text(path, json.dumps(identity, indent=1, default=_plain))
 
 
+def _stage1_done(store: RunStore, d: Path, need_weights: bool) -> bool:
+    """A stage-1 fold needs no training: finished, with its weights when a fusion will load them."""
+    return store.done(d) and (not need_weights or (d / "model.pt").is_file())
+
+
 def _run_single_stage(name, exp, features, fold, seed, store, device, progress, train=True, need_weights=False) -> Path | None:
     """Train FRLM, URLM or early fusion on one fold (stage 1); cached in the run store.
 
@@ -455,7 +469,7 @@ def _run_single_stage(name, exp, features, fold, seed, store, device, progress, 
     n_classes = len(features.classes)
     d = store.fold_dir(name, _branch_key(name, exp, len(features)), seed, fold.name)
     _describe(d.parent.parent, _branch_identity(name, exp, len(features)))
-    if store.done(d) and (not need_weights or (d / "model.pt").is_file()):
+    if _stage1_done(store, d, need_weights):
         return d
     if not train:
         return None
@@ -595,9 +609,7 @@ def run_experiment(
     from tqdm.auto import tqdm
 
     store = store if isinstance(store, RunStore) else RunStore(store)
-    device = torch.device(device) if device is not None else default_device()
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    device = _training_device(device)
     folds = make_folds(features.table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed, split_file=exp.split_file)
     if only_folds:
         unknown = sorted(set(only_folds) - {f.name for f in folds})
@@ -652,11 +664,11 @@ def stage1_units(exps, table: pd.DataFrame, store: RunStore | None = None) -> li
     for exp in exps:
         folds = make_folds(table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed, split_file=exp.split_file)
         fusion = exp.model not in SINGLE_STAGE
-        for kind in BRANCHES if fusion else (exp.model,):
-            key = _branch_key(kind, exp, len(table))
-            for seed in exp.seeds:
-                for fold in folds:
-                    need = fusion and (store is None or not store.done(_fusion_dirs(exp, len(table), seed, fold.name, store)[0]))
+        keys = {kind: _branch_key(kind, exp, len(table)) for kind in (BRANCHES if fusion else (exp.model,))}
+        for seed in exp.seeds:
+            for fold in folds:
+                need = fusion and (store is None or not store.done(_fusion_dirs(exp, len(table), seed, fold.name, store)[0]))
+                for kind, key in keys.items():
                     old = units.get((kind, key, seed, fold.name))
                     units[(kind, key, seed, fold.name)] = Stage1Unit(kind, key, exp, fold, seed, need or bool(old and old.need_weights))
     return list(units.values())
@@ -667,9 +679,7 @@ _WORKER: dict = {}
 
 def _worker_init(features: Features, store_root: str, device: str, threads: int) -> None:
     torch.set_num_threads(threads)
-    if torch.device(device).type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    _WORKER.update(features=features, store=RunStore(store_root), device=torch.device(device))
+    _WORKER.update(features=features, store=RunStore(store_root), device=_training_device(device))
 
 
 def _worker_train(unit: Stage1Unit) -> str:
@@ -695,8 +705,9 @@ def pretrain(
     small ops scale imperfectly over intra-op threads (on 2 cores the two are close: processes
     1.01-1.14x faster in two runs of ``benchmarks/bench_parallel.py``; more cores not measured).
     On a CPU, use ``workers`` = the number of cores with ``threads=1``. The trainings land in the
-    run store exactly as :func:`run_experiment` would write them (same keys, seeds and code), so a later ``run_experiment`` of any of ``exps`` finds its
-    branches finished and trains only the fusion heads. Finished folds are skipped; an interrupted
+    run store exactly as :func:`run_experiment` would write them (same keys, seeds and code), so a
+    later ``run_experiment`` of any of ``exps`` finds its branches finished and trains only the
+    fusion heads. Finished folds are skipped; an interrupted
     training resumes from its last checkpoint.
 
     Args:
@@ -719,12 +730,9 @@ def pretrain(
     from tqdm.auto import tqdm
 
     store = store if isinstance(store, RunStore) else RunStore(store)
-    device = torch.device(device) if device is not None else default_device()
-    todo = []
-    for u in stage1_units(exps, features.table, store):
-        d = store.fold_dir(u.kind, u.key, u.seed, u.fold.name)
-        if not (store.done(d) and (not u.need_weights or (d / "model.pt").is_file())):
-            todo.append(u)
+    device = _training_device(device)
+    todo = [u for u in stage1_units(exps, features.table, store)
+            if not _stage1_done(store, store.fold_dir(u.kind, u.key, u.seed, u.fold.name), u.need_weights)]
     # the longest first (recurrent branches, the larger the later-finishing), so the last ones
     # running side by side are short: the pool does not wait for one long straggler
     todo.sort(key=lambda u: (u.kind == "urlm", -(u.exp.frlm.hidden_size if u.kind != "urlm" else 0)))
