@@ -19,8 +19,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 
 from .errors import AudioError
 
@@ -37,8 +35,16 @@ CLIP_LEVEL = 0.999
 #: Fraction of clipped samples from which a signal is reported as clipped (0.1 %).
 CLIP_FRACTION = 1e-3
 
-# soundfile raises these for files it cannot open or decode.
-_DECODE_ERRORS = (sf.SoundFileError, RuntimeError, EOFError)
+
+def _soundfile():
+    """soundfile and the errors it raises for files it cannot open or decode.
+
+    Imported on first use: training from a saved feature bundle (:meth:`Features.load`, e.g. on
+    a GPU machine without the audio libraries) imports this module but decodes nothing.
+    """
+    import soundfile as sf
+
+    return sf, (sf.SoundFileError, RuntimeError, EOFError)
 
 _FIX_UNREADABLE = (
     "check that the file is a complete, uncorrupted WAV or FLAC recording "
@@ -76,6 +82,7 @@ def load_audio(
     if max_duration is not None and not max_duration > 0:
         raise ValueError(f"max_duration must be positive seconds or None, got {max_duration!r}")
     path = _check_path(path)
+    sf, decode_errors = _soundfile()
     try:
         with sf.SoundFile(str(path)) as f:
             native_rate, n_frames = f.samplerate, f.frames
@@ -86,7 +93,7 @@ def load_audio(
             data = f.read(frames=n_frames, dtype="float32", always_2d=True)
     except AudioError:
         raise
-    except _DECODE_ERRORS as error:
+    except decode_errors as error:
         raise AudioError(path, f"cannot be decoded as audio ({_reason(error)})", _FIX_UNREADABLE) from error
     if data.shape[0] == 0:
         # The header announced samples but the data chunk is missing (truncated file).
@@ -96,6 +103,8 @@ def load_audio(
     if not np.all(np.isfinite(signal)):
         raise AudioError(path, "contains NaN or infinite samples", _FIX_UNREADABLE)
     if native_rate != sample_rate:
+        import soxr
+
         signal = soxr.resample(signal, native_rate, int(sample_rate), quality="HQ")
     return np.ascontiguousarray(signal, dtype=np.float32)
 
@@ -115,12 +124,13 @@ def audio_info(path: str | os.PathLike) -> tuple[float, int, int]:
             (missing, directory, not audio, empty, shorter than :data:`MIN_DURATION`).
     """
     path = _check_path(path)
+    sf, decode_errors = _soundfile()
     try:
         # SoundFile reads only the header; soundfile.info would do the same plus extra
         # formatting work (about 2.5x slower on a 535-file corpus).
         with sf.SoundFile(str(path)) as f:
             rate, n_frames, channels = f.samplerate, f.frames, f.channels
-    except _DECODE_ERRORS as error:
+    except decode_errors as error:
         raise AudioError(path, f"cannot be decoded as audio ({_reason(error)})", _FIX_UNREADABLE) from error
     _check_length(path, n_frames, rate)
     return n_frames / rate, int(rate), int(channels)

@@ -15,13 +15,18 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=None, help="worker processes for feature extraction (default: all cores)")
     p.add_argument("--duration", type=float, default=None, help="fixed utterance length in seconds (default: 3 EmoDB, 5 IEMOCAP)")
     p.add_argument("--n-mels", type=int, default=128, help="mel bands of the spectrogram")
+    p.add_argument("--features", default=None, metavar="FILE",
+                   help="read both feature streams from a bundle written by `amsnet features --save` instead of the "
+                        "corpus (no audio or openSMILE needed; the corpus options above are then ignored)")
 
 
 def _load(args):
     from .config import FeatureConfig
     from .corpora import load_corpus
-    from .features import extract_features
+    from .features import Features, extract_features
 
+    if args.features:
+        return Features.load(args.features)
     table = load_corpus(args.corpus, data_dir=args.data_dir, download=False if args.no_download else "auto")
     corpus = table.attrs.get("corpus", "custom")
     overrides = {"n_mels": args.n_mels}
@@ -34,6 +39,10 @@ def _load(args):
 def _cmd_features(args) -> int:
     feats = _load(args)
     s = feats.summary()
+    if args.save:
+        path = feats.save(args.save, precision=args.precision)
+        print(f"saved: {path} ({path.stat().st_size / 1e6:.1f} MB, {args.precision}); train from it with --features {path}",
+              file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(s, indent=1))
         return 0
@@ -143,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("features", help="load a corpus, extract both feature streams into the cache, print a summary")
     _add_corpus_args(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--save", default=None, metavar="FILE", help="also write the features to one .npz bundle (Features.save)")
+    p.add_argument("--precision", default="float32", choices=["float32", "float16"],
+                   help="of the saved bundle: float32 lossless, float16 half the size (rounded values)")
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("train", help="train and evaluate a model under a protocol; prints per-fold WA/UA")

@@ -620,6 +620,7 @@ def build_report(
     tables_out: str | os.PathLike | None = None,
     diagnostics: Mapping[str, str] | None = None,
     suite: pd.DataFrame | None = None,
+    gpu: str | None = None,
 ) -> str:
     """The reproduction report (Markdown): every paper table beside ours, figures, hardware, time.
 
@@ -638,6 +639,8 @@ def build_report(
         diagnostics: name -> Markdown of a diagnostic beyond the paper (first line its ``# title``),
             e.g. ``frame_feature_check`` and ``frlm_tuning`` written by the scripts of those names.
         suite: :func:`suite_cost` of the corpus the report is about (what the whole suite trains).
+        gpu: Markdown of the GPU measurements (``tables/gpu_session.md``, written by
+            ``scripts/gpu_report.py`` from a ``benchmarks/gpu_session.sh`` run; first line its ``# title``).
     """
     availability = dict(availability or {})
     study_tables = dict(study_tables or {})
@@ -749,6 +752,9 @@ def build_report(
         if hours == hours:  # measured
             out += [f"At least {hours:.1f} CPU hours: about {hours / 2:.1f} h of wall time on the 2-core CPU with two "
                     "trainings side by side (the project's target for the whole EmoDB suite: 3 h on a 2-core CPU).", ""]
+    if gpu:
+        lines = gpu.strip().splitlines()
+        out += [f"### {lines[0].lstrip('# ').strip()}", *lines[1:], ""]
     out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(out)
 
@@ -1056,7 +1062,8 @@ class Session:
                             environment=environment_info(), tables_out=self.tables_dir,
                             diagnostics={f.stem: f.read_text() for f in (self.tables_dir / f"{n}.md" for n in DIAGNOSTICS)
                                          if f.is_file()},
-                            suite=self._suite_cost(summary))
+                            suite=self._suite_cost(summary),
+                            gpu=_read_if_exists(self.tables_dir / "gpu_session.md") if self.profile == "full" else None)
         path = self.results_dir / "REPORT.md"
         atomic_write_text(path, text)
         return path
@@ -1129,6 +1136,10 @@ def _default_device_name() -> str:
         return str(default_device())
     except Exception:
         return "cpu"
+
+
+def _read_if_exists(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
 
 
 def _short(path: Path) -> str:

@@ -13,6 +13,7 @@ hits every contender alike; torch's default thread count.
     python benchmarks/bench_peephole.py                  # real size (256, 300, 76, 256) + small
     python benchmarks/bench_peephole.py --sizes 64,100,76,128 --repeats 3
     python benchmarks/bench_peephole.py --allocator       # glibc defaults vs amsnet's settings
+    python benchmarks/bench_peephole.py --device cuda --repeats 20   # on a GPU (nn.LSTM is cuDNN)
 
 ``--allocator`` times the peephole step at the paper's FRLM size (256, 300, 76, 128) in two fresh
 processes, one with glibc's default allocator settings and one with those of
@@ -35,7 +36,12 @@ from amsnet_lib.models.frlm import PlainBLSTM
 from amsnet_lib.models.peephole import PeepholeLSTM
 
 
-def _step_times(steps: dict, repeats: int, warmup: int) -> dict:
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":  # kernels run asynchronously: wait for them before reading the clock
+        torch.cuda.synchronize(device)
+
+
+def _step_times(steps: dict, repeats: int, warmup: int, device: torch.device = torch.device("cpu")) -> dict:
     """Median ms per step function, repeats interleaved across contenders."""
     for step in steps.values():
         for _ in range(warmup):
@@ -43,23 +49,27 @@ def _step_times(steps: dict, repeats: int, warmup: int) -> dict:
     times = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
+            _sync(device)
             t0 = time.perf_counter()
             step()
+            _sync(device)
             times[name].append(time.perf_counter() - t0)
     return {name: statistics.median(ts) * 1000.0 for name, ts in times.items()}
 
 
-def bench(B: int, T: int, D: int, H: int, repeats: int, warmup: int, packed: bool) -> dict:
+def bench(B: int, T: int, D: int, H: int, repeats: int, warmup: int, packed: bool, device: str = "cpu") -> dict:
+    device = torch.device(device)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(B, T, D, generator=g)
     lengths = torch.randint(T // 2, T + 1, (B,), generator=g)
     lengths[0] = T
     mask = torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)
     w = torch.randn(B, T, 2 * H, generator=g)  # loss weights: every output gets a gradient
+    x, mask, w = x.to(device), mask.to(device), w.to(device)  # lengths stay on the CPU (packing)
 
-    peep = PeepholeLSTM(D, H, bidirectional=True)
-    lstm = nn.LSTM(D, H, batch_first=True, bidirectional=True)
-    plain = PlainBLSTM(D, H)
+    peep = PeepholeLSTM(D, H, bidirectional=True).to(device)
+    lstm = nn.LSTM(D, H, batch_first=True, bidirectional=True).to(device)  # cuDNN on a GPU
+    plain = PlainBLSTM(D, H).to(device)
 
     def step(module, fn):
         def run():
@@ -78,10 +88,11 @@ def bench(B: int, T: int, D: int, H: int, repeats: int, warmup: int, packed: boo
     }
     if packed:
         steps["packed"] = step(lstm, run_packed)
-    ms = _step_times(steps, repeats, warmup)
+    ms = _step_times(steps, repeats, warmup, device)
     ref = ms["nn.LSTM"]
-    parts = " | ".join(f"{k} {v:.0f} ms ({v / ref:.2f}x)" for k, v in ms.items())
-    print(f"B={B} T={T} D={D} H={H} threads={torch.get_num_threads()} "
+    parts = " | ".join(f"{k} {v:.1f} ms ({v / ref:.2f}x)" for k, v in ms.items())
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"threads={torch.get_num_threads()}"
+    print(f"B={B} T={T} D={D} H={H} {where} "
           f"median of {repeats}: {parts}", flush=True)
     return ms
 
@@ -130,6 +141,7 @@ def main() -> None:
     ap.add_argument("--packed", action="store_true", help="also time a packed nn.LSTM")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch.set_num_threads (default: leave torch's default)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (times synchronise with the GPU)")
     ap.add_argument("--allocator", action="store_true",
                     help="time glibc's default allocator settings against amsnet's (FRLM size, fresh processes)")
     args = ap.parse_args()
@@ -140,7 +152,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     for size in args.sizes:
         B, T, D, H = (int(v) for v in size.split(","))
-        bench(B, T, D, H, args.repeats, args.warmup, args.packed)
+        bench(B, T, D, H, args.repeats, args.warmup, args.packed, args.device)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import soundfile as sf
@@ -33,6 +34,32 @@ def test_features_summary_reports_counts_shapes_and_skips(tmp_path, capsys):
     assert cli.main(args + ["--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["cache_hits"] == 10 and summary["frame_dims"] == 76
+
+
+def test_training_from_a_saved_bundle_needs_no_audio(tmp_path, capsys):
+    """`amsnet features --save` then `amsnet train --features`: the same folds and numbers as
+    training from the corpus, and the training process imports no audio library (a GPU machine
+    without openSMILE, librosa or libsndfile trains from the bundle)."""
+    import subprocess
+    import sys
+
+    corpus = _corpus(tmp_path)
+    common = ["--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0"]
+    bundle = tmp_path / "corpus.npz"
+    assert cli.main(["features", "--corpus", str(corpus), *common, "--save", str(bundle)]) == 0
+    assert "saved: " in capsys.readouterr().out and bundle.exists()
+    train = ["--model", "urlm", "--profile", "quick", "--folds", "2", "--summary", "", "--threads", "1"]
+    assert cli.main(["train", "--corpus", str(corpus), *common, *train, "--run-dir", str(tmp_path / "r1")]) == 0
+    from_corpus = capsys.readouterr().out
+    code = ("import sys; from amsnet_lib import cli; rc = cli.main(sys.argv[1:]); "
+            "bad = [m for m in ('soundfile', 'soxr', 'opensmile', 'librosa') if m in sys.modules]; "
+            "print('audio modules:', bad); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, "train", "--features", str(bundle), *train,
+                          "--run-dir", str(tmp_path / "r2")], capture_output=True, text=True, env={**os.environ, "AMSNET_NO_REEXEC": "1"})
+    assert out.returncode == 0, out.stderr
+    assert "audio modules: []" in out.stdout
+    table = lambda s: [line for line in s.splitlines() if "fold" in line or "mean" in line]  # noqa: E731
+    assert table(out.stdout) == table(from_corpus) and len(table(from_corpus)) >= 3
 
 
 def test_missing_corpus_is_a_clear_error(tmp_path, capsys):

@@ -151,3 +151,29 @@ def test_emodb_features_end_to_end(emodb_dir, tmp_path):
     assert f.frames.shape == (14, 300, 76)
     assert f.spec.shape == (14, 128, 121)
     assert sorted(set(f.labels.tolist())) == list(range(7))
+
+
+def test_saved_bundle_round_trips_and_float16_halves_it(tmp_path):
+    from amsnet_lib.errors import AmsnetError
+    from amsnet_lib.features import Features
+
+    table = _table(tmp_path, [("a", 0.8, 16000), ("b", 1.5, 16000), ("a", 0.4, 16000)])
+    table["session"] = None
+    table["speaker"] = ["03", "08", "03"]  # strings that look like numbers stay strings
+    f = extract_features(table, FeatureConfig(duration=1.0), use_cache=False, n_jobs=1, progress=False)
+    g = Features.load(f.save(tmp_path / "b32.npz"))
+    for name in ("frames", "mask", "spec", "labels"):
+        np.testing.assert_array_equal(getattr(g, name), getattr(f, name))
+        assert getattr(g, name).dtype == getattr(f, name).dtype
+    assert g.classes == f.classes and g.config == f.config and g.warnings == f.warnings
+    pd.testing.assert_frame_equal(g.table, f.table)
+    assert g.table.attrs == f.table.attrs and g.table["speaker"].tolist() == ["03", "08", "03"]
+    h = Features.load(f.save(tmp_path / "b16.npz", precision="float16"))
+    assert h.frames.dtype == np.float32 and not h.frames[~h.mask].any()
+    np.testing.assert_allclose(h.frames, f.frames, rtol=1e-3, atol=1e-4)
+    assert (tmp_path / "b16.npz").stat().st_size < 0.7 * (tmp_path / "b32.npz").stat().st_size
+    (tmp_path / "bad.npz").write_bytes(b"not a bundle")
+    with pytest.raises(AmsnetError, match="bad.npz.*not a readable feature bundle.*Fix"):
+        Features.load(tmp_path / "bad.npz")
+    with pytest.raises(AmsnetError, match="missing.npz.*does not exist"):
+        Features.load(tmp_path / "missing.npz")

@@ -247,6 +247,16 @@ def test_report_includes_the_diagnostic_tables_under_their_own_titles():
                                                     se_params={r: 1 for r in studies.SE_RATIOS})
 
 
+def test_report_shows_the_gpu_session_in_the_hardware_section():
+    gpu = "# Measured on a GPU (H100)\n\n- Full 5-fold AMSNet run: 112 s wall\n"
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, gpu=gpu,
+                             se_params={r: 1 for r in studies.SE_RATIOS})
+    hardware = md.split("## Hardware, software, time", 1)[1].split("\n## ", 1)[0]
+    assert "### Measured on a GPU (H100)" in hardware and "112 s wall" in hardware
+    assert "Measured on a GPU" not in report.build_report(None, profile="full", protocols=["paper"], availability={},
+                                                          se_params={r: 1 for r in studies.SE_RATIOS})
+
+
 def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path):
     from amsnet_lib.training import RunStore
 

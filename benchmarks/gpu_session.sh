@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# GPU measurements in one time-boxed session (a lent GPU machine has no openSMILE, no librosa, no
+# corpus): everything reads a feature bundle written beforehand with
+#     amsnet features --save emodb.npz [--precision float16]
+# and uses the machine's own python3 with torch (amsnet_lib imports no audio library to train).
+#
+#     benchmarks/gpu_session.sh BUNDLE OUT_DIR [BUDGET_S] [WORKERS]
+#
+# 1. env.txt          GPU, driver, python and torch versions
+# 2. peephole_gpu.txt peephole BLSTM training step vs cuDNN nn.LSTM (bench_peephole.py --device cuda)
+# 3. amsnet_paper.txt the full 5-fold AMSNet run under the paper's protocol from nothing (both
+#                     branches in WORKERS processes sharing the GPU, then the fusion heads), timed
+# 4. suite.txt        the rest of the budget: `amsnet pretrain` of the whole suite, stopped at the
+#                     deadline; what finished (and each training's seconds) gives the suite's rate
+# 5. runs_gpu.tgz     the run store (metrics, curves, predictions, fusion heads; no branch weights)
+#
+# Every step is cut at the deadline (BUDGET_S from the start, default 480 s) so that the files
+# always come back; timings.json holds the wall times.
+set -uo pipefail
+bundle=${1:?feature bundle}; out=${2:?output folder}; budget=${3:-480}; workers=${4:-10}
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+mkdir -p "$out"
+py=${PYTHON:-python3}
+device=${DEVICE:-cuda}  # DEVICE=cpu: a dry run of this script on a machine without a GPU
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 AMSNET_NO_REEXEC=1 PYTHONHASHSEED=0
+runs=${AMSNET_RUN_DIR:-/tmp/amsnet_gpu_runs}
+start=$(date +%s)
+left() { echo $(( budget - ($(date +%s) - start) )); }
+stamp() { echo "$1 $(( $(date +%s) - start ))" >> "$out/timings.txt"; }
+: > "$out/timings.txt"
+
+{ nvidia-smi -L; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; nproc
+  "$py" -c "import sys, torch, numpy, pandas; print(sys.version.split()[0], torch.__version__, numpy.__version__, pandas.__version__, torch.cuda.is_available())"
+} > "$out/env.txt" 2>&1
+cat "$out/env.txt"
+
+stamp bench_start
+timeout $(( $(left) > 90 ? 90 : $(left) )) "$py" benchmarks/bench_peephole.py --device "$device" --sizes 256,300,76,128 256,300,76,256 \
+    --repeats 20 --warmup 3 2>&1 | tee "$out/peephole_gpu.txt"
+stamp bench_end
+
+stamp amsnet_start
+timeout "$(left)" "$py" -m amsnet_lib.cli train --features "$bundle" --model amsnet --protocol paper --workers "$workers" \
+    --threads 1 --device "$device" --run-dir "$runs" --summary '' 2>&1 | tr '\r' '\n' | grep -v 'it/s\|ep/s\|s/it\|s/ep' \
+    | tee "$out/amsnet_paper.txt"
+echo "exit ${PIPESTATUS[0]}" >> "$out/amsnet_paper.txt"
+stamp amsnet_end
+
+if [ "$(left)" -gt 30 ]; then
+    stamp suite_start
+    timeout "$(left)" "$py" -m amsnet_lib.cli pretrain --features "$bundle" --workers "$(( workers + 4 ))" --threads 1 \
+        --device "$device" --run-dir "$runs" 2>&1 | tr '\r' '\n' | grep -v 'it/s\|ep/s\|s/it\|s/ep' > "$out/suite.txt"
+    echo "exit ${PIPESTATUS[0]}" >> "$out/suite.txt"
+    stamp suite_end
+fi
+tail -3 "$out/suite.txt" 2>/dev/null
+find "$runs" -name partial.pt -delete 2>/dev/null
+# branch weights stay behind (MBs each); the fusion heads are kept
+tar czf "$out/runs_gpu.tgz" --exclude='frlm-*/*/*/model.pt' --exclude='urlm-*/*/*/model.pt' --exclude='early-*/*/*/model.pt' -C "$(dirname "$runs")" "$(basename "$runs")" 2>/dev/null
+cat "$out/timings.txt"
