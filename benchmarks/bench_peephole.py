@@ -5,6 +5,7 @@ One step = forward + backward of a weighted-sum loss, on a padded batch (lengths
   peephole    PeepholeLSTM (FRLM, ``peephole=True``), stops at the longest sequence;
   nn.LSTM     ``nn.LSTM(bidirectional=True)`` on the whole padded batch: the target (ratio);
   plain       PlainBLSTM (FRLM, ``peephole=False``): two nn.LSTMs, within-length reversal;
+  peephole, no CUDA graphs   (on a GPU) the same recurrence launched kernel by kernel;
   packed      (``--packed``) nn.LSTM on a pack_padded_sequence: correct padding, but very
               slow on CPU (why FRLM does not use it).
 Warm-up, then the median of several repeats, interleaved so that load from other processes
@@ -81,11 +82,26 @@ def bench(B: int, T: int, D: int, H: int, repeats: int, warmup: int, packed: boo
         p = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         return pad_packed_sequence(lstm(p)[0], batch_first=True, total_length=T)[0]
 
+    def eager(fn):  # the same recurrence without CUDA graphs, in this run (see models/peephole.py)
+        def run():
+            before = os.environ.get("AMSNET_CUDA_GRAPHS")
+            os.environ["AMSNET_CUDA_GRAPHS"] = "0"
+            try:
+                return fn()
+            finally:
+                if before is None:
+                    os.environ.pop("AMSNET_CUDA_GRAPHS")
+                else:
+                    os.environ["AMSNET_CUDA_GRAPHS"] = before
+        return run
+
     steps = {
         "peephole": step(peep, lambda: peep(x, mask)),
         "nn.LSTM": step(lstm, lambda: lstm(x)[0]),
         "plain": step(plain, lambda: plain(x, mask)),
     }
+    if device.type == "cuda":
+        steps["peephole, no CUDA graphs"] = eager(step(peep, lambda: peep(x, mask)))
     if packed:
         steps["packed"] = step(lstm, run_packed)
     ms = _step_times(steps, repeats, warmup, device)

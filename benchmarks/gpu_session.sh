@@ -13,6 +13,8 @@
 # 4. suite.txt        the rest of the budget: `amsnet pretrain` of the whole suite, stopped at the
 #                     deadline; what finished (and each training's seconds) gives the suite's rate
 # 5. runs_gpu.tgz     the run store (metrics, curves, predictions, fusion heads; no branch weights)
+#    gpu_mem.txt      GPU memory in use (MiB), sampled every 2 s
+# The peephole recurrence runs as CUDA graphs (AMSNET_CUDA_GRAPHS=0: kernel by kernel).
 #
 # Every step is cut at the deadline (BUDGET_S from the start, default 480 s) so that the files
 # always come back; timings.json holds the wall times.
@@ -35,6 +37,8 @@ stamp() { echo "$1 $(( $(date +%s) - start ))" >> "$out/timings.txt"; }
 } > "$out/env.txt" 2>&1
 cat "$out/env.txt"
 
+(while true; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits >> "$out/gpu_mem.txt" 2>/dev/null; sleep 2; done) &
+sampler=$!
 stamp bench_start
 timeout $(( $(left) > 90 ? 90 : $(left) )) "$py" benchmarks/bench_peephole.py --device "$device" --sizes 256,300,76,128 256,300,76,256 \
     --repeats 20 --warmup 3 2>&1 | tee "$out/peephole_gpu.txt"
@@ -54,6 +58,7 @@ if [ "$(left)" -gt 30 ]; then
     echo "exit ${PIPESTATUS[0]}" >> "$out/suite.txt"
     stamp suite_end
 fi
+kill "$sampler" 2>/dev/null
 tail -3 "$out/suite.txt" 2>/dev/null
 find "$runs" -name partial.pt -delete 2>/dev/null
 # branch weights stay behind (MBs each); the fusion heads are kept

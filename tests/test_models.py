@@ -93,6 +93,44 @@ def test_peephole_matches_stepwise_reference_outputs_and_gradients(bidirectional
     assert x.grad[1, 3:].abs().max() == 0 and x.grad[3, 1:].abs().max() == 0
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CUDA graphs)")
+def test_peephole_cuda_graphs_match_the_reference_on_every_replay(monkeypatch):
+    """On a GPU the recurrence runs as captured CUDA graphs: each call (the capture, then replays
+    with new values, then another shape) must give the step-by-step reference's outputs and
+    gradients, and an earlier call's outputs must survive later replays."""
+    from amsnet_lib.models import peephole
+
+    peephole._GRAPHS.clear()
+    lstm = _random_peephole(H=6).cuda()
+    ref = _random_peephole(H=6)
+    results = []
+    for seed, (B, T, lengths) in enumerate([(4, 7, [7, 3, 5, 1]), (4, 7, [6, 7, 2, 4]), (4, 7, [7, 7, 1, 3]),
+                                           (3, 5, [5, 2, 4])]):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(B, T, 5, dtype=torch.double, generator=g)
+        w = torch.randn(B, T, lstm.output_size, dtype=torch.double, generator=g)
+        xg = x.cuda().requires_grad_(True)
+        lstm.zero_grad(set_to_none=True)
+        out = lstm(xg, _mask(lengths, T).cuda())
+        (out * w.cuda()).sum().backward()
+        ref.zero_grad(set_to_none=True)
+        x_ref = x.clone().requires_grad_(True)
+        expected = reference_peephole(ref, x_ref, lengths)
+        (expected * w).sum().backward()
+        torch.testing.assert_close(out.cpu(), expected, rtol=1e-9, atol=1e-11)
+        torch.testing.assert_close(xg.grad.cpu(), x_ref.grad, rtol=1e-8, atol=1e-10)
+        for (name, p), p_ref in zip(lstm.named_parameters(), ref.parameters()):
+            torch.testing.assert_close(p.grad.cpu(), p_ref.grad, rtol=1e-8, atol=1e-10, msg=name)
+        results.append((out.detach(), expected.detach()))
+    assert len(peephole._GRAPHS) == 4  # forward and backward, two shapes
+    for out, expected in results:  # copies, not the graphs' buffers that later replays overwrote
+        torch.testing.assert_close(out.cpu(), expected, rtol=1e-9, atol=1e-11)
+    monkeypatch.setenv("AMSNET_CUDA_GRAPHS", "0")
+    peephole._GRAPHS.clear()
+    lstm(xg, _mask(lengths, T).cuda()).sum().backward()
+    assert not peephole._GRAPHS
+
+
 def test_peephole_recurrence_gradcheck():
     g = torch.Generator().manual_seed(1)
     args = [torch.randn(*s, generator=g, dtype=torch.double).requires_grad_(True)

@@ -35,6 +35,8 @@ There is one bias per gate (``nn.LSTM``'s b_ih + b_hh pair is redundant).
 from __future__ import annotations
 
 import math
+import os
+from collections import OrderedDict
 
 import torch
 import torch.nn as nn
@@ -81,60 +83,123 @@ def _recurrence_forward(gx: torch.Tensor, w_hh: torch.Tensor, w_peep: torch.Tens
     return hs, gates, cells, tanh_c
 
 
+# --------------------------------------------------------------------------- CUDA graphs
+# On a GPU the time loops above are launch-bound: ~16 tiny kernels per step, each costing more
+# to launch from Python than to run. A CUDA graph records a loop's kernels once per shape and
+# replays them with one launch. Each graph holds its own copies of the inputs and outputs (about
+# 1.5 GB for forward + backward at batch 256, 300 frames, 128 units), so only a few shapes are
+# kept and large ones are not graphed. AMSNET_CUDA_GRAPHS=0 turns this off.
+_GRAPHS: "OrderedDict[tuple, tuple]" = OrderedDict()
+_MAX_GRAPHS = 4
+_MAX_GRAPH_BYTES = 2 << 30
+
+
+def _graphs_enabled(t: torch.Tensor) -> bool:
+    return t.is_cuda and os.environ.get("AMSNET_CUDA_GRAPHS", "1") != "0" and not torch.cuda.is_current_stream_capturing()
+
+
+def _graphed(name: str, fn, *args: torch.Tensor, out_bytes: int) -> tuple:
+    """``fn(*args)`` run as a CUDA graph captured for these shapes; returns fresh copies of its outputs.
+
+    The outputs are copied out of the graph's buffers because the next replay overwrites them
+    while autograd may still hold the previous ones. Falls back to a plain call for shapes whose
+    buffers would exceed ``_MAX_GRAPH_BYTES``.
+    """
+    in_bytes = sum(a.numel() * a.element_size() for a in args)
+    if in_bytes + out_bytes > _MAX_GRAPH_BYTES:
+        return fn(*args)
+    key = (name, torch.cuda.current_device()) + tuple((tuple(a.shape), a.dtype) for a in args)
+    entry = _GRAPHS.get(key)
+    if entry is None:
+        static_in = [a.detach().clone() for a in args]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up (cuBLAS handles, workspaces) outside the capture
+            fn(*static_in)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = fn(*static_in)
+        entry = _GRAPHS[key] = (graph, static_in, static_out)
+        while len(_GRAPHS) > _MAX_GRAPHS:
+            _GRAPHS.popitem(last=False)
+    _GRAPHS.move_to_end(key)
+    graph, static_in, static_out = entry
+    for dst, src in zip(static_in, args):
+        dst.copy_(src)
+    graph.replay()
+    return tuple(o.clone() for o in static_out)
+
+
+def _recurrence_backward(grad_h, w_hh, w_peep, hs, gates, cells, tanh_c):
+    """Gradients of the recurrence w.r.t. gx, w_hh, w_peep (BPTT; see _PeepholeRecurrence)."""
+    dirs, T, B, G = gates.shape
+    H = G // 4
+    w_ci, w_cf, w_co = (w_peep[:, k].unsqueeze(1).unsqueeze(1) for k in range(3))
+    i, f, g, o = gates.chunk(4, dim=-1)  # each (dirs, T, B, H)
+    c_prev = cells[:, :T]
+    # Everything that does not depend on the incoming gradients is computed for all
+    # steps at once, leaving 5 small ops + 1 matmul per step in the loop. With
+    #   da_i = dc·K_i, da_f = dc·K_f, da_g = dc·K_g, da_o = dh·K_o      (pre-activations)
+    #   dc   = dc_next + dh·M      (h = o·tanh c, and o peeps at c through w_co)
+    #   dc_prev = dc·N             (c_t = f·c_{t-1} + ..., and i, f peep at c_{t-1})
+    k_o = tanh_c * o * (1 - o)
+    k_i = g * i * (1 - i)
+    k_f = c_prev * f * (1 - f)
+    M = torch.addcmul(o * (1 - tanh_c * tanh_c), k_o, w_co)
+    N = f + k_i * w_ci + k_f * w_cf
+    # d_pre holds the K coefficients, then is turned into dL/d(pre-activation) step by step
+    d_pre = torch.cat([k_i, k_f, i * (1 - g * g), k_o], dim=-1)
+    del k_o, k_i, k_f
+    dh_next = grad_h.new_zeros(dirs, B, H)
+    dc_next = grad_h.new_zeros(dirs, B, H)
+    for t in range(T - 1, -1, -1):
+        dh = grad_h[:, t] + dh_next
+        dc = torch.addcmul(dc_next, dh, M[:, t])
+        d_pre[:, t, :, :3 * H].view(dirs, B, 3, H).mul_(dc.unsqueeze(2))
+        d_pre[:, t, :, 3 * H:].mul_(dh)
+        dc_next = dc * N[:, t]
+        dh_next = torch.bmm(d_pre[:, t], w_hh)  # (dirs, B, 4H) @ (dirs, 4H, H)
+    # Weight gradients as single matmuls over all (t, b), not per-step accumulation:
+    # dW_hh = Σ_t da_t h_{t-1}ᵀ (h_{-1} = 0, so step 0 adds nothing).
+    d_w_hh = torch.bmm(
+        d_pre[:, 1:].reshape(dirs, (T - 1) * B, G).transpose(1, 2),
+        hs[:, :T - 1].reshape(dirs, (T - 1) * B, H),
+    )
+    d_w_peep = torch.stack(
+        [
+            (d_pre[..., :H] * c_prev).sum(dim=(1, 2)),
+            (d_pre[..., H:2 * H] * c_prev).sum(dim=(1, 2)),
+            (d_pre[..., 3 * H:] * cells[:, 1:]).sum(dim=(1, 2)),
+        ],
+        dim=1,
+    )
+    return d_pre, d_w_hh, d_w_peep
+
+
 class _PeepholeRecurrence(torch.autograd.Function):
-    """Autograd wrapper: forward via :func:`_recurrence_forward`, backward written by hand."""
+    """Autograd wrapper: forward via :func:`_recurrence_forward`, backward written by hand
+    (:func:`_recurrence_backward`); both as CUDA graphs on a GPU."""
 
     @staticmethod
     def forward(ctx, gx, w_hh, w_peep):
-        hs, gates, cells, tanh_c = _recurrence_forward(gx, w_hh, w_peep)
+        if _graphs_enabled(gx):
+            dirs, T, B, G = gx.shape
+            out_bytes = gx.element_size() * dirs * B * (T * G + (T + 1) * G // 4 + 2 * T * G // 4)
+            hs, gates, cells, tanh_c = _graphed("forward", _recurrence_forward, gx, w_hh, w_peep, out_bytes=out_bytes)
+        else:
+            hs, gates, cells, tanh_c = _recurrence_forward(gx, w_hh, w_peep)
         ctx.save_for_backward(w_hh, w_peep, hs, gates, cells, tanh_c)
         return hs
 
     @staticmethod
     def backward(ctx, grad_h):
-        w_hh, w_peep, hs, gates, cells, tanh_c = ctx.saved_tensors
-        dirs, T, B, G = gates.shape
-        H = G // 4
-        w_ci, w_cf, w_co = (w_peep[:, k].unsqueeze(1).unsqueeze(1) for k in range(3))
-        i, f, g, o = gates.chunk(4, dim=-1)  # each (dirs, T, B, H)
-        c_prev = cells[:, :T]
-        # Everything that does not depend on the incoming gradients is computed for all
-        # steps at once, leaving 5 small ops + 1 matmul per step in the loop. With
-        #   da_i = dc·K_i, da_f = dc·K_f, da_g = dc·K_g, da_o = dh·K_o      (pre-activations)
-        #   dc   = dc_next + dh·M      (h = o·tanh c, and o peeps at c through w_co)
-        #   dc_prev = dc·N             (c_t = f·c_{t-1} + ..., and i, f peep at c_{t-1})
-        k_o = tanh_c * o * (1 - o)
-        k_i = g * i * (1 - i)
-        k_f = c_prev * f * (1 - f)
-        M = torch.addcmul(o * (1 - tanh_c * tanh_c), k_o, w_co)
-        N = f + k_i * w_ci + k_f * w_cf
-        # d_pre holds the K coefficients, then is turned into dL/d(pre-activation) step by step
-        d_pre = torch.cat([k_i, k_f, i * (1 - g * g), k_o], dim=-1)
-        del k_o, k_i, k_f
-        dh_next = grad_h.new_zeros(dirs, B, H)
-        dc_next = grad_h.new_zeros(dirs, B, H)
-        for t in range(T - 1, -1, -1):
-            dh = grad_h[:, t] + dh_next
-            dc = torch.addcmul(dc_next, dh, M[:, t])
-            d_pre[:, t, :, :3 * H].view(dirs, B, 3, H).mul_(dc.unsqueeze(2))
-            d_pre[:, t, :, 3 * H:].mul_(dh)
-            dc_next = dc * N[:, t]
-            dh_next = torch.bmm(d_pre[:, t], w_hh)  # (dirs, B, 4H) @ (dirs, 4H, H)
-        # Weight gradients as single matmuls over all (t, b), not per-step accumulation:
-        # dW_hh = Σ_t da_t h_{t-1}ᵀ (h_{-1} = 0, so step 0 adds nothing).
-        d_w_hh = torch.bmm(
-            d_pre[:, 1:].reshape(dirs, (T - 1) * B, G).transpose(1, 2),
-            hs[:, :T - 1].reshape(dirs, (T - 1) * B, H),
-        )
-        d_w_peep = torch.stack(
-            [
-                (d_pre[..., :H] * c_prev).sum(dim=(1, 2)),
-                (d_pre[..., H:2 * H] * c_prev).sum(dim=(1, 2)),
-                (d_pre[..., 3 * H:] * cells[:, 1:]).sum(dim=(1, 2)),
-            ],
-            dim=1,
-        )
-        return d_pre, d_w_hh, d_w_peep
+        saved = ctx.saved_tensors
+        grad_h = grad_h.contiguous()
+        if _graphs_enabled(grad_h):
+            gates = saved[3]
+            return _graphed("backward", _recurrence_backward, grad_h, *saved, out_bytes=3 * gates.numel() * gates.element_size())
+        return _recurrence_backward(grad_h, *saved)
 
 
 def _source_times(lengths: torch.Tensor, T: int, dirs: int) -> torch.Tensor:
