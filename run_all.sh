@@ -12,11 +12,12 @@
 #   ./run_all.sh --skip-studies learning_rate,optimizer_batch   leave out studies of notebook 04
 #   ./run_all.sh --no-loso            skip the leave-one-speaker-out runs of 02 and 03
 #   ./run_all.sh --device cuda        training device (default: CUDA when present, else CPU)
-#   ./run_all.sh --jobs N             full profile: first train every branch fold of the suite in N
-#                                     processes at once (`amsnet pretrain`; default: the number of
-#                                     cores on a CPU, fewer when memory is short (~3.5 GB each), 1
-#                                     with CUDA); the notebooks then train only the
-#                                     fusion heads. --jobs 1: everything inside the notebooks
+#   ./run_all.sh --jobs N             full profile: first train every fold of the suite (branches,
+#                                     then fusion heads) in N processes at once (`amsnet pretrain
+#                                     --fusion`; default: the number of cores, fewer when memory is
+#                                     short: ~3.5 GB of RAM each on a CPU, ~4.5 GB of GPU memory
+#                                     each with CUDA); the notebooks then only read the run store.
+#                                     --jobs 1: everything inside the notebooks
 #   ./run_all.sh --no-train           train nothing: tables, figures and REPORT.md from the folds the run
 #                                     store already holds (the committed runs/); the rest say "not run"
 #   ./run_all.sh --update-notebooks   execute notebooks/*.ipynb in place in the quick profile (the
@@ -86,11 +87,15 @@ import sys
 keep = [s for s in sys.argv[1].split(",") if s and s not in set(sys.argv[2].split(","))]
 print(repr(keep))' "$all_studies" "$skip_studies")"
 
-# Full profile: the branch folds of the whole suite first, one process per core (independent folds
+# Full profile: every fold of the whole suite first, one process per core (independent folds
 # scale with the cores better than intra-op threads do: benchmarks/bench_parallel.py).
 if [ "$profile" = full ] && [ "$train" = True ] && [ ${#only[@]} -eq 0 ] && [ "$update_notebooks" = 0 ]; then
     if [ -z "$jobs" ]; then
-        if [ "$device" != cpu ] && "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then jobs=1
+        if [ "$device" != cpu ] && "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+            # processes share the GPU (measured on an H100: 10 side by side peaked at 37 GB, ~3.7 GB
+            # each with the peephole's CUDA graphs): one per core, as many as its memory carries
+            gpu_jobs=$("$py" -c 'import torch; print(int(torch.cuda.get_device_properties(0).total_memory / 4.5e9))')
+            jobs="$(nproc)"; [ "$gpu_jobs" -lt "$jobs" ] && jobs="$gpu_jobs"; [ "$jobs" -lt 1 ] && jobs=1
         else
             # one per core, but each training holds ~3.5 GB (FRLM at batch 256, the allocator
             # settings keep freed blocks): no more than the available memory carries
@@ -100,11 +105,11 @@ if [ "$profile" = full ] && [ "$train" = True ] && [ ${#only[@]} -eq 0 ] && [ "$
     fi
     if [ "$jobs" -gt 1 ]; then
         kept="$("$py" -c 'import ast, sys; print(",".join(ast.literal_eval(sys.argv[1])))' "$studies")"
-        pre=(pretrain --studies "$kept" --workers "$jobs" --threads 1)
+        pre=(pretrain --studies "$kept" --workers "$jobs" --threads 1 --fusion)
         [ "$loso" = 0 ] && pre+=(--no-loso)
         [ -n "$device" ] && pre+=(--device "$device")
         for c in emodb ${iemocap_dir:+iemocap}; do
-            echo "== branch folds of the suite on $c, $jobs processes (amsnet pretrain)"
+            echo "== every training of the suite on $c, $jobs processes (amsnet pretrain --fusion)"
             t0=$SECONDS
             dir_args=(); [ "$c" = iemocap ] && dir_args=(--data-dir "$iemocap_dir")
             if ! "$py" -m amsnet_lib.cli "${pre[@]}" --corpus "$c" "${dir_args[@]}"; then

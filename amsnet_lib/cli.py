@@ -99,11 +99,12 @@ def _cmd_train(args) -> int:
     if args.workers > 1 and not args.finished_only:
         from .training import pretrain
 
-        # the branches' folds side by side in worker processes; the fusion heads (seconds) below
+        # the folds side by side in worker processes, branches first, then the fusion heads
         if args.fold:
             print("--workers: ignored with --fold (the folds named run in this process)")
         else:
-            pretrain([exp], feats, store=args.run_dir, device=args.device, workers=args.workers, threads=args.threads)
+            pretrain([exp], feats, store=args.run_dir, device=args.device, workers=args.workers, threads=args.threads,
+                     fusion=True)
     result = run_experiment(exp, feats, store=args.run_dir, device=args.device, finished_only=args.finished_only,
                             only_folds=args.fold)
     if result.missing:
@@ -136,8 +137,12 @@ def _cmd_pretrain(args) -> int:
     units = stage1_units(suite, feats.table)
     print(f"{len(suite)} experiments on {corpus} (profile {args.profile}): {len(units)} stage-1 trainings "
           f"(branches and early fusion, per fold and seed)")
-    ran = pretrain(suite, feats, store=args.run_dir, device=args.device, workers=args.workers, threads=args.threads)
-    print(f"trained {ran}, {len(units) - ran} were finished already; the notebooks (or amsnet train) now train only the fusion heads")
+    ran = pretrain(suite, feats, store=args.run_dir, device=args.device, workers=args.workers, threads=args.threads,
+                   fusion=args.fusion)
+    if args.fusion:
+        print(f"trained {ran} (branches, early fusion and fusion heads); the notebooks now only read the run store")
+    else:
+        print(f"trained {ran}, {len(units) - ran} were finished already; the notebooks (or amsnet train) now train only the fusion heads")
     return 0
 
 
@@ -198,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-loso", action="store_true", help="leave out the speaker-independent ablations")
     p.add_argument("--profile", default="full", choices=["full", "quick"])
     p.add_argument("--workers", type=int, default=2, help="processes training at once (default 2)")
+    p.add_argument("--fusion", action="store_true",
+                   help="then also train every fusion head (AMSNet, concatenation) of the suite, side by side")
     p.add_argument("--threads", type=int, default=None, help="torch threads per process (default: cores // workers)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")

@@ -207,8 +207,11 @@ def main() -> int:
           f"  Stage 1: at least {stage1 / 60:.1f} min; the {fusion_folds} fusion-head folds, one after another at "
           f"{fusion_per_fold:.1f} s each as measured: {stage2 / 60:.1f} min; together at least "
           f"{(stage1 + stage2) / 60:.1f} min against the project's 20-min target on one H100 (smaller batches of Fig. 6 "
-          "and larger BLSTMs of Fig. 7 cost more per fold, so the real figure is higher; the fusion heads, trained one "
-          "after another in the notebooks' process, are the larger part).", ""]
+          "and larger BLSTMs of Fig. 7 cost more per fold, so the real figure is higher). The fusion heads one after "
+          "another were the larger part: `run_all.sh` now trains them side by side too (`amsnet pretrain --fusion`, "
+          f"added after these measurements), which at the same {fusion_per_fold:.1f} s per head would take "
+          f"{stage2 / workers / 60:.1f} min in {workers} processes, {(stage1 + stage2 / workers) / 60:.1f} min in all: "
+          "an estimate, not a measurement (the suite has not been run on a GPU with it).", ""]
     per_kind = pd.concat([units, graphs]) if graphs is not None else units
     per_kind = per_kind[per_kind["model"] != "amsnet"].groupby(["session", "model", "hidden_size"])["seconds"] \
         .agg(["count", "mean"]).round(1)

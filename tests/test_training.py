@@ -338,6 +338,29 @@ def test_stage1_units_share_branches_between_experiments():
     assert {u.kind for u in both} == {"frlm", "urlm"} and all(u.need_weights for u in both if u.kind == "frlm")
 
 
+def test_pretrain_trains_the_fusion_heads_too_with_the_same_numbers(tmp_path):
+    """pretrain(fusion=True): the heads side by side in the workers, each shared configuration once;
+    run_experiment then trains nothing and reports what training in process gives."""
+    feats = _features()
+    exps = [_exp("amsnet"), _exp("concat"), _exp("amsnet")]  # a configuration twice, as studies share them
+    n = training.pretrain(exps, feats, store=tmp_path / "pool", device="cpu", workers=2, threads=1, progress=False, fusion=True)
+    assert n == 2 * 3 + 2 * 3  # frlm and urlm on 3 folds, then the amsnet and concat heads on 3 folds
+    assert training.pretrain(exps, feats, store=tmp_path / "pool", device="cpu", workers=2, threads=1, progress=False,
+                             fusion=True) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for exp in exps[:2]:
+            pooled = run_experiment(exp, feats, store=tmp_path / "pool", device="cpu", progress=False, finished_only=True)
+            assert not pooled.missing
+            alone = run_experiment(exp, feats, store=tmp_path / "alone", device="cpu", progress=False)
+            cols = ["fold", "wa", "ua", "loss", "best_epoch"]
+            pd.testing.assert_frame_equal(pooled.folds[cols], alone.folds[cols])
+            pd.testing.assert_frame_equal(pooled.predictions, alone.predictions)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_pretrain_in_worker_processes_matches_training_in_process(tmp_path):
     """Folds trained by pretrain's worker processes are the folds run_experiment would train itself:
     same run store entries, same numbers (same seed, data and threads); the fusion then trains only its head."""
