@@ -347,11 +347,17 @@ def test_pretrain_trains_the_fusion_heads_too_with_the_same_numbers(tmp_path):
     assert n == 2 * 3 + 2 * 3  # frlm and urlm on 3 folds, then the amsnet and concat heads on 3 folds
     assert training.pretrain(exps, feats, store=tmp_path / "pool", device="cpu", workers=2, threads=1, progress=False,
                              fusion=True) == 0
+    _assert_pool_equals_in_process(exps[:2], feats, tmp_path, finished_only=True)
+
+
+def _assert_pool_equals_in_process(exps, feats, tmp_path, finished_only=False):
+    """Each experiment read from the pool's store (tmp_path/pool) equals training it in this process
+    with one thread (tmp_path/alone); with ``finished_only``, the pool must hold every fold."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for exp in exps[:2]:
-            pooled = run_experiment(exp, feats, store=tmp_path / "pool", device="cpu", progress=False, finished_only=True)
+        for exp in exps:
+            pooled = run_experiment(exp, feats, store=tmp_path / "pool", device="cpu", progress=False, finished_only=finished_only)
             assert not pooled.missing
             alone = run_experiment(exp, feats, store=tmp_path / "alone", device="cpu", progress=False)
             cols = ["fold", "wa", "ua", "loss", "best_epoch"]
@@ -369,17 +375,7 @@ def test_pretrain_in_worker_processes_matches_training_in_process(tmp_path):
     n = training.pretrain(exps, feats, store=tmp_path / "pool", device="cpu", workers=2, threads=1, progress=False)
     assert n == 3 * 3  # frlm, urlm and early on 3 folds
     assert training.pretrain(exps, feats, store=tmp_path / "pool", device="cpu", workers=2, threads=1, progress=False) == 0
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for exp in exps:
-            pooled = run_experiment(exp, feats, store=tmp_path / "pool", device="cpu", progress=False)
-            alone = run_experiment(exp, feats, store=tmp_path / "alone", device="cpu", progress=False)
-            cols = ["fold", "wa", "ua", "loss", "best_epoch"]
-            pd.testing.assert_frame_equal(pooled.folds[cols], alone.folds[cols])
-            pd.testing.assert_frame_equal(pooled.predictions, alone.predictions)
-    finally:
-        torch.set_num_threads(threads)
+    _assert_pool_equals_in_process(exps, feats, tmp_path)
     assert sorted(p.name for p in (tmp_path / "pool").iterdir()) == sorted(p.name for p in (tmp_path / "alone").iterdir())
     # a store that keeps finished fusion folds without branch weights (the committed one) needs no retraining
     weights = list((tmp_path / "pool").glob("[fu][r]lm-*/seed0/*/model.pt"))
