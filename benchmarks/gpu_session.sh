@@ -10,8 +10,9 @@
 # 2. peephole_gpu.txt peephole BLSTM training step vs cuDNN nn.LSTM (bench_peephole.py --device cuda)
 # 3. amsnet_paper.txt the full 5-fold AMSNet run under the paper's protocol from nothing (both
 #                     branches in WORKERS processes sharing the GPU, then the fusion heads), timed
-# 4. suite.txt        the rest of the budget: `amsnet pretrain` of the whole suite, stopped at the
-#                     deadline; what finished (and each training's seconds) gives the suite's rate
+# 4. suite.txt        the rest of the budget: `amsnet pretrain --fusion` of the whole suite (what
+#                     run_all.sh trains), stopped at the deadline; what finished (and each
+#                     training's seconds) gives the suite's rate; a budget of ~25 min runs it all
 # 5. runs_gpu.tgz     the run store (metrics, curves, predictions, fusion heads; no branch weights)
 #    gpu_mem.txt      GPU memory in use (MiB), sampled every 2 s
 # The peephole recurrence runs as CUDA graphs (AMSNET_CUDA_GRAPHS=0: kernel by kernel).
@@ -53,7 +54,7 @@ stamp amsnet_end
 
 if [ "$(left)" -gt 30 ]; then
     stamp suite_start
-    timeout "$(left)" "$py" -m amsnet_lib.cli pretrain --features "$bundle" --workers "$(( workers + 4 ))" --threads 1 \
+    timeout "$(left)" "$py" -m amsnet_lib.cli pretrain --features "$bundle" --workers "$(( workers + 4 ))" --threads 1 --fusion \
         --device "$device" --run-dir "$runs" 2>&1 | tr '\r' '\n' | grep -v 'it/s\|ep/s\|s/it\|s/ep' > "$out/suite.txt"
     echo "exit ${PIPESTATUS[0]}" >> "$out/suite.txt"
     stamp suite_end
