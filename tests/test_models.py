@@ -191,6 +191,29 @@ def test_peephole_padding_is_invisible():
     torch.testing.assert_close(out[1, 2, 4:], last[0, 0, 4:])
 
 
+def test_peephole_extra_padded_steps_change_nothing(monkeypatch):
+    """With CUDA graphs the run length is rounded up (fewer distinct shapes): the extra steps run
+    on padding only, so outputs are identical and gradients equal."""
+    from amsnet_lib.models import peephole
+
+    lstm = _random_peephole()
+    x = torch.randn(4, 12, 5, dtype=torch.double)
+    mask, w = _mask([6, 3, 5, 1], 12), torch.randn(4, 12, lstm.output_size, dtype=torch.double)
+    results = []
+    for step in (1, 4, 50):  # run length 6, 8, 12 (capped at T)
+        monkeypatch.setattr(peephole, "_run_step", lambda x, step=step: step)
+        xg = x.clone().requires_grad_(True)
+        lstm.zero_grad(set_to_none=True)
+        out = lstm(xg, mask)
+        (out * w).sum().backward()
+        results.append((out.detach(), xg.grad, [p.grad.clone() for p in lstm.parameters()]))
+    for out, gx, gp in results[1:]:
+        torch.testing.assert_close(out, results[0][0], rtol=0, atol=0)
+        torch.testing.assert_close(gx, results[0][1], rtol=0, atol=0)
+        for a, b in zip(gp, results[0][2]):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
 def test_peephole_inference_path_equals_training_path():
     torch.manual_seed(0)
     lstm = PeepholeLSTM(5, 4)

@@ -91,11 +91,17 @@ def _recurrence_forward(gx: torch.Tensor, w_hh: torch.Tensor, w_peep: torch.Tens
 # kept and large ones are not graphed. AMSNET_CUDA_GRAPHS=0 turns this off.
 _GRAPHS: "OrderedDict[tuple, tuple]" = OrderedDict()
 _MAX_GRAPHS = 4
+_GRAPH_STEP = 50  # frames (0.5 s of IS10 frames): the run length is rounded up to a multiple
 _MAX_GRAPH_BYTES = 2 << 30
 
 
 def _graphs_enabled(t: torch.Tensor) -> bool:
     return t.is_cuda and os.environ.get("AMSNET_CUDA_GRAPHS", "1") != "0" and not torch.cuda.is_current_stream_capturing()
+
+
+def _run_step(x: torch.Tensor) -> int:
+    """Frames the recurrence's run length is rounded up to: _GRAPH_STEP when training with graphs."""
+    return _GRAPH_STEP if torch.is_grad_enabled() and _graphs_enabled(x) else 1
 
 
 def _graphed(name: str, fn, *args: torch.Tensor, out_bytes: int) -> tuple:
@@ -282,8 +288,12 @@ class PeepholeLSTM(nn.Module):
         lengths = mask.sum(dim=1)
         if not torch.compiler.is_compiling():
             _check_prefix(mask, lengths)
-        # Steps past the longest sequence would only compute padding: cut them off.
-        T_run = max(int(lengths.max()), 1)
+        # Steps past the longest sequence would only compute padding: cut them off. With CUDA
+        # graphs (one per shape) the cut is rounded up to a multiple of _GRAPH_STEP frames, so that
+        # batches of varying length share a few graphs instead of capturing one each; the extra
+        # steps run on padding and change no valid output or gradient (tested).
+        step = _run_step(x)
+        T_run = min(T, -(-max(int(lengths.max()), 1) // step) * step)
         x_run, mask_run = x[:, :T_run], mask[:, :T_run]
         src = _source_times(lengths, T_run, dirs)  # (dirs, T, B)
         b = torch.arange(B, device=x.device)
