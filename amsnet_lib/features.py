@@ -41,10 +41,8 @@ _BUNDLE_FORMAT = 1
 
 
 def _json_default(o):
-    if isinstance(o, np.generic):
+    if isinstance(o, np.generic):  # numpy scalars in a table's attrs
         return o.item()
-    if isinstance(o, tuple):
-        return list(o)
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 

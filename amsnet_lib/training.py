@@ -662,16 +662,20 @@ def stage1_units(exps, table: pd.DataFrame, store: RunStore | None = None) -> li
     """
     units: dict[tuple, Stage1Unit] = {}
     for exp in exps:
-        folds = make_folds(table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed, split_file=exp.split_file)
         fusion = exp.model not in SINGLE_STAGE
         keys = {kind: _branch_key(kind, exp, len(table)) for kind in (BRANCHES if fusion else (exp.model,))}
-        for seed in exp.seeds:
-            for fold in folds:
-                need = fusion and (store is None or not store.done(_fusion_dirs(exp, len(table), seed, fold.name, store)[0]))
-                for kind, key in keys.items():
-                    old = units.get((kind, key, seed, fold.name))
-                    units[(kind, key, seed, fold.name)] = Stage1Unit(kind, key, exp, fold, seed, need or bool(old and old.need_weights))
+        for seed, fold in _seed_folds(exp, table):
+            need = fusion and (store is None or not store.done(_fusion_dirs(exp, len(table), seed, fold.name, store)[0]))
+            for kind, key in keys.items():
+                old = units.get((kind, key, seed, fold.name))
+                units[(kind, key, seed, fold.name)] = Stage1Unit(kind, key, exp, fold, seed, need or bool(old and old.need_weights))
     return list(units.values())
+
+
+def _seed_folds(exp: ExperimentConfig, table: pd.DataFrame) -> list[tuple[int, Fold]]:
+    """Every (seed, fold) ``exp`` trains on the corpus ``table``."""
+    folds = make_folds(table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed, split_file=exp.split_file)
+    return [(seed, fold) for seed in exp.seeds for fold in folds]
 
 
 _WORKER: dict = {}
@@ -688,8 +692,8 @@ def _worker_train(unit) -> str:
 
 
 @dataclass(frozen=True)
-class _FusionUnit:
-    """One fusion-head training (stage 2): ``exp`` on one fold and seed, its branches finished."""
+class FusionUnit:
+    """One fusion-head training (stage 2): ``exp`` (AMSNet or concatenation) on one fold and seed."""
 
     exp: ExperimentConfig
     fold: Fold
@@ -701,24 +705,25 @@ class _FusionUnit:
 
 
 def _train_unit(unit, features, store, device, progress) -> Path | None:
-    if isinstance(unit, _FusionUnit):
+    if isinstance(unit, FusionUnit):
         return _run_fusion(unit.exp, features, unit.fold, unit.seed, store, device, progress)
     return _run_single_stage(unit.kind, unit.exp, features, unit.fold, unit.seed, store, device, progress,
                              need_weights=unit.need_weights)
 
 
-def _fusion_units(exps, features: Features, store: RunStore) -> list[_FusionUnit]:
-    """The unfinished fusion folds of ``exps``, each once (studies share configurations)."""
-    units: dict[Path, _FusionUnit] = {}
+def fusion_units(exps, table: pd.DataFrame, store: RunStore | None = None) -> list[FusionUnit]:
+    """Every fusion-head training the experiments ``exps`` need, each once (studies share
+    configurations: the paper's AMSNet is in the ablations and in three studies). ``table`` as for
+    :func:`stage1_units`; with ``store``, only the folds it has not finished."""
+    paths = store if store is not None else RunStore(".")  # without one, only to name each head (its identity)
+    units: dict[Path, FusionUnit] = {}
     for exp in exps:
         if exp.model in SINGLE_STAGE:
             continue
-        folds = make_folds(features.table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed, split_file=exp.split_file)
-        for seed in exp.seeds:
-            for fold in folds:
-                d = _fusion_dirs(exp, len(features), seed, fold.name, store)[0]
-                if not store.done(d):
-                    units.setdefault(d, _FusionUnit(exp, fold, seed))
+        for seed, fold in _seed_folds(exp, table):
+            d = _fusion_dirs(exp, len(table), seed, fold.name, paths)[0]
+            if store is None or not store.done(d):
+                units.setdefault(d, FusionUnit(exp, fold, seed))
     return list(units.values())
 
 
@@ -774,7 +779,7 @@ def pretrain(
     # the longest first (recurrent branches, the larger the later-finishing), so the last ones
     # running side by side are short: the pool does not wait for one long straggler
     todo.sort(key=lambda u: (u.kind == "urlm", -(u.exp.frlm.hidden_size if u.kind != "urlm" else 0)))
-    heads = _fusion_units(exps, features, store) if fusion else []
+    heads = fusion_units(exps, features.table, store) if fusion else []
     if not todo and not heads:
         return 0
     bar = tqdm(total=len(todo) + len(heads), desc="trainings" if fusion else "stage-1 trainings", unit="fold",
@@ -799,7 +804,7 @@ def pretrain(
                     try:
                         fut.result()
                     except Exception as e:
-                        stage = "fusion head" if isinstance(u, _FusionUnit) else "stage-1 training"
+                        stage = "fusion head" if isinstance(u, FusionUnit) else "stage-1 training"
                         raise RuntimeError(f"{stage} of {u.kind}, fold {u.fold.name}, seed {u.seed} failed: {e!r}. "
                                            "Finished folds are kept; run again to resume.") from e
                     bar.set_postfix_str(f"{u.kind} {u.fold.name}")

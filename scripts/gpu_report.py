@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from amsnet_lib import report, studies  # noqa: E402
 from amsnet_lib._atomic import atomic_write_text  # noqa: E402
-from amsnet_lib.training import SINGLE_STAGE, stage1_units  # noqa: E402
+from amsnet_lib.training import SINGLE_STAGE, fusion_units, stage1_units  # noqa: E402
 
 RAW = ("env.txt", "peephole_gpu.txt", "timings.txt", "amsnet_paper.txt", "suite.txt", "runs_gpu.tgz")
 RAW_GRAPHS = ("peephole_gpu_graphs.txt", "amsnet_paper_graphs.txt", "pytest_cuda.txt", "runs_graphs.tgz")
@@ -64,15 +64,12 @@ def _stamps(path: Path) -> dict[str, int]:
 
 def _suite_bound(units: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Per kind: suite trainings, measured seconds per fold (paper configuration, as run side by side)."""
-    suite = studies.full_suite("emodb", "full")
-    s1 = stage1_units(suite, _emodb_table())  # counted as REPORT.md's CPU table counts them
-    fusion_folds = 0
-    for exp in suite:
-        if exp.model not in SINGLE_STAGE:
-            fusion_folds += len(exp.seeds) * (10 if exp.protocol == "loso" else exp.n_folds)
+    suite, table = studies.full_suite("emodb", "full"), _emodb_table()
+    s1 = stage1_units(suite, table)  # counted as REPORT.md's CPU table counts them
+    fusion_folds = len(fusion_units(suite, table))  # each shared configuration once, as pretrain trains them
     rows = []
     paper = units[(units["protocol"] == "paper") & (units["batch_size"].astype(str) == "256")]
-    for kind in ("frlm", "urlm", "early"):
+    for kind in SINGLE_STAGE:
         n = sum(u.kind == kind for u in s1)
         m = paper[(paper["model"] == kind) & (paper["hidden_size"].astype(str).isin(["128", ""]))]
         rows.append({"kind": kind, "trainings": n, "measured_folds": len(m),

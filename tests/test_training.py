@@ -343,6 +343,7 @@ def test_pretrain_trains_the_fusion_heads_too_with_the_same_numbers(tmp_path):
     run_experiment then trains nothing and reports what training in process gives."""
     feats = _features()
     exps = [_exp("amsnet"), _exp("concat"), _exp("amsnet")]  # a configuration twice, as studies share them
+    assert len(training.fusion_units(exps, feats.table)) == 2 * 3  # each head once
     n = training.pretrain(exps, feats, store=tmp_path / "pool", device="cpu", workers=2, threads=1, progress=False, fusion=True)
     assert n == 2 * 3 + 2 * 3  # frlm and urlm on 3 folds, then the amsnet and concat heads on 3 folds
     assert training.pretrain(exps, feats, store=tmp_path / "pool", device="cpu", workers=2, threads=1, progress=False,
