@@ -10,6 +10,8 @@
 #                                     downloaded there when absent and online)
 #   ./run_all.sh --only 02            only the notebooks whose name contains 02 (repeatable)
 #   ./run_all.sh --skip-studies learning_rate,optimizer_batch   leave out studies of notebook 04
+#                                     (se_ratio, optimizer_batch, hidden_size, learning_rate) or
+#                                     notebook 03's study beyond the paper (normalisation)
 #   ./run_all.sh --no-loso            skip the leave-one-speaker-out runs of 02 and 03
 #   ./run_all.sh --device cuda        training device (default: CUDA when present, else CPU)
 #   ./run_all.sh --jobs N             full profile: first train every fold of the suite (branches,
@@ -41,9 +43,9 @@ train=True
 verbose=0
 update_notebooks=0
 jobs=""
-all_studies="se_ratio,optimizer_batch,hidden_size,learning_rate"
+all_studies="se_ratio,optimizer_batch,hidden_size,learning_rate,normalisation"
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) profile=quick ;;
@@ -166,7 +168,7 @@ for step in "${plan[@]}"; do
     [ -n "$emodb_dir" ] && args+=(-p emodb_dir "$emodb_dir")
     [ -n "$iemocap_dir" ] && args+=(-p iemocap_dir "$iemocap_dir")
     [ -n "$device" ] && args+=(-p device "$device")
-    [ "$name" = 04_hyperparameters ] && args+=(-y "studies: $studies")
+    case "$name" in 03_ablations|04_hyperparameters) args+=(-y "studies: $studies") ;; esac
     [ "$verbose" = 1 ] && args+=(--log-output)
     echo
     echo "== $name [protocol $protocol] -> ${out#"$root"/}"

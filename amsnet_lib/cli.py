@@ -198,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("pretrain", help="train every branch fold a whole suite of experiments needs, several processes at once")
     _add_corpus_args(p)
     p.add_argument("--studies", default="all",
-                   help="hyper-parameter studies to include besides the ablations: 'all' or a comma-separated subset of "
-                        "se_ratio,optimizer_batch,hidden_size,learning_rate ('' for none)")
+                   help="studies to include besides the ablations: 'all' or a comma-separated subset of "
+                        "se_ratio,optimizer_batch,hidden_size,learning_rate (notebook 04) and normalisation (notebook 03, "
+                        "beyond the paper) ('' for none)")
     p.add_argument("--no-loso", action="store_true", help="leave out the speaker-independent ablations")
     p.add_argument("--profile", default="full", choices=["full", "quick"])
     p.add_argument("--workers", type=int, default=2, help="processes training at once (default 2)")

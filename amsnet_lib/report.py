@@ -52,6 +52,7 @@ __all__ = [
     "fold_table",
     "fusion_weight_table",
     "markdown_table",
+    "normalisation_table",
     "parameter_count",
     "protocol_tag",
     "read_timings",
@@ -89,7 +90,7 @@ NOT_RERUN = "not re-run"
 REPORTED_NOT_RERUN = "reported, not re-run"
 
 #: The studies of :mod:`amsnet_lib.studies` by name (notebook ``04`` runs the last four).
-STUDIES = {"ablations": studies.ablations, **studies.HYPERPARAMETER_STUDIES}
+STUDIES = {"ablations": studies.ablations, **studies.HYPERPARAMETER_STUDIES, **studies.BEYOND_PAPER_STUDIES}
 
 #: The factor each study varies: column name -> how to read it from a configuration.
 STUDY_FACTORS = {
@@ -98,6 +99,7 @@ STUDY_FACTORS = {
     "optimizer_batch": {"optimizer": lambda c: c.branch_train.optimizer, "batch_size": lambda c: c.branch_train.batch_size},
     "hidden_size": {"hidden_size": lambda c: c.frlm.hidden_size},
     "learning_rate": {"lr": lambda c: f"{c.branch_train.lr:g}"},
+    "normalisation": {"model": lambda c: c.model, "normalisation": lambda c: c.normalisation},
 }
 
 #: The quick profile (CI) trains only these variants of the hyper-parameter studies: the one that
@@ -229,10 +231,12 @@ def write_table(df: pd.DataFrame, stem: str | os.PathLike, caption: str | None =
     return csv, md
 
 
-def _protocol_notes(protocols: Iterable[str], profile: str | None = None) -> list[str]:
+def _protocol_notes(protocols: Iterable[str], profile: str | None = None, reported: bool = True) -> list[str]:
+    """The legend under a table; ``reported=False`` for tables without the paper's values (their Δ
+    is defined in their own notes)."""
     notes = [f"{protocol_tag(p)} = {PROTOCOLS.get(p, p)}." for p in dict.fromkeys(protocols)]
     notes.append(f"'reported' = {paper.REPORTED} (speaker-dependent 5-fold CV), not measured here; Δ = ours − reported, "
-                 "percentage points. 'not run' = not measured.")
+                 "percentage points. 'not run' = not measured." if reported else "'not run' = not measured.")
     if profile == "quick":
         notes.append("Profile quick: tiny networks trained for 2 epochs to check the pipeline; its accuracies mean nothing.")
     return notes
@@ -477,6 +481,31 @@ def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequenc
     return pd.DataFrame(rows)
 
 
+def normalisation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequence[str] = ("paper",),
+                        availability: Mapping[str, str | None] | None = None) -> pd.DataFrame:
+    """Beyond the paper: each model with corpus vs per-speaker standardisation, per protocol.
+
+    One row per model of :data:`~amsnet_lib.studies.NORMALISATION_MODELS`; for each protocol the
+    WA and UA (%) with the paper's corpus standardisation, with per-speaker standardisation, and
+    the difference (speaker − corpus, points).
+    """
+    availability = dict(availability or {})
+    rows = []
+    for model in studies.NORMALISATION_MODELS:
+        row = {"model": paper.ABLATION_LABELS[model]}
+        for p in protocols:
+            tag = protocol_tag(p)
+            for metric in ("WA", "UA"):
+                corpus_norm = _ours(summary, availability, corpus, p, model, "", metric.lower())
+                speaker_norm = _ours(summary, availability, corpus, p, model, "normalisation=speaker", metric.lower())
+                row[f"{metric} corpus {tag} (%)"] = corpus_norm
+                row[f"{metric} speaker {tag} (%)"] = speaker_norm
+                row[f"Δ{metric} {tag}"] = (round(speaker_norm - corpus_norm, 2)
+                                           if isinstance(speaker_norm, float) and isinstance(corpus_norm, float) else NOT_RUN)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def se_ratio_table(summary: pd.DataFrame | None, protocols: Sequence[str] = ("paper",),
                    availability: Mapping[str, str | None] | None = None, corpora: Sequence[str] = CORPORA,
                    params: Mapping[int, int] | None = None, profile: str = "full") -> pd.DataFrame:
@@ -668,13 +697,14 @@ def build_report(
         corpora_status.append({"corpus": CORPUS_LABELS[c], "status": "measured" if measured else (reason or NOT_RUN)})
     out += ["## Corpora", "", markdown_table(pd.DataFrame(corpora_status))]
 
-    def emit(title, df, name, extra_notes=()):
+    def emit(title, df, name, extra_notes=(), reported=True):
         out.extend([f"## {title}", "", markdown_table(df)])
         out.extend(f"- {n}" for n in list(extra_notes))
         if extra_notes:
             out.append("")
         if tables_out is not None:
-            write_table(df, Path(tables_out) / name, title, list(extra_notes) + notes)
+            legend = notes if reported else _protocol_notes(protocols, profile, reported=False)
+            write_table(df, Path(tables_out) / name, title, list(extra_notes) + legend)
 
     emit("Table 2: comparison with the literature", comparison_table2(summary, protocols, availability), "report_table2",
          ["Literature rows are quoted by the paper (reported, not re-run, here or there)."])
@@ -688,6 +718,17 @@ def build_report(
     emit("Table 5: ablations on EmoDB", ablation_table(summary, "emodb", protocols, availability), "report_table5_emodb",
          ["Early fusion is not defined by the paper; ours: per-frame concatenation of both input streams into one attention "
           "BLSTM (docs/DESIGN.md)."])
+
+    for c in CORPORA:
+        if availability.get(c):  # a corpus we could not run has no study beyond the paper to show
+            continue
+        emit(f"Beyond the paper: per-speaker feature standardisation, {CORPUS_LABELS[c]}",
+             normalisation_table(summary, c, protocols, availability), f"report_normalisation_{c}",
+             ["`corpus`: the paper's setting, each fold standardised with the statistics of its training part (the rows of "
+              f"Table {4 if c == 'iemocap' else 5}). `speaker`: each speaker's utterances first standardised with that "
+              "speaker's own statistics (no labels, the test speaker's utterances included), then as `corpus`. Not in the "
+              "paper: it needs every speaker's recordings in advance (`amsnet train --normalisation speaker`).",
+              "Δ = speaker − corpus, in points; the folds, seeds and every other setting are the same."], reported=False)
 
     out += ["## Studies the paper shows only as figures", ""]
     for key, label in (("optimizer_batch", "Fig. 6: optimizer and batch size"), ("hidden_size", "Fig. 7: BLSTM hidden size"),
@@ -1026,11 +1067,15 @@ class Session:
 
     # ---- output
     def save_table(self, df: pd.DataFrame, base: str, corpus: str | None = None, caption: str | None = None,
-                   protocol: bool | str = True, notes: Iterable[str] = ()) -> pd.DataFrame:
-        """Write ``tables/<name>.csv`` and ``.md`` (caption and protocol legend); returns ``df``."""
+                   protocol: bool | str = True, notes: Iterable[str] = (), reported: bool = True) -> pd.DataFrame:
+        """Write ``tables/<name>.csv`` and ``.md`` (caption and protocol legend); returns ``df``.
+
+        ``reported=False``: the table holds no value of the paper (its legend does not define Δ
+        against one).
+        """
         name = self.name(base, corpus, protocol)
         p = self._protocol(protocol)
-        legend = _protocol_notes([p], self.profile) if p else []
+        legend = _protocol_notes([p], self.profile, reported) if p else []
         write_table(df, self.tables_dir / name, caption or name, list(notes) + legend)
         return df
 

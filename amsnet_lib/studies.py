@@ -24,6 +24,7 @@ OPTIMIZERS = ("rmsprop", "adam", "sgd")  # Fig. 6
 BATCH_SIZES = {"emodb": (32, 64, 128, 256), "iemocap": (32, 64, 128, 256)}  # Fig. 6
 HIDDEN_SIZES = (32, 64, 128, 256, 512)  # Fig. 7
 LEARNING_RATES = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3)  # §4.5
+NORMALISATION_MODELS = ("frlm", "urlm", "concat", "amsnet")  # beyond the paper: early fusion costs most, adds least
 
 
 def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "paper", profile: str = "full", **overrides) -> ExperimentConfig:
@@ -145,28 +146,49 @@ def learning_rate_study(corpus="emodb", protocol="paper", profile="full") -> lis
     return [with_learning_rate(base, lr) for lr in LEARNING_RATES]
 
 
+def normalisation_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
+    """Beyond the paper: each model of :data:`NORMALISATION_MODELS` with the paper's corpus
+    standardisation and with per-speaker standardisation (``normalisation="speaker"``).
+
+    Per-speaker standardisation is the usual remedy for speaker variability in SER; it uses each
+    speaker's unlabelled utterances (the test speaker's too), so it measures what a deployment that
+    can enrol a speaker would reach, not the paper's setting. The corpus rows are the ablations'.
+    """
+    return [experiment(corpus, m, protocol, profile, normalisation=n) for m in NORMALISATION_MODELS
+            for n in ("corpus", "speaker")]
+
+
 HYPERPARAMETER_STUDIES = {"se_ratio": se_ratio_study, "optimizer_batch": optimizer_batch_study,
                           "hidden_size": hidden_size_study, "learning_rate": learning_rate_study}
+
+#: Studies beyond the paper (notebook 03, under each protocol the ablations run under).
+BEYOND_PAPER_STUDIES = {"normalisation": normalisation_study}
 
 
 def full_suite(corpus: str = "emodb", profile: str = "full", loso: bool = True,
                studies: tuple[str, ...] | list[str] | None = None) -> list[ExperimentConfig]:
-    """Every experiment ``run_all.sh`` runs on a corpus: all studies under ``paper``, the ablations under ``loso``.
+    """Every experiment ``run_all.sh`` runs on a corpus: all studies under ``paper``, the ablations
+    (and the studies beyond the paper) under ``loso`` too.
 
     Matches the notebooks' plan (01-04 under the paper's protocol, 02-03 again leave-one-speaker-out
-    unless ``--no-loso``); used to count, cost and pre-train the whole suite.
+    unless ``--no-loso``); used to count, cost and pre-train the whole suite. An experiment two
+    studies share is listed once.
 
     Args:
-        studies: names of the hyper-parameter studies of notebook 04 to include (keys of
-            ``HYPERPARAMETER_STUDIES``); default all.
+        studies: names of the studies to include besides the ablations (keys of
+            ``HYPERPARAMETER_STUDIES``, notebook 04, and ``BEYOND_PAPER_STUDIES``, notebook 03);
+            default all.
     """
-    names = list(HYPERPARAMETER_STUDIES) if studies is None else list(studies)
-    unknown = sorted(set(names) - set(HYPERPARAMETER_STUDIES))
+    known = {**HYPERPARAMETER_STUDIES, **BEYOND_PAPER_STUDIES}
+    names = list(known) if studies is None else list(studies)
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise ValueError(f"unknown studies {unknown}; choose from {list(HYPERPARAMETER_STUDIES)}")
-    suite = ablations(corpus, "paper", profile)
-    for name in names:
-        suite += HYPERPARAMETER_STUDIES[name](corpus, "paper", profile)
-    if loso:
-        suite += ablations(corpus, "loso_session" if corpus == "iemocap" else "loso", profile)
-    return suite
+        raise ValueError(f"unknown studies {unknown}; choose from {list(known)}")
+    protocols = ["paper"] + ([("loso_session" if corpus == "iemocap" else "loso")] if loso else [])
+    suite = []
+    for protocol in protocols:
+        suite += ablations(corpus, protocol, profile)
+        suite += [e for n in names if n in BEYOND_PAPER_STUDIES for e in BEYOND_PAPER_STUDIES[n](corpus, protocol, profile)]
+        if protocol == "paper":
+            suite += [e for n in names if n in HYPERPARAMETER_STUDIES for e in HYPERPARAMETER_STUDIES[n](corpus, protocol, profile)]
+    return list(dict.fromkeys(suite))

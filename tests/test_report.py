@@ -64,6 +64,28 @@ def test_ablation_table_iemocap_unavailable():
     assert list(t["WA reported [paper] (%)"]) == [paper.ABLATIONS["iemocap"][m][0] for m in studies.ABLATION_MODELS]
 
 
+def test_normalisation_table_pairs_corpus_and_speaker_rows_per_protocol():
+    summary = _summary([
+        ("emodb", "paper", "amsnet", "", 5, 1, 80.00, 78.50, 1.0, 1.2, 100.0),
+        ("emodb", "paper", "amsnet", "normalisation=speaker", 5, 1, 83.25, 82.00, 1.0, 1.0, 100.0),
+        ("emodb", "loso", "amsnet", "normalisation=speaker", 10, 1, 71.00, 69.00, 1.0, 1.0, 100.0),
+        ("emodb", "paper", "frlm", "r=8", 5, 1, 99.0, 99.0, 1.0, 1.0, 1.0),  # another study's row: not picked up
+    ])
+    t = report.normalisation_table(summary, "emodb", ["paper", "loso"], AVAIL)
+    assert list(t["model"]) == [paper.ABLATION_LABELS[m] for m in studies.NORMALISATION_MODELS]
+    am = t[t["model"] == "AMSNet"].iloc[0]
+    assert am["WA corpus [paper] (%)"] == 80.00 and am["WA speaker [paper] (%)"] == 83.25
+    assert am["ΔWA [paper]"] == pytest.approx(3.25) and am["ΔUA [paper]"] == pytest.approx(3.5)
+    assert am["WA corpus [loso] (%)"] == report.NOT_RUN and am["ΔWA [loso]"] == report.NOT_RUN  # no corpus row: no Δ
+    assert am["UA speaker [loso] (%)"] == 69.00
+    frlm = t[t["model"] == "FRLM"].iloc[0]
+    assert frlm["WA corpus [paper] (%)"] == report.NOT_RUN and frlm["WA speaker [paper] (%)"] == report.NOT_RUN
+    md = report.build_report(summary, profile="full", protocols=["paper", "loso"], availability=AVAIL,
+                             se_params={r: 1 for r in studies.SE_RATIOS})
+    assert "Beyond the paper: per-speaker feature standardisation, EmoDB" in md and "+3.25" in md
+    assert "per-speaker feature standardisation, IEMOCAP" not in md  # a corpus not available has no such section
+
+
 def test_se_ratio_table():
     params = {r: 1000 * r for r in studies.SE_RATIOS}
     t = report.se_ratio_table(SUMMARY, ["paper"], AVAIL, params=params, profile="quick")
@@ -266,17 +288,34 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     table = pd.DataFrame({"label": [f"c{i % 7}" for i in range(535)], "speaker": [f"{i % 10:02d}" for i in range(535)]})
     cost = report.suite_cost(summary, table, store=RunStore(tmp_path)).set_index("kind")
     # FRLM: the paper configuration (shared by the ablations, Table 3, Fig. 6's base, the lr base), 4 other hidden
-    # sizes, 11 other optimizer/batch pairs, 4 other learning rates: 20 configurations x 5 folds, + 10 LOSO folds
-    assert cost.loc["frlm", "trainings"] == 20 * 5 + 10
+    # sizes, 11 other optimizer/batch pairs, 4 other learning rates: 20 configurations x 5 folds, + 10 LOSO folds;
+    # the normalisation study adds the speaker-standardised branch under both protocols (5 + 10 folds)
+    assert cost.loc["frlm", "trainings"] == 20 * 5 + 10 + 15
     # URLM: like FRLM, but Table 3's 4 other ratios instead of the hidden sizes
-    assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10
-    assert cost.loc["early", "trainings"] == 5 + 10
-    assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round(110 * 100 / 3600, 1)
-    assert cost.loc["total", "trainings"] == 110 + 110 + 15 and cost.loc["total", "finished"] == 0
+    assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15
+    assert cost.loc["early", "trainings"] == 5 + 10  # early fusion is not in the normalisation study
+    assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round(125 * 100 / 3600, 1)
+    assert cost.loc["total", "trainings"] == 125 + 125 + 15 and cost.loc["total", "finished"] == 0
     key = training._branch_key("urlm", studies.experiment("emodb", "urlm", "paper", "full"), 535)
     for fold in ("fold0", "fold1", "all"):  # "all": the final model, not a fold
         (tmp_path / f"urlm-{key}" / "seed0" / fold).mkdir(parents=True)
         (tmp_path / f"urlm-{key}" / "seed0" / fold / "metrics.json").write_text("{}")
     cost = report.suite_cost(summary, table, store=RunStore(tmp_path)).set_index("kind")
-    assert cost.loc["urlm", "finished"] == 2 and cost.loc["urlm", "cpu_hours_left"] == round(108 * 200 / 3600, 1)
+    assert cost.loc["urlm", "finished"] == 2 and cost.loc["urlm", "cpu_hours_left"] == round(123 * 200 / 3600, 1)
     assert np.isnan(report.suite_cost(None, table).set_index("kind").loc["frlm", "cpu_hours_all"])
+
+
+def test_full_suite_lists_each_experiment_once_and_the_normalisation_study_under_both_protocols():
+    suite = studies.full_suite("emodb", "full")
+    assert len(suite) == len(set(suite))
+    speaker = [e for e in suite if e.normalisation == "speaker"]
+    assert sorted((e.model, e.protocol) for e in speaker) == sorted(
+        (m, p) for m in studies.NORMALISATION_MODELS for p in ("paper", "loso"))
+    # the study's corpus-standardised rows are the ablations' experiments (trained once, one summary row)
+    for e in studies.normalisation_study("emodb", "loso"):
+        if e.normalisation == "corpus":
+            assert e in studies.ablations("emodb", "loso")
+    assert all(e.protocol == "paper" for e in studies.full_suite("emodb", "full", loso=False))
+    assert studies.full_suite("emodb", "full", studies=[]) == studies.ablations("emodb", "paper") + studies.ablations("emodb", "loso")
+    with pytest.raises(ValueError, match="unknown studies"):
+        studies.full_suite("emodb", "full", studies=["speaker"])
