@@ -784,7 +784,8 @@ def build_report(
         cols = [c for c in ("corpus", "protocol", "model", "variant", "n_folds", "n_seeds", "wa", "ua", "wa_std", "ua_std", "train_seconds") if c in summary]
         out += [markdown_table(summary[cols]), ""]
     if suite is not None and len(suite):
-        out += ["The whole suite (every study under `[paper]`, the ablations under the speaker-independent protocol), "
+        out += ["The whole suite (every study under `[paper]`; the ablations and the per-speaker standardisation study "
+                "beyond the paper under the speaker-independent protocol too), "
                 "counted in stage-1 trainings (one fold of one branch; a branch shared by several experiments counts "
                 "once). CPU hours are single-thread compute, a lower bound from the measured seconds per fold of the "
                 "paper configuration (smaller batches and larger BLSTMs cost more per fold); two trainings run side by "
