@@ -93,17 +93,16 @@ print(repr(keep))' "$all_studies" "$skip_studies")"
 # scale with the cores better than intra-op threads do: benchmarks/bench_parallel.py).
 if [ "$profile" = full ] && [ "$train" = True ] && [ ${#only[@]} -eq 0 ] && [ "$update_notebooks" = 0 ]; then
     if [ -z "$jobs" ]; then
+        # one process per core, no more than the memory carries, at least one
         if [ "$device" != cpu ] && "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
             # processes share the GPU (measured on an H100: 10 side by side peaked at 37 GB, ~3.7 GB
-            # each with the peephole's CUDA graphs): one per core, as many as its memory carries
-            gpu_jobs=$("$py" -c 'import torch; print(int(torch.cuda.get_device_properties(0).total_memory / 4.5e9))')
-            jobs="$(nproc)"; [ "$gpu_jobs" -lt "$jobs" ] && jobs="$gpu_jobs"; [ "$jobs" -lt 1 ] && jobs=1
+            # each with the peephole's CUDA graphs)
+            fit=$("$py" -c 'import torch; print(int(torch.cuda.get_device_properties(0).total_memory / 4.5e9))')
         else
-            # one per core, but each training holds ~3.5 GB (FRLM at batch 256, the allocator
-            # settings keep freed blocks): no more than the available memory carries
-            mem_jobs=$(( $(awk '/MemAvailable/ {print $2}' /proc/meminfo 2>/dev/null || echo 4194304) / 3670016 ))
-            jobs="$(nproc)"; [ "$mem_jobs" -lt "$jobs" ] && jobs="$mem_jobs"; [ "$jobs" -lt 1 ] && jobs=1
+            # each training holds ~3.5 GB (FRLM at batch 256, the allocator settings keep freed blocks)
+            fit=$(( $(awk '/MemAvailable/ {print $2}' /proc/meminfo 2>/dev/null || echo 4194304) / 3670016 ))
         fi
+        jobs="$(nproc)"; [ "$fit" -lt "$jobs" ] && jobs="$fit"; [ "$jobs" -lt 1 ] && jobs=1
     fi
     if [ "$jobs" -gt 1 ]; then
         kept="$("$py" -c 'import ast, sys; print(",".join(ast.literal_eval(sys.argv[1])))' "$studies")"

@@ -841,7 +841,7 @@ def fit_final(
             "for new audio does not have. Fix: train the final model with normalisation='corpus'."
         )
     store = store if isinstance(store, RunStore) else RunStore(store)
-    device = torch.device(device) if device is not None else default_device()
+    device = _training_device(device)
     seed = exp.seeds[0] if seed is None else seed
     everything = Fold("all", np.arange(len(features)), np.zeros(0, dtype=np.int64))
     d = run_fold(exp, features, everything, seed, store, device, progress)
