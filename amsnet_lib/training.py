@@ -468,11 +468,12 @@ def _run_single_stage(name, exp, features, fold, seed, store, device, progress, 
     """
     n_classes = len(features.classes)
     d = store.fold_dir(name, _branch_key(name, exp, len(features)), seed, fold.name)
+    done = _stage1_done(store, d, need_weights)
+    if not done and not train:
+        return None  # a look at the store writes nothing to it
     _describe(d.parent.parent, _branch_identity(name, exp, len(features)))
-    if _stage1_done(store, d, need_weights):
+    if done:
         return d
-    if not train:
-        return None
     # every stage draws its validation split with branch_train's fraction: the same for all
     fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
     seed_everything(seed)
@@ -516,11 +517,12 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     n_classes = len(features.classes)
     d, branch_dirs = _fusion_dirs(exp, len(features), seed, fold.name, store)
     branch_runs = [branch_dirs[b].parent.parent.name for b in BRANCHES]
-    _describe(d.parent.parent, {"model": exp.model, "branch_runs": branch_runs, "fusion": exp.fusion, "train": exp.fusion_train})
-    if store.done(d):
-        return d
-    if not train:
+    done = store.done(d)
+    if not done and not train:
         return None
+    _describe(d.parent.parent, {"model": exp.model, "branch_runs": branch_runs, "fusion": exp.fusion, "train": exp.fusion_train})
+    if done:
+        return d
     for b in BRANCHES:  # pre-trained (or read back) first; retrained when only its results were kept
         _run_single_stage(b, exp, features, fold, seed, store, device, progress, need_weights=True)
     fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)

@@ -191,6 +191,7 @@ def test_finished_only_reports_a_run_in_progress_without_training(tmp_path, monk
     exp = _exp("amsnet")
     with pytest.raises(ValueError, match="no finished fold"):
         run_experiment(exp, feats, store=tmp_path, device="cpu", progress=False, finished_only=True)
+    assert not list(tmp_path.iterdir())  # a look at the store writes nothing into it
     folds = training.make_folds(feats.table, "paper", n_folds=3)
     training.run_fold(exp, feats, folds[1], 0, RunStore(tmp_path), torch.device("cpu"), progress=False)
     monkeypatch.setattr(training, "train_model", lambda *a, **kw: pytest.fail("finished_only must not train"))
