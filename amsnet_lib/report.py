@@ -844,7 +844,7 @@ def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str
 
 
 #: Diagnostic tables (``results/tables/<name>.md``, written by ``scripts/<name>.py``) the report includes when present.
-DIAGNOSTICS = ("frame_feature_check", "frlm_tuning")
+DIAGNOSTICS = ("frame_feature_check", "frlm_tuning", "head_seeds")
 
 _STUDY_TABLE_PREFIX = {"optimizer_batch": "fig6_optimizer_batch_", "hidden_size": "fig7_hidden_size_", "learning_rate": "learning_rate_"}
 

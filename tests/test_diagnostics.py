@@ -65,3 +65,45 @@ def test_tuning_hidden_size_variant_is_the_fig7_study_run():
     assert v.frlm.hidden_size == 256 and v.variant.endswith("hidden=256")
     assert _branch_key("frlm", v, 535) == _branch_key("frlm", fig7[256], 535)
     assert _branch_key("frlm", tuning.variant(base, "0.3,0"), 535) == _branch_key("frlm", fig7[128], 535)
+
+
+def test_head_seed_zero_reproduces_the_engines_head_and_other_seeds_differ(tmp_path):
+    """scripts/head_seeds.py retrains a fusion head over the stored branches: with the run's own seed it
+    must be the engine's computation exactly, or its spread over seeds would measure something else."""
+    import torch
+
+    from amsnet_lib.training import RunStore, make_folds, run_experiment
+    from tests.test_training import _exp, _features
+
+    heads = _script("head_seeds")
+    feats = _features()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    for model, normalisation in (("amsnet", "corpus"), ("concat", "speaker")):
+        exp = _exp(model, normalisation=normalisation)
+        res = run_experiment(exp, feats, store=tmp_path, device="cpu", progress=False)
+        fold = make_folds(feats.table, "paper", n_folds=exp.n_folds)[1]
+        stored = res.folds.set_index("fold").loc["fold1"]
+        cached = {}
+        same = heads.retrain_head(exp, feats, fold, 0, RunStore(tmp_path), cached)
+        assert same["wa"] == round(100 * stored["wa"], 4) and same["ua"] == round(100 * stored["ua"], 4)
+        assert same["stored_wa"] == same["wa"]
+        other = [heads.retrain_head(exp, feats, fold, s, RunStore(tmp_path), cached) for s in (1, 2, 3)]
+        assert len(cached) == 1  # the fold's branches and embeddings computed once
+        assert any(o["wa"] != same["wa"] or o["best_epoch"] != same["best_epoch"] for o in other)
+    # without the branches' weights (a committed store keeps results only) there is nothing to retrain
+    for p in tmp_path.glob("frlm-*/seed0/fold1/model.pt"):
+        p.unlink()
+    assert heads.retrain_head(_exp("amsnet"), feats, fold, 1, RunStore(tmp_path), {}) is None
+
+
+def test_head_seed_table_summarises_complete_experiments_only():
+    heads = _script("head_seeds")
+    rows = [{"model": "amsnet", "normalisation": "corpus", "fold": f"fold{f}", "head_seed": s, "wa": 80.0 + s, "ua": 70.0 + 2 * s,
+             "best_epoch": 1, "stored_wa": 80.0 if s == 0 else None, "stored_ua": 70.0 if s == 0 else None}
+            for f in range(5) for s in (0, 1, 2)]
+    rows.append({"model": "concat", "normalisation": "corpus", "fold": "fold0", "head_seed": 0, "wa": 1.0, "ua": 1.0,
+                 "best_epoch": 1, "stored_wa": 2.0, "stored_ua": 1.0})  # 1 of 5 folds: left out of the summary
+    text = heads.markdown(pd.DataFrame(rows))
+    assert "| amsnet | corpus | 3 | 81.00 | 0.82 | 80.00-82.00 | 72.00 | 1.63 | 70.00-74.00 |" in text
+    assert "| concat |" not in text
+    assert "NOT identical" in text  # the concat fold's seed 0 differs from its stored head
