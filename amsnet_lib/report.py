@@ -89,7 +89,8 @@ NOT_AVAILABLE = "not run: corpus not available"
 NOT_RERUN = "not re-run"
 REPORTED_NOT_RERUN = "reported, not re-run"
 
-#: The studies of :mod:`amsnet_lib.studies` by name (notebook ``04`` runs the last four).
+#: The studies of :mod:`amsnet_lib.studies` by name (notebook ``03``: the ablations and the study beyond the
+#: paper; notebook ``04``: the four hyper-parameter studies).
 STUDIES = {"ablations": studies.ablations, **studies.HYPERPARAMETER_STUDIES, **studies.BEYOND_PAPER_STUDIES}
 
 #: The factor each study varies: column name -> how to read it from a configuration.
