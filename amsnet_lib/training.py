@@ -512,6 +512,36 @@ def _fusion_dirs(exp: ExperimentConfig, n_items: int, seed: int, fold: str, stor
     return store.fold_dir(exp.model, key, seed, fold), branch_dirs
 
 
+def _frozen_fusion_model(exp: ExperimentConfig, n_classes: int, branch_dirs: dict, store: RunStore, device, seed: int):
+    """The fusion model of ``exp``: its head initialised from ``seed``, the branches' pre-trained
+    weights (``branch_dirs``) loaded and frozen."""
+    # seeded before the head is built: its initial weights must not depend on what this process
+    # ran before (branches trained here or read back, a resumed run, a worker process)
+    seed_everything(seed)
+    model = _branch_model(exp.model, exp, n_classes).to(device)
+    model.frlm.load_state_dict(store.load_state(branch_dirs["frlm"], device))
+    model.urlm.load_state_dict(store.load_state(branch_dirs["urlm"], device))
+    model.frlm.eval()
+    model.urlm.eval()
+    for p in list(model.frlm.parameters()) + list(model.urlm.parameters()):
+        p.requires_grad_(False)  # the paper holds pre-trained branch weights fixed
+    return model
+
+
+def _fusion_embeddings(model, fd: _FoldData) -> dict:
+    """The frozen branches' outputs on the fold's fit and validation parts (computed once per fold)."""
+    branches = {"frlm": model.frlm, "urlm": model.urlm}
+    return {k: _embeddings(branches, getattr(fd, k)) for k in ("fit", "val")}
+
+
+def _train_fusion_head(model, emb: dict, exp: ExperimentConfig, n_classes: int, seed: int, progress: bool = False,
+                       desc: str = "train", resume_path: Path | None = None) -> TrainResult:
+    """Stage 2: ``model.head`` trained on the branch embeddings ``emb`` (batch order from ``seed``)."""
+    seed_everything(seed)
+    return train_model(model.head, emb["fit"], emb["val"], exp.fusion_train, n_classes, seed=seed, progress=progress,
+                       desc=desc, resume_path=resume_path)
+
+
 def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) -> Path | None:
     """Stage 2: connection attention (AMSNet) or concatenation over frozen pre-trained branches."""
     n_classes = len(features.classes)
@@ -526,19 +556,10 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     for b in BRANCHES:  # pre-trained (or read back) first; retrained when only its results were kept
         _run_single_stage(b, exp, features, fold, seed, store, device, progress, need_weights=True)
     fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
-    # seeded before the head is built: its initial weights must not depend on what this process
-    # ran before (branches trained here or read back, a resumed run, a worker process)
-    seed_everything(seed)
-    model = _branch_model(exp.model, exp, n_classes).to(device)
-    model.frlm.load_state_dict(store.load_state(branch_dirs["frlm"], device))
-    model.urlm.load_state_dict(store.load_state(branch_dirs["urlm"], device))
-    branches = {"frlm": model.frlm.eval(), "urlm": model.urlm.eval()}
-    for p in list(model.frlm.parameters()) + list(model.urlm.parameters()):
-        p.requires_grad_(False)  # the paper holds pre-trained branch weights fixed
-    emb = {k: _embeddings(branches, getattr(fd, k)) for k in ("fit", "val")}
-    seed_everything(seed)
-    res = train_model(model.head, emb["fit"], emb["val"], exp.fusion_train, n_classes, seed=seed, progress=progress, desc=f"{exp.model} {fold.name}",
-                      resume_path=d / "partial.pt")
+    model = _frozen_fusion_model(exp, n_classes, branch_dirs, store, device, seed)
+    emb = _fusion_embeddings(model, fd)
+    res = _train_fusion_head(model, emb, exp, n_classes, seed, progress=progress, desc=f"{exp.model} {fold.name}",
+                             resume_path=d / "partial.pt")
     ev = evaluate(model, fd.test, n_classes)  # end to end through the full model, as at inference
     ev["true"] = fd.test["labels"].cpu().numpy()
     sizes = {k: v for k, v in fd.sizes.items() if k != "normaliser"}

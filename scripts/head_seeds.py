@@ -34,14 +34,13 @@ from amsnet_lib.features import extract_features  # noqa: E402
 from amsnet_lib.studies import experiment  # noqa: E402
 from amsnet_lib.training import (  # noqa: E402
     RunStore,
-    _branch_model,
-    _embeddings,
     _fold_data,
+    _frozen_fusion_model,
     _fusion_dirs,
+    _fusion_embeddings,
+    _train_fusion_head,
     evaluate,
     make_folds,
-    seed_everything,
-    train_model,
 )
 
 BRANCH_SEED = 0
@@ -53,29 +52,20 @@ def retrain_head(exp, feats, fold, head_seed: int, store: RunStore, cached: dict
     None when the store lacks the branches' weights. ``cached`` keeps the fold's embeddings."""
     import torch
 
-    n_classes = len(feats.classes)
+    n_classes, cpu = len(feats.classes), torch.device("cpu")
     d, branch_dirs = _fusion_dirs(exp, len(feats), BRANCH_SEED, fold.name, store)
     if not all((branch_dirs[b] / "model.pt").is_file() for b in ("frlm", "urlm")):
         return None
+    # the engine's own stage 2 (training._run_fusion), with the head's seed in place of the run's
+    model = _frozen_fusion_model(exp, n_classes, branch_dirs, store, cpu, head_seed)
     key = (exp.normalisation, fold.name)
     if key not in cached:  # the branches and the fold's data do not depend on the head's seed
-        fd = _fold_data(feats, fold, exp.branch_train.val_fraction, BRANCH_SEED, torch.device("cpu"), exp.normalisation)
-        probe = _branch_model(exp.model, exp, n_classes)
-        probe.frlm.load_state_dict(store.load_state(branch_dirs["frlm"]))
-        probe.urlm.load_state_dict(store.load_state(branch_dirs["urlm"]))
-        branches = {"frlm": probe.frlm.eval(), "urlm": probe.urlm.eval()}
+        fd = _fold_data(feats, fold, exp.branch_train.val_fraction, BRANCH_SEED, cpu, exp.normalisation)
         with torch.no_grad():
-            emb = {k: _embeddings(branches, getattr(fd, k)) for k in ("fit", "val")}
-        cached.clear()
-        cached[key] = (fd, branches, emb)
-    fd, branches, emb = cached[key]
-    # as the engine's stage 2 does it: the head built and trained right after seeding
-    seed_everything(head_seed)
-    model = _branch_model(exp.model, exp, n_classes)
-    model.frlm, model.urlm = branches["frlm"], branches["urlm"]
-    seed_everything(head_seed)
-    res = train_model(model.head, emb["fit"], emb["val"], exp.fusion_train, n_classes, seed=head_seed, progress=False)
-    model.eval()
+            cached.clear()
+            cached[key] = (fd, _fusion_embeddings(model, fd))
+    fd, emb = cached[key]
+    res = _train_fusion_head(model, emb, exp, n_classes, head_seed)
     ev = evaluate(model, fd.test, n_classes)
     stored = json.loads((d / "metrics.json").read_text()) if (d / "metrics.json").is_file() else None
     return {"wa": round(100 * ev["wa"], 4), "ua": round(100 * ev["ua"], 4), "best_epoch": res.best_epoch,
