@@ -134,6 +134,10 @@ def _cmd_pretrain(args) -> int:
     suite = studies.full_suite(corpus, args.profile, loso=not args.no_loso, studies=names)
     # the features as loaded (duration, mel bands), as `amsnet train` does: the run keys then agree
     suite = [dataclasses.replace(e, features=feats.config) for e in suite]
+    if args.variants:
+        suite = [e for e in suite if any(v in e.variant for v in args.variants)]
+        if not suite:
+            raise SystemExit(f"error: no experiment of the suite has a variant containing any of {args.variants}")
     units = stage1_units(suite, feats.table)
     print(f"{len(suite)} experiments on {corpus} (profile {args.profile}): {len(units)} stage-1 trainings "
           f"(branches and early fusion, per fold and seed)")
@@ -202,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                         "se_ratio,optimizer_batch,hidden_size,learning_rate (notebook 04) and normalisation (notebook 03, "
                         "beyond the paper) ('' for none)")
     p.add_argument("--no-loso", action="store_true", help="leave out the speaker-independent ablations")
+    p.add_argument("--variants", nargs="+", default=None, metavar="TEXT",
+                   help="only the experiments whose variant label contains one of these, e.g. bs=256 lr=1e-05 "
+                        "(labels as in summary.csv; the ablations have none)")
     p.add_argument("--profile", default="full", choices=["full", "quick"])
     p.add_argument("--workers", type=int, default=2, help="processes training at once (default 2)")
     p.add_argument("--fusion", action="store_true",

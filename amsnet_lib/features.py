@@ -234,6 +234,8 @@ class Features:
         table = pd.DataFrame({c: pd.Series(v, dtype=object if dtypes.get(c) == "object" else None)
                               for c, v in meta["table"].items()})
         table.attrs.update(meta["attrs"])
+        if meta.get("precision", "float32") != "float32":  # rounded: runs trained on them record it (training.py)
+            table.attrs["feature_precision"] = meta["precision"]
         return cls(
             frames=frames,
             mask=mask,

@@ -399,7 +399,7 @@ def study_table(results: Sequence, study: str) -> pd.DataFrame:
             f"test loss {tag}": round(float(res.folds["loss"].mean()), 4) if "loss" in res.folds else np.nan,
             "best epoch (mean)": round(float(res.folds["best_epoch"].mean()), 1) if "best_epoch" in res.folds else np.nan,
             "params": parameter_count(c, len(res.classes)),
-            "folds": s["n_folds"], "seeds": s["n_seeds"],
+            "folds": s["n_folds"], "seeds": s["n_seeds"], "trained on": s["trained_on"],
         })
         rows.append(row)
     return pd.DataFrame(rows)
@@ -650,7 +650,7 @@ def build_report(
     tables_out: str | os.PathLike | None = None,
     diagnostics: Mapping[str, str] | None = None,
     suite: pd.DataFrame | None = None,
-    gpu: str | None = None,
+    gpu: str | Sequence[str] | None = None,
 ) -> str:
     """The reproduction report (Markdown): every paper table beside ours, figures, hardware, time.
 
@@ -669,8 +669,10 @@ def build_report(
         diagnostics: name -> Markdown of a diagnostic beyond the paper (first line its ``# title``),
             e.g. ``frame_feature_check`` and ``frlm_tuning`` written by the scripts of those names.
         suite: :func:`suite_cost` of the corpus the report is about (what the whole suite trains).
-        gpu: Markdown of the GPU measurements (``tables/gpu_session.md``, written by
-            ``scripts/gpu_report.py`` from a ``benchmarks/gpu_session.sh`` run; first line its ``# title``).
+        gpu: Markdown of the GPU measurements, or several (``tables/gpu_session.md``, written by
+            ``scripts/gpu_report.py`` from a ``benchmarks/gpu_session.sh`` run, and
+            ``tables/gpu_studies.md`` by ``scripts/gpu_studies_report.py``); each's first line is its
+            ``# title``, its ``## `` sections go one level below it.
     """
     availability = dict(availability or {})
     study_tables = dict(study_tables or {})
@@ -740,6 +742,8 @@ def build_report(
             out += [f"Ours: {NOT_RUN}.", ""]
         for n, t in sorted(found.items()):
             out += [f"Ours, `{n}`:", "", markdown_table(t)]
+            if "trained on" in t and t["trained on"].nunique() > 1:
+                out += [f"*{MIXED_DEVICES_NOTE}*", ""]
 
     if diagnostics:
         out += ["## Diagnostics beyond the paper", "",
@@ -782,7 +786,7 @@ def build_report(
     if summary is not None and len(summary) and "train_seconds" in summary:
         out += ["Training time per experiment (`train_seconds` of `summary.csv`; branches shared between experiments "
                 "are counted in each):", ""]
-        cols = [c for c in ("corpus", "protocol", "model", "variant", "n_folds", "n_seeds", "wa", "ua", "wa_std", "ua_std", "train_seconds") if c in summary]
+        cols = [c for c in ("corpus", "protocol", "model", "variant", "n_folds", "n_seeds", "wa", "ua", "wa_std", "ua_std", "train_seconds", "trained_on") if c in summary]
         out += [markdown_table(summary[cols]), ""]
     if suite is not None and len(suite):
         out += ["The whole suite (every study under `[paper]`; the ablations and the per-speaker standardisation study "
@@ -795,9 +799,9 @@ def build_report(
         if hours == hours:  # measured
             out += [f"At least {hours:.1f} CPU hours: about {hours / 2:.1f} h of wall time on the 2-core CPU with two "
                     "trainings side by side (the project's target for the whole EmoDB suite: 3 h on a 2-core CPU).", ""]
-    if gpu:
-        lines = gpu.strip().splitlines()
-        out += [f"### {lines[0].lstrip('# ').strip()}", *lines[1:], ""]
+    for text in [gpu] if isinstance(gpu, str) else (gpu or []):
+        lines = text.strip().splitlines()
+        out += [f"### {lines[0].lstrip('# ').strip()}", *[f"##{ln}" if ln.startswith("## ") else ln for ln in lines[1:]], ""]
     out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(out)
 
@@ -843,6 +847,12 @@ def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str
              "cpu_hours_left": df["cpu_hours_left"].sum(min_count=len(df))}
     return pd.concat([df, pd.DataFrame([total])], ignore_index=True).round({"seconds_per_fold": 0, "cpu_hours_all": 1, "cpu_hours_left": 1})
 
+
+MIXED_DEVICES_NOTE = (
+    "'trained on': the rows were trained on different devices (the CPU run store; GPU sessions, whose features were "
+    "rounded to float16 for the transfer, `results/gpu/`). Rows then differ by float rounding and batch order too: "
+    "the size of that difference is what the paper's AMSNet configuration measured on the CPU (Table 2) and on an "
+    "H100 (`results/tables/gpu_session.md`) shows.")
 
 #: Diagnostic tables (``results/tables/<name>.md``, written by ``scripts/<name>.py``) the report includes when present.
 DIAGNOSTICS = ("frame_feature_check", "frlm_tuning", "head_seeds")
@@ -1078,6 +1088,8 @@ class Session:
         name = self.name(base, corpus, protocol)
         p = self._protocol(protocol)
         legend = _protocol_notes([p], self.profile, reported) if p else []
+        if "trained on" in df and df["trained on"].nunique() > 1:
+            legend.append(MIXED_DEVICES_NOTE)
         write_table(df, self.tables_dir / name, caption or name, list(notes) + legend)
         return df
 
@@ -1110,7 +1122,8 @@ class Session:
                             diagnostics={f.stem: f.read_text() for f in (self.tables_dir / f"{n}.md" for n in DIAGNOSTICS)
                                          if f.is_file()},
                             suite=self._suite_cost(summary),
-                            gpu=_read_if_exists(self.tables_dir / "gpu_session.md") if self.profile == "full" else None)
+                            gpu=[t for t in (_read_if_exists(self.tables_dir / f"{n}.md") for n in ("gpu_session", "gpu_studies"))
+                                 if t] if self.profile == "full" else None)
         path = self.results_dir / "REPORT.md"
         atomic_write_text(path, text)
         return path

@@ -318,7 +318,8 @@ class ExperimentResult:
     Attributes:
         config: the experiment.
         folds: one row per (seed, fold): wa, ua (fractions), recall_<class>, sizes, best epoch,
-            seconds.
+            seconds, device (what trained it: ``cpu``, ``cuda (<GPU>)``; a fusion fold names its
+            branches' devices too) and feature_precision (``float16`` for a rounded feature bundle).
         curves: per-epoch curves, with ``seed``, ``fold`` and ``stage`` columns.
         predictions: one row per test utterance and seed: path (relative to the corpus's audio
             directory, see :func:`corpus_relative_paths`), true, pred, p_<class>, and for AMSNet
@@ -359,7 +360,16 @@ class ExperimentResult:
             "wa_std": round(float(wa.std(ddof=0)), 2),
             "ua_std": round(float(ua.std(ddof=0)), 2),
             "train_seconds": round(float(self.folds["seconds"].sum()), 1),
+            "trained_on": self._trained_on(),
         }
+
+    def _trained_on(self) -> str:
+        """The devices that trained the folds (and their branches); float16-rounded features if any."""
+        f = self.folds
+        out = _join_devices(f["device"].fillna(_LEGACY_DEVICE) if "device" in f else [_LEGACY_DEVICE])
+        if "feature_precision" in f and (f["feature_precision"] == "float16").any():
+            out += ", float16 features"
+        return out
 
     def fold_table(self) -> pd.DataFrame:
         """Per-fold WA/UA in percent, then the mean row."""
@@ -400,8 +410,30 @@ def _prediction_frame(table: pd.DataFrame, idx, ev: dict, classes, seed, fold) -
     return df
 
 
-def _metrics_record(ev: dict, classes, **extra) -> dict:
-    rec = {"wa": ev["wa"], "ua": ev["ua"], "loss": ev["loss"]}
+def device_name(device) -> str:
+    """What a run was trained on, as its ``metrics.json`` records it: ``cpu`` or ``cuda (<GPU name>)``.
+
+    Float reductions differ between a CPU and a GPU (and between GPU models), so the same seed
+    gives the same numbers only on the same kind of device: reports say which one produced each row.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
+#: The device of a fold whose metrics.json predates the ``device`` field: until then every fold of
+#: the committed run store was trained on a CPU (GPU sessions kept their runs apart, results/gpu).
+_LEGACY_DEVICE = "cpu"
+
+
+def _join_devices(devices) -> str:
+    return " + ".join(sorted({p for d in devices for p in str(d).split(" + ") if p}))
+
+
+def _metrics_record(ev: dict, classes, device, features: Features, **extra) -> dict:
+    rec = {"wa": ev["wa"], "ua": ev["ua"], "loss": ev["loss"], "device": device_name(device),
+           "feature_precision": features.table.attrs.get("feature_precision", "float32")}
     rec.update({f"recall_{c}": (None if np.isnan(r) else float(r)) for c, r in zip(classes, ev["recall"])})
     rec.update(extra)
     return rec
@@ -483,7 +515,7 @@ def _run_single_stage(name, exp, features, fold, seed, store, device, progress, 
     ev = evaluate(model, fd.test, n_classes)
     ev["true"] = fd.test["labels"].cpu().numpy()
     sizes = {k: v for k, v in fd.sizes.items() if k != "normaliser"}
-    metrics = _metrics_record(ev, features.classes, seed=seed, fold=fold.name, best_epoch=res.best_epoch, seconds=res.seconds, **sizes,
+    metrics = _metrics_record(ev, features.classes, device, features, seed=seed, fold=fold.name, best_epoch=res.best_epoch, seconds=res.seconds, **sizes,
                               normaliser=fd.sizes["normaliser"].state_dict())
     curves = res.curves.assign(stage=name)
     store.save(d, metrics=metrics, curves=curves, predictions=_prediction_frame(features.table, fold.test, ev, features.classes, seed, fold.name), state=model.state_dict())
@@ -563,10 +595,12 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     ev = evaluate(model, fd.test, n_classes)  # end to end through the full model, as at inference
     ev["true"] = fd.test["labels"].cpu().numpy()
     sizes = {k: v for k, v in fd.sizes.items() if k != "normaliser"}
-    branch_seconds = sum(json.loads((branch_dirs[b] / "metrics.json").read_text())["seconds"] for b in BRANCHES)
-    metrics = _metrics_record(ev, features.classes, seed=seed, fold=fold.name, best_epoch=res.best_epoch,
-                              seconds=res.seconds + branch_seconds, fusion_seconds=res.seconds, **sizes,
-                              normaliser=fd.sizes["normaliser"].state_dict())
+    branch_metrics = [json.loads((branch_dirs[b] / "metrics.json").read_text()) for b in BRANCHES]
+    metrics = _metrics_record(ev, features.classes, device, features, seed=seed, fold=fold.name, best_epoch=res.best_epoch,
+                              seconds=res.seconds + sum(m["seconds"] for m in branch_metrics), fusion_seconds=res.seconds,
+                              **sizes, normaliser=fd.sizes["normaliser"].state_dict())
+    # the fold's numbers come from its branches too: name every device that trained a part of it
+    metrics["device"] = _join_devices([metrics["device"]] + [_LEGACY_DEVICE if "device" not in m else m["device"] for m in branch_metrics])
     # The fold keeps only the fusion head's weights; the branches' are those of the same seed and
     # fold of the branch runs its config.json names (the committed run store holds no copies).
     store.save(d, metrics=metrics, curves=res.curves.assign(stage=exp.model),

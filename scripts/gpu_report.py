@@ -170,7 +170,9 @@ def main() -> int:
          f"{', '.join(f'{k} {v}' for k, v in versions.items())}), from a feature bundle written here by "
          "`amsnet features --save --precision float16` (the GPU machine has no openSMILE or librosa; the features are "
          "rounded to float16 for the transfer, so these accuracies are a replication on slightly different inputs and "
-         "hardware, kept apart from the CPU run store). Raw files: `results/gpu/`.", "",
+         "hardware, kept apart from the CPU run store; only the 5 folds of FRLM with 512 BLSTM units (Fig. 7), which the "
+         "CPU did not finish, joined it, their device and feature precision recorded in `metrics.json`). "
+         "Raw files: `results/gpu/`.", "",
          f"- **Full 5-fold AMSNet run `[paper]` from nothing (both branches and the fusion heads): {amsnet_s} s wall "
          f"({amsnet_s / 60:.1f} min)**, the 10 branch folds in {args.workers} processes sharing the GPU, then the 5 fusion "
          "heads in one process (`amsnet train --model amsnet --workers 10 --device cuda`), the peephole recurrence "

@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from amsnet_lib import cli
@@ -125,3 +126,19 @@ def test_pretrain_trains_the_suites_branch_folds_once(tmp_path, capsys):
                    "--model", "amsnet", "--profile", "quick", "--run-dir", str(tmp_path / "runs"), "--summary", ""])
     assert rc == 0 and "[protocol: paper]" in capsys.readouterr().out
     assert len(list((tmp_path / "runs").glob("frlm-*/seed0/fold*/model.pt"))) == 5  # not retrained elsewhere
+
+
+def test_pretrain_variants_selects_experiments_by_their_label(tmp_path, capsys):
+    """`--variants`: only the experiments whose variant label contains one of the texts (how a
+    time-boxed GPU call trains one part of a study, benchmarks/gpu_studies.sh)."""
+    corpus = _corpus(tmp_path)
+    base = ["pretrain", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
+            "--profile", "quick", "--studies", "se_ratio", "--no-loso", "--workers", "1", "--threads", "1",
+            "--run-dir", str(tmp_path / "runs")]
+    assert cli.main(base + ["--variants", "r=2", "r=32"]) == 0
+    out = capsys.readouterr().out
+    # AMSNet with r=2 and r=32: one FRLM shared, two URLMs, 5 folds each; the ablations have no label
+    assert "2 experiments" in out and "15 stage-1 trainings" in out
+    assert len({p.parent.parent.parent.name for p in (tmp_path / "runs").glob("urlm-*/seed0/fold*/metrics.json")}) == 2
+    with pytest.raises(SystemExit, match="no experiment of the suite has a variant containing"):
+        cli.main(base + ["--variants", "r=5"])

@@ -172,6 +172,9 @@ def test_saved_bundle_round_trips_and_float16_halves_it(tmp_path):
     assert h.frames.dtype == np.float32 and not h.frames[~h.mask].any()
     np.testing.assert_allclose(h.frames, f.frames, rtol=1e-3, atol=1e-4)
     assert (tmp_path / "b16.npz").stat().st_size < 0.7 * (tmp_path / "b32.npz").stat().st_size
+    # the rounding is remembered (runs trained on them say so), also through a second save
+    assert h.table.attrs["feature_precision"] == "float16" and "feature_precision" not in g.table.attrs
+    assert Features.load(h.save(tmp_path / "again.npz")).table.attrs["feature_precision"] == "float16"
     (tmp_path / "bad.npz").write_bytes(b"not a bundle")
     with pytest.raises(AmsnetError, match="bad.npz.*not a readable feature bundle.*Fix"):
         Features.load(tmp_path / "bad.npz")

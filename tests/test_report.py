@@ -277,6 +277,13 @@ def test_report_shows_the_gpu_session_in_the_hardware_section():
     assert "### Measured on a GPU (H100)" in hardware and "112 s wall" in hardware
     assert "Measured on a GPU" not in report.build_report(None, profile="full", protocols=["paper"], availability={},
                                                           se_params={r: 1 for r in studies.SE_RATIOS})
+    studies_md = "# GPU sessions that trained studies\n\n## `call_1`: H200\n\n| study group | wall time |\n"
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, gpu=[gpu, studies_md],
+                             se_params={r: 1 for r in studies.SE_RATIOS})
+    hardware = md.split("## Hardware, software, time", 1)[1].split("\n## ", 1)[0]
+    # both inside the hardware section, the second's own sections one level down
+    assert "### Measured on a GPU (H100)" in hardware and "### GPU sessions that trained studies" in hardware
+    assert "#### `call_1`: H200" in hardware
 
 
 def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path):
@@ -319,3 +326,13 @@ def test_full_suite_lists_each_experiment_once_and_the_normalisation_study_under
     assert studies.full_suite("emodb", "full", studies=[]) == studies.ablations("emodb", "paper") + studies.ablations("emodb", "loso")
     with pytest.raises(ValueError, match="unknown studies"):
         studies.full_suite("emodb", "full", studies=["speaker"])
+
+
+def test_a_study_table_mixing_devices_says_so_and_one_device_does_not(tmp_path):
+    s = report.Session.__new__(report.Session)  # no corpus needed to write a table
+    s.tables_dir, s.profile, s.protocol = tmp_path, "full", "paper"
+    df = pd.DataFrame({"lr": [1e-4, 1e-3], "WA [paper] (%)": [81.1, 79.4], "trained on": ["cpu", "cuda (H200), float16 features"]})
+    s.save_table(df, "learning_rate", "emodb")
+    assert report.MIXED_DEVICES_NOTE in (tmp_path / "learning_rate_emodb_paper.md").read_text()
+    s.save_table(df.iloc[:1], "learning_rate", "emodb")
+    assert report.MIXED_DEVICES_NOTE not in (tmp_path / "learning_rate_emodb_paper.md").read_text()

@@ -72,6 +72,28 @@ def test_same_seed_same_numbers(tmp_path):
     pd.testing.assert_frame_equal(a.predictions, b.predictions)
 
 
+def test_each_fold_records_the_device_and_features_that_trained_it(tmp_path):
+    """metrics.json names the device (and float16-rounded features); a fusion fold names its
+    branches' devices too, and the summary joins them; folds from before the field count as CPU."""
+    feats = _features()
+    feats.table.attrs["feature_precision"] = "float16"
+    res = run_experiment(_exp("amsnet"), feats, store=tmp_path, device="cpu", progress=False)
+    assert set(res.folds["device"]) == {"cpu"} and set(res.folds["feature_precision"]) == {"float16"}
+    assert res.summary()["trained_on"] == "cpu, float16 features"
+    branch = next(tmp_path.glob("frlm-*/seed0/fold0/metrics.json"))
+    m = json.loads(branch.read_text())
+    assert m["device"] == "cpu"
+    m["device"] = "cuda (Some GPU)"
+    branch.write_text(json.dumps(m))
+    fusion = next(tmp_path.glob("amsnet-*/seed0/fold0"))
+    (fusion / "metrics.json").unlink()  # trained again over the "GPU" branch
+    res = run_experiment(_exp("amsnet"), feats, store=tmp_path, device="cpu", progress=False)
+    assert res.folds.set_index("fold").loc["fold0", "device"] == "cpu + cuda (Some GPU)"
+    assert res.summary()["trained_on"] == "cpu + cuda (Some GPU), float16 features"
+    legacy = res.folds.drop(columns=["device", "feature_precision"])
+    assert training.ExperimentResult(res.config, legacy, res.curves, res.predictions, res.classes).summary()["trained_on"] == "cpu"
+
+
 def test_branches_are_frozen_during_fusion_and_shared_between_fusions(tmp_path):
     feats = _features()
     store = RunStore(tmp_path)
