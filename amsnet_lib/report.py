@@ -101,7 +101,11 @@ STUDY_FACTORS = {
     "hidden_size": {"hidden_size": lambda c: c.frlm.hidden_size},
     "learning_rate": {"lr": lambda c: f"{c.branch_train.lr:g}"},
     "normalisation": {"model": lambda c: c.model, "normalisation": lambda c: c.normalisation},
+    "training_seeds": {"model": lambda c: c.model},
 }
+
+#: Studies whose configurations fix their own training seeds (a session's ``seeds`` does not replace them).
+STUDIES_WITH_OWN_SEEDS = ("training_seeds",)
 
 #: The quick profile (CI) trains only these variants of the hyper-parameter studies: the one that
 #: notebooks 01-03 already trained (read back from the run store) and one more, so every code path
@@ -402,6 +406,37 @@ def study_table(results: Sequence, study: str) -> pd.DataFrame:
             "folds": s["n_folds"], "seeds": s["n_seeds"], "trained on": s["trained_on"],
         })
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def seed_table(results: Sequence) -> pd.DataFrame:
+    """The seed study: one row per model with its mean over the folds for each training seed, the
+    mean and standard deviation of those over the seeds, and their range (WA, UA in %)."""
+    rows = []
+    for res in results:
+        tag = protocol_tag(res.config.protocol)
+        per_seed = res.folds.groupby("seed")[["wa", "ua"]].mean() * 100
+        row = {"model": paper.ABLATION_LABELS.get(res.config.model, res.config.model), "seeds": len(per_seed),
+               "folds": int(res.folds["fold"].nunique())}
+        for m in ("wa", "ua"):
+            v = per_seed[m]
+            row.update({f"{m.upper()} seed {seed} {tag} (%)": round(float(x), 2) for seed, x in v.items()})
+            row.update({f"{m.upper()} mean {tag} (%)": round(float(v.mean()), 2),
+                        f"{m.upper()} std over seeds": round(float(v.std(ddof=0)), 2),
+                        f"{m.upper()} range": f"{v.min():.2f}-{v.max():.2f}"})
+        row["trained on"] = res.summary()["trained_on"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def seed_points(results: Sequence) -> pd.DataFrame:
+    """The seed study in long form for a figure: model, seed, ``wa``, ``ua`` (mean over folds, %)."""
+    rows = []
+    for res in results:
+        per_seed = res.folds.groupby("seed")[["wa", "ua"]].mean() * 100
+        for seed, r in per_seed.iterrows():
+            rows.append({"model": paper.ABLATION_LABELS.get(res.config.model, res.config.model), "seed": f"seed {seed}",
+                         "wa": round(float(r["wa"]), 2), "ua": round(float(r["ua"]), 2)})
     return pd.DataFrame(rows)
 
 
@@ -733,6 +768,16 @@ def build_report(
               "paper: it needs every speaker's recordings in advance (`amsnet train --normalisation speaker`).",
               "Δ = speaker − corpus, in points; the folds, seeds and every other setting are the same."], reported=False)
 
+    out += ["## Beyond the paper: training seeds", "",
+            "The paper gives one number per model. FRLM, URLM, Concat and AMSNet trained again with other seeds on the "
+            "same folds (`amsnet train --seeds 0 1 2`; notebook 03): the seed changes the initial weights, the "
+            "validation split and the batch order. Seed 0 is the run of the tables above.", ""]
+    found = {n: t for n, t in study_tables.items() if n.startswith(_STUDY_TABLE_PREFIX["training_seeds"])}
+    if not found:
+        out += [f"Ours: {NOT_RUN}.", ""]
+    for n, t in sorted(found.items()):
+        out += [f"Ours, `{n}` (mean over the folds per seed; then over the seeds):", "", markdown_table(t)]
+
     out += ["## Studies the paper shows only as figures", ""]
     for key, label in (("optimizer_batch", "Fig. 6: optimizer and batch size"), ("hidden_size", "Fig. 7: BLSTM hidden size"),
                        ("learning_rate", "Learning rate (Sec. 4.5)")):
@@ -789,8 +834,9 @@ def build_report(
         cols = [c for c in ("corpus", "protocol", "model", "variant", "n_folds", "n_seeds", "wa", "ua", "wa_std", "ua_std", "train_seconds", "trained_on") if c in summary]
         out += [markdown_table(summary[cols]), ""]
     if suite is not None and len(suite):
-        out += ["The whole suite (every study under `[paper]`; the ablations and the per-speaker standardisation study "
-                "beyond the paper under the speaker-independent protocol too), "
+        out += ["The whole suite (every study under `[paper]`, the training-seed study beyond the paper included; the "
+                "ablations and the per-speaker standardisation study beyond the paper under the speaker-independent "
+                "protocol too), "
                 "counted in stage-1 trainings (one fold of one branch; a branch shared by several experiments counts "
                 "once). CPU hours are single-thread compute, a lower bound from the measured seconds per fold of the "
                 "paper configuration (smaller batches and larger BLSTMs cost more per fold); two trainings run side by "
@@ -857,7 +903,8 @@ MIXED_DEVICES_NOTE = (
 #: Diagnostic tables (``results/tables/<name>.md``, written by ``scripts/<name>.py``) the report includes when present.
 DIAGNOSTICS = ("frame_feature_check", "frlm_tuning", "head_seeds")
 
-_STUDY_TABLE_PREFIX = {"optimizer_batch": "fig6_optimizer_batch_", "hidden_size": "fig7_hidden_size_", "learning_rate": "learning_rate_"}
+_STUDY_TABLE_PREFIX = {"optimizer_batch": "fig6_optimizer_batch_", "hidden_size": "fig7_hidden_size_", "learning_rate": "learning_rate_",
+                       "training_seeds": "training_seeds_"}
 
 
 # --------------------------------------------------------------------------- the session
@@ -980,7 +1027,8 @@ class Session:
 
         In the quick profile only the variants of :data:`QUICK_VARIANTS` (unless ``all_variants``).
         """
-        out = [dataclasses.replace(c, seeds=self.seeds) for c in STUDIES[study](corpus, self.protocol, self.profile)]
+        out = [c if study in STUDIES_WITH_OWN_SEEDS else dataclasses.replace(c, seeds=self.seeds)
+               for c in STUDIES[study](corpus, self.protocol, self.profile)]
         if self.profile == "quick" and study in QUICK_VARIANTS and not all_variants:
             out = [c for c in out if c.variant in QUICK_VARIANTS[study]]
         return out

@@ -1,6 +1,7 @@
 """Report tables on synthetic results: the paper's value, ours, the difference, 'not run', protocol labels."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -296,19 +297,20 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     cost = report.suite_cost(summary, table, store=RunStore(tmp_path)).set_index("kind")
     # FRLM: the paper configuration (shared by the ablations, Table 3, Fig. 6's base, the lr base), 4 other hidden
     # sizes, 11 other optimizer/batch pairs, 4 other learning rates: 20 configurations x 5 folds, + 10 LOSO folds;
-    # the normalisation study adds the speaker-standardised branch under both protocols (5 + 10 folds)
-    assert cost.loc["frlm", "trainings"] == 20 * 5 + 10 + 15
+    # the normalisation study adds the speaker-standardised branch under both protocols (5 + 10 folds), the
+    # seed study seeds 1 and 2 of the paper configuration (2 x 5 folds)
+    assert cost.loc["frlm", "trainings"] == 20 * 5 + 10 + 15 + 10
     # URLM: like FRLM, but Table 3's 4 other ratios instead of the hidden sizes
-    assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15
-    assert cost.loc["early", "trainings"] == 5 + 10  # early fusion is not in the normalisation study
-    assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round(125 * 100 / 3600, 1)
-    assert cost.loc["total", "trainings"] == 125 + 125 + 15 and cost.loc["total", "finished"] == 0
+    assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15 + 10
+    assert cost.loc["early", "trainings"] == 5 + 10  # early fusion is in neither study beyond the paper
+    assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round(135 * 100 / 3600, 1)
+    assert cost.loc["total", "trainings"] == 135 + 135 + 15 and cost.loc["total", "finished"] == 0
     key = training._branch_key("urlm", studies.experiment("emodb", "urlm", "paper", "full"), 535)
     for fold in ("fold0", "fold1", "all"):  # "all": the final model, not a fold
         (tmp_path / f"urlm-{key}" / "seed0" / fold).mkdir(parents=True)
         (tmp_path / f"urlm-{key}" / "seed0" / fold / "metrics.json").write_text("{}")
     cost = report.suite_cost(summary, table, store=RunStore(tmp_path)).set_index("kind")
-    assert cost.loc["urlm", "finished"] == 2 and cost.loc["urlm", "cpu_hours_left"] == round(123 * 200 / 3600, 1)
+    assert cost.loc["urlm", "finished"] == 2 and cost.loc["urlm", "cpu_hours_left"] == round(133 * 200 / 3600, 1)
     assert np.isnan(report.suite_cost(None, table).set_index("kind").loc["frlm", "cpu_hours_all"])
 
 
@@ -336,3 +338,45 @@ def test_a_study_table_mixing_devices_says_so_and_one_device_does_not(tmp_path):
     assert report.MIXED_DEVICES_NOTE in (tmp_path / "learning_rate_emodb_paper.md").read_text()
     s.save_table(df.iloc[:1], "learning_rate", "emodb")
     assert report.MIXED_DEVICES_NOTE not in (tmp_path / "learning_rate_emodb_paper.md").read_text()
+
+
+def test_training_seed_study_is_the_ablation_models_with_three_seeds_under_the_paper_protocol_only():
+    exps = studies.training_seed_study("emodb", "paper")
+    assert [e.model for e in exps] == list(studies.SEED_MODELS)
+    assert all(e.seeds == studies.TRAINING_SEEDS and e.variant == "seeds=0,1,2" for e in exps)
+    assert studies.training_seed_study("emodb", "loso") == []
+    # seed 0 is the ablations' run: same configuration but for the seeds (so the same run keys)
+    ablation = {e.model: e for e in studies.ablations("emodb", "paper")}
+    for e in exps:
+        assert dataclasses.replace(e, seeds=(0,), variant="") == ablation[e.model]
+    # a session's `seeds` parameter does not replace the study's own
+    s = report.Session.__new__(report.Session)
+    s.protocol, s.profile, s.seeds = "paper", "full", (0,)
+    assert all(c.seeds == (0, 1, 2) for c in s.configs("training_seeds", "emodb"))
+    assert all(c.seeds == (0,) for c in s.configs("learning_rate", "emodb"))
+
+
+def test_seed_table_means_per_seed_then_over_seeds():
+    from amsnet_lib.config import ExperimentConfig
+
+    folds = pd.DataFrame({"seed": [0, 0, 1, 1], "fold": ["fold0", "fold1"] * 2, "wa": [0.8, 0.6, 0.9, 0.9],
+                          "ua": [0.7, 0.5, 0.8, 0.8], "seconds": 1.0})
+    res = training.ExperimentResult(ExperimentConfig(model="amsnet"), folds, pd.DataFrame(), pd.DataFrame(), ["a", "b"])
+    t = report.seed_table([res]).iloc[0]
+    assert t["model"] == "AMSNet" and t["seeds"] == 2 and t["folds"] == 2
+    assert t["WA seed 0 [paper] (%)"] == pytest.approx(70.0) and t["WA seed 1 [paper] (%)"] == pytest.approx(90.0)
+    assert t["WA mean [paper] (%)"] == pytest.approx(80.0) and t["WA std over seeds"] == pytest.approx(10.0)
+    assert t["UA range"] == "60.00-80.00" and t["trained on"] == "cpu"
+    pts = report.seed_points([res])
+    assert list(pts["seed"]) == ["seed 0", "seed 1"] and list(pts["wa"]) == [70.0, 90.0]
+
+
+def test_report_has_a_training_seed_section_not_run_until_measured():
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS})
+    section = md.split("## Beyond the paper: training seeds", 1)[1].split("\n## ", 1)[0]
+    assert f"Ours: {report.NOT_RUN}." in section
+    t = pd.DataFrame({"model": ["AMSNet"], "WA mean [paper] (%)": [80.0]})
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS},
+                             study_tables={"training_seeds_emodb_paper": t})
+    section = md.split("## Beyond the paper: training seeds", 1)[1].split("\n## ", 1)[0]
+    assert "training_seeds_emodb_paper" in section and "80.00" in section
