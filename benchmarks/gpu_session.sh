@@ -24,14 +24,8 @@ bundle=${1:?feature bundle}; out=${2:?output folder}; budget=${3:-480}; workers=
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 mkdir -p "$out"
-py=${PYTHON:-python3}
-device=${DEVICE:-cuda}  # DEVICE=cpu: a dry run of this script on a machine without a GPU
-export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 AMSNET_NO_REEXEC=1 PYTHONHASHSEED=0
+source benchmarks/_gpu_common.sh
 runs=${AMSNET_RUN_DIR:-/tmp/amsnet_gpu_runs}
-start=$(date +%s)
-left() { echo $(( budget - ($(date +%s) - start) )); }
-stamp() { echo "$1 $(( $(date +%s) - start ))" >> "$out/timings.txt"; }
-: > "$out/timings.txt"
 
 { nvidia-smi -L; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; nproc
   "$py" -c "import sys, torch, numpy, pandas; print(sys.version.split()[0], torch.__version__, numpy.__version__, pandas.__version__, torch.cuda.is_available())"
