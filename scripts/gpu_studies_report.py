@@ -88,8 +88,10 @@ def table(studies_dir: Path) -> str:
     L = ["# GPU sessions that trained studies (`benchmarks/gpu_studies.sh`)", "",
          "Each call of the script (one folder of `results/gpu/studies/`): study groups in priority order, each an `amsnet pretrain --fusion` (branches, then fusion "
          "heads) cut at its deadline. The runs carry `device` and `feature_precision` in their "
-         "`metrics.json` (float16: the feature bundle was rounded to fit the transfer limit). A run finished on all "
-         "of its folds joined the committed run store; the report's study tables name the device of every row. "
+         "`metrics.json` (float16: the feature bundle was rounded to fit the transfer limit). The runs of an experiment "
+         "finished whole (both branches and the fusion heads on every fold) joined the committed run store, and the "
+         "report's study tables name the device of every row; the others are kept here as a record only (a fusion "
+         "needs its branches' weights, which stay on the GPU machine). "
          f"Raw files: `results/gpu/studies/`.", ""]
     for d in sorted(p for p in studies_dir.iterdir() if p.is_dir()):
         env = (d / "env.txt").read_text().splitlines() if (d / "env.txt").is_file() else []
