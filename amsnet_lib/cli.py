@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         from ._runtime import reexec_with_allocator_settings
 
         reexec_with_allocator_settings("amsnet_lib.cli", sys.argv[1:])
+    from . import studies  # light (dataclasses only); names the studies in --help
+
     parser = argparse.ArgumentParser(prog="amsnet", description="AMSNet speech emotion recognition")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -203,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_corpus_args(p)
     p.add_argument("--studies", default="all",
                    help="studies to include besides the ablations: 'all' or a comma-separated subset of "
-                        "se_ratio,optimizer_batch,hidden_size,learning_rate (notebook 04) and normalisation (notebook 03, "
-                        "beyond the paper) ('' for none)")
+                        f"{','.join(studies.HYPERPARAMETER_STUDIES)} (notebook 04) and "
+                        f"{','.join(studies.BEYOND_PAPER_STUDIES)} (notebook 03, beyond the paper) ('' for none)")
     p.add_argument("--no-loso", action="store_true", help="leave out the speaker-independent ablations")
     p.add_argument("--variants", nargs="+", default=None, metavar="TEXT",
                    help="only the experiments whose variant label contains one of these, e.g. bs=256 lr=1e-05 "

@@ -142,3 +142,14 @@ def test_pretrain_variants_selects_experiments_by_their_label(tmp_path, capsys):
     assert len({p.parent.parent.parent.name for p in (tmp_path / "runs").glob("urlm-*/seed0/fold*/metrics.json")}) == 2
     with pytest.raises(SystemExit, match="no experiment of the suite has a variant containing"):
         cli.main(base + ["--variants", "r=5"])
+
+
+def test_pretrain_help_names_every_study(capsys):
+    """`--studies` lists what the suite accepts, taken from the registries (it once missed one)."""
+    from amsnet_lib import studies
+
+    with pytest.raises(SystemExit):
+        cli.main(["pretrain", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for name in (*studies.HYPERPARAMETER_STUDIES, *studies.BEYOND_PAPER_STUDIES):
+        assert name in help_text
