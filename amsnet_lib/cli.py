@@ -6,6 +6,8 @@ import dataclasses
 import json
 import sys
 
+from . import studies  # configuration dataclasses only: cheap, and --help names the studies
+
 
 def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="emodb", help="emodb, iemocap, or a CSV manifest / folder-per-label of your own corpus")
@@ -71,7 +73,6 @@ def _cmd_features(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from . import studies
     from .training import run_experiment, update_summary
 
     if args.threads:
@@ -121,7 +122,6 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_pretrain(args) -> int:
-    from . import studies
     from .training import pretrain, stage1_units
 
     if args.threads:
@@ -155,8 +155,6 @@ def main(argv: list[str] | None = None) -> int:
         from ._runtime import reexec_with_allocator_settings
 
         reexec_with_allocator_settings("amsnet_lib.cli", sys.argv[1:])
-    from . import studies  # light (dataclasses only); names the studies in --help
-
     parser = argparse.ArgumentParser(prog="amsnet", description="AMSNet speech emotion recognition")
     sub = parser.add_subparsers(dest="command", required=True)
 
