@@ -247,8 +247,9 @@ def study_bars(
         ax.set_xlabel(x)
         ax.set_ylabel(labels.get(measure, measure))
         ax.grid(axis="y", alpha=0.3)
-        if hue:
-            ax.legend(title=hue, fontsize=8)
+    if hue:
+        # One legend beside the panels: inside an axis it covered the tallest bars.
+        fig.legend(*axes[0].get_legend_handles_labels(), title=hue, fontsize=8, loc="outside right upper")
     return _finish(fig, title, save)
 
 
