@@ -230,7 +230,9 @@ def study_bars(
     xs = list(dict.fromkeys(table[x]))
     hues = list(dict.fromkeys(table[hue])) if hue else [None]
     palette = sns.color_palette("tab10", len(hues))
-    fig = Figure(figsize=(max(5.0, 1.1 * len(xs) * max(1, len(hues) ** 0.5)) * len(ys) * 0.75 + 1, 4.2), layout="constrained")
+    panels_width = max(5.0, 1.1 * len(xs) * max(1, len(hues) ** 0.5)) * len(ys) * 0.75 + 1
+    legend_width = 1.4 if hue else 0.0  # the legend sits outside the panels and must not narrow them
+    fig = Figure(figsize=(panels_width + legend_width, 4.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(ys), squeeze=False).ravel())
     width = 0.8 / len(hues)
     pos = np.arange(len(xs))
