@@ -5,8 +5,9 @@
 #
 #     benchmarks/gpu_studies.sh BUNDLE OUT_DIR BUDGET_S WORKERS GROUP [GROUP ...]
 #
-# GROUP is `study` or `study:variant-text[,variant-text...]` (substrings of the variant labels of
-# summary.csv), e.g. `learning_rate` or `optimizer_batch:bs=256,bs=128`. Each group is one
+# GROUP is `study` or `study:variant-text[;variant-text...]` (substrings of the variant labels of
+# summary.csv, which may hold commas), e.g. `learning_rate`, `optimizer_batch:bs=256;bs=128` or
+# `optimizer_batch:rmsprop,bs=32`. Each group is one
 # `amsnet pretrain --fusion` (branches, then fusion heads) cut at the deadline; groups run one
 # after another, so the first ones finish whole. The committed run store is copied in first:
 # what finished there is not trained again.
@@ -34,7 +35,7 @@ for group in "$@"; do
     n=$((n + 1))
     study=${group%%:*}
     variants=()
-    [ "$group" != "$study" ] && IFS=, read -r -a variants <<< "${group#*:}"
+    [ "$group" != "$study" ] && IFS=";" read -r -a variants <<< "${group#*:}"
     if [ "$(left)" -lt 20 ]; then echo "$group: not started (budget spent)" | tee -a "$out/timings.txt"; continue; fi
     stamp "start $group"
     # timeout signals its whole process group: the pool's worker processes stop too
