@@ -221,6 +221,9 @@ def study_bars(
         hue: column splitting the bars within an x value (e.g. ``optimizer``).
         err: measure -> column with its error bar (e.g. ``{"wa": "wa_std"}``).
         ylabels: measure -> axis label.
+
+    A row whose measure is missing (a configuration listed but not trained, e.g.
+    :func:`amsnet_lib.report.study_table` with ``planned``) is drawn as the words "not run".
     """
     import seaborn as sns
 
@@ -243,8 +246,14 @@ def study_bars(
             errs = None
             if measure in err:
                 errs = [part.loc[part[x] == v, err[measure]].mean() if (part[x] == v).any() else np.nan for v in xs]
-            ax.bar(pos + (hi - (len(hues) - 1) / 2) * width, vals, width, yerr=errs, capsize=2,
-                   color=palette[hi], label=None if h is None else str(h))
+            at = pos + (hi - (len(hues) - 1) / 2) * width
+            ax.bar(at, vals, width, yerr=errs, capsize=2, color=palette[hi], label=None if h is None else str(h))
+            # A row the table lists without a value is a configuration not trained: say so where
+            # its bar would stand, so an empty slot does not read as zero.
+            for xi, v in enumerate(xs):
+                if (part[x] == v).any() and np.isnan(vals[xi]):
+                    ax.text(at[xi], 0, " not run", rotation=90, ha="center", va="bottom", fontsize=7,
+                            color=palette[hi], transform=ax.get_xaxis_transform())
         ax.set_xticks(pos, [str(v) for v in xs])
         ax.set_xlabel(x)
         ax.set_ylabel(labels.get(measure, measure))

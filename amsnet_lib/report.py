@@ -389,24 +389,41 @@ def parameter_count(config: ExperimentConfig, n_classes: int | None = None) -> i
     return int(count_parameters(model))
 
 
-def study_table(results: Sequence, study: str) -> pd.DataFrame:
-    """One row per variant of a study: its factor(s), WA/UA mean and std (%), test loss, params."""
-    protocol = results[0].config.protocol if results else "paper"
+def study_table(results: Sequence, study: str, planned: Sequence[ExperimentConfig] = ()) -> pd.DataFrame:
+    """One row per variant of a study: its factor(s), WA/UA mean and std (%), test loss, params.
+
+    Args:
+        results: the study's finished experiments (``ExperimentResult``).
+        planned: the study's configurations (``Session.configs``); each one without a result gets
+            a row of its own, its factors and parameter count filled in, its measured cells empty
+            and "trained on" saying "not run", so that a reader sees what the study lacks. Rows
+            follow ``planned``'s order, then any result it does not list.
+    """
+    by_variant = {res.config.variant: res for res in results}
+    protocol = results[0].config.protocol if results else (planned[0].protocol if planned else "paper")
     tag = protocol_tag(protocol)
+    metric_cols = [f"WA {tag} (%)", f"WA std {tag}", f"UA {tag} (%)", f"UA std {tag}", f"test loss {tag}", "best epoch (mean)"]
     rows = []
+    for c in planned:
+        if c.variant not in by_variant:
+            row = {k: get(c) for k, get in STUDY_FACTORS[study].items()}
+            row.update({col: np.nan for col in metric_cols})
+            row.update({"params": parameter_count(c), "folds": 0, "seeds": 0, "trained on": NOT_RUN})
+            rows.append((c.variant, row))
     for res in results:
         c = res.config
         s = res.summary()
         row = {k: get(c) for k, get in STUDY_FACTORS[study].items()}
-        row.update({
-            f"WA {tag} (%)": s["wa"], f"WA std {tag}": s["wa_std"], f"UA {tag} (%)": s["ua"], f"UA std {tag}": s["ua_std"],
-            f"test loss {tag}": round(float(res.folds["loss"].mean()), 4) if "loss" in res.folds else np.nan,
-            "best epoch (mean)": round(float(res.folds["best_epoch"].mean()), 1) if "best_epoch" in res.folds else np.nan,
-            "params": parameter_count(c, len(res.classes)),
-            "folds": s["n_folds"], "seeds": s["n_seeds"], "trained on": s["trained_on"],
-        })
-        rows.append(row)
-    return pd.DataFrame(rows)
+        row.update(dict(zip(metric_cols, (
+            s["wa"], s["wa_std"], s["ua"], s["ua_std"],
+            round(float(res.folds["loss"].mean()), 4) if "loss" in res.folds else np.nan,
+            round(float(res.folds["best_epoch"].mean()), 1) if "best_epoch" in res.folds else np.nan))))
+        row.update({"params": parameter_count(c, len(res.classes)),
+                    "folds": s["n_folds"], "seeds": s["n_seeds"], "trained on": s["trained_on"]})
+        rows.append((c.variant, row))
+    order = {c.variant: i for i, c in enumerate(planned)}
+    rows.sort(key=lambda vr: order.get(vr[0], len(order)))  # stable: unplanned results keep their order
+    return pd.DataFrame([r for _, r in rows])
 
 
 def seed_table(results: Sequence) -> pd.DataFrame:
@@ -787,8 +804,10 @@ def build_report(
             out += [f"Ours: {NOT_RUN}.", ""]
         for n, t in sorted(found.items()):
             out += [f"Ours, `{n}`:", "", markdown_table(t)]
-            if "trained on" in t and t["trained on"].nunique() > 1:
+            if _mixes_devices(t):
                 out += [f"*{MIXED_DEVICES_NOTE}*", ""]
+            if _has_unrun_rows(t):
+                out += [f"*{NOT_RUN_ROWS_NOTE}*", ""]
 
     if diagnostics:
         out += ["## Diagnostics beyond the paper", "",
@@ -899,6 +918,21 @@ MIXED_DEVICES_NOTE = (
     "rounded to float16 for the transfer, `results/gpu/`). Rows then differ by float rounding and batch order too: "
     "the size of that difference is what the paper's AMSNet configuration measured on the CPU (Table 2) and on an "
     "H100 (`results/tables/gpu_session.md`) shows.")
+NOT_RUN_ROWS_NOTE = (
+    "Rows whose 'trained on' says \"not run\": configurations of the study not trained yet (`./run_all.sh` trains "
+    "them); their measured cells are empty, never estimated.")
+
+
+def _mixes_devices(table: pd.DataFrame) -> bool:
+    """Whether a study table's measured rows come from more than one device."""
+    if "trained on" not in table:
+        return False
+    trained = table["trained on"].astype(str)
+    return trained[trained != NOT_RUN].nunique() > 1
+
+
+def _has_unrun_rows(table: pd.DataFrame) -> bool:
+    return "trained on" in table and (table["trained on"].astype(str) == NOT_RUN).any()
 
 #: Diagnostic tables (``results/tables/<name>.md``, written by ``scripts/<name>.py``) the report includes when present.
 DIAGNOSTICS = ("frame_feature_check", "frlm_tuning", "head_seeds")
@@ -1136,8 +1170,10 @@ class Session:
         name = self.name(base, corpus, protocol)
         p = self._protocol(protocol)
         legend = _protocol_notes([p], self.profile, reported) if p else []
-        if "trained on" in df and df["trained on"].nunique() > 1:
+        if _mixes_devices(df):
             legend.append(MIXED_DEVICES_NOTE)
+        if _has_unrun_rows(df):
+            legend.append(NOT_RUN_ROWS_NOTE)
         write_table(df, self.tables_dir / name, caption or name, list(notes) + legend)
         return df
 

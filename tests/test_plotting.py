@@ -101,6 +101,16 @@ def test_study_bars_hue_and_errors(tmp_path):
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["rmsprop", "adam"]
 
 
+def test_study_bars_marks_a_listed_configuration_without_a_value_as_not_run():
+    t = pd.DataFrame({"optimizer": ["rmsprop", "rmsprop", "sgd", "sgd"], "batch_size": [64, 256, 64, 256],
+                      "wa": [80.0, 82.0, np.nan, 30.0]})
+    fig = plotting.study_bars(t, x="batch_size", y="wa", hue="optimizer")
+    assert [txt.get_text().strip() for txt in fig.axes[0].texts] == ["not run"]
+    # a combination the table does not list at all is not claimed as planned
+    fig = plotting.study_bars(t.iloc[[0, 1, 3]], x="batch_size", y="wa", hue="optimizer")
+    assert not fig.axes[0].texts
+
+
 def test_study_bars_single_measure():
     t = pd.DataFrame({"hidden_size": [32, 64, 128], "ua": [70.0, 75.0, 80.0]})
     fig = plotting.study_bars(t, x="hidden_size", y="ua")

@@ -380,3 +380,30 @@ def test_report_has_a_training_seed_section_not_run_until_measured():
                              study_tables={"training_seeds_emodb_paper": t})
     section = md.split("## Beyond the paper: training seeds", 1)[1].split("\n## ", 1)[0]
     assert "training_seeds_emodb_paper" in section and "80.00" in section
+
+
+def test_a_study_table_lists_the_planned_configurations_not_run_with_empty_cells(tmp_path):
+    planned = studies.optimizer_batch_study("emodb", "paper")
+    done = next(c for c in planned if c.variant == "adam,bs=128")
+    folds = pd.DataFrame({"seed": [0, 0], "fold": ["fold0", "fold1"], "wa": [0.8, 0.6], "ua": [0.7, 0.5],
+                          "loss": [0.9, 1.1], "best_epoch": [10, 20], "seconds": 1.0})
+    res = training.ExperimentResult(done, folds, pd.DataFrame(), pd.DataFrame(), list("abcdefg"))
+    t = report.study_table([res], "optimizer_batch", planned=planned)
+    # every configuration of the study in the study's order, the measured one among them
+    assert list(zip(t["optimizer"], t["batch_size"])) == [(c.branch_train.optimizer, c.branch_train.batch_size) for c in planned]
+    measured = t[t["trained on"] != report.NOT_RUN]
+    assert len(measured) == 1 and measured.iloc[0]["optimizer"] == "adam" and measured.iloc[0]["batch_size"] == 128
+    assert measured.iloc[0]["WA [paper] (%)"] == pytest.approx(70.0)
+    unrun = t[t["trained on"] == report.NOT_RUN]
+    assert len(unrun) == len(planned) - 1 and unrun["WA [paper] (%)"].isna().all() and (unrun["folds"] == 0).all()
+    assert (unrun["params"] > 0).all()  # what a configuration costs is known before it is trained
+    # without `planned` only what finished
+    assert len(report.study_table([res], "optimizer_batch")) == 1
+    # the table's legend says what the empty rows are; they do not count as another device
+    s = report.Session.__new__(report.Session)
+    s.tables_dir, s.profile, s.protocol = tmp_path, "full", "paper"
+    s.save_table(t, "fig6_optimizer_batch", "emodb")
+    md = (tmp_path / "fig6_optimizer_batch_emodb_paper.md").read_text()
+    assert report.NOT_RUN_ROWS_NOTE in md and report.MIXED_DEVICES_NOTE not in md
+    s.save_table(measured, "fig6_optimizer_batch", "emodb")
+    assert report.NOT_RUN_ROWS_NOTE not in (tmp_path / "fig6_optimizer_batch_emodb_paper.md").read_text()
