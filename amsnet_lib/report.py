@@ -42,6 +42,7 @@ __all__ = [
     "suite_cost",
     "Session",
     "ablation_table",
+    "branch_table",
     "build_report",
     "class_counts",
     "comparison_table2",
@@ -424,6 +425,33 @@ def study_table(results: Sequence, study: str, planned: Sequence[ExperimentConfi
     order = {c.variant: i for i, c in enumerate(planned)}
     rows.sort(key=lambda vr: order.get(vr[0], len(order)))  # stable: unplanned results keep their order
     return pd.DataFrame([r for _, r in rows])
+
+
+def branch_table(study: str, planned: Sequence[ExperimentConfig], results: Sequence) -> pd.DataFrame:
+    """A study that varies both stages (Fig. 6): one row per configuration of ``planned`` (the
+    fusion experiments) with what each branch reached beside the fusion, WA/UA (%).
+
+    Args:
+        study: key of :data:`STUDY_FACTORS` naming the factor columns.
+        planned: the fusion experiments of the study (``Session.configs``).
+        results: finished ``ExperimentResult`` of those experiments and of their branches
+            (:func:`amsnet_lib.studies.branches_of`); a model without a result leaves its cells
+            empty, and "trained on" says "not run" until the fusion has run.
+    """
+    by_key = {(r.config.model, r.config.variant): r for r in results}
+    tag = protocol_tag(planned[0].protocol if planned else "paper")
+    rows = []
+    for c in planned:
+        row = {k: get(c) for k, get in STUDY_FACTORS[study].items()}
+        for model in ("frlm", "urlm", c.model):
+            res = by_key.get((model, c.variant))
+            s = res.summary() if res is not None else {"wa": np.nan, "ua": np.nan}
+            label = paper.ABLATION_LABELS.get(model, model)
+            row.update({f"{label} WA {tag} (%)": s["wa"], f"{label} UA {tag} (%)": s["ua"]})
+        fused = by_key.get((c.model, c.variant))
+        row["trained on"] = fused.summary()["trained_on"] if fused is not None else NOT_RUN
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def seed_table(results: Sequence) -> pd.DataFrame:

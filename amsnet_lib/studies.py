@@ -123,6 +123,16 @@ def with_stopping(exp: ExperimentConfig, epochs: int | None = None, patience: in
     return _labelled(exp.with_training(**changes), ", ".join(f"{k}={v}" for k, v in changes.items()))
 
 
+def branches_of(exp: ExperimentConfig) -> list[ExperimentConfig]:
+    """FRLM alone and URLM alone, configured as the fusion experiment ``exp`` pre-trains them.
+
+    Same settings, hence the same run keys as ``exp``'s branches: once ``exp`` has run, reading
+    these back trains nothing. The variant label is kept (``summary.csv`` rows ``frlm``/``urlm``
+    with ``exp``'s variant), so a study that varies both stages can show what each branch reached.
+    """
+    return [dataclasses.replace(exp, model=m) for m in ("frlm", "urlm")]
+
+
 def ablations(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
     """Tables 4-5: early fusion, FRLM alone, URLM alone, concatenation, AMSNet."""
     return [experiment(corpus, m, protocol, profile) for m in ABLATION_MODELS]

@@ -407,3 +407,24 @@ def test_a_study_table_lists_the_planned_configurations_not_run_with_empty_cells
     assert report.NOT_RUN_ROWS_NOTE in md and report.MIXED_DEVICES_NOTE not in md
     s.save_table(measured, "fig6_optimizer_batch", "emodb")
     assert report.NOT_RUN_ROWS_NOTE not in (tmp_path / "fig6_optimizer_batch_emodb_paper.md").read_text()
+
+
+def test_branch_table_puts_each_branch_beside_the_fusion_of_its_configuration():
+    planned = studies.optimizer_batch_study("emodb", "paper")[:2]
+    folds = pd.DataFrame({"seed": [0, 0], "fold": ["fold0", "fold1"], "wa": [0.8, 0.6], "ua": [0.7, 0.5], "seconds": 1.0})
+
+    def result(cfg, scale):
+        return training.ExperimentResult(cfg, folds.assign(wa=folds.wa * scale), pd.DataFrame(), pd.DataFrame(), list("abcdefg"))
+
+    frlm, urlm = studies.branches_of(planned[0])
+    # branches of the first configuration are its own experiments, with its variant and run keys
+    assert (frlm.model, urlm.model) == ("frlm", "urlm") and frlm.variant == urlm.variant == planned[0].variant
+    assert training._branch_key("frlm", frlm, 535) == training._branch_key("frlm", planned[0], 535)
+    assert training._branch_key("urlm", urlm, 535) == training._branch_key("urlm", planned[0], 535)
+    t = report.branch_table("optimizer_batch", planned, [result(planned[0], 1.0), result(frlm, 0.5), result(urlm, 1.1)])
+    assert list(t["batch_size"]) == [c.branch_train.batch_size for c in planned]
+    first, second = t.iloc[0], t.iloc[1]
+    assert first["FRLM WA [paper] (%)"] == pytest.approx(35.0) and first["URLM WA [paper] (%)"] == pytest.approx(77.0)
+    assert first["AMSNet WA [paper] (%)"] == pytest.approx(70.0) and first["trained on"] == "cpu"
+    assert np.isnan(second["AMSNet WA [paper] (%)"]) and np.isnan(second["FRLM UA [paper] (%)"])
+    assert second["trained on"] == report.NOT_RUN
