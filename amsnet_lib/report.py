@@ -390,6 +390,11 @@ def parameter_count(config: ExperimentConfig, n_classes: int | None = None) -> i
     return int(count_parameters(model))
 
 
+def _study_factors(study: str, config: ExperimentConfig) -> dict:
+    """The columns a study varies (:data:`STUDY_FACTORS`), read from one configuration."""
+    return {k: get(config) for k, get in STUDY_FACTORS[study].items()}
+
+
 def study_table(results: Sequence, study: str, planned: Sequence[ExperimentConfig] = ()) -> pd.DataFrame:
     """One row per variant of a study: its factor(s), WA/UA mean and std (%), test loss, params.
 
@@ -400,31 +405,28 @@ def study_table(results: Sequence, study: str, planned: Sequence[ExperimentConfi
             and "trained on" saying "not run", so that a reader sees what the study lacks. Rows
             follow ``planned``'s order, then any result it does not list.
     """
-    by_variant = {res.config.variant: res for res in results}
     protocol = results[0].config.protocol if results else (planned[0].protocol if planned else "paper")
     tag = protocol_tag(protocol)
     metric_cols = [f"WA {tag} (%)", f"WA std {tag}", f"UA {tag} (%)", f"UA std {tag}", f"test loss {tag}", "best epoch (mean)"]
-    rows = []
-    for c in planned:
-        if c.variant not in by_variant:
-            row = {k: get(c) for k, get in STUDY_FACTORS[study].items()}
-            row.update({col: np.nan for col in metric_cols})
-            row.update({"params": parameter_count(c), "folds": 0, "seeds": 0, "trained on": NOT_RUN})
-            rows.append((c.variant, row))
-    for res in results:
-        c = res.config
+
+    def measured(res) -> dict:
         s = res.summary()
-        row = {k: get(c) for k, get in STUDY_FACTORS[study].items()}
-        row.update(dict(zip(metric_cols, (
+        return {**_study_factors(study, res.config), **dict(zip(metric_cols, (
             s["wa"], s["wa_std"], s["ua"], s["ua_std"],
             round(float(res.folds["loss"].mean()), 4) if "loss" in res.folds else np.nan,
-            round(float(res.folds["best_epoch"].mean()), 1) if "best_epoch" in res.folds else np.nan))))
-        row.update({"params": parameter_count(c, len(res.classes)),
-                    "folds": s["n_folds"], "seeds": s["n_seeds"], "trained on": s["trained_on"]})
-        rows.append((c.variant, row))
-    order = {c.variant: i for i, c in enumerate(planned)}
-    rows.sort(key=lambda vr: order.get(vr[0], len(order)))  # stable: unplanned results keep their order
-    return pd.DataFrame([r for _, r in rows])
+            round(float(res.folds["best_epoch"].mean()), 1) if "best_epoch" in res.folds else np.nan))),
+            "params": parameter_count(res.config, len(res.classes)),
+            "folds": s["n_folds"], "seeds": s["n_seeds"], "trained on": s["trained_on"]}
+
+    def not_run(c) -> dict:
+        return {**_study_factors(study, c), **{col: np.nan for col in metric_cols},
+                "params": parameter_count(c), "folds": 0, "seeds": 0, "trained on": NOT_RUN}
+
+    by_variant = {res.config.variant: res for res in results}
+    listed = {c.variant for c in planned}
+    rows = [measured(by_variant[c.variant]) if c.variant in by_variant else not_run(c) for c in planned]
+    rows += [measured(res) for res in results if res.config.variant not in listed]
+    return pd.DataFrame(rows)
 
 
 def branch_table(study: str, planned: Sequence[ExperimentConfig], results: Sequence) -> pd.DataFrame:
@@ -442,14 +444,13 @@ def branch_table(study: str, planned: Sequence[ExperimentConfig], results: Seque
     tag = protocol_tag(planned[0].protocol if planned else "paper")
     rows = []
     for c in planned:
-        row = {k: get(c) for k, get in STUDY_FACTORS[study].items()}
+        row = _study_factors(study, c)
         for model in ("frlm", "urlm", c.model):
             res = by_key.get((model, c.variant))
-            s = res.summary() if res is not None else {"wa": np.nan, "ua": np.nan}
+            s = res.summary() if res is not None else {"wa": np.nan, "ua": np.nan, "trained_on": NOT_RUN}
             label = paper.ABLATION_LABELS.get(model, model)
             row.update({f"{label} WA {tag} (%)": s["wa"], f"{label} UA {tag} (%)": s["ua"]})
-        fused = by_key.get((c.model, c.variant))
-        row["trained on"] = fused.summary()["trained_on"] if fused is not None else NOT_RUN
+        row["trained on"] = s["trained_on"]  # the fusion's (the last model): it names its branches' devices too
         rows.append(row)
     return pd.DataFrame(rows)
 
