@@ -1191,14 +1191,16 @@ class Session:
 
     # ---- output
     def save_table(self, df: pd.DataFrame, base: str, corpus: str | None = None, caption: str | None = None,
-                   protocol: bool | str = True, notes: Iterable[str] = (), reported: bool = True) -> pd.DataFrame:
+                   protocol: bool | str = True, notes: Iterable[str] = (), reported: bool | None = None) -> pd.DataFrame:
         """Write ``tables/<name>.csv`` and ``.md`` (caption and protocol legend); returns ``df``.
 
-        ``reported=False``: the table holds no value of the paper (its legend does not define Δ
-        against one).
+        ``reported``: whether the table holds values of the paper, so that its legend defines
+        'reported' and Δ; ``None`` (default) decides from the columns (one named "... reported ...").
         """
         name = self.name(base, corpus, protocol)
         p = self._protocol(protocol)
+        if reported is None:
+            reported = any("reported" in str(col) for col in df.columns)
         legend = _protocol_notes([p], self.profile, reported) if p else []
         if _mixes_devices(df):
             legend.append(MIXED_DEVICES_NOTE)

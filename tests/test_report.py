@@ -340,6 +340,19 @@ def test_a_study_table_mixing_devices_says_so_and_one_device_does_not(tmp_path):
     assert report.MIXED_DEVICES_NOTE not in (tmp_path / "learning_rate_emodb_paper.md").read_text()
 
 
+def test_a_table_defines_reported_and_delta_only_when_it_holds_the_papers_values(tmp_path):
+    s = report.Session.__new__(report.Session)
+    s.tables_dir, s.profile, s.protocol = tmp_path, "full", "paper"
+    s.save_table(pd.DataFrame({"lr": [1e-4], "WA [paper] (%)": [81.1]}), "learning_rate", "emodb")
+    md = (tmp_path / "learning_rate_emodb_paper.md").read_text()
+    assert "'reported' =" not in md and "Δ" not in md and "'not run' = not measured." in md
+    s.save_table(pd.DataFrame({"model": ["amsnet"], "WA reported [paper] (%)": [88.34], "WA ours [paper] (%)": [81.1]}),
+                 "table3", "emodb")
+    assert "'reported' =" in (tmp_path / "table3_emodb_paper.md").read_text()
+    s.save_table(pd.DataFrame({"model": ["amsnet"], "WA [paper] (%)": [81.1]}), "forced", "emodb", reported=True)
+    assert "'reported' =" in (tmp_path / "forced_emodb_paper.md").read_text()
+
+
 def test_training_seed_study_is_the_ablation_models_with_three_seeds_under_the_paper_protocol_only():
     exps = studies.training_seed_study("emodb", "paper")
     assert [e.model for e in exps] == list(studies.SEED_MODELS)
