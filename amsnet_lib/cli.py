@@ -38,6 +38,14 @@ def _load(args):
     return extract_features(table, config, cache_dir=args.cache_dir, n_jobs=args.jobs)
 
 
+def _set_threads(args) -> None:
+    """``--threads``: torch's intra-op threads in this process (workers get theirs from ``pretrain``)."""
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 def _cmd_features(args) -> int:
     feats = _load(args)
     s = feats.summary()
@@ -75,10 +83,7 @@ def _cmd_features(args) -> int:
 def _cmd_train(args) -> int:
     from .training import run_experiment, update_summary
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _set_threads(args)
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
     # The paper's configuration (studies.experiment) with only the options given here changed, so
@@ -124,10 +129,7 @@ def _cmd_train(args) -> int:
 def _cmd_pretrain(args) -> int:
     from .training import pretrain, stage1_units
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _set_threads(args)
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
     names = [s for s in args.studies.split(",") if s] if args.studies != "all" else None
