@@ -831,8 +831,9 @@ def build_report(
         found = {n: t for n, t in study_tables.items() if n.startswith(_STUDY_TABLE_PREFIX[key])}
         if not found:
             out += [f"Ours: {NOT_RUN}.", ""]
-        # the study's own table first, then tables derived from it (``<study>_branches_...``)
-        for n, t in sorted(found.items(), key=lambda kv: (len(kv[0]), kv[0])):
+        # the study's own tables first, then those derived from them (``<study>_branches_<corpus>_<protocol>``)
+        prefix = _STUDY_TABLE_PREFIX[key]
+        for n, t in sorted(found.items(), key=lambda kv: (kv[0][len(prefix):].startswith("branches_"), kv[0])):
             out += [f"Ours, `{n}`:", "", markdown_table(t)]
             if _mixes_devices(t):
                 out += [f"*{MIXED_DEVICES_NOTE}*", ""]

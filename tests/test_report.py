@@ -340,6 +340,17 @@ def test_a_study_table_mixing_devices_says_so_and_one_device_does_not(tmp_path):
     assert report.MIXED_DEVICES_NOTE not in (tmp_path / "learning_rate_emodb_paper.md").read_text()
 
 
+def test_report_puts_a_studys_own_tables_before_the_tables_derived_from_them():
+    t = pd.DataFrame({"optimizer": ["adam"], "batch_size": [64]})
+    # equal name lengths: a derived table sorting before an own one by length-then-name would come first
+    names = ["fig6_optimizer_batch_branches_emodb_paper", "fig6_optimizer_batch_iemocap_loso_session",
+             "fig6_optimizer_batch_emodb_paper"]
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, study_tables={n: t for n in names})
+    at = {n: md.index(f"`{n}`") for n in names}
+    assert at["fig6_optimizer_batch_emodb_paper"] < at["fig6_optimizer_batch_iemocap_loso_session"] \
+        < at["fig6_optimizer_batch_branches_emodb_paper"]
+
+
 def test_a_table_defines_reported_and_delta_only_when_it_holds_the_papers_values(tmp_path):
     s = report.Session.__new__(report.Session)
     s.tables_dir, s.profile, s.protocol = tmp_path, "full", "paper"
