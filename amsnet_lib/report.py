@@ -438,19 +438,24 @@ def branch_table(study: str, planned: Sequence[ExperimentConfig], results: Seque
         planned: the fusion experiments of the study (``Session.configs``).
         results: finished ``ExperimentResult`` of those experiments and of their branches
             (:func:`amsnet_lib.studies.branches_of`); a model without a result leaves its cells
-            empty, and "trained on" says "not run" until the fusion has run.
+            empty. "trained on" is the fusion's (it names its branches' devices too); before the
+            fusion has run it names the finished branches' devices and says the fusion is "not run".
     """
     by_key = {(r.config.model, r.config.variant): r for r in results}
     tag = protocol_tag(planned[0].protocol if planned else "paper")
     rows = []
     for c in planned:
         row = _study_factors(study, c)
+        devices = []
         for model in ("frlm", "urlm", c.model):
             res = by_key.get((model, c.variant))
             s = res.summary() if res is not None else {"wa": np.nan, "ua": np.nan, "trained_on": NOT_RUN}
             label = paper.ABLATION_LABELS.get(model, model)
             row.update({f"{label} WA {tag} (%)": s["wa"], f"{label} UA {tag} (%)": s["ua"]})
-        row["trained on"] = s["trained_on"]  # the fusion's (the last model): it names its branches' devices too
+            devices.append(s["trained_on"])
+        branch_devices = [d for d in dict.fromkeys(devices[:2]) if d != NOT_RUN]
+        row["trained on"] = (devices[-1] if devices[-1] != NOT_RUN or not branch_devices
+                             else f"{' / '.join(branch_devices)}; {label}: {NOT_RUN}")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -951,19 +956,20 @@ MIXED_DEVICES_NOTE = (
     "H100 (`results/tables/gpu_session.md`) shows.")
 NOT_RUN_ROWS_NOTE = (
     "Rows whose 'trained on' says \"not run\": configurations of the study not trained yet (`./run_all.sh` trains "
-    "them); their measured cells are empty, never estimated.")
+    "them); their measured cells are empty, never estimated. A row whose fusion alone is \"not run\" shows the branches "
+    "that finished.")
 
 
 def _mixes_devices(table: pd.DataFrame) -> bool:
     """Whether a study table's measured rows come from more than one device."""
     if "trained on" not in table:
         return False
-    trained = table["trained on"].astype(str)
+    trained = table["trained on"].astype(str).str.split("; ").str[0]  # a partly trained row: its branches' device
     return trained[trained != NOT_RUN].nunique() > 1
 
 
 def _has_unrun_rows(table: pd.DataFrame) -> bool:
-    return "trained on" in table and (table["trained on"].astype(str) == NOT_RUN).any()
+    return "trained on" in table and table["trained on"].astype(str).str.endswith(NOT_RUN).any()
 
 #: Diagnostic tables (``results/tables/<name>.md``, written by ``scripts/<name>.py``) the report includes when present.
 DIAGNOSTICS = ("frame_feature_check", "frlm_tuning", "head_seeds")
