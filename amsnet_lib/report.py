@@ -786,13 +786,13 @@ def build_report(
         corpora_status.append({"corpus": CORPUS_LABELS[c], "status": "measured" if measured else (reason or NOT_RUN)})
     out += ["## Corpora", "", markdown_table(pd.DataFrame(corpora_status))]
 
-    def emit(title, df, name, extra_notes=(), reported=True):
+    def emit(title, df, name, extra_notes=()):
         out.extend([f"## {title}", "", markdown_table(df)])
         out.extend(f"- {n}" for n in list(extra_notes))
         if extra_notes:
             out.append("")
         if tables_out is not None:
-            legend = notes if reported else _protocol_notes(protocols, profile, reported=False)
+            legend = notes if _holds_paper_values(df) else _protocol_notes(protocols, profile, reported=False)
             write_table(df, Path(tables_out) / name, title, list(extra_notes) + legend)
 
     emit("Table 2: comparison with the literature", comparison_table2(summary, protocols, availability), "report_table2",
@@ -817,7 +817,7 @@ def build_report(
               f"Table {4 if c == 'iemocap' else 5}). `speaker`: each speaker's utterances first standardised with that "
               "speaker's own statistics (no labels, the test speaker's utterances included), then as `corpus`. Not in the "
               "paper: it needs every speaker's recordings in advance (`amsnet train --normalisation speaker`).",
-              "Δ = speaker − corpus, in points; the folds, seeds and every other setting are the same."], reported=False)
+              "Δ = speaker − corpus, in points; the folds, seeds and every other setting are the same."])
 
     out += ["## Beyond the paper: training seeds", "",
             "The paper gives one number per model. FRLM, URLM, Concat and AMSNet trained again with other seeds on the "
@@ -966,6 +966,11 @@ def _mixes_devices(table: pd.DataFrame) -> bool:
         return False
     trained = table["trained on"].astype(str).str.split("; ").str[0]  # a partly trained row: its branches' device
     return trained[trained != NOT_RUN].nunique() > 1
+
+
+def _holds_paper_values(table: pd.DataFrame) -> bool:
+    """Whether a table quotes the paper (a column "... reported ..."): its legend then defines 'reported' and Δ."""
+    return any("reported" in str(col) for col in table.columns)
 
 
 def _has_unrun_rows(table: pd.DataFrame) -> bool:
@@ -1207,7 +1212,7 @@ class Session:
         name = self.name(base, corpus, protocol)
         p = self._protocol(protocol)
         if reported is None:
-            reported = any("reported" in str(col) for col in df.columns)
+            reported = _holds_paper_values(df)
         legend = _protocol_notes([p], self.profile, reported) if p else []
         if _mixes_devices(df):
             legend.append(MIXED_DEVICES_NOTE)
