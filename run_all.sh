@@ -17,7 +17,7 @@
 #   ./run_all.sh --jobs N             full profile: first train every fold of the suite (branches,
 #                                     then fusion heads) in N processes at once (`amsnet pretrain
 #                                     --fusion`; default: the number of cores, fewer when memory is
-#                                     short: ~3.5 GB of RAM each on a CPU, ~4.5 GB of GPU memory
+#                                     short: ~3.5 GB of RAM each on a CPU, 10 GiB of GPU memory
 #                                     each with CUDA); the notebooks then only read the run store.
 #                                     --jobs 1: everything inside the notebooks
 #   ./run_all.sh --no-train           train nothing: tables, figures and REPORT.md from the folds the run
@@ -93,16 +93,8 @@ print(repr(keep))' "$all_studies" "$skip_studies")"
 # scale with the cores better than intra-op threads do: benchmarks/bench_parallel.py).
 if [ "$profile" = full ] && [ "$train" = True ] && [ ${#only[@]} -eq 0 ] && [ "$update_notebooks" = 0 ]; then
     if [ -z "$jobs" ]; then
-        # one process per core, no more than the memory carries, at least one
-        if [ "$device" != cpu ] && "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
-            # processes share the GPU (measured on an H100: 10 side by side peaked at 37 GB, ~3.7 GB
-            # each with the peephole's CUDA graphs)
-            fit=$("$py" -c 'import torch; print(int(torch.cuda.get_device_properties(0).total_memory / 4.5e9))')
-        else
-            # each training holds ~3.5 GB (FRLM at batch 256, the allocator settings keep freed blocks)
-            fit=$(( $(awk '/MemAvailable/ {print $2}' /proc/meminfo 2>/dev/null || echo 4194304) / 3670016 ))
-        fi
-        jobs="$(nproc)"; [ "$fit" -lt "$jobs" ] && jobs="$fit"; [ "$jobs" -lt 1 ] && jobs=1
+        # one process per core, no more than the memory carries (amsnet_lib.training.parallel_workers)
+        jobs=$("$py" -c 'import sys; from amsnet_lib.training import parallel_workers; print(parallel_workers(sys.argv[1] or None))' "$device")
     fi
     if [ "$jobs" -gt 1 ]; then
         kept="$("$py" -c 'import ast, sys; print(",".join(ast.literal_eval(sys.argv[1])))' "$studies")"

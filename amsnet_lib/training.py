@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,42 @@ def _training_device(device) -> torch.device:
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     return device
+
+
+# Memory one training process holds at its peak, measured: with CUDA the 512-unit FRLM of Fig. 7 at
+# batch 256 reached 9.5 GiB per process on an H100 (256 units: 8.3 GiB), and a worker keeps what its
+# largest training cached for the ones after it; on a CPU FRLM at batch 256 holds ~3.5 GB resident.
+_GPU_BYTES_PER_WORKER = 10 * 2**30
+_CPU_BYTES_PER_WORKER = 3.5 * 2**30
+
+
+def parallel_workers(device: str | torch.device | None = None) -> int:
+    """How many training processes this machine carries side by side (:func:`pretrain`'s ``workers``).
+
+    One per CPU core, no more than memory allows: GPU memory / 10 GiB with CUDA (so 7 on an 80 GB
+    H100: 16 processes ran it out of memory), available RAM / 3.5 GiB on a CPU; at least 1.
+
+    Args:
+        device: ``cpu`` or ``cuda`` (default: CUDA when available).
+    """
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == "cuda":
+        fit = int(torch.cuda.get_device_properties(device).total_memory // _GPU_BYTES_PER_WORKER)
+    else:
+        fit = int(_available_ram() // _CPU_BYTES_PER_WORKER)
+    return max(1, min(os.cpu_count() or 1, fit))
+
+
+def _available_ram() -> int:
+    """Bytes of RAM available now (Linux ``MemAvailable``; elsewhere, assume 4 GiB)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 2**30
 
 
 def seed_everything(seed: int) -> None:
@@ -738,7 +775,23 @@ def _seed_folds(exp: ExperimentConfig, table: pd.DataFrame) -> list[tuple[int, F
 _WORKER: dict = {}
 
 
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
+
+    A pool worker whose ``pretrain`` is killed (``kill PID`` reaches only the parent) would otherwise
+    finish its fold unseen, and a rerun would train the same fold beside it, both writing its files.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the call above: nothing would signal us
+            os._exit(1)
+
+
 def _worker_init(features: Features, store_root: str, device: str, threads: int) -> None:
+    _die_with_parent()
     torch.set_num_threads(threads)
     _WORKER.update(features=features, store=RunStore(store_root), device=_training_device(device))
 
@@ -810,7 +863,7 @@ def pretrain(
         exps: experiment configurations (e.g. :func:`amsnet_lib.studies.full_suite`).
         features: the corpus' features.
         workers: processes training at once (1: in this process, one after another). Each holds
-            one training's memory: ~3.5 GB resident for FRLM on EmoDB at batch 256 on a CPU.
+            one training's memory (:func:`parallel_workers` says how many fit).
         threads: torch threads per worker process; default: cores // workers, at least 1.
         progress: a tqdm bar over the trainings.
         fusion: then also train the fusion heads (AMSNet, concatenation) of ``exps``, side by side
@@ -861,9 +914,7 @@ def pretrain(
                     try:
                         fut.result()
                     except Exception as e:
-                        stage = "fusion head" if isinstance(u, FusionUnit) else "stage-1 training"
-                        raise RuntimeError(f"{stage} of {u.kind}, fold {u.fold.name}, seed {u.seed} failed: {e!r}. "
-                                           "Finished folds are kept; run again to resume.") from e
+                        raise RuntimeError(_worker_failure(u, e, workers)) from e
                     bar.set_postfix_str(f"{u.kind} {u.fold.name}")
                     bar.update()
             except BaseException:
@@ -872,6 +923,15 @@ def pretrain(
                 raise
     bar.close()
     return len(todo) + len(heads)
+
+
+def _worker_failure(u, e: BaseException, workers: int) -> str:
+    stage = "fusion head" if isinstance(u, FusionUnit) else "stage-1 training"
+    # the processes share one memory: the usual fix is fewer of them
+    hint = (f" {workers} processes at once do not fit this machine's memory: run again with fewer "
+            "(`--workers`, `run_all.sh --jobs`)." if "out of memory" in repr(e).lower() else "")
+    return (f"{stage} of {u.kind}, fold {u.fold.name}, seed {u.seed} failed: {e!r}.{hint} "
+            "Finished folds are kept; run again to resume.")
 
 
 def fit_final(

@@ -408,3 +408,60 @@ def test_pretrain_in_worker_processes_matches_training_in_process(tmp_path):
         w.unlink()
     assert training.pretrain(exps, feats, store=tmp_path / "pool", device="cpu", workers=1, progress=False) == 0
     assert all(not u.need_weights for u in training.stage1_units(exps, feats.table, training.RunStore(tmp_path / "pool")))
+
+
+def test_parallel_workers_is_one_per_core_as_memory_allows(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(training, "_available_ram", lambda: 24 * 2**30)
+    assert training.parallel_workers("cpu") == 6  # 24 GiB / 3.5 GiB
+    monkeypatch.setattr(training, "_available_ram", lambda: 1 * 2**30)
+    assert training.parallel_workers("cpu") == 1  # never none
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(training, "_available_ram", lambda: 24 * 2**30)
+    assert training.parallel_workers("cpu") == 2  # the cores bind first
+    # an 80 GB H100 (79.2 GiB): 16 processes ran it out of memory; 7 of 10 GiB fit
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d: type("P", (), {"total_memory": 85_020_000_000}))
+    assert training.parallel_workers("cuda") == 7
+
+
+def test_a_worker_running_out_of_memory_is_told_to_use_fewer_processes():
+    feats = _features()
+    u = training.stage1_units([_exp("frlm")], feats.table)[0]
+    oom = training._worker_failure(u, torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 300.00 MiB"), 16)
+    assert "16 processes at once do not fit" in oom and "--workers" in oom and "run again to resume" in oom
+    other = training._worker_failure(u, ValueError("bad"), 16)
+    assert "processes at once" not in other and "ValueError('bad')" in other
+
+
+@pytest.mark.skipif(not os.sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux's")
+def test_pool_workers_stop_when_pretrain_is_killed(tmp_path):
+    """`kill PID` of a pretrain reaches only its process; its workers must not train on unseen."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import concurrent.futures as cf, multiprocessing, os, time\n"
+        "from amsnet_lib import training\n"
+        "if __name__ == '__main__':\n"
+        "    ctx = multiprocessing.get_context('spawn')\n"
+        "    with cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=training._die_with_parent) as pool:\n"
+        "        print(pool.submit(os.getpid).result(), flush=True)\n"
+        "        pool.submit(time.sleep, 120)\n"
+        "        time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail("the worker outlived its killed parent")
