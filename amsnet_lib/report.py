@@ -757,7 +757,8 @@ def build_report(
         suite: :func:`suite_cost` of the corpus the report is about (what the whole suite trains).
         gpu: Markdown of the GPU measurements, or several (``tables/gpu_session.md``, written by
             ``scripts/gpu_report.py`` from a ``benchmarks/gpu_session.sh`` run, and
-            ``tables/gpu_studies.md`` by ``scripts/gpu_studies_report.py``); each's first line is its
+            ``tables/gpu_suite.md`` by ``scripts/gpu_suite_report.py``, ``tables/gpu_studies.md`` by
+            ``scripts/gpu_studies_report.py``); each's first line is its
             ``# title``, its ``## `` sections go one level below it.
     """
     availability = dict(availability or {})
@@ -1250,7 +1251,7 @@ class Session:
                             diagnostics={f.stem: f.read_text() for f in (self.tables_dir / f"{n}.md" for n in DIAGNOSTICS)
                                          if f.is_file()},
                             suite=self._suite_cost(summary),
-                            gpu=[t for t in (_read_if_exists(self.tables_dir / f"{n}.md") for n in ("gpu_session", "gpu_studies"))
+                            gpu=[t for t in (_read_if_exists(self.tables_dir / f"{n}.md") for n in ("gpu_session", "gpu_suite", "gpu_studies"))
                                  if t] if self.profile == "full" else None)
         path = self.results_dir / "REPORT.md"
         atomic_write_text(path, text)

@@ -215,7 +215,9 @@ def main() -> int:
           "another were the larger part: `run_all.sh` now trains them side by side too (`amsnet pretrain --fusion`, "
           f"added after these measurements), which at the same {fusion_per_fold:.1f} s per head would take "
           f"{stage2 / workers / 60:.1f} min in {workers} processes, {(stage1 + stage2 / workers) / 60:.1f} min in all: "
-          "an estimate, not a measurement (the suite has not been run on a GPU with it).", ""]
+          f"an estimate that assumed {workers} processes, which do not fit an 80 GB GPU (a later session: "
+          "`gpu_suite.md`, the suite run from nothing on an H100 as far as its device time went, with a revised "
+          "estimate).", ""]
     per_kind = pd.concat([units, graphs]) if graphs is not None else units
     per_kind = per_kind[per_kind["model"] != "amsnet"].groupby(["session", "model", "hidden_size"])["seconds"] \
         .agg(["count", "mean"]).round(1)
