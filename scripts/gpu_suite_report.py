@@ -142,7 +142,7 @@ def main() -> int:
               "4.5 GB of GPU memory per process: it ran out of GPU memory after "
               f"{calls['wall_s'].iloc[0]} s (peak {calls['peak_gpu_mib'].iloc[0]} MiB; the largest process held "
               f"{max(map(float, oom)):.2f} GiB, the error in `suite_1.txt` lists each; the first trainings are FRLM with "
-              "512 and 256 BLSTM units). The later calls ran {n_proc}, chosen by hand "
+              f"512 and 256 BLSTM units). The later calls ran {n_proc}, chosen by hand "
               "after the failure; `amsnet_lib.training.parallel_workers` now counts 10 GiB per process, which gives "
               "the same 7 on an 80 GB GPU, `run_all.sh` and `amsnet pretrain` use it, and an out-of-memory failure "
               "says to run fewer processes."]
