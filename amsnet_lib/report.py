@@ -454,8 +454,9 @@ def branch_table(study: str, planned: Sequence[ExperimentConfig], results: Seque
             row.update({f"{label} WA {tag} (%)": s["wa"], f"{label} UA {tag} (%)": s["ua"]})
             devices.append(s["trained_on"])
         branch_devices = [d for d in dict.fromkeys(devices[:2]) if d != NOT_RUN]
+        fusion_label = paper.ABLATION_LABELS.get(c.model, c.model)
         row["trained on"] = (devices[-1] if devices[-1] != NOT_RUN or not branch_devices
-                             else f"{' / '.join(branch_devices)}; {label}: {NOT_RUN}")
+                             else f"{' / '.join(branch_devices)}; {fusion_label}: {NOT_RUN}")
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -454,8 +454,8 @@ def test_branch_table_puts_each_branch_beside_the_fusion_of_its_configuration():
     assert second["trained on"] == report.NOT_RUN
     # the second configuration's FRLM finished, its fusion not: the row shows FRLM and says what is missing
     frlm2, _ = studies.branches_of(planned[1])
-    partly = report.branch_table("optimizer_batch", planned, [result(planned[0], 1.0), result(frlm2, 0.5)]).iloc[1]
+    table = report.branch_table("optimizer_batch", planned, [result(planned[0], 1.0), result(frlm2, 0.5)])
+    partly = table.iloc[1]
     assert partly["FRLM WA [paper] (%)"] == pytest.approx(35.0) and np.isnan(partly["URLM WA [paper] (%)"])
     assert partly["trained on"] == f"cpu; AMSNet: {report.NOT_RUN}"
-    table = report.branch_table("optimizer_batch", planned, [result(planned[0], 1.0), result(frlm2, 0.5)])
     assert report._has_unrun_rows(table) and not report._mixes_devices(table)
