@@ -18,6 +18,7 @@ when the corpus could not be found), never a number.
 from __future__ import annotations
 
 import dataclasses
+import json
 import datetime as _dt
 import math
 import os
@@ -895,13 +896,22 @@ def build_report(
                 "ablations and the per-speaker standardisation study beyond the paper under the speaker-independent "
                 "protocol too), "
                 "counted in stage-1 trainings (one fold of one branch; a branch shared by several experiments counts "
-                "once). CPU hours are single-thread compute, a lower bound from the measured seconds per fold of the "
-                "paper configuration (smaller batches and larger BLSTMs cost more per fold); two trainings run side by "
-                "side on a 2-core machine. `finished`: folds in the run store.", "", markdown_table(suite), ""]
+                "once) and fusion heads. `cpu_hours_all` and `cpu_hours_left` are single-thread compute, a lower bound "
+                "from the measured seconds per fold of the paper configuration (smaller batches and larger BLSTMs cost "
+                "more per fold); two trainings run side by side on a 2-core machine. `finished`: folds in the run "
+                "store.", "", markdown_table(suite), ""]
         hours = suite.set_index("kind").get("cpu_hours_all", pd.Series(dtype=float)).get("total", float("nan"))
         if hours == hours:  # measured
             out += [f"At least {hours:.1f} CPU hours: about {hours / 2:.1f} h of wall time on the 2-core CPU with two "
                     "trainings side by side (the project's target for the whole EmoDB suite: 3 h on a 2-core CPU).", ""]
+        t = suite.set_index("kind")
+        if "cpu_hours_measured" in t and t.loc["total", "finished"]:
+            measured, on_gpu = t.loc["total", "cpu_hours_measured"], int(t.loc["total", "finished_on_gpu"])
+            out += [f"Measured (`cpu_hours_measured`: the `seconds` the run store's finished folds recorded, single-thread, "
+                    f"those trained on this CPU): {measured:.1f} CPU hours for {int(t.loc['total', 'finished']) - on_gpu} "
+                    f"trainings and heads, about {measured / 2:.1f} h of wall time with two side by side, spread over "
+                    f"sessions; the {on_gpu} trained on a GPU (`finished_on_gpu`) are not in it, so the whole suite on this CPU "
+                    "takes longer still.", ""]
     for text in [gpu] if isinstance(gpu, str) else (gpu or []):
         lines = text.strip().splitlines()
         out += [f"### {lines[0].lstrip('# ').strip()}", *[f"##{ln}" if ln.startswith("## ") else ln for ln in lines[1:]], ""]
@@ -930,25 +940,53 @@ def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str
         smaller batches, larger hidden sizes and other learning rates cost more per fold than
         the paper configuration).
     """
-    from .training import SINGLE_STAGE, stage1_units
+    from .training import SINGLE_STAGE, _fusion_dirs, fusion_units, stage1_units
 
-    units = stage1_units(studies.full_suite(corpus, "full", loso=loso), table)
+    suite = studies.full_suite(corpus, "full", loso=loso)
+    units = stage1_units(suite, table)
     rows = []
     for kind in SINGLE_STAGE:
         mine = [u for u in units if u.kind == kind]
-        total = len(mine)
-        finished = 0 if store is None else sum(store.done(store.fold_dir(kind, u.key, u.seed, u.fold.name)) for u in mine)
+        dirs = [] if store is None else [store.fold_dir(kind, u.key, u.seed, u.fold.name) for u in mine]
         per_fold = float("nan")
         r = _summary_row(summary, corpus, "paper", kind)
         if r is not None:
             per_fold = float(r["train_seconds"]) / (int(r["n_folds"]) * int(r.get("n_seeds", 1) or 1))
+        total, finished = len(mine), sum(store.done(d) for d in dirs)
         rows.append({"kind": kind, "trainings": total, "finished": finished, "seconds_per_fold": per_fold,
-                     "cpu_hours_all": total * per_fold / 3600, "cpu_hours_left": (total - finished) * per_fold / 3600})
+                     "cpu_hours_all": total * per_fold / 3600, "cpu_hours_left": (total - finished) * per_fold / 3600,
+                     **_measured_hours(dirs, "seconds")})
+    if store is not None:  # the heads: seconds each on the paper configuration, more at small batches
+        heads = fusion_units(suite, table)
+        dirs = [_fusion_dirs(h.exp, len(table), h.seed, h.fold.name, store)[0] for h in heads]
+        rows.append({"kind": "fusion heads", "trainings": len(heads), "finished": sum(store.done(d) for d in dirs),
+                     "seconds_per_fold": float("nan"), "cpu_hours_all": float("nan"), "cpu_hours_left": float("nan"),
+                     **_measured_hours(dirs, "fusion_seconds")})
     df = pd.DataFrame(rows)
+    bound = df[df["kind"].isin(SINGLE_STAGE)]
     total = {"kind": "total", "trainings": int(df["trainings"].sum()), "finished": int(df["finished"].sum()),
-             "seconds_per_fold": float("nan"), "cpu_hours_all": df["cpu_hours_all"].sum(min_count=len(df)),
-             "cpu_hours_left": df["cpu_hours_left"].sum(min_count=len(df))}
-    return pd.concat([df, pd.DataFrame([total])], ignore_index=True).round({"seconds_per_fold": 0, "cpu_hours_all": 1, "cpu_hours_left": 1})
+             "seconds_per_fold": float("nan"), "cpu_hours_all": bound["cpu_hours_all"].sum(min_count=len(bound)),
+             "cpu_hours_left": bound["cpu_hours_left"].sum(min_count=len(bound))}
+    if store is not None:
+        total.update(finished_on_gpu=int(df["finished_on_gpu"].sum()), cpu_hours_measured=df["cpu_hours_measured"].sum())
+    return pd.concat([df, pd.DataFrame([total])], ignore_index=True).round(
+        {"seconds_per_fold": 0, "cpu_hours_all": 1, "cpu_hours_left": 1, "cpu_hours_measured": 1})
+
+
+def _measured_hours(dirs, key: str) -> dict:
+    """Of the finished folds in ``dirs``: how many a GPU trained, and the CPU's measured hours (``key``
+    seconds of the rest, single-thread; folds written before devices were recorded trained on the CPU)."""
+    gpu, seconds = 0, 0.0
+    for d in dirs:
+        p = d / "metrics.json"
+        if not p.is_file():
+            continue
+        m = json.loads(p.read_text())
+        if str(m.get("device", "cpu")).startswith("cpu"):
+            seconds += float(m.get(key, 0.0))
+        else:
+            gpu += 1
+    return {"finished_on_gpu": gpu, "cpu_hours_measured": seconds / 3600} if dirs else {}
 
 
 MIXED_DEVICES_NOTE = (

@@ -304,13 +304,25 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15 + 10
     assert cost.loc["early", "trainings"] == 5 + 10  # early fusion is in neither study beyond the paper
     assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round(135 * 100 / 3600, 1)
-    assert cost.loc["total", "trainings"] == 135 + 135 + 15 and cost.loc["total", "finished"] == 0
+    # the heads: AMSNet and concatenation of every configuration, shared ones once
+    heads = len(training.fusion_units(studies.full_suite("emodb", "full"), table))
+    assert cost.loc["fusion heads", "trainings"] == heads > 0 and cost.loc["fusion heads", "finished"] == 0
+    assert cost.loc["total", "trainings"] == 135 + 135 + 15 + heads and cost.loc["total", "finished"] == 0
+    assert cost.loc["total", "cpu_hours_measured"] == 0
     key = training._branch_key("urlm", studies.experiment("emodb", "urlm", "paper", "full"), 535)
-    for fold in ("fold0", "fold1", "all"):  # "all": the final model, not a fold
+    # measured seconds: one fold on this CPU, one written before devices were recorded (a CPU's), one on a GPU
+    for fold, metrics in (("fold0", '{"seconds": 3600, "device": "cpu"}'), ("fold1", '{"seconds": 1800}'),
+                          ("fold2", '{"seconds": 90000, "device": "cuda (NVIDIA H100)"}'),
+                          ("all", '{"seconds": 5}')):  # "all": the final model, not a fold
         (tmp_path / f"urlm-{key}" / "seed0" / fold).mkdir(parents=True)
-        (tmp_path / f"urlm-{key}" / "seed0" / fold / "metrics.json").write_text("{}")
+        (tmp_path / f"urlm-{key}" / "seed0" / fold / "metrics.json").write_text(metrics)
     cost = report.suite_cost(summary, table, store=RunStore(tmp_path)).set_index("kind")
-    assert cost.loc["urlm", "finished"] == 2 and cost.loc["urlm", "cpu_hours_left"] == round(133 * 200 / 3600, 1)
+    assert cost.loc["urlm", "finished"] == 3 and cost.loc["urlm", "cpu_hours_left"] == round(132 * 200 / 3600, 1)
+    assert cost.loc["urlm", "cpu_hours_measured"] == 1.5 and cost.loc["urlm", "finished_on_gpu"] == 1
+    assert cost.loc["total", "cpu_hours_measured"] == 1.5 and cost.loc["total", "finished_on_gpu"] == 1
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, suite=cost.reset_index(),
+                             se_params={r: 1 for r in studies.SE_RATIOS})
+    assert "Measured (`cpu_hours_measured`" in md and "1.5 CPU hours for 2 trainings" in md
     assert np.isnan(report.suite_cost(None, table).set_index("kind").loc["frlm", "cpu_hours_all"])
 
 
