@@ -209,6 +209,7 @@ def train_model(
     desc: str = "train",
     resume_path: str | os.PathLike | None = None,
     save_every: int = 5,
+    on_epoch=None,
 ) -> TrainResult:
     """The one training loop: cross-entropy (eqs 13-14), mini-batches, model selection.
 
@@ -225,6 +226,9 @@ def train_model(
         resume_path: where the loop's complete state (weights, optimiser, random generators,
             best epoch so far, curves) is saved atomically every ``save_every`` epochs. If the
             file exists, training continues from it, with the numbers an uninterrupted run gives.
+        on_epoch: called as ``on_epoch(epoch)`` (1-based) after each epoch, for diagnostics that look
+            at the model as it trains (``scripts/test_selection.py``); what it returns is ignored,
+            so it cannot steer selection or stopping. It must leave the model's weights alone.
     """
     from tqdm.auto import tqdm
 
@@ -282,6 +286,8 @@ def train_model(
                 since_best += 1
             bar.set_postfix(val_loss=f"{ev['loss']:.3f}", val_ua=f"{ev['ua']:.3f}", best_epoch=best_epoch)
         rows.append(row)
+        if on_epoch is not None:
+            on_epoch(epoch + 1)
         if has_val and cfg.patience and since_best >= cfg.patience:
             break
         if resume_path is not None and (epoch + 1) % save_every == 0:
@@ -604,11 +610,11 @@ def _fusion_embeddings(model, fd: _FoldData) -> dict:
 
 
 def _train_fusion_head(model, emb: dict, exp: ExperimentConfig, n_classes: int, seed: int, progress: bool = False,
-                       desc: str = "train", resume_path: Path | None = None) -> TrainResult:
+                       desc: str = "train", resume_path: Path | None = None, on_epoch=None) -> TrainResult:
     """Stage 2: ``model.head`` trained on the branch embeddings ``emb`` (batch order from ``seed``)."""
     seed_everything(seed)
     return train_model(model.head, emb["fit"], emb["val"], exp.fusion_train, n_classes, seed=seed, progress=progress,
-                       desc=desc, resume_path=resume_path)
+                       desc=desc, resume_path=resume_path, on_epoch=on_epoch)
 
 
 def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) -> Path | None:

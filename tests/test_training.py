@@ -465,3 +465,29 @@ def test_pool_workers_stop_when_pretrain_is_killed(tmp_path):
         time.sleep(0.2)
     os.kill(worker, signal.SIGKILL)
     pytest.fail("the worker outlived its killed parent")
+
+
+def test_on_epoch_watches_the_model_without_changing_its_training():
+    """A diagnostic hook (scripts/test_selection.py evaluates the test fold in it) is called once per
+    epoch and cannot move the training: same curves, same selected epoch, same weights."""
+    feats = _features()
+    exp = _exp("urlm")
+    fold = training.make_folds(feats.table, "paper", n_folds=3, split_seed=0)[0]
+    fd = training._fold_data(feats, fold, 0.2, 0, torch.device("cpu"))
+    cfg = TrainConfig(lr=3e-3, batch_size=16, epochs=12, patience=3, val_fraction=0.2)
+
+    def run(watch: bool):
+        training.seed_everything(0)
+        model = training._branch_model("urlm", exp, len(feats.classes))
+        seen = []
+        hook = (lambda e: seen.append((e, training.evaluate(model, fd.test, len(feats.classes))["wa"]))) if watch else None
+        res = training.train_model(model, fd.fit, fd.val, cfg, len(feats.classes), seed=0, progress=False, on_epoch=hook)
+        return model, res, seen
+
+    plain, res_plain, _ = run(False)
+    watched, res_watched, seen = run(True)
+    assert [e for e, _ in seen] == list(range(1, len(res_watched.curves) + 1))
+    pd.testing.assert_frame_equal(res_plain.curves, res_watched.curves)
+    assert res_plain.best_epoch == res_watched.best_epoch
+    for a, b in zip(plain.state_dict().values(), watched.state_dict().values()):
+        assert torch.equal(a, b)
