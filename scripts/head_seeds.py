@@ -47,6 +47,57 @@ BRANCH_SEED = 0
 KEYS = ["model", "normalisation", "fold", "head_seed"]
 
 
+def paper_folds(data_dir, threads: int):
+    """EmoDB's features and ``[paper]`` folds as the engine makes them, torch set as for the engine's
+    CPU trainings (threads, deterministic algorithms). Shared with ``scripts/test_selection.py``."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    base = experiment("emodb", "amsnet", "paper", "full")
+    feats = extract_features(load_corpus("emodb", data_dir, download=False), base.features, progress=False)
+    return feats, make_folds(feats.table, "paper", n_folds=base.n_folds, split_seed=base.split_seed)
+
+
+def add_common_args(ap: argparse.ArgumentParser, name: str) -> None:
+    """The options every head-retraining script takes: data, run store, threads, output stem."""
+    ap.add_argument("--data-dir", default=None, help="EmoDB root (default: $AMSNET_EMODB_DIR or ./data/emodb)")
+    ap.add_argument("--run-dir", default=None, help="run store holding the branches' weights (default: $AMSNET_RUN_DIR or ./runs)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "results" / "tables" / name), help="output stem (.csv and .md)")
+
+
+def finished_rows(out: Path, keys: list[str]) -> tuple[list[dict], set[tuple]]:
+    """The rows ``out``.csv holds from an earlier (maybe interrupted) run, and their ``keys`` as strings."""
+    done = pd.read_csv(out.with_suffix(".csv")) if out.with_suffix(".csv").is_file() else pd.DataFrame(columns=keys)
+    return done.to_dict("records"), {tuple(r) for r in done[keys].astype(str).itertuples(index=False)}
+
+
+def collect(todo: list, one, rows: list[dict], out: Path) -> list:
+    """``one(item)`` for each item of ``todo`` (a row, or None when the branches' weights are
+    missing), each row appended to ``rows`` and ``out``.csv rewritten after it, so an interrupted
+    run resumes; returns the items that were skipped."""
+    from tqdm.auto import tqdm
+
+    skipped = []
+    for item in tqdm(todo, desc="heads", unit="head"):
+        row = one(item)
+        if row is None:
+            skipped.append(item)
+            continue
+        rows.append(row)
+        atomic_write_text(out.with_suffix(".csv"), pd.DataFrame(rows).to_csv(index=False))
+    return skipped
+
+
+def write_markdown(rows: list[dict], out: Path, markdown, title: str) -> int:
+    """``out``.md from the rows (or a "Not run" page under ``title``), printed too; the exit status."""
+    text = markdown(pd.DataFrame(rows)) if rows else f"{title}\n\nNot run: no branch weights found.\n"
+    atomic_write_text(out.with_suffix(".md"), text)
+    print(text)
+    return 0
+
+
 def retrain_head(exp, feats, fold, head_seed: int, store: RunStore, cached: dict) -> dict | None:
     """Test metrics of ``exp``'s head trained with ``head_seed`` over the seed-0 branches of ``fold``;
     None when the store lacks the branches' weights. ``cached`` keeps the fold's embeddings."""
@@ -106,44 +157,28 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="head seeds (0: the run store's)")
     ap.add_argument("--models", nargs="+", default=["amsnet", "concat"], choices=["amsnet", "concat"])
     ap.add_argument("--normalisations", nargs="+", default=["corpus", "speaker"], choices=["corpus", "speaker"])
-    ap.add_argument("--data-dir", default=None, help="EmoDB root (default: $AMSNET_EMODB_DIR or ./data/emodb)")
-    ap.add_argument("--run-dir", default=None, help="run store holding the branches' weights (default: $AMSNET_RUN_DIR or ./runs)")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=str(ROOT / "results" / "tables" / "head_seeds"))
+    add_common_args(ap, "head_seeds")
     a = ap.parse_args(argv)
 
-    import torch
-    from tqdm.auto import tqdm
-
-    torch.set_num_threads(a.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)  # as every CPU training of the engine
     out = Path(a.out)
-    table = load_corpus("emodb", a.data_dir, download=False)
-    base = experiment("emodb", "amsnet", "paper", "full")
-    feats = extract_features(table, base.features, progress=False)
+    feats, folds = paper_folds(a.data_dir, a.threads)
     store = RunStore(a.run_dir)
-    done = pd.read_csv(out.with_suffix(".csv")) if out.with_suffix(".csv").is_file() else pd.DataFrame(columns=KEYS)
-    have = {tuple(r) for r in done[KEYS].astype(str).itertuples(index=False)}
-    folds = make_folds(feats.table, "paper", n_folds=base.n_folds, split_seed=base.split_seed)
+    rows, have = finished_rows(out, KEYS)
     todo = [(m, n, f, s) for n in a.normalisations for f in folds for m in a.models for s in a.seeds
             if (m, n, f.name, str(s)) not in have]
-    rows, missing, cached = done.to_dict("records"), set(), {}
-    for model, norm, fold, seed in tqdm(todo, desc="heads", unit="head"):
+    cached = {}
+
+    def one(item):
+        model, norm, fold, seed = item
         exp = experiment("emodb", model, "paper", "full", normalisation=norm, features=feats.config)
         r = retrain_head(exp, feats, fold, seed, store, cached)
-        if r is None:
-            missing.add((model, norm, fold.name))
-            continue
-        rows.append({"model": model, "normalisation": norm, "fold": fold.name, "head_seed": seed, **r})
-        atomic_write_text(out.with_suffix(".csv"), pd.DataFrame(rows).to_csv(index=False))
+        return None if r is None else {"model": model, "normalisation": norm, "fold": fold.name, "head_seed": seed, **r}
+
+    missing = {(m, n, f.name) for m, n, f, _ in collect(todo, one, rows, out)}
     for m in sorted(missing):
         print(f"skipped {m}: the branches' weights are not in {store.root} (train them: amsnet train --model {m[0]} "
               f"--normalisation {m[1]})", file=sys.stderr)
-    df = pd.DataFrame(rows)
-    text = markdown(df) if len(df) else "# Fusion head seeds\n\nNot run: no branch weights found.\n"
-    atomic_write_text(out.with_suffix(".md"), text)
-    print(text)
-    return 0
+    return write_markdown(rows, out, markdown, "# Fusion head seeds")
 
 
 if __name__ == "__main__":

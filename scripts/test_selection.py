@@ -36,22 +36,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from amsnet_lib._atomic import atomic_write_text  # noqa: E402
 from amsnet_lib.paper import ABLATIONS  # noqa: E402
-from amsnet_lib.corpora import load_corpus  # noqa: E402
-from amsnet_lib.features import extract_features  # noqa: E402
 from amsnet_lib.studies import experiment  # noqa: E402
-from amsnet_lib.training import (  # noqa: E402
-    RunStore,
-    _embeddings,
-    _fold_data,
-    _frozen_fusion_model,
-    _fusion_dirs,
-    _fusion_embeddings,
-    _train_fusion_head,
-    evaluate,
-    make_folds,
-)
+from amsnet_lib.training import RunStore, _embeddings, _fold_data, _frozen_fusion_model, _fusion_dirs  # noqa: E402
+from amsnet_lib.training import _fusion_embeddings, _train_fusion_head, evaluate  # noqa: E402
+from head_seeds import add_common_args, collect, finished_rows, paper_folds, write_markdown  # noqa: E402  (scripts/, beside this file)
 
 SEED = 0
 
@@ -119,43 +108,24 @@ def markdown(df: pd.DataFrame) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["amsnet", "concat"], choices=["amsnet", "concat"])
-    ap.add_argument("--data-dir", default=None, help="EmoDB root (default: $AMSNET_EMODB_DIR or ./data/emodb)")
-    ap.add_argument("--run-dir", default=None, help="run store holding the branches' weights (default: $AMSNET_RUN_DIR or ./runs)")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=str(ROOT / "results" / "tables" / "test_selection"))
+    add_common_args(ap, "test_selection")
     a = ap.parse_args(argv)
 
-    import torch
-    from tqdm.auto import tqdm
-
-    torch.set_num_threads(a.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)  # as every CPU training of the engine
     out = Path(a.out)
-    table = load_corpus("emodb", a.data_dir, download=False)
-    base = experiment("emodb", "amsnet", "paper", "full")
-    feats = extract_features(table, base.features, progress=False)
+    feats, folds = paper_folds(a.data_dir, a.threads)
     store = RunStore(a.run_dir)
-    done = pd.read_csv(out.with_suffix(".csv")) if out.with_suffix(".csv").is_file() else pd.DataFrame(columns=["model", "fold"])
-    have = {tuple(r) for r in done[["model", "fold"]].astype(str).itertuples(index=False)}
-    folds = make_folds(feats.table, "paper", n_folds=base.n_folds, split_seed=base.split_seed)
+    rows, have = finished_rows(out, ["model", "fold"])
+
+    def one(item):
+        model, fold = item
+        r = head_on_test(experiment("emodb", model, "paper", "full", features=feats.config), feats, fold, store)
+        return None if r is None else {"model": model, "fold": fold.name, **r}
+
     todo = [(m, f) for m in a.models for f in folds if (m, f.name) not in have]
-    rows, missing = done.to_dict("records"), []
-    for model, fold in tqdm(todo, desc="heads", unit="head"):
-        exp = experiment("emodb", model, "paper", "full", features=feats.config)
-        r = head_on_test(exp, feats, fold, store)
-        if r is None:
-            missing.append((model, fold.name))
-            continue
-        rows.append({"model": model, "fold": fold.name, **r})
-        atomic_write_text(out.with_suffix(".csv"), pd.DataFrame(rows).to_csv(index=False))
-    for m in missing:
-        print(f"skipped {m}: the branches' weights are not in {store.root} (train them: amsnet train --model {m[0]})",
-              file=sys.stderr)
-    df = pd.DataFrame(rows)
-    text = markdown(df) if len(df) else "# Selecting on the test fold\n\nNot run: no branch weights found.\n"
-    atomic_write_text(out.with_suffix(".md"), text)
-    print(text)
-    return 0
+    for model, fold in collect(todo, one, rows, out):
+        print(f"skipped {(model, fold.name)}: the branches' weights are not in {store.root} (train them: amsnet train "
+              f"--model {model})", file=sys.stderr)
+    return write_markdown(rows, out, markdown, "# Selecting on the test fold")
 
 
 if __name__ == "__main__":
