@@ -73,20 +73,28 @@ def finished_rows(out: Path, keys: list[str]) -> tuple[list[dict], set[tuple]]:
     return done.to_dict("records"), {tuple(r) for r in done[keys].astype(str).itertuples(index=False)}
 
 
-def collect(todo: list, one, rows: list[dict], out: Path) -> list:
+def collect(todo: list, one, rows: list[dict], out: Path, keys: list[str]) -> list:
     """``one(item)`` for each item of ``todo`` (a row, or None when the branches' weights are
-    missing), each row appended to ``rows`` and ``out``.csv rewritten after it, so an interrupted
-    run resumes; returns the items that were skipped."""
+    missing); each row is merged into ``out``.csv at once (under a lock, replacing a row of the same
+    ``keys``: several processes may fill one table) and ``rows`` becomes the table, so an
+    interrupted run resumes. Returns the items that were skipped."""
+    import fcntl
+
     from tqdm.auto import tqdm
 
-    skipped = []
-    for item in tqdm(todo, desc="heads", unit="head"):
+    skipped, csv = [], out.with_suffix(".csv")
+    for item in tqdm(todo, desc="trainings", unit="fold"):
         row = one(item)
         if row is None:
             skipped.append(item)
             continue
-        rows.append(row)
-        atomic_write_text(out.with_suffix(".csv"), pd.DataFrame(rows).to_csv(index=False))
+        with open(csv.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            table = finished_rows(out, keys)[0]
+            mine = tuple(str(row[k]) for k in keys)
+            table = [r for r in table if tuple(str(r[k]) for k in keys) != mine] + [row]
+            atomic_write_text(csv, pd.DataFrame(table).to_csv(index=False))
+        rows[:] = table
     return skipped
 
 
@@ -174,7 +182,7 @@ def main(argv=None) -> int:
         r = retrain_head(exp, feats, fold, seed, store, cached)
         return None if r is None else {"model": model, "normalisation": norm, "fold": fold.name, "head_seed": seed, **r}
 
-    missing = {(m, n, f.name) for m, n, f, _ in collect(todo, one, rows, out)}
+    missing = {(m, n, f.name) for m, n, f, _ in collect(todo, one, rows, out, KEYS)}
     for m in sorted(missing):
         print(f"skipped {m}: the branches' weights are not in {store.root} (train them: amsnet train --model {m[0]} "
               f"--normalisation {m[1]})", file=sys.stderr)

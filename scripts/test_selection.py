@@ -1,28 +1,31 @@
 #!/usr/bin/env python
-"""What choosing the fusion head's epoch on the test fold would report: a diagnostic of the gap.
+"""What choosing the epoch on the test fold would report: a diagnostic of the gap to the paper.
 
-    python scripts/test_selection.py                 # AMSNet and concatenation, [paper] folds, seed 0
-    python scripts/test_selection.py --models amsnet
+    python scripts/test_selection.py --models amsnet concat     # fusion heads: seconds each
+    python scripts/test_selection.py --models frlm &            # branches: the engine's minutes per
+    python scripts/test_selection.py --models urlm              #   fold, one process per model
 
 The engine selects every model's epoch on a validation split drawn from the training part of each
 fold and evaluates the test fold once, at the end. A paper that picked the epoch with the best
 test accuracy (or stopped training there) reports more than its model achieves on unseen data. This
-script measures how much more, on our own models: for each `[paper]` fold it retrains the seed-0
-fusion head over the run store's seed-0 branches exactly as the engine does (`training._run_fusion`;
-branch weights `model.pt`, kept locally, not committed), and after every epoch evaluates the head on
-the test fold's frozen branch embeddings, which the training never sees (`train_model`'s
-``on_epoch``). Per fold it reports
+script measures how much more, on our own models, `[paper]` folds, seed 0:
 
-- the engine's result (validation-selected epoch, evaluated end to end), checked against the run
-  store's stored test WA/UA (identical, so the rest is the same computation);
-- the best test WA over all epochs, and the test WA at the last epoch.
+- fusion heads (AMSNet, concatenation): each fold's head is retrained over the run store's seed-0
+  branches exactly as the engine does (`training._run_fusion`; branch weights `model.pt`, kept
+  locally, not committed), and after every epoch evaluated on the test fold's frozen branch
+  embeddings; the branches keep their validation-selected epochs;
+- branches (FRLM, URLM): each fold is trained again exactly as the engine's stage 1
+  (`training._run_single_stage`), the whole branch evaluated on the test fold after every epoch.
 
-Only the head is selected on the test fold here; the branches keep their validation-selected
-epochs. The mean of the per-fold maxima is a number no honest protocol can produce (it is chosen
-with the test labels), printed to size the gap to the paper's Table 2, never as a result.
+The test fold is watched through `train_model`'s ``on_epoch``, which cannot steer the training.
+Per fold: the engine's result (validation-selected epoch), checked against the run store's stored
+test WA/UA (identical, so the rest is the same computation); the best test WA over all epochs;
+the test WA at the last epoch. The mean of the per-fold maxima is a number no honest protocol can
+produce (it is chosen with the test labels), printed to size the gap, never as a result.
 
-Writes ``results/tables/test_selection.csv`` (one row per model and fold) and ``test_selection.md``;
-REPORT.md shows the Markdown under "Diagnostics beyond the paper".
+Writes ``results/tables/test_selection.csv`` (one row per model and fold; processes running
+different models fill it together) and ``test_selection.md``; REPORT.md shows the Markdown under
+"Diagnostics beyond the paper".
 """
 from __future__ import annotations
 
@@ -38,8 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from amsnet_lib.paper import ABLATIONS  # noqa: E402
 from amsnet_lib.studies import experiment  # noqa: E402
-from amsnet_lib.training import RunStore, _embeddings, _fold_data, _frozen_fusion_model, _fusion_dirs  # noqa: E402
-from amsnet_lib.training import _fusion_embeddings, _train_fusion_head, evaluate  # noqa: E402
+from amsnet_lib.training import RunStore, _branch_key, _branch_model, _embeddings, _fold_data  # noqa: E402
+from amsnet_lib.training import _frozen_fusion_model, _fusion_dirs, _fusion_embeddings, _train_fusion_head  # noqa: E402
+from amsnet_lib.training import evaluate, seed_everything, train_model  # noqa: E402
 from head_seeds import add_common_args, collect, finished_rows, paper_folds, write_markdown  # noqa: E402  (scripts/, beside this file)
 
 SEED = 0
@@ -66,7 +70,31 @@ def head_on_test(exp, feats, fold, store: RunStore) -> dict | None:
         watched.append((epoch, ev["wa"], ev["ua"]))
 
     res = _train_fusion_head(model, emb, exp, n_classes, SEED, on_epoch=look)
-    ev = evaluate(model, fd.test, n_classes)  # end to end, as the engine reports it
+    return _summary(res, evaluate(model, fd.test, n_classes), watched, d)  # end to end, as the engine reports it
+
+
+def branch_on_test(exp, feats, fold, store: RunStore) -> dict:
+    """One fold of a branch (FRLM or URLM), trained as the engine's stage 1 (``_run_single_stage``)
+    with the test fold watched after every epoch (the whole branch on the test utterances)."""
+    import torch
+
+    name, n_classes, cpu = exp.model, len(feats.classes), torch.device("cpu")
+    fd = _fold_data(feats, fold, exp.branch_train.val_fraction, SEED, cpu, exp.normalisation)
+    seed_everything(SEED)
+    model = _branch_model(name, exp, n_classes)
+    watched = []
+
+    def look(epoch: int) -> None:
+        ev = evaluate(model, fd.test, n_classes)
+        watched.append((epoch, ev["wa"], ev["ua"]))
+
+    res = train_model(model, fd.fit, fd.val, exp.stage_train(name), n_classes, seed=SEED, progress=False, on_epoch=look)
+    d = store.fold_dir(name, _branch_key(name, exp, len(feats)), SEED, fold.name)
+    return _summary(res, evaluate(model, fd.test, n_classes), watched, d)
+
+
+def _summary(res, ev: dict, watched: list, d) -> dict:
+    """A fold's row: the engine's (validation-selected) test WA/UA, the stored one, and the watched curve's best."""
     curve = pd.DataFrame(watched, columns=["epoch", "wa", "ua"])
     best = curve.loc[curve["wa"].idxmax()]
     stored = json.loads((d / "metrics.json").read_text()) if (d / "metrics.json").is_file() else None
@@ -79,10 +107,11 @@ def head_on_test(exp, feats, fold, store: RunStore) -> dict | None:
 
 
 def markdown(df: pd.DataFrame) -> str:
-    lines = ["# Selecting the fusion head's epoch on the test fold (EmoDB, [paper] folds, seed 0)", "",
+    lines = ["# Selecting the epoch on the test fold (EmoDB, [paper] folds, seed 0)", "",
              "Written by `scripts/test_selection.py` (see its docstring). The engine selects on a validation split "
-             "from the training part; here the same heads are retrained identically while the test fold is "
-             "watched after every epoch (never used by the training). 'selected on test' takes each fold's best "
+             "from the training part; here the same models are trained again, identically, while the test fold is "
+             "watched after every epoch (never used by the training; a fusion head's branches keep their own "
+             "validation-selected epochs). 'selected on test' takes each fold's best "
              "test WA over the epochs: chosen with the test labels, so not a result; it sizes how much such a "
              "choice inflates a reported figure. WA/UA in %, mean over the 5 folds.", "",
              "| model | folds | ours: selected on validation, WA / UA | selected on test, WA / UA | gain (WA) | "
@@ -107,7 +136,10 @@ def markdown(df: pd.DataFrame) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", nargs="+", default=["amsnet", "concat"], choices=["amsnet", "concat"])
+    ap.add_argument("--models", nargs="+", default=["amsnet", "concat", "frlm", "urlm"],
+                    choices=["amsnet", "concat", "frlm", "urlm"],
+                    help="fusion heads (seconds each) and branches (the engine's minutes per fold; several "
+                         "processes, one per model, may fill the same table)")
     add_common_args(ap, "test_selection")
     a = ap.parse_args(argv)
 
@@ -118,14 +150,15 @@ def main(argv=None) -> int:
 
     def one(item):
         model, fold = item
-        r = head_on_test(experiment("emodb", model, "paper", "full", features=feats.config), feats, fold, store)
+        exp = experiment("emodb", model, "paper", "full", features=feats.config)
+        r = (branch_on_test if model in ("frlm", "urlm") else head_on_test)(exp, feats, fold, store)
         return None if r is None else {"model": model, "fold": fold.name, **r}
 
     todo = [(m, f) for m in a.models for f in folds if (m, f.name) not in have]
-    for model, fold in collect(todo, one, rows, out):
+    for model, fold in collect(todo, one, rows, out, ["model", "fold"]):
         print(f"skipped {(model, fold.name)}: the branches' weights are not in {store.root} (train them: amsnet train "
               f"--model {model})", file=sys.stderr)
-    return write_markdown(rows, out, markdown, "# Selecting on the test fold")
+    return write_markdown(rows, out, markdown, "# Selecting the epoch on the test fold")
 
 
 if __name__ == "__main__":
