@@ -124,7 +124,7 @@ def markdown(df: pd.DataFrame) -> str:
     known = df[df["stored_wa"].notna()]
     if len(known):
         same = bool(((known["wa"] - known["stored_wa"]).abs() < 1e-6).all() and ((known["ua"] - known["stored_ua"]).abs() < 1e-6).all())
-        lines += ["", f"Validation-selected heads against the run store's ({len(known)} folds): "
+        lines += ["", f"Validation-selected models against the run store's ({len(known)} folds): "
                   + ("identical test WA and UA on every fold." if same else "NOT identical: see test_selection.csv.")]
     lines += ["", "Per fold:", "", "| model | fold | selected epoch | WA | best test epoch | best test WA | epochs |",
               "|---|---|---|---|---|---|---|"]
