@@ -116,7 +116,7 @@ def markdown(df: pd.DataFrame) -> str:
              "choice inflates a reported figure. WA/UA in %, mean over the 5 folds.", "",
              "| model | folds | ours: selected on validation, WA / UA | selected on test, WA / UA | gain (WA) | "
              "last epoch, WA | paper's Table 5 WA |", "|---|---|---|---|---|---|---|"]
-    for model, g in df.groupby("model", sort=False):
+    for model, g in df.groupby("model"):
         lines.append(f"| {model} | {len(g)} | {g['wa'].mean():.2f} / {g['ua'].mean():.2f} | "
                      f"{g['test_best_wa'].mean():.2f} / {g['test_best_ua'].mean():.2f} | "
                      f"{g['test_best_wa'].mean() - g['wa'].mean():+.2f} | {g['last_wa'].mean():.2f} | "
@@ -128,7 +128,7 @@ def markdown(df: pd.DataFrame) -> str:
                   + ("identical test WA and UA on every fold." if same else "NOT identical: see test_selection.csv.")]
     lines += ["", "Per fold:", "", "| model | fold | selected epoch | WA | best test epoch | best test WA | epochs |",
               "|---|---|---|---|---|---|---|"]
-    for r in df.itertuples():
+    for r in df.sort_values(["model", "fold"]).itertuples():
         lines.append(f"| {r.model} | {r.fold} | {r.selected_epoch} | {r.wa:.2f} | {r.test_best_epoch} | "
                      f"{r.test_best_wa:.2f} | {r.epochs} |")
     return "\n".join(lines) + "\n"
