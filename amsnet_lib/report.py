@@ -18,8 +18,8 @@ when the corpus could not be found), never a number.
 from __future__ import annotations
 
 import dataclasses
-import json
 import datetime as _dt
+import json
 import math
 import os
 import platform
@@ -952,16 +952,17 @@ def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str
         r = _summary_row(summary, corpus, "paper", kind)
         if r is not None:
             per_fold = float(r["train_seconds"]) / (int(r["n_folds"]) * int(r.get("n_seeds", 1) or 1))
-        total, finished = len(mine), sum(store.done(d) for d in dirs)
-        rows.append({"kind": kind, "trainings": total, "finished": finished, "seconds_per_fold": per_fold,
-                     "cpu_hours_all": total * per_fold / 3600, "cpu_hours_left": (total - finished) * per_fold / 3600,
-                     **_measured_hours(dirs, "seconds")})
+        total, measured = len(mine), _finished_folds(dirs, "seconds")
+        rows.append({"kind": kind, "trainings": total, "finished": measured["finished"], "seconds_per_fold": per_fold,
+                     "cpu_hours_all": total * per_fold / 3600,
+                     "cpu_hours_left": (total - measured["finished"]) * per_fold / 3600, **measured})
     if store is not None:  # the heads: seconds each on the paper configuration, more at small batches
         heads = fusion_units(suite, table)
         dirs = [_fusion_dirs(h.exp, len(table), h.seed, h.fold.name, store)[0] for h in heads]
-        rows.append({"kind": "fusion heads", "trainings": len(heads), "finished": sum(store.done(d) for d in dirs),
+        measured = _finished_folds(dirs, "fusion_seconds")
+        rows.append({"kind": "fusion heads", "trainings": len(heads), "finished": measured["finished"],
                      "seconds_per_fold": float("nan"), "cpu_hours_all": float("nan"), "cpu_hours_left": float("nan"),
-                     **_measured_hours(dirs, "fusion_seconds")})
+                     **measured})
     df = pd.DataFrame(rows)
     bound = df[df["kind"].isin(SINGLE_STAGE)]
     total = {"kind": "total", "trainings": int(df["trainings"].sum()), "finished": int(df["finished"].sum()),
@@ -973,20 +974,18 @@ def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str
         {"seconds_per_fold": 0, "cpu_hours_all": 1, "cpu_hours_left": 1, "cpu_hours_measured": 1})
 
 
-def _measured_hours(dirs, key: str) -> dict:
-    """Of the finished folds in ``dirs``: how many a GPU trained, and the CPU's measured hours (``key``
-    seconds of the rest, single-thread; folds written before devices were recorded trained on the CPU)."""
-    gpu, seconds = 0, 0.0
-    for d in dirs:
-        p = d / "metrics.json"
-        if not p.is_file():
-            continue
-        m = json.loads(p.read_text())
-        if str(m.get("device", "cpu")).startswith("cpu"):
-            seconds += float(m.get(key, 0.0))
-        else:
-            gpu += 1
-    return {"finished_on_gpu": gpu, "cpu_hours_measured": seconds / 3600} if dirs else {}
+def _finished_folds(dirs, key: str) -> dict:
+    """Of the fold directories ``dirs``: how many finished, how many of those a GPU trained, and the
+    CPU's measured hours (``key`` seconds of the rest, single-thread). Without directories (no run
+    store) only ``finished``, 0."""
+    from .training import trained_on_cpu
+
+    if not dirs:
+        return {"finished": 0}
+    done = [json.loads((d / "metrics.json").read_text()) for d in dirs if (d / "metrics.json").is_file()]
+    cpu = [m for m in done if trained_on_cpu(m)]
+    return {"finished": len(done), "finished_on_gpu": len(done) - len(cpu),
+            "cpu_hours_measured": sum(float(m.get(key, 0.0)) for m in cpu) / 3600}
 
 
 MIXED_DEVICES_NOTE = (

@@ -470,6 +470,12 @@ def device_name(device) -> str:
 _LEGACY_DEVICE = "cpu"
 
 
+def trained_on_cpu(metrics: dict) -> bool:
+    """Whether a finished fold's ``metrics.json`` was trained on a CPU (a fusion fold: its head, named
+    first; a fold from before devices were recorded: a CPU's)."""
+    return str(metrics.get("device", _LEGACY_DEVICE)).startswith("cpu")
+
+
 def _join_devices(devices) -> str:
     return " + ".join(sorted({p for d in devices for p in str(d).split(" + ") if p}))
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from amsnet_lib import report, studies  # noqa: E402
 from amsnet_lib._atomic import atomic_write_text  # noqa: E402
 from amsnet_lib.features import Features  # noqa: E402
-from amsnet_lib.training import RunStore, fusion_units, stage1_units  # noqa: E402
+from amsnet_lib.training import RunStore, fusion_units, stage1_units, trained_on_cpu  # noqa: E402
 
 
 def _log_lines(path: Path) -> list[str]:
@@ -98,7 +98,7 @@ def main() -> int:
         for u in s1:
             d = gpu_store.fold_dir(u.kind, u.key, u.seed, u.fold.name).relative_to(tmp)
             g, c = _metrics(Path(tmp), d), _metrics(cpu.root, d)
-            on_cpu = c is not None and str(c.get("device", "cpu")).startswith("cpu")
+            on_cpu = c is not None and trained_on_cpu(c)
             rows.append({"run": d.parts[0], "kind": u.kind, "seed": u.seed, "fold": u.fold.name,
                          "gpu_seconds": round(g["seconds"], 1) if g else None,
                          "cpu_seconds": round(c["seconds"], 1) if on_cpu else None})
