@@ -101,6 +101,8 @@ def _cmd_train(args) -> int:
         exp = studies.with_optimizer_batch(exp, args.optimizer, args.batch_size)
     if args.lr is not None:
         exp = studies.with_learning_rate(exp, args.lr)
+    if any(getattr(args, k, None) is not None for k in ("frlm_lr", "urlm_lr", "fusion_lr")):
+        exp = studies.with_stage_learning_rates(exp, args.frlm_lr, args.urlm_lr, args.fusion_lr)
     exp = studies.with_stopping(exp, args.epochs, args.patience)
     if args.workers > 1 and not args.finished_only:
         from .training import pretrain
@@ -181,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default="full", choices=["full", "quick"], help="full = the paper's settings; quick = smoke run")
     p.add_argument("--optimizer", default=None, choices=["rmsprop", "adam", "sgd"], help="default: the profile's (rmsprop)")
     p.add_argument("--lr", type=float, default=None, help="learning rate of both stages (default: the profile's, 1e-4)")
+    p.add_argument("--frlm-lr", type=float, default=None,
+                   help="FRLM's (and early fusion's) learning rate where it differs from --lr (not in the paper; "
+                        "scripts/stage_lr.py chooses one per stage on validation)")
+    p.add_argument("--urlm-lr", type=float, default=None, help="URLM's learning rate where it differs from --lr")
+    p.add_argument("--fusion-lr", type=float, default=None, help="the fusion head's learning rate where it differs from --lr")
     p.add_argument("--batch-size", type=int, default=None, help="default: 256 EmoDB, 64 IEMOCAP")
     p.add_argument("--se-ratio", type=int, default=None, help="URLM squeeze-and-excitation reduction ratio r (Table 3; default 16)")
     p.add_argument("--hidden-size", type=int, default=None, help="FRLM BLSTM units per direction (Fig. 7; default 128)")

@@ -1016,7 +1016,7 @@ def _has_unrun_rows(table: pd.DataFrame) -> bool:
     return "trained on" in table and table["trained on"].astype(str).str.endswith(NOT_RUN).any()
 
 #: Diagnostic tables (``results/tables/<name>.md``, written by ``scripts/<name>.py``) the report includes when present.
-DIAGNOSTICS = ("frame_feature_check", "frlm_tuning", "head_seeds", "test_selection")
+DIAGNOSTICS = ("frame_feature_check", "frlm_tuning", "head_seeds", "test_selection", "stage_lr")
 
 _STUDY_TABLE_PREFIX = {"optimizer_batch": "fig6_optimizer_batch_", "hidden_size": "fig7_hidden_size_", "learning_rate": "learning_rate_",
                        "training_seeds": "training_seeds_"}

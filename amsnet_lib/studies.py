@@ -106,6 +106,26 @@ def with_learning_rate(exp: ExperimentConfig, lr: float) -> ExperimentConfig:
     return _labelled(exp.with_training(lr=lr), f"lr={lr:g}")
 
 
+def with_stage_learning_rates(exp: ExperimentConfig, frlm: float | None = None, urlm: float | None = None,
+                              fusion: float | None = None) -> ExperimentConfig:
+    """``exp`` with a learning rate per stage (None keeps the stage's current one); variant
+    ``lr frlm=<a>,urlm=<b>,fusion=<c>``. Not a paper study: the paper gives one learning rate, but
+    its two branches converge at different rates (FRLM's validation loss is lowest at 1e-3, URLM's
+    at 1e-4 in the learning-rate study; ``scripts/stage_lr.py`` chooses each on validation).
+
+    FRLM's rate applies to early fusion too (FRLM's BLSTM over both streams, :attr:`ExperimentConfig.frlm_train`);
+    URLM's is stage 1's ``branch_train``.
+    """
+    frlm_base = exp.stage_train("frlm")
+    branch = exp.branch_train if urlm is None else dataclasses.replace(exp.branch_train, lr=urlm)
+    frlm_train = frlm_base if frlm is None else dataclasses.replace(frlm_base, lr=frlm)
+    fusion_train = exp.fusion_train if fusion is None else dataclasses.replace(exp.fusion_train, lr=fusion)
+    out = dataclasses.replace(exp, branch_train=branch, fusion_train=fusion_train,
+                              frlm_train=None if frlm_train == branch else frlm_train)
+    label = "lr " + ",".join(f"{s}={t.lr:g}" for s, t in (("frlm", frlm_train), ("urlm", branch), ("fusion", fusion_train)))
+    return _labelled(out, label)
+
+
 def with_seeds(exp: ExperimentConfig, seeds) -> ExperimentConfig:
     """``exp`` trained with each of ``seeds`` (results: mean over folds and seeds); variant
     ``seeds=<s>,<s>...``. The folds stay those of ``exp.split_seed``: only the initial weights, the

@@ -406,6 +406,26 @@ class ExperimentResult:
             "trained_on": self._trained_on(),
         }
 
+    def validation(self) -> dict:
+        """The validation figures at the epoch each fold selected, mean over folds and seeds: loss
+        (the default selection criterion, ``TrainConfig.monitor``), WA and UA (percent), of the
+        experiment's own stage (a fusion's head, not its branches).
+
+        What a study compares to choose a hyper-parameter without looking at the test folds. The
+        fusion heads' validation split is the one their branches were early-stopped on, so their
+        figures are optimistic in absolute terms, alike for every head compared.
+        """
+        own = self.curves[self.curves["stage"] == self.config.model]
+        if own.empty:
+            raise ValueError(f"no {self.config.model} curves in this result (stages: {sorted(self.curves['stage'].unique())})")
+        chosen = self.folds[["seed", "fold", "best_epoch"]].rename(columns={"best_epoch": "epoch"})
+        best = own.merge(chosen, on=["seed", "fold", "epoch"])
+        if len(best) != len(chosen):
+            raise ValueError(f"curves lack the selected epoch of {len(chosen) - len(best)} fold(s)")
+        return {"val_loss": round(float(best["val_loss"].mean()), 4),
+                "val_wa": round(100 * float(best["val_wa"].mean()), 2),
+                "val_ua": round(100 * float(best["val_ua"].mean()), 2)}
+
     def _trained_on(self) -> str:
         """The devices that trained the folds (and their branches); float16-rounded features if any."""
         f = self.folds

@@ -93,12 +93,15 @@ def test_train_options_name_the_variant_as_the_studies_do(tmp_path, monkeypatch)
     corpus = _corpus(tmp_path)
     common = ["train", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
               "--run-dir", str(tmp_path / "runs"), "--summary", ""]
-    for extra in (["--se-ratio", "8"], ["--model", "frlm", "--hidden-size", "256"], ["--batch-size", "64", "--lr", "5e-5"], []):
+    for extra in (["--se-ratio", "8"], ["--model", "frlm", "--hidden-size", "256"], ["--batch-size", "64", "--lr", "5e-5"], [],
+                  ["--frlm-lr", "1e-3", "--fusion-lr", "5e-4"]):
         try:
             cli.main(common + extra)
         except SystemExit:
             pass
-    se, hidden, train, plain = seen
+    se, hidden, train, plain, stages = seen
+    assert (stages.stage_train("frlm").lr, stages.stage_train("urlm").lr, stages.stage_train("fusion").lr) == (1e-3, 1e-4, 5e-4)
+    assert stages.variant == "lr frlm=0.001,urlm=0.0001,fusion=0.0005"
     assert se.urlm.se_ratio == 8 and se.variant == "r=8"
     assert hidden.frlm.hidden_size == 256 and hidden.variant == "hidden=256"
     assert train.variant == "rmsprop,bs=64; lr=5e-05"

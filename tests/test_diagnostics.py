@@ -107,3 +107,42 @@ def test_head_seed_table_summarises_complete_experiments_only():
     assert "| amsnet | corpus | 3 | 81.00 | 0.82 | 80.00-82.00 | 72.00 | 1.63 | 70.00-74.00 |" in text
     assert "| concat |" not in text
     assert "NOT identical" in text  # the concat fold's seed 0 differs from its stored head
+
+
+def test_stage_lr_chooses_the_lowest_validation_loss_and_never_a_test_figure():
+    stage_lr = _script("stage_lr")
+    rows = [{"stage": "frlm", "lr": 1e-4, "val_loss": 0.80, "wa": 90.0},
+            {"stage": "frlm", "lr": 1e-3, "val_loss": 0.55, "wa": 70.0},
+            {"stage": "frlm", "lr": 1e-5, "trained_on": "not run"}]
+    assert stage_lr.choose(rows) == 1e-3  # the best test WA (90.0) does not matter
+    assert stage_lr.choose([rows[2]]) is None
+    df = pd.DataFrame([{**r, "chosen": r["lr"] == 1e-3, "trained_on": r.get("trained_on", "cpu")} for r in rows]
+                      + [{"stage": "amsnet", "lr": 1e-4, "val_loss": 0.5, "val_wa": 85.0, "val_ua": 84.0, "wa": 83.0, "ua": 82.0,
+                          "wa_std": 1.0, "ua_std": 2.0, "folds": 5, "chosen": True, "trained_on": "cpu"}])
+    text = stage_lr.markdown(df, {"frlm": 1e-3, "urlm": 1e-4, "amsnet": 1e-4, "concat": None})
+    assert "Chosen: frlm 0.001, urlm 0.0001, amsnet 0.0001, concat not chosen" in text
+    assert "**amsnet** with the chosen learning rates: WA 83.00 ± 1.00, UA 82.00 ± 2.00 `[paper]`" in text
+    assert "| frlm | 1e-05 |  |  |  |  |  |  | not run |" in text
+
+
+def test_complementarity_counts_each_utterance_once_and_averages_probabilities():
+    from types import SimpleNamespace
+
+    stage_lr = _script("stage_lr")
+    classes = ["a", "b"]
+
+    def result(pred_probs, true):
+        p = np.asarray(pred_probs, float)
+        return SimpleNamespace(classes=classes, predictions=pd.DataFrame({
+            "seed": 0, "fold": ["f0", "f0", "f1", "f1"], "path": ["u1", "u2", "u3", "u4"], "true": true,
+            "pred": p.argmax(1), "p_a": p[:, 0], "p_b": p[:, 1]}))
+
+    true = [0, 1, 0, 1]
+    frlm = result([[0.9, 0.1], [0.6, 0.4], [0.45, 0.55], [0.2, 0.8]], true)    # right, wrong, wrong, right
+    urlm = result([[0.8, 0.2], [0.1, 0.9], [0.4, 0.6], [0.55, 0.45]], true)    # right, right, wrong, wrong
+    c = stage_lr.complementarity(frlm, urlm)
+    assert (c["both"], c["only_frlm"], c["only_urlm"], c["neither"]) == (25.0, 25.0, 25.0, 25.0)  # u1, u4, u2, u3
+    # averaged: u1 a (right), u2 b .35/.65 (right), u3 b (wrong), u4 .375/.625 b (right) -> f0 100 %, f1 50 %
+    assert c["average_wa"] == 75.0 and c["average_ua"] == 75.0
+    shuffled = SimpleNamespace(classes=classes, predictions=urlm.predictions.iloc[::-1])  # row order does not matter
+    assert stage_lr.complementarity(frlm, shuffled) == c

@@ -491,3 +491,36 @@ def test_on_epoch_watches_the_model_without_changing_its_training():
     assert res_plain.best_epoch == res_watched.best_epoch
     for a, b in zip(plain.state_dict().values(), watched.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_stage_learning_rates_change_only_their_stage_and_reuse_the_study_runs():
+    """FRLM at the learning-rate study's 1e-3 is the study's FRLM run (no retraining); URLM stays the paper's."""
+    from amsnet_lib.studies import experiment, with_learning_rate, with_stage_learning_rates
+
+    base = experiment("emodb", "amsnet", "paper", "full")
+    exp = with_stage_learning_rates(base, frlm=1e-3, fusion=5e-4)
+    assert (exp.stage_train("frlm").lr, exp.stage_train("early").lr, exp.stage_train("urlm").lr,
+            exp.stage_train("fusion").lr) == (1e-3, 1e-3, 1e-4, 5e-4)
+    assert exp.variant == "lr frlm=0.001,urlm=0.0001,fusion=0.0005"
+    study = with_learning_rate(base, 1e-3)
+    assert training._branch_key("frlm", exp, 535) == training._branch_key("frlm", study, 535)
+    assert training._branch_key("urlm", exp, 535) == training._branch_key("urlm", base, 535)
+    # the paper's own rates spelled out are the paper's configuration (same branch runs, no frlm_train)
+    same = with_stage_learning_rates(base, frlm=1e-4, urlm=1e-4)
+    assert same.frlm_train is None and dataclasses.replace(same, variant="") == base
+
+
+def test_validation_reads_the_selected_epoch_of_the_models_own_stage(tmp_path):
+    feats = _features()
+    res = run_experiment(dataclasses.replace(_exp("concat"), fusion_train=dataclasses.replace(_exp().fusion_train, epochs=6)),
+                         feats, store=tmp_path, device="cpu", progress=False)
+    v = res.validation()
+    own = res.curves[res.curves["stage"] == "concat"]
+    picked = own.merge(res.folds[["seed", "fold", "best_epoch"]].rename(columns={"best_epoch": "epoch"}))
+    assert len(picked) == 3 and v["val_loss"] == round(float(picked["val_loss"].mean()), 4)
+    assert v["val_ua"] == round(100 * float(picked["val_ua"].mean()), 2)
+    # the selected epoch, not the curve's minimum, when the two differ (e.g. selection on val_ua)
+    moved = dataclasses.replace(res, folds=res.folds.assign(best_epoch=1))
+    assert moved.validation()["val_loss"] == round(float(own[own["epoch"] == 1]["val_loss"].mean()), 4)
+    with pytest.raises(ValueError, match="selected epoch"):
+        dataclasses.replace(res, folds=res.folds.assign(best_epoch=99)).validation()

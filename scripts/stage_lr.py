@@ -1,0 +1,189 @@
+#!/usr/bin/env python
+"""A learning rate per stage, each chosen on validation: beyond the paper, a step towards its numbers.
+
+    python scripts/stage_lr.py                 # selects, trains what is missing, writes the table
+    python scripts/stage_lr.py --no-train      # the table from what the run store holds
+
+The paper trains every stage with one learning rate (5e-5 to 1e-4). Its learning-rate study
+(§4.5; ours: notebook 04, `results/tables/learning_rate_emodb_paper.md`) pre-trains FRLM and URLM
+with 1e-5 ... 1e-3 on the `[paper]` folds, and the two branches do not agree on the best: FRLM's
+validation loss keeps falling up to 1e-3, URLM's is lowest at 1e-4. This script chooses:
+
+1. each branch's learning rate: the lowest mean validation loss, at the epoch each fold selected,
+   over the learning-rate study's branch trainings of that branch (their run-store entries;
+   :meth:`amsnet_lib.training.ExperimentResult.validation`);
+2. each fusion head's learning rate (AMSNet, concatenation): the same criterion, over heads trained
+   with each of the study's learning rates on the branches chosen in 1.
+   (:func:`amsnet_lib.studies.with_stage_learning_rates`; the heads train in seconds each).
+
+Nothing is chosen on a test fold; the test WA/UA of every candidate is printed beside its
+validation figures so that a reader sees what the choice cost or gained. The chosen AMSNet and
+concatenation go into ``results/tables/summary.csv`` (variant ``lr frlm=...,urlm=...,fusion=...``).
+Writes ``results/tables/stage_lr.csv`` and ``.md`` (REPORT.md, "Diagnostics beyond the paper").
+
+Trainings land in the run store like any other (a branch whose weights are not kept locally, as the
+committed store's, is trained again with the same seed on this machine). ``[paper]`` protocol, seed 0.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))  # head_seeds, beside this file, also when imported by the tests
+
+from amsnet_lib._atomic import atomic_write_text  # noqa: E402
+from amsnet_lib.errors import AmsnetError  # noqa: E402
+from amsnet_lib.metrics import unweighted_accuracy, weighted_accuracy  # noqa: E402
+from amsnet_lib.studies import LEARNING_RATES, experiment, with_learning_rate, with_stage_learning_rates  # noqa: E402
+from amsnet_lib.training import RunStore, parallel_workers, pretrain, run_experiment, update_summary  # noqa: E402
+from head_seeds import paper_folds  # noqa: E402
+
+BRANCH_STAGES = ("frlm", "urlm")
+FUSIONS = ("amsnet", "concat")
+
+
+def candidate_row(stage: str, lr: float, exp, feats, store: RunStore) -> tuple[dict, object]:
+    """One candidate: its validation figures and test WA/UA from the run store (``None`` result if not finished)."""
+    row = {"stage": stage, "lr": lr}
+    try:
+        res = run_experiment(exp, feats, store=store, device="cpu", finished_only=True, progress=False)
+    except AmsnetError:
+        res = None
+    if res is None or res.missing:
+        return {**row, "trained_on": "not run"}, None
+    s = res.summary()
+    return {**row, **res.validation(), "wa": s["wa"], "ua": s["ua"], "wa_std": s["wa_std"], "ua_std": s["ua_std"],
+            "folds": s["n_folds"], "trained_on": s["trained_on"]}, res
+
+
+def choose(rows: list[dict]) -> float | None:
+    """The learning rate of the lowest mean validation loss among finished candidates (ties: the first)."""
+    done = [r for r in rows if "val_loss" in r]
+    return min(done, key=lambda r: r["val_loss"])["lr"] if done else None
+
+
+def complementarity(frlm, urlm) -> dict:
+    """How two branch results' test predictions relate, utterance by utterance (same folds and seeds).
+
+    Shares (percent of test utterances) both branches classify correctly, only FRLM, only URLM,
+    neither; and a fusion with nothing trained: the two branches' class probabilities averaged
+    (late fusion), WA/UA as the tables give them (mean over folds and seeds). Nothing here is
+    chosen; it says how much the branches could add to each other.
+    """
+    key = ["seed", "fold", "path"]
+    cols = [f"p_{c}" for c in frlm.classes]
+    f = frlm.predictions.set_index(key).sort_index()
+    u = urlm.predictions.set_index(key).sort_index()
+    if not f.index.equals(u.index):
+        raise ValueError("the two results were not evaluated on the same test utterances")
+    f_ok, u_ok = (f["pred"] == f["true"]).to_numpy(), (u["pred"] == u["true"]).to_numpy()
+    avg = pd.Series(((f[cols].to_numpy() + u[cols].to_numpy()) / 2).argmax(1), index=f.index)
+    folds = [(f.loc[(s, k), "true"].to_numpy(), avg.loc[(s, k)].to_numpy())
+             for s, k in f.index.droplevel("path").unique()]
+    share = (lambda m: round(100 * float(np.mean(m)), 2))
+    return {"both": share(f_ok & u_ok), "only_frlm": share(f_ok & ~u_ok), "only_urlm": share(~f_ok & u_ok),
+            "neither": share(~f_ok & ~u_ok),
+            "average_wa": round(100 * float(np.mean([weighted_accuracy(t, p) for t, p in folds])), 2),
+            "average_ua": round(100 * float(np.mean([unweighted_accuracy(t, p, len(cols)) for t, p in folds])), 2)}
+
+
+def markdown(df: pd.DataFrame, chosen: dict, pairs: list[dict] | None = None) -> str:
+    """The page: what was chosen, the chosen fusions' test figures, every candidate's row."""
+    lines = ["# A learning rate per stage, chosen on validation (beyond the paper)", "",
+             "`scripts/stage_lr.py`, EmoDB, `[paper]` protocol (stratified random 5-fold, speaker-dependent), seed 0. "
+             "Each stage's learning rate is the one with the lowest mean validation loss at the selected epochs "
+             "(`val loss`); branches first, over the learning-rate study's trainings, then each fusion head over the "
+             "chosen branches. Test WA/UA are shown for every candidate, never used to choose. The heads' validation "
+             "split is the one their branches were early-stopped on, so head validation figures are optimistic, alike "
+             "for every head. 'trained on': rows from GPU sessions used float16-rounded features.", ""]
+    picks = ", ".join(f"{k} {v:g}" if v is not None else f"{k} not chosen (no finished candidate)" for k, v in chosen.items())
+    lines += [f"Chosen: {picks}.", ""]
+    for model in FUSIONS:
+        r = df[(df["stage"] == model) & (df["chosen"])]
+        if len(r):
+            r = r.iloc[0]
+            lines.append(f"- **{model}** with the chosen learning rates: WA {r.wa:.2f} ± {r.wa_std:.2f}, "
+                         f"UA {r.ua:.2f} ± {r.ua_std:.2f} `[paper]` (mean ± std over {int(r.folds)} folds).")
+    lines += ["", "| stage | lr | val loss | val WA (%) | val UA (%) | WA [paper] (%) | UA [paper] (%) | chosen | trained on |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in df.to_dict("records"):
+        cell = {k: "" if pd.isna(r.get(k)) else f"{r[k]:.4f}" if k == "val_loss" else f"{r[k]:.2f}"
+                for k in ("val_loss", "val_wa", "val_ua", "wa", "ua")}
+        lines.append(f"| {r['stage']} | {r['lr']:g} | {cell['val_loss']} | {cell['val_wa']} | {cell['val_ua']} | {cell['wa']} | "
+                     f"{cell['ua']} | {'yes' if r['chosen'] else ''} | {r['trained_on']} |")
+    lines += ["", "Branch rows are the learning-rate study's FRLM and URLM (each trained with one learning rate); fusion "
+              "rows train only the head, over the chosen branches (`lr frlm=...,urlm=...,fusion=<lr>`)."]
+    if pairs:
+        lines += ["", "**What the branches could add to each other.**", "",
+                  "Test utterances (percent, all folds) each pair of branches classifies correctly: both, only one, "
+                  "neither; and the two branches' class probabilities averaged, a late fusion with nothing trained "
+                  "(WA / UA `[paper]`, mean over folds). A fusion that took one branch's answer per utterance could at "
+                  "best reach the share at least one branch gets right (100 minus 'neither').", "",
+                  "| FRLM lr | URLM lr | both right | only FRLM | only URLM | neither | averaged WA (%) | averaged UA (%) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for p in pairs:
+            lines.append(f"| {p['frlm_lr']:g} | {p['urlm_lr']:g} | {p['both']:.2f} | {p['only_frlm']:.2f} | {p['only_urlm']:.2f} | "
+                         f"{p['neither']:.2f} | {p['average_wa']:.2f} | {p['average_ua']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-dir", default=None, help="EmoDB root (default: $AMSNET_EMODB_DIR or ./data/emodb)")
+    ap.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
+    ap.add_argument("--no-train", action="store_true", help="train nothing: report what the run store holds")
+    ap.add_argument("--workers", type=int, default=None, help="training processes (default: training.parallel_workers)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--summary", default=str(ROOT / "results" / "tables" / "summary.csv"), help="'' to skip")
+    ap.add_argument("--out", default=str(ROOT / "results" / "tables" / "stage_lr"), help="output stem (.csv and .md)")
+    a = ap.parse_args(argv)
+
+    feats, _ = paper_folds(a.data_dir, 1)
+    store = RunStore(a.run_dir)
+    rows, chosen, branch = [], {}, {}
+    for stage in BRANCH_STAGES:
+        found = [candidate_row(stage, lr, with_learning_rate(experiment("emodb", stage, "paper", "full"), lr), feats, store)
+                 for lr in LEARNING_RATES]
+        branch.update({(stage, r["lr"]): res for r, res in found})
+        chosen[stage] = choose([r for r, _ in found])
+        rows += [{**r, "chosen": r["lr"] == chosen[stage]} for r, _ in found]
+    if None in (chosen["frlm"], chosen["urlm"]):
+        print("no finished learning-rate study branches in the run store: run notebook 04 (or ./run_all.sh) first",
+              file=sys.stderr)
+        return 1
+
+    def fusion_exp(model, lr):
+        return with_stage_learning_rates(experiment("emodb", model, "paper", "full"), frlm=chosen["frlm"], urlm=chosen["urlm"], fusion=lr)
+
+    exps = [fusion_exp(m, lr) for m in FUSIONS for lr in LEARNING_RATES]
+    if not a.no_train:
+        pretrain(exps, feats, store=store, device=a.device, workers=a.workers or parallel_workers(a.device), threads=1,
+                 fusion=True)
+    for model in FUSIONS:
+        found = [candidate_row(model, lr, fusion_exp(model, lr), feats, store) for lr in LEARNING_RATES]
+        chosen[model] = choose([r for r, _ in found])
+        for r, res in found:
+            rows.append({**r, "chosen": r["lr"] == chosen[model]})
+            if a.summary and res is not None and r["lr"] == chosen[model]:
+                update_summary(res, a.summary)
+    paper_lr = experiment("emodb", "amsnet", "paper", "full").branch_train.lr
+    pairs = [{"frlm_lr": f, "urlm_lr": u, **complementarity(branch[("frlm", f)], branch[("urlm", u)])}
+             for f, u in dict.fromkeys([(paper_lr, paper_lr), (chosen["frlm"], chosen["urlm"])])
+             if branch.get(("frlm", f)) is not None and branch.get(("urlm", u)) is not None]
+    df = pd.DataFrame(rows)
+    out = Path(a.out)
+    atomic_write_text(out.with_suffix(".csv"), df.to_csv(index=False))
+    text = markdown(df, chosen, pairs)
+    atomic_write_text(out.with_suffix(".md"), text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
