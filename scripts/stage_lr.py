@@ -121,16 +121,41 @@ def markdown(df: pd.DataFrame, chosen: dict, pairs: list[dict] | None = None) ->
               "rows train only the head, over the chosen branches (`lr frlm=...,urlm=...,fusion=<lr>`)."]
     if pairs:
         lines += ["", "**What the branches could add to each other.**", "",
-                  "Test utterances (percent, all folds) each pair of branches classifies correctly: both, only one, "
-                  "neither; and the two branches' class probabilities averaged, a late fusion with nothing trained "
-                  "(WA / UA `[paper]`, mean over folds). A fusion that took one branch's answer per utterance could at "
-                  "best reach the share at least one branch gets right (100 minus 'neither').", "",
-                  "| FRLM lr | URLM lr | both right | only FRLM | only URLM | neither | averaged WA (%) | averaged UA (%) |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "Each branch's test WA, the test utterances (percent, all folds) the pair classifies correctly: both, "
+                  "only one, neither; and the two branches' class probabilities averaged, a late fusion with nothing "
+                  "trained (WA / UA, mean over folds). A fusion that took one branch's answer per utterance could at "
+                  "best reach the share at least one branch gets right (100 minus 'neither'). `[loso]` = leave one "
+                  "speaker out (10 folds), with the learning rates chosen under `[paper]`.", "",
+                  "| protocol | FRLM lr | URLM lr | FRLM WA (%) | URLM WA (%) | both right | only FRLM | only URLM | neither | "
+                  "averaged WA (%) | averaged UA (%) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for p in pairs:
-            lines.append(f"| {p['frlm_lr']:g} | {p['urlm_lr']:g} | {p['both']:.2f} | {p['only_frlm']:.2f} | {p['only_urlm']:.2f} | "
-                         f"{p['neither']:.2f} | {p['average_wa']:.2f} | {p['average_ua']:.2f} |")
+            lines.append(f"| [{p['protocol']}] | {p['frlm_lr']:g} | {p['urlm_lr']:g} | {p['frlm_wa']:.2f} | {p['urlm_wa']:.2f} | "
+                         f"{p['both']:.2f} | {p['only_frlm']:.2f} | {p['only_urlm']:.2f} | {p['neither']:.2f} | "
+                         f"{p['average_wa']:.2f} | {p['average_ua']:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def branch_pairs(feats, store: RunStore, chosen: dict, found: dict) -> list[dict]:
+    """:func:`complementarity` of the paper's branches (one learning rate) and of the chosen ones, under
+    ``[paper]`` and, where the run store holds them, leave-one-speaker-out (the rates chosen under
+    ``[paper]``: the learning-rate study is not run speaker-independently). ``found``: the
+    ``[paper]`` branch results already read, by (stage, lr)."""
+    paper_lr = experiment("emodb", "amsnet", "paper", "full").branch_train.lr
+    out = []
+    for protocol in ("paper", "loso"):
+        for f, u in dict.fromkeys([(paper_lr, paper_lr), (chosen["frlm"], chosen["urlm"])]):
+            res = {}
+            for stage, lr in (("frlm", f), ("urlm", u)):
+                if protocol == "paper" and (stage, lr) in found:
+                    res[stage] = found[(stage, lr)]
+                else:
+                    exp = with_learning_rate(experiment("emodb", stage, protocol, "full"), lr)
+                    res[stage] = candidate_row(stage, lr, exp, feats, store)[1]
+            if all(r is not None for r in res.values()):
+                out.append({"protocol": protocol, "frlm_lr": f, "urlm_lr": u, "frlm_wa": res["frlm"].summary()["wa"],
+                            "urlm_wa": res["urlm"].summary()["wa"], **complementarity(res["frlm"], res["urlm"])})
+    return out
 
 
 def main(argv=None) -> int:
@@ -172,10 +197,7 @@ def main(argv=None) -> int:
             rows.append({**r, "chosen": r["lr"] == chosen[model]})
             if a.summary and res is not None and r["lr"] == chosen[model]:
                 update_summary(res, a.summary)
-    paper_lr = experiment("emodb", "amsnet", "paper", "full").branch_train.lr
-    pairs = [{"frlm_lr": f, "urlm_lr": u, **complementarity(branch[("frlm", f)], branch[("urlm", u)])}
-             for f, u in dict.fromkeys([(paper_lr, paper_lr), (chosen["frlm"], chosen["urlm"])])
-             if branch.get(("frlm", f)) is not None and branch.get(("urlm", u)) is not None]
+    pairs = branch_pairs(feats, store, chosen, branch)
     df = pd.DataFrame(rows)
     out = Path(a.out)
     atomic_write_text(out.with_suffix(".csv"), df.to_csv(index=False))

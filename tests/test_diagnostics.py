@@ -123,6 +123,10 @@ def test_stage_lr_chooses_the_lowest_validation_loss_and_never_a_test_figure():
     assert "Chosen: frlm 0.001, urlm 0.0001, amsnet 0.0001, concat not chosen" in text
     assert "**amsnet** with the chosen learning rates: WA 83.00 ± 1.00, UA 82.00 ± 2.00 `[paper]`" in text
     assert "| frlm | 1e-05 |  |  |  |  |  |  | not run |" in text
+    pair = {"protocol": "loso", "frlm_lr": 1e-3, "urlm_lr": 1e-4, "frlm_wa": 60.0, "urlm_wa": 65.0, "both": 40.0,
+            "only_frlm": 10.0, "only_urlm": 20.0, "neither": 30.0, "average_wa": 66.0, "average_ua": 64.5}
+    assert ("| [loso] | 0.001 | 0.0001 | 60.00 | 65.00 | 40.00 | 10.00 | 20.00 | 30.00 | 66.00 | 64.50 |"
+            in stage_lr.markdown(df, {"frlm": 1e-3}, [pair]))
 
 
 def test_complementarity_counts_each_utterance_once_and_averages_probabilities():
