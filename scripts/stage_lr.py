@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""A learning rate per stage, each chosen on validation: beyond the paper, a step towards its numbers.
+"""A learning rate per stage, each chosen on validation (beyond the paper), and what the branches add to each other.
 
     python scripts/stage_lr.py                 # selects, trains what is missing, writes the table
     python scripts/stage_lr.py --no-train      # the table from what the run store holds
@@ -15,6 +15,11 @@ validation loss keeps falling up to 1e-3, URLM's is lowest at 1e-4. This script 
 2. each fusion head's learning rate (AMSNet, concatenation): the same criterion, over heads trained
    with each of the study's learning rates on the branches chosen in 1.
    (:func:`amsnet_lib.studies.with_stage_learning_rates`; the heads train in seconds each).
+
+Then, for the paper's branches and the chosen ones, under ``[paper]`` and leave-one-speaker-out
+where the run store holds them: how often each branch is right where the other is wrong, and the
+two branches' class probabilities averaged (a late fusion with nothing trained) beside the learned
+AMSNet and concatenation heads (:func:`complementarity`).
 
 Nothing is chosen on a test fold; the test WA/UA of every candidate is printed beside its
 validation figures so that a reader sees what the choice cost or gained. The chosen AMSNet and
@@ -124,15 +129,17 @@ def markdown(df: pd.DataFrame, chosen: dict, pairs: list[dict] | None = None) ->
                   "Each branch's test WA, the test utterances (percent, all folds) the pair classifies correctly: both, "
                   "only one, neither; and the two branches' class probabilities averaged, a late fusion with nothing "
                   "trained (WA / UA, mean over folds). A fusion that took one branch's answer per utterance could at "
-                  "best reach the share at least one branch gets right (100 minus 'neither'). `[loso]` = leave one "
-                  "speaker out (10 folds), with the learning rates chosen under `[paper]`.", "",
+                  "best reach the share at least one branch gets right (100 minus 'neither'). The learned heads over the "
+                  "same branches beside them (the paper's heads; over the chosen branches, the heads' chosen rates). "
+                  "`[loso]` = leave one speaker out (10 folds), with the learning rates chosen under `[paper]`.", "",
                   "| protocol | FRLM lr | URLM lr | FRLM WA (%) | URLM WA (%) | both right | only FRLM | only URLM | neither | "
-                  "averaged WA (%) | averaged UA (%) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "averaged WA (%) | averaged UA (%) | AMSNet WA (%) | concat WA (%) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        wa = (lambda v: "not run" if v is None or pd.isna(v) else f"{v:.2f}")
         for p in pairs:
             lines.append(f"| [{p['protocol']}] | {p['frlm_lr']:g} | {p['urlm_lr']:g} | {p['frlm_wa']:.2f} | {p['urlm_wa']:.2f} | "
                          f"{p['both']:.2f} | {p['only_frlm']:.2f} | {p['only_urlm']:.2f} | {p['neither']:.2f} | "
-                         f"{p['average_wa']:.2f} | {p['average_ua']:.2f} |")
+                         f"{p['average_wa']:.2f} | {p['average_ua']:.2f} | {wa(p.get('amsnet_wa'))} | {wa(p.get('concat_wa'))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -153,8 +160,15 @@ def branch_pairs(feats, store: RunStore, chosen: dict, found: dict) -> list[dict
                     exp = with_learning_rate(experiment("emodb", stage, protocol, "full"), lr)
                     res[stage] = candidate_row(stage, lr, exp, feats, store)[1]
             if all(r is not None for r in res.values()):
+                learned = {}
+                for model in FUSIONS:
+                    exp = experiment("emodb", model, protocol, "full")
+                    if (f, u) != (paper_lr, paper_lr):
+                        exp = with_stage_learning_rates(exp, frlm=f, urlm=u, fusion=chosen.get(model))
+                    r = candidate_row(model, f, exp, feats, store)[1]
+                    learned[f"{model}_wa"] = r.summary()["wa"] if r is not None else None
                 out.append({"protocol": protocol, "frlm_lr": f, "urlm_lr": u, "frlm_wa": res["frlm"].summary()["wa"],
-                            "urlm_wa": res["urlm"].summary()["wa"], **complementarity(res["frlm"], res["urlm"])})
+                            "urlm_wa": res["urlm"].summary()["wa"], **learned, **complementarity(res["frlm"], res["urlm"])})
     return out
 
 

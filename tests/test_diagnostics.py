@@ -124,8 +124,9 @@ def test_stage_lr_chooses_the_lowest_validation_loss_and_never_a_test_figure():
     assert "**amsnet** with the chosen learning rates: WA 83.00 ± 1.00, UA 82.00 ± 2.00 `[paper]`" in text
     assert "| frlm | 1e-05 |  |  |  |  |  |  | not run |" in text
     pair = {"protocol": "loso", "frlm_lr": 1e-3, "urlm_lr": 1e-4, "frlm_wa": 60.0, "urlm_wa": 65.0, "both": 40.0,
-            "only_frlm": 10.0, "only_urlm": 20.0, "neither": 30.0, "average_wa": 66.0, "average_ua": 64.5}
-    assert ("| [loso] | 0.001 | 0.0001 | 60.00 | 65.00 | 40.00 | 10.00 | 20.00 | 30.00 | 66.00 | 64.50 |"
+            "only_frlm": 10.0, "only_urlm": 20.0, "neither": 30.0, "average_wa": 66.0, "average_ua": 64.5,
+            "amsnet_wa": 63.7, "concat_wa": None}
+    assert ("| [loso] | 0.001 | 0.0001 | 60.00 | 65.00 | 40.00 | 10.00 | 20.00 | 30.00 | 66.00 | 64.50 | 63.70 | not run |"
             in stage_lr.markdown(df, {"frlm": 1e-3}, [pair]))
 
 
