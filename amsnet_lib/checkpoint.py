@@ -4,7 +4,7 @@ A checkpoint is one ``torch.save`` file (a plain dict, loaded with ``weights_onl
 loading never runs code from the file) holding:
 
 - ``format`` / ``format_version``: what the file is and which layout it follows;
-- ``model``: the model name (``amsnet``, ``frlm``, ``urlm``, ``concat``, ``early``);
+- ``model``: the model name (``amsnet``, ``frlm``, ``urlm``, ``concat``, ``early``, ``late``);
 - ``experiment``: the full :class:`~amsnet_lib.config.ExperimentConfig` as a dict (feature,
   branch, fusion and training configurations), so the model is rebuilt exactly;
 - ``state_dict``: the weights;
@@ -51,7 +51,7 @@ class CheckpointInfo:
 
     Attributes:
         path: the file it was read from (``None`` if it never was).
-        model_name: ``amsnet``, ``frlm``, ``urlm``, ``concat`` or ``early``.
+        model_name: ``amsnet``, ``frlm``, ``urlm``, ``concat``, ``early`` or ``late``.
         experiment: the configuration the model was built and trained with.
         classes: class names in the order of the model's outputs.
         normaliser: feature standardisation fitted on the training utterances.

@@ -83,6 +83,9 @@ def _cmd_features(args) -> int:
 def _cmd_train(args) -> int:
     from .training import run_experiment, update_summary
 
+    if args.late_weight is not None and (args.model != "late" or not 0.0 <= args.late_weight <= 1.0):
+        print(f"error: --late-weight {args.late_weight:g}: needs --model late and a weight between 0 and 1", file=sys.stderr)
+        return 2
     _set_threads(args)
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
@@ -101,6 +104,8 @@ def _cmd_train(args) -> int:
         exp = studies.with_optimizer_batch(exp, args.optimizer, args.batch_size)
     if args.lr is not None:
         exp = studies.with_learning_rate(exp, args.lr)
+    if args.late_weight is not None:
+        exp = studies.with_late_weight(exp, args.late_weight)
     if any(getattr(args, k, None) is not None for k in ("frlm_lr", "urlm_lr", "fusion_lr")):
         exp = studies.with_stage_learning_rates(exp, args.frlm_lr, args.urlm_lr, args.fusion_lr)
     exp = studies.with_stopping(exp, args.epochs, args.patience)
@@ -174,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("train", help="train and evaluate a model under a protocol; prints per-fold WA/UA")
     _add_corpus_args(p)
-    p.add_argument("--model", default="amsnet", choices=["amsnet", "frlm", "urlm", "concat", "early"])
+    p.add_argument("--model", default="amsnet", choices=["amsnet", "frlm", "urlm", "concat", "early", "late"],
+                   help="late: late fusion of the branches' probabilities, weight chosen on validation (beyond the paper)")
     p.add_argument("--protocol", default="paper", choices=["paper", "loso", "loso_session", "split_file"])
     p.add_argument("--split-file", default=None, help="CSV path,fold for --protocol split_file")
     p.add_argument("--folds", type=int, default=5, help="folds of the paper protocol")
@@ -188,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                         "scripts/stage_lr.py chooses one per stage on validation)")
     p.add_argument("--urlm-lr", type=float, default=None, help="URLM's learning rate where it differs from --lr")
     p.add_argument("--fusion-lr", type=float, default=None, help="the fusion head's learning rate where it differs from --lr")
+    p.add_argument("--late-weight", type=float, default=None,
+                   help="--model late: fix the weight of FRLM's probabilities (0-1; 0.5: the plain average) instead of choosing it on validation")
     p.add_argument("--batch-size", type=int, default=None, help="default: 256 EmoDB, 64 IEMOCAP")
     p.add_argument("--se-ratio", type=int, default=None, help="URLM squeeze-and-excitation reduction ratio r (Table 3; default 16)")
     p.add_argument("--hidden-size", type=int, default=None, help="FRLM BLSTM units per direction (Fig. 7; default 128)")
@@ -225,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="processes training at once (default: one per core, as many as memory carries: ~3.5 GB of "
                         "RAM each on a CPU, 10 GiB of GPU memory each with CUDA)")
     p.add_argument("--fusion", action="store_true",
-                   help="then also train every fusion head (AMSNet, concatenation) of the suite, side by side")
+                   help="then also train every fusion head (AMSNet, concatenation, late fusion) of the suite, side by side")
     p.add_argument("--threads", type=int, default=None, help="torch threads per process (default: cores // workers)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")

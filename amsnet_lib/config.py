@@ -160,7 +160,9 @@ class TrainConfig:
     monitor: str = "val_loss"
 
 
-MODELS = ("frlm", "urlm", "concat", "early", "amsnet")
+MODELS = ("frlm", "urlm", "concat", "early", "amsnet", "late")
+#: Late fusion's candidate weights of FRLM's probabilities (URLM's: 1 - w): 0 to 1 in steps of 0.05.
+LATE_WEIGHTS = tuple(round(0.05 * i, 2) for i in range(21))
 PROTOCOLS = ("paper", "loso", "loso_session", "split_file")
 NORMALISATIONS = ("corpus", "speaker")
 
@@ -171,7 +173,9 @@ class ExperimentConfig:
 
     Attributes:
         corpus: ``emodb``, ``iemocap`` or a custom corpus name (for labelling results).
-        model: one of ``frlm``, ``urlm``, ``concat``, ``early``, ``amsnet``.
+        model: one of ``frlm``, ``urlm``, ``concat``, ``early``, ``amsnet``, ``late`` (late
+            fusion, beyond the paper: its weight is chosen on validation, ``fusion_train``'s
+            optimiser settings are unused, its ``monitor`` is the criterion).
         protocol: ``paper`` (stratified random k-fold, speaker-dependent, as the paper),
             ``loso`` (leave one speaker out), ``loso_session`` (leave one session out),
             ``split_file`` (folds read from ``split_file``).
@@ -191,6 +195,10 @@ class ExperimentConfig:
             statistics, see :func:`amsnet_lib.features.standardise_per_speaker`; not in the
             paper, and only for cross-validation: a model for new audio cannot know the
             speaker's statistics).
+        late_weights: late fusion's candidate weights w of FRLM's probabilities (URLM's: 1 − w),
+            each in [0, 1]; the one with the best validation ``fusion_train.monitor`` is kept
+            (:func:`amsnet_lib.training.fit_late_weight`). One value fixes w (``(0.5,)``: the
+            plain average of the two branches). Used by ``model="late"`` only.
     """
 
     corpus: str = "emodb"
@@ -209,6 +217,7 @@ class ExperimentConfig:
     split_file: str | None = None
     variant: str = ""
     normalisation: str = "corpus"
+    late_weights: tuple[float, ...] = LATE_WEIGHTS
 
     def __post_init__(self):
         if self.normalisation not in NORMALISATIONS:
@@ -217,6 +226,8 @@ class ExperimentConfig:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if not self.late_weights or not all(0.0 <= float(w) <= 1.0 for w in self.late_weights):
+            raise ValueError(f"late_weights must be one or more weights in [0, 1], got {self.late_weights!r}")
         if self.protocol == "split_file" and not self.split_file:
             raise ValueError("protocol 'split_file' needs split_file=<csv with path,fold>")
 

@@ -7,7 +7,8 @@ backend, Agg included, and are not kept alive by a global figure manager.
 
 Paper figures: Fig. 1 :func:`spectrograms`; Fig. 4 :func:`confusion_matrix`; Fig. 5 and Fig. 8
 :func:`training_curves`; Fig. 6 and Fig. 7 :func:`study_bars` / :func:`study_curves`; the
-fusion-weight distribution (not in the paper) :func:`fusion_weights`.
+fusion-weight distribution (not in the paper) :func:`fusion_weights`; late fusion's weight choice
+(not in the paper) :func:`late_fusion_weights`.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ._atomic import atomic_path
 __all__ = [
     "confusion_matrix",
     "fusion_weights",
+    "late_fusion_weights",
     "save_figure",
     "spectrograms",
     "study_bars",
@@ -317,4 +319,48 @@ def fusion_weights(
     ax_b.set_ylabel(r"$\alpha_{FRLM}$")
     ax_b.set_title("(b) per true class (> 0.5: FRLM trusted more)", fontsize=10)
     ax_b.tick_params(axis="x", rotation=30)
+    return _finish(fig, title, save)
+
+
+def late_fusion_weights(
+    curves: pd.DataFrame,
+    folds: pd.DataFrame,
+    *,
+    title: str | None = "Late fusion: the weight chosen on validation",
+    save: str | os.PathLike | None = None,
+) -> Figure:
+    """How late fusion chose its weight: validation cross-entropy and UA against w, one line per fold.
+
+    Args:
+        curves: late fusion's curves (:attr:`ExperimentResult.curves`, stage ``late``): per
+            ``seed`` and ``fold``, one row per candidate ``weight`` (w, FRLM's share of the
+            probabilities; URLM's is 1 − w) with ``val_loss`` and ``val_ua`` (fraction).
+        folds: :attr:`ExperimentResult.folds`; its ``best_epoch`` numbers the chosen candidate.
+
+    Left: validation cross-entropy (the choice's criterion) with each fold's chosen w marked;
+    w = 0 is URLM alone, w = 1 FRLM alone. Right: validation UA (%).
+    """
+    c = curves[curves["stage"] == "late"] if "stage" in curves else curves
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    ax_l, ax_u = fig.subplots(1, 2)
+    for i, (key, g) in enumerate(c.groupby(["seed", "fold"], sort=True)):
+        g = g.sort_values("weight")
+        color = f"C{i % 10}"
+        label = f"{key[1]}" if c["seed"].nunique() == 1 else f"seed {key[0]}, {key[1]}"
+        ax_l.plot(g["weight"], g["val_loss"], color=color, lw=1.2, label=label)
+        ax_u.plot(g["weight"], 100 * g["val_ua"], color=color, lw=1.2)
+        best = folds[(folds["seed"] == key[0]) & (folds["fold"] == key[1])]["best_epoch"]
+        chosen = g[g["epoch"] == int(best.iloc[0])] if len(best) else g.iloc[:0]
+        ax_l.scatter(chosen["weight"], chosen["val_loss"], color=color, s=30, zorder=3)
+        ax_u.scatter(chosen["weight"], 100 * chosen["val_ua"], color=color, s=30, zorder=3)
+    for ax in (ax_l, ax_u):
+        ax.axvline(0.5, color="k", lw=0.8, ls="--")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel(r"$w$ (weight of FRLM's probabilities; 0: URLM alone, 1: FRLM alone)")
+        ax.grid(alpha=0.3)
+    ax_l.set_ylabel("validation cross-entropy")
+    ax_l.set_title("(a) the criterion; dots: each fold's choice", fontsize=10)
+    ax_u.set_ylabel("validation UA (%)")
+    ax_u.set_title("(b) validation UA", fontsize=10)
+    ax_l.legend(fontsize=8, ncol=2)
     return _finish(fig, title, save)

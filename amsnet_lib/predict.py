@@ -174,7 +174,7 @@ class Recognizer:
         self.device = torch.device(device)
         self.config: FeatureConfig = self.info.features
         self.classes: list[str] = list(self.info.classes)
-        self.has_alpha = self.info.model_name == "amsnet"
+        self.has_alpha = self.info.model_name in ("amsnet", "late")
         self.inputs = tuple(getattr(self.model, "inputs", ("frames", "mask", "spec")))
         n = self.info.normaliser
         self._norm = [np.asarray(a, np.float32) for a in (n.frames_mean, n.frames_std, n.spec_mean, n.spec_std)]
@@ -232,7 +232,7 @@ class Recognizer:
     def predict_signal(self, signal: np.ndarray, sample_rate: int | None = None, overlap: bool = True) -> dict:
         """Prediction for one signal: ``label``, ``probabilities`` (dict), ``alpha_frlm``, ``alpha_urlm``.
 
-        With ``overlap`` (default) and a two-branch model (AMSNet, concatenation), openSMILE runs
+        With ``overlap`` (default) and a two-branch model (AMSNet, concatenation, late fusion), openSMILE runs
         in a worker thread while this thread computes the spectrogram and URLM's embedding; then
         FRLM and the fusion head run. The result is the same as the model's ``forward`` (which
         is ``head(frlm.embed(...), urlm.embed(...))``), only sooner: openSMILE is the largest
@@ -444,8 +444,8 @@ def predict(paths_or_manifest, checkpoint: str | os.PathLike | Recognizer | None
 
     Returns:
         One row per file, in input order: ``path``, ``label`` (None on error), ``p_<class>``
-        for every class, ``alpha_frlm``, ``alpha_urlm`` (fusion weights; NaN for models
-        without connection attention), ``duration`` (s), ``warnings`` (``silent``,
+        for every class, ``alpha_frlm``, ``alpha_urlm`` (fusion weights: AMSNet's α, late
+        fusion's fixed w and 1 − w; NaN for the other models), ``duration`` (s), ``warnings`` (``silent``,
         ``clipped``, ``truncated: ...``; ``; ``-separated), ``error`` (empty when fine).
         ``df.attrs["failed"]`` lists ``(path, error)`` of the files that failed.
 

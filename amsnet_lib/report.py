@@ -90,6 +90,11 @@ NOT_RUN = "not run"
 NOT_AVAILABLE = "not run: corpus not available"
 NOT_RERUN = "not re-run"
 REPORTED_NOT_RERUN = "reported, not re-run"
+NOT_IN_PAPER = "not in the paper"
+#: Table 4/5 rows of late fusion (beyond the paper; ``amsnet train --model late [--late-weight 0.5]``).
+LATE_FUSION_LABEL = "Late fusion, w on validation (beyond the paper)"
+LATE_AVERAGE_LABEL = "Late fusion, average w = 0.5 (beyond the paper)"
+_BEYOND_ABLATIONS = (("late", "", LATE_FUSION_LABEL), ("late", "w=0.5", LATE_AVERAGE_LABEL))
 
 #: The studies of :mod:`amsnet_lib.studies` by name (notebook ``03``: the ablations and the study beyond the
 #: paper; notebook ``04``: the four hyper-parameter studies).
@@ -98,6 +103,7 @@ STUDIES = {"ablations": studies.ablations, **studies.HYPERPARAMETER_STUDIES, **s
 #: The factor each study varies: column name -> how to read it from a configuration.
 STUDY_FACTORS = {
     "ablations": {"model": lambda c: c.model},
+    "late_fusion": {"model": lambda c: c.model},
     "se_ratio": {"r": lambda c: c.urlm.se_ratio},
     "optimizer_batch": {"optimizer": lambda c: c.branch_train.optimizer, "batch_size": lambda c: c.branch_train.batch_size},
     "hidden_size": {"hidden_size": lambda c: c.frlm.hidden_size},
@@ -553,21 +559,57 @@ def comparison_table2(summary: pd.DataFrame | None, protocols: Sequence[str] = (
 
 def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequence[str] = ("paper",),
                    availability: Mapping[str, str | None] | None = None) -> pd.DataFrame:
-    """Tables 4 (IEMOCAP) / 5 (EmoDB): each ablation model, reported vs ours per protocol."""
+    """Tables 4 (IEMOCAP) / 5 (EmoDB): each ablation model, reported vs ours per protocol.
+
+    The paper's five models, then late fusion (beyond the paper: :data:`LATE_FUSION_LABEL`,
+    :data:`LATE_AVERAGE_LABEL`) on the same folds and branches, whose reported cells say
+    :data:`NOT_IN_PAPER`.
+    """
     availability = dict(availability or {})
     rows = []
-    for model in studies.ABLATION_MODELS:
-        wa, ua = paper.ABLATIONS[corpus][model]
-        row = {"model": paper.ABLATION_LABELS[model]}
+    for model, variant, label in [(m, "", paper.ABLATION_LABELS[m]) for m in studies.ABLATION_MODELS] + list(_BEYOND_ABLATIONS):
+        wa, ua = paper.ABLATIONS[corpus].get(model, (None, None))
+        row = {"model": label}
         for metric, reported in (("WA", wa), ("UA", ua)):
-            row[f"{metric} reported [paper] (%)"] = reported
+            row[f"{metric} reported [paper] (%)"] = NOT_IN_PAPER if reported is None else reported
             for p in protocols:
                 tag = protocol_tag(p)
-                ours = _ours(summary, availability, corpus, p, model, "", metric.lower())
+                ours = _ours(summary, availability, corpus, p, model, variant, metric.lower())
                 row[f"{metric} ours {tag} (%)"] = ours
-                row[f"Δ{metric} {tag}"] = _diff(ours, reported)
+                row[f"Δ{metric} {tag}"] = NOT_IN_PAPER if reported is None else _diff(ours, reported)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def late_fusion_table(result) -> pd.DataFrame:
+    """Beyond the paper: what late fusion chose on each fold, and what it reached.
+
+    One row per (seed, fold) of a late-fusion :class:`~amsnet_lib.training.ExperimentResult`, then
+    the mean: the weight w of FRLM's probabilities chosen on the validation split (URLM's is
+    1 − w), the validation cross-entropy there and at the candidates that are a branch alone
+    (w = 0: URLM, w = 1: FRLM) and the plain average (w = 0.5), then the test WA and UA (%).
+    """
+    own = result.curves[result.curves["stage"] == "late"]
+    rows = []
+    for _, f in result.folds.iterrows():
+        c = own[(own["seed"] == f["seed"]) & (own["fold"] == f["fold"])].set_index("weight")
+        chosen = c[c["epoch"] == f["best_epoch"]]
+        if chosen.empty:
+            raise ValueError(f"fold {f['fold']} (seed {f['seed']}): its curves lack the chosen candidate")
+
+        def val_loss(w):
+            hit = c.index[np.isclose(c.index.to_numpy(dtype=float), w)]
+            return float(c.loc[hit[0], "val_loss"]) if len(hit) else float("nan")
+
+        rows.append({"seed": f["seed"], "fold": f["fold"], "w_FRLM": float(chosen.index[0]),
+                     "val loss (chosen w)": float(chosen["val_loss"].iloc[0]), "val loss (URLM, w=0)": val_loss(0.0),
+                     "val loss (average, w=0.5)": val_loss(0.5), "val loss (FRLM, w=1)": val_loss(1.0),
+                     "WA (%)": 100 * float(f["wa"]), "UA (%)": 100 * float(f["ua"])})
+    t = pd.DataFrame(rows)
+    mean = {"seed": "", "fold": "mean", **t.drop(columns=["seed", "fold"]).mean().to_dict()}
+    return pd.concat([t, pd.DataFrame([mean])], ignore_index=True).round(
+        {"w_FRLM": 2, "val loss (chosen w)": 4, "val loss (URLM, w=0)": 4, "val loss (average, w=0.5)": 4,
+         "val loss (FRLM, w=1)": 4, "WA (%)": 2, "UA (%)": 2})
 
 
 def normalisation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequence[str] = ("paper",),
@@ -806,10 +848,15 @@ def build_report(
     emit("Table 3: SE reduction ratio r", se_ratio_table(summary, se_protocols, availability, params=se_params, profile=profile),
          "report_table3", ["ACC = accuracy (WA). Params: the paper's model vs ours as built by `build_model` "
                            "(the paper's dense layer sizes are not given, so counts differ)."])
-    emit("Table 4: ablations on IEMOCAP", ablation_table(summary, "iemocap", protocols, availability), "report_table4_iemocap")
+    late_note = ("Late fusion: not a model of the paper. The pre-trained FRLM and URLM of the rows above, their class "
+                 "probabilities averaged, w·p_FRLM + (1 − w)·p_URLM, with one weight per fold chosen on the fold's "
+                 "validation split (lowest cross-entropy among 0, 0.05, ..., 1; `amsnet train --model late`) or fixed at "
+                 "0.5 (`--late-weight 0.5`); nothing else is trained.")
+    emit("Table 4: ablations on IEMOCAP", ablation_table(summary, "iemocap", protocols, availability), "report_table4_iemocap",
+         [late_note])
     emit("Table 5: ablations on EmoDB", ablation_table(summary, "emodb", protocols, availability), "report_table5_emodb",
          ["Early fusion is not defined by the paper; ours: per-frame concatenation of both input streams into one attention "
-          "BLSTM (docs/DESIGN.md)."])
+          "BLSTM (docs/DESIGN.md).", late_note])
 
     for c in CORPORA:
         if availability.get(c):  # a corpus we could not run has no study beyond the paper to show
@@ -831,6 +878,16 @@ def build_report(
         out += [f"Ours: {NOT_RUN}.", ""]
     for n, t in sorted(found.items()):
         out += [f"Ours, `{n}` (mean over the folds per seed; then over the seeds):", "", markdown_table(t)]
+
+    out += ["## Beyond the paper: late fusion", "",
+            "The weight w of FRLM's class probabilities (URLM's: 1 − w) that each fold chose on its validation split, "
+            "among 0, 0.05, ..., 1, by the fused cross-entropy; beside it the validation cross-entropy of URLM alone "
+            "(w = 0), of the plain average and of FRLM alone, and the test accuracy (notebook 03).", ""]
+    found = {n: t for n, t in study_tables.items() if n.startswith(_STUDY_TABLE_PREFIX["late_fusion"])}
+    if not found:
+        out += [f"Ours: {NOT_RUN}.", ""]
+    for n, t in sorted(found.items()):
+        out += [f"Ours, `{n}`:", "", markdown_table(t)]
 
     out += ["## Studies the paper shows only as figures", ""]
     for key, label in (("optimizer_batch", "Fig. 6: optimizer and batch size"), ("hidden_size", "Fig. 7: BLSTM hidden size"),
@@ -1019,7 +1076,7 @@ def _has_unrun_rows(table: pd.DataFrame) -> bool:
 DIAGNOSTICS = ("frame_feature_check", "frlm_tuning", "head_seeds", "test_selection", "stage_lr")
 
 _STUDY_TABLE_PREFIX = {"optimizer_batch": "fig6_optimizer_batch_", "hidden_size": "fig7_hidden_size_", "learning_rate": "learning_rate_",
-                       "training_seeds": "training_seeds_"}
+                       "training_seeds": "training_seeds_", "late_fusion": "late_fusion_"}
 
 
 # --------------------------------------------------------------------------- the session

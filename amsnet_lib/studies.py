@@ -34,7 +34,7 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
 
     Args:
         corpus: ``emodb``, ``iemocap`` or a custom corpus name.
-        model: ``amsnet``, ``frlm``, ``urlm``, ``concat`` or ``early``.
+        model: ``amsnet``, ``frlm``, ``urlm``, ``concat``, ``early`` or ``late``.
         protocol: ``paper``, ``loso``, ``loso_session`` or ``split_file``.
         profile: ``full`` or ``quick``.
         **overrides: fields of :class:`ExperimentConfig` to replace.
@@ -126,6 +126,13 @@ def with_stage_learning_rates(exp: ExperimentConfig, frlm: float | None = None, 
     return _labelled(out, label)
 
 
+def with_late_weight(exp: ExperimentConfig, weight: float) -> ExperimentConfig:
+    """Late fusion ``exp`` with its weight of FRLM's probabilities fixed at ``weight`` (URLM's:
+    1 − weight) instead of chosen on validation; variant ``w=<weight>`` (``w=0.5``: the plain
+    average of the two branches' probabilities). Not in the paper."""
+    return _labelled(dataclasses.replace(exp, late_weights=(float(weight),)), f"w={weight:g}")
+
+
 def with_seeds(exp: ExperimentConfig, seeds) -> ExperimentConfig:
     """``exp`` trained with each of ``seeds`` (results: mean over folds and seeds); variant
     ``seeds=<s>,<s>...``. The folds stay those of ``exp.split_seed``: only the initial weights, the
@@ -209,11 +216,24 @@ def training_seed_study(corpus="emodb", protocol="paper", profile="full") -> lis
     return [with_seeds(experiment(corpus, m, protocol, profile), TRAINING_SEEDS) for m in SEED_MODELS]
 
 
+def late_fusion_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
+    """Beyond the paper: late fusion of the paper's pre-trained FRLM and URLM (the ablations'
+    branches, nothing trained again), their class probabilities averaged with a weight chosen on
+    each fold's validation split (:class:`~amsnet_lib.models.LateFusionHead`). The fusion the field
+    uses as its first baseline, and the one that shows whether the learned heads make use of what
+    the two branches get right on different utterances. Twice: the weight chosen on validation
+    among :data:`~amsnet_lib.config.LATE_WEIGHTS`, and fixed at 0.5 (the plain average, chosen on
+    nothing), since a validation split of a few dozen utterances may choose worse than no choice."""
+    late = experiment(corpus, "late", protocol, profile)
+    return [late, with_late_weight(late, 0.5)]
+
+
 HYPERPARAMETER_STUDIES = {"se_ratio": se_ratio_study, "optimizer_batch": optimizer_batch_study,
                           "hidden_size": hidden_size_study, "learning_rate": learning_rate_study}
 
 #: Studies beyond the paper (notebook 03, under each protocol the ablations run under).
-BEYOND_PAPER_STUDIES = {"normalisation": normalisation_study, "training_seeds": training_seed_study}
+BEYOND_PAPER_STUDIES = {"normalisation": normalisation_study, "training_seeds": training_seed_study,
+                        "late_fusion": late_fusion_study}
 
 
 def full_suite(corpus: str = "emodb", profile: str = "full", loso: bool = True,

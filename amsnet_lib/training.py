@@ -2,8 +2,9 @@
 
 Stage 1 pre-trains FRLM and URLM, each with its own classifier head, on a fold's training part.
 Stage 2 freezes both, computes their 128-d embeddings once (they no longer change), and trains the
-fusion head (connection attention, or concatenation) on them. Early fusion trains end to end in
-one stage. Every stage runs through :func:`train_model` and is evaluated by :func:`evaluate`.
+fusion head (connection attention, or concatenation) on them; late fusion, beyond the paper,
+instead chooses one weight for the two branches' class probabilities on the validation split
+(:func:`fit_late_weight`). Early fusion trains end to end in one stage. Every stage runs through :func:`train_model` and is evaluated by :func:`evaluate`.
 
 Model selection and early stopping look at a validation split drawn from each fold's training
 part (:func:`amsnet_lib.protocols.validation_split`); a fold's test part is touched once, by the
@@ -29,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ._atomic import atomic_write_bytes, atomic_write_text
-from .config import ExperimentConfig, TrainConfig
+from .config import LATE_WEIGHTS, ExperimentConfig, TrainConfig
 from .errors import AmsnetError
 from .features import Features, Normaliser, standardise_per_speaker
 from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
@@ -42,6 +43,7 @@ __all__ = [
     "default_device",
     "evaluate",
     "fit_final",
+    "fit_late_weight",
     "run_experiment",
     "train_model",
     "update_summary",
@@ -609,7 +611,10 @@ def _embeddings(branches: dict, data: dict, batch_size: int = 256) -> dict:
 def _fusion_dirs(exp: ExperimentConfig, n_items: int, seed: int, fold: str, store: RunStore) -> tuple[Path, dict]:
     """Run-store directories of a fusion fold and of the branch folds it stands on."""
     branch_dirs = {b: store.fold_dir(b, _branch_key(b, exp, n_items), seed, fold) for b in BRANCHES}
-    key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train)
+    # late fusion's candidate weights decide its result: part of its key (the other heads' keys
+    # stay as they were)
+    late = [tuple(exp.late_weights)] if exp.model == "late" else []
+    key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train, *late)
     return store.fold_dir(exp.model, key, seed, fold), branch_dirs
 
 
@@ -643,8 +648,57 @@ def _train_fusion_head(model, emb: dict, exp: ExperimentConfig, n_classes: int, 
                        desc=desc, resume_path=resume_path, on_epoch=on_epoch)
 
 
+@torch.no_grad()
+def fit_late_weight(head, val: dict, n_classes: int, monitor: str = "val_loss",
+                    weights=LATE_WEIGHTS, fit: dict | None = None) -> TrainResult:
+    """Choose late fusion's weight w on held-out branch outputs; sets ``head.weight`` to it.
+
+    Each candidate w (FRLM's share; URLM gets 1 − w) is scored on ``val`` by ``monitor``: the
+    cross-entropy of the fused probabilities (``val_loss``, lower is better) or UA then
+    cross-entropy (``val_ua``). Ties go to the w nearest 0.5, the plain average, so equally good
+    branches are averaged. The test part is never seen.
+
+    Args:
+        head: a :class:`~amsnet_lib.models.LateFusionHead`.
+        val: the validation split's branch outputs ``h1``, ``h2`` (N, dim) and ``labels`` (N,).
+        n_classes: number of classes (for UA).
+        monitor: ``val_loss`` or ``val_ua`` (``TrainConfig.monitor``).
+        weights: the candidate w, each in [0, 1] (``ExperimentConfig.late_weights``); a single one
+            is kept as it is (a fixed weight needs no validation split).
+        fit: the training part's outputs, only for the ``train_loss``/``train_acc`` columns.
+
+    Returns:
+        A :class:`TrainResult` whose curves have one row per candidate (``epoch`` numbers the
+        candidates from 1, ``weight`` is w) and whose ``best_epoch`` is the chosen one's number.
+    """
+    if monitor not in ("val_loss", "val_ua"):
+        raise ValueError(f"monitor must be val_loss or val_ua, got {monitor!r}")
+    if len(val["labels"]) == 0 and len(weights) > 1:
+        raise ValueError("late fusion chooses its weight on the validation split, which is empty. "
+                         "Fix: set TrainConfig.val_fraction > 0.")
+    t0 = time.perf_counter()
+    rows, best, best_i = [], None, 0
+    for i, w in enumerate(weights):
+        if not 0.0 <= w <= 1.0:
+            raise ValueError(f"late fusion weights must lie in [0, 1], got {w}")
+        head.weight.fill_(float(w))
+        ev = evaluate(head, val, n_classes)
+        row = {"epoch": i + 1, "weight": float(w)}
+        if fit is not None and len(fit["labels"]):
+            tr = evaluate(head, fit, n_classes)
+            row.update(train_loss=tr["loss"], train_acc=tr["wa"])
+        row.update(val_loss=ev["loss"], val_wa=ev["wa"], val_ua=ev["ua"])
+        rows.append(row)
+        score = (-ev["loss"],) if monitor == "val_loss" else (ev["ua"], -ev["loss"])
+        score = (*score, -abs(w - 0.5))
+        if best is None or score > best:
+            best, best_i = score, i
+    head.weight.fill_(float(weights[best_i]))
+    return TrainResult(pd.DataFrame(rows), best_i + 1, time.perf_counter() - t0)
+
+
 def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) -> Path | None:
-    """Stage 2: connection attention (AMSNet) or concatenation over frozen pre-trained branches."""
+    """Stage 2: connection attention (AMSNet), concatenation or late fusion over frozen pre-trained branches."""
     n_classes = len(features.classes)
     d, branch_dirs = _fusion_dirs(exp, len(features), seed, fold.name, store)
     branch_runs = [branch_dirs[b].parent.parent.name for b in BRANCHES]
@@ -659,8 +713,11 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
     model = _frozen_fusion_model(exp, n_classes, branch_dirs, store, device, seed)
     emb = _fusion_embeddings(model, fd)
-    res = _train_fusion_head(model, emb, exp, n_classes, seed, progress=progress, desc=f"{exp.model} {fold.name}",
-                             resume_path=d / "partial.pt")
+    if exp.model == "late":
+        res = fit_late_weight(model.head, emb["val"], n_classes, exp.fusion_train.monitor, exp.late_weights, fit=emb["fit"])
+    else:
+        res = _train_fusion_head(model, emb, exp, n_classes, seed, progress=progress, desc=f"{exp.model} {fold.name}",
+                                 resume_path=d / "partial.pt")
     ev = evaluate(model, fd.test, n_classes)  # end to end through the full model, as at inference
     ev["true"] = fd.test["labels"].cpu().numpy()
     sizes = {k: v for k, v in fd.sizes.items() if k != "normaliser"}
@@ -681,7 +738,7 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
 def load_fold_model(exp: ExperimentConfig, d: Path, n_classes: int, store: RunStore, device="cpu"):
     """The trained model of a finished fold directory ``d`` of ``exp``, in eval mode.
 
-    A fusion fold (AMSNet, concatenation) holds its head; its branches are the same seed and fold
+    A fusion fold (AMSNet, concatenation, late fusion) holds its head; its branches are the same seed and fold
     of the branch runs named in its experiment's ``config.json``.
     """
     model = _branch_model(exp.model, exp, n_classes).to(device)
@@ -835,7 +892,7 @@ def _worker_train(unit) -> str:
 
 @dataclass(frozen=True)
 class FusionUnit:
-    """One fusion-head training (stage 2): ``exp`` (AMSNet or concatenation) on one fold and seed."""
+    """One fusion-head training (stage 2): ``exp`` (AMSNet, concatenation or late fusion) on one fold and seed."""
 
     exp: ExperimentConfig
     fold: Fold
@@ -898,7 +955,7 @@ def pretrain(
             one training's memory (:func:`parallel_workers` says how many fit).
         threads: torch threads per worker process; default: cores // workers, at least 1.
         progress: a tqdm bar over the trainings.
-        fusion: then also train the fusion heads (AMSNet, concatenation) of ``exps``, side by side
+        fusion: then also train the fusion heads (AMSNet, concatenation, late fusion) of ``exps``, side by side
             in the same processes, instead of leaving them to :func:`run_experiment` (which runs
             them one after another; on a GPU the heads of a whole suite are the larger part of its
             time, 6.8 s per fold on an H100).

@@ -19,7 +19,8 @@ validation loss keeps falling up to 1e-3, URLM's is lowest at 1e-4. This script 
 Then, for the paper's branches and the chosen ones, under ``[paper]`` and leave-one-speaker-out
 where the run store holds them: how often each branch is right where the other is wrong, and the
 two branches' class probabilities averaged (a late fusion with nothing trained) beside the learned
-AMSNet and concatenation heads (:func:`complementarity`).
+AMSNet and concatenation heads (:func:`complementarity`) and the engine's late fusion, its weight
+chosen on validation (``model="late"``; it trains nothing but needs the branches' weights).
 
 Nothing is chosen on a test fold; the test WA/UA of every candidate is printed beside its
 validation figures so that a reader sees what the choice cost or gained. The chosen AMSNet and
@@ -130,17 +131,29 @@ def markdown(df: pd.DataFrame, chosen: dict, pairs: list[dict] | None = None) ->
                   "only one, neither; and the two branches' class probabilities averaged, a late fusion with nothing "
                   "trained (WA / UA, mean over folds). A fusion that took one branch's answer per utterance could at "
                   "best reach the share at least one branch gets right (100 minus 'neither'). The learned heads over the "
-                  "same branches beside them (the paper's heads; over the chosen branches, the heads' chosen rates). "
+                  "same branches beside them (the paper's heads; over the chosen branches, the heads' chosen rates), and "
+                  "the engine's late fusion (`--model late`): the same average with FRLM's weight w chosen per fold on "
+                  "the validation split (lowest cross-entropy among 0, 0.05, ..., 1; 'late w': its mean over the folds). "
                   "`[loso]` = leave one speaker out (10 folds), with the learning rates chosen under `[paper]`.", "",
                   "| protocol | FRLM lr | URLM lr | FRLM WA (%) | URLM WA (%) | both right | only FRLM | only URLM | neither | "
-                  "averaged WA (%) | averaged UA (%) | AMSNet WA (%) | concat WA (%) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "averaged WA (%) | averaged UA (%) | AMSNet WA (%) | concat WA (%) | late WA (%) | late UA (%) | late w |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         wa = (lambda v: "not run" if v is None or pd.isna(v) else f"{v:.2f}")
         for p in pairs:
             lines.append(f"| [{p['protocol']}] | {p['frlm_lr']:g} | {p['urlm_lr']:g} | {p['frlm_wa']:.2f} | {p['urlm_wa']:.2f} | "
                          f"{p['both']:.2f} | {p['only_frlm']:.2f} | {p['only_urlm']:.2f} | {p['neither']:.2f} | "
-                         f"{p['average_wa']:.2f} | {p['average_ua']:.2f} | {wa(p.get('amsnet_wa'))} | {wa(p.get('concat_wa'))} |")
+                         f"{p['average_wa']:.2f} | {p['average_ua']:.2f} | {wa(p.get('amsnet_wa'))} | {wa(p.get('concat_wa'))} | "
+                         f"{wa(p.get('late_wa'))} | {wa(p.get('late_ua'))} | {wa(p.get('late_w'))} |")
     return "\n".join(lines) + "\n"
+
+
+def pair_experiment(model: str, protocol: str, frlm_lr: float, urlm_lr: float, fusion_lr: float | None = None):
+    """A fusion ``model`` over the branches trained with ``frlm_lr`` / ``urlm_lr`` under ``protocol``: the
+    paper's configuration when both are its rate, else with a learning rate per stage."""
+    exp = experiment("emodb", model, protocol, "full")
+    if (frlm_lr, urlm_lr) != (exp.branch_train.lr,) * 2:
+        exp = with_stage_learning_rates(exp, frlm=frlm_lr, urlm=urlm_lr, fusion=fusion_lr)
+    return exp
 
 
 def branch_pairs(feats, store: RunStore, chosen: dict, found: dict) -> list[dict]:
@@ -161,12 +174,12 @@ def branch_pairs(feats, store: RunStore, chosen: dict, found: dict) -> list[dict
                     res[stage] = candidate_row(stage, lr, exp, feats, store)[1]
             if all(r is not None for r in res.values()):
                 learned = {}
-                for model in FUSIONS:
-                    exp = experiment("emodb", model, protocol, "full")
-                    if (f, u) != (paper_lr, paper_lr):
-                        exp = with_stage_learning_rates(exp, frlm=f, urlm=u, fusion=chosen.get(model))
-                    r = candidate_row(model, f, exp, feats, store)[1]
+                for model in (*FUSIONS, "late"):
+                    r = candidate_row(model, f, pair_experiment(model, protocol, f, u, chosen.get(model)), feats, store)[1]
                     learned[f"{model}_wa"] = r.summary()["wa"] if r is not None else None
+                    if model == "late" and r is not None:
+                        learned["late_ua"] = r.summary()["ua"]
+                        learned["late_w"] = round(float(r.predictions.groupby(["seed", "fold"])["alpha_frlm"].first().mean()), 2)
                 out.append({"protocol": protocol, "frlm_lr": f, "urlm_lr": u, "frlm_wa": res["frlm"].summary()["wa"],
                             "urlm_wa": res["urlm"].summary()["wa"], **learned, **complementarity(res["frlm"], res["urlm"])})
     return out
@@ -211,6 +224,16 @@ def main(argv=None) -> int:
             rows.append({**r, "chosen": r["lr"] == chosen[model]})
             if a.summary and res is not None and r["lr"] == chosen[model]:
                 update_summary(res, a.summary)
+    # the engine's late fusion over each pair of branches: seconds per fold where their weights are
+    # here (a branch kept without them is trained again)
+    paper_lr = experiment("emodb", "amsnet", "paper", "full").branch_train.lr
+    for protocol in ("paper", "loso"):
+        for f, u in dict.fromkeys([(paper_lr, paper_lr), (chosen["frlm"], chosen["urlm"])]):
+            exp = pair_experiment("late", protocol, f, u)
+            if not a.no_train:
+                res = run_experiment(exp, feats, store=store, device=a.device, progress=False)
+                if a.summary and exp.variant:  # the paper-rate late fusion's row is notebook 03's
+                    update_summary(res, a.summary)
     pairs = branch_pairs(feats, store, chosen, branch)
     df = pd.DataFrame(rows)
     out = Path(a.out)

@@ -94,12 +94,15 @@ def test_train_options_name_the_variant_as_the_studies_do(tmp_path, monkeypatch)
     common = ["train", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
               "--run-dir", str(tmp_path / "runs"), "--summary", ""]
     for extra in (["--se-ratio", "8"], ["--model", "frlm", "--hidden-size", "256"], ["--batch-size", "64", "--lr", "5e-5"], [],
-                  ["--frlm-lr", "1e-3", "--fusion-lr", "5e-4"]):
+                  ["--frlm-lr", "1e-3", "--fusion-lr", "5e-4"], ["--model", "late", "--late-weight", "0.5"], ["--model", "late"]):
         try:
             cli.main(common + extra)
         except SystemExit:
             pass
-    se, hidden, train, plain, stages = seen
+    se, hidden, train, plain, stages, average, late = seen
+    assert average.late_weights == (0.5,) and average.variant == "w=0.5"
+    assert late.variant == "" and len(late.late_weights) == 21  # chosen on validation among 0, 0.05, ..., 1
+    assert [c.variant for c in studies.late_fusion_study("emodb")] == ["", "w=0.5"]
     assert (stages.stage_train("frlm").lr, stages.stage_train("urlm").lr, stages.stage_train("fusion").lr) == (1e-3, 1e-4, 5e-4)
     assert stages.variant == "lr frlm=0.001,urlm=0.0001,fusion=0.0005"
     assert se.urlm.se_ratio == 8 and se.variant == "r=8"
@@ -113,6 +116,13 @@ def test_train_options_name_the_variant_as_the_studies_do(tmp_path, monkeypatch)
     assert list(table3) == ["r=2", "r=4", "r=8", "r=16", "r=32"] and table3["r=8"].urlm.se_ratio == 8
     assert "hidden=256" in {c.variant for c in studies.hidden_size_study("emodb")}
     assert "rmsprop,bs=64" in {c.variant for c in studies.optimizer_batch_study("emodb")}
+
+
+def test_late_weight_needs_the_late_model_and_a_weight_in_0_1(tmp_path, capsys):
+    common = ["train", "--corpus", str(tmp_path / "nowhere"), "--summary", ""]
+    assert cli.main(common + ["--late-weight", "0.5"]) == 2
+    assert cli.main(common + ["--model", "late", "--late-weight", "1.5"]) == 2
+    assert "--late-weight" in capsys.readouterr().err
 
 
 def test_pretrain_trains_the_suites_branch_folds_once(tmp_path, capsys):

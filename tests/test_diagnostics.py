@@ -125,9 +125,15 @@ def test_stage_lr_chooses_the_lowest_validation_loss_and_never_a_test_figure():
     assert "| frlm | 1e-05 |  |  |  |  |  |  | not run |" in text
     pair = {"protocol": "loso", "frlm_lr": 1e-3, "urlm_lr": 1e-4, "frlm_wa": 60.0, "urlm_wa": 65.0, "both": 40.0,
             "only_frlm": 10.0, "only_urlm": 20.0, "neither": 30.0, "average_wa": 66.0, "average_ua": 64.5,
-            "amsnet_wa": 63.7, "concat_wa": None}
-    assert ("| [loso] | 0.001 | 0.0001 | 60.00 | 65.00 | 40.00 | 10.00 | 20.00 | 30.00 | 66.00 | 64.50 | 63.70 | not run |"
-            in stage_lr.markdown(df, {"frlm": 1e-3}, [pair]))
+            "amsnet_wa": 63.7, "concat_wa": None, "late_wa": 65.5, "late_ua": 64.0, "late_w": 0.35}
+    assert ("| [loso] | 0.001 | 0.0001 | 60.00 | 65.00 | 40.00 | 10.00 | 20.00 | 30.00 | 66.00 | 64.50 | 63.70 | not run | "
+            "65.50 | 64.00 | 0.35 |" in stage_lr.markdown(df, {"frlm": 1e-3}, [pair]))
+    from amsnet_lib.studies import experiment
+
+    # the pair's late fusion: the paper's configuration over the paper's branches, else a rate per stage
+    assert stage_lr.pair_experiment("late", "loso", 1e-4, 1e-4) == experiment("emodb", "late", "loso", "full")
+    chosen = stage_lr.pair_experiment("late", "paper", 1e-3, 1e-4)
+    assert (chosen.stage_train("frlm").lr, chosen.stage_train("urlm").lr, chosen.model) == (1e-3, 1e-4, "late")
 
 
 def test_complementarity_counts_each_utterance_once_and_averages_probabilities():

@@ -112,3 +112,31 @@ def test_export_of_a_model_without_fusion_weights(tmp_path):
     _, info = load_checkpoint(ckpt)
     proba, alpha = _run(module, example_inputs(info, 4, seed=1, full_mask=False))
     assert proba.shape == (4, 3) and alpha.shape == (4, 2) and torch.isnan(alpha).all()
+
+
+def test_late_fusion_checkpoint_predicts_and_exports_its_weight(tmp_path, write_audio):
+    """A late-fusion checkpoint (its weight chosen, here set to 0.3) round-trips: the Recognizer
+    reports alpha = (0.3, 0.7) for every file, and the TorchScript export gives the eager model's
+    probabilities and the same alpha."""
+    import dataclasses
+
+    from amsnet_lib.checkpoint import save_checkpoint
+    from amsnet_lib.features import Normaliser
+    from amsnet_lib.models import build_model
+    from amsnet_lib.studies import experiment
+
+    exp = dataclasses.replace(experiment("custom", "late", "paper", "quick"), features=TINY_FEATURES)
+    torch.manual_seed(0)
+    model = build_model("late", 3, frlm=exp.frlm, urlm=exp.urlm, fusion=exp.fusion, n_mels=128)
+    model.head.weight.fill_(0.3)
+    norm = Normaliser(np.zeros(76, np.float32), np.ones(76, np.float32), np.full(128, -6.0, np.float32), np.full(128, 4.0, np.float32))
+    ckpt = save_checkpoint(tmp_path / "late.pt", model, exp, ["a", "b", "c"], norm)
+    loaded, info = load_checkpoint(ckpt)
+    assert float(loaded.head.weight) == pytest.approx(0.3) and loaded.head.frlm_head is loaded.frlm.head
+    df = Recognizer(ckpt).predict([write_audio("c.wav", tone(0.8, 200.0))], progress=False)
+    np.testing.assert_allclose(df[["alpha_frlm", "alpha_urlm"]].to_numpy(), [[0.3, 0.7]], atol=1e-6)
+    module, _ = load_exported(export_torchscript(ckpt, tmp_path / "late.ts.pt"))
+    inputs = example_inputs(info, 4, seed=1, full_mask=False)
+    proba, alpha = _run(module, inputs)
+    np.testing.assert_allclose(alpha.numpy(), np.tile([0.3, 0.7], (4, 1)), atol=1e-6)
+    torch.testing.assert_close(proba, _run(ExportWrapper(loaded, info).eval(), inputs)[0], atol=1e-5, rtol=1e-4)

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from amsnet_lib.config import FRLMConfig, FusionConfig, URLMConfig
 from amsnet_lib.models import (
-    AMSNet, ConcatHead, ConnectionAttentionHead, EarlyFusion, FRLM, MODEL_NAMES, PeepholeLSTM,
+    AMSNet, ConcatHead, ConnectionAttentionHead, EarlyFusion, FRLM, LateFusionHead, MODEL_NAMES, PeepholeLSTM,
     PlainBLSTM, SEBlock, URLM, align_spectrogram, build_model, call_model, count_parameters,
 )
 from amsnet_lib.models.peephole import _PeepholeRecurrence
@@ -367,7 +367,7 @@ def test_build_model_shapes_and_inputs(name):
     assert model.inputs == expected_inputs
     logits, alpha = call_model(model, b)
     assert logits.shape == (4, 3) and torch.isfinite(logits).all()
-    assert (alpha is not None) == (name == "amsnet")
+    assert (alpha is not None) == (name in ("amsnet", "late"))
     if name == "amsnet":
         assert isinstance(model, AMSNet) and alpha.shape == (4, 2)
         assert isinstance(model.head, ConnectionAttentionHead)
@@ -376,9 +376,18 @@ def test_build_model_shapes_and_inputs(name):
         assert model.head.inputs == ("h1", "h2")
     if name == "concat":
         assert isinstance(model.head, ConcatHead)
+    if name == "late":
+        # the branches' own heads' probabilities, averaged with the weight (0.5 until one is chosen)
+        assert isinstance(model.head, LateFusionHead) and model.head.frlm_head is model.frlm.head
+        model.eval()  # no dropout: the same embeddings in both passes
+        with torch.no_grad():
+            p = 0.5 * torch.softmax(model.frlm(b["frames"], b["mask"]), 1) + 0.5 * torch.softmax(model.urlm(b["spec"]), 1)
+            fused, a = call_model(model, b)
+        torch.testing.assert_close(torch.softmax(fused, 1), p)
+        torch.testing.assert_close(a, torch.full((4, 2), 0.5))
     logits.sum().backward()
-    unused = set()  # the branches' own classifier heads serve stage 1 only
-    if isinstance(model, AMSNet):
+    unused = set()  # the branches' own classifier heads serve stage 1 only (late fusion: they are its head)
+    if isinstance(model, AMSNet) and name != "late":
         unused = {id(p) for m in (model.frlm.head, model.urlm.head) for p in m.parameters()}
     for n, p in model.named_parameters():
         assert (p.grad is None) == (id(p) in unused), n
@@ -399,6 +408,7 @@ def test_parameter_counts_at_defaults():
     assert counts["amsnet"] == counts["frlm"] + counts["urlm"] + count_parameters(
         ConnectionAttentionHead(FusionConfig(), 128, 7))
     assert counts["concat"] - counts["amsnet"] == 128 * 64 - 129  # wider first FC, no W_f
+    assert counts["late"] == counts["frlm"] + counts["urlm"]  # the branches' heads and a buffer
     peep = PeepholeLSTM(76, 256)
     assert count_parameters(peep) == 2 * (4 * 256 * (76 + 256 + 1) + 3 * 256)
 

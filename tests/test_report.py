@@ -48,8 +48,15 @@ def test_table2_unavailable_corpus_says_so_never_a_number():
 
 
 def test_ablation_table_not_run_cells_and_protocol_columns():
-    t = report.ablation_table(SUMMARY, "emodb", ["paper", "loso"], AVAIL)
-    assert list(t["model"]) == [paper.ABLATION_LABELS[m] for m in studies.ABLATION_MODELS]
+    summary = pd.concat([SUMMARY, _summary([("emodb", "paper", "late", "", 5, 1, 83.36, 83.01, 1.0, 1.0, 1.0),
+                                            ("emodb", "paper", "late", "w=0.5", 5, 1, 84.49, 83.80, 1.0, 1.0, 1.0)])])
+    t = report.ablation_table(summary, "emodb", ["paper", "loso"], AVAIL)
+    assert list(t["model"]) == [paper.ABLATION_LABELS[m] for m in studies.ABLATION_MODELS] + [
+        report.LATE_FUSION_LABEL, report.LATE_AVERAGE_LABEL]
+    late = t[t["model"] == report.LATE_FUSION_LABEL].iloc[0]  # beyond the paper: ours only, no reported value or Δ
+    assert late["WA ours [paper] (%)"] == 83.36 and late["UA ours [loso] (%)"] == report.NOT_RUN
+    assert t[t["model"] == report.LATE_AVERAGE_LABEL].iloc[0]["WA ours [paper] (%)"] == 84.49
+    assert late["WA reported [paper] (%)"] == late["ΔWA [paper]"] == late["ΔUA [loso]"] == report.NOT_IN_PAPER
     frlm = t[t["model"] == "FRLM"].iloc[0]
     assert frlm["WA reported [paper] (%)"] == 84.14 and frlm["WA ours [paper] (%)"] == 74.14
     assert frlm["ΔWA [paper]"] == pytest.approx(-10.0)
@@ -62,7 +69,7 @@ def test_ablation_table_not_run_cells_and_protocol_columns():
 def test_ablation_table_iemocap_unavailable():
     t = report.ablation_table(SUMMARY, "iemocap", ["paper"], AVAIL)
     assert all(str(v).startswith(report.NOT_AVAILABLE) for v in t["WA ours [paper] (%)"])
-    assert list(t["WA reported [paper] (%)"]) == [paper.ABLATIONS["iemocap"][m][0] for m in studies.ABLATION_MODELS]
+    assert list(t["WA reported [paper] (%)"]) == [paper.ABLATIONS["iemocap"][m][0] for m in studies.ABLATION_MODELS] + [report.NOT_IN_PAPER] * 2
 
 
 def test_normalisation_table_pairs_corpus_and_speaker_rows_per_protocol():

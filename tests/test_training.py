@@ -41,7 +41,7 @@ def _exp(model="amsnet", **kw) -> ExperimentConfig:
         fusion=FusionConfig(hidden=(8, 4)), branch_train=tc, fusion_train=tc, **kw)
 
 
-@pytest.mark.parametrize("model", ["frlm", "urlm", "concat", "early", "amsnet"])
+@pytest.mark.parametrize("model", ["frlm", "urlm", "concat", "early", "amsnet", "late"])
 def test_every_model_trains_and_evaluates_on_every_fold(tmp_path, model):
     feats = _features()
     res = run_experiment(_exp(model), feats, store=tmp_path, device="cpu", progress=False)
@@ -53,7 +53,7 @@ def test_every_model_trains_and_evaluates_on_every_fold(tmp_path, model):
     assert res.confusion.sum() == len(feats)
     s = res.summary()
     assert {"corpus", "protocol", "model", "n_folds", "wa", "ua", "wa_std", "ua_std"} <= set(s)
-    if model == "amsnet":
+    if model in ("amsnet", "late"):
         a = res.predictions[["alpha_frlm", "alpha_urlm"]].to_numpy()
         np.testing.assert_allclose(a.sum(1), 1, atol=1e-4)
 
@@ -524,3 +524,81 @@ def test_validation_reads_the_selected_epoch_of_the_models_own_stage(tmp_path):
     assert moved.validation()["val_loss"] == round(float(own[own["epoch"] == 1]["val_loss"].mean()), 4)
     with pytest.raises(ValueError, match="selected epoch"):
         dataclasses.replace(res, folds=res.folds.assign(best_epoch=99)).validation()
+
+
+def test_late_fusion_is_the_branches_probabilities_weighted_by_the_validation_chosen_weight(tmp_path):
+    """Late fusion (beyond the paper): its test probabilities are w·FRLM's + (1 − w)·URLM's own test
+    probabilities, with the w each fold chose on its validation split (the lowest fused
+    cross-entropy among the candidates), recorded as alpha and in the curves."""
+    feats = _features()
+    store = RunStore(tmp_path)
+    late = run_experiment(_exp("late"), feats, store=store, device="cpu", progress=False)
+    frlm = run_experiment(_exp("frlm"), feats, store=store, device="cpu", progress=False)
+    urlm = run_experiment(_exp("urlm"), feats, store=store, device="cpu", progress=False)
+    assert len(list(tmp_path.glob("frlm-*/seed0/*/metrics.json"))) == 3  # the branches late fusion trained, reused
+    cols = [f"p_{c}" for c in CLASSES]
+    key = ["seed", "fold", "path"]
+    m = late.predictions.merge(frlm.predictions[key + cols], on=key, suffixes=("", "_f")).merge(
+        urlm.predictions[key + cols], on=key, suffixes=("", "_u"))
+    assert len(m) == len(feats)
+    w = m["alpha_frlm"].to_numpy()[:, None]
+    expected = w * m[[c + "_f" for c in cols]].to_numpy() + (1 - w) * m[[c + "_u" for c in cols]].to_numpy()
+    np.testing.assert_allclose(m[cols].to_numpy(), expected, atol=1e-4)
+    own = late.curves[late.curves["stage"] == "late"]
+    for _, fold in late.folds.iterrows():
+        c = own[own["fold"] == fold["fold"]]
+        assert list(c["weight"]) == list(training.LATE_WEIGHTS)
+        chosen = c[c["epoch"] == fold["best_epoch"]].iloc[0]
+        assert chosen["val_loss"] == c["val_loss"].min()
+        assert np.allclose(m.loc[m["fold"] == fold["fold"], "alpha_frlm"], chosen["weight"])
+    assert late.validation()["val_loss"] == round(float(own.groupby("fold")["val_loss"].min().mean()), 4)
+    # what the report shows of it: each fold's choice and the criterion at the branches alone
+    from amsnet_lib import plotting, report
+
+    t = report.late_fusion_table(late)
+    assert list(t["fold"]) == ["fold0", "fold1", "fold2", "mean"]
+    per_fold = t.iloc[:3]
+    assert (per_fold["val loss (chosen w)"] <= per_fold[["val loss (URLM, w=0)", "val loss (average, w=0.5)",
+                                                        "val loss (FRLM, w=1)"]].min(axis=1) + 1e-4).all()
+    assert list(per_fold["w_FRLM"]) == pytest.approx(list(late.predictions.groupby("fold")["alpha_frlm"].first()), abs=1e-4)
+    assert t.iloc[3]["WA (%)"] == pytest.approx(100 * late.folds["wa"].mean(), abs=0.01)
+    fig = plotting.late_fusion_weights(late.curves, late.folds, save=tmp_path / "late.png")
+    assert (tmp_path / "late.png").stat().st_size > 0 and len(fig.axes[0].lines) == 4  # three folds and w = 0.5
+    # the head adds no parameters: it is the branches' own classifier heads and one weight
+    model = training.load_fold_model(_exp("late"), next(tmp_path.glob("late-*/seed0/fold0")), 3, store)
+    assert model.head.frlm_head is model.frlm.head and model.head.urlm_head is model.urlm.head
+    assert float(model.head.weight) == pytest.approx(training.LATE_WEIGHTS[late.folds.set_index("fold").loc["fold0", "best_epoch"] - 1])
+
+
+def test_late_weight_choice_follows_the_monitor_and_breaks_ties_toward_the_average():
+    from amsnet_lib.models import LateFusionHead
+
+    head = LateFusionHead(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    with torch.no_grad():
+        for lin in (head.frlm_head, head.urlm_head):
+            lin.weight.copy_(torch.eye(2) * 4)
+            lin.bias.zero_()
+    y = torch.tensor([0, 1, 0, 1])
+    # FRLM's outputs point at the right class, URLM's at the wrong one: all weight to FRLM
+    val = {"h1": torch.nn.functional.one_hot(y, 2).float(), "h2": torch.nn.functional.one_hot(1 - y, 2).float(), "labels": y}
+    res = training.fit_late_weight(head, val, 2)
+    assert float(head.weight) == 1.0 and res.best_epoch == len(training.LATE_WEIGHTS)
+    assert res.curves["val_loss"].is_monotonic_decreasing
+    # identical branches: every w scores the same, the plain average is kept
+    same = {"h1": val["h1"], "h2": val["h1"], "labels": y}
+    training.fit_late_weight(head, same, 2)
+    assert float(head.weight) == 0.5
+    # by UA: every w above 0.5 is right on all four; the tie goes to the lower loss (w = 1)
+    training.fit_late_weight(head, val, 2, monitor="val_ua")
+    assert float(head.weight) == 1.0
+    with pytest.raises(ValueError, match="val_fraction"):
+        training.fit_late_weight(head, {k: v[:0] for k, v in val.items()}, 2)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        training.fit_late_weight(head, val, 2, weights=(0.5, 1.5))
+    # one weight is a fixed average: kept as it is, even without a validation split
+    res = training.fit_late_weight(head, {k: v[:0] for k, v in val.items()}, 2, weights=(0.3,))
+    assert float(head.weight) == pytest.approx(0.3) and res.best_epoch == 1
+    with pytest.raises(ValueError, match="late_weights"):
+        ExperimentConfig(model="late", late_weights=(0.5, 1.5))
+    with pytest.raises(ValueError, match="late_weights"):
+        ExperimentConfig(model="late", late_weights=())

@@ -8,7 +8,8 @@ Calling convention shared by every model :func:`build_model` returns:
   ``model(*(batch[k] for k in model.inputs))``.
 * ``forward`` returns logits ``(B, n_classes)`` (FRLM, URLM, EarlyFusion) or a tuple
   ``(logits, alpha)`` (AMSNet and the heads), alpha ``(B, 2)`` = (α_FRLM, α_URLM) for
-  connection attention and ``None`` for concatenation. :func:`call_model` normalises both to
+  connection attention, the fixed weights (w, 1 − w) for late fusion, ``None`` for
+  concatenation. :func:`call_model` normalises both to
   ``(logits, alpha_or_None)``.
 * ``model.embed(*inputs)`` gives the 128-d embedding (a pair ``(h1, h2)`` for AMSNet).
 
@@ -25,21 +26,21 @@ import torch.nn as nn
 
 from ..config import FRLMConfig, FusionConfig, URLMConfig
 from .frlm import FRLM, AttentionPooling, PlainBLSTM
-from .fusion import AMSNet, ConcatHead, ConnectionAttentionHead, EarlyFusion, align_spectrogram
+from .fusion import AMSNet, ConcatHead, ConnectionAttentionHead, EarlyFusion, LateFusionHead, align_spectrogram
 from .peephole import PeepholeLSTM
 from .urlm import URLM, SEBlock, TemporalConvBlock
 
-MODEL_NAMES = ("frlm", "urlm", "concat", "early", "amsnet")
+MODEL_NAMES = ("frlm", "urlm", "concat", "early", "amsnet", "late")
 
 
 def build_model(name: str, n_classes: int, frlm: FRLMConfig = FRLMConfig(),
                 urlm: URLMConfig = URLMConfig(), fusion: FusionConfig = FusionConfig(),
                 n_mels: int | None = None, spec_hop_ms: float = 25.0,
                 frame_hop_ms: float = 10.0) -> nn.Module:
-    """Build one of ``frlm``, ``urlm``, ``concat``, ``early``, ``amsnet``.
+    """Build one of ``frlm``, ``urlm``, ``concat``, ``early``, ``amsnet``, ``late``.
 
     Args:
-        name: model name (Tables 4-5).
+        name: model name (Tables 4-5; ``late``: late fusion, beyond the paper).
         n_classes: classifier outputs.
         frlm, urlm, fusion: architecture configurations.
         n_mels: mel bands of the spectrogram input; overrides ``urlm.input_channels`` when
@@ -49,7 +50,8 @@ def build_model(name: str, n_classes: int, frlm: FRLMConfig = FRLMConfig(),
 
     Returns:
         ``FRLM``, ``URLM``, ``EarlyFusion`` or ``AMSNet`` (with ``ConcatHead`` for
-        ``concat``, ``ConnectionAttentionHead`` for ``amsnet``).
+        ``concat``, ``ConnectionAttentionHead`` for ``amsnet``, ``LateFusionHead`` over the
+        branches' own classifier heads for ``late``).
     """
     if n_mels is not None and n_mels != urlm.input_channels:
         urlm = dataclasses.replace(urlm, input_channels=int(n_mels))
@@ -59,6 +61,9 @@ def build_model(name: str, n_classes: int, frlm: FRLMConfig = FRLMConfig(),
         return URLM(urlm, n_classes)
     if name == "early":
         return EarlyFusion(frlm, urlm.input_channels, n_classes, spec_hop_ms, frame_hop_ms)
+    if name == "late":  # no embedding-size constraint: each branch keeps its own classifier head
+        f, u = FRLM(frlm, n_classes), URLM(urlm, n_classes)
+        return AMSNet(f, u, LateFusionHead(f.head, u.head))
     if name in ("concat", "amsnet"):
         if frlm.embedding_dim != urlm.embedding_dim:
             raise ValueError(
@@ -86,7 +91,7 @@ def call_model(model: nn.Module, batch: Mapping[str, torch.Tensor]):
 
 
 __all__ = [
-    "AMSNet", "AttentionPooling", "ConcatHead", "ConnectionAttentionHead", "EarlyFusion",
+    "AMSNet", "AttentionPooling", "ConcatHead", "ConnectionAttentionHead", "EarlyFusion", "LateFusionHead",
     "FRLM", "MODEL_NAMES", "PlainBLSTM", "PeepholeLSTM", "SEBlock", "TemporalConvBlock", "URLM",
     "align_spectrogram", "build_model", "call_model", "count_parameters",
 ]

@@ -3,6 +3,8 @@
     h1 = FRLM.embed(frames, mask), h2 = URLM.embed(spec)          each (B, 128)
     AMSNet:        connection attention (eqs 9-12) → FC 64 → FC 8 → FC n_classes
     concatenation: [h1, h2]                        → FC 64 → FC 8 → FC n_classes
+    late fusion:   w · softmax(FRLM head(h1)) + (1 − w) · softmax(URLM head(h2)), w chosen on
+                   the validation split (not in the paper; :class:`LateFusionHead`)
     early fusion:  spectrogram resampled onto the frame grid, concatenated per frame with the
                    frame features, one attention BLSTM of FRLM's architecture, end to end.
 """
@@ -72,8 +74,51 @@ class ConcatHead(nn.Module):
         return self.mlp(torch.cat([h1, h2], dim=-1)), None
 
 
+class LateFusionHead(nn.Module):
+    """Late (decision-level) fusion, beyond the paper: the two branches' class probabilities averaged.
+
+        p = w · softmax(head_FRLM(h1)) + (1 − w) · softmax(head_URLM(h2)),   w ∈ [0, 1]
+
+    The probabilities are the pre-trained branches' own, through their own classifier heads
+    (``frlm_head``, ``urlm_head``: the branches' modules, shared, not copies), so w = 1 gives
+    FRLM's predictions and w = 0 URLM's. Nothing here learns by gradient descent: the single
+    weight w (a buffer) is chosen on held-out predictions, the fold's validation split
+    (:func:`amsnet_lib.training.fit_late_weight`). Why: the learned heads (AMSNet,
+    concatenation) fit embeddings of the training part, which the branches already classify
+    almost perfectly, so what one branch adds to the other is invisible to them; a branch's
+    probabilities on utterances it was not trained on show it.
+
+    ``inputs = ("h1", "h2")``; ``forward`` returns ``(log p, alpha)``, alpha ``(B, 2)`` =
+    ``(w, 1 − w)`` for every utterance, the weight each branch got (as AMSNet's α).
+    """
+
+    inputs = ("h1", "h2")
+
+    def __init__(self, frlm_head: nn.Linear, urlm_head: nn.Linear, weight: float = 0.5):
+        super().__init__()
+        self.frlm_head, self.urlm_head = frlm_head, urlm_head
+        self.register_buffer("weight", torch.tensor(float(weight)))
+
+    def extra_repr(self) -> str:
+        return f"weight={float(self.weight):.2f}"
+
+    def branch_probabilities(self, h1: torch.Tensor, h2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """h1, h2 (B, dim) -> each branch's class probabilities (B, n_classes), FRLM's first."""
+        return torch.softmax(self.frlm_head(h1), dim=-1), torch.softmax(self.urlm_head(h2), dim=-1)
+
+    def forward(self, h1: torch.Tensor, h2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """h1, h2 (B, dim) -> log-probabilities (B, n_classes) (logits: softmax gives p back), alpha (B, 2)."""
+        p1, p2 = self.branch_probabilities(h1, h2)
+        w = self.weight.to(p1.dtype)
+        p = w * p1 + (1 - w) * p2
+        alpha = torch.stack([w, 1 - w]).expand(p.shape[0], 2)
+        # p sums to 1, so log p are logits whose softmax is p; the floor keeps log finite when
+        # both branches give a class exactly zero (float underflow)
+        return torch.log(p.clamp_min(torch.finfo(p.dtype).tiny)), alpha
+
+
 class AMSNet(nn.Module):
-    """The two branches and a fusion head (connection attention: AMSNet; concat: ablation).
+    """The two branches and a fusion head (connection attention: AMSNet; concat, late: ablations).
 
     Attributes ``frlm``, ``urlm``, ``head`` are the sub-modules: the paper pre-trains the
     branches on their own (each with its own classifier head, unused here), then holds them
