@@ -705,7 +705,8 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     done = store.done(d)
     if not done and not train:
         return None
-    _describe(d.parent.parent, {"model": exp.model, "branch_runs": branch_runs, "fusion": exp.fusion, "train": exp.fusion_train})
+    late = {"late_weights": list(exp.late_weights)} if exp.model == "late" else {}
+    _describe(d.parent.parent, {"model": exp.model, "branch_runs": branch_runs, "fusion": exp.fusion, "train": exp.fusion_train, **late})
     if done:
         return d
     for b in BRANCHES:  # pre-trained (or read back) first; retrained when only its results were kept

@@ -160,7 +160,8 @@ def branch_pairs(feats, store: RunStore, chosen: dict, found: dict) -> list[dict
     """:func:`complementarity` of the paper's branches (one learning rate) and of the chosen ones, under
     ``[paper]`` and, where the run store holds them, leave-one-speaker-out (the rates chosen under
     ``[paper]``: the learning-rate study is not run speaker-independently). ``found``: the
-    ``[paper]`` branch results already read, by (stage, lr)."""
+    ``[paper]`` results already read, branches by (stage, lr) and the fusion heads over the chosen
+    branches by (model, head lr)."""
     paper_lr = experiment("emodb", "amsnet", "paper", "full").branch_train.lr
     out = []
     for protocol in ("paper", "loso"):
@@ -175,10 +176,13 @@ def branch_pairs(feats, store: RunStore, chosen: dict, found: dict) -> list[dict
             if all(r is not None for r in res.values()):
                 learned = {}
                 for model in (*FUSIONS, "late"):
-                    r = candidate_row(model, f, pair_experiment(model, protocol, f, u, chosen.get(model)), feats, store)[1]
-                    learned[f"{model}_wa"] = r.summary()["wa"] if r is not None else None
+                    exp = pair_experiment(model, protocol, f, u, chosen.get(model))
+                    own = (model, exp.stage_train("fusion").lr) if protocol == "paper" and exp.variant else None
+                    r = found[own] if own in found else candidate_row(model, f, exp, feats, store)[1]
+                    summary = r.summary() if r is not None else {}
+                    learned[f"{model}_wa"] = summary.get("wa")
                     if model == "late" and r is not None:
-                        learned["late_ua"] = r.summary()["ua"]
+                        learned["late_ua"] = summary["ua"]
                         learned["late_w"] = round(float(r.predictions.groupby(["seed", "fold"])["alpha_frlm"].first().mean()), 2)
                 out.append({"protocol": protocol, "frlm_lr": f, "urlm_lr": u, "frlm_wa": res["frlm"].summary()["wa"],
                             "urlm_wa": res["urlm"].summary()["wa"], **learned, **complementarity(res["frlm"], res["urlm"])})
@@ -220,6 +224,7 @@ def main(argv=None) -> int:
     for model in FUSIONS:
         found = [candidate_row(model, lr, fusion_exp(model, lr), feats, store) for lr in LEARNING_RATES]
         chosen[model] = choose([r for r, _ in found])
+        branch.update({(model, r["lr"]): res for r, res in found})  # read once, for branch_pairs too
         for r, res in found:
             rows.append({**r, "chosen": r["lr"] == chosen[model]})
             if a.summary and res is not None and r["lr"] == chosen[model]:

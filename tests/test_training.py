@@ -536,6 +536,8 @@ def test_late_fusion_is_the_branches_probabilities_weighted_by_the_validation_ch
     frlm = run_experiment(_exp("frlm"), feats, store=store, device="cpu", progress=False)
     urlm = run_experiment(_exp("urlm"), feats, store=store, device="cpu", progress=False)
     assert len(list(tmp_path.glob("frlm-*/seed0/*/metrics.json"))) == 3  # the branches late fusion trained, reused
+    described = json.loads(next(tmp_path.glob("late-*/config.json")).read_text())
+    assert described["late_weights"] == list(training.LATE_WEIGHTS)  # the committed store explains itself
     cols = [f"p_{c}" for c in CLASSES]
     key = ["seed", "fold", "path"]
     m = late.predictions.merge(frlm.predictions[key + cols], on=key, suffixes=("", "_f")).merge(
