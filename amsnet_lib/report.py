@@ -950,7 +950,7 @@ def build_report(
         out += [markdown_table(summary[cols]), ""]
     if suite is not None and len(suite):
         out += ["The whole suite (every study under `[paper]`, the training-seed study beyond the paper included; the "
-                "ablations and the per-speaker standardisation study beyond the paper under the speaker-independent "
+                "ablations, the per-speaker standardisation and the late-fusion studies beyond the paper under the speaker-independent "
                 "protocol too), "
                 "counted in stage-1 trainings (one fold of one branch; a branch shared by several experiments counts "
                 "once) and fusion heads. `cpu_hours_all` and `cpu_hours_left` are single-thread compute, a lower bound "

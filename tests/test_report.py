@@ -343,6 +343,13 @@ def test_full_suite_lists_each_experiment_once_and_the_normalisation_study_under
     for e in studies.normalisation_study("emodb", "loso"):
         if e.normalisation == "corpus":
             assert e in studies.ablations("emodb", "loso")
+    # late fusion under both protocols, over the ablations' branches: it adds no stage-1 training
+    late = [e for e in suite if e.model == "late"]
+    assert sorted((e.protocol, e.variant) for e in late) == [("loso", ""), ("loso", "w=0.5"), ("paper", ""), ("paper", "w=0.5")]
+    table = pd.DataFrame({"path": [f"/c/{i:02d}a.wav" for i in range(40)], "label": ["a", "b"] * 20,
+                          "speaker": [f"{10 + i % 10}" for i in range(40)]})
+    without = [e for e in suite if e.model != "late"]
+    assert len(training.stage1_units(suite, table)) == len(training.stage1_units(without, table))
     assert all(e.protocol == "paper" for e in studies.full_suite("emodb", "full", loso=False))
     assert studies.full_suite("emodb", "full", studies=[]) == studies.ablations("emodb", "paper") + studies.ablations("emodb", "loso")
     with pytest.raises(ValueError, match="unknown studies"):
