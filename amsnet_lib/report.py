@@ -869,25 +869,24 @@ def build_report(
               "paper: it needs every speaker's recordings in advance (`amsnet train --normalisation speaker`).",
               "Δ = speaker − corpus, in points; the folds, seeds and every other setting are the same."])
 
-    out += ["## Beyond the paper: training seeds", "",
-            "The paper gives one number per model. FRLM, URLM, Concat and AMSNet trained again with other seeds on the "
-            "same folds (`amsnet train --seeds 0 1 2`; notebook 03): the seed changes the initial weights, the "
-            "validation split and the batch order. Seed 0 is the run of the tables above.", ""]
-    found = {n: t for n, t in study_tables.items() if n.startswith(_STUDY_TABLE_PREFIX["training_seeds"])}
-    if not found:
-        out += [f"Ours: {NOT_RUN}.", ""]
-    for n, t in sorted(found.items()):
-        out += [f"Ours, `{n}` (mean over the folds per seed; then over the seeds):", "", markdown_table(t)]
+    def beyond(title, study, intro, caption=""):
+        """A study beyond the paper: its tables as notebook 03 wrote them, or 'not run'."""
+        out.extend([f"## Beyond the paper: {title}", "", intro, ""])
+        found = {n: t for n, t in study_tables.items() if n.startswith(_STUDY_TABLE_PREFIX[study])}
+        if not found:
+            out.extend([f"Ours: {NOT_RUN}.", ""])
+        for n, t in sorted(found.items()):
+            out.extend([f"Ours, `{n}`{caption}:", "", markdown_table(t)])
 
-    out += ["## Beyond the paper: late fusion", "",
-            "The weight w of FRLM's class probabilities (URLM's: 1 − w) that each fold chose on its validation split, "
-            "among 0, 0.05, ..., 1, by the fused cross-entropy; beside it the validation cross-entropy of URLM alone "
-            "(w = 0), of the plain average and of FRLM alone, and the test accuracy (notebook 03).", ""]
-    found = {n: t for n, t in study_tables.items() if n.startswith(_STUDY_TABLE_PREFIX["late_fusion"])}
-    if not found:
-        out += [f"Ours: {NOT_RUN}.", ""]
-    for n, t in sorted(found.items()):
-        out += [f"Ours, `{n}`:", "", markdown_table(t)]
+    beyond("training seeds", "training_seeds",
+           "The paper gives one number per model. FRLM, URLM, Concat and AMSNet trained again with other seeds on the "
+           "same folds (`amsnet train --seeds 0 1 2`; notebook 03): the seed changes the initial weights, the "
+           "validation split and the batch order. Seed 0 is the run of the tables above.",
+           " (mean over the folds per seed; then over the seeds)")
+    beyond("late fusion", "late_fusion",
+           "The weight w of FRLM's class probabilities (URLM's: 1 − w) that each fold chose on its validation split, "
+           "among 0, 0.05, ..., 1, by the fused cross-entropy; beside it the validation cross-entropy of URLM alone "
+           "(w = 0), of the plain average and of FRLM alone, and the test accuracy (notebook 03).")
 
     out += ["## Studies the paper shows only as figures", ""]
     for key, label in (("optimizer_batch", "Fig. 6: optimizer and batch size"), ("hidden_size", "Fig. 7: BLSTM hidden size"),
