@@ -611,11 +611,15 @@ def _embeddings(branches: dict, data: dict, batch_size: int = 256) -> dict:
 def _fusion_dirs(exp: ExperimentConfig, n_items: int, seed: int, fold: str, store: RunStore) -> tuple[Path, dict]:
     """Run-store directories of a fusion fold and of the branch folds it stands on."""
     branch_dirs = {b: store.fold_dir(b, _branch_key(b, exp, n_items), seed, fold) for b in BRANCHES}
-    # late fusion's candidate weights decide its result: part of its key (the other heads' keys
-    # stay as they were)
-    late = [tuple(exp.late_weights)] if exp.model == "late" else []
-    key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train, *late)
+    key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train,
+               *_late_identity(exp).values())
     return store.fold_dir(exp.model, key, seed, fold), branch_dirs
+
+
+def _late_identity(exp: ExperimentConfig) -> dict:
+    """Late fusion's candidate weights decide its result: part of its key and ``config.json``
+    (empty for the other heads, so their keys stay as they were)."""
+    return {"late_weights": list(exp.late_weights)} if exp.model == "late" else {}
 
 
 def _frozen_fusion_model(exp: ExperimentConfig, n_classes: int, branch_dirs: dict, store: RunStore, device, seed: int):
@@ -705,8 +709,8 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     done = store.done(d)
     if not done and not train:
         return None
-    late = {"late_weights": list(exp.late_weights)} if exp.model == "late" else {}
-    _describe(d.parent.parent, {"model": exp.model, "branch_runs": branch_runs, "fusion": exp.fusion, "train": exp.fusion_train, **late})
+    _describe(d.parent.parent, {"model": exp.model, "branch_runs": branch_runs, "fusion": exp.fusion, "train": exp.fusion_train,
+                                **_late_identity(exp)})
     if done:
         return d
     for b in BRANCHES:  # pre-trained (or read back) first; retrained when only its results were kept

@@ -156,36 +156,42 @@ def pair_experiment(model: str, protocol: str, frlm_lr: float, urlm_lr: float, f
     return exp
 
 
+def rate_pairs(chosen: dict) -> list[tuple[str, float, float]]:
+    """``(protocol, FRLM lr, URLM lr)`` of every branch pair compared: the paper's rate for both and
+    the chosen rates, each under ``[paper]`` and leave-one-speaker-out."""
+    paper_lr = experiment("emodb", "amsnet", "paper", "full").branch_train.lr
+    return [(protocol, f, u) for protocol in ("paper", "loso")
+            for f, u in dict.fromkeys([(paper_lr, paper_lr), (chosen["frlm"], chosen["urlm"])])]
+
+
 def branch_pairs(feats, store: RunStore, chosen: dict, found: dict) -> list[dict]:
     """:func:`complementarity` of the paper's branches (one learning rate) and of the chosen ones, under
     ``[paper]`` and, where the run store holds them, leave-one-speaker-out (the rates chosen under
     ``[paper]``: the learning-rate study is not run speaker-independently). ``found``: the
     ``[paper]`` results already read, branches by (stage, lr) and the fusion heads over the chosen
     branches by (model, head lr)."""
-    paper_lr = experiment("emodb", "amsnet", "paper", "full").branch_train.lr
     out = []
-    for protocol in ("paper", "loso"):
-        for f, u in dict.fromkeys([(paper_lr, paper_lr), (chosen["frlm"], chosen["urlm"])]):
-            res = {}
-            for stage, lr in (("frlm", f), ("urlm", u)):
-                if protocol == "paper" and (stage, lr) in found:
-                    res[stage] = found[(stage, lr)]
-                else:
-                    exp = with_learning_rate(experiment("emodb", stage, protocol, "full"), lr)
-                    res[stage] = candidate_row(stage, lr, exp, feats, store)[1]
-            if all(r is not None for r in res.values()):
-                learned = {}
-                for model in (*FUSIONS, "late"):
-                    exp = pair_experiment(model, protocol, f, u, chosen.get(model))
-                    own = (model, exp.stage_train("fusion").lr) if protocol == "paper" and exp.variant else None
-                    r = found[own] if own in found else candidate_row(model, f, exp, feats, store)[1]
-                    summary = r.summary() if r is not None else {}
-                    learned[f"{model}_wa"] = summary.get("wa")
-                    if model == "late" and r is not None:
-                        learned["late_ua"] = summary["ua"]
-                        learned["late_w"] = round(float(r.predictions.groupby(["seed", "fold"])["alpha_frlm"].first().mean()), 2)
-                out.append({"protocol": protocol, "frlm_lr": f, "urlm_lr": u, "frlm_wa": res["frlm"].summary()["wa"],
-                            "urlm_wa": res["urlm"].summary()["wa"], **learned, **complementarity(res["frlm"], res["urlm"])})
+    for protocol, f, u in rate_pairs(chosen):
+        res = {}
+        for stage, lr in (("frlm", f), ("urlm", u)):
+            if protocol == "paper" and (stage, lr) in found:
+                res[stage] = found[(stage, lr)]
+            else:
+                exp = with_learning_rate(experiment("emodb", stage, protocol, "full"), lr)
+                res[stage] = candidate_row(stage, lr, exp, feats, store)[1]
+        if all(r is not None for r in res.values()):
+            learned = {}
+            for model in (*FUSIONS, "late"):
+                exp = pair_experiment(model, protocol, f, u, chosen.get(model))
+                own = (model, exp.stage_train("fusion").lr) if protocol == "paper" and exp.variant else None
+                r = found[own] if own in found else candidate_row(model, f, exp, feats, store)[1]
+                summary = r.summary() if r is not None else {}
+                learned[f"{model}_wa"] = summary.get("wa")
+                if model == "late" and r is not None:
+                    learned["late_ua"] = summary["ua"]
+                    learned["late_w"] = round(float(r.predictions.groupby(["seed", "fold"])["alpha_frlm"].first().mean()), 2)
+            out.append({"protocol": protocol, "frlm_lr": f, "urlm_lr": u, "frlm_wa": res["frlm"].summary()["wa"],
+                        "urlm_wa": res["urlm"].summary()["wa"], **learned, **complementarity(res["frlm"], res["urlm"])})
     return out
 
 
@@ -231,14 +237,11 @@ def main(argv=None) -> int:
                 update_summary(res, a.summary)
     # the engine's late fusion over each pair of branches: seconds per fold where their weights are
     # here (a branch kept without them is trained again)
-    paper_lr = experiment("emodb", "amsnet", "paper", "full").branch_train.lr
-    for protocol in ("paper", "loso"):
-        for f, u in dict.fromkeys([(paper_lr, paper_lr), (chosen["frlm"], chosen["urlm"])]):
-            exp = pair_experiment("late", protocol, f, u)
-            if not a.no_train:
-                res = run_experiment(exp, feats, store=store, device=a.device, progress=False)
-                if a.summary and exp.variant:  # the paper-rate late fusion's row is notebook 03's
-                    update_summary(res, a.summary)
+    for protocol, f, u in rate_pairs(chosen) if not a.no_train else []:
+        exp = pair_experiment("late", protocol, f, u)
+        res = run_experiment(exp, feats, store=store, device=a.device, progress=False)
+        if a.summary and exp.variant:  # the paper-rate late fusion's row is notebook 03's
+            update_summary(res, a.summary)
     pairs = branch_pairs(feats, store, chosen, branch)
     df = pd.DataFrame(rows)
     out = Path(a.out)
