@@ -326,6 +326,7 @@ def late_fusion_weights(
     curves: pd.DataFrame,
     folds: pd.DataFrame,
     *,
+    sweep: pd.DataFrame | None = None,
     title: str | None = "Late fusion: the weight chosen on validation",
     save: str | os.PathLike | None = None,
 ) -> Figure:
@@ -336,13 +337,19 @@ def late_fusion_weights(
             ``seed`` and ``fold``, one row per candidate ``weight`` (w, FRLM's share of the
             probabilities; URLM's is 1 − w) with ``val_loss`` and ``val_ua`` (fraction).
         folds: :attr:`ExperimentResult.folds`; its ``best_epoch`` numbers the chosen candidate.
+        sweep: :func:`amsnet_lib.report.late_fusion_sweep` of the same branches (optional): adds a
+            third panel, test WA and UA (%, mean over folds) against w, with the range of the
+            weights the folds chose shaded.
 
     Left: validation cross-entropy (the choice's criterion) with each fold's chosen w marked;
-    w = 0 is URLM alone, w = 1 FRLM alone. Right: validation UA (%).
+    w = 0 is URLM alone, w = 1 FRLM alone. Middle: validation UA (%). Right (with ``sweep``):
+    what every w would have reached on the test folds, measured afterwards, never used to choose.
     """
     c = curves[curves["stage"] == "late"] if "stage" in curves else curves
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    ax_l, ax_u = fig.subplots(1, 2)
+    fig = Figure(figsize=(11 if sweep is None else 15.5, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2 if sweep is None else 3)
+    ax_l, ax_u = axes[0], axes[1]
+    chosen_w = []
     for i, (key, g) in enumerate(c.groupby(["seed", "fold"], sort=True)):
         g = g.sort_values("weight")
         color = f"C{i % 10}"
@@ -353,7 +360,17 @@ def late_fusion_weights(
         chosen = g[g["epoch"] == int(best.iloc[0])] if len(best) else g.iloc[:0]
         ax_l.scatter(chosen["weight"], chosen["val_loss"], color=color, s=30, zorder=3)
         ax_u.scatter(chosen["weight"], 100 * chosen["val_ua"], color=color, s=30, zorder=3)
-    for ax in (ax_l, ax_u):
+        chosen_w.extend(chosen["weight"].astype(float))
+    if sweep is not None:
+        ax_t = axes[2]
+        ax_t.plot(sweep["w_FRLM"], sweep["WA (%)"], color="k", lw=1.5, label="WA")
+        ax_t.plot(sweep["w_FRLM"], sweep["UA (%)"], color="k", lw=1.5, ls=":", label="UA")
+        if chosen_w:
+            ax_t.axvspan(min(chosen_w), max(chosen_w) + 0.005, color="C0", alpha=0.25, label="w the folds chose")
+        ax_t.set_ylabel("test accuracy (%), mean over folds")
+        ax_t.set_title("(c) test, every w, measured afterwards", fontsize=10)
+        ax_t.legend(fontsize=8)
+    for ax in axes:
         ax.axvline(0.5, color="k", lw=0.8, ls="--")
         ax.set_xlim(0, 1)
         ax.set_xlabel(r"$w$ (weight of FRLM's probabilities; 0: URLM alone, 1: FRLM alone)")

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from . import paper, studies
-from .config import ExperimentConfig, PROTOCOLS as _CONFIG_PROTOCOLS
+from .config import ExperimentConfig, LATE_WEIGHTS, PROTOCOLS as _CONFIG_PROTOCOLS
+from .metrics import unweighted_accuracy, weighted_accuracy
 
 __all__ = [
     "CORPORA",
@@ -53,6 +54,8 @@ __all__ = [
     "fold_sizes",
     "fold_table",
     "fusion_weight_table",
+    "late_fusion_sweep",
+    "late_fusion_table",
     "markdown_table",
     "normalisation_table",
     "parameter_count",
@@ -612,6 +615,58 @@ def late_fusion_table(result) -> pd.DataFrame:
          "val loss (FRLM, w=1)": 4, "WA (%)": 2, "UA (%)": 2})
 
 
+#: Column of :func:`late_fusion_sweep` marking the weight of the highest test WA: chosen on the test
+#: folds, so an upper bound of what any one weight could reach, never a result.
+TEST_BEST_COLUMN = "best on test (upper bound)"
+
+
+def late_fusion_sweep(frlm, urlm, weights: Sequence[float] = LATE_WEIGHTS, late=None) -> pd.DataFrame:
+    """Beyond the paper: test WA and UA of late fusion at every weight, after the fact.
+
+    From the two branches' stored test probabilities (:attr:`ExperimentResult.predictions`, the
+    same folds and seeds), ``p = w·p_FRLM + (1 − w)·p_URLM`` for each ``w`` of ``weights``, WA and UA
+    (%) per fold, then the mean over folds and seeds as the tables give them. The row of the
+    highest WA is marked in :data:`TEST_BEST_COLUMN`: it is chosen on the test folds, so it bounds
+    what any single weight, however it is chosen, could reach with these branches; it is not a
+    result. ``late``: a late-fusion result over the same branches; adds its validation
+    cross-entropy at each candidate (mean over folds and seeds), the criterion that chose its weight.
+
+    Returns:
+        One row per weight: ``w_FRLM``, ``val loss`` (with ``late``), ``WA (%)``, ``UA (%)``,
+        :data:`TEST_BEST_COLUMN` (``yes`` or empty).
+    """
+    key = ["seed", "fold", "path"]
+    cols = [f"p_{c}" for c in frlm.classes]
+    if list(urlm.classes) != list(frlm.classes):
+        raise ValueError(f"the branches have different classes: {frlm.classes} and {urlm.classes}")
+    f = frlm.predictions.set_index(key).sort_index()
+    u = urlm.predictions.set_index(key).sort_index()
+    if not f.index.equals(u.index):
+        raise ValueError("the two branch results were not evaluated on the same test utterances (folds, seeds)")
+    pf, pu = f[cols].to_numpy(dtype=float), u[cols].to_numpy(dtype=float)
+    y = f["true"].to_numpy(dtype=int)
+    groups = f.index.droplevel("path")
+    parts = [np.flatnonzero(groups == g) for g in groups.unique()]
+    val = None
+    if late is not None:
+        c = late.curves[late.curves["stage"] == "late"]
+        val = c.groupby("weight")["val_loss"].mean()
+    rows = []
+    for w in weights:
+        pred = (w * pf + (1 - w) * pu).argmax(1)
+        row = {"w_FRLM": float(w)}
+        if val is not None:
+            hit = val.index[np.isclose(val.index.to_numpy(dtype=float), w)]
+            row["val loss"] = float(val.loc[hit[0]]) if len(hit) else float("nan")
+        row["WA (%)"] = 100 * float(np.mean([weighted_accuracy(y[i], pred[i]) for i in parts]))
+        row["UA (%)"] = 100 * float(np.mean([unweighted_accuracy(y[i], pred[i], len(cols)) for i in parts]))
+        rows.append(row)
+    t = pd.DataFrame(rows)
+    t[TEST_BEST_COLUMN] = ""
+    t.loc[t["WA (%)"].idxmax(), TEST_BEST_COLUMN] = "yes"
+    return t.round({"w_FRLM": 2, "val loss": 4, "WA (%)": 2, "UA (%)": 2})
+
+
 def normalisation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequence[str] = ("paper",),
                         availability: Mapping[str, str | None] | None = None) -> pd.DataFrame:
     """Beyond the paper: each model with corpus vs per-speaker standardisation, per protocol.
@@ -886,7 +941,10 @@ def build_report(
     beyond("late fusion", "late_fusion",
            "The weight w of FRLM's class probabilities (URLM's: 1 − w) that each fold chose on its validation split, "
            "among 0, 0.05, ..., 1, by the fused cross-entropy; beside it the validation cross-entropy of URLM alone "
-           "(w = 0), of the plain average and of FRLM alone, and the test accuracy (notebook 03).")
+           "(w = 0), of the plain average and of FRLM alone, and the test accuracy (notebook 03). Then "
+           "(`late_fusion_sweep_*`) every w on the test folds, computed afterwards from the branches' stored test "
+           "probabilities: the row marked 'best on test' is chosen on the test folds, so it is the most any single "
+           "weight, however chosen, could reach with these branches; an upper bound, not a result.")
 
     out += ["## Studies the paper shows only as figures", ""]
     for key, label in (("optimizer_batch", "Fig. 6: optimizer and batch size"), ("hidden_size", "Fig. 7: BLSTM hidden size"),

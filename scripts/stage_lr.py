@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "scripts"))  # head_seeds, beside this file, also 
 
 from amsnet_lib._atomic import atomic_write_text  # noqa: E402
 from amsnet_lib.errors import AmsnetError  # noqa: E402
-from amsnet_lib.metrics import unweighted_accuracy, weighted_accuracy  # noqa: E402
+from amsnet_lib import report  # noqa: E402
 from amsnet_lib.studies import LEARNING_RATES, experiment, with_learning_rate, with_stage_learning_rates  # noqa: E402
 from amsnet_lib.training import RunStore, parallel_workers, pretrain, run_experiment, update_summary  # noqa: E402
 from head_seeds import paper_folds  # noqa: E402
@@ -83,20 +83,15 @@ def complementarity(frlm, urlm) -> dict:
     chosen; it says how much the branches could add to each other.
     """
     key = ["seed", "fold", "path"]
-    cols = [f"p_{c}" for c in frlm.classes]
     f = frlm.predictions.set_index(key).sort_index()
     u = urlm.predictions.set_index(key).sort_index()
     if not f.index.equals(u.index):
         raise ValueError("the two results were not evaluated on the same test utterances")
     f_ok, u_ok = (f["pred"] == f["true"]).to_numpy(), (u["pred"] == u["true"]).to_numpy()
-    avg = pd.Series(((f[cols].to_numpy() + u[cols].to_numpy()) / 2).argmax(1), index=f.index)
-    folds = [(f.loc[(s, k), "true"].to_numpy(), avg.loc[(s, k)].to_numpy())
-             for s, k in f.index.droplevel("path").unique()]
     share = (lambda m: round(100 * float(np.mean(m)), 2))
+    average = report.late_fusion_sweep(frlm, urlm, weights=(0.5,)).iloc[0]
     return {"both": share(f_ok & u_ok), "only_frlm": share(f_ok & ~u_ok), "only_urlm": share(~f_ok & u_ok),
-            "neither": share(~f_ok & ~u_ok),
-            "average_wa": round(100 * float(np.mean([weighted_accuracy(t, p) for t, p in folds])), 2),
-            "average_ua": round(100 * float(np.mean([unweighted_accuracy(t, p, len(cols)) for t, p in folds])), 2)}
+            "neither": share(~f_ok & ~u_ok), "average_wa": float(average["WA (%)"]), "average_ua": float(average["UA (%)"])}
 
 
 def markdown(df: pd.DataFrame, chosen: dict, pairs: list[dict] | None = None) -> str:

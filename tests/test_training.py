@@ -566,6 +566,28 @@ def test_late_fusion_is_the_branches_probabilities_weighted_by_the_validation_ch
     assert t.iloc[3]["WA (%)"] == pytest.approx(100 * late.folds["wa"].mean(), abs=0.01)
     fig = plotting.late_fusion_weights(late.curves, late.folds, save=tmp_path / "late.png")
     assert (tmp_path / "late.png").stat().st_size > 0 and len(fig.axes[0].lines) == 4  # three folds and w = 0.5
+    # every w on the test folds, afterwards: the ends are the branches alone, the chosen w's row is the late run
+    sweep = report.late_fusion_sweep(frlm, urlm, late=late)
+    assert list(sweep["w_FRLM"]) == pytest.approx(list(training.LATE_WEIGHTS))
+    for w, branch in ((0.0, urlm), (1.0, frlm)):
+        row = sweep[np.isclose(sweep["w_FRLM"], w)].iloc[0]
+        assert row["WA (%)"] == pytest.approx(100 * branch.folds["wa"].mean(), abs=0.01)
+        assert row["UA (%)"] == pytest.approx(100 * branch.folds["ua"].mean(), abs=0.01)
+    assert (sweep[report.TEST_BEST_COLUMN] == "yes").sum() == 1
+    assert sweep.loc[sweep[report.TEST_BEST_COLUMN] == "yes", "WA (%)"].iloc[0] == sweep["WA (%)"].max()
+    assert sweep["val loss"].tolist() == pytest.approx(
+        own.groupby("weight")["val_loss"].mean().round(4).tolist(), abs=1e-4)
+    for _, fold in late.folds.iterrows():  # on each fold alone, the w it chose gives the late run's accuracy
+        one = {r.config.model: dataclasses.replace(r, predictions=r.predictions[r.predictions["fold"] == fold["fold"]])
+               for r in (frlm, urlm)}
+        w = float(late.predictions.loc[late.predictions["fold"] == fold["fold"], "alpha_frlm"].iloc[0])
+        at_w = report.late_fusion_sweep(one["frlm"], one["urlm"], weights=(w,)).iloc[0]
+        assert at_w["WA (%)"] == pytest.approx(100 * fold["wa"], abs=0.01)
+        assert at_w["UA (%)"] == pytest.approx(100 * fold["ua"], abs=0.01)
+    with pytest.raises(ValueError, match="same test utterances"):
+        report.late_fusion_sweep(frlm, dataclasses.replace(urlm, predictions=urlm.predictions.iloc[1:]))
+    fig = plotting.late_fusion_weights(late.curves, late.folds, sweep=sweep)
+    assert len(fig.axes) == 3 and len(fig.axes[2].lines) == 3  # test WA, UA and w = 0.5
     # the head adds no parameters: it is the branches' own classifier heads and one weight
     model = training.load_fold_model(_exp("late"), next(tmp_path.glob("late-*/seed0/fold0")), 3, store)
     assert model.head.frlm_head is model.frlm.head and model.head.urlm_head is model.urlm.head
@@ -586,10 +608,11 @@ def test_late_weight_choice_follows_the_monitor_and_breaks_ties_toward_the_avera
     res = training.fit_late_weight(head, val, 2)
     assert float(head.weight) == 1.0 and res.best_epoch == len(training.LATE_WEIGHTS)
     assert res.curves["val_loss"].is_monotonic_decreasing
-    # identical branches: every w scores the same, the plain average is kept
+    # identical branches: every w scores the same, the plain average is kept (weights whose mixes
+    # w·p + (1 − w)·p are exactly p in floating point, so the tie is exact, not a rounding accident)
     same = {"h1": val["h1"], "h2": val["h1"], "labels": y}
-    training.fit_late_weight(head, same, 2)
-    assert float(head.weight) == 0.5
+    res = training.fit_late_weight(head, same, 2, weights=(0.0, 0.5, 1.0))
+    assert res.curves["val_loss"].nunique() == 1 and float(head.weight) == 0.5
     # by UA: every w above 0.5 is right on all four; the tie goes to the lower loss (w = 1)
     training.fit_late_weight(head, val, 2, monitor="val_ua")
     assert float(head.weight) == 1.0
