@@ -108,7 +108,7 @@ def _cmd_train(args) -> int:
         exp = studies.with_late_weight(exp, args.late_weight)
     if any(getattr(args, k, None) is not None for k in ("frlm_lr", "urlm_lr", "fusion_lr")):
         exp = studies.with_stage_learning_rates(exp, args.frlm_lr, args.urlm_lr, args.fusion_lr)
-    exp = studies.with_stopping(exp, args.epochs, args.patience)
+    exp = studies.with_stopping(exp, args.epochs, args.patience, args.monitor)
     if args.workers > 1 and not args.finished_only:
         from .training import pretrain
 
@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden-size", type=int, default=None, help="FRLM BLSTM units per direction (Fig. 7; default 128)")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs per stage")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (0: off)")
+    p.add_argument("--monitor", default=None, choices=["val_loss", "val_ua"],
+                   help="model selection and early stopping on the validation split, every stage (late fusion: "
+                        "its weight's criterion): lowest loss (default) or highest UA")
     p.add_argument("--normalisation", default="corpus", choices=["corpus", "speaker"],
                    help="corpus (paper): fold-training statistics; speaker: each speaker standardised with their own "
                         "statistics first (not in the paper; assumes the test speaker is known)")

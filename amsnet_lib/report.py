@@ -23,6 +23,7 @@ import json
 import math
 import os
 import platform
+import re
 import time
 import warnings
 from pathlib import Path
@@ -49,6 +50,7 @@ __all__ = [
     "class_counts",
     "comparison_table2",
     "corpus_facts",
+    "cpu_run_facts",
     "curves_table",
     "environment_info",
     "fold_sizes",
@@ -836,6 +838,7 @@ def build_report(
     diagnostics: Mapping[str, str] | None = None,
     suite: pd.DataFrame | None = None,
     gpu: str | Sequence[str] | None = None,
+    cpu_run: str | None = None,
 ) -> str:
     """The reproduction report (Markdown): every paper table beside ours, figures, hardware, time.
 
@@ -859,6 +862,8 @@ def build_report(
             ``tables/gpu_suite.md`` by ``scripts/gpu_suite_report.py``, ``tables/gpu_studies.md`` by
             ``scripts/gpu_studies_report.py``); each's first line is its
             ``# title``, its ``## `` sections go one level below it.
+        cpu_run: the text of ``cpu_amsnet_run.txt`` (``benchmarks/cpu_amsnet_run.sh``: the full 5-fold
+            AMSNet run on the CPU from an empty run store); see :func:`cpu_run_facts`.
     """
     availability = dict(availability or {})
     study_tables = dict(study_tables or {})
@@ -1026,6 +1031,18 @@ def build_report(
                     f"trainings and heads, about {measured / 2:.1f} h of wall time with two side by side, spread over "
                     f"sessions; the {on_gpu} trained on a GPU (`finished_on_gpu`) are not in it, so the whole suite on this CPU "
                     "takes longer still.", ""]
+    if cpu_run:
+        facts = cpu_run_facts(cpu_run)
+        same = {True: "identical to", False: "different from", None: "not compared with"}[facts["identical"]]
+        out += ["### Measured on this CPU: the full 5-fold AMSNet run", "",
+                f"`benchmarks/cpu_amsnet_run.sh` ({facts['host']}; raw output: `results/cpu_amsnet_run.txt`): "
+                "`amsnet train --model amsnet --protocol paper --workers N` from an empty run store (features from "
+                "the cache), both branches on every fold, then the five fusion heads.", "",
+                f"- **{facts['wall_s'] / 60:.1f} min of wall time** ({facts['wall_s']:.0f} s), "
+                f"{facts['cpu_s']:.0f} CPU seconds (user + system, {facts['cpu_s'] / facts['wall_s']:.2f} cores busy on "
+                f"average), peak memory {facts['max_rss_gib']:.1f} GiB.",
+                f"- Per-fold WA / UA {same} the committed run store's (same seed, same code): mean "
+                f"{facts['wa']} / {facts['ua']} `[paper]`.", *[f"- Note: {n}." for n in facts["notes"]], ""]
     for text in [gpu] if isinstance(gpu, str) else (gpu or []):
         lines = text.strip().splitlines()
         out += [f"### {lines[0].lstrip('# ').strip()}", *[f"##{ln}" if ln.startswith("## ") else ln for ln in lines[1:]], ""]
@@ -1100,6 +1117,41 @@ def _finished_folds(dirs, key: str) -> dict:
     cpu = [m for m in done if trained_on_cpu(m)]
     return {"finished": len(done), "finished_on_gpu": len(done) - len(cpu),
             "cpu_hours_measured": sum(float(m.get(key, 0.0)) for m in cpu) / 3600}
+
+
+def cpu_run_facts(text: str) -> dict:
+    """What ``benchmarks/cpu_amsnet_run.sh`` measured, from its output file.
+
+    Returns:
+        ``host``; ``wall_s`` and ``cpu_s`` (user + system), seconds, and ``max_rss_gib`` from GNU
+        time's figures; ``wa`` and ``ua``, the run's mean (%, as printed); ``identical``: whether its
+        per-fold table equals the committed run store's (``None`` when the file has no second table);
+        ``notes``: the file's ``note:`` lines.
+
+    Raises:
+        ValueError: the text lacks GNU time's figures or the run's table (an interrupted run).
+    """
+    def field(label):
+        m = re.search(rf"^\s*{re.escape(label)}: (.+)$", text, re.M)
+        if not m:
+            raise ValueError(f"cpu_amsnet_run.txt: no {label!r} line; the run did not finish. "
+                             "Fix: run benchmarks/cpu_amsnet_run.sh again.")
+        return m.group(1).strip()
+
+    clock = [float(x) for x in field("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":")]
+    wall = sum(v * 60 ** i for i, v in enumerate(reversed(clock)))
+    run, _, committed = text.partition("## the committed run store")
+    tables = [re.findall(r"^\s+\d+ fold\S+ +[\d.]+ +[\d.]+$", part, re.M) for part in (run, committed)]
+    mean = re.search(r"^\s+mean +([\d.]+) +([\d.]+)$", run, re.M)
+    if not tables[0] or not mean:
+        raise ValueError("cpu_amsnet_run.txt: no per-fold table of the run. Fix: run benchmarks/cpu_amsnet_run.sh again.")
+    second = re.search(r"^\s+\d+ fold", committed, re.M) is not None
+    return {"host": field("host"), "wall_s": wall,
+            "cpu_s": float(field("User time (seconds)")) + float(field("System time (seconds)")),
+            "max_rss_gib": float(field("Maximum resident set size (kbytes)")) / 2 ** 20,
+            "wa": mean.group(1), "ua": mean.group(2),
+            "identical": (tables[0] == tables[1][:len(tables[0])]) if second else None,
+            "notes": re.findall(r"^note: (.+)$", text, re.M)}
 
 
 MIXED_DEVICES_NOTE = (
@@ -1404,7 +1456,8 @@ class Session:
                                          if f.is_file()},
                             suite=self._suite_cost(summary),
                             gpu=[t for t in (_read_if_exists(self.tables_dir / f"{n}.md") for n in ("gpu_session", "gpu_suite", "gpu_studies"))
-                                 if t] if self.profile == "full" else None)
+                                 if t] if self.profile == "full" else None,
+                            cpu_run=_read_if_exists(self.results_dir / "cpu_amsnet_run.txt") if self.profile == "full" else None)
         path = self.results_dir / "REPORT.md"
         atomic_write_text(path, text)
         return path

@@ -141,10 +141,15 @@ def with_seeds(exp: ExperimentConfig, seeds) -> ExperimentConfig:
     return _labelled(dataclasses.replace(exp, seeds=seeds), "seeds=" + ",".join(map(str, seeds)))
 
 
-def with_stopping(exp: ExperimentConfig, epochs: int | None = None, patience: int | None = None) -> ExperimentConfig:
-    """``exp`` with at most ``epochs`` epochs and early-stopping ``patience`` in every stage (None
-    keeps the current value); variant ``epochs=<n>`` / ``patience=<n>``. Not a paper study."""
-    changes = {k: v for k, v in (("epochs", epochs), ("patience", patience)) if v is not None}
+def with_stopping(exp: ExperimentConfig, epochs: int | None = None, patience: int | None = None,
+                  monitor: str | None = None) -> ExperimentConfig:
+    """``exp`` with at most ``epochs`` epochs, early-stopping ``patience`` and model-selection
+    criterion ``monitor`` (``val_loss`` or ``val_ua``, see :class:`TrainConfig`) in every stage
+    (None keeps the current value); variant ``epochs=<n>`` / ``patience=<n>`` / ``monitor=<m>``.
+    Not a paper study."""
+    if monitor is not None and monitor not in ("val_loss", "val_ua"):
+        raise ValueError(f"monitor must be val_loss or val_ua, got {monitor!r}")
+    changes = {k: v for k, v in (("epochs", epochs), ("patience", patience), ("monitor", monitor)) if v is not None}
     if not changes:
         return exp
     return _labelled(exp.with_training(**changes), ", ".join(f"{k}={v}" for k, v in changes.items()))

@@ -94,12 +94,18 @@ def test_train_options_name_the_variant_as_the_studies_do(tmp_path, monkeypatch)
     common = ["train", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
               "--run-dir", str(tmp_path / "runs"), "--summary", ""]
     for extra in (["--se-ratio", "8"], ["--model", "frlm", "--hidden-size", "256"], ["--batch-size", "64", "--lr", "5e-5"], [],
-                  ["--frlm-lr", "1e-3", "--fusion-lr", "5e-4"], ["--model", "late", "--late-weight", "0.5"], ["--model", "late"]):
+                  ["--frlm-lr", "1e-3", "--fusion-lr", "5e-4"], ["--model", "late", "--late-weight", "0.5"], ["--model", "late"],
+                  ["--model", "late", "--monitor", "val_ua", "--patience", "10"]):
         try:
             cli.main(common + extra)
         except SystemExit:
             pass
-    se, hidden, train, plain, stages, average, late = seen
+    se, hidden, train, plain, stages, average, late, by_ua = seen
+    assert {by_ua.stage_train(s).monitor for s in ("frlm", "urlm", "fusion")} == {"val_ua"}
+    assert {by_ua.stage_train(s).patience for s in ("frlm", "urlm", "fusion")} == {10}
+    assert by_ua.variant == "patience=10, monitor=val_ua" and late.fusion_train.monitor == "val_loss"
+    with pytest.raises(ValueError, match="val_loss or val_ua"):
+        studies.with_stopping(late, monitor="ua")
     assert average.late_weights == (0.5,) and average.variant == "w=0.5"
     assert late.variant == "" and len(late.late_weights) == 21  # chosen on validation among 0, 0.05, ..., 1
     assert [c.variant for c in studies.late_fusion_study("emodb")] == ["", "w=0.5"]

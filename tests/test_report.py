@@ -485,3 +485,45 @@ def test_branch_table_puts_each_branch_beside_the_fusion_of_its_configuration():
     assert partly["FRLM WA [paper] (%)"] == pytest.approx(35.0) and np.isnan(partly["URLM WA [paper] (%)"])
     assert partly["trained on"] == f"cpu; AMSNet: {report.NOT_RUN}"
     assert report._has_unrun_rows(table) and not report._mixes_devices(table)
+
+
+_CPU_RUN = """# benchmarks/cpu_amsnet_run.sh 2: full 5-fold AMSNet [paper] from an empty run store, CPU
+host: 2 cores, Some CPU, torch 2.13.0+cpu
+note: something shared the CPU
+start 2026-01-01T00:00:00Z load 0.1 0.1 0.1
+amsnet on emodb, protocol paper, profile full (5 fold runs)
+seed  fold    wa    ua
+   0 fold0 76.64 76.56
+   0 fold1 87.85 87.96
+      mean 82.25 82.26
+mean WA 82.25 ± 5.60 %, UA 82.26 ± 5.70 % [protocol: paper]
+\tUser time (seconds): 3000.50
+\tSystem time (seconds): 20.00
+\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02:03.50
+\tMaximum resident set size (kbytes): 2097152
+end 2026-01-01T01:02:03Z load 1.9 1.9 1.9
+
+## the committed run store's identical configuration (runs/, read only)
+seed  fold    wa    ua
+   0 fold0 76.64 76.56
+   0 fold1 87.85 87.96
+      mean 82.25 82.26
+"""
+
+
+def test_cpu_run_facts_reads_gnu_time_and_compares_the_folds_with_the_committed_store():
+    facts = report.cpu_run_facts(_CPU_RUN)
+    assert facts["wall_s"] == pytest.approx(3723.5) and facts["cpu_s"] == pytest.approx(3020.5)
+    assert facts["max_rss_gib"] == pytest.approx(2.0) and (facts["wa"], facts["ua"]) == ("82.25", "82.26")
+    assert facts["identical"] is True and facts["notes"] == ["something shared the CPU"]
+    run, committed = _CPU_RUN.split("## the committed")
+    changed = run + "## the committed" + committed.replace("fold0 76.64 76.56", "fold0 76.64 77.00")
+    assert report.cpu_run_facts(changed)["identical"] is False
+    assert report.cpu_run_facts(_CPU_RUN.split("## the committed")[0])["identical"] is None
+    with pytest.raises(ValueError, match="did not finish"):
+        report.cpu_run_facts(_CPU_RUN.replace("Elapsed (wall clock)", "Elapsed"))
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, cpu_run=_CPU_RUN,
+                             se_params={r: 1 for r in studies.SE_RATIOS})
+    hardware = md.split("## Hardware, software, time", 1)[1].split("\n## ", 1)[0]
+    assert "**62.1 min of wall time** (3724 s)" in hardware and "identical to the committed run store's" in hardware
+    assert "- Note: something shared the CPU." in hardware
