@@ -19,7 +19,7 @@ def __getattr__(name):
         "run_experiment": "training", "fit_final": "training", "pretrain": "training",
         "experiment": "studies",
         "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
-        "Recognizer": "predict", "predict": "predict",
+        "Recognizer": "predict", "predict": "predict", "evaluate": "predict",
         "stream_predict": "stream", "export_torchscript": "export",
     }
     if name in lazy:
@@ -49,6 +49,7 @@ __all__ = [
     "build_model",
     "count_parameters",
     "experiment",
+    "evaluate",
     "export_torchscript",
     "extract_features",
     "fit_final",

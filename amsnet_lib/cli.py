@@ -305,6 +305,40 @@ def _cmd_predict(args) -> int:
     return 0 if ok.any() else 1
 
 
+def _cmd_evaluate(args) -> int:
+    from .predict import Recognizer, evaluate
+
+    label_map = {}
+    for pair in args.label_map or []:
+        label, sep, cls = pair.partition("=")
+        if not sep or not label or not cls:
+            print(f"error: --label-map {pair!r}: write CORPUS_LABEL=MODEL_CLASS, e.g. ang=anger", file=sys.stderr)
+            return 2
+        label_map[label] = cls
+    rec = Recognizer(args.checkpoint)
+    try:
+        ev = evaluate(args.corpus, rec, data_dir=args.data_dir, label_map=label_map, batch_size=args.batch_size,
+                      progress=(not args.quiet) and sys.stderr.isatty())
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.out:
+        from ._atomic import atomic_write_text
+
+        atomic_write_text(args.out, ev.predictions.to_csv(index=False))
+    trained_on = rec.info.meta.get("data", "not recorded")
+    print(f"{len(ev.predictions)} utterances of {args.corpus} evaluated with {ev.checkpoint} (trained on: {trained_on})")
+    print(f"WA {ev.wa:.2f} %, UA {ev.ua:.2f} % (UA over the {len(ev.recall)} classes present)")
+    print("recall (%): " + ", ".join(f"{c} {r:.2f}" for c, r in ev.recall.items()))
+    print("confusion (rows: true, columns: predicted):")
+    print(ev.confusion.loc[list(ev.recall)].to_string())
+    if ev.left_out:
+        print(f"{len(ev.left_out)} utterance(s) left out:", file=sys.stderr)
+        for path, reason in ev.left_out:
+            print(f"  {path}: {reason}", file=sys.stderr)
+    return 0
+
+
 def _cmd_stream(args) -> int:
     from .stream import mic_available, stream_predict
 
@@ -360,6 +394,19 @@ def _add_inference_commands(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("evaluate", help="accuracy of a checkpoint on labelled audio (another corpus, a held-out set)")
+    p.add_argument("corpus", metavar="CORPUS", help="emodb, iemocap, a CSV manifest path,label[,speaker], or a folder per label")
+    p.add_argument("--data-dir", default=None, help="folder of a named corpus (default: $AMSNET_EMODB_DIR / $AMSNET_IEMOCAP_DIR)")
+    p.add_argument("--checkpoint", default=None,
+                   help="model checkpoint (default: the shipped EmoDB model, trained on all of EmoDB)")
+    p.add_argument("--label-map", nargs="+", default=None, metavar="LABEL=CLASS",
+                   help="map corpus labels to the model's classes, e.g. ang=anger hap=happiness; other labels "
+                        "match a class of the same name (case ignored) or are left out and listed")
+    p.add_argument("--out", default=None, metavar="CSV", help="also write every prediction with its true class")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("stream", help="sliding-window predictions over a long file, raw PCM on stdin, or a microphone")
     p.add_argument("source", nargs="?", default=None, metavar="SOURCE",

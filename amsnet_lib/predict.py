@@ -35,9 +35,11 @@ from .features import frame_features, log_mel_spectrogram, pad_frames
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "Evaluation",
     "SHIPPED_CHECKPOINT",
     "Recognizer",
     "collect_inputs",
+    "evaluate",
     "predict",
     "shipped_checkpoint",
 ]
@@ -454,3 +456,104 @@ def predict(paths_or_manifest, checkpoint: str | os.PathLike | Recognizer | None
     """
     rec = checkpoint if isinstance(checkpoint, Recognizer) else _cached_recognizer(checkpoint)
     return rec.predict(paths_or_manifest, batch_size=batch_size, progress=progress)
+
+
+# --------------------------------------------------------------------------- evaluation on labelled audio
+
+
+@dataclass
+class Evaluation:
+    """A checkpoint's accuracy on labelled audio it was not trained on (e.g. another corpus).
+
+    Attributes:
+        predictions: :func:`predict`'s rows of the utterances evaluated, plus ``true`` (the
+            model's class the utterance's label maps to) and ``corpus_label`` (the label as given).
+        classes: the model's classes, in output order.
+        wa, ua: WA (eq 15) and UA (eq 16, over the classes present), percent.
+        recall: percent per class present among the true labels.
+        confusion: counts, rows the true class, columns the predicted one (the model's classes).
+        left_out: ``(path, reason)`` of every utterance not evaluated: a label that is no class
+            of the model, a file the corpus loader or the model could not use.
+        checkpoint: the checkpoint file.
+    """
+
+    predictions: pd.DataFrame
+    classes: list[str]
+    wa: float
+    ua: float
+    recall: dict[str, float]
+    confusion: pd.DataFrame
+    left_out: list[tuple[str, str]]
+    checkpoint: str | None
+
+
+def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *, data_dir=None,
+             label_map: dict[str, str] | None = None, batch_size: int = 32, progress: bool = True) -> Evaluation:
+    """Accuracy of a trained checkpoint on labelled audio: cross-corpus evaluation, or a held-out set.
+
+    Every utterance goes through :func:`predict` (the feature path of training); its label is
+    mapped to one of the model's classes, by ``label_map`` first, else by the same name (case
+    and surrounding spaces ignored). Utterances whose label maps to no class (IEMOCAP's
+    ``excited`` for an EmoDB model, say) and files that fail are left out and listed, never
+    guessed; the measures cover the rest.
+
+    Args:
+        corpus: a corpus table (a DataFrame with ``path`` and ``label``, as
+            :func:`~amsnet_lib.corpora.load_corpus` returns), or what ``load_corpus`` takes:
+            ``"emodb"``, ``"iemocap"``, a CSV manifest ``path,label[,speaker]``, a folder with one
+            sub-folder per label.
+        checkpoint: checkpoint file or :class:`Recognizer`; default the shipped EmoDB model (which
+            was trained on all of EmoDB: on EmoDB its figures are training accuracy, not a result).
+        data_dir: folder of a named corpus (see ``load_corpus``).
+        label_map: corpus label -> model class, e.g. ``{"ang": "anger", "hap": "happiness"}``.
+        batch_size: utterances per forward pass.
+        progress: tqdm progress bar over files.
+
+    Raises:
+        ValueError: ``label_map`` names a class the model does not have, or no utterance is left to
+            evaluate (the message lists the corpus's labels and the model's classes).
+    """
+    from .corpora import load_corpus
+    from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
+
+    rec = checkpoint if isinstance(checkpoint, Recognizer) else _cached_recognizer(checkpoint)
+    table = corpus if isinstance(corpus, pd.DataFrame) else load_corpus(corpus, data_dir=data_dir)
+    if not {"path", "label"} <= set(table.columns):
+        raise ValueError(f"the corpus table needs `path` and `label` columns, it has {list(table.columns)}")
+    classes = list(rec.classes)
+    by_name = {c.strip().lower(): c for c in classes}
+    label_map = dict(label_map or {})
+    unknown = sorted({v for v in label_map.values() if v not in classes})
+    if unknown:
+        raise ValueError(f"label_map maps to {unknown}, which are not classes of the model {classes}. "
+                         "Fix: map each corpus label to one of the model's classes")
+
+    def to_class(label) -> str | None:
+        label = str(label)
+        return label_map.get(label, by_name.get(label.strip().lower()))
+
+    true = table["label"].map(to_class)
+    left_out = [(str(p), str(reason)) for p, reason in table.attrs.get("skipped", [])]
+    for p, lab in zip(table.loc[true.isna(), "path"], table.loc[true.isna(), "label"]):
+        left_out.append((str(p), f"label {lab!r} is no class of the model {classes}. Fix: map it with "
+                                 f"label_map / --label-map {lab}=CLASS, or leave it out"))
+    kept = table[true.notna()]
+    df = rec.predict(kept[["path"]].reset_index(drop=True), batch_size=batch_size, progress=progress)
+    df.insert(1, "corpus_label", kept["label"].astype(str).to_numpy())
+    df.insert(2, "true", true[true.notna()].to_numpy())
+    left_out += [(r.path, r.error) for r in df.itertuples() if r.error]
+    df = df[df["error"] == ""].reset_index(drop=True)
+    if df.empty:
+        raise ValueError(f"no utterance left to evaluate ({len(table)} in the corpus, labels "
+                         f"{sorted(set(map(str, table['label'])))}; model classes {classes}). Fix: map the corpus's "
+                         "labels to the model's classes (label_map / --label-map LABEL=CLASS) and check the files "
+                         "listed in left_out")
+    idx = {c: i for i, c in enumerate(classes)}
+    y, p = df["true"].map(idx).to_numpy(), df["label"].map(idx).to_numpy()
+    recall = per_class_recall(y, p, len(classes))
+    return Evaluation(
+        predictions=df, classes=classes,
+        wa=100 * weighted_accuracy(y, p), ua=100 * unweighted_accuracy(y, p, len(classes)),
+        recall={c: 100 * float(r) for c, r in zip(classes, recall) if r == r},
+        confusion=pd.DataFrame(confusion_matrix(y, p, len(classes)), index=classes, columns=classes),
+        left_out=left_out, checkpoint=rec.info.path)

@@ -211,3 +211,65 @@ def test_models_without_connection_attention(name, tmp_path, write_audio):
     np.testing.assert_allclose(df[["p_a", "p_b", "p_c"]].sum(axis=1), 1.0, atol=1e-5)
     one = r.predict_signal(r.load(clip))
     assert one["probabilities"]["a"] == pytest.approx(df.loc[0, "p_a"], abs=1e-6)
+
+
+# --------------------------------------------------------------------------- evaluation on labelled audio
+
+
+def _labelled_corpus(root: Path) -> Path:
+    """Folder per label: two labels of the model (one in capitals), one it lacks, and an undecodable file."""
+    for i in range(3):
+        for label, f0 in (("HIGH", 330.0), ("low", 115.0)):
+            (root / label).mkdir(parents=True, exist_ok=True)
+            sf.write(root / label / f"{label}{i}.wav", tone(1.0 + 0.1 * i, f0 * (1 + 0.02 * i), seed=10 + i), 16000)
+    (root / "excited").mkdir()
+    sf.write(root / "excited" / "e0.wav", tone(1.0, 300.0, seed=20), 16000)
+    (root / "low" / "broken.wav").write_text("not audio")
+    return root
+
+
+def test_evaluate_maps_labels_to_the_models_classes_lists_what_it_leaves_out_and_measures_the_rest(rec, tmp_path):
+    from amsnet_lib.metrics import unweighted_accuracy
+    from amsnet_lib.predict import evaluate
+
+    corpus = _labelled_corpus(tmp_path / "other")
+    ev = evaluate(corpus, rec, progress=False)
+    df = ev.predictions
+    assert len(df) == 6 and set(df["true"]) == {"high", "low"} and set(df["corpus_label"]) == {"HIGH", "low"}
+    reasons = dict(ev.left_out)
+    assert len(ev.left_out) == 2 and "no class of the model" in reasons[str(corpus / "excited" / "e0.wav")]
+    assert "--label-map excited=CLASS" in reasons[str(corpus / "excited" / "e0.wav")]
+    assert any("broken.wav" in p for p in reasons)  # the loader's skip is reported, not dropped silently
+    assert ev.wa == pytest.approx(100 * (df["true"] == df["label"]).mean())
+    idx = {c: i for i, c in enumerate(ev.classes)}
+    assert ev.ua == pytest.approx(100 * unweighted_accuracy(df["true"].map(idx), df["label"].map(idx), 2))
+    assert int(ev.confusion.to_numpy().sum()) == 6 and list(ev.confusion.index) == ev.classes
+    assert ev.confusion.loc["high"].sum() == 3 and ev.recall["high"] == pytest.approx(100 * ev.confusion.loc["high", "high"] / 3)
+    # the same files predicted directly give the same labels
+    direct = predict(list(df["path"]), checkpoint=rec, progress=False)
+    assert list(direct["label"]) == list(df["label"])
+    # a map brings the third label in
+    mapped = evaluate(corpus, rec, label_map={"excited": "high"}, progress=False)
+    assert len(mapped.predictions) == 7 and mapped.confusion.loc["high"].sum() == 4
+    with pytest.raises(ValueError, match="not classes of the model"):
+        evaluate(corpus, rec, label_map={"excited": "joy"}, progress=False)
+    with pytest.raises(ValueError, match="no utterance left to evaluate"):
+        evaluate(pd.DataFrame({"path": [str(corpus / "excited" / "e0.wav")], "label": ["excited"]}), rec, progress=False)
+
+
+def test_cli_evaluate_prints_wa_ua_and_confusion_and_writes_predictions(tiny_ckpt, tmp_path, capsys):
+    corpus = _labelled_corpus(tmp_path / "other")
+    out = tmp_path / "preds.csv"
+    rc = cli.main(["evaluate", str(corpus), "--checkpoint", str(tiny_ckpt), "--label-map", "excited=high",
+                   "--out", str(out), "--quiet"])
+    printed = capsys.readouterr()
+    assert rc == 0
+    assert "7 utterances of" in printed.out and "trained on: synthetic tones" in printed.out
+    assert "WA " in printed.out and "confusion (rows: true, columns: predicted)" in printed.out
+    assert "broken.wav" in printed.err and "1 utterance(s) left out" in printed.err
+    written = pd.read_csv(out)
+    assert len(written) == 7 and {"path", "corpus_label", "true", "label"} <= set(written.columns)
+    assert cli.main(["evaluate", str(corpus), "--checkpoint", str(tiny_ckpt), "--label-map", "excited"]) == 2
+    assert "CORPUS_LABEL=MODEL_CLASS" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(corpus), "--checkpoint", str(tiny_ckpt), "--label-map", "excited=joy", "--quiet"]) == 2
+    assert "not classes of the model" in capsys.readouterr().err
