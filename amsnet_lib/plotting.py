@@ -339,7 +339,7 @@ def late_fusion_weights(
         folds: :attr:`ExperimentResult.folds`; its ``best_epoch`` numbers the chosen candidate.
         sweep: :func:`amsnet_lib.report.late_fusion_sweep` of the same branches (optional): adds a
             third panel, test WA and UA (%, mean over folds) against w, with the range of the
-            weights the folds chose shaded.
+            weights the folds chose shaded and the WA of each fold at its own best w as a line.
 
     Left: validation cross-entropy (the choice's criterion) with each fold's chosen w marked;
     w = 0 is URLM alone, w = 1 FRLM alone. Middle: validation UA (%). Right (with ``sweep``):
@@ -363,8 +363,11 @@ def late_fusion_weights(
         chosen_w.extend(chosen["weight"].astype(float))
     if sweep is not None:
         ax_t = axes[2]
-        ax_t.plot(sweep["w_FRLM"], sweep["WA (%)"], color="k", lw=1.5, label="WA")
-        ax_t.plot(sweep["w_FRLM"], sweep["UA (%)"], color="k", lw=1.5, ls=":", label="UA")
+        curve, bound = sweep[sweep["w_FRLM"].notna()], sweep[sweep["w_FRLM"].isna()]
+        ax_t.plot(curve["w_FRLM"], curve["WA (%)"], color="k", lw=1.5, label="WA")
+        ax_t.plot(curve["w_FRLM"], curve["UA (%)"], color="k", lw=1.5, ls=":", label="UA")
+        for wa in bound["WA (%)"]:  # every fold at its own best w: the ceiling of per-fold weights
+            ax_t.axhline(wa, color="C3", lw=1.0, ls="--", label=f"WA, each fold's best w ({wa:.2f})")
         if chosen_w:
             ax_t.axvspan(min(chosen_w), max(chosen_w) + 0.005, color="C0", alpha=0.25, label="w the folds chose")
         ax_t.set_ylabel("test accuracy (%), mean over folds")

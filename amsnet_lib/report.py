@@ -620,6 +620,9 @@ def late_fusion_table(result) -> pd.DataFrame:
 #: Column of :func:`late_fusion_sweep` marking the weight of the highest test WA: chosen on the test
 #: folds, so an upper bound of what any one weight could reach, never a result.
 TEST_BEST_COLUMN = "best on test (upper bound)"
+#: :func:`late_fusion_sweep`'s last row: every fold at its own best w on the test fold (the bound of
+#: any per-fold choice of the weight, cross-fitted ones included).
+PER_FOLD_BEST = "each fold's own best w"
 
 
 def late_fusion_sweep(frlm, urlm, weights: Sequence[float] = LATE_WEIGHTS, late=None) -> pd.DataFrame:
@@ -630,12 +633,15 @@ def late_fusion_sweep(frlm, urlm, weights: Sequence[float] = LATE_WEIGHTS, late=
     (%) per fold, then the mean over folds and seeds as the tables give them. The row of the
     highest WA is marked in :data:`TEST_BEST_COLUMN`: it is chosen on the test folds, so it bounds
     what any single weight, however it is chosen, could reach with these branches; it is not a
-    result. ``late``: a late-fusion result over the same branches; adds its validation
-    cross-entropy at each candidate (mean over folds and seeds), the criterion that chose its weight.
+    result. A last row (:data:`PER_FOLD_BEST`, no w) lets each fold take its own best w on its test
+    fold: the bound of any way of choosing one weight per fold. ``late``: a late-fusion result
+    over the same branches; adds its validation cross-entropy at each candidate (mean over folds
+    and seeds), the criterion that chose its weight.
 
     Returns:
         One row per weight: ``w_FRLM``, ``val loss`` (with ``late``), ``WA (%)``, ``UA (%)``,
-        :data:`TEST_BEST_COLUMN` (``yes`` or empty).
+        :data:`TEST_BEST_COLUMN` (``yes`` or empty); then, with more than one weight, the
+        per-fold bound.
     """
     key = ["seed", "fold", "path"]
     cols = [f"p_{c}" for c in frlm.classes]
@@ -653,19 +659,28 @@ def late_fusion_sweep(frlm, urlm, weights: Sequence[float] = LATE_WEIGHTS, late=
     if late is not None:
         c = late.curves[late.curves["stage"] == "late"]
         val = c.groupby("weight")["val_loss"].mean()
-    rows = []
+    rows, per_fold = [], []  # per_fold: (WA, UA) of every fold at every w
     for w in weights:
         pred = (w * pf + (1 - w) * pu).argmax(1)
         row = {"w_FRLM": float(w)}
         if val is not None:
             hit = val.index[np.isclose(val.index.to_numpy(dtype=float), w)]
             row["val loss"] = float(val.loc[hit[0]]) if len(hit) else float("nan")
-        row["WA (%)"] = 100 * float(np.mean([weighted_accuracy(y[i], pred[i]) for i in parts]))
-        row["UA (%)"] = 100 * float(np.mean([unweighted_accuracy(y[i], pred[i], len(cols)) for i in parts]))
+        folds = [(weighted_accuracy(y[i], pred[i]), unweighted_accuracy(y[i], pred[i], len(cols))) for i in parts]
+        per_fold.append(folds)
+        row["WA (%)"] = 100 * float(np.mean([f[0] for f in folds]))
+        row["UA (%)"] = 100 * float(np.mean([f[1] for f in folds]))
         rows.append(row)
     t = pd.DataFrame(rows)
     t[TEST_BEST_COLUMN] = ""
     t.loc[t["WA (%)"].idxmax(), TEST_BEST_COLUMN] = "yes"
+    if len(weights) > 1:  # each fold's own best w (highest WA; ties: the first): the bound of per-fold weights
+        best = [max(range(len(weights)), key=lambda k: (per_fold[k][j][0], -k)) for j in range(len(parts))]
+        bound = {"w_FRLM": float("nan"), "val loss": float("nan"),
+                 "WA (%)": 100 * float(np.mean([per_fold[k][j][0] for j, k in enumerate(best)])),
+                 "UA (%)": 100 * float(np.mean([per_fold[k][j][1] for j, k in enumerate(best)])),
+                 TEST_BEST_COLUMN: PER_FOLD_BEST}
+        t.loc[len(t)] = [bound[c] for c in t.columns]
     return t.round({"w_FRLM": 2, "val loss": 4, "WA (%)": 2, "UA (%)": 2})
 
 
@@ -949,7 +964,8 @@ def build_report(
            "(w = 0), of the plain average and of FRLM alone, and the test accuracy (notebook 03). Then "
            "(`late_fusion_sweep_*`) every w on the test folds, computed afterwards from the branches' stored test "
            "probabilities: the row marked 'best on test' is chosen on the test folds, so it is the most any single "
-           "weight, however chosen, could reach with these branches; an upper bound, not a result.")
+           "weight, however chosen, could reach with these branches; the last row lets each fold take its own best w, "
+           "the ceiling of any per-fold choice. Upper bounds, not results.")
 
     out += ["## Studies the paper shows only as figures", ""]
     for key, label in (("optimizer_batch", "Fig. 6: optimizer and batch size"), ("hidden_size", "Fig. 7: BLSTM hidden size"),

@@ -568,14 +568,22 @@ def test_late_fusion_is_the_branches_probabilities_weighted_by_the_validation_ch
     assert (tmp_path / "late.png").stat().st_size > 0 and len(fig.axes[0].lines) == 4  # three folds and w = 0.5
     # every w on the test folds, afterwards: the ends are the branches alone, the chosen w's row is the late run
     sweep = report.late_fusion_sweep(frlm, urlm, late=late)
-    assert list(sweep["w_FRLM"]) == pytest.approx(list(training.LATE_WEIGHTS))
+    assert list(sweep["w_FRLM"].iloc[:-1]) == pytest.approx(list(training.LATE_WEIGHTS))
+    bound = sweep.iloc[-1]  # each fold at its own best w on its test fold: at least any single w
+    assert bound[report.TEST_BEST_COLUMN] == report.PER_FOLD_BEST and np.isnan(bound["w_FRLM"])
+    assert bound["WA (%)"] >= sweep["WA (%)"].iloc[:-1].max() - 1e-9
+    per_fold_best = []
+    for f in late.folds["fold"]:
+        one = {r.config.model: dataclasses.replace(r, predictions=r.predictions[r.predictions["fold"] == f]) for r in (frlm, urlm)}
+        per_fold_best.append(report.late_fusion_sweep(one["frlm"], one["urlm"])["WA (%)"].iloc[:-1].max())
+    assert bound["WA (%)"] == pytest.approx(np.mean(per_fold_best), abs=0.01)
     for w, branch in ((0.0, urlm), (1.0, frlm)):
         row = sweep[np.isclose(sweep["w_FRLM"], w)].iloc[0]
         assert row["WA (%)"] == pytest.approx(100 * branch.folds["wa"].mean(), abs=0.01)
         assert row["UA (%)"] == pytest.approx(100 * branch.folds["ua"].mean(), abs=0.01)
     assert (sweep[report.TEST_BEST_COLUMN] == "yes").sum() == 1
-    assert sweep.loc[sweep[report.TEST_BEST_COLUMN] == "yes", "WA (%)"].iloc[0] == sweep["WA (%)"].max()
-    assert sweep["val loss"].tolist() == pytest.approx(
+    assert sweep.loc[sweep[report.TEST_BEST_COLUMN] == "yes", "WA (%)"].iloc[0] == sweep["WA (%)"].iloc[:-1].max()
+    assert sweep["val loss"].iloc[:-1].tolist() == pytest.approx(
         own.groupby("weight")["val_loss"].mean().round(4).tolist(), abs=1e-4)
     for _, fold in late.folds.iterrows():  # on each fold alone, the w it chose gives the late run's accuracy
         one = {r.config.model: dataclasses.replace(r, predictions=r.predictions[r.predictions["fold"] == fold["fold"]])
@@ -587,7 +595,7 @@ def test_late_fusion_is_the_branches_probabilities_weighted_by_the_validation_ch
     with pytest.raises(ValueError, match="same test utterances"):
         report.late_fusion_sweep(frlm, dataclasses.replace(urlm, predictions=urlm.predictions.iloc[1:]))
     fig = plotting.late_fusion_weights(late.curves, late.folds, sweep=sweep)
-    assert len(fig.axes) == 3 and len(fig.axes[2].lines) == 3  # test WA, UA and w = 0.5
+    assert len(fig.axes) == 3 and len(fig.axes[2].lines) == 4  # test WA, UA, the per-fold bound and w = 0.5
     # the head adds no parameters: it is the branches' own classifier heads and one weight
     model = training.load_fold_model(_exp("late"), next(tmp_path.glob("late-*/seed0/fold0")), 3, store)
     assert model.head.frlm_head is model.frlm.head and model.head.urlm_head is model.urlm.head
