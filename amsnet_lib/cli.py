@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from pathlib import Path
 
 from . import studies  # configuration dataclasses only: cheap, and --help names the studies
 
@@ -326,6 +327,12 @@ def _cmd_evaluate(args) -> int:
         from ._atomic import atomic_write_text
 
         atomic_write_text(args.out, ev.predictions.to_csv(index=False))
+    if args.figure:
+        from .plotting import confusion_matrix
+
+        confusion_matrix(ev.confusion.to_numpy(), ev.classes, save=args.figure,
+                         title=f"{Path(str(args.corpus)).name} with {Path(str(ev.checkpoint)).name}: "
+                               f"WA {ev.wa:.2f} %, UA {ev.ua:.2f} % ({len(ev.predictions)} utterances)")
     trained_on = rec.info.meta.get("data", "not recorded")
     print(f"{len(ev.predictions)} utterances of {args.corpus} evaluated with {ev.checkpoint} (trained on: {trained_on})")
     print(f"WA {ev.wa:.2f} %, UA {ev.ua:.2f} % (UA over the {len(ev.recall)} classes present)")
@@ -404,6 +411,7 @@ def _add_inference_commands(sub) -> None:
                    help="map corpus labels to the model's classes, e.g. ang=anger hap=happiness; other labels "
                         "match a class of the same name (case ignored) or are left out and listed")
     p.add_argument("--out", default=None, metavar="CSV", help="also write every prediction with its true class")
+    p.add_argument("--figure", default=None, metavar="PNG", help="also draw the confusion matrix (rows: recall in %%)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)

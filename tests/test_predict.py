@@ -261,12 +261,13 @@ def test_cli_evaluate_prints_wa_ua_and_confusion_and_writes_predictions(tiny_ckp
     corpus = _labelled_corpus(tmp_path / "other")
     out = tmp_path / "preds.csv"
     rc = cli.main(["evaluate", str(corpus), "--checkpoint", str(tiny_ckpt), "--label-map", "excited=high",
-                   "--out", str(out), "--quiet"])
+                   "--out", str(out), "--figure", str(tmp_path / "fig" / "confusion.png"), "--quiet"])
     printed = capsys.readouterr()
     assert rc == 0
     assert "7 utterances of" in printed.out and "trained on: synthetic tones" in printed.out
     assert "WA " in printed.out and "confusion (rows: true, columns: predicted)" in printed.out
     assert "broken.wav" in printed.err and "1 utterance(s) left out" in printed.err
+    assert (tmp_path / "fig" / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     written = pd.read_csv(out)
     assert len(written) == 7 and {"path", "corpus_label", "true", "label"} <= set(written.columns)
     assert cli.main(["evaluate", str(corpus), "--checkpoint", str(tiny_ckpt), "--label-map", "excited"]) == 2
