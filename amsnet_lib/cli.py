@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from . import studies  # configuration dataclasses only: cheap, and --help names the studies
+from .config import MONITORS
 
 
 def _add_corpus_args(p: argparse.ArgumentParser) -> None:
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden-size", type=int, default=None, help="FRLM BLSTM units per direction (Fig. 7; default 128)")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs per stage")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (0: off)")
-    p.add_argument("--monitor", default=None, choices=["val_loss", "val_ua"],
+    p.add_argument("--monitor", default=None, choices=list(MONITORS),
                    help="model selection and early stopping on the validation split, every stage (late fusion: "
                         "its weight's criterion): lowest loss (default) or highest UA")
     p.add_argument("--normalisation", default="corpus", choices=["corpus", "speaker"],

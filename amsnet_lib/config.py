@@ -131,6 +131,10 @@ class FusionConfig:
     dropout: float = 0.2
 
 
+#: Model-selection criteria on the validation split (``TrainConfig.monitor``).
+MONITORS = ("val_loss", "val_ua")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training stage.
@@ -158,6 +162,10 @@ class TrainConfig:
     val_fraction: float = 0.1
     weight_decay: float = 0.0
     monitor: str = "val_loss"
+
+    def __post_init__(self):
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be val_loss or val_ua, got {self.monitor!r}")
 
 
 MODELS = ("frlm", "urlm", "concat", "early", "amsnet", "late")

@@ -653,8 +653,7 @@ def late_fusion_sweep(frlm, urlm, weights: Sequence[float] = LATE_WEIGHTS, late=
         raise ValueError("the two branch results were not evaluated on the same test utterances (folds, seeds)")
     pf, pu = f[cols].to_numpy(dtype=float), u[cols].to_numpy(dtype=float)
     y = f["true"].to_numpy(dtype=int)
-    groups = f.index.droplevel("path")
-    parts = [np.flatnonzero(groups == g) for g in groups.unique()]
+    parts = list(f.groupby(level=["seed", "fold"], sort=False).indices.values())  # positions of each fold's utterances
     val = None
     if late is not None:
         c = late.curves[late.curves["stage"] == "late"]

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ._atomic import atomic_write_bytes, atomic_write_text
-from .config import LATE_WEIGHTS, ExperimentConfig, TrainConfig
+from .config import LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig
 from .errors import AmsnetError
 from .features import Features, Normaliser, standardise_per_speaker
 from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
@@ -240,8 +240,6 @@ def train_model(
     gen = torch.Generator().manual_seed(seed)
     n = len(train["labels"])
     has_val = val is not None and len(val["labels"]) > 0
-    if cfg.monitor not in ("val_loss", "val_ua"):
-        raise ValueError(f"monitor must be val_loss or val_ua, got {cfg.monitor!r}")
     best = (-float("inf"), -float("inf"))
     best_state, best_epoch, since_best = None, 0, 0
     rows = []
@@ -675,7 +673,7 @@ def fit_late_weight(head, val: dict, n_classes: int, monitor: str = "val_loss",
         A :class:`TrainResult` whose curves have one row per candidate (``epoch`` numbers the
         candidates from 1, ``weight`` is w) and whose ``best_epoch`` is the chosen one's number.
     """
-    if monitor not in ("val_loss", "val_ua"):
+    if monitor not in MONITORS:
         raise ValueError(f"monitor must be val_loss or val_ua, got {monitor!r}")
     if len(val["labels"]) == 0 and len(weights) > 1:
         raise ValueError("late fusion chooses its weight on the validation split, which is empty. "
