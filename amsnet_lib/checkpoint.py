@@ -12,7 +12,9 @@ loading never runs code from the file) holding:
 - ``normaliser``: the :class:`~amsnet_lib.features.Normaliser` statistics fitted on the
   training utterances;
 - ``amsnet_version``, ``torch_version`` and ``meta`` (free dict: training data, protocol,
-  cross-validated accuracy, date...).
+  cross-validated accuracy, date...). :func:`describe_training_data` fills in the training
+  utterances: counts, speakers and, under ``training_sha256``, a digest of every training file's
+  content, with which :func:`~amsnet_lib.predict.evaluate` keeps training audio out of a test.
 
 >>> save_checkpoint("model.pt", model, exp, classes, normaliser, meta={"data": "EmoDB"})  # doctest: +SKIP
 >>> model, info = load_checkpoint("model.pt")                                              # doctest: +SKIP
@@ -21,6 +23,7 @@ loading never runs code from the file) holding:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import os
 import typing
@@ -36,7 +39,17 @@ from .config import ExperimentConfig, FeatureConfig
 from .errors import CheckpointError
 from .features import Normaliser
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointInfo", "save_checkpoint", "load_checkpoint", "read_checkpoint_info"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "TRAINING_DIGESTS",
+    "CheckpointInfo",
+    "describe_training_data",
+    "file_digest",
+    "load_checkpoint",
+    "read_checkpoint_info",
+    "save_checkpoint",
+]
 
 FORMAT = "amsnet-checkpoint"
 #: Layout version of the file. Bump it when the layout changes; loaders refuse other versions.
@@ -123,6 +136,58 @@ def config_from_dict(cls, data: dict, *, where: str = "config"):
     return cls(**kwargs)
 
 
+# --------------------------------------------------------------------------- training data
+
+#: ``meta`` key of the training files' content digests (:func:`file_digest`), a sorted list; a
+#: string instead says why they could not be recorded.
+TRAINING_DIGESTS = "training_sha256"
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """Digest of a file's bytes: the first 32 hex digits (128 bits) of its SHA-256.
+
+    Two copies of one recording have the same digest whatever their names or folders, so a
+    renamed or moved training file is still recognised; a re-encoded or resampled copy is not
+    (its bytes differ).
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:32]
+
+
+def describe_training_data(table, classes) -> dict:
+    """``meta`` entries describing the utterances a model was trained on.
+
+    Args:
+        table: the training utterances, a corpus table (``path``, ``label``, optional
+            ``speaker``) as :func:`~amsnet_lib.corpora.load_corpus` returns.
+        classes: the model's classes, in output order.
+
+    Returns:
+        ``n_utterances``, ``class_counts`` (class -> utterances), ``speakers`` (sorted; when
+        the table has them) and :data:`TRAINING_DIGESTS`: every training file's
+        :func:`file_digest`, sorted, or, when some file cannot be read here (features trained
+        from a bundle made elsewhere), a sentence saying so: a partial list would let
+        unlisted training files pass as unseen.
+    """
+    labels = [str(v) for v in table["label"]]
+    out = {"n_utterances": len(table), "class_counts": {str(c): labels.count(str(c)) for c in classes}}
+    if "speaker" in table.columns:
+        out["speakers"] = sorted({str(s) for s in table["speaker"]})
+    digests, unreadable = [], []
+    for p in table["path"]:
+        try:
+            digests.append(file_digest(p))
+        except OSError:
+            unreadable.append(str(p))
+    out[TRAINING_DIGESTS] = sorted(digests) if not unreadable else (
+        f"not recorded: {len(unreadable)} of {len(table)} training files could not be read where the model was "
+        f"trained (e.g. {unreadable[0]})")
+    return out
+
+
 # --------------------------------------------------------------------------- save
 
 
@@ -133,6 +198,8 @@ def save_checkpoint(
     classes,
     normaliser: Normaliser,
     meta: dict | None = None,
+    *,
+    training_table=None,
 ) -> Path:
     """Write a self-describing checkpoint atomically (a reader sees the old file or the new one).
 
@@ -144,6 +211,9 @@ def save_checkpoint(
         classes: class names, in the order of the model's outputs.
         normaliser: the feature standardisation fitted on the training utterances.
         meta: JSON-like description (training data, protocol, accuracy, date...).
+        training_table: the training utterances (a corpus table); when given, ``meta`` gets
+            :func:`describe_training_data`'s entries, so that :func:`~amsnet_lib.predict.evaluate`
+            can keep these files out of a test.
 
     Returns:
         The path written.
@@ -158,6 +228,9 @@ def save_checkpoint(
     classes = [str(c) for c in classes]
     if len(set(classes)) != len(classes) or not classes:
         raise ValueError(f"classes must be non-empty and unique, got {classes}")
+    meta = dict(meta or {})
+    if training_table is not None:
+        meta.update(describe_training_data(training_table, classes))
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     payload = {
         "format": FORMAT,
@@ -169,7 +242,7 @@ def save_checkpoint(
         "classes": classes,
         "normaliser": {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in dataclasses.asdict(normaliser).items()},
         "state_dict": state,
-        "meta": _plain(dict(meta or {})),
+        "meta": _plain(meta),
     }
     buf = io.BytesIO()
     torch.save(payload, buf)

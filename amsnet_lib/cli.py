@@ -1,4 +1,4 @@
-"""Command line: ``amsnet features | train | pretrain | predict | stream | export``."""
+"""Command line: ``amsnet features | train | fit | pretrain | predict | evaluate | stream | export``."""
 from __future__ import annotations
 
 import argparse
@@ -82,20 +82,10 @@ def _cmd_features(args) -> int:
     return 0
 
 
-def _cmd_train(args) -> int:
-    from .training import run_experiment, update_summary
-
-    if args.late_weight is not None and (args.model != "late" or not 0.0 <= args.late_weight <= 1.0):
-        print(f"error: --late-weight {args.late_weight:g}: needs --model late and a weight between 0 and 1", file=sys.stderr)
-        return 2
-    _set_threads(args)
-    feats = _load(args)
-    corpus = feats.table.attrs.get("corpus", "custom")
-    # The paper's configuration (studies.experiment) with only the options given here changed, so
-    # the CLI and the notebooks share their run store entries.
-    exp = studies.experiment(corpus, args.model, args.protocol, args.profile, n_folds=args.folds, split_seed=args.split_seed,
-                     seeds=tuple(args.seeds), features=feats.config, split_file=args.split_file,
-                     normalisation=args.normalisation)
+def _experiment(args, corpus: str, feats, *, protocol: str = "paper", **kw):
+    """The paper's configuration (``studies.experiment``) with only the options given here changed,
+    so the CLI and the notebooks share their run store entries."""
+    exp = studies.experiment(corpus, args.model, protocol, args.profile, features=feats.config, **kw)
     # each changed factor also names the variant, so the summary row of a changed configuration
     # never overwrites the paper configuration's row (and matches the study notebook's row)
     if args.se_ratio is not None:
@@ -111,6 +101,49 @@ def _cmd_train(args) -> int:
     if any(getattr(args, k, None) is not None for k in ("frlm_lr", "urlm_lr", "fusion_lr")):
         exp = studies.with_stage_learning_rates(exp, args.frlm_lr, args.urlm_lr, args.fusion_lr)
     exp = studies.with_stopping(exp, args.epochs, args.patience, args.monitor)
+    return exp
+
+
+def _add_configuration_args(p: argparse.ArgumentParser) -> None:
+    """The options of ``train`` and ``fit`` that change the model or its training."""
+    p.add_argument("--profile", default="full", choices=["full", "quick"], help="full = the paper's settings; quick = smoke run")
+    p.add_argument("--optimizer", default=None, choices=["rmsprop", "adam", "sgd"], help="default: the profile's (rmsprop)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate of both stages (default: the profile's, 1e-4)")
+    p.add_argument("--frlm-lr", type=float, default=None,
+                   help="FRLM's (and early fusion's) learning rate where it differs from --lr (not in the paper; "
+                        "scripts/stage_lr.py chooses one per stage on validation)")
+    p.add_argument("--urlm-lr", type=float, default=None, help="URLM's learning rate where it differs from --lr")
+    p.add_argument("--fusion-lr", type=float, default=None, help="the fusion head's learning rate where it differs from --lr")
+    p.add_argument("--late-weight", type=float, default=None,
+                   help="--model late: fix the weight of FRLM's probabilities (0-1; 0.5: the plain average) instead of choosing it on validation")
+    p.add_argument("--batch-size", type=int, default=None, help="default: 256 EmoDB, 64 IEMOCAP")
+    p.add_argument("--se-ratio", type=int, default=None, help="URLM squeeze-and-excitation reduction ratio r (Table 3; default 16)")
+    p.add_argument("--hidden-size", type=int, default=None, help="FRLM BLSTM units per direction (Fig. 7; default 128)")
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs per stage")
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (0: off)")
+    p.add_argument("--monitor", default=None, choices=list(MONITORS),
+                   help="model selection and early stopping on the validation split, every stage (late fusion: "
+                        "its weight's criterion): lowest loss (default) or highest UA")
+
+
+def _check_configuration_args(args) -> None:
+    from .errors import AmsnetError
+
+    if args.late_weight is not None and (args.model != "late" or not 0.0 <= args.late_weight <= 1.0):
+        raise AmsnetError(None, f"--late-weight {args.late_weight:g} with --model {args.model}",
+                          "--late-weight needs --model late and a weight between 0 and 1 (or leave it out: "
+                          "the weight is then chosen on validation)")
+
+
+def _cmd_train(args) -> int:
+    from .training import run_experiment, update_summary
+
+    _check_configuration_args(args)
+    _set_threads(args)
+    feats = _load(args)
+    corpus = feats.table.attrs.get("corpus", "custom")
+    exp = _experiment(args, corpus, feats, protocol=args.protocol, n_folds=args.folds, split_seed=args.split_seed,
+                      seeds=tuple(args.seeds), split_file=args.split_file, normalisation=args.normalisation)
     if args.workers > 1 and not args.finished_only:
         from .training import pretrain
 
@@ -132,6 +165,47 @@ def _cmd_train(args) -> int:
     if args.summary and args.profile == "full" and not result.missing and not args.fold:
         update_summary(result, args.summary)
         print(f"summary: {args.summary}")
+    return 0
+
+
+def _cmd_fit(args) -> int:
+    import datetime as _dt
+
+    import amsnet_lib
+
+    from .checkpoint import TRAINING_DIGESTS, config_to_dict, describe_training_data, save_checkpoint
+    from .training import fit_final
+
+    _check_configuration_args(args)
+    _set_threads(args)
+    feats = _load(args)
+    corpus = feats.table.attrs.get("corpus", "custom")
+    exp = _experiment(args, corpus, feats, seeds=(args.seed,))
+    model, normaliser = fit_final(exp, feats, store=args.run_dir, device=args.device)
+    val = exp.stage_train("fusion" if exp.model not in ("frlm", "urlm", "early") else exp.model).val_fraction
+    meta = {
+        "data": args.description or f"{corpus}: {len(feats)} utterances of {len(feats.classes)} classes",
+        "corpus": corpus,
+        "protocol": f"trained on all given utterances (training.fit_final); a stratified {val:.0%} validation split "
+                    "selects the epoch",
+        "configuration": f'studies.experiment("{corpus}", "{exp.model}", "paper", "{args.profile}")'
+                         + (f" with {exp.variant}" if exp.variant else ""),
+        "profile": args.profile,
+        "seed": args.seed,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "amsnet_version": amsnet_lib.__version__,
+        "features": config_to_dict(exp.features),
+    }
+    meta.update(describe_training_data(feats.table, feats.classes))
+    out = save_checkpoint(args.out, model, exp, feats.classes, normaliser, meta)
+    print(f"{out}: {exp.model} trained on all {len(feats)} utterances of {corpus} ({', '.join(feats.classes)}), "
+          f"profile {args.profile}, seed {args.seed}")
+    if isinstance(meta[TRAINING_DIGESTS], list):
+        print("its training files are recorded by content: `amsnet evaluate` leaves them out of a test")
+    else:
+        print(f"warning: `amsnet evaluate` cannot keep its training files out of a test: {meta[TRAINING_DIGESTS]}")
+    print(f"no accuracy: the model saw all of {corpus}. For one, run `amsnet train` with the same options "
+          "(cross-validated, the same engine)")
     return 0
 
 
@@ -188,24 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=5, help="folds of the paper protocol")
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--profile", default="full", choices=["full", "quick"], help="full = the paper's settings; quick = smoke run")
-    p.add_argument("--optimizer", default=None, choices=["rmsprop", "adam", "sgd"], help="default: the profile's (rmsprop)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate of both stages (default: the profile's, 1e-4)")
-    p.add_argument("--frlm-lr", type=float, default=None,
-                   help="FRLM's (and early fusion's) learning rate where it differs from --lr (not in the paper; "
-                        "scripts/stage_lr.py chooses one per stage on validation)")
-    p.add_argument("--urlm-lr", type=float, default=None, help="URLM's learning rate where it differs from --lr")
-    p.add_argument("--fusion-lr", type=float, default=None, help="the fusion head's learning rate where it differs from --lr")
-    p.add_argument("--late-weight", type=float, default=None,
-                   help="--model late: fix the weight of FRLM's probabilities (0-1; 0.5: the plain average) instead of choosing it on validation")
-    p.add_argument("--batch-size", type=int, default=None, help="default: 256 EmoDB, 64 IEMOCAP")
-    p.add_argument("--se-ratio", type=int, default=None, help="URLM squeeze-and-excitation reduction ratio r (Table 3; default 16)")
-    p.add_argument("--hidden-size", type=int, default=None, help="FRLM BLSTM units per direction (Fig. 7; default 128)")
-    p.add_argument("--epochs", type=int, default=None, help="maximum epochs per stage")
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (0: off)")
-    p.add_argument("--monitor", default=None, choices=list(MONITORS),
-                   help="model selection and early stopping on the validation split, every stage (late fusion: "
-                        "its weight's criterion): lowest loss (default) or highest UA")
+    _add_configuration_args(p)
     p.add_argument("--normalisation", default="corpus", choices=["corpus", "speaker"],
                    help="corpus (paper): fold-training statistics; speaker: each speaker standardised with their own "
                         "statistics first (not in the paper; assumes the test speaker is known)")
@@ -222,6 +279,20 @@ def main(argv: list[str] | None = None) -> int:
                    help="train the branches' folds in this many processes at once (with --threads per process; "
                         "on a CPU: the number of cores and --threads 1)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("fit", help="train a model on all of a corpus and write a checkpoint for predict, evaluate, stream "
+                                   "and export (reports no accuracy: that is `train`)")
+    _add_corpus_args(p)
+    p.add_argument("--model", default="amsnet", choices=["amsnet", "frlm", "urlm", "concat", "early", "late"])
+    _add_configuration_args(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, metavar="FILE", help="the checkpoint to write (.pt)")
+    p.add_argument("--description", default=None, metavar="TEXT",
+                   help="the training data in words, kept in the checkpoint (evaluate prints it)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs); an interrupted fit resumes")
+    p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("pretrain", help="train every branch fold a whole suite of experiments needs, several processes at once")
     _add_corpus_args(p)
@@ -319,8 +390,8 @@ def _cmd_evaluate(args) -> int:
         label_map[label] = cls
     rec = Recognizer(args.checkpoint)
     try:
-        ev = evaluate(args.corpus, rec, data_dir=args.data_dir, label_map=label_map, batch_size=args.batch_size,
-                      progress=(not args.quiet) and sys.stderr.isatty())
+        ev = evaluate(args.corpus, rec, data_dir=args.data_dir, label_map=label_map, include_training=args.include_training,
+                      batch_size=args.batch_size, progress=(not args.quiet) and sys.stderr.isatty())
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -336,6 +407,16 @@ def _cmd_evaluate(args) -> int:
                                f"WA {ev.wa:.2f} %, UA {ev.ua:.2f} % ({len(ev.predictions)} utterances)")
     trained_on = rec.info.meta.get("data", "not recorded")
     print(f"{len(ev.predictions)} utterances of {args.corpus} evaluated with {ev.checkpoint} (trained on: {trained_on})")
+    if ev.training_overlap is None:
+        print("training data: not checked (the checkpoint records no training files)")
+    elif ev.training_overlap == 0:
+        print("training data: none of these files (by content)")
+    elif args.include_training:
+        print(f"training data: {ev.training_overlap} of the {len(ev.predictions)} utterances evaluated are files the "
+              "checkpoint was trained on (column in_training): these figures mix in training accuracy")
+    else:
+        print(f"training data: {ev.training_overlap} utterance(s) are files the checkpoint was trained on and are left "
+              "out (--include-training keeps them)")
     print(f"WA {ev.wa:.2f} %, UA {ev.ua:.2f} % (UA over the {len(ev.recall)} classes present)")
     print("recall (%): " + ", ".join(f"{c} {r:.2f}" for c, r in ev.recall.items()))
     print("confusion (rows: true, columns: predicted):")
@@ -413,6 +494,9 @@ def _add_inference_commands(sub) -> None:
                         "match a class of the same name (case ignored) or are left out and listed")
     p.add_argument("--out", default=None, metavar="CSV", help="also write every prediction with its true class")
     p.add_argument("--figure", default=None, metavar="PNG", help="also draw the confusion matrix (rows: recall in %%)")
+    p.add_argument("--include-training", action="store_true",
+                   help="also evaluate files the checkpoint was trained on (by default they are left out and listed; "
+                        "with them the figures mix in training accuracy)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)

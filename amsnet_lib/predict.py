@@ -473,8 +473,14 @@ class Evaluation:
         recall: percent per class present among the true labels.
         confusion: counts, rows the true class, columns the predicted one (the model's classes).
         left_out: ``(path, reason)`` of every utterance not evaluated: a label that is no class
-            of the model, a file the corpus loader or the model could not use.
+            of the model, a file the corpus loader or the model could not use, a file the model
+            was trained on.
         checkpoint: the checkpoint file.
+        training_overlap: how many of the corpus's utterances (with a label of the model) are
+            files the checkpoint was trained on, by content (:func:`~amsnet_lib.checkpoint.file_digest`);
+            ``None`` when the checkpoint records no training files, so nothing could be checked.
+            With ``include_training`` they are evaluated (``predictions["in_training"]``), else
+            left out.
     """
 
     predictions: pd.DataFrame
@@ -485,10 +491,12 @@ class Evaluation:
     confusion: pd.DataFrame
     left_out: list[tuple[str, str]]
     checkpoint: str | None
+    training_overlap: int | None = None
 
 
 def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *, data_dir=None,
-             label_map: dict[str, str] | None = None, batch_size: int = 32, progress: bool = True) -> Evaluation:
+             label_map: dict[str, str] | None = None, include_training: bool = False, batch_size: int = 32,
+             progress: bool = True) -> Evaluation:
     """Accuracy of a trained checkpoint on labelled audio: cross-corpus evaluation, or a held-out set.
 
     Every utterance goes through :func:`predict` (the feature path of training); its label is
@@ -497,15 +505,22 @@ def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *
     ``excited`` for an EmoDB model, say) and files that fail are left out and listed, never
     guessed; the measures cover the rest.
 
+    Files the checkpoint was trained on are left out too, so that its training accuracy never
+    passes for a test result: checkpoints written with the training table (``amsnet fit``,
+    the shipped model) record a digest of every training file's content, compared with each
+    file here (renamed or moved copies are caught; re-encoded ones are not).
+
     Args:
         corpus: a corpus table (a DataFrame with ``path`` and ``label``, as
             :func:`~amsnet_lib.corpora.load_corpus` returns), or what ``load_corpus`` takes:
             ``"emodb"``, ``"iemocap"``, a CSV manifest ``path,label[,speaker]``, a folder with one
             sub-folder per label.
         checkpoint: checkpoint file or :class:`Recognizer`; default the shipped EmoDB model (which
-            was trained on all of EmoDB: on EmoDB its figures are training accuracy, not a result).
+            was trained on all of EmoDB, so every EmoDB file is left out as training data).
         data_dir: folder of a named corpus (see ``load_corpus``).
         label_map: corpus label -> model class, e.g. ``{"ang": "anger", "hap": "happiness"}``.
+        include_training: evaluate the checkpoint's training files too (flagged in
+            ``predictions["in_training"]``): the figures then mix in training accuracy.
         batch_size: utterances per forward pass.
         progress: tqdm progress bar over files.
 
@@ -538,11 +553,27 @@ def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *
         left_out.append((str(p), f"label {lab!r} is no class of the model {classes}. Fix: map it with "
                                  f"label_map / --label-map {lab}=CLASS, or leave it out"))
     kept = table[true.notna()]
+    seen = _training_files_seen(rec.info, kept["path"])
+    overlap = None if seen is None else int(seen.sum())
+    if seen is not None and not include_training:
+        for p in kept.loc[seen, "path"]:
+            left_out.append((str(p), "in the checkpoint's training data (same file content): its prediction would be "
+                                     "training accuracy. Fix: evaluate audio the model was not trained on, or pass "
+                                     "include_training / --include-training to measure training accuracy"))
+        kept, seen = kept[~seen], seen[~seen]
     df = rec.predict(kept[["path"]].reset_index(drop=True), batch_size=batch_size, progress=progress)
     df.insert(1, "corpus_label", kept["label"].astype(str).to_numpy())
-    df.insert(2, "true", true[true.notna()].to_numpy())
+    df.insert(2, "true", true[kept.index].to_numpy())
+    if seen is not None:
+        df["in_training"] = seen.to_numpy()
     left_out += [(r.path, r.error) for r in df.itertuples() if r.error]
     df = df[df["error"] == ""].reset_index(drop=True)
+    if df.empty and overlap and not include_training:
+        others = f", the other {len(table) - overlap} were left out (see left_out)" if overlap < len(table) else ""
+        raise ValueError(f"no utterance left to evaluate: {overlap} of the {len(table)} in the corpus are files "
+                         f"{rec.info.path or 'the checkpoint'} was trained on (same content){others}. Fix: evaluate "
+                         "audio the model was not trained on; pass include_training / --include-training to measure "
+                         "its training accuracy")
     if df.empty:
         raise ValueError(f"no utterance left to evaluate ({len(table)} in the corpus, labels "
                          f"{sorted(set(map(str, table['label'])))}; model classes {classes}). Fix: map the corpus's "
@@ -556,4 +587,25 @@ def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *
         wa=100 * weighted_accuracy(y, p), ua=100 * unweighted_accuracy(y, p, len(classes)),
         recall={c: 100 * float(r) for c, r in zip(classes, recall) if r == r},
         confusion=pd.DataFrame(confusion_matrix(y, p, len(classes)), index=classes, columns=classes),
-        left_out=left_out, checkpoint=rec.info.path)
+        left_out=left_out, checkpoint=rec.info.path, training_overlap=overlap)
+
+
+def _training_files_seen(info: CheckpointInfo, paths: pd.Series) -> pd.Series | None:
+    """Per path: is the file one the checkpoint was trained on (by content)? ``None``: not recorded.
+
+    A file that cannot be read counts as unseen here; :meth:`Recognizer.predict` reports it.
+    """
+    from .checkpoint import TRAINING_DIGESTS, file_digest
+
+    recorded = info.meta.get(TRAINING_DIGESTS)
+    if not isinstance(recorded, list):
+        return None
+    recorded = set(recorded)
+
+    def seen(p) -> bool:
+        try:
+            return file_digest(p) in recorded
+        except OSError:
+            return False
+
+    return paths.map(seen).astype(bool)

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from amsnet_lib.checkpoint import config_to_dict, load_checkpoint, save_checkpoint  # noqa: E402
+from amsnet_lib.checkpoint import TRAINING_DIGESTS, config_to_dict, describe_training_data, load_checkpoint, save_checkpoint  # noqa: E402
 from amsnet_lib.predict import SHIPPED_CHECKPOINT  # noqa: E402
 
 NOT_MEASURED = "not yet measured"
@@ -126,7 +126,8 @@ summary (`results/tables/summary.csv`), never typed in by hand.
 ## Training data
 - **EmoDB** (Berlin Database of Emotional Speech; Burkhardt et al., 2005): acted German speech,
   10 professional speakers (5 female, 5 male), 10 sentences, 7 emotions; all {n_utt} utterances
-  are used for training (`amsnet_lib.training.fit_final`).
+  are used for training (`amsnet_lib.training.fit_final`). The checkpoint records a digest of
+  every training file, so `amsnet evaluate` leaves EmoDB's files out (training accuracy is no result).
 - **Protocol**: two-stage training as in the paper (branches pre-trained, then the fusion head
   over frozen branches), {tc.optimizer}, lr {tc.lr:g}, batch {tc.batch_size}; a stratified
   {100 * tc.val_fraction:.0f} % validation split of the training data selects the epoch by
@@ -213,6 +214,18 @@ def main(argv: list[str] | None = None) -> int:
         if meta.get("profile") == "full" and meta.get("n_utterances") == meta.get("corpus_utterances"):
             meta["loso_accuracy"] = read_accuracy(summary, "loso") or NOT_MEASURED
             meta["paper_protocol_accuracy"] = read_accuracy(summary, "paper") or NOT_MEASURED
+        if not isinstance(meta.get(TRAINING_DIGESTS), list) and meta.get("n_utterances") == meta.get("corpus_utterances"):
+            # trained on the whole corpus: its files are EmoDB's, whose counts must still agree
+            from amsnet_lib.corpora import load_corpus
+
+            table = load_corpus("emodb", data_dir=args.data_dir, download=False if args.no_download else "auto")
+            described = describe_training_data(table, info.classes)
+            if (described["n_utterances"], described["class_counts"]) != (meta["n_utterances"], meta.get("class_counts")):
+                print(f"error: the EmoDB found ({described['n_utterances']} utterances, {described['class_counts']}) is "
+                      f"not the one {out} was trained on ({meta['n_utterances']}, {meta.get('class_counts')}); its "
+                      "training files are not recorded. Fix: point --data-dir at that copy, or retrain.", file=sys.stderr)
+                return 2
+            meta[TRAINING_DIGESTS] = described[TRAINING_DIGESTS]
         save_checkpoint(out, model, info.experiment, info.classes, info.normaliser, meta)
         card.write_text(render_card(meta, out.name))
         print(f"updated {out} meta and {card}")
@@ -245,10 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         "data": f"EmoDB (Berlin Database of Emotional Speech): acted German, 10 speakers, 7 classes; "
                 f"{len(table)} of {n_corpus} utterances used for training",
         "corpus": "emodb",
-        "n_utterances": len(table),
         "corpus_utterances": n_corpus,
-        "speakers": sorted(str(s) for s in table["speaker"].unique()),
-        "class_counts": {c: int((table["label"] == c).sum()) for c in feats.classes},
+        **describe_training_data(feats.table, feats.classes),  # counts, speakers, each file's digest
         "protocol": "trained on all given utterances (training.fit_final); a stratified 10 % validation split selects the epoch",
         "configuration": 'studies.experiment("emodb", "amsnet", "paper", "%s")' % profile,
         "profile": profile,

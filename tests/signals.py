@@ -37,7 +37,8 @@ def tone(seconds: float, f0: float, sr: int = 16000, seed: int = 0, amp: float =
 
 
 def tiny_checkpoint(base: Path) -> Path:
-    """Quick-profile AMSNet trained by ``fit_final`` on 12 tone WAVs (2 classes); built once under ``base``."""
+    """Quick-profile AMSNet trained by ``fit_final`` on 12 tone WAVs (2 classes; ``base/tiny/corpus``, recorded in
+    the checkpoint as its training files); built once under ``base``."""
     out = base / "tiny" / "amsnet_tiny.pt"
     if out.is_file():
         return out
@@ -61,5 +62,6 @@ def tiny_checkpoint(base: Path) -> Path:
         model, norm = fit_final(exp, feats, store=base / "tiny" / "runs", device="cpu", progress=False)
     finally:
         torch.set_num_threads(threads)
-    save_checkpoint(out, model, exp, feats.classes, norm, meta={"data": "synthetic tones", "protocol": "fit_final"})
+    save_checkpoint(out, model, exp, feats.classes, norm, meta={"data": "synthetic tones", "protocol": "fit_final"},
+                    training_table=feats.table)
     return out

@@ -12,7 +12,17 @@ import pytest
 import soundfile as sf
 import torch
 
-from amsnet_lib.checkpoint import FORMAT_VERSION, config_from_dict, config_to_dict, load_checkpoint, save_checkpoint
+from amsnet_lib.checkpoint import (
+    FORMAT_VERSION,
+    TRAINING_DIGESTS,
+    config_from_dict,
+    config_to_dict,
+    describe_training_data,
+    file_digest,
+    load_checkpoint,
+    read_checkpoint_info,
+    save_checkpoint,
+)
 from amsnet_lib.config import ExperimentConfig, FeatureConfig
 from amsnet_lib.errors import CheckpointError
 from signals import TINY_CLASSES, TINY_FEATURES, tone  # noqa: F401
@@ -64,6 +74,41 @@ def test_save_is_atomic_and_leaves_no_temp_files(tiny_ckpt, tmp_path):
     save_checkpoint(out, model, info.experiment, info.classes, info.normaliser, meta={"n": np.int64(3)})
     assert out.is_file() and [p.name for p in out.parent.iterdir()] == ["m.pt"]
     assert load_checkpoint(out)[1].meta == {"n": 3}
+
+
+def test_training_data_is_described_by_counts_speakers_and_file_contents(tiny_ckpt, tmp_path):
+    import pandas as pd
+
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    sf.write(a, tone(0.5, 200.0, seed=1), 16000)
+    sf.write(b, tone(0.5, 200.0, seed=2), 16000)  # other noise: other bytes
+    moved = tmp_path / "elsewhere" / "renamed.flac"
+    moved.parent.mkdir()
+    moved.write_bytes(a.read_bytes())
+    assert file_digest(a) == file_digest(moved) != file_digest(b) and len(file_digest(a)) == 32
+    table = pd.DataFrame({"path": [str(a), str(b)], "label": ["low", "low"], "speaker": ["s2", "s1"]})
+    d = describe_training_data(table, ["high", "low"])
+    assert d["n_utterances"] == 2 and d["class_counts"] == {"high": 0, "low": 2} and d["speakers"] == ["s1", "s2"]
+    assert d[TRAINING_DIGESTS] == sorted([file_digest(a), file_digest(b)])
+    # one file missing (features made on another machine): no partial list, a reason instead
+    gone = describe_training_data(table.assign(path=[str(a), str(tmp_path / "gone.wav")]), ["high", "low"])
+    assert isinstance(gone[TRAINING_DIGESTS], str) and "1 of 2 training files could not be read" in gone[TRAINING_DIGESTS]
+    # save_checkpoint(training_table=...) puts it into the meta, beside what the caller gave
+    model, info = load_checkpoint(tiny_ckpt)
+    out = save_checkpoint(tmp_path / "m.pt", model, info.experiment, info.classes, info.normaliser,
+                          meta={"data": "two tones"}, training_table=table)
+    meta = read_checkpoint_info(out).meta
+    assert meta["data"] == "two tones" and meta[TRAINING_DIGESTS] == d[TRAINING_DIGESTS]
+
+
+def test_shipped_checkpoint_records_every_emodb_file_it_was_trained_on(emodb_dir):
+    from amsnet_lib.corpora import load_corpus
+    from amsnet_lib.predict import SHIPPED_CHECKPOINT
+
+    meta = read_checkpoint_info(SHIPPED_CHECKPOINT).meta
+    table = load_corpus("emodb", data_dir=emodb_dir, download=False)
+    assert meta["n_utterances"] == len(table) == len(meta[TRAINING_DIGESTS])
+    assert set(meta[TRAINING_DIGESTS]) == {file_digest(p) for p in table["path"]}
 
 
 def test_save_refuses_classes_that_do_not_fit_the_model(tiny_ckpt, tmp_path):
@@ -194,6 +239,7 @@ def test_train_shipped_model_script_end_to_end(emodb_dir, tmp_path, monkeypatch)
     model, info = load_checkpoint(out)
     assert info.classes == ("anger", "boredom", "disgust", "fear", "happiness", "sadness", "neutral")
     assert info.meta["profile"] == "quick" and info.meta["n_utterances"] == 14
+    assert len(info.meta[TRAINING_DIGESTS]) == 14  # its training files, for evaluate to keep out
     # a smoke model never quotes the cross-validated accuracy of the real configuration
     assert "not applicable" in info.meta["loso_accuracy"]
     card = (out.parent / "MODEL_CARD.md").read_text()

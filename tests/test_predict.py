@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 
 from amsnet_lib import cli
 from amsnet_lib.errors import CheckpointError
@@ -274,3 +275,73 @@ def test_cli_evaluate_prints_wa_ua_and_confusion_and_writes_predictions(tiny_ckp
     assert "CORPUS_LABEL=MODEL_CLASS" in capsys.readouterr().err
     assert cli.main(["evaluate", str(corpus), "--checkpoint", str(tiny_ckpt), "--label-map", "excited=joy", "--quiet"]) == 2
     assert "not classes of the model" in capsys.readouterr().err
+
+
+def test_evaluate_leaves_out_the_checkpoints_training_files_by_content(rec, tiny_ckpt, tmp_path):
+    """The tiny model's training files, one of them renamed into a test corpus: found by content, left out and
+    listed; kept and flagged on request; a corpus of nothing else is refused."""
+    import shutil
+
+    from amsnet_lib.checkpoint import load_checkpoint, save_checkpoint
+    from amsnet_lib.predict import evaluate
+
+    training = tiny_ckpt.parent / "corpus"
+    corpus = _labelled_corpus(tmp_path / "other")
+    shutil.copy(training / "high" / "high2.wav", corpus / "HIGH" / "copy.wav")
+    ev = evaluate(corpus, rec, progress=False)
+    assert ev.training_overlap == 1 and len(ev.predictions) == 6 and not ev.predictions["in_training"].any()
+    reasons = dict(ev.left_out)
+    assert "in the checkpoint's training data" in reasons[str(corpus / "HIGH" / "copy.wav")]
+    mixed = evaluate(corpus, rec, include_training=True, progress=False)
+    assert mixed.training_overlap == 1 and len(mixed.predictions) == 7
+    flagged = mixed.predictions.loc[mixed.predictions["in_training"], "path"]
+    assert list(flagged) == [str(corpus / "HIGH" / "copy.wav")]
+    with pytest.raises(ValueError, match="12 of the 12 in the corpus are files .* was trained on"):
+        evaluate(training, rec, progress=False)
+    assert evaluate(training, rec, include_training=True, progress=False).training_overlap == 12
+    # a checkpoint that records no training files: nothing is checked, and it says so
+    model, info = load_checkpoint(tiny_ckpt)
+    meta = {k: v for k, v in info.meta.items() if k != "training_sha256"}
+    bare = save_checkpoint(tmp_path / "bare.pt", model, info.experiment, info.classes, info.normaliser, meta)
+    unchecked = evaluate(corpus, bare, progress=False)
+    assert unchecked.training_overlap is None and len(unchecked.predictions) == 7
+    assert "in_training" not in unchecked.predictions
+
+
+def test_cli_fit_writes_a_checkpoint_that_predict_and_evaluate_use(tmp_path, capsys):
+    """`amsnet fit` on a folder-per-label corpus: a checkpoint with the training data described; evaluate then
+    refuses that corpus (training accuracy) unless asked, and measures other audio."""
+    from amsnet_lib.checkpoint import file_digest, read_checkpoint_info
+
+    train = tmp_path / "train"
+    for i in range(5):
+        for label, f0 in (("high", 320.0), ("low", 110.0)):
+            (train / label).mkdir(parents=True, exist_ok=True)
+            sf.write(train / label / f"{label}{i}.wav", tone(1.0, f0 * (1 + 0.03 * i), seed=30 + i), 16000)
+    out = tmp_path / "model" / "mine.pt"
+    args = ["fit", "--corpus", str(train), "--duration", "1.0", "--profile", "quick", "--out", str(out),
+            "--run-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1",
+            "--threads", "1", "--description", "ten tones"]
+    threads = torch.get_num_threads()
+    try:
+        assert cli.main(args) == 0
+    finally:
+        torch.set_num_threads(threads)
+    printed = capsys.readouterr().out
+    assert "trained on all 10 utterances" in printed and "no accuracy" in printed
+    info = read_checkpoint_info(out)
+    assert info.model_name == "amsnet" and info.classes == ("high", "low") and info.features.duration == 1.0
+    assert info.meta["data"] == "ten tones" and info.meta["class_counts"] == {"high": 5, "low": 5}
+    assert info.meta["training_sha256"] == sorted(file_digest(p) for p in train.rglob("*.wav"))
+    assert Recognizer(out).predict([train / "high" / "high0.wav"], progress=False).loc[0, "label"] in ("high", "low")
+    # evaluate on the training corpus: refused, then training accuracy on request, labelled as such
+    assert cli.main(["evaluate", str(train), "--checkpoint", str(out), "--quiet"]) == 2
+    assert "--include-training" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(train), "--checkpoint", str(out), "--quiet", "--include-training"]) == 0
+    assert "10 of the 10 utterances evaluated are files the checkpoint was trained on" in capsys.readouterr().out
+    other = _labelled_corpus(tmp_path / "other")
+    assert cli.main(["evaluate", str(other), "--checkpoint", str(out), "--quiet"]) == 0
+    assert "training data: none of these files" in capsys.readouterr().out
+    # a bad option fails before any work
+    assert cli.main(args[:-2] + ["--late-weight", "0.5"]) == 2
+    assert "--late-weight" in capsys.readouterr().err
