@@ -182,9 +182,11 @@ def _cmd_fit(args) -> int:
     corpus = feats.table.attrs.get("corpus", "custom")
     exp = _experiment(args, corpus, feats, seeds=(args.seed,))
     model, normaliser = fit_final(exp, feats, store=args.run_dir, device=args.device)
+    # a manifest or a folder: its name says more than "custom"
+    shown = Path(args.features or args.corpus).name if corpus == "custom" else corpus
     val = exp.stage_train("fusion" if exp.model not in ("frlm", "urlm", "early") else exp.model).val_fraction
     meta = {
-        "data": args.description or f"{corpus}: {len(feats)} utterances of {len(feats.classes)} classes",
+        "data": args.description or f"{shown}: {len(feats)} utterances of {len(feats.classes)} classes",
         "corpus": corpus,
         "protocol": f"trained on all given utterances (training.fit_final); a stratified {val:.0%} validation split "
                     "selects the epoch",
@@ -198,13 +200,13 @@ def _cmd_fit(args) -> int:
     }
     meta.update(describe_training_data(feats.table, feats.classes))
     out = save_checkpoint(args.out, model, exp, feats.classes, normaliser, meta)
-    print(f"{out}: {exp.model} trained on all {len(feats)} utterances of {corpus} ({', '.join(feats.classes)}), "
+    print(f"{out}: {exp.model} trained on all {len(feats)} utterances of {shown} ({', '.join(feats.classes)}), "
           f"profile {args.profile}, seed {args.seed}")
     if isinstance(meta[TRAINING_DIGESTS], list):
         print("its training files are recorded by content: `amsnet evaluate` leaves them out of a test")
     else:
         print(f"warning: `amsnet evaluate` cannot keep its training files out of a test: {meta[TRAINING_DIGESTS]}")
-    print(f"no accuracy: the model saw all of {corpus}. For one, run `amsnet train` with the same options "
+    print(f"no accuracy: the model saw all of {shown}. For one, run `amsnet train` with the same options "
           "(cross-validated, the same engine)")
     return 0
 

@@ -328,7 +328,7 @@ def test_cli_fit_writes_a_checkpoint_that_predict_and_evaluate_use(tmp_path, cap
     finally:
         torch.set_num_threads(threads)
     printed = capsys.readouterr().out
-    assert "trained on all 10 utterances" in printed and "no accuracy" in printed
+    assert "trained on all 10 utterances of train (high, low)" in printed and "no accuracy" in printed
     info = read_checkpoint_info(out)
     assert info.model_name == "amsnet" and info.classes == ("high", "low") and info.features.duration == 1.0
     assert info.meta["data"] == "ten tones" and info.meta["class_counts"] == {"high": 5, "low": 5}
