@@ -766,6 +766,25 @@ def run_fold(exp: ExperimentConfig, features: Features, fold: Fold, seed: int, s
     return _run_fusion(exp, features, fold, seed, store, device, progress, train)
 
 
+def _check_trainable(features: Features) -> None:
+    """Refuse a corpus no classifier can be trained on: one class, or a class of one utterance
+    (which the validation split or a test fold takes whole, so that it is never learned)."""
+    counts = {c: int((features.labels == i).sum()) for i, c in enumerate(features.classes)}
+    present = {c: n for c, n in counts.items() if n}
+    corpus = features.table.attrs.get("corpus", "given")
+    if len(present) < 2:
+        raise AmsnetError(None, f"the {corpus} corpus has {len(present)} class{'' if len(present) == 1 else 'es'} with "
+                                 f"utterances ({present}); a classifier needs two or more",
+                          "add utterances of the other classes, or check the labels (folder names, the manifest's "
+                          "label column)")
+    single = sorted(c for c, n in present.items() if n < 2)
+    if single:
+        raise AmsnetError(None, f"class(es) {single} of the {corpus} corpus have a single utterance, which a validation split or test fold "
+                                 "takes whole, so the model could never learn them",
+                          "give every class at least 2 utterances (far more for a useful model), or leave those "
+                          "classes out of the manifest")
+
+
 def run_experiment(
     exp: ExperimentConfig,
     features: Features,
@@ -794,6 +813,8 @@ def run_experiment(
     """
     from tqdm.auto import tqdm
 
+    if not finished_only:
+        _check_trainable(features)
     store = store if isinstance(store, RunStore) else RunStore(store)
     device = _training_device(device)
     folds = make_folds(features.table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed, split_file=exp.split_file)
@@ -1049,6 +1070,7 @@ def fit_final(
             f"fit_final: normalisation={exp.normalisation!r} needs each test speaker's statistics, which a model "
             "for new audio does not have. Fix: train the final model with normalisation='corpus'."
         )
+    _check_trainable(features)
     store = store if isinstance(store, RunStore) else RunStore(store)
     device = _training_device(device)
     seed = exp.seeds[0] if seed is None else seed

@@ -635,3 +635,19 @@ def test_late_weight_choice_follows_the_monitor_and_breaks_ties_toward_the_avera
         ExperimentConfig(model="late", late_weights=(0.5, 1.5))
     with pytest.raises(ValueError, match="late_weights"):
         ExperimentConfig(model="late", late_weights=())
+
+
+def test_a_corpus_no_classifier_can_learn_is_refused_before_training(tmp_path):
+    """One class, or a class of a single utterance (the validation split or a test fold takes it whole)."""
+    from amsnet_lib.errors import AmsnetError
+
+    feats = _features()
+    one_class = dataclasses.replace(feats, labels=np.zeros_like(feats.labels))
+    with pytest.raises(AmsnetError, match=r"1 class with utterances \({'a': 60}\); a classifier needs two or more"):
+        run_experiment(_exp("urlm"), one_class, store=tmp_path, device="cpu", progress=False)
+    lonely = feats.labels.copy()
+    lonely[lonely == 2] = 1
+    lonely[0] = 2  # class c: one utterance
+    with pytest.raises(AmsnetError, match=r"class\(es\) \['c'\] .* single utterance"):
+        fit_final(_exp("urlm"), dataclasses.replace(feats, labels=lonely), store=tmp_path, device="cpu", progress=False)
+    assert not list(tmp_path.iterdir())  # refused before anything was written
