@@ -176,7 +176,11 @@ def _cmd_fit(args) -> int:
     from .checkpoint import TRAINING_DIGESTS, config_to_dict, describe_training_data, save_checkpoint
     from .training import fit_final
 
+    from .errors import AmsnetError
+
     _check_configuration_args(args)
+    if Path(args.out).is_dir():  # found now, not after the training
+        raise AmsnetError(args.out, "is a folder", "give --out a file name, e.g. --out model.pt")
     _set_threads(args)
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")

@@ -342,6 +342,8 @@ def test_cli_fit_writes_a_checkpoint_that_predict_and_evaluate_use(tmp_path, cap
     other = _labelled_corpus(tmp_path / "other")
     assert cli.main(["evaluate", str(other), "--checkpoint", str(out), "--quiet"]) == 0
     assert "training data: none of these files" in capsys.readouterr().out
-    # a bad option fails before any work
+    # bad options fail before any work
     assert cli.main(args[:-2] + ["--late-weight", "0.5"]) == 2
     assert "--late-weight" in capsys.readouterr().err
+    assert cli.main([a if a != str(out) else str(tmp_path) for a in args]) == 2
+    assert "is a folder" in capsys.readouterr().err
