@@ -414,7 +414,10 @@ def _cmd_evaluate(args) -> int:
     trained_on = rec.info.meta.get("data", "not recorded")
     print(f"{len(ev.predictions)} utterances of {args.corpus} evaluated with {ev.checkpoint} (trained on: {trained_on})")
     if ev.training_overlap is None:
-        print("training data: not checked (the checkpoint records no training files)")
+        from .checkpoint import TRAINING_DIGESTS
+
+        why = rec.info.meta.get(TRAINING_DIGESTS) or "the checkpoint records no training files"
+        print(f"training data: not checked ({why})")
     elif ev.training_overlap == 0:
         print("training data: none of these files (by content)")
     elif args.include_training:
