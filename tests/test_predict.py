@@ -342,6 +342,16 @@ def test_cli_fit_writes_a_checkpoint_that_predict_and_evaluate_use(tmp_path, cap
     other = _labelled_corpus(tmp_path / "other")
     assert cli.main(["evaluate", str(other), "--checkpoint", str(out), "--quiet"]) == 0
     assert "training data: none of these files" in capsys.readouterr().out
+    # determinism: the same seed and data in a fresh run store give the same weights
+    again = tmp_path / "again.pt"
+    torch.set_num_threads(1)
+    try:
+        assert cli.main([{str(out): str(again), str(tmp_path / "runs"): str(tmp_path / "runs2")}.get(a, a) for a in args]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    first, second = (torch.load(p, weights_only=True)["state_dict"] for p in (out, again))
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    capsys.readouterr()
     # bad options fail before any work
     assert cli.main(args[:-2] + ["--late-weight", "0.5"]) == 2
     assert "--late-weight" in capsys.readouterr().err
