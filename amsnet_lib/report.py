@@ -34,7 +34,7 @@ import pandas as pd
 
 from . import paper, studies
 from .config import ExperimentConfig, LATE_WEIGHTS, PROTOCOLS as _CONFIG_PROTOCOLS
-from .metrics import unweighted_accuracy, weighted_accuracy
+from .metrics import mcnemar, paired_bootstrap, unweighted_accuracy, weighted_accuracy
 
 __all__ = [
     "CORPORA",
@@ -69,6 +69,7 @@ __all__ = [
     "resolve_run_dir",
     "se_ratio_table",
     "setup",
+    "significance_table",
     "speaker_counts",
     "spectrogram_examples",
     "study_table",
@@ -216,6 +217,8 @@ def _fmt(v, column: str = "") -> str:
     if isinstance(v, (float, np.floating)):
         if column.startswith("Δ"):
             return f"{float(v):+.2f}"
+        if column.startswith("p ("):  # a p-value
+            return _p_text(float(v))
         if "param" in column.lower():
             return f"{float(v) / 1e6:.2f}M" if abs(v) >= 1e5 else f"{float(v):,.0f}"
         if float(v).is_integer() and abs(v) < 1e6 and column.lower() in ("fold", "seed", "r", "epoch", "batch_size", "hidden_size"):
@@ -683,6 +686,64 @@ def late_fusion_sweep(frlm, urlm, weights: Sequence[float] = LATE_WEIGHTS, late=
     return t.round({"w_FRLM": 2, "val loss": 4, "WA (%)": 2, "UA (%)": 2})
 
 
+def significance_table(results: Mapping[str, "object"], reference: str, *, n_resamples: int = 10000,
+                       seed: int = 0) -> pd.DataFrame:
+    """Beyond the paper: is each model's difference to ``reference`` larger than the test set's noise?
+
+    Every model is compared with the reference on the same test utterances (their stored
+    predictions, the same folds and seeds): the WA and UA differences as the tables give them
+    (mean over folds of the per-fold difference), a 95 % interval and a two-sided p from
+    :func:`~amsnet_lib.metrics.paired_bootstrap` (utterances resampled within each fold), and
+    :func:`~amsnet_lib.metrics.mcnemar`'s exact test on the utterances one model gets right and
+    the other wrong. The folds and the trained models are held fixed: the seed study measures
+    how much retraining moves them.
+
+    Args:
+        results: label -> :class:`~amsnet_lib.training.ExperimentResult` (same corpus, protocol,
+            folds and seeds), the reference among them.
+        reference: the label of the model the others are compared with.
+        n_resamples, seed: of the bootstrap.
+
+    Returns:
+        One row per other model: ``model``, ``ΔWA (pp)``, its ``95 % CI``, ``ΔUA (pp)``, its
+        ``95 % CI``, ``p (UA, bootstrap)``, ``reference only`` / ``model only`` (utterances
+        only one of the two gets right), ``p (WA, McNemar)``. Δ = reference − model.
+    """
+    key = ["seed", "fold", "path"]
+    if getattr(results[reference], "missing", None):
+        return pd.DataFrame([{"model": label, "ΔWA (pp)": f"{NOT_RUN}: {reference} has unfinished folds"}
+                             for label in results if label != reference])
+    ref = results[reference].predictions.set_index(key).sort_index()
+    y = ref["true"].to_numpy(dtype=int)
+    parts = np.asarray([f"{s}/{f}" for s, f in ref.index.droplevel("path")])
+    n_classes = len(results[reference].classes)
+    rows = []
+    for label, res in results.items():
+        if label == reference:
+            continue
+        if getattr(res, "missing", None):
+            rows.append({"model": label, "ΔWA (pp)": f"{NOT_RUN}: unfinished folds"})
+            continue
+        other = res.predictions.set_index(key).sort_index()
+        if not other.index.equals(ref.index):
+            raise ValueError(f"{label} and {reference} were not evaluated on the same test utterances (folds, seeds)")
+        b = other["pred"].to_numpy(dtype=int)
+        boot = paired_bootstrap(y, ref["pred"].to_numpy(dtype=int), b, n_classes, parts,
+                                n_resamples=n_resamples, seed=seed)
+        mc = mcnemar(y, ref["pred"].to_numpy(dtype=int), b)
+        rows.append({"model": label,
+                     "ΔWA (pp)": round(boot["wa"]["delta"], 2), "ΔWA 95 % CI": f"{boot['wa']['low']:.2f} to {boot['wa']['high']:.2f}",
+                     "ΔUA (pp)": round(boot["ua"]["delta"], 2), "ΔUA 95 % CI": f"{boot['ua']['low']:.2f} to {boot['ua']['high']:.2f}",
+                     "p (UA, bootstrap)": round(boot["ua"]["p"], 6),
+                     f"{reference} only": mc["a_only"], "model only": mc["b_only"], "p (WA, McNemar)": round(mc["p"], 6)})
+    return pd.DataFrame(rows)
+
+
+def _p_text(p: float) -> str:
+    """A p-value as tables print it: 4 decimals, or ``< 0.0001``."""
+    return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
 def normalisation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequence[str] = ("paper",),
                         availability: Mapping[str, str | None] | None = None) -> pd.DataFrame:
     """Beyond the paper: each model with corpus vs per-speaker standardisation, per protocol.
@@ -952,6 +1013,12 @@ def build_report(
         for n, t in sorted(found.items()):
             out.extend([f"Ours, `{n}`{caption}:", "", markdown_table(t)])
 
+    beyond("are the differences of the ablation table larger than the test set's noise?", "significance",
+           "Each model against AMSNet on the same test utterances, from their stored predictions (notebook 03, "
+           "`report.significance_table`): Δ = AMSNet − model as in the table above, a 95 % interval and a two-sided p "
+           "from a paired bootstrap (10,000 resamples of the test utterances within each fold), and McNemar's exact test "
+           "on the utterances only one of the two gets right. The trained models and folds are held fixed; the "
+           "training-seed study below shows how much retraining moves them.")
     beyond("training seeds", "training_seeds",
            "The paper gives one number per model. FRLM, URLM, Concat and AMSNet trained again with other seeds on the "
            "same folds (`amsnet train --seeds 0 1 2`; notebook 03): the seed changes the initial weights, the "
@@ -1200,7 +1267,7 @@ def _has_unrun_rows(table: pd.DataFrame) -> bool:
 DIAGNOSTICS = ("frame_feature_check", "frlm_tuning", "head_seeds", "test_selection", "stage_lr")
 
 _STUDY_TABLE_PREFIX = {"optimizer_batch": "fig6_optimizer_batch_", "hidden_size": "fig7_hidden_size_", "learning_rate": "learning_rate_",
-                       "training_seeds": "training_seeds_", "late_fusion": "late_fusion_"}
+                       "training_seeds": "training_seeds_", "late_fusion": "late_fusion_", "significance": "significance_"}
 
 
 # --------------------------------------------------------------------------- the session

@@ -85,3 +85,52 @@ def test_validation_split_of_a_tiny_training_set_falls_back_to_random():
     labels = np.arange(14) % 7
     fit, val = validation_split(labels, np.arange(14), 0.1, seed=0)
     assert len(val) == 2 and len(fit) == 12
+
+
+# --------------------------------------------------------------------------- comparing two models
+
+
+def _two_models(n_parts=5, per_part=60, n_classes=4, acc_a=0.8, acc_b=0.6, seed=0):
+    rng = np.random.default_rng(seed)
+    n = n_parts * per_part
+    y = rng.integers(0, n_classes, n)
+    a = np.where(rng.random(n) < acc_a, y, (y + 1) % n_classes)
+    b = np.where(rng.random(n) < acc_b, y, (y + 2) % n_classes)
+    return y, a, b, np.repeat(np.arange(n_parts), per_part)
+
+
+def test_paired_bootstrap_delta_is_the_tables_mean_over_folds_and_its_interval_behaves():
+    from amsnet_lib.metrics import paired_bootstrap
+
+    y, a, b, parts = _two_models()
+    r = paired_bootstrap(y, a, b, 4, parts, n_resamples=2000)
+    folds = [parts == k for k in range(5)]
+    assert r["wa"]["delta"] == pytest.approx(100 * np.mean([weighted_accuracy(y[f], a[f]) - weighted_accuracy(y[f], b[f]) for f in folds]))
+    assert r["ua"]["delta"] == pytest.approx(100 * np.mean([unweighted_accuracy(y[f], a[f], 4) - unweighted_accuracy(y[f], b[f], 4)
+                                                             for f in folds]))
+    for m in ("wa", "ua"):  # 20 points apart on 300 utterances: far outside the noise
+        assert 0 < r[m]["low"] < r[m]["delta"] < r[m]["high"] and r[m]["p"] < 0.01
+    assert paired_bootstrap(y, a, b, 4, parts, n_resamples=2000) == r  # seeded
+    swapped = paired_bootstrap(y, b, a, 4, parts, n_resamples=2000)
+    assert swapped["wa"]["delta"] == pytest.approx(-r["wa"]["delta"])
+    assert swapped["wa"]["low"] == pytest.approx(-r["wa"]["high"]) and swapped["wa"]["high"] == pytest.approx(-r["wa"]["low"])
+    same = paired_bootstrap(y, a, a, 4, parts, n_resamples=500)
+    assert same["ua"] == {"delta": 0.0, "low": 0.0, "high": 0.0, "p": 1.0}
+    # two models a little apart on few utterances: the interval spans 0, p is large
+    y2, a2, b2, parts2 = _two_models(per_part=12, acc_a=0.7, acc_b=0.65, seed=3)
+    close = paired_bootstrap(y2, a2, b2, 4, parts2, n_resamples=2000)
+    assert close["wa"]["low"] < 0 < close["wa"]["high"] and close["wa"]["p"] > 0.05
+    with pytest.raises(ValueError, match="same non-zero length"):
+        paired_bootstrap(y, a[:-1], b, 4, parts)
+
+
+def test_mcnemar_counts_the_discordant_utterances_and_tests_them_exactly():
+    from amsnet_lib.metrics import mcnemar
+
+    y = np.zeros(20, dtype=int)
+    a = np.r_[np.zeros(15), np.ones(5)].astype(int)  # right on the first 15
+    b = np.r_[np.ones(5), np.zeros(5), np.ones(10)].astype(int)  # right on 5..9 only
+    r = mcnemar(y, a, b)
+    assert (r["a_only"], r["b_only"]) == (10, 0)
+    assert r["p"] == pytest.approx(2 * 0.5 ** 10)  # two-sided exact binomial, 10 of 10
+    assert mcnemar(y, a, a) == {"a_only": 0, "b_only": 0, "p": 1.0}

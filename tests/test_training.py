@@ -651,3 +651,31 @@ def test_a_corpus_no_classifier_can_learn_is_refused_before_training(tmp_path):
     with pytest.raises(AmsnetError, match=r"class\(es\) \['c'\] .* single utterance"):
         fit_final(_exp("urlm"), dataclasses.replace(feats, labels=lonely), store=tmp_path, device="cpu", progress=False)
     assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_significance_table_compares_models_on_the_same_utterances_as_the_tables_do(tmp_path):
+    from amsnet_lib import report
+
+    feats = _features()
+    res = {m: run_experiment(_exp(m), feats, store=tmp_path, device="cpu", progress=False) for m in ("frlm", "urlm", "amsnet")}
+    t = report.significance_table(res, "amsnet", n_resamples=500)
+    assert list(t["model"]) == ["frlm", "urlm"]
+    for row in t.itertuples(index=False):
+        ref, other = res["amsnet"].summary(), res[row.model].summary()
+        assert row[1] == pytest.approx(ref["wa"] - other["wa"], abs=0.006)  # ΔWA: the tables' means, A − B
+        assert row[3] == pytest.approx(ref["ua"] - other["ua"], abs=0.006)
+        low, high = (float(v) for v in row[2].split(" to "))
+        assert low <= row[1] <= high
+        assert 0 <= row[5] <= 1 and 0 <= row[8] <= 1
+    n_test = len(res["amsnet"].predictions)
+    assert (t["amsnet only"] + t["model only"] <= n_test).all()
+    assert "< 0.0001" in report.markdown_table(pd.DataFrame({"p (WA, McNemar)": [3e-6]}))
+    # a model on other utterances cannot be compared; one with unfinished folds is 'not run'
+    with pytest.raises(ValueError, match="not evaluated on the same test utterances"):
+        report.significance_table({"amsnet": res["amsnet"], "urlm": dataclasses.replace(
+            res["urlm"], predictions=res["urlm"].predictions.iloc[1:])}, "amsnet")
+    partial = run_experiment(_exp("frlm"), feats, store=tmp_path, device="cpu", progress=False, finished_only=True,
+                             only_folds=["fold0"])
+    part = report.significance_table({"amsnet": res["amsnet"], "frlm": dataclasses.replace(partial, missing=[(0, "fold1")])},
+                                     "amsnet")
+    assert part.loc[0, "ΔWA (pp)"].startswith("not run")
