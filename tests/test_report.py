@@ -527,3 +527,15 @@ def test_cpu_run_facts_reads_gnu_time_and_compares_the_folds_with_the_committed_
     hardware = md.split("## Hardware, software, time", 1)[1].split("\n## ", 1)[0]
     assert "**62.1 min of wall time** (3724 s)" in hardware and "identical to the committed run store's" in hardware
     assert "- Note: something shared the CPU." in hardware
+
+
+def test_report_has_a_significance_section_with_formatted_p_values_not_run_until_measured():
+    title = "## Beyond the paper: are the differences of the ablation table larger than the test set's noise?"
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS})
+    assert f"Ours: {report.NOT_RUN}." in md.split(title, 1)[1].split("\n## ", 1)[0]
+    t = pd.DataFrame({"model": ["URLM"], "ΔWA (pp)": [-2.24], "ΔWA 95 % CI": ["-4.67 to 0.19"], "p (UA, bootstrap)": [0.08],
+                      "p (WA, McNemar)": [2e-6]})
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS},
+                             study_tables={"significance_emodb_paper": t})
+    section = md.split(title, 1)[1].split("\n## ", 1)[0]
+    assert "| URLM | -2.24 | -4.67 to 0.19 | 0.0800 | < 0.0001 |" in section
