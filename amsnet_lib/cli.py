@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_corpus_args(p)
     p.add_argument("--model", default="amsnet", choices=["amsnet", "frlm", "urlm", "concat", "early", "late"])
     _add_configuration_args(p)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="training seed: initial weights, validation split, batch order")
     p.add_argument("--out", required=True, metavar="FILE", help="the checkpoint to write (.pt)")
     p.add_argument("--description", default=None, metavar="TEXT",
                    help="the training data in words, kept in the checkpoint (evaluate prints it)")
