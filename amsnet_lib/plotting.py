@@ -384,3 +384,38 @@ def late_fusion_weights(
     ax_u.set_title("(b) validation UA", fontsize=10)
     ax_l.legend(fontsize=8, ncol=2)
     return _finish(fig, title, save)
+
+
+def significance(
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    reference: str = "AMSNet",
+    title: str | None = None,
+    save: str | os.PathLike | None = None,
+) -> Figure:
+    """The differences of :func:`amsnet_lib.report.significance_table` with their 95 % intervals.
+
+    Args:
+        tables: panel label (e.g. a protocol tag) -> significance table, one row per model.
+        reference: the model the tables compare the others with (for the axis label).
+
+    One panel per table, ΔWA (circles) and ΔUA (squares) per model, points of percentage;
+    a bar that crosses the zero line is a difference the test set cannot resolve. Rows without
+    numbers (``not run``) are left out.
+    """
+    fig = Figure(figsize=(5.5 * len(tables), 0.6 * max(len(t) for t in tables.values()) + 1.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(tables), sharex=True))
+    for ax, (label, t) in zip(axes, tables.items()):
+        t = t[pd.to_numeric(t["ΔWA (pp)"], errors="coerce").notna()].reset_index(drop=True)
+        y = np.arange(len(t))[::-1]
+        for offset, metric, marker in ((0.12, "WA", "o"), (-0.12, "UA", "s")):
+            delta = t[f"Δ{metric} (pp)"].astype(float).to_numpy()
+            low, high = (np.array([float(v.split(" to ")[k]) for v in t[f"Δ{metric} 95 % CI"]]) for k in (0, 1))
+            ax.errorbar(delta, y + offset, xerr=[delta - low, high - delta], fmt=marker, capsize=3, label=f"Δ{metric}")
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(y, t["model"])
+        ax.set_xlabel(f"{reference} − model (points), 95 % interval")
+        ax.set_title(label, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return _finish(fig, title, save)

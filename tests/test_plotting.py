@@ -144,3 +144,17 @@ def test_save_figure_replaces_atomically(tmp_path):
     fig.subplots().plot([0, 1])
     plotting.save_figure(fig, out)
     _check_png(out)
+
+
+def test_significance_draws_each_measured_difference_with_its_interval(tmp_path):
+    t = pd.DataFrame({"model": ["FRLM", "URLM", "Early fusion"], "ΔWA (pp)": ["17.94", "-2.24", "not run: unfinished folds"],
+                      "ΔWA 95 % CI": ["13.64 to 22.43", "-4.67 to 0.19", None], "ΔUA (pp)": [21.18, -2.40, None],
+                      "ΔUA 95 % CI": ["16.85 to 25.58", "-5.07 to 0.28", None]})
+    fig = plotting.significance({"[paper]": t, "[loso]": t.iloc[:2]}, title="AMSNet vs", save=tmp_path / "s.png")
+    assert (tmp_path / "s.png").read_bytes()[:8] == PNG_MAGIC and fig._suptitle.get_text() == "AMSNet vs"
+    ax = fig.axes[0]
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["FRLM", "URLM"]  # the unrun row is left out
+    wa = ax.containers[0]  # ΔWA: points at the differences, bars to the interval's ends
+    assert list(wa.lines[0].get_xdata()) == [17.94, -2.24]
+    segments = wa.lines[2][0].get_segments()
+    assert [tuple(np.round(s[:, 0], 2)) for s in segments] == [(13.64, 22.43), (-4.67, 0.19)]
