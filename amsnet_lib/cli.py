@@ -174,9 +174,8 @@ def _cmd_fit(args) -> int:
     import amsnet_lib
 
     from .checkpoint import TRAINING_DIGESTS, config_to_dict, describe_training_data, save_checkpoint
-    from .training import fit_final
-
     from .errors import AmsnetError
+    from .training import fit_final
 
     _check_configuration_args(args)
     if Path(args.out).is_dir():  # found now, not after the training
@@ -188,7 +187,7 @@ def _cmd_fit(args) -> int:
     model, normaliser = fit_final(exp, feats, store=args.run_dir, device=args.device)
     # a manifest or a folder: its name says more than "custom"
     shown = Path(args.features or args.corpus).name if corpus == "custom" else corpus
-    val = exp.stage_train("fusion" if exp.model not in ("frlm", "urlm", "early") else exp.model).val_fraction
+    val = exp.branch_train.val_fraction  # the one validation split of every stage (training._fold_data)
     meta = {
         "data": args.description or f"{shown}: {len(feats)} utterances of {len(feats.classes)} classes",
         "corpus": corpus,
