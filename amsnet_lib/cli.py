@@ -1,4 +1,4 @@
-"""Command line: ``amsnet features | train | fit | pretrain | predict | evaluate | stream | export``."""
+"""Command line: ``amsnet features | train | compare | fit | pretrain | predict | evaluate | stream | export``."""
 from __future__ import annotations
 
 import argparse
@@ -214,6 +214,42 @@ def _cmd_fit(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    from .errors import AmsnetError
+    from .report import markdown_table, significance_table
+    from .training import run_experiment
+
+    _check_configuration_args(args)
+    if len(set(args.models)) != len(args.models) or len(args.models) < 2:
+        raise AmsnetError(None, f"compare got the models {args.models}", "name two or more different models, e.g. "
+                                "amsnet compare amsnet concat urlm (the first is compared with each other one)")
+    feats = _load(args)
+    corpus = feats.table.attrs.get("corpus", "custom")
+    results = {}
+    for model in args.models:
+        exp = _experiment(argparse.Namespace(**{**vars(args), "model": model}), corpus, feats, protocol=args.protocol,
+                          n_folds=args.folds, split_seed=args.split_seed, seeds=tuple(args.seeds),
+                          split_file=args.split_file, normalisation=args.normalisation)
+        res = run_experiment(exp, feats, store=args.run_dir, finished_only=True, progress=False)
+        if res.missing:  # a partial mean is no basis for a comparison
+            raise AmsnetError(args.run_dir, f"{model} has {len(res.missing)} unfinished fold run(s) under protocol "
+                                            f"{exp.protocol} ({', '.join(f for _, f in res.missing)})",
+                              f"finish them first: amsnet train --model {model} with the same options")
+        results[model] = res
+    table = significance_table(results, args.models[0], n_resamples=args.resamples, seed=args.seed)
+    print(f"{args.models[0]} against {', '.join(args.models[1:])} on {corpus}, protocol {args.protocol} "
+          f"({len(results[args.models[0]].folds)} fold runs; Δ = {args.models[0]} − model, percentage points)")
+    print(markdown_table(table))
+    print(f"95 % CI and p (UA): paired bootstrap of the test utterances within each fold ({args.resamples} resamples, "
+          f"seed {args.seed}); p (WA): McNemar's exact test. No correction for the number of comparisons. "
+          f"[protocol: {args.protocol}]")
+    if args.out:
+        from ._atomic import atomic_write_text
+
+        atomic_write_text(args.out, table.to_csv(index=False))
+    return 0
+
+
 def _cmd_pretrain(args) -> int:
     from .training import parallel_workers, pretrain, stage1_units
 
@@ -284,6 +320,24 @@ def main(argv: list[str] | None = None) -> int:
                    help="train the branches' folds in this many processes at once (with --threads per process; "
                         "on a CPU: the number of cores and --threads 1)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("compare", help="are the differences between trained models larger than the test set's noise? "
+                                       "(paired bootstrap, McNemar; from the run store, trains nothing)")
+    _add_corpus_args(p)
+    p.add_argument("models", nargs="+", choices=["amsnet", "frlm", "urlm", "concat", "early", "late"], metavar="MODEL",
+                   help="two or more of amsnet, frlm, urlm, concat, early, late; the first is compared with each other")
+    p.add_argument("--protocol", default="paper", choices=["paper", "loso", "loso_session", "split_file"])
+    p.add_argument("--split-file", default=None, help="CSV path,fold for --protocol split_file")
+    p.add_argument("--folds", type=int, default=5, help="folds of the paper protocol")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--normalisation", default="corpus", choices=["corpus", "speaker"])
+    _add_configuration_args(p)
+    p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0, help="of the bootstrap")
+    p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
+    p.add_argument("--out", default=None, metavar="CSV", help="also write the table")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("fit", help="train a model on all of a corpus and write a checkpoint for predict, evaluate, stream "
                                    "and export (reports no accuracy: that is `train`)")

@@ -172,3 +172,28 @@ def test_pretrain_help_names_every_study(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     for name in (*studies.HYPERPARAMETER_STUDIES, *studies.BEYOND_PAPER_STUDIES):
         assert name in help_text
+
+
+def test_compare_tests_finished_models_against_the_first_and_trains_nothing(tmp_path, capsys):
+    import pandas as pd
+
+    corpus = _corpus(tmp_path)
+    common = ["--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
+              "--profile", "quick", "--folds", "2", "--run-dir", str(tmp_path / "runs")]
+    for model in ("urlm", "frlm"):
+        assert cli.main(["train", *common, "--model", model, "--summary", "", "--threads", "1"]) == 0
+    capsys.readouterr()
+    before = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    out = tmp_path / "cmp.csv"
+    assert cli.main(["compare", "urlm", "frlm", *common, "--resamples", "300", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "urlm against frlm" in printed and "protocol paper" in printed and "| frlm |" in printed
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == before  # nothing trained
+    written = pd.read_csv(out)
+    assert list(written["model"]) == ["frlm"] and {"ΔWA (pp)", "p (WA, McNemar)"} <= set(written.columns)
+    # a model never trained, one model, the same model twice: refused with the fix
+    assert cli.main(["compare", "urlm", "concat", *common]) == 2
+    assert "train it first" in capsys.readouterr().err
+    assert cli.main(["compare", "urlm", *common]) == 2
+    assert cli.main(["compare", "urlm", "urlm", *common]) == 2
+    assert "two or more different models" in capsys.readouterr().err
