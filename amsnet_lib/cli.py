@@ -104,6 +104,24 @@ def _experiment(args, corpus: str, feats, *, protocol: str = "paper", **kw):
     return exp
 
 
+def _add_protocol_args(p: argparse.ArgumentParser) -> None:
+    """The options of ``train`` and ``compare`` that choose the folds and the seeds."""
+    p.add_argument("--protocol", default="paper", choices=["paper", "loso", "loso_session", "split_file"])
+    p.add_argument("--split-file", default=None, help="CSV path,fold for --protocol split_file")
+    p.add_argument("--folds", type=int, default=5, help="folds of the paper protocol")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--normalisation", default="corpus", choices=["corpus", "speaker"],
+                   help="corpus (paper): fold-training statistics; speaker: each speaker standardised with their own "
+                        "statistics first (not in the paper; assumes the test speaker is known)")
+
+
+def _protocol_kwargs(args) -> dict:
+    """``_add_protocol_args``'s options as :func:`_experiment` keywords."""
+    return dict(protocol=args.protocol, n_folds=args.folds, split_seed=args.split_seed, seeds=tuple(args.seeds),
+                split_file=args.split_file, normalisation=args.normalisation)
+
+
 def _add_configuration_args(p: argparse.ArgumentParser) -> None:
     """The options of ``train`` and ``fit`` that change the model or its training."""
     p.add_argument("--profile", default="full", choices=["full", "quick"], help="full = the paper's settings; quick = smoke run")
@@ -142,8 +160,7 @@ def _cmd_train(args) -> int:
     _set_threads(args)
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
-    exp = _experiment(args, corpus, feats, protocol=args.protocol, n_folds=args.folds, split_seed=args.split_seed,
-                      seeds=tuple(args.seeds), split_file=args.split_file, normalisation=args.normalisation)
+    exp = _experiment(args, corpus, feats, **_protocol_kwargs(args))
     if args.workers > 1 and not args.finished_only:
         from .training import pretrain
 
@@ -227,9 +244,7 @@ def _cmd_compare(args) -> int:
     corpus = feats.table.attrs.get("corpus", "custom")
     results = {}
     for model in args.models:
-        exp = _experiment(argparse.Namespace(**{**vars(args), "model": model}), corpus, feats, protocol=args.protocol,
-                          n_folds=args.folds, split_seed=args.split_seed, seeds=tuple(args.seeds),
-                          split_file=args.split_file, normalisation=args.normalisation)
+        exp = _experiment(argparse.Namespace(**{**vars(args), "model": model}), corpus, feats, **_protocol_kwargs(args))
         res = run_experiment(exp, feats, store=args.run_dir, finished_only=True, progress=False)
         if res.missing:  # a partial mean is no basis for a comparison
             raise AmsnetError(args.run_dir, f"{model} has {len(res.missing)} unfinished fold run(s) under protocol "
@@ -298,15 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_corpus_args(p)
     p.add_argument("--model", default="amsnet", choices=["amsnet", "frlm", "urlm", "concat", "early", "late"],
                    help="late: late fusion of the branches' probabilities, weight chosen on validation (beyond the paper)")
-    p.add_argument("--protocol", default="paper", choices=["paper", "loso", "loso_session", "split_file"])
-    p.add_argument("--split-file", default=None, help="CSV path,fold for --protocol split_file")
-    p.add_argument("--folds", type=int, default=5, help="folds of the paper protocol")
-    p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    _add_protocol_args(p)
     _add_configuration_args(p)
-    p.add_argument("--normalisation", default="corpus", choices=["corpus", "speaker"],
-                   help="corpus (paper): fold-training statistics; speaker: each speaker standardised with their own "
-                        "statistics first (not in the paper; assumes the test speaker is known)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: torch's choice). Use 1 per process when running several at once: "
@@ -326,12 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_corpus_args(p)
     p.add_argument("models", nargs="+", choices=["amsnet", "frlm", "urlm", "concat", "early", "late"], metavar="MODEL",
                    help="two or more of amsnet, frlm, urlm, concat, early, late; the first is compared with each other")
-    p.add_argument("--protocol", default="paper", choices=["paper", "loso", "loso_session", "split_file"])
-    p.add_argument("--split-file", default=None, help="CSV path,fold for --protocol split_file")
-    p.add_argument("--folds", type=int, default=5, help="folds of the paper protocol")
-    p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--normalisation", default="corpus", choices=["corpus", "speaker"])
+    _add_protocol_args(p)
     _add_configuration_args(p)
     p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0, help="of the bootstrap")
