@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import studies  # configuration dataclasses only: cheap, and --help names the studies
-from .config import MONITORS
+from .config import MODELS, MONITORS
 
 
 def _add_corpus_args(p: argparse.ArgumentParser) -> None:
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("train", help="train and evaluate a model under a protocol; prints per-fold WA/UA")
     _add_corpus_args(p)
-    p.add_argument("--model", default="amsnet", choices=["amsnet", "frlm", "urlm", "concat", "early", "late"],
+    p.add_argument("--model", default="amsnet", choices=MODELS,
                    help="late: late fusion of the branches' probabilities, weight chosen on validation (beyond the paper)")
     _add_protocol_args(p)
     _add_configuration_args(p)
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("compare", help="are the differences between trained models larger than the test set's noise? "
                                        "(paired bootstrap, McNemar; from the run store, trains nothing)")
     _add_corpus_args(p)
-    p.add_argument("models", nargs="+", choices=["amsnet", "frlm", "urlm", "concat", "early", "late"], metavar="MODEL",
+    p.add_argument("models", nargs="+", choices=MODELS, metavar="MODEL",
                    help="two or more of amsnet, frlm, urlm, concat, early, late; the first is compared with each other")
     _add_protocol_args(p)
     _add_configuration_args(p)
@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("fit", help="train a model on all of a corpus and write a checkpoint for predict, evaluate, stream "
                                    "and export (reports no accuracy: that is `train`)")
     _add_corpus_args(p)
-    p.add_argument("--model", default="amsnet", choices=["amsnet", "frlm", "urlm", "concat", "early", "late"])
+    p.add_argument("--model", default="amsnet", choices=MODELS)
     _add_configuration_args(p)
     p.add_argument("--seed", type=int, default=0, help="training seed: initial weights, validation split, batch order")
     p.add_argument("--out", required=True, metavar="FILE", help="the checkpoint to write (.pt)")

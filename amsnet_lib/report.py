@@ -45,6 +45,7 @@ __all__ = [
     "suite_cost",
     "Session",
     "ablation_table",
+    "aligned_predictions",
     "branch_table",
     "build_report",
     "class_counts",
@@ -620,6 +621,27 @@ def late_fusion_table(result) -> pd.DataFrame:
          "val loss (FRLM, w=1)": 4, "WA (%)": 2, "UA (%)": 2})
 
 
+def aligned_predictions(results: Mapping[str, "object"]) -> dict[str, pd.DataFrame]:
+    """The stored test predictions of several results, row for row on the same utterances.
+
+    Args:
+        results: label -> :class:`~amsnet_lib.training.ExperimentResult` (same folds and seeds).
+
+    Returns:
+        label -> its ``predictions`` indexed by ``(seed, fold, path)`` and sorted, so that the
+        rows of every label are the same utterances in the same order.
+
+    Raises:
+        ValueError: two results were not evaluated on the same test utterances (folds, seeds).
+    """
+    out = {label: res.predictions.set_index(["seed", "fold", "path"]).sort_index() for label, res in results.items()}
+    (first, ref), *rest = out.items()
+    for label, p in rest:
+        if not p.index.equals(ref.index):
+            raise ValueError(f"{label} and {first} were not evaluated on the same test utterances (folds, seeds)")
+    return out
+
+
 #: Column of :func:`late_fusion_sweep` marking the weight of the highest test WA: chosen on the test
 #: folds, so an upper bound of what any one weight could reach, never a result.
 TEST_BEST_COLUMN = "best on test (upper bound)"
@@ -646,14 +668,10 @@ def late_fusion_sweep(frlm, urlm, weights: Sequence[float] = LATE_WEIGHTS, late=
         :data:`TEST_BEST_COLUMN` (``yes`` or empty); then, with more than one weight, the
         per-fold bound.
     """
-    key = ["seed", "fold", "path"]
     cols = [f"p_{c}" for c in frlm.classes]
     if list(urlm.classes) != list(frlm.classes):
         raise ValueError(f"the branches have different classes: {frlm.classes} and {urlm.classes}")
-    f = frlm.predictions.set_index(key).sort_index()
-    u = urlm.predictions.set_index(key).sort_index()
-    if not f.index.equals(u.index):
-        raise ValueError("the two branch results were not evaluated on the same test utterances (folds, seeds)")
+    f, u = aligned_predictions({"FRLM": frlm, "URLM": urlm}).values()
     pf, pu = f[cols].to_numpy(dtype=float), u[cols].to_numpy(dtype=float)
     y = f["true"].to_numpy(dtype=int)
     parts = list(f.groupby(level=["seed", "fold"], sort=False).indices.values())  # positions of each fold's utterances
@@ -709,28 +727,26 @@ def significance_table(results: Mapping[str, "object"], reference: str, *, n_res
         ``95 % CI``, ``p (UA, bootstrap)``, ``reference only`` / ``model only`` (utterances
         only one of the two gets right), ``p (WA, McNemar)``. Δ = reference − model.
     """
-    key = ["seed", "fold", "path"]
-    if getattr(results[reference], "missing", None):
+    if results[reference].missing:
         return pd.DataFrame([{"model": label, "ΔWA (pp)": f"{NOT_RUN}: {reference} has unfinished folds"}
                              for label in results if label != reference])
-    ref = results[reference].predictions.set_index(key).sort_index()
-    y = ref["true"].to_numpy(dtype=int)
+    unfinished = [label for label, res in results.items() if res.missing]
+    preds = aligned_predictions({reference: results[reference],
+                                 **{label: res for label, res in results.items() if label != reference and not res.missing}})
+    ref = preds.pop(reference)
+    y, a = ref["true"].to_numpy(dtype=int), ref["pred"].to_numpy(dtype=int)
     parts = np.asarray([f"{s}/{f}" for s, f in ref.index.droplevel("path")])
     n_classes = len(results[reference].classes)
     rows = []
-    for label, res in results.items():
+    for label in results:
         if label == reference:
             continue
-        if getattr(res, "missing", None):
+        if label in unfinished:
             rows.append({"model": label, "ΔWA (pp)": f"{NOT_RUN}: unfinished folds"})
             continue
-        other = res.predictions.set_index(key).sort_index()
-        if not other.index.equals(ref.index):
-            raise ValueError(f"{label} and {reference} were not evaluated on the same test utterances (folds, seeds)")
-        b = other["pred"].to_numpy(dtype=int)
-        boot = paired_bootstrap(y, ref["pred"].to_numpy(dtype=int), b, n_classes, parts,
-                                n_resamples=n_resamples, seed=seed)
-        mc = mcnemar(y, ref["pred"].to_numpy(dtype=int), b)
+        b = preds[label]["pred"].to_numpy(dtype=int)
+        boot = paired_bootstrap(y, a, b, n_classes, parts, n_resamples=n_resamples, seed=seed)
+        mc = mcnemar(y, a, b)
         rows.append({"model": label,
                      "ΔWA (pp)": round(boot["wa"]["delta"], 2), "ΔWA 95 % CI": f"{boot['wa']['low']:.2f} to {boot['wa']['high']:.2f}",
                      "ΔUA (pp)": round(boot["ua"]["delta"], 2), "ΔUA 95 % CI": f"{boot['ua']['low']:.2f} to {boot['ua']['high']:.2f}",

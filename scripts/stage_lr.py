@@ -82,11 +82,7 @@ def complementarity(frlm, urlm) -> dict:
     (late fusion), WA/UA as the tables give them (mean over folds and seeds). Nothing here is
     chosen; it says how much the branches could add to each other.
     """
-    key = ["seed", "fold", "path"]
-    f = frlm.predictions.set_index(key).sort_index()
-    u = urlm.predictions.set_index(key).sort_index()
-    if not f.index.equals(u.index):
-        raise ValueError("the two results were not evaluated on the same test utterances")
+    f, u = report.aligned_predictions({"FRLM": frlm, "URLM": urlm}).values()
     f_ok, u_ok = (f["pred"] == f["true"]).to_numpy(), (u["pred"] == u["true"]).to_numpy()
     share = (lambda m: round(100 * float(np.mean(m)), 2))
     average = report.late_fusion_sweep(frlm, urlm, weights=(0.5,)).iloc[0]
