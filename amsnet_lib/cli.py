@@ -293,6 +293,32 @@ def _cmd_pretrain(args) -> int:
     return 0
 
 
+def _cmd_search(args) -> int:
+    from pathlib import Path
+
+    from .report import write_table
+    from .search import SPACES, run_search
+    from .training import default_run_dir
+
+    _set_threads(args)
+    feats = _load(args)
+    corpus = feats.table.attrs.get("corpus", "custom")
+    root = Path(args.root) if args.root else default_run_dir() / "search"
+    table = run_search(args.stage, feats, root, trials=args.trials, corpus=corpus, protocol=args.protocol,
+                       profile=args.profile, device=args.device)
+    if args.table and len(table):
+        stem = Path(args.table) / f"recipe_search_{corpus}_{args.stage}"
+        notes = [f"Search of the tuned recipe's {args.stage.upper()} stage (`amsnet search --stage {args.stage} --trials "
+                 f"{args.trials}`): Optuna TPE over {', '.join(f'{k} {list(v)}' for k, v in SPACES[args.stage].items())}.",
+                 f"Score: mean validation UA (%) over the {args.protocol} protocol's folds, each fold's validation split "
+                 "drawn from its training part; no trial evaluated a test fold. Trial 0 is the recipe's starting point.",
+                 "The best row's values are the tuned recipe's (amsnet_lib/studies.py, TUNED_*)."]
+        write_table(table, stem, caption=f"Recipe search, {args.stage.upper()}, {corpus} [{args.protocol}] validation", notes=notes)
+        print(f"wrote {stem}.md")
+    print(table.head(10).to_string(index=False) if len(table) else "no finished trial")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the `amsnet` command: restart with the allocator settings training needs
         from ._runtime import reexec_with_allocator_settings
@@ -376,6 +402,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
     p.set_defaults(func=_cmd_pretrain)
+
+    p = sub.add_parser("search", help="search the tuned recipe of a branch on validation splits only (Optuna; resumable)")
+    _add_corpus_args(p)
+    p.add_argument("--stage", required=True, choices=["frlm", "urlm"], help="the branch whose recipe is searched")
+    p.add_argument("--trials", type=int, default=8, help="finished trials wanted in all (those in the journal count)")
+    p.add_argument("--protocol", default="paper", choices=["paper", "loso"], help="whose folds' validation splits score a trial")
+    p.add_argument("--profile", default="full", choices=["full", "quick"])
+    p.add_argument("--root", default=None, help="search store (default: <run store>/search)")
+    p.add_argument("--table", default="results/tables", help="folder of the trial table recipe_search_<corpus>_<stage> ('' to skip)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.set_defaults(func=_cmd_search)
 
     _add_inference_commands(sub)
 

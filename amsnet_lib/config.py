@@ -13,9 +13,27 @@ import json
 from dataclasses import dataclass, field
 
 
+def _recipe_field(default, doc_source: str = ""):
+    """A field added with the tuned recipe: left out of :func:`identity` while at its default, so the
+    run keys of every configuration from before it (the paper recipe's committed runs) stay as they were."""
+    return field(default=default, metadata={"omit_default": True, "source": doc_source})
+
+
+def identity(obj) -> dict:
+    """The JSON-able identity of a configuration dataclass: its fields, nested ones included, less the
+    recipe fields (:func:`_recipe_field`) that are at their defaults. What run keys hash."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.metadata.get("omit_default") and value == f.default:
+            continue
+        out[f.name] = identity(value) if dataclasses.is_dataclass(value) else value
+    return out
+
+
 def config_hash(obj, length: int = 12) -> str:
     """Stable short hash of a (nested) dataclass configuration."""
-    payload = json.dumps(dataclasses.asdict(obj), sort_keys=True, default=str)
+    payload = json.dumps(identity(obj), sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:length]
 
 
@@ -87,6 +105,10 @@ class FRLMConfig:
             ``nn.LSTM`` (cuDNN on GPU) when False.
         dropout: after attention pooling; not given by the paper.
         embedding_dim: branch output size (paper: 128).
+        frame_stack: k consecutive 10-ms frames concatenated into one recurrent step (k·76 inputs,
+            q/k steps); 1 = the paper. Tuned recipe: shortens the 300-step recurrence, which both
+            eases optimisation and cuts training and inference time k-fold (frame stacking as in
+            Sak et al. 2015, "Fast and accurate recurrent neural network acoustic models").
     """
 
     input_dim: int = FRAME_DIM
@@ -94,6 +116,11 @@ class FRLMConfig:
     peephole: bool = True
     dropout: float = 0.3
     embedding_dim: int = 128
+    frame_stack: int = _recipe_field(1, "Sak et al. 2015")
+
+    def __post_init__(self):
+        if self.frame_stack < 1:
+            raise ValueError(f"frame_stack must be >= 1, got {self.frame_stack}")
 
 
 @dataclass(frozen=True)
@@ -133,6 +160,12 @@ class FusionConfig:
 
 #: Model-selection criteria on the validation split (``TrainConfig.monitor``).
 MONITORS = ("val_loss", "val_ua")
+OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
+#: Learning-rate schedules (``TrainConfig.schedule``).
+SCHEDULES = ("constant", "cosine", "onecycle")
+#: Training recipes: ``paper`` (the paper's stated settings) and ``tuned`` (beyond the paper,
+#: chosen on validation; :func:`amsnet_lib.studies.experiment`).
+RECIPES = ("paper", "tuned")
 
 
 @dataclass(frozen=True)
@@ -151,7 +184,28 @@ class TrainConfig:
             ties broken by lower loss).
         val_fraction: share of each fold's training part held out, stratified,
             for model selection; the test fold is never looked at.
-        weight_decay: L2 penalty.
+        weight_decay: L2 penalty (decoupled for ``adamw``).
+
+    The remaining fields belong to the tuned recipe (their defaults are the paper's training:
+    none of it). Each is applied by :func:`amsnet_lib.training.train_model` to the training batches
+    only; validation and test see the plain inputs.
+
+    Attributes:
+        schedule: learning rate over the run: ``constant`` (paper), ``cosine`` (linear warm-up
+            then cosine decay to 0 at ``epochs``; Loshchilov & Hutter 2017) or ``onecycle``
+            (Smith & Topin 2019, ``torch.optim.lr_scheduler.OneCycleLR`` with peak ``lr``).
+        warmup: share of the steps spent warming up linearly (``cosine``; ``onecycle``'s pct_start).
+        grad_clip: largest global gradient norm, 0 = no clipping (Pascanu et al. 2013).
+        label_smoothing: ε of label-smoothed cross-entropy (Szegedy et al. 2016).
+        mixup: α of mixup's Beta(α, α) mixing of inputs and targets, 0 = off (Zhang et al. 2018).
+        time_mask: SpecAugment-style time masking (Park et al. 2019): per utterance, up to this
+            share of its valid time steps (frames or spectrogram columns) in one span set to 0, the
+            standardised mean.
+        freq_mask: the same over feature dimensions: up to this share of the 76 frame features
+            or of the mel bands, one contiguous band.
+        noise_std: standard deviation of Gaussian noise added to the standardised inputs.
+        class_weighting: ``none`` or ``balanced`` (cross-entropy weighted by inverse class
+            frequency of the training part; UA weighs every class alike).
     """
 
     optimizer: str = "rmsprop"
@@ -162,10 +216,35 @@ class TrainConfig:
     val_fraction: float = 0.1
     weight_decay: float = 0.0
     monitor: str = "val_loss"
+    schedule: str = _recipe_field("constant", "Loshchilov & Hutter 2017; Smith & Topin 2019")
+    warmup: float = _recipe_field(0.0)
+    grad_clip: float = _recipe_field(0.0, "Pascanu et al. 2013")
+    label_smoothing: float = _recipe_field(0.0, "Szegedy et al. 2016")
+    mixup: float = _recipe_field(0.0, "Zhang et al. 2018")
+    time_mask: float = _recipe_field(0.0, "Park et al. 2019 (SpecAugment)")
+    freq_mask: float = _recipe_field(0.0, "Park et al. 2019 (SpecAugment)")
+    noise_std: float = _recipe_field(0.0)
+    class_weighting: str = _recipe_field("none")
 
     def __post_init__(self):
         if self.monitor not in MONITORS:
             raise ValueError(f"monitor must be val_loss or val_ua, got {self.monitor!r}")
+        if self.optimizer.lower() not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.class_weighting not in ("none", "balanced"):
+            raise ValueError(f"class_weighting must be 'none' or 'balanced', got {self.class_weighting!r}")
+        for name in ("time_mask", "freq_mask", "warmup", "label_smoothing"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
+        if min(self.mixup, self.noise_std, self.grad_clip) < 0:
+            raise ValueError("mixup, noise_std and grad_clip must be >= 0")
+
+    @property
+    def augments(self) -> bool:
+        """Whether training batches are altered (masking, noise or mixup)."""
+        return bool(self.time_mask or self.freq_mask or self.noise_std or self.mixup)
 
 
 MODELS = ("frlm", "urlm", "concat", "early", "amsnet", "late")
@@ -207,6 +286,13 @@ class ExperimentConfig:
             each in [0, 1]; the one with the best validation ``fusion_train.monitor`` is kept
             (:func:`amsnet_lib.training.fit_late_weight`). One value fixes w (``(0.5,)``: the
             plain average of the two branches). Used by ``model="late"`` only.
+        recipe: ``paper`` or ``tuned`` (:data:`RECIPES`): which training recipe the stage
+            configurations come from; a label of the results (``summary.csv``'s ``recipe``
+            column), the training fields themselves decide the weights and the run keys.
+        finetune: stage 3 of concatenation and AMSNet, beyond the paper (None: none, as the
+            paper): after the head is trained on frozen branches, the whole model is trained end to
+            end with this configuration (low learning rate, the branches' augmentation), the epoch
+            chosen on validation as everywhere. The fold then keeps the whole model's weights.
     """
 
     corpus: str = "emodb"
@@ -226,8 +312,12 @@ class ExperimentConfig:
     variant: str = ""
     normalisation: str = "corpus"
     late_weights: tuple[float, ...] = LATE_WEIGHTS
+    recipe: str = "paper"
+    finetune: TrainConfig | None = None
 
     def __post_init__(self):
+        if self.recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {RECIPES}, got {self.recipe!r}")
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
         if self.model not in MODELS:

@@ -508,12 +508,14 @@ def seed_points(results: Sequence) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _summary_row(summary: pd.DataFrame | None, corpus, protocol, model, variant=""):
+def _summary_row(summary: pd.DataFrame | None, corpus, protocol, model, variant="", recipe="paper"):
     if summary is None or not len(summary):
         return None
     s = summary
+    recipes = s["recipe"].astype(str).replace({"nan": "paper", "": "paper"}) if "recipe" in s else pd.Series("paper", index=s.index)
     hit = s[(s["corpus"].astype(str) == corpus) & (s["protocol"].astype(str) == protocol)
-            & (s["model"].astype(str) == model) & (s["variant"].astype(str).replace("nan", "") == variant)]
+            & (s["model"].astype(str) == model) & (s["variant"].astype(str).replace("nan", "") == variant)
+            & (recipes == recipe)]
     return None if hit.empty else hit.iloc[-1]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .config import ExperimentConfig, FeatureConfig, FRLMConfig, FusionConfig, TrainConfig, URLMConfig
+from .config import RECIPES, ExperimentConfig, FeatureConfig, FRLMConfig, FusionConfig, TrainConfig, URLMConfig
 
 PROFILES = ("full", "quick")
 
@@ -29,18 +29,24 @@ TRAINING_SEEDS = (0, 1, 2)  # beyond the paper: the training seeds of the seed s
 SEED_MODELS = ("frlm", "urlm", "concat", "amsnet")
 
 
-def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "paper", profile: str = "full", **overrides) -> ExperimentConfig:
-    """The configuration of one experiment under a profile.
+def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "paper", profile: str = "full",
+               recipe: str = "paper", **overrides) -> ExperimentConfig:
+    """The configuration of one experiment under a profile and a training recipe.
 
     Args:
         corpus: ``emodb``, ``iemocap`` or a custom corpus name.
         model: ``amsnet``, ``frlm``, ``urlm``, ``concat``, ``early`` or ``late``.
         protocol: ``paper``, ``loso``, ``loso_session`` or ``split_file``.
         profile: ``full`` or ``quick``.
+        recipe: ``paper`` (the paper's stated training) or ``tuned`` (beyond the paper: the
+            components of :class:`~amsnet_lib.config.TrainConfig` and frame stacking, their values
+            chosen on validation by ``scripts/recipe_search.py``; :func:`tuned`).
         **overrides: fields of :class:`ExperimentConfig` to replace.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
     batch = 64 if corpus == "iemocap" else 256
     features = FeatureConfig.for_corpus(corpus)
     if profile == "full":
@@ -72,7 +78,57 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
         branch_train=branch,
         fusion_train=fusion_train,
     )
+    if recipe == "tuned":
+        exp = tuned(exp, quick=profile == "quick")
     return dataclasses.replace(exp, **overrides)
+
+
+# --------------------------------------------------------------------------- the tuned recipe
+# Beyond the paper (docs/RECIPE.md). Its values are the ones scripts/recipe_search.py chose on the
+# validation splits of the [paper] folds (results/tables/recipe_search_*.md); the test folds were
+# read once, for these values. Defaults of every field not named here are the paper recipe's.
+
+#: Stage 1, URLM (and the base of every stage): AdamW with warm-up and cosine decay, batch 32 (12
+#: steps per epoch on an EmoDB fold instead of the paper's 2), a fixed budget with the best
+#: validation epoch kept, clipping, label smoothing and the augmentation of augment.py.
+TUNED_BRANCH = dict(optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=32, epochs=60, patience=0,
+                    schedule="cosine", warmup=0.1, grad_clip=1.0, label_smoothing=0.1,
+                    time_mask=0.2, freq_mask=0.15, noise_std=0.1, mixup=0.2)
+#: FRLM (and early fusion) where they differ from TUNED_BRANCH.
+TUNED_FRLM = dict(lr=1e-3, time_mask=0.2, freq_mask=0.1, noise_std=0.1, mixup=0.0)
+#: Frames stacked per recurrent step (FRLMConfig.frame_stack).
+TUNED_FRAME_STACK = 3
+#: Stage 2, the fusion head on frozen embeddings.
+TUNED_FUSION = dict(optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=32, epochs=200, patience=50,
+                    schedule="constant", label_smoothing=0.1, mixup=0.0, time_mask=0.0, freq_mask=0.0, noise_std=0.0)
+#: Stage 3 (concatenation and AMSNet), end-to-end fine-tuning: None = none.
+TUNED_FINETUNE: dict | None = None
+
+
+def tuned(exp: ExperimentConfig, quick: bool = False, **components) -> ExperimentConfig:
+    """``exp`` trained with the tuned recipe (``recipe="tuned"``).
+
+    Args:
+        exp: a paper-recipe configuration (:func:`experiment`).
+        quick: keep the quick profile's epochs (a smoke run).
+        **components: overrides of the recipe, for the search and the ablation: ``branch`` /
+            ``frlm`` / ``fusion`` / ``finetune`` dicts of :class:`TrainConfig` fields, and
+            ``frame_stack``.
+    """
+    def stage(base: TrainConfig, *changes: dict) -> TrainConfig:
+        merged = {k: v for c in changes for k, v in c.items()}
+        if quick:
+            merged.update(epochs=base.epochs, patience=base.patience)
+        return dataclasses.replace(base, **merged)
+
+    branch = stage(exp.branch_train, TUNED_BRANCH, components.get("branch", {}))
+    frlm_train = stage(exp.branch_train, TUNED_BRANCH, TUNED_FRLM, components.get("branch", {}), components.get("frlm", {}))
+    fusion = stage(exp.fusion_train, TUNED_FUSION, components.get("fusion", {}))
+    ft = components.get("finetune", TUNED_FINETUNE)
+    finetune = None if ft is None else stage(exp.fusion_train, TUNED_BRANCH, ft)
+    frlm = dataclasses.replace(exp.frlm, frame_stack=int(components.get("frame_stack", TUNED_FRAME_STACK)))
+    return dataclasses.replace(exp, recipe="tuned", branch_train=branch, frlm_train=frlm_train, fusion_train=fusion,
+                               finetune=finetune, frlm=frlm)
 
 
 # One function per studied factor: it changes the factor and names the variant, so a study, the

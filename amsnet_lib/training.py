@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -30,7 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from ._atomic import atomic_write_bytes, atomic_write_text
-from .config import LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig
+from .augment import augment_batch, mixup_lambda
+from .config import LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig, identity
 from .errors import AmsnetError
 from .features import Features, Normaliser, standardise_per_speaker
 from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
@@ -116,8 +118,8 @@ def seed_everything(seed: int) -> None:
 
 
 def _plain(o):
-    """JSON form of a configuration dataclass (anything else: its str)."""
-    return dataclasses.asdict(o) if dataclasses.is_dataclass(o) else str(o)
+    """JSON form of a configuration dataclass (:func:`amsnet_lib.config.identity`; anything else: its str)."""
+    return identity(o) if dataclasses.is_dataclass(o) else str(o)
 
 
 def _key(*parts) -> str:
@@ -144,9 +146,37 @@ def _make_optimizer(params, cfg: TrainConfig):
         return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if name == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    raise ValueError(f"optimizer must be rmsprop, adam or sgd, got {cfg.optimizer!r}")
+    raise ValueError(f"optimizer must be rmsprop, adam, adamw or sgd, got {cfg.optimizer!r}")
+
+
+def _make_schedule(opt, cfg: TrainConfig, steps_per_epoch: int):
+    """The learning-rate schedule of ``cfg.schedule``, stepped once per optimiser step (None: constant)."""
+    total = max(1, cfg.epochs * steps_per_epoch)
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
+                                                   pct_start=cfg.warmup or 0.3, anneal_strategy="cos")
+    if cfg.schedule == "cosine":
+        warm = int(round(cfg.warmup * total))
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return None
+
+
+def _class_weights(labels: torch.Tensor, n_classes: int, cfg: TrainConfig) -> torch.Tensor | None:
+    """Inverse class frequency of the training part, mean 1 over the utterances (``balanced``), or None."""
+    if cfg.class_weighting != "balanced":
+        return None
+    counts = torch.bincount(labels, minlength=n_classes).float().clamp_min(1.0)
+    return (len(labels) / (n_classes * counts)).to(labels.device)
 
 
 # --------------------------------------------------------------------------- loop and evaluation
@@ -239,6 +269,8 @@ def train_model(
     opt = _make_optimizer(params, cfg)
     gen = torch.Generator().manual_seed(seed)
     n = len(train["labels"])
+    sched = _make_schedule(opt, cfg, math.ceil(n / cfg.batch_size))
+    weight = _class_weights(train["labels"], n_classes, cfg)
     has_val = val is not None and len(val["labels"]) > 0
     best = (-float("inf"), -float("inf"))
     best_state, best_epoch, since_best = None, 0, 0
@@ -250,6 +282,8 @@ def train_model(
             st = torch.load(resume_path, map_location="cpu", weights_only=False)
             model.load_state_dict(st["model"])
             opt.load_state_dict(st["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(st["scheduler"])
             gen.set_state(st["generator"])
             torch.set_rng_state(st["torch_rng"])
             best, best_state, best_epoch, since_best = st["best"], st["best_state"], st["best_epoch"], st["since_best"]
@@ -266,13 +300,24 @@ def train_model(
             batch = _take(train, perm[s : s + cfg.batch_size])
             if len(batch["labels"]) < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
                 continue  # batch norm cannot train on a single utterance
+            y = batch["labels"]
+            if cfg.augments:  # the tuned recipe's augmentation; validation and test see plain inputs
+                lam = mixup_lambda(cfg.mixup, gen)
+                batch, y_mix = augment_batch(batch, cfg, gen, lam)
             logits, _ = call_model(model, batch)
-            loss = F.cross_entropy(logits, batch["labels"])
+            loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
+            if cfg.augments and y_mix is not None:  # mixup: the loss mixes as the inputs did
+                loss = lam * loss + (1 - lam) * F.cross_entropy(logits, y_mix, weight=weight,
+                                                                label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
+            if sched is not None:
+                sched.step()
             total_loss += loss.item() * len(batch["labels"])
-            correct += int((logits.argmax(1) == batch["labels"]).sum())
+            correct += int((logits.argmax(1) == y).sum())
         row = {"epoch": epoch + 1, "train_loss": total_loss / n, "train_acc": correct / n}
         if has_val:
             ev = evaluate(model, val, n_classes, cfg.batch_size)
@@ -293,6 +338,7 @@ def train_model(
         if resume_path is not None and (epoch + 1) % save_every == 0:
             buf = io.BytesIO()
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                        "scheduler": None if sched is None else sched.state_dict(),
                         "torch_rng": torch.get_rng_state(), "best": best, "best_state": best_state, "best_epoch": best_epoch,
                         "since_best": since_best, "rows": rows, "epoch": epoch + 1, "elapsed": time.perf_counter() - t0}, buf)
             atomic_write_bytes(resume_path, buf.getvalue())
@@ -391,6 +437,7 @@ class ExperimentResult:
         return {
             "corpus": c.corpus,
             "protocol": c.protocol,
+            "recipe": c.recipe,
             "model": c.model,
             # a non-default normalisation is part of what the row measures: it keeps its own row
             "variant": ", ".join(v for v in (c.variant, f"normalisation={c.normalisation}"
@@ -610,8 +657,14 @@ def _fusion_dirs(exp: ExperimentConfig, n_items: int, seed: int, fold: str, stor
     """Run-store directories of a fusion fold and of the branch folds it stands on."""
     branch_dirs = {b: store.fold_dir(b, _branch_key(b, exp, n_items), seed, fold) for b in BRANCHES}
     key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train,
-               *_late_identity(exp).values())
+               *_late_identity(exp).values(), *_finetune_identity(exp).values())
     return store.fold_dir(exp.model, key, seed, fold), branch_dirs
+
+
+def _finetune_identity(exp: ExperimentConfig) -> dict:
+    """End-to-end fine-tuning decides the weights: part of the key and ``config.json`` when set (empty
+    otherwise, so the keys of every head without it stay as they were)."""
+    return {"finetune": exp.finetune} if exp.finetune is not None and exp.model in ("amsnet", "concat") else {}
 
 
 def _late_identity(exp: ExperimentConfig) -> dict:
@@ -648,6 +701,20 @@ def _train_fusion_head(model, emb: dict, exp: ExperimentConfig, n_classes: int, 
     seed_everything(seed)
     return train_model(model.head, emb["fit"], emb["val"], exp.fusion_train, n_classes, seed=seed, progress=progress,
                        desc=desc, resume_path=resume_path, on_epoch=on_epoch)
+
+
+def _finetune(model, fd: _FoldData, exp: ExperimentConfig, n_classes: int, seed: int, progress: bool = False,
+              desc: str = "fine-tune", resume_path: Path | None = None) -> TrainResult:
+    """Stage 3 (tuned recipe, ``exp.finetune``): the whole fusion model, branches unfrozen, trained
+    end to end on the fold's inputs after its head was trained on frozen embeddings; the epoch with
+    the best validation ``monitor`` is kept (its weights are loaded into ``model``)."""
+    for p in model.parameters():
+        p.requires_grad_(True)
+    seed_everything(seed)
+    res = train_model(model, fd.fit, fd.val, exp.finetune, n_classes, seed=seed, progress=progress, desc=desc,
+                      resume_path=resume_path)
+    model.eval()
+    return res
 
 
 @torch.no_grad()
@@ -708,7 +775,7 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     if not done and not train:
         return None
     _describe(d.parent.parent, {"model": exp.model, "branch_runs": branch_runs, "fusion": exp.fusion, "train": exp.fusion_train,
-                                **_late_identity(exp)})
+                                **_late_identity(exp), **_finetune_identity(exp)})
     if done:
         return d
     for b in BRANCHES:  # pre-trained (or read back) first; retrained when only its results were kept
@@ -721,6 +788,12 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     else:
         res = _train_fusion_head(model, emb, exp, n_classes, seed, progress=progress, desc=f"{exp.model} {fold.name}",
                                  resume_path=d / "partial.pt")
+        if _finetune_identity(exp):
+            head_seconds = res.seconds
+            res = _finetune(model, fd, exp, n_classes, seed, progress, desc=f"{exp.model} {fold.name} fine-tune",
+                            resume_path=d / "partial_finetune.pt")
+            res.seconds += head_seconds
+            (d / "partial.pt").unlink(missing_ok=True)
     ev = evaluate(model, fd.test, n_classes)  # end to end through the full model, as at inference
     ev["true"] = fd.test["labels"].cpu().numpy()
     sizes = {k: v for k, v in fd.sizes.items() if k != "normaliser"}
@@ -734,7 +807,9 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     # fold of the branch runs its config.json names (the committed run store holds no copies).
     store.save(d, metrics=metrics, curves=res.curves.assign(stage=exp.model),
                predictions=_prediction_frame(features.table, fold.test, ev, features.classes, seed, fold.name),
-               state=model.head.state_dict())
+               # fine-tuned: the branches changed too, so the fold keeps the whole model
+               state=model.state_dict() if _finetune_identity(exp) else model.head.state_dict())
+    (d / "partial_finetune.pt").unlink(missing_ok=True)
     return d
 
 
@@ -746,6 +821,9 @@ def load_fold_model(exp: ExperimentConfig, d: Path, n_classes: int, store: RunSt
     """
     model = _branch_model(exp.model, exp, n_classes).to(device)
     if exp.model in SINGLE_STAGE:
+        model.load_state_dict(store.load_state(d, device))
+        return model.eval()
+    if _finetune_identity(exp):  # fine-tuned end to end: the fold holds the whole model
         model.load_state_dict(store.load_state(d, device))
         return model.eval()
     branch_runs = json.loads((d.parent.parent / "config.json").read_text())["branch_runs"]
@@ -1084,7 +1162,7 @@ def fit_final(
     return model, Normaliser.from_state_dict(metrics["normaliser"])
 
 
-SUMMARY_KEYS = ["corpus", "protocol", "model", "variant"]
+SUMMARY_KEYS = ["corpus", "protocol", "recipe", "model", "variant"]
 
 
 def update_summary(result: ExperimentResult | dict, path: str | os.PathLike = "results/tables/summary.csv") -> pd.DataFrame:
@@ -1092,6 +1170,9 @@ def update_summary(result: ExperimentResult | dict, path: str | os.PathLike = "r
     row = result.summary() if isinstance(result, ExperimentResult) else dict(result)
     path = Path(path)
     old = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=list(row))
+    if "recipe" not in old:  # a summary from before the tuned recipe: every row is the paper's
+        old.insert(old.columns.get_loc("model") if "model" in old else 0, "recipe", "paper")
+    row.setdefault("recipe", "paper")
     if len(old):
         same = np.logical_and.reduce([old[k].astype(str) == str(row[k]) for k in SUMMARY_KEYS])
         old = old[~same]

@@ -164,7 +164,7 @@ def test_loso_protocol_and_summary_file(tmp_path):
     table = update_summary(other, path)
     assert len(table) == 2 and set(table["model"]) == {"urlm", "frlm"}
     back = pd.read_csv(path)
-    assert list(back.columns[:4]) == ["corpus", "protocol", "model", "variant"]
+    assert list(back.columns[:5]) == ["corpus", "protocol", "recipe", "model", "variant"]
 
 
 def test_fit_final_trains_on_everything(tmp_path):

@@ -1,6 +1,7 @@
 """FRLM, the frame-level representation learning module (paper §3.2, Fig. 2b).
 
-    frames (B, q, 76) ──BLSTM (peephole, eq 1)──> H (B, q, 2·hidden)
+    frames (B, q, 76) ──stack k frames (tuned recipe; k = 1 in the paper)──> (B, q/k, k·76)
+        ──BLSTM (peephole, eq 1)──> H (B, q/k, 2·hidden)
         ──attention pooling (eqs 2-4)──> r (B, 2·hidden) ──dropout──> FC + ReLU ──> (B, 128)
         ──head: Linear(128, n_classes)──> logits
 
@@ -56,6 +57,22 @@ class PlainBLSTM(nn.Module):
         return F.pad(out, (0, 0, 0, T - T_run)) if T_run < T else out
 
 
+def stack_frames(frames: torch.Tensor, mask: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate every ``k`` consecutive frames into one step.
+
+    frames (B, q, D), mask (B, q) bool, left-aligned -> (B, ceil(q/k), k·D), (B, ceil(q/k)). A step
+    is valid when its first frame is; the padded frames inside the last valid step are zeroed
+    (standardised padding is not 0). ``k = 1`` returns the inputs unchanged.
+    """
+    if k == 1:
+        return frames, mask
+    B, q, D = frames.shape
+    pad = (-q) % k
+    x = F.pad(frames * mask.unsqueeze(-1), (0, 0, 0, pad))
+    m = F.pad(mask, (0, pad))
+    return x.reshape(B, (q + pad) // k, k * D), m[:, ::k]
+
+
 class AttentionPooling(nn.Module):
     """Attention pooling over time, paper eqs 2-4, with padded frames excluded.
 
@@ -90,7 +107,7 @@ class FRLM(nn.Module):
 
     Args:
         cfg: :class:`~amsnet_lib.config.FRLMConfig` (input_dim, hidden_size, peephole,
-            dropout, embedding_dim).
+            dropout, embedding_dim, frame_stack).
         n_classes: outputs of the head.
 
     Inputs ``frames (B, q, input_dim)`` float, ``mask (B, q)`` bool, True on valid frames
@@ -105,10 +122,11 @@ class FRLM(nn.Module):
     def __init__(self, cfg: FRLMConfig, n_classes: int):
         super().__init__()
         self.cfg = cfg
+        step_dim = cfg.frame_stack * cfg.input_dim
         if cfg.peephole:
-            self.blstm = PeepholeLSTM(cfg.input_dim, cfg.hidden_size, bidirectional=True)
+            self.blstm = PeepholeLSTM(step_dim, cfg.hidden_size, bidirectional=True)
         else:
-            self.blstm = PlainBLSTM(cfg.input_dim, cfg.hidden_size)
+            self.blstm = PlainBLSTM(step_dim, cfg.hidden_size)
         d = 2 * cfg.hidden_size  # eq 1: forward ⊕ backward
         self.pool = AttentionPooling(d)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -116,12 +134,14 @@ class FRLM(nn.Module):
         self.head = nn.Linear(cfg.embedding_dim, n_classes)
 
     def attention(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Attention weights α (B, q) of eq 3 (0 on padded frames), e.g. for plotting."""
-        return self.pool.weights(self.blstm(frames, mask), mask)
+        """Attention weights α (B, q/k) of eq 3 over the recurrent steps (0 on padded ones), e.g. for plotting."""
+        x, m = stack_frames(frames, mask, self.cfg.frame_stack)
+        return self.pool.weights(self.blstm(x, m), m)
 
     def embed(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """frames (B, q, D), mask (B, q) -> branch output h1 (B, embedding_dim)."""
-        r, _ = self.pool(self.blstm(frames, mask), mask)
+        x, m = stack_frames(frames, mask, self.cfg.frame_stack)
+        r, _ = self.pool(self.blstm(x, m), m)
         return F.relu(self.fc(self.dropout(r)))
 
     def forward(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

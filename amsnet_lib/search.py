@@ -1,0 +1,267 @@
+"""Validation-only training for recipe search: what a trial may look at, and nothing else.
+
+A search trial trains a configuration on each fold's fit part and scores it on the fold's
+validation split (drawn from the training part, :func:`amsnet_lib.protocols.validation_split`).
+Unlike :func:`amsnet_lib.training.run_experiment`, nothing here evaluates a test fold: a trial
+never computes a test metric, so choosing among trials cannot select on test data. The test folds
+are read once, by ``run_experiment``, for the configuration the search chose.
+
+Trial folds are stored apart from the run store of results, under ``<root>/<kind>-<key>/seed<s>/<fold>/``
+(``val.json`` written last, the branch weights beside it for fusion trials), keyed like the run
+store, so a resumed or repeated trial trains nothing twice.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ._atomic import atomic_write_bytes, atomic_write_text
+from .config import ExperimentConfig
+from .features import Features
+from .protocols import make_folds
+from .training import (
+    BRANCHES,
+    SINGLE_STAGE,
+    _branch_key,
+    _branch_model,
+    _fold_data,
+    _key,
+    _plain,
+    _training_device,
+    evaluate,
+    seed_everything,
+    train_model,
+)
+
+__all__ = ["ValidationScore", "validation_score"]
+
+
+@dataclass
+class ValidationScore:
+    """A configuration's validation figures, per fold and their mean (WA/UA in %)."""
+
+    folds: pd.DataFrame
+
+    @property
+    def ua(self) -> float:
+        return round(100 * float(self.folds["val_ua"].mean()), 2)
+
+    @property
+    def wa(self) -> float:
+        return round(100 * float(self.folds["val_wa"].mean()), 2)
+
+    @property
+    def loss(self) -> float:
+        return round(float(self.folds["val_loss"].mean()), 4)
+
+    @property
+    def seconds(self) -> float:
+        return round(float(self.folds["seconds"].sum()), 1)
+
+
+def _save(d: Path, record: dict, state: dict) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(d / "model.pt", buf.getvalue())
+    atomic_write_text(d / "val.json", json.dumps(record, indent=1))
+    (d / "partial.pt").unlink(missing_ok=True)
+
+
+def _record(model, fd, res, n_classes: int, seed: int, fold: str) -> dict:
+    ev = evaluate(model, fd.val, n_classes)
+    return {"seed": seed, "fold": fold, "val_loss": ev["loss"], "val_wa": ev["wa"], "val_ua": ev["ua"],
+            "best_epoch": res.best_epoch, "seconds": res.seconds}
+
+
+def _branch_fold(name: str, exp: ExperimentConfig, features: Features, fold, seed: int, root: Path, device,
+                 progress: bool) -> Path:
+    d = root / f"{name}-{_branch_key(name, exp, len(features))}" / f"seed{seed}" / fold.name
+    if (d / "val.json").is_file():
+        return d
+    n_classes = len(features.classes)
+    fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
+    seed_everything(seed)
+    model = _branch_model(name, exp, n_classes).to(device)
+    res = train_model(model, fd.fit, fd.val, exp.stage_train(name), n_classes, seed=seed, progress=progress,
+                      desc=f"{name} {fold.name} (validation)", resume_path=d / "partial.pt")
+    _save(d, _record(model, fd, res, n_classes, seed, fold.name), model.state_dict())
+    return d
+
+
+def _fusion_fold(exp: ExperimentConfig, features: Features, fold, seed: int, root: Path, device, progress: bool) -> Path:
+    from .training import _embeddings, _train_fusion_head, fit_late_weight
+
+    branch_dirs = {b: _branch_fold(b, exp, features, fold, seed, root, device, progress) for b in BRANCHES}
+    key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train,
+               list(exp.late_weights) if exp.model == "late" else None, exp.finetune)
+    d = root / f"{exp.model}-{key}" / f"seed{seed}" / fold.name
+    if (d / "val.json").is_file():
+        return d
+    n_classes = len(features.classes)
+    fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
+    seed_everything(seed)
+    model = _branch_model(exp.model, exp, n_classes).to(device)
+    for b in BRANCHES:
+        getattr(model, b).load_state_dict(torch.load(branch_dirs[b] / "model.pt", map_location=device, weights_only=True))
+        getattr(model, b).eval()
+        for p in getattr(model, b).parameters():
+            p.requires_grad_(False)
+    branches = {"frlm": model.frlm, "urlm": model.urlm}
+    emb = {k: _embeddings(branches, getattr(fd, k)) for k in ("fit", "val")}
+    if exp.model == "late":
+        res = fit_late_weight(model.head, emb["val"], n_classes, exp.fusion_train.monitor, exp.late_weights, fit=emb["fit"])
+    else:
+        res = _train_fusion_head(model, emb, exp, n_classes, seed, progress=progress, desc=f"{exp.model} {fold.name} (validation)")
+        if exp.finetune is not None:
+            from .training import _finetune
+
+            res = _finetune(model, fd, exp, n_classes, seed, progress, desc=f"{exp.model} {fold.name} fine-tune (validation)")
+    _save(d, _record(model, fd, res, n_classes, seed, fold.name), model.head.state_dict())
+    return d
+
+
+def validation_score(exp: ExperimentConfig, features: Features, root: str | os.PathLike, *, device=None,
+                     progress: bool = True, folds: list[str] | None = None) -> ValidationScore:
+    """Train ``exp`` on every fold's fit part and score it on the fold's validation split.
+
+    Args:
+        exp: any model of :data:`~amsnet_lib.config.MODELS`; fusion models train (or find) their
+            branches the same way.
+        features: the corpus' features.
+        root: the search's fold store (not the run store of results).
+        device: default CUDA when available.
+        folds: only these folds (default: all of ``exp.protocol``).
+
+    Returns:
+        The validation loss, WA and UA at the epoch each fold kept (the same validation split
+        chose that epoch, as in every stage of the engine: the figures are optimistic in absolute
+        terms, alike for every configuration compared). No test fold is evaluated.
+    """
+    root = Path(root)
+    device = _training_device(device)
+    all_folds = make_folds(features.table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed,
+                           split_file=exp.split_file)
+    chosen = [f for f in all_folds if folds is None or f.name in folds]
+    rows = []
+    for seed in exp.seeds:
+        for fold in chosen:
+            if exp.model in SINGLE_STAGE:
+                d = _branch_fold(exp.model, exp, features, fold, seed, root, device, progress)
+            else:
+                d = _fusion_fold(exp, features, fold, seed, root, device, progress)
+            rows.append(json.loads((d / "val.json").read_text()))
+    out = pd.DataFrame(rows)
+    out.attrs["config"] = json.dumps(_plain(exp), default=_plain)
+    return ValidationScore(out)
+
+
+# --------------------------------------------------------------------------- the recipe search
+
+#: The search space of each stage (categorical, so every value is a documented, countable choice):
+#: components of the tuned recipe (:func:`amsnet_lib.studies.tuned`) and the values tried.
+SPACES: dict[str, dict[str, tuple]] = {
+    "frlm": {"lr": (3e-4, 1e-3, 3e-3), "frame_stack": (2, 3, 4), "time_mask": (0.0, 0.1, 0.2, 0.3),
+             "freq_mask": (0.0, 0.1, 0.2), "noise_std": (0.0, 0.05, 0.1, 0.2), "mixup": (0.0, 0.2, 0.4),
+             "label_smoothing": (0.0, 0.1), "epochs": (40, 60, 80)},
+    "urlm": {"lr": (3e-4, 1e-3, 3e-3), "time_mask": (0.0, 0.1, 0.2, 0.3), "freq_mask": (0.0, 0.1, 0.15, 0.25),
+             "noise_std": (0.0, 0.05, 0.1, 0.2), "mixup": (0.0, 0.2, 0.4), "label_smoothing": (0.0, 0.1),
+             "epochs": (40, 60, 80)},
+}
+
+
+def trial_components(stage: str, params: dict) -> dict:
+    """The :func:`amsnet_lib.studies.tuned` components of a trial's ``params`` for ``stage``."""
+    train = {k: v for k, v in params.items() if k != "frame_stack"}
+    if stage == "frlm":
+        return {"frlm": train, **({"frame_stack": params["frame_stack"]} if "frame_stack" in params else {})}
+    return {"branch": train}
+
+
+def run_search(stage: str, features: Features, root: str | os.PathLike, *, trials: int, corpus: str = "emodb",
+               protocol: str = "paper", profile: str = "full", seed: int = 0, device=None, progress: bool = True,
+               baseline: dict | None = None) -> pd.DataFrame:
+    """A bounded, resumable Optuna search (TPE sampler) of the tuned recipe for one branch stage.
+
+    Each trial is a :func:`validation_score` of the stage under :data:`SPACES`' values, maximising
+    the mean validation UA over the protocol's folds (UA, not loss: label smoothing, a searched
+    component, changes what the loss measures). Trials and their figures live in an Optuna journal
+    (``<root>/<study>/journal.log``) beside their folds, so a killed search resumes: finished trials
+    are kept, a trial that was running is tried again with the same values (its finished folds are
+    read back, not retrained). No trial evaluates a test fold.
+
+    Args:
+        stage: ``frlm`` or ``urlm``.
+        trials: total finished trials wanted (those already in the journal count).
+        baseline: the first trial's values (default: the recipe's current ones), so the search
+            starts from what it is to improve on.
+
+    Returns:
+        One row per finished trial: number, values, val_ua, val_wa, val_loss, seconds.
+    """
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from . import studies
+
+    if stage not in SPACES:
+        raise ValueError(f"stage must be one of {sorted(SPACES)}, got {stage!r}")
+    space = SPACES[stage]
+    root = Path(root)
+    name = f"{corpus}-{protocol}-{stage}"
+    (root / name).mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(root / name / "journal.log")))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
+                                sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4))
+    states = optuna.trial.TrialState
+    for t in study.get_trials(states=(states.RUNNING,)):
+        # interrupted: fail it and run its values again (its finished folds are on disk)
+        study._storage.set_trial_state_values(t._trial_id, states.FAIL)
+        study.enqueue_trial(t.params, skip_if_exists=False)
+    if not study.trials:
+        base = studies.experiment(corpus, stage, protocol, profile, recipe="tuned")
+        current = {"frame_stack": base.frlm.frame_stack, **dataclasses_fields(base.stage_train(stage))}
+        start = baseline or current
+        study.enqueue_trial({k: start[k] for k in space if start.get(k) in space[k]})
+
+    def objective(trial) -> float:
+        params = {k: trial.suggest_categorical(k, list(v)) for k, v in space.items()}
+        exp = studies.tuned(studies.experiment(corpus, stage, protocol, profile), quick=profile == "quick",
+                            **trial_components(stage, params))
+        score = validation_score(exp, features, root / "folds", device=device, progress=progress)
+        trial.set_user_attr("val_wa", score.wa)
+        trial.set_user_attr("val_loss", score.loss)
+        trial.set_user_attr("seconds", score.seconds)
+        trial.set_user_attr("val_ua_per_fold", [round(100 * v, 2) for v in score.folds["val_ua"]])
+        return score.ua
+
+    done = len(study.get_trials(states=(states.COMPLETE,)))
+    if done < trials:
+        study.optimize(objective, n_trials=trials - done, show_progress_bar=progress)
+    return search_table(study)
+
+
+def dataclasses_fields(obj) -> dict:
+    import dataclasses
+
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+def search_table(study) -> pd.DataFrame:
+    """Finished trials of an Optuna study as a table, best first."""
+    import optuna
+
+    rows = []
+    for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        rows.append({"trial": t.number, **t.params, "val_ua": t.value, "val_wa": t.user_attrs.get("val_wa"),
+                     "val_loss": t.user_attrs.get("val_loss"), "seconds": t.user_attrs.get("seconds")})
+    out = pd.DataFrame(rows)
+    return out.sort_values(["val_ua", "val_wa"], ascending=False, kind="stable").reset_index(drop=True) if len(out) else out
