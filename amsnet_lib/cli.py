@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import studies  # configuration dataclasses only: cheap, and --help names the studies
-from .config import MODELS, MONITORS
+from .config import MODELS, MONITORS, OPTIMIZERS, RECIPES
 
 
 def _add_corpus_args(p: argparse.ArgumentParser) -> None:
@@ -85,7 +85,7 @@ def _cmd_features(args) -> int:
 def _experiment(args, corpus: str, feats, *, protocol: str = "paper", **kw):
     """The paper's configuration (``studies.experiment``) with only the options given here changed,
     so the CLI and the notebooks share their run store entries."""
-    exp = studies.experiment(corpus, args.model, protocol, args.profile, features=feats.config, **kw)
+    exp = studies.experiment(corpus, args.model, protocol, args.profile, recipe=args.recipe, features=feats.config, **kw)
     # each changed factor also names the variant, so the summary row of a changed configuration
     # never overwrites the paper configuration's row (and matches the study notebook's row)
     if args.se_ratio is not None:
@@ -125,7 +125,10 @@ def _protocol_kwargs(args) -> dict:
 def _add_configuration_args(p: argparse.ArgumentParser) -> None:
     """The options of ``train`` and ``fit`` that change the model or its training."""
     p.add_argument("--profile", default="full", choices=["full", "quick"], help="full = the paper's settings; quick = smoke run")
-    p.add_argument("--optimizer", default=None, choices=["rmsprop", "adam", "sgd"], help="default: the profile's (rmsprop)")
+    p.add_argument("--recipe", default="paper", choices=list(RECIPES),
+                   help="training recipe: paper (the paper's stated settings) or tuned (beyond the paper, chosen on "
+                        "validation: docs/RECIPE.md); the options below change either")
+    p.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS), help="default: the recipe's (paper: rmsprop)")
     p.add_argument("--lr", type=float, default=None, help="learning rate of both stages (default: the profile's, 1e-4)")
     p.add_argument("--frlm-lr", type=float, default=None,
                    help="FRLM's (and early fusion's) learning rate where it differs from --lr (not in the paper; "
@@ -272,7 +275,7 @@ def _cmd_pretrain(args) -> int:
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
     names = [s for s in args.studies.split(",") if s] if args.studies != "all" else None
-    suite = studies.full_suite(corpus, args.profile, loso=not args.no_loso, studies=names)
+    suite = studies.full_suite(corpus, args.profile, loso=not args.no_loso, studies=names, recipes=tuple(args.recipes))
     # the features as loaded (duration, mel bands), as `amsnet train` does: the run keys then agree
     suite = [dataclasses.replace(e, features=feats.config) for e in suite]
     if args.variants:
@@ -389,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{','.join(studies.HYPERPARAMETER_STUDIES)} (notebook 04) and "
                         f"{','.join(studies.BEYOND_PAPER_STUDIES)} (notebook 03, beyond the paper) ('' for none)")
     p.add_argument("--no-loso", action="store_true", help="leave out the speaker-independent ablations")
+    p.add_argument("--recipes", nargs="+", default=["paper"], choices=list(RECIPES),
+                   help="training recipes of the suite: paper (every study) and/or tuned (the ablations and late fusion)")
     p.add_argument("--variants", nargs="+", default=None, metavar="TEXT",
                    help="only the experiments whose variant label contains one of these, e.g. bs=256 lr=1e-05 "
                         "(labels as in summary.csv; the ablations have none)")

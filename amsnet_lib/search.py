@@ -227,7 +227,7 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
         study._storage.set_trial_state_values(t._trial_id, states.FAIL)
         study.enqueue_trial(t.params, skip_if_exists=False)
     if not study.trials:
-        base = studies.experiment(corpus, stage, protocol, profile, recipe="tuned")
+        base = studies.tuned(studies.experiment(corpus, stage, protocol, profile), quick=profile == "quick")
         current = {"frame_stack": base.frlm.frame_stack, **dataclasses_fields(base.stage_train(stage))}
         start = baseline or current
         study.enqueue_trial({k: start[k] for k in space if start.get(k) in space[k]})

@@ -219,9 +219,16 @@ def branches_of(exp: ExperimentConfig) -> list[ExperimentConfig]:
     return [dataclasses.replace(exp, model=m) for m in ("frlm", "urlm")]
 
 
-def ablations(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
-    """Tables 4-5: early fusion, FRLM alone, URLM alone, concatenation, AMSNet."""
-    return [experiment(corpus, m, protocol, profile) for m in ABLATION_MODELS]
+def ablations(corpus="emodb", protocol="paper", profile="full", recipe="paper") -> list[ExperimentConfig]:
+    """Tables 4-5: early fusion, FRLM alone, URLM alone, concatenation, AMSNet (under ``recipe``)."""
+    return [experiment(corpus, m, protocol, profile, recipe=recipe) for m in ABLATION_MODELS]
+
+
+def tuned_suite(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
+    """The tuned recipe's rows (beyond the paper): Tables 4-5's five models and late fusion (weight
+    chosen on validation, and the plain average) trained with :func:`tuned`."""
+    late = experiment(corpus, "late", protocol, profile, recipe="tuned")
+    return ablations(corpus, protocol, profile, recipe="tuned") + [late, with_late_weight(late, 0.5)]
 
 
 def se_ratio_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
@@ -296,7 +303,7 @@ BEYOND_PAPER_STUDIES = {"normalisation": normalisation_study, "training_seeds": 
 
 
 def full_suite(corpus: str = "emodb", profile: str = "full", loso: bool = True,
-               studies: tuple[str, ...] | list[str] | None = None) -> list[ExperimentConfig]:
+               studies: tuple[str, ...] | list[str] | None = None, recipes: tuple[str, ...] = ("paper",)) -> list[ExperimentConfig]:
     """Every experiment ``run_all.sh`` runs on a corpus: all studies under ``paper``, the ablations
     (and the studies beyond the paper) under ``loso`` too.
 
@@ -308,6 +315,8 @@ def full_suite(corpus: str = "emodb", profile: str = "full", loso: bool = True,
         studies: names of the studies to include besides the ablations (keys of
             ``HYPERPARAMETER_STUDIES``, notebook 04, and ``BEYOND_PAPER_STUDIES``, notebook 03);
             default all.
+        recipes: ``paper`` (every study above) and/or ``tuned`` (:func:`tuned_suite` under each
+            protocol).
     """
     known = {**HYPERPARAMETER_STUDIES, **BEYOND_PAPER_STUDIES}
     names = list(known) if studies is None else list(studies)
@@ -317,6 +326,10 @@ def full_suite(corpus: str = "emodb", profile: str = "full", loso: bool = True,
     protocols = ["paper"] + ([("loso_session" if corpus == "iemocap" else "loso")] if loso else [])
     suite = []
     for protocol in protocols:
+        if "tuned" in recipes:
+            suite += tuned_suite(corpus, protocol, profile)
+        if "paper" not in recipes:
+            continue
         suite += ablations(corpus, protocol, profile)
         suite += [e for n in names if n in BEYOND_PAPER_STUDIES for e in BEYOND_PAPER_STUDIES[n](corpus, protocol, profile)]
         if protocol == "paper":

@@ -1,0 +1,228 @@
+"""The tuned training recipe: its components, its place in the configuration and run keys, and the
+validation-only search that chooses it."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from amsnet_lib import search, studies, training
+from amsnet_lib.augment import augment_batch, mask_spans, mixup_lambda
+from amsnet_lib.config import FRLMConfig, TrainConfig, identity
+from amsnet_lib.models import build_model
+from amsnet_lib.models.frlm import stack_frames
+from amsnet_lib.training import run_experiment, update_summary
+from test_training import _exp, _features
+
+TUNED_TRAIN = dict(optimizer="adamw", lr=3e-3, batch_size=16, epochs=4, patience=0, val_fraction=0.2, schedule="cosine",
+                   warmup=0.25, grad_clip=1.0, label_smoothing=0.1, time_mask=0.3, freq_mask=0.2, noise_std=0.1, mixup=0.4)
+
+
+def _tuned_exp(model="amsnet", **kw):
+    exp = _exp(model, **kw)
+    tc = dataclasses.replace(exp.branch_train, **TUNED_TRAIN)
+    return dataclasses.replace(exp, recipe="tuned", branch_train=tc, fusion_train=tc,
+                               frlm=dataclasses.replace(exp.frlm, frame_stack=3))
+
+
+# --------------------------------------------------------------------------- configuration and keys
+
+
+def test_recipe_fields_at_their_defaults_leave_identity_and_keys_unchanged():
+    """A paper-recipe configuration hashes as before the recipe fields existed."""
+    tc = TrainConfig()
+    plain = {f.name: getattr(tc, f.name) for f in dataclasses.fields(tc) if not f.metadata.get("omit_default")}
+    assert identity(tc) == plain
+    changed = dataclasses.replace(tc, mixup=0.2)
+    assert identity(changed)["mixup"] == 0.2
+    exp = studies.experiment("emodb", "frlm", "paper", "full")
+    assert training._branch_key("frlm", exp, 535) != training._branch_key("frlm", studies.tuned(exp), 535)
+
+
+def test_tuned_experiment_is_labelled_and_differs_only_in_training_and_frame_stack():
+    paper = studies.experiment("emodb", "amsnet", "paper", "full")
+    tuned = studies.experiment("emodb", "amsnet", "paper", "full", recipe="tuned")
+    assert paper.recipe == "paper" and tuned.recipe == "tuned"
+    assert tuned.features == paper.features and tuned.urlm == paper.urlm and tuned.fusion == paper.fusion
+    assert dataclasses.replace(tuned.frlm, frame_stack=1) == paper.frlm
+    assert tuned.frlm.frame_stack == studies.TUNED_FRAME_STACK
+    for stage in ("frlm", "urlm", "fusion"):
+        assert tuned.stage_train(stage).optimizer == "adamw"
+    with pytest.raises(ValueError, match="recipe"):
+        studies.experiment("emodb", "amsnet", recipe="best")
+
+
+def test_invalid_recipe_components_are_refused():
+    for bad in (dict(schedule="step"), dict(time_mask=1.0), dict(mixup=-1.0), dict(class_weighting="inverse"),
+                dict(optimizer="lion")):
+        with pytest.raises(ValueError):
+            TrainConfig(**bad)
+    with pytest.raises(ValueError):
+        FRLMConfig(frame_stack=0)
+
+
+# --------------------------------------------------------------------------- components
+
+
+def test_frame_stacking_concatenates_consecutive_frames_and_keeps_padding_out():
+    frames = torch.arange(2 * 7 * 2, dtype=torch.float32).reshape(2, 7, 2) + 1
+    mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3], dtype=torch.bool)
+    x, m = stack_frames(frames, mask, 3)
+    assert x.shape == (2, 3, 6) and m.tolist() == [[True, True, True], [True, True, False]]
+    assert torch.equal(x[0, 0], frames[0, :3].reshape(-1))
+    assert torch.equal(x[1, 1, 2:], torch.zeros(4))  # frames 5-6 of utterance 1 are padding
+    assert torch.equal(x[0, 2, 2:], torch.zeros(4))  # q padded up to a multiple of k
+    same, same_mask = stack_frames(frames, mask, 1)
+    assert same is frames and same_mask is mask
+
+
+def test_frlm_with_frame_stacking_runs_a_third_of_the_steps_and_ignores_padding():
+    torch.manual_seed(0)
+    model = build_model("frlm", 4, frlm=FRLMConfig(hidden_size=8, embedding_dim=8, frame_stack=3)).eval()
+    x = torch.randn(2, 30, 76)
+    mask = torch.ones(2, 30, dtype=torch.bool)
+    mask[1, 12:] = False
+    assert model.attention(x, mask).shape == (2, 10)
+    changed = x.clone()
+    changed[1, 12:] = 99.0  # padding of utterance 1
+    assert torch.allclose(model(x, mask)[1], model(changed, mask)[1])
+
+
+def test_masks_lie_within_each_rows_valid_steps_and_respect_the_share():
+    gen = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([10, 40, 1, 0])
+    spans = mask_spans(lengths, 50, 0.25, gen)
+    widths = spans.sum(1)
+    assert (widths <= torch.floor(0.25 * lengths + 1).clamp_max(lengths.float()).long()).all()
+    for i, L in enumerate(lengths.tolist()):
+        assert not spans[i, L:].any()
+    assert mask_spans(lengths, 50, 0.0, gen).sum() == 0
+
+
+def test_augmentation_is_seeded_leaves_its_input_alone_and_mixup_pairs_labels():
+    cfg = TrainConfig(time_mask=0.3, freq_mask=0.2, noise_std=0.1, mixup=0.4)
+    rng = torch.Generator().manual_seed(1)
+    batch = {"frames": torch.randn(6, 12, 76, generator=rng), "mask": torch.ones(6, 12, dtype=torch.bool),
+             "spec": torch.randn(6, 8, 9, generator=rng), "labels": torch.arange(6)}
+    before = {k: v.clone() for k, v in batch.items()}
+    runs = []
+    for _ in range(2):
+        gen = torch.Generator().manual_seed(7)
+        lam = mixup_lambda(cfg.mixup, gen)
+        runs.append((lam, *augment_batch(batch, cfg, gen, lam)))
+    (lam, a, ya), (_, b, yb) = runs
+    assert 0 < lam < 1 and torch.equal(ya, yb) and sorted(ya.tolist()) == list(range(6))
+    assert all(torch.equal(a[k], b[k]) for k in batch)
+    assert all(torch.equal(batch[k], before[k]) for k in batch)
+    assert not torch.equal(a["frames"], batch["frames"]) and not torch.equal(a["spec"], batch["spec"])
+    plain = TrainConfig()
+    assert not plain.augments and mixup_lambda(0.0, torch.Generator()) == 1.0
+
+
+@pytest.mark.parametrize("model", ["frlm", "urlm", "early", "amsnet", "concat", "late"])
+def test_every_model_trains_under_the_tuned_recipe(tmp_path, model):
+    feats = _features()
+    res = run_experiment(_tuned_exp(model), feats, store=tmp_path, device="cpu", progress=False)
+    assert len(res.folds) == 3 and res.summary()["recipe"] == "tuned"
+    assert res.folds["wa"].between(0, 1).all()
+
+
+def test_tuned_training_is_deterministic_and_resumes_to_the_same_numbers(tmp_path, monkeypatch):
+    """Augmentation and the schedule are part of the loop's saved state: a cut fold ends as a whole one."""
+    feats = _features()
+    exp = _tuned_exp("urlm")
+    exp = dataclasses.replace(exp, branch_train=dataclasses.replace(exp.branch_train, epochs=8))
+    clean = run_experiment(exp, feats, store=tmp_path / "clean", device="cpu", progress=False)
+    again = run_experiment(exp, feats, store=tmp_path / "again", device="cpu", progress=False)
+    pd.testing.assert_frame_equal(clean.predictions, again.predictions)
+    real, count = training.evaluate, {"n": 0}
+
+    def dying(*a, **kw):
+        count["n"] += 1
+        if count["n"] == 7:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(training, "evaluate", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(exp, feats, store=tmp_path / "cut", device="cpu", progress=False)
+    monkeypatch.setattr(training, "evaluate", real)
+    resumed = run_experiment(exp, feats, store=tmp_path / "cut", device="cpu", progress=False)
+    pd.testing.assert_frame_equal(clean.predictions, resumed.predictions)
+
+
+def test_fine_tuning_trains_the_branches_and_keeps_the_whole_model(tmp_path):
+    feats = _features()
+    exp = dataclasses.replace(_tuned_exp("amsnet"), finetune=dataclasses.replace(_tuned_exp().branch_train, lr=1e-3, epochs=2))
+    res = run_experiment(exp, feats, store=tmp_path, device="cpu", progress=False)
+    d = next(tmp_path.glob("amsnet-*/seed0/fold0"))
+    state = torch.load(d / "model.pt", weights_only=True)
+    assert any(k.startswith("frlm.") for k in state) and any(k.startswith("head.") for k in state)
+    assert "finetune" in json.loads((d.parent.parent / "config.json").read_text())
+    model = training.load_fold_model(exp, d, 3, training.RunStore(tmp_path))
+    branch = next(tmp_path.glob("frlm-*/seed0/fold0"))
+    frozen = torch.load(branch / "model.pt", weights_only=True)
+    assert not torch.equal(model.frlm.fc.weight, frozen["fc.weight"])  # the branch moved
+    assert len(res.folds) == 3
+
+
+def test_summary_keeps_paper_and_tuned_rows_apart(tmp_path):
+    feats = _features()
+    path = tmp_path / "summary.csv"
+    pd.DataFrame([{"corpus": "synthetic", "protocol": "paper", "model": "urlm", "variant": "", "wa": 1.0}]).to_csv(path, index=False)
+    update_summary(run_experiment(_tuned_exp("urlm"), feats, store=tmp_path / "r", device="cpu", progress=False), path)
+    table = pd.read_csv(path, keep_default_na=False)
+    assert sorted(table["recipe"]) == ["paper", "tuned"] and (table["model"] == "urlm").all()
+
+
+# --------------------------------------------------------------------------- the search
+
+
+def test_validation_score_never_evaluates_a_test_fold(tmp_path, monkeypatch):
+    feats = _features()
+    test_ids, seen, kept = set(), [], []
+    real_fold_data, real_evaluate = training._fold_data, training.evaluate
+
+    def fold_data(*a, **kw):
+        fd = real_fold_data(*a, **kw)
+        test_ids.add(id(fd.test["labels"]))
+        kept.append(fd.test["labels"])
+        return fd
+
+    def evaluate(model, data, *a, **kw):
+        kept.append(data["labels"])
+        seen.append(id(data["labels"]))
+        return real_evaluate(model, data, *a, **kw)
+
+    monkeypatch.setattr(search, "_fold_data", fold_data)
+    monkeypatch.setattr(training, "evaluate", evaluate)
+    monkeypatch.setattr(search, "evaluate", evaluate)
+    score = search.validation_score(_tuned_exp("amsnet"), feats, tmp_path)
+    assert len(score.folds) == 3 and 0 <= score.ua <= 100
+    assert seen and not any(s in test_ids for s in seen)
+    assert not list(tmp_path.rglob("predictions.csv"))  # nothing a test metric could be read from
+    calls = len(seen)
+    search.validation_score(_tuned_exp("amsnet"), feats, tmp_path)  # finished trials are read back
+    assert len(seen) == calls
+
+
+def test_search_is_bounded_resumable_and_records_every_trial(tmp_path, monkeypatch):
+    feats = _features()
+    monkeypatch.setattr(search, "SPACES", {"urlm": {"lr": (1e-3, 3e-3), "mixup": (0.0, 0.2)}, "frlm": {}})
+    base = _tuned_exp("urlm")
+    monkeypatch.setattr(studies, "experiment", lambda *a, **kw: dataclasses.replace(base, recipe=kw.get("recipe", "paper")))
+    table = search.run_search("urlm", feats, tmp_path, trials=2, corpus="synthetic", profile="quick", progress=False)
+    assert len(table) == 2 and set(table.columns) >= {"trial", "lr", "mixup", "val_ua", "val_wa", "val_loss"}
+    assert table["val_ua"].is_monotonic_decreasing
+    first = table.set_index("trial").loc[0]
+    # trial 0: the recipe's current values, the point the search is to improve on
+    assert (first["lr"], first["mixup"]) == (studies.TUNED_BRANCH["lr"], studies.TUNED_BRANCH["mixup"])
+    more = search.run_search("urlm", feats, tmp_path, trials=3, corpus="synthetic", profile="quick", progress=False)
+    assert len(more) == 3
+    again = search.run_search("urlm", feats, tmp_path, trials=3, corpus="synthetic", profile="quick", progress=False)
+    pd.testing.assert_frame_equal(more, again)
+    assert not list(tmp_path.rglob("predictions.csv"))
