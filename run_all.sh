@@ -11,7 +11,7 @@
 #   ./run_all.sh --only 02            only the notebooks whose name contains 02 (repeatable)
 #   ./run_all.sh --skip-studies learning_rate,optimizer_batch   leave out studies of notebook 04
 #                                     (se_ratio, optimizer_batch, hidden_size, learning_rate) or
-#                                     notebook 03's studies beyond the paper (normalisation, training_seeds, late_fusion)
+#                                     notebook 03's studies beyond the paper (normalisation, training_seeds, late_fusion, tuned_recipe)
 #   ./run_all.sh --no-loso            skip the leave-one-speaker-out runs of 02 and 03
 #   ./run_all.sh --device cuda        training device (default: CUDA when present, else CPU)
 #   ./run_all.sh --jobs N             full profile: first train every fold of the suite (branches,
@@ -43,7 +43,7 @@ train=True
 verbose=0
 update_notebooks=0
 jobs=""
-all_studies="se_ratio,optimizer_batch,hidden_size,learning_rate,normalisation,training_seeds,late_fusion"
+all_studies="se_ratio,optimizer_batch,hidden_size,learning_rate,normalisation,training_seeds,late_fusion,tuned_recipe"
 
 usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do

@@ -275,7 +275,7 @@ def _cmd_pretrain(args) -> int:
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
     names = [s for s in args.studies.split(",") if s] if args.studies != "all" else None
-    suite = studies.full_suite(corpus, args.profile, loso=not args.no_loso, studies=names, recipes=tuple(args.recipes))
+    suite = studies.full_suite(corpus, args.profile, loso=not args.no_loso, studies=names)
     # the features as loaded (duration, mel bands), as `amsnet train` does: the run keys then agree
     suite = [dataclasses.replace(e, features=feats.config) for e in suite]
     if args.variants:
@@ -392,8 +392,6 @@ def main(argv: list[str] | None = None) -> int:
                         f"{','.join(studies.HYPERPARAMETER_STUDIES)} (notebook 04) and "
                         f"{','.join(studies.BEYOND_PAPER_STUDIES)} (notebook 03, beyond the paper) ('' for none)")
     p.add_argument("--no-loso", action="store_true", help="leave out the speaker-independent ablations")
-    p.add_argument("--recipes", nargs="+", default=["paper"], choices=list(RECIPES),
-                   help="training recipes of the suite: paper (every study) and/or tuned (the ablations and late fusion)")
     p.add_argument("--variants", nargs="+", default=None, metavar="TEXT",
                    help="only the experiments whose variant label contains one of these, e.g. bs=256 lr=1e-05 "
                         "(labels as in summary.csv; the ablations have none)")

@@ -299,11 +299,11 @@ HYPERPARAMETER_STUDIES = {"se_ratio": se_ratio_study, "optimizer_batch": optimiz
 
 #: Studies beyond the paper (notebook 03, under each protocol the ablations run under).
 BEYOND_PAPER_STUDIES = {"normalisation": normalisation_study, "training_seeds": training_seed_study,
-                        "late_fusion": late_fusion_study}
+                        "late_fusion": late_fusion_study, "tuned_recipe": tuned_suite}
 
 
 def full_suite(corpus: str = "emodb", profile: str = "full", loso: bool = True,
-               studies: tuple[str, ...] | list[str] | None = None, recipes: tuple[str, ...] = ("paper",)) -> list[ExperimentConfig]:
+               studies: tuple[str, ...] | list[str] | None = None) -> list[ExperimentConfig]:
     """Every experiment ``run_all.sh`` runs on a corpus: all studies under ``paper``, the ablations
     (and the studies beyond the paper) under ``loso`` too.
 
@@ -315,8 +315,6 @@ def full_suite(corpus: str = "emodb", profile: str = "full", loso: bool = True,
         studies: names of the studies to include besides the ablations (keys of
             ``HYPERPARAMETER_STUDIES``, notebook 04, and ``BEYOND_PAPER_STUDIES``, notebook 03);
             default all.
-        recipes: ``paper`` (every study above) and/or ``tuned`` (:func:`tuned_suite` under each
-            protocol).
     """
     known = {**HYPERPARAMETER_STUDIES, **BEYOND_PAPER_STUDIES}
     names = list(known) if studies is None else list(studies)
@@ -326,10 +324,6 @@ def full_suite(corpus: str = "emodb", profile: str = "full", loso: bool = True,
     protocols = ["paper"] + ([("loso_session" if corpus == "iemocap" else "loso")] if loso else [])
     suite = []
     for protocol in protocols:
-        if "tuned" in recipes:
-            suite += tuned_suite(corpus, protocol, profile)
-        if "paper" not in recipes:
-            continue
         suite += ablations(corpus, protocol, profile)
         suite += [e for n in names if n in BEYOND_PAPER_STUDIES for e in BEYOND_PAPER_STUDIES[n](corpus, protocol, profile)]
         if protocol == "paper":

@@ -27,7 +27,9 @@ AVAIL = {"emodb": None, "iemocap": report.NOT_AVAILABLE + " (no IEMOCAP at /x)"}
 
 def test_table2_literature_rows_marked_and_ours_beside_paper():
     t = report.comparison_table2(SUMMARY, ["paper", "loso"], AVAIL)
-    assert len(t) == len(paper.TABLE2)
+    assert len(t) == len(paper.TABLE2) + sum(r.amsnet for r in paper.TABLE2)  # ours: the paper and the tuned recipe
+    tuned = t[t["model"] == "AMSNet" + report.TUNED_SUFFIX]
+    assert len(tuned) == 2 and (tuned["WA ours [paper] (%)"].iloc[[0, 1]] != 80.00).all()
     lit = t[t["source"] == report.REPORTED_NOT_RERUN]
     assert len(lit) == sum(not r.amsnet for r in paper.TABLE2)
     assert (lit["WA ours [paper] (%)"] == report.NOT_RERUN).all()
@@ -50,9 +52,15 @@ def test_table2_unavailable_corpus_says_so_never_a_number():
 def test_ablation_table_not_run_cells_and_protocol_columns():
     summary = pd.concat([SUMMARY, _summary([("emodb", "paper", "late", "", 5, 1, 83.36, 83.01, 1.0, 1.0, 1.0),
                                             ("emodb", "paper", "late", "w=0.5", 5, 1, 84.49, 83.80, 1.0, 1.0, 1.0)])])
+    summary = pd.concat([summary, _summary([("emodb", "paper", "frlm", "", 5, 1, 85.00, 84.00, 1.0, 1.0, 1.0)]).assign(recipe="tuned")])
     t = report.ablation_table(summary, "emodb", ["paper", "loso"], AVAIL)
-    assert list(t["model"]) == [paper.ABLATION_LABELS[m] for m in studies.ABLATION_MODELS] + [
-        report.LATE_FUSION_LABEL, report.LATE_AVERAGE_LABEL]
+    labels = [paper.ABLATION_LABELS[m] for m in studies.ABLATION_MODELS] + [report.LATE_FUSION_LABEL, report.LATE_AVERAGE_LABEL]
+    assert list(t["model"]) == [x for label in labels for x in (label, label + report.TUNED_SUFFIX)]
+    tuned = t[t["model"] == "FRLM" + report.TUNED_SUFFIX].iloc[0]  # its own row, never the paper recipe's
+    assert tuned["WA ours [paper] (%)"] == 85.00 and tuned["ΔWA [paper]"] == pytest.approx(85.00 - 84.14)
+    assert t[t["model"] == "AMSNet" + report.TUNED_SUFFIX].iloc[0]["WA ours [paper] (%)"] == report.NOT_RUN
+    only_paper = report.ablation_table(summary, "emodb", ["paper"], AVAIL, recipes=("paper",))
+    assert list(only_paper["model"]) == labels
     late = t[t["model"] == report.LATE_FUSION_LABEL].iloc[0]  # beyond the paper: ours only, no reported value or Δ
     assert late["WA ours [paper] (%)"] == 83.36 and late["UA ours [loso] (%)"] == report.NOT_RUN
     assert t[t["model"] == report.LATE_AVERAGE_LABEL].iloc[0]["WA ours [paper] (%)"] == 84.49
@@ -69,7 +77,7 @@ def test_ablation_table_not_run_cells_and_protocol_columns():
 def test_ablation_table_iemocap_unavailable():
     t = report.ablation_table(SUMMARY, "iemocap", ["paper"], AVAIL)
     assert all(str(v).startswith(report.NOT_AVAILABLE) for v in t["WA ours [paper] (%)"])
-    assert list(t["WA reported [paper] (%)"]) == [paper.ABLATIONS["iemocap"][m][0] for m in studies.ABLATION_MODELS] + [report.NOT_IN_PAPER] * 2
+    assert list(t["WA reported [paper] (%)"]) == [v for m in studies.ABLATION_MODELS for v in [paper.ABLATIONS["iemocap"][m][0]] * 2] + [report.NOT_IN_PAPER] * 4
 
 
 def test_normalisation_table_pairs_corpus_and_speaker_rows_per_protocol():
@@ -306,15 +314,16 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     # sizes, 11 other optimizer/batch pairs, 4 other learning rates: 20 configurations x 5 folds, + 10 LOSO folds;
     # the normalisation study adds the speaker-standardised branch under both protocols (5 + 10 folds), the
     # seed study seeds 1 and 2 of the paper configuration (2 x 5 folds)
-    assert cost.loc["frlm", "trainings"] == 20 * 5 + 10 + 15 + 10
+    # the tuned recipe's study adds its own FRLM, URLM and early fusion under both protocols (5 + 10 folds each)
+    assert cost.loc["frlm", "trainings"] == 20 * 5 + 10 + 15 + 10 + 15
     # URLM: like FRLM, but Table 3's 4 other ratios instead of the hidden sizes
-    assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15 + 10
-    assert cost.loc["early", "trainings"] == 5 + 10  # early fusion is in neither study beyond the paper
-    assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round(135 * 100 / 3600, 1)
+    assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15 + 10 + 15
+    assert cost.loc["early", "trainings"] == 5 + 10 + 15  # early fusion: the ablations, paper and tuned recipe
+    assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round(150 * 100 / 3600, 1)
     # the heads: AMSNet and concatenation of every configuration, shared ones once
     heads = len(training.fusion_units(studies.full_suite("emodb", "full"), table))
     assert cost.loc["fusion heads", "trainings"] == heads > 0 and cost.loc["fusion heads", "finished"] == 0
-    assert cost.loc["total", "trainings"] == 135 + 135 + 15 + heads and cost.loc["total", "finished"] == 0
+    assert cost.loc["total", "trainings"] == 150 + 150 + 30 + heads and cost.loc["total", "finished"] == 0
     assert cost.loc["total", "cpu_hours_measured"] == 0
     key = training._branch_key("urlm", studies.experiment("emodb", "urlm", "paper", "full"), 535)
     # measured seconds: one fold on this CPU, one written before devices were recorded (a CPU's), one on a GPU
@@ -324,7 +333,7 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
         (tmp_path / f"urlm-{key}" / "seed0" / fold).mkdir(parents=True)
         (tmp_path / f"urlm-{key}" / "seed0" / fold / "metrics.json").write_text(metrics)
     cost = report.suite_cost(summary, table, store=RunStore(tmp_path)).set_index("kind")
-    assert cost.loc["urlm", "finished"] == 3 and cost.loc["urlm", "cpu_hours_left"] == round(132 * 200 / 3600, 1)
+    assert cost.loc["urlm", "finished"] == 3 and cost.loc["urlm", "cpu_hours_left"] == round(147 * 200 / 3600, 1)
     assert cost.loc["urlm", "cpu_hours_measured"] == 1.5 and cost.loc["urlm", "finished_on_gpu"] == 1
     assert cost.loc["total", "cpu_hours_measured"] == 1.5 and cost.loc["total", "finished_on_gpu"] == 1
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, suite=cost.reset_index(),
@@ -344,11 +353,15 @@ def test_full_suite_lists_each_experiment_once_and_the_normalisation_study_under
         if e.normalisation == "corpus":
             assert e in studies.ablations("emodb", "loso")
     # late fusion under both protocols, over the ablations' branches: it adds no stage-1 training
-    late = [e for e in suite if e.model == "late"]
+    late = [e for e in suite if e.model == "late" and e.recipe == "paper"]
     assert sorted((e.protocol, e.variant) for e in late) == [("loso", ""), ("loso", "w=0.5"), ("paper", ""), ("paper", "w=0.5")]
+    # the tuned recipe's study: Table 5's models and late fusion under both protocols
+    tuned = [e for e in suite if e.recipe == "tuned"]
+    assert sorted((e.model, e.protocol, e.variant) for e in tuned) == sorted(
+        (m, p, v) for p in ("paper", "loso") for m, v in [(m, "") for m in studies.ABLATION_MODELS] + [("late", ""), ("late", "w=0.5")])
     table = pd.DataFrame({"path": [f"/c/{i:02d}a.wav" for i in range(40)], "label": ["a", "b"] * 20,
                           "speaker": [f"{10 + i % 10}" for i in range(40)]})
-    without = [e for e in suite if e.model != "late"]
+    without = [e for e in suite if e.model != "late" or e.recipe == "tuned"]
     assert len(training.stage1_units(suite, table)) == len(training.stage1_units(without, table))
     assert all(e.protocol == "paper" for e in studies.full_suite("emodb", "full", loso=False))
     assert studies.full_suite("emodb", "full", studies=[]) == studies.ablations("emodb", "paper") + studies.ablations("emodb", "loso")
