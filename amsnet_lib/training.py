@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ._atomic import atomic_write_bytes, atomic_write_text
+from ._atomic import atomic_write_bytes, atomic_write_text, locked
 from .config import LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig
 from .errors import AmsnetError
 from .features import Features, Normaliser, standardise_per_speaker
@@ -1088,13 +1088,17 @@ SUMMARY_KEYS = ["corpus", "protocol", "model", "variant"]
 
 
 def update_summary(result: ExperimentResult | dict, path: str | os.PathLike = "results/tables/summary.csv") -> pd.DataFrame:
-    """Insert or replace the experiment's row in the machine-readable summary (atomic write)."""
+    """Insert or replace the experiment's row in the machine-readable summary.
+
+    Under :func:`~amsnet_lib._atomic.locked`: processes updating one summary at once each keep their
+    row; the file is replaced atomically.
+    """
     row = result.summary() if isinstance(result, ExperimentResult) else dict(result)
-    path = Path(path)
-    old = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=list(row))
-    if len(old):
-        same = np.logical_and.reduce([old[k].astype(str) == str(row[k]) for k in SUMMARY_KEYS])
-        old = old[~same]
-    new = pd.concat([old, pd.DataFrame([row])], ignore_index=True).sort_values(SUMMARY_KEYS, kind="stable")
-    atomic_write_text(path, new.to_csv(index=False))
+    with locked(path) as path:
+        old = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=list(row))
+        if len(old):
+            same = np.logical_and.reduce([old[k].astype(str) == str(row[k]) for k in SUMMARY_KEYS])
+            old = old[~same]
+        new = pd.concat([old, pd.DataFrame([row])], ignore_index=True).sort_values(SUMMARY_KEYS, kind="stable")
+        atomic_write_text(path, new.to_csv(index=False))
     return new
