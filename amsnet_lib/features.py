@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ._atomic import atomic_path
+from ._procs import die_with_parent
 from .audio import inspect_audio, load_audio
 from .config import FRAME_DIM, FeatureConfig
 
@@ -496,6 +497,28 @@ class _SinglePassIS10:
         return np.concatenate([a.reshape(len(t_lld), -1), d], axis=1)
 
 
+# One BLAS thread for extraction, in this process and in every worker: the mel filterbank's
+# matrix product is a float32 reduction whose rounding may depend on how BLAS splits it over
+# threads (about 1e-6 on some machines, none measured on the 2-core development one), and the
+# cache keeps whichever process computed an entry first. Pinned, the cache holds the same bits
+# whoever fills it; the product is small, so one thread costs nothing measurable.
+_EXTRACTION_THREADS = 1
+
+
+def _extraction_worker_init() -> None:
+    """Initializer of the extraction pool's workers: they stop with their parent (a killed
+    ``amsnet features`` or ``train`` would otherwise leave them waiting forever on the pool's
+    pipe) and compute with :data:`_EXTRACTION_THREADS` BLAS threads."""
+    from threadpoolctl import threadpool_limits
+
+    die_with_parent()
+    global _WORKER_LIMITS
+    _WORKER_LIMITS = threadpool_limits(limits=_EXTRACTION_THREADS)  # kept for the worker's lifetime
+
+
+_WORKER_LIMITS = None
+
+
 def _compute_one(args) -> tuple[np.ndarray, np.ndarray, list[str]]:
     path, config, entry_path, key = args
     # Only the first `duration` seconds are ever used by either stream (the frame stream is cut
@@ -528,7 +551,8 @@ def extract_features(
             corpus.
         cache_dir: where entries live; default :func:`default_cache_dir`.
         use_cache: read and write the cache.
-        n_jobs: worker processes for the utterances not in the cache; default all cores.
+        n_jobs: worker processes for the utterances not in the cache; default all cores. The
+            numbers do not depend on it: extraction always computes with one BLAS thread.
         progress: show a tqdm progress bar.
 
     Returns:
@@ -537,6 +561,7 @@ def extract_features(
     Raises:
         AudioError: a file that cannot be decoded, naming it.
     """
+    from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
     if config is None:
@@ -573,11 +598,12 @@ def extract_features(
         jobs = n_jobs or os.cpu_count() or 1
         bar = tqdm(total=len(todo), desc="features", unit="utt", disable=not progress)
         if jobs == 1 or len(todo) < 4:
-            for i, args in todo:
-                results[i] = _compute_one(args)
-                bar.update()
+            with threadpool_limits(limits=_EXTRACTION_THREADS):
+                for i, args in todo:
+                    results[i] = _compute_one(args)
+                    bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
+            with ProcessPoolExecutor(max_workers=jobs, initializer=_extraction_worker_init) as pool:
                 chunks = max(1, len(todo) // (jobs * 8))
                 for (i, _), res in zip(todo, pool.map(_compute_one, [a for _, a in todo], chunksize=chunks)):
                     results[i] = res

@@ -19,7 +19,6 @@ import hashlib
 import io
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ._atomic import atomic_write_bytes, atomic_write_text, locked
+from ._procs import die_with_parent
 from .config import LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig
 from .errors import AmsnetError
 from .features import Features, Normaliser, standardise_per_speaker
@@ -888,23 +888,8 @@ def _seed_folds(exp: ExperimentConfig, table: pd.DataFrame) -> list[tuple[int, F
 _WORKER: dict = {}
 
 
-def _die_with_parent() -> None:
-    """Linux: this process gets SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
-
-    A pool worker whose ``pretrain`` is killed (``kill PID`` reaches only the parent) would otherwise
-    finish its fold unseen, and a rerun would train the same fold beside it, both writing its files.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before the call above: nothing would signal us
-            os._exit(1)
-
-
 def _worker_init(features: Features, store_root: str, device: str, threads: int) -> None:
-    _die_with_parent()
+    die_with_parent()  # a killed pretrain's workers must not train on unseen
     torch.set_num_threads(threads)
     _WORKER.update(features=features, store=RunStore(store_root), device=_training_device(device))
 

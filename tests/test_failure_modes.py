@@ -73,3 +73,80 @@ def test_parallel_writers_of_the_summary_and_the_timings_keep_every_row(tmp_path
     rows = pd.read_csv(summary, keep_default_na=False)
     assert len(rows) == 80 and set(rows["model"] + rows["variant"]) == {f"{w}v{i:02d}" for w in "ab" for i in range(40)}
     assert len(pd.read_csv(timings)) == 80
+
+
+# --------------------------------------------------------------------------- 2. killed extraction
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not LINUX, reason="prctl(PR_SET_PDEATHSIG) and /proc are Linux's")
+def test_extraction_workers_stop_when_amsnet_features_is_killed(tmp_path):
+    rows = _tones(tmp_path / "corpus", n=20, seconds=2.5)
+    manifest = _manifest(tmp_path / "corpus.csv", rows)
+    parent = subprocess.Popen([sys.executable, "-m", "amsnet_lib.cli", "features", "--corpus", str(manifest),
+                               "--jobs", "2", "--cache-dir", str(tmp_path / "cache")],
+                              env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    deadline = time.monotonic() + 120
+    while len(workers) < 2 and parent.poll() is None and time.monotonic() < deadline:
+        workers = _children(parent.pid)
+        time.sleep(0.05)
+    assert len(workers) >= 2, "the extraction pool never started its workers"
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survivors = [w for w in workers if _alive(w)]
+    for w in survivors:
+        os.kill(w, signal.SIGKILL)
+    assert not survivors, f"extraction workers {survivors} outlived their killed parent"
+
+
+# --------------------------------------------------------------------------- 6. extraction threads
+
+
+def test_extraction_computes_with_one_blas_thread_whoever_calls_it(tmp_path, monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from amsnet_lib import features as fmod
+
+    seen = []
+    real = fmod.log_mel_spectrogram
+
+    def spy(signal, config):
+        seen.append(max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"))
+        return real(signal, config)
+
+    monkeypatch.setattr(fmod, "log_mel_spectrogram", spy)
+    table = load_corpus(_manifest(tmp_path / "m.csv", _tones(tmp_path / "corpus", n=3)))
+    with threadpool_limits(limits=2):
+        extract_features(table, TINY_FEATURES, use_cache=False, n_jobs=1, progress=False)
+    assert seen and set(seen) == {1}
+
+
+def test_one_and_two_extraction_jobs_give_bit_identical_features(tmp_path):
+    table = load_corpus(_manifest(tmp_path / "m.csv", _tones(tmp_path / "corpus", n=4)))
+    one = extract_features(table, TINY_FEATURES, use_cache=False, n_jobs=1, progress=False)
+    two = extract_features(table, TINY_FEATURES, use_cache=False, n_jobs=2, progress=False)
+    assert one.spec.tobytes() == two.spec.tobytes() and one.frames.tobytes() == two.frames.tobytes()
