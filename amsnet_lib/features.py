@@ -505,15 +505,33 @@ class _SinglePassIS10:
 _EXTRACTION_THREADS = 1
 
 
+def _pin_extraction_threads():
+    """Limit every BLAS and OpenMP library of this process to :data:`_EXTRACTION_THREADS` threads.
+
+    Returns threadpoolctl's limiter (a context manager that restores the previous limits).
+    A library loaded after the call would keep its own thread count, and numpy and scipy load
+    their OpenBLAS copies on first use (librosa imports lazily): one tiny spectrogram is
+    computed first, once per process, so that every library extraction uses is loaded.
+    """
+    from threadpoolctl import threadpool_limits
+
+    global _LIBRARIES_LOADED
+    if not _LIBRARIES_LOADED:
+        log_mel_spectrogram(np.zeros(1600, dtype=np.float32), FeatureConfig(duration=0.1))
+        _LIBRARIES_LOADED = True
+    return threadpool_limits(limits=_EXTRACTION_THREADS)
+
+
+_LIBRARIES_LOADED = False
+
+
 def _extraction_worker_init() -> None:
     """Initializer of the extraction pool's workers: they stop with their parent (a killed
     ``amsnet features`` or ``train`` would otherwise leave them waiting forever on the pool's
     pipe) and compute with :data:`_EXTRACTION_THREADS` BLAS threads."""
-    from threadpoolctl import threadpool_limits
-
     die_with_parent()
     global _WORKER_LIMITS
-    _WORKER_LIMITS = threadpool_limits(limits=_EXTRACTION_THREADS)  # kept for the worker's lifetime
+    _WORKER_LIMITS = _pin_extraction_threads()  # kept for the worker's lifetime
 
 
 _WORKER_LIMITS = None
@@ -561,7 +579,6 @@ def extract_features(
     Raises:
         AudioError: a file that cannot be decoded, naming it.
     """
-    from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
     if config is None:
@@ -598,7 +615,7 @@ def extract_features(
         jobs = n_jobs or os.cpu_count() or 1
         bar = tqdm(total=len(todo), desc="features", unit="utt", disable=not progress)
         if jobs == 1 or len(todo) < 4:
-            with threadpool_limits(limits=_EXTRACTION_THREADS):
+            with _pin_extraction_threads():
                 for i, args in todo:
                     results[i] = _compute_one(args)
                     bar.update()
