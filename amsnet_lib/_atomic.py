@@ -74,3 +74,46 @@ def locked(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(lock_path(path)):
         yield path
+
+
+def check_writable(path: str | os.PathLike, what: str, fix: str, *, folder: bool = False) -> Path:
+    """Make sure files can be written at ``path`` before any work that would write them starts.
+
+    Args:
+        path: a file to be written (its folder is checked), or with ``folder=True`` a folder to
+            write files into.
+        what: what the location is for, in words ("run store", "--summary file"...).
+        fix: what the user should do when it cannot be written.
+        folder: ``path`` is a folder rather than a file.
+
+    Returns:
+        ``path``. Missing folders are created (as the writes would create them).
+
+    Raises:
+        AmsnetError: the path or one of its parents is a regular file, the file to be written is
+            a folder, or the folder cannot be created or written; the message names the path.
+            Writability is probed by creating and removing a file, not just ``os.access``,
+            which says yes to root on a read-only file system.
+    """
+    from .errors import AmsnetError
+
+    path = Path(path).expanduser()
+    where = path if folder else path.parent
+    if folder and path.exists() and not path.is_dir():
+        raise AmsnetError(path, f"the {what} is a file, not a folder", fix)
+    if not folder and path.is_dir():
+        raise AmsnetError(path, f"the {what} is a folder, not a file", fix)
+    blocker = next((p for p in (where, *where.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise AmsnetError(path, f"the {what} cannot be created: {blocker} is a file, not a folder", fix)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        if not os.access(where, os.W_OK | os.X_OK):
+            raise PermissionError(13, "permission denied")
+        fd, probe = tempfile.mkstemp(dir=where, prefix=".amsnet-write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise AmsnetError(path, f"the {what} cannot be written ({reason.lower()} in {where})", fix) from error
+    return path

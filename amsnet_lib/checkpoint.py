@@ -167,7 +167,9 @@ def describe_training_data(table, classes) -> dict:
 
     Returns:
         ``n_utterances``, ``class_counts`` (class -> utterances), ``speakers`` (sorted; when
-        the table has them) and :data:`TRAINING_DIGESTS`: every training file's
+        the table has them), ``skipped``: ``[path, reason]`` of every file of the corpus that the
+        loader left out as unusable (``table.attrs["skipped"]``; empty when none), and
+        :data:`TRAINING_DIGESTS`: every training file's
         :func:`file_digest`, sorted, or, when some file cannot be read here (features trained
         from a bundle made elsewhere), a sentence saying so: a partial list would let
         unlisted training files pass as unseen.
@@ -176,6 +178,7 @@ def describe_training_data(table, classes) -> dict:
     out = {"n_utterances": len(table), "class_counts": {str(c): labels.count(str(c)) for c in classes}}
     if "speaker" in table.columns:
         out["speakers"] = sorted({str(s) for s in table["speaker"]})
+    out["skipped"] = [[str(p), str(r)] for p, r in table.attrs.get("skipped") or []]
     digests, unreadable = [], []
     for p in table["path"]:
         try:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, check_writable
 from ._procs import die_with_parent
 from .audio import inspect_audio, load_audio
 from .config import FRAME_DIM, FeatureConfig
@@ -578,6 +578,8 @@ def extract_features(
 
     Raises:
         AudioError: a file that cannot be decoded, naming it.
+        AmsnetError: utterances to compute and a cache folder that cannot be written, before
+            any is computed.
     """
     from tqdm.auto import tqdm
 
@@ -612,6 +614,9 @@ def extract_features(
         todo.append((i, (p, config, None if entry is None else str(entry), key)))
 
     if todo:
+        if use_cache:  # found now, not after the first computed entry fails to be written
+            check_writable(root, "feature cache", "pass --cache-dir (or set AMSNET_CACHE_DIR) to a folder you can "
+                           "write, or turn the cache off (use_cache=False)", folder=True)
         jobs = n_jobs or os.cpu_count() or 1
         bar = tqdm(total=len(todo), desc="features", unit="utt", disable=not progress)
         if jobs == 1 or len(todo) < 4:

@@ -123,6 +123,85 @@ def test_extraction_workers_stop_when_amsnet_features_is_killed(tmp_path):
     assert not survivors, f"extraction workers {survivors} outlived their killed parent"
 
 
+# --------------------------------------------------------------------------- 3. skipped files
+
+
+def test_train_and_fit_report_the_files_they_skip_and_the_checkpoint_lists_them(tmp_path, capsys):
+    rows = _tones(tmp_path / "corpus", n=5)
+    empty = tmp_path / "corpus" / "low" / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), 16000)
+    garbage = tmp_path / "corpus" / "high" / "garbage.wav"
+    garbage.write_bytes(b"RIFF but not audio")
+    manifest = _manifest(tmp_path / "corpus.csv", rows + [(empty, "low", "s0"), (garbage, "high", "s1")])
+    common = ["--corpus", str(manifest), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
+              "--run-dir", str(tmp_path / "runs"), "--profile", "quick"]
+    # nothing trained yet: train --finished-only stops at "no finished fold", after reading the corpus
+    assert cli.main(["train", *common, "--model", "urlm", "--finished-only", "--summary", ""]) == 2
+    out = capsys.readouterr().out
+    assert "skipped 2 of 12 files" in out and f"{empty}: contains no audio samples" in out
+    assert f"{garbage}: cannot be decoded" in out
+    ckpt = tmp_path / "model.pt"
+    assert cli.main(["fit", *common, "--model", "urlm", "--out", str(ckpt)]) == 0
+    out = capsys.readouterr().out
+    assert "skipped 2 of 12 files" in out and "trained on all 10 utterances" in out and "2 unusable file(s) skipped" in out
+    meta = ams.load_checkpoint(ckpt)[1].meta
+    assert meta["n_utterances"] == 10
+    assert {Path(p).name: reason.split(" (")[0] for p, reason in meta["skipped"]} == {
+        "empty.wav": "contains no audio samples", "garbage.wav": "cannot be decoded as audio"}
+
+
+def test_many_skipped_files_are_grouped_by_reason_with_a_count_and_an_example(tmp_path, capsys):
+    table = pd.DataFrame({"path": ["ok.wav"], "label": ["a"]})
+    table.attrs["skipped"] = ([(f"/c/bad{i}.wav", f"cannot be decoded as audio (error {i})") for i in range(12)]
+                              + [("/c/empty.wav", "contains no audio samples (empty recording)")])
+    cli._report_skipped(table, sys.stdout)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "skipped 13 of 14 files (not used):"
+    assert out[1] == "  12 file(s) cannot be decoded as audio, e.g. /c/bad0.wav: cannot be decoded as audio (error 0)"
+    assert out[2].startswith("  1 file(s) contains no audio samples, e.g. /c/empty.wav") and len(out) == 3
+
+
+# --------------------------------------------------------------------------- 4. output locations
+
+
+@pytest.fixture
+def tiny_manifest(tmp_path) -> Path:
+    return _manifest(tmp_path / "corpus.csv", _tones(tmp_path / "corpus", n=4))
+
+
+@pytest.mark.parametrize("case", ["summary", "run_dir", "cache_dir", "fit_out", "features_save"])
+def test_an_unwritable_output_location_is_an_error_before_any_work(tmp_path, tiny_manifest, capsys, case):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    cache, runs = tmp_path / "cache", tmp_path / "runs"
+    corpus = ["--corpus", str(tiny_manifest), "--jobs", "1", "--duration", "1.0"]
+    train = ["train", *corpus, "--model", "urlm"]
+    argv = {
+        "summary": [*train, "--cache-dir", str(cache), "--run-dir", str(runs), "--summary", str(blocker / "t" / "s.csv")],
+        "run_dir": [*train, "--cache-dir", str(cache), "--run-dir", str(blocker)],
+        "cache_dir": [*train, "--cache-dir", str(blocker / "cache"), "--run-dir", str(runs), "--summary", ""],
+        "fit_out": ["fit", *corpus, "--model", "urlm", "--cache-dir", str(cache), "--run-dir", str(runs),
+                    "--out", str(blocker / "model.pt")],
+        "features_save": ["features", *corpus, "--cache-dir", str(cache), "--save", str(blocker / "f.npz")],
+    }[case]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(blocker) in err and "Fix: " in err and "Traceback" not in err
+    assert not list(cache.rglob("*.npz")) and not list(runs.rglob("*"))  # nothing extracted, nothing trained
+
+
+def test_check_writable_names_a_file_in_the_way_and_creates_missing_folders(tmp_path):
+    from amsnet_lib._atomic import check_writable
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(AmsnetError, match=r"f: the run store is a file, not a folder\. Fix: choose"):
+        check_writable(tmp_path / "f", "run store", "choose another", folder=True)
+    with pytest.raises(AmsnetError, match=r"the summary is a folder, not a file"):
+        check_writable(tmp_path, "summary", "choose another")
+    assert check_writable(tmp_path / "new" / "deep" / "s.csv", "summary", "-") == tmp_path / "new" / "deep" / "s.csv"
+    assert (tmp_path / "new" / "deep").is_dir() and not list((tmp_path / "new" / "deep").iterdir())
+
+
 # --------------------------------------------------------------------------- 6. extraction threads
 
 
