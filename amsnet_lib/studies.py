@@ -60,7 +60,7 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
         frlm = FRLMConfig(hidden_size=16, embedding_dim=16)
         urlm = URLMConfig(input_channels=features.n_mels, filters=(32, 16, 16), embedding_dim=16)
         fusion = FusionConfig(hidden=(8, 8))
-    exp = ExperimentConfig(
+    fields = dict(
         corpus=corpus,
         model=model,
         protocol=protocol,
@@ -72,7 +72,9 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
         branch_train=branch,
         fusion_train=fusion_train,
     )
-    return dataclasses.replace(exp, **overrides)
+    # one construction with the overrides in it: ExperimentConfig checks fields that belong
+    # together (protocol "split_file" and its split_file) when it is built
+    return ExperimentConfig(**{**fields, **overrides})
 
 
 # One function per studied factor: it changes the factor and names the variant, so a study, the

@@ -202,6 +202,43 @@ def test_check_writable_names_a_file_in_the_way_and_creates_missing_folders(tmp_
     assert (tmp_path / "new" / "deep").is_dir() and not list((tmp_path / "new" / "deep").iterdir())
 
 
+# --------------------------------------------------------------------------- 5. split_file protocol
+
+
+def test_experiment_accepts_the_split_file_protocol(tmp_path):
+    split = tmp_path / "folds.csv"
+    exp = ams.experiment("emodb", "amsnet", protocol="split_file", profile="quick", split_file=str(split))
+    assert exp.protocol == "split_file" and exp.split_file == str(split)
+    with pytest.raises(ValueError, match="needs split_file"):
+        ams.experiment("emodb", "amsnet", protocol="split_file")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("names", ["full paths", "bare file names"])
+def test_train_runs_the_split_file_protocol(tmp_path, capsys, names):
+    rows = _tones(tmp_path / "corpus", n=6)
+    manifest = _manifest(tmp_path / "corpus.csv", rows)
+    split = tmp_path / "folds.csv"
+    pd.DataFrame({"path": [str(p) if names == "full paths" else p.name for p, _, _ in rows],
+                  "fold": [f"part{int(p.stem[-1]) % 2}" for p, _, _ in rows]}).to_csv(split, index=False)
+    threads = torch.get_num_threads()
+    try:
+        code = cli.main(["train", "--corpus", str(manifest), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1",
+                         "--duration", "1.0", "--run-dir", str(tmp_path / "runs"), "--profile", "quick", "--model", "urlm",
+                         "--protocol", "split_file", "--split-file", str(split), "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "protocol split_file" in out and "(2 fold runs)" in out and "part0" in out and "part1" in out
+    # the experiment the CLI ran is the one ams.experiment builds, and it finds its finished folds
+    feats = extract_features(load_corpus(manifest), TINY_FEATURES, cache_dir=tmp_path / "cache", progress=False)
+    exp = ams.experiment("custom", "urlm", protocol="split_file", profile="quick", split_file=str(split),
+                         features=feats.config)
+    res = ams.run_experiment(exp, feats, store=tmp_path / "runs", finished_only=True, progress=False)
+    assert not res.missing and sorted(res.folds["fold"]) == ["part0", "part1"]
+
+
 # --------------------------------------------------------------------------- 6. extraction threads
 
 
