@@ -576,7 +576,15 @@ def _cmd_stream(args) -> int:
     s = sr.summary()
     if args.format == "jsonl":
         print(json.dumps({"summary": s.to_dict()}), flush=True)
-    else:
+    if s.windows == 0:  # no latency or real-time factor to speak of: say why instead of printing nan
+        from .audio import MIN_DURATION
+
+        where = "stdin" if source == "-" else ("the microphone" if source is None else source)
+        what = "no audio" if s.audio_seconds == 0 else f"only {s.audio_seconds:g} s of audio (at least {MIN_DURATION:g} s needed)"
+        print(f"error: {where}: {what}, so nothing was predicted. Fix: give a recording of at least {MIN_DURATION:g} s"
+              + (" as raw 16 kHz 16-bit little-endian mono PCM" if source == "-" else ""), file=sys.stderr)
+        return 1
+    if args.format != "jsonl":
         print(f"{s.windows} windows over {s.audio_seconds:.2f} s of audio (window {sr.window_seconds:g} s, hop {s.hop_seconds:g} s); "
               f"latency per hop mean {s.mean_latency_ms:.1f} ms, p95 {s.p95_latency_ms:.1f} ms, max {s.max_latency_ms:.1f} ms; "
               f"real-time factor {s.real_time_factor:.3f} ({'keeps up with' if s.keeps_up else 'FALLS BEHIND'} real time)")

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -397,7 +398,13 @@ def _read_entry(path: Path, key: str) -> tuple[np.ndarray, np.ndarray, list[str]
 
 
 def _write_entry(path: Path, key: str, frames: np.ndarray, spec: np.ndarray, warns: list[str]) -> None:
-    """Atomic write: a reader sees the old entry or the complete new one, never a partial file."""
+    """Atomic write: a reader sees the old entry or the complete new one, never a partial file.
+
+    A folder where the entry belongs is a corrupt entry like any other (:func:`_read_entry`
+    found nothing there): it is removed, or every run would fail to replace it.
+    """
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
     meta = json.dumps({"key": key, "digest": _array_digest(frames, spec), "warnings": warns})
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, frames=frames, spec=spec, meta=np.array(meta))

@@ -239,7 +239,65 @@ def test_train_runs_the_split_file_protocol(tmp_path, capsys, names):
     assert not res.missing and sorted(res.folds["fold"]) == ["part0", "part1"]
 
 
-# --------------------------------------------------------------------------- 6. extraction threads
+# --------------------------------------------------------------------------- 6. smaller ones
+
+
+def test_a_manifest_row_naming_a_directory_says_so(tmp_path):
+    (tmp_path / "clips").mkdir()
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\nclips,angry\n")
+    with pytest.raises(ManifestError, match=r"line 2: .*clips is a directory, not an audio file"):
+        load_corpus(manifest)
+
+
+def test_labels_differing_only_in_case_are_refused_naming_both(tmp_path):
+    rows = _tones(tmp_path / "corpus", n=2)
+    manifest = _manifest(tmp_path / "m.csv", [(p, lab.upper() if i == 0 else lab, s) for i, (p, lab, s) in enumerate(rows)])
+    with pytest.raises(ManifestError, match=r"labels 'HIGH' \(line 2\), 'high' \(line 4\) differ only in case.*Fix: spell"):
+        load_corpus(manifest)
+
+
+def test_a_folder_in_place_of_a_cache_entry_is_replaced(tmp_path):
+    rows = _tones(tmp_path / "corpus", n=1)
+    table = load_corpus(_manifest(tmp_path / "m.csv", rows))
+    first = extract_features(table, TINY_FEATURES, cache_dir=tmp_path / "cache", n_jobs=1, progress=False)
+    entries = sorted((tmp_path / "cache").rglob("*.npz"))
+    assert len(entries) == 2
+    entries[0].unlink()
+    (entries[0] / "junk").mkdir(parents=True)  # a folder, not empty, where the entry belongs
+    again = extract_features(table, TINY_FEATURES, cache_dir=tmp_path / "cache", n_jobs=1, progress=False)
+    assert again.cache_hits == 1 and entries[0].is_file() and np.array_equal(again.spec, first.spec)
+    assert extract_features(table, TINY_FEATURES, cache_dir=tmp_path / "cache", n_jobs=1, progress=False).cache_hits == 2
+
+
+def test_stream_of_empty_input_says_there_was_no_audio(tiny_ckpt, monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert cli.main(["stream", "-", "--checkpoint", str(tiny_ckpt)]) == 1
+    cap = capsys.readouterr()
+    assert "stdin: no audio" in cap.err and "nan" not in cap.out + cap.err
+
+
+def test_checkpoint_errors_never_advise_weights_only_false_and_end_in_whole_sentences(tmp_path):
+    from amsnet_lib.checkpoint import CheckpointError, load_checkpoint
+
+    unsafe = tmp_path / "unsafe.pt"
+    torch.save({"format": "x", "obj": _Foreign()}, unsafe)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(unsafe)
+    assert "weights_only" not in str(info.value) and "_Foreign" in str(info.value)
+    assert "safe load refuses" in str(info.value)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"PK\x03\x04" + b"garbage" * 50)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(broken)
+    cause = str(info.value).split("torch checkpoint: ", 1)[1].split(")", 1)[0]
+    assert cause.endswith(("error", "directory", " ...")) and "If you are seeing" not in cause
+
+
+class _Foreign:
+    """An object ``torch.load(weights_only=True)`` refuses."""
 
 
 def test_extraction_computes_with_one_blas_thread_whoever_calls_it(tmp_path, monkeypatch):
