@@ -100,7 +100,8 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not LINUX, reason="prctl(PR_SET_PDEATHSIG) and /proc are Linux's")
-def test_extraction_workers_stop_when_amsnet_features_is_killed(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_extraction_workers_stop_when_amsnet_features_is_killed(tmp_path, sig):
     rows = _tones(tmp_path / "corpus", n=20, seconds=2.5)
     manifest = _manifest(tmp_path / "corpus.csv", rows)
     parent = subprocess.Popen([sys.executable, "-m", "amsnet_lib.cli", "features", "--corpus", str(manifest),
@@ -112,7 +113,7 @@ def test_extraction_workers_stop_when_amsnet_features_is_killed(tmp_path):
         workers = _children(parent.pid)
         time.sleep(0.05)
     assert len(workers) >= 2, "the extraction pool never started its workers"
-    os.kill(parent.pid, signal.SIGKILL)
+    os.kill(parent.pid, sig)
     parent.wait()
     deadline = time.monotonic() + 10
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
