@@ -4,8 +4,7 @@ Every cache entry, run-store file, checkpoint, export, table and figure is writt
 so an interrupted run never leaves a truncated file behind. Atomic replacement alone does not
 stop two processes that each read a table, add their row and write it back from losing one of
 the rows (two processes of 40 ``update_summary`` calls each left 51, in another run 47, of 80
-rows): every such
-read-modify-write holds :func:`locked` on the file.
+rows): every such read-modify-write holds :func:`locked` on the file.
 """
 from __future__ import annotations
 
