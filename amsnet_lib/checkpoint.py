@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import re
 import typing
 import zipfile
 from dataclasses import dataclass, field
@@ -167,7 +168,9 @@ def describe_training_data(table, classes) -> dict:
 
     Returns:
         ``n_utterances``, ``class_counts`` (class -> utterances), ``speakers`` (sorted; when
-        the table has them) and :data:`TRAINING_DIGESTS`: every training file's
+        the table has them), ``skipped``: ``[path, reason]`` of every file of the corpus that the
+        loader left out as unusable (``table.attrs["skipped"]``; empty when none), and
+        :data:`TRAINING_DIGESTS`: every training file's
         :func:`file_digest`, sorted, or, when some file cannot be read here (features trained
         from a bundle made elsewhere), a sentence saying so: a partial list would let
         unlisted training files pass as unseen.
@@ -176,6 +179,7 @@ def describe_training_data(table, classes) -> dict:
     out = {"n_utterances": len(table), "class_counts": {str(c): labels.count(str(c)) for c in classes}}
     if "speaker" in table.columns:
         out["speakers"] = sorted({str(s) for s in table["speaker"]})
+    out["skipped"] = [[str(p), str(r)] for p, r in table.attrs.get("skipped") or []]
     digests, unreadable = [], []
     for p in table["path"]:
         try:
@@ -272,6 +276,38 @@ def _plain(obj):
 # --------------------------------------------------------------------------- load
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_MAX_CAUSE = 200
+
+
+def _load_error_cause(error: BaseException) -> str:
+    """``torch.load``'s error as one short clause, for a CheckpointError.
+
+    Without PyTorch's advice to load with ``weights_only=False``: unpickling can run arbitrary
+    code, so a user must never be told to do that with a file they did not make. A refused
+    object is named instead; a long message keeps its whole sentences that fit (a first sentence
+    too long on its own is cut at a word and marked "..."), never a sentence cut off.
+    """
+    text = _ANSI.sub("", str(error)).strip()
+    refused = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\s+was not an allowed global|\.\s|\n|$)", text)
+    if refused:
+        cause = f"it holds Python objects a safe load refuses: {refused.group(1).strip()}"
+    elif text.startswith("Weights only load failed"):
+        cause = "it holds Python objects a safe load refuses"
+    else:
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "weights_only" not in ln]
+        cause = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    if len(cause) > _MAX_CAUSE:  # whole sentences that fit, else the first one cut at a word
+        sentences = re.split(r"(?<=\.)\s+", cause)
+        kept = sentences[0]
+        for sentence in sentences[1:]:
+            if len(kept) + 1 + len(sentence) > _MAX_CAUSE:
+                break
+            kept += " " + sentence
+        cause = kept if len(kept) <= _MAX_CAUSE else kept[:_MAX_CAUSE].rsplit(" ", 1)[0].rstrip(".,;:") + " ..."
+    return cause.rstrip(".")
+
+
 def _read_payload(path: Path, device) -> dict:
     if not path.exists():
         raise CheckpointError(path, "checkpoint file does not exist",
@@ -283,12 +319,11 @@ def _read_payload(path: Path, device) -> dict:
         payload = torch.load(path, map_location=device, weights_only=True)
     except (zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError,
             ImportError, IndexError, KeyError) as error:  # torch raises a zoo of types for bad files
-        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(path, f"cannot be read as a checkpoint (corrupt or truncated file, or not a "
-                              f"torch checkpoint: {cause[:200]})",
+                              f"torch checkpoint: {_load_error_cause(error)})",
                               f"copy or download it again, or {_FIX_RETRAIN}") from error
     except Exception as error:  # weights_only unpickling errors have their own type per torch version
-        raise CheckpointError(path, f"cannot be read as a checkpoint ({type(error).__name__}: {str(error)[:200]})",
+        raise CheckpointError(path, f"cannot be read as a checkpoint ({_load_error_cause(error)})",
                               f"copy or download it again, or {_FIX_RETRAIN}") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         what = "a bare state dict or another program's file" if isinstance(payload, dict) else type(payload).__name__

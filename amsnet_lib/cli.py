@@ -25,19 +25,70 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args):
+    """The corpus' features (``--features`` bundle, or extracted); what the corpus skipped is
+    reported first, on stdout (stderr with ``--json``), for every command that reads a corpus."""
     from .config import FeatureConfig
     from .corpora import load_corpus
     from .features import Features, extract_features
 
+    out = sys.stderr if getattr(args, "json", False) else sys.stdout
     if args.features:
-        return Features.load(args.features)
+        feats = Features.load(args.features)
+        _report_skipped(feats.table, out, when=f"when {args.features} was made")
+        return feats
     table = load_corpus(args.corpus, data_dir=args.data_dir, download=False if args.no_download else "auto")
+    _report_skipped(table, out)
     corpus = table.attrs.get("corpus", "custom")
     overrides = {"n_mels": args.n_mels}
     if args.duration is not None:
         overrides["duration"] = args.duration
     config = FeatureConfig.for_corpus(corpus, **overrides)
     return extract_features(table, config, cache_dir=args.cache_dir, n_jobs=args.jobs)
+
+
+# Up to this many skipped files are listed one by one; more are grouped by reason.
+_MAX_LISTED = 10
+
+
+def _report_skipped(table, out, when: str = "") -> None:
+    """Print the files the corpus loader left out (``table.attrs["skipped"]``) with their reasons.
+
+    Up to :data:`_MAX_LISTED` files are listed one per line; more are grouped by reason (the
+    reason without its parenthesised details), each with its count and one example.
+    """
+    import re
+
+    skipped = [(str(p), str(r)) for p, r in table.attrs.get("skipped") or []]
+    if not skipped:
+        return
+    total = len(table) + len(skipped)
+    print(f"skipped {len(skipped)} of {total} files{f' {when}' if when else ''} (not used):", file=out)
+    if len(skipped) <= _MAX_LISTED:
+        for path, reason in skipped:
+            print(f"  {path}: {reason}", file=out)
+        return
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for path, reason in skipped:
+        groups.setdefault(re.sub(r"\s*\(.*\)\s*$", "", reason), []).append((path, reason))
+    for kind, members in sorted(groups.items(), key=lambda g: -len(g[1])):
+        path, reason = members[0]
+        print(f"  {len(members)} file(s) {kind}, e.g. {path}: {reason}", file=out)
+
+
+def _check_outputs(args, *, run_store: bool = False, files: dict | None = None) -> None:
+    """Every location the command will write, checked before any work starts (creating missing
+    folders): a folder that cannot be written is an error naming it and the fix, not a traceback
+    after the training. ``files``: ``{what: path}`` of the files to write (``None``: not written)."""
+    from ._atomic import check_writable
+
+    if run_store:
+        from .training import default_run_dir
+
+        check_writable(args.run_dir or default_run_dir(), "run store", "pass --run-dir (or set AMSNET_RUN_DIR) to a "
+                       "folder you can write", folder=True)
+    for what, path in (files or {}).items():
+        if path:
+            check_writable(path, what, f"give {what} a file name in a folder you can write")
 
 
 def _set_threads(args) -> None:
@@ -49,6 +100,7 @@ def _set_threads(args) -> None:
 
 
 def _cmd_features(args) -> int:
+    _check_outputs(args, files={"--save": args.save})
     feats = _load(args)
     s = feats.summary()
     if args.save:
@@ -72,11 +124,6 @@ def _cmd_features(args) -> int:
     print(f"frame-level features: {s['frames_shape']} (utterances, q frames, {s['frame_dims']} dims)")
     print(f"spectrogram: {s['spec_shape']} (utterances, mel bands, frames)")
     print(f"cache hits: {s['cache_hits']} / {s['utterances']}")
-    skipped = t.attrs.get("skipped") or []
-    if skipped:
-        print(f"skipped {len(skipped)} files:")
-        for path, reason in skipped:
-            print(f"  {path}: {reason}")
     for path, w in feats.warnings:
         print(f"warning: {path}: {w}")
     return 0
@@ -160,6 +207,8 @@ def _cmd_train(args) -> int:
     from .training import run_experiment, update_summary
 
     _check_configuration_args(args)
+    writes_summary = args.summary and args.profile == "full" and not args.fold
+    _check_outputs(args, run_store=True, files={"--summary": args.summary if writes_summary else None})
     _set_threads(args)
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
@@ -182,7 +231,7 @@ def _cmd_train(args) -> int:
     print(result.fold_table().to_string(index=False))
     s = result.summary()
     print(f"mean WA {s['wa']:.2f} ± {s['wa_std']:.2f} %, UA {s['ua']:.2f} ± {s['ua_std']:.2f} % [protocol: {exp.protocol}]")
-    if args.summary and args.profile == "full" and not result.missing and not args.fold:
+    if writes_summary and not result.missing:
         update_summary(result, args.summary)
         print(f"summary: {args.summary}")
     return 0
@@ -194,12 +243,10 @@ def _cmd_fit(args) -> int:
     import amsnet_lib
 
     from .checkpoint import TRAINING_DIGESTS, config_to_dict, describe_training_data, save_checkpoint
-    from .errors import AmsnetError
     from .training import fit_final
 
     _check_configuration_args(args)
-    if Path(args.out).is_dir():  # found now, not after the training
-        raise AmsnetError(args.out, "is a folder", "give --out a file name, e.g. --out model.pt")
+    _check_outputs(args, run_store=True, files={"--out": args.out})  # found now, not after the training
     _set_threads(args)
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
@@ -223,8 +270,10 @@ def _cmd_fit(args) -> int:
     }
     meta.update(describe_training_data(feats.table, feats.classes))
     out = save_checkpoint(args.out, model, exp, feats.classes, normaliser, meta)
+    skipped = len(meta.get("skipped") or [])
     print(f"{out}: {exp.model} trained on all {len(feats)} utterances of {shown} ({', '.join(feats.classes)}), "
-          f"profile {args.profile}, seed {args.seed}")
+          f"profile {args.profile}, seed {args.seed}"
+          + (f"; {skipped} unusable file(s) skipped (listed above and in the checkpoint)" if skipped else ""))
     if isinstance(meta[TRAINING_DIGESTS], list):
         print("its training files are recorded by content: `amsnet evaluate` leaves them out of a test")
     else:
@@ -243,6 +292,7 @@ def _cmd_compare(args) -> int:
     if len(set(args.models)) != len(args.models) or len(args.models) < 2:
         raise AmsnetError(None, f"compare got the models {args.models}", "name two or more different models, e.g. "
                                 "amsnet compare amsnet concat urlm (the first is compared with each other one)")
+    _check_outputs(args, files={"--out": args.out})
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
     results = {}
@@ -271,6 +321,7 @@ def _cmd_compare(args) -> int:
 def _cmd_pretrain(args) -> int:
     from .training import parallel_workers, pretrain, stage1_units
 
+    _check_outputs(args, run_store=True)
     _set_threads(args)
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
@@ -491,6 +542,7 @@ def _cmd_evaluate(args) -> int:
             print(f"error: --label-map {pair!r}: write CORPUS_LABEL=MODEL_CLASS, e.g. ang=anger", file=sys.stderr)
             return 2
         label_map[label] = cls
+    _check_outputs(args, files={"--out": args.out, "--figure": args.figure})
     rec = Recognizer(args.checkpoint)
     try:
         ev = evaluate(args.corpus, rec, data_dir=args.data_dir, label_map=label_map, include_training=args.include_training,
@@ -565,7 +617,15 @@ def _cmd_stream(args) -> int:
     s = sr.summary()
     if args.format == "jsonl":
         print(json.dumps({"summary": s.to_dict()}), flush=True)
-    else:
+    if s.windows == 0:  # no latency or real-time factor to speak of: say why instead of printing nan
+        from .audio import MIN_DURATION
+
+        where = "stdin" if source == "-" else ("the microphone" if source is None else source)
+        what = "no audio" if s.audio_seconds == 0 else f"only {s.audio_seconds:g} s of audio (at least {MIN_DURATION:g} s needed)"
+        print(f"error: {where}: {what}, so nothing was predicted. Fix: give a recording of at least {MIN_DURATION:g} s"
+              + (" as raw 16 kHz 16-bit little-endian mono PCM" if source == "-" else ""), file=sys.stderr)
+        return 1
+    if args.format != "jsonl":
         print(f"{s.windows} windows over {s.audio_seconds:.2f} s of audio (window {sr.window_seconds:g} s, hop {s.hop_seconds:g} s); "
               f"latency per hop mean {s.mean_latency_ms:.1f} ms, p95 {s.p95_latency_ms:.1f} ms, max {s.max_latency_ms:.1f} ms; "
               f"real-time factor {s.real_time_factor:.3f} ({'keeps up with' if s.keeps_up else 'FALLS BEHIND'} real time)")
@@ -575,6 +635,7 @@ def _cmd_stream(args) -> int:
 def _cmd_export(args) -> int:
     from .export import export_torchscript
 
+    _check_outputs(args, files={"OUT": args.out})
     out = export_torchscript(args.checkpoint, args.out, normalise=not args.no_normalise)
     print(f"wrote {out} ({args.format}; inputs frames (B, q, 76), mask (B, q), spec (B, n_mels, T) -> "
           f"probabilities (B, C), alpha (B, 2){'; normaliser built in' if not args.no_normalise else ''})")

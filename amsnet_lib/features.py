@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, check_writable
+from ._procs import die_with_parent
 from .audio import inspect_audio, load_audio
 from .config import FRAME_DIM, FeatureConfig
 
@@ -396,7 +398,13 @@ def _read_entry(path: Path, key: str) -> tuple[np.ndarray, np.ndarray, list[str]
 
 
 def _write_entry(path: Path, key: str, frames: np.ndarray, spec: np.ndarray, warns: list[str]) -> None:
-    """Atomic write: a reader sees the old entry or the complete new one, never a partial file."""
+    """Atomic write: a reader sees the old entry or the complete new one, never a partial file.
+
+    A folder where the entry belongs is a corrupt entry like any other (:func:`_read_entry`
+    found nothing there): it is removed, or every run would fail to replace it.
+    """
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
     meta = json.dumps({"key": key, "digest": _array_digest(frames, spec), "warnings": warns})
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, frames=frames, spec=spec, meta=np.array(meta))
@@ -496,6 +504,46 @@ class _SinglePassIS10:
         return np.concatenate([a.reshape(len(t_lld), -1), d], axis=1)
 
 
+# One BLAS thread for extraction, in this process and in every worker: the mel filterbank's
+# matrix product is a float32 reduction whose rounding may depend on how BLAS splits it over
+# threads (about 1e-6 on some machines, none measured on the 2-core development one), and the
+# cache keeps whichever process computed an entry first. Pinned, the cache holds the same bits
+# whoever fills it; the product is small, so one thread costs nothing measurable.
+_EXTRACTION_THREADS = 1
+
+
+def _pin_extraction_threads():
+    """Limit every BLAS and OpenMP library of this process to :data:`_EXTRACTION_THREADS` threads.
+
+    Returns threadpoolctl's limiter (a context manager that restores the previous limits).
+    A library loaded after the call would keep its own thread count, and numpy and scipy load
+    their OpenBLAS copies on first use (librosa imports lazily): one tiny spectrogram is
+    computed first, once per process, so that every library extraction uses is loaded.
+    """
+    from threadpoolctl import threadpool_limits
+
+    global _LIBRARIES_LOADED
+    if not _LIBRARIES_LOADED:
+        log_mel_spectrogram(np.zeros(1600, dtype=np.float32), FeatureConfig(duration=0.1))
+        _LIBRARIES_LOADED = True
+    return threadpool_limits(limits=_EXTRACTION_THREADS)
+
+
+_LIBRARIES_LOADED = False
+
+
+def _extraction_worker_init() -> None:
+    """Initializer of the extraction pool's workers: they stop with their parent (a killed
+    ``amsnet features`` or ``train`` would otherwise leave them waiting forever on the pool's
+    pipe) and compute with :data:`_EXTRACTION_THREADS` BLAS threads."""
+    die_with_parent()
+    global _WORKER_LIMITS
+    _WORKER_LIMITS = _pin_extraction_threads()  # kept for the worker's lifetime
+
+
+_WORKER_LIMITS = None
+
+
 def _compute_one(args) -> tuple[np.ndarray, np.ndarray, list[str]]:
     path, config, entry_path, key = args
     # Only the first `duration` seconds are ever used by either stream (the frame stream is cut
@@ -528,7 +576,8 @@ def extract_features(
             corpus.
         cache_dir: where entries live; default :func:`default_cache_dir`.
         use_cache: read and write the cache.
-        n_jobs: worker processes for the utterances not in the cache; default all cores.
+        n_jobs: worker processes for the utterances not in the cache; default all cores. The
+            numbers do not depend on it: extraction always computes with one BLAS thread.
         progress: show a tqdm progress bar.
 
     Returns:
@@ -536,6 +585,8 @@ def extract_features(
 
     Raises:
         AudioError: a file that cannot be decoded, naming it.
+        AmsnetError: utterances to compute and a cache folder that cannot be written, before
+            any is computed.
     """
     from tqdm.auto import tqdm
 
@@ -570,14 +621,18 @@ def extract_features(
         todo.append((i, (p, config, None if entry is None else str(entry), key)))
 
     if todo:
+        if use_cache:  # found now, not after the first computed entry fails to be written
+            check_writable(root, "feature cache", "pass --cache-dir (or set AMSNET_CACHE_DIR) to a folder you can "
+                           "write, or turn the cache off (use_cache=False)", folder=True)
         jobs = n_jobs or os.cpu_count() or 1
         bar = tqdm(total=len(todo), desc="features", unit="utt", disable=not progress)
         if jobs == 1 or len(todo) < 4:
-            for i, args in todo:
-                results[i] = _compute_one(args)
-                bar.update()
+            with _pin_extraction_threads():
+                for i, args in todo:
+                    results[i] = _compute_one(args)
+                    bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
+            with ProcessPoolExecutor(max_workers=jobs, initializer=_extraction_worker_init) as pool:
                 chunks = max(1, len(todo) // (jobs * 8))
                 for (i, _), res in zip(todo, pool.map(_compute_one, [a for _, a in todo], chunksize=chunks)):
                     results[i] = res

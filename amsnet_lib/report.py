@@ -872,17 +872,18 @@ TIMING_COLUMNS = ["notebook", "protocol", "profile", "seconds", "status", "finis
 
 
 def record_timing(path: str | os.PathLike, notebook: str, protocol: str, profile: str, seconds: float, status: str = "ok") -> pd.DataFrame:
-    """Insert or replace a notebook's wall time in ``timings.csv`` (atomic write)."""
-    from ._atomic import atomic_write_text
+    """Insert or replace a notebook's wall time in ``timings.csv`` (atomic write, under
+    :func:`~amsnet_lib._atomic.locked`: notebooks finishing at once each keep their row)."""
+    from ._atomic import atomic_write_text, locked
 
-    path = Path(path)
-    old = pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=TIMING_COLUMNS)
-    if len(old):
-        old = old[~((old["notebook"] == notebook) & (old["protocol"] == protocol) & (old["profile"] == profile))]
     row = {"notebook": notebook, "protocol": protocol, "profile": profile, "seconds": f"{float(seconds):.1f}", "status": status,
            "finished_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    new = pd.concat([old, pd.DataFrame([row])], ignore_index=True)
-    atomic_write_text(path, new[TIMING_COLUMNS].to_csv(index=False))
+    with locked(path) as path:
+        old = pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=TIMING_COLUMNS)
+        if len(old):
+            old = old[~((old["notebook"] == notebook) & (old["protocol"] == protocol) & (old["profile"] == profile))]
+        new = pd.concat([old, pd.DataFrame([row])], ignore_index=True)
+        atomic_write_text(path, new[TIMING_COLUMNS].to_csv(index=False))
     return new
 
 
@@ -1612,16 +1613,17 @@ def readme_headline(summary: pd.DataFrame | None, availability: Mapping[str, str
 
 
 def update_readme_block(readme: str | os.PathLike, block: str) -> bool:
-    """Replace the text between :data:`README_START` and :data:`README_END` (atomic); False if absent."""
-    from ._atomic import atomic_write_text
+    """Replace the text between :data:`README_START` and :data:`README_END` (atomic, under
+    :func:`~amsnet_lib._atomic.locked`); False if absent."""
+    from ._atomic import atomic_write_text, locked
 
-    path = Path(readme)
-    text = path.read_text()
-    if README_START not in text or README_END not in text:
-        return False
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    atomic_write_text(path, f"{head}{README_START}\n{block}\n{README_END}{tail}")
+    with locked(readme) as path:
+        text = path.read_text()
+        if README_START not in text or README_END not in text:
+            return False
+        head, rest = text.split(README_START, 1)
+        _, tail = rest.split(README_END, 1)
+        atomic_write_text(path, f"{head}{README_START}\n{block}\n{README_END}{tail}")
     return True
 
 

@@ -66,7 +66,7 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
         frlm = FRLMConfig(hidden_size=16, embedding_dim=16)
         urlm = URLMConfig(input_channels=features.n_mels, filters=(32, 16, 16), embedding_dim=16)
         fusion = FusionConfig(hidden=(8, 8))
-    exp = ExperimentConfig(
+    fields = dict(
         corpus=corpus,
         model=model,
         protocol=protocol,
@@ -78,9 +78,12 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
         branch_train=branch,
         fusion_train=fusion_train,
     )
-    if recipe == "tuned":
-        exp = tuned(exp, quick=profile == "quick")
-    return dataclasses.replace(exp, **overrides)
+    # one construction with the overrides in it: ExperimentConfig checks fields that belong
+    # together (protocol "split_file" and its split_file) when it is built
+    exp = ExperimentConfig(**{**fields, **overrides})
+    if recipe == "tuned":  # the overrides again after the recipe: what the caller sets wins
+        exp = dataclasses.replace(tuned(exp, quick=profile == "quick"), **overrides)
+    return exp
 
 
 # --------------------------------------------------------------------------- the tuned recipe

@@ -20,7 +20,6 @@ import io
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ._atomic import atomic_write_bytes, atomic_write_text
+from ._atomic import atomic_write_bytes, atomic_write_text, locked
+from ._procs import die_with_parent
 from .augment import augment_batch, mixup_lambda
 from .config import LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig, identity
 from .errors import AmsnetError
@@ -966,23 +966,8 @@ def _seed_folds(exp: ExperimentConfig, table: pd.DataFrame) -> list[tuple[int, F
 _WORKER: dict = {}
 
 
-def _die_with_parent() -> None:
-    """Linux: this process gets SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
-
-    A pool worker whose ``pretrain`` is killed (``kill PID`` reaches only the parent) would otherwise
-    finish its fold unseen, and a rerun would train the same fold beside it, both writing its files.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before the call above: nothing would signal us
-            os._exit(1)
-
-
 def _worker_init(features: Features, store_root: str, device: str, threads: int) -> None:
-    _die_with_parent()
+    die_with_parent()  # a killed pretrain's workers must not train on unseen
     torch.set_num_threads(threads)
     _WORKER.update(features=features, store=RunStore(store_root), device=_training_device(device))
 
@@ -1166,16 +1151,20 @@ SUMMARY_KEYS = ["corpus", "protocol", "recipe", "model", "variant"]
 
 
 def update_summary(result: ExperimentResult | dict, path: str | os.PathLike = "results/tables/summary.csv") -> pd.DataFrame:
-    """Insert or replace the experiment's row in the machine-readable summary (atomic write)."""
+    """Insert or replace the experiment's row in the machine-readable summary.
+
+    Under :func:`~amsnet_lib._atomic.locked`: processes updating one summary at once each keep their
+    row; the file is replaced atomically.
+    """
     row = result.summary() if isinstance(result, ExperimentResult) else dict(result)
-    path = Path(path)
-    old = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=list(row))
-    if "recipe" not in old:  # a summary from before the tuned recipe: every row is the paper's
-        old.insert(old.columns.get_loc("model") if "model" in old else 0, "recipe", "paper")
     row.setdefault("recipe", "paper")
-    if len(old):
-        same = np.logical_and.reduce([old[k].astype(str) == str(row[k]) for k in SUMMARY_KEYS])
-        old = old[~same]
-    new = pd.concat([old, pd.DataFrame([row])], ignore_index=True).sort_values(SUMMARY_KEYS, kind="stable")
-    atomic_write_text(path, new.to_csv(index=False))
+    with locked(path) as path:
+        old = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=list(row))
+        if "recipe" not in old:  # a summary from before the tuned recipe: every row is the paper's
+            old.insert(old.columns.get_loc("model") if "model" in old else 0, "recipe", "paper")
+        if len(old):
+            same = np.logical_and.reduce([old[k].astype(str) == str(row[k]) for k in SUMMARY_KEYS])
+            old = old[~same]
+        new = pd.concat([old, pd.DataFrame([row])], ignore_index=True).sort_values(SUMMARY_KEYS, kind="stable")
+        atomic_write_text(path, new.to_csv(index=False))
     return new

@@ -28,7 +28,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from amsnet_lib._atomic import atomic_write_text  # noqa: E402
+from amsnet_lib._atomic import atomic_write_text, locked  # noqa: E402
 from amsnet_lib.corpora import load_corpus  # noqa: E402
 from amsnet_lib.features import extract_features  # noqa: E402
 from amsnet_lib.studies import experiment  # noqa: E402
@@ -78,8 +78,6 @@ def collect(todo: list, one, rows: list[dict], out: Path, keys: list[str]) -> li
     missing); each row is merged into ``out``.csv at once (under a lock, replacing a row of the same
     ``keys``: several processes may fill one table) and ``rows`` becomes the table, so an
     interrupted run resumes. Returns the items that were skipped."""
-    import fcntl
-
     from tqdm.auto import tqdm
 
     skipped, csv = [], out.with_suffix(".csv")
@@ -88,8 +86,7 @@ def collect(todo: list, one, rows: list[dict], out: Path, keys: list[str]) -> li
         if row is None:
             skipped.append(item)
             continue
-        with open(csv.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with locked(csv):
             table = finished_rows(out, keys)[0]
             mine = tuple(str(row[k]) for k in keys)
             table = [r for r in table if tuple(str(r[k]) for k in keys) != mine] + [row]

@@ -445,10 +445,10 @@ def test_pool_workers_stop_when_pretrain_is_killed(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(
         "import concurrent.futures as cf, multiprocessing, os, time\n"
-        "from amsnet_lib import training\n"
+        "from amsnet_lib import _procs\n"
         "if __name__ == '__main__':\n"
         "    ctx = multiprocessing.get_context('spawn')\n"
-        "    with cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=training._die_with_parent) as pool:\n"
+        "    with cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=_procs.die_with_parent) as pool:\n"
         "        print(pool.submit(os.getpid).result(), flush=True)\n"
         "        pool.submit(time.sleep, 120)\n"
         "        time.sleep(120)\n")

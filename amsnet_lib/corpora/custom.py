@@ -12,6 +12,10 @@ ignored). Relative paths are relative to the CSV's folder. Gender accepts ``m``/
 
 Folder layout: ``<folder>/<label>/**/*.wav|*.flac`` (searched recursively inside each
 label folder; hidden files and folders are ignored).
+
+Labels are compared exactly: two labels that differ only in case (``ANGER`` and ``anger``) are
+refused with the fix, rather than becoming two classes or being merged under a spelling the
+loader would have to guess (the class names end up in checkpoints and tables).
 """
 from __future__ import annotations
 
@@ -68,6 +72,7 @@ def load_custom(
     else:
         raise CorpusError(source, "does not exist",
                           "pass an existing CSV manifest or a folder with one sub-folder per label")
+    _refuse_case_variants(entries, where, source)
     found = sorted({e["label"] for e in entries})
     if classes is None:
         classes = found
@@ -87,6 +92,19 @@ def load_custom(
         if entry["duration"] is not None:
             rows.append(entry)
     return make_table(rows, "custom", classes, skipped)
+
+
+def _refuse_case_variants(entries: list[dict], where: dict[str, str], source: Path) -> None:
+    """ManifestError when two labels differ only in case: they would silently become two classes."""
+    first: dict[str, dict[str, str]] = {}  # casefolded label -> {spelling: path of its first row}
+    for e in entries:
+        spellings = first.setdefault(e["label"].casefold(), {})
+        spellings.setdefault(e["label"], e["path"])
+    clash = next((s for s in first.values() if len(s) > 1), None)
+    if clash is not None:
+        named = ", ".join(f"{label!r} ({where.get(path, path)})" for label, path in clash.items())
+        raise ManifestError(source, f"labels {named} differ only in case, so they would be separate classes",
+                            "spell each class one way in the whole corpus (labels are compared exactly)")
 
 
 def _read_manifest(csv_path: Path) -> tuple[list[dict], dict[str, str]]:
@@ -129,6 +147,10 @@ def _read_manifest(csv_path: Path) -> tuple[list[dict], dict[str, str]]:
             path = Path(values["path"]).expanduser()
             # Relative paths follow the manifest, not the current folder, so it can be moved.
             path = (path if path.is_absolute() else csv_path.parent / path).absolute()
+            if path.is_dir():
+                raise ManifestError(csv_path, f"{line}: {path} is a directory, not an audio file",
+                                    "list the audio files inside it, one row each, or pass the folder itself "
+                                    "as a corpus with one sub-folder per label")
             if not path.is_file():
                 raise ManifestError(csv_path, f"{line}: audio file {path} does not exist",
                                     "fix the path (relative paths are relative to the manifest's folder) "
