@@ -108,6 +108,23 @@ TUNED_FUSION = dict(optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=32
 TUNED_FINETUNE: dict | None = None
 
 
+#: The tuned recipe's components, each as the change that removes it (the paper recipe's value), for
+#: the ablation study :func:`recipe_ablation_study`: the name labels the variant ``without <name>``.
+RECIPE_COMPONENTS: dict[str, dict] = {
+    "adamw": {"branch": {"optimizer": "rmsprop", "weight_decay": 0.0}, "frlm": {"optimizer": "rmsprop", "weight_decay": 0.0}},
+    "small batches": {"branch": {"batch_size": 256}, "frlm": {"batch_size": 256}},
+    "cosine schedule": {"branch": {"schedule": "constant", "warmup": 0.0}, "frlm": {"schedule": "constant", "warmup": 0.0}},
+    "clipping": {"branch": {"grad_clip": 0.0}, "frlm": {"grad_clip": 0.0}},
+    "label smoothing": {"branch": {"label_smoothing": 0.0}, "frlm": {"label_smoothing": 0.0},
+                        "fusion": {"label_smoothing": 0.0}},
+    "masking": {"branch": {"time_mask": 0.0, "freq_mask": 0.0}, "frlm": {"time_mask": 0.0, "freq_mask": 0.0}},
+    "noise": {"branch": {"noise_std": 0.0}, "frlm": {"noise_std": 0.0}},
+    "mixup": {"branch": {"mixup": 0.0}, "frlm": {"mixup": 0.0}},
+    "frame stacking": {"frame_stack": 1},
+}
+RECIPE_ABLATION_MODELS = ("frlm", "urlm", "amsnet")
+
+
 def tuned(exp: ExperimentConfig, quick: bool = False, **components) -> ExperimentConfig:
     """``exp`` trained with the tuned recipe (``recipe="tuned"``).
 
@@ -225,6 +242,29 @@ def branches_of(exp: ExperimentConfig) -> list[ExperimentConfig]:
 def ablations(corpus="emodb", protocol="paper", profile="full", recipe="paper") -> list[ExperimentConfig]:
     """Tables 4-5: early fusion, FRLM alone, URLM alone, concatenation, AMSNet (under ``recipe``)."""
     return [experiment(corpus, m, protocol, profile, recipe=recipe) for m in ABLATION_MODELS]
+
+
+def recipe_ablation_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
+    """Beyond the paper: what carries the tuned recipe's gain. FRLM, URLM and AMSNet
+    (:data:`RECIPE_ABLATION_MODELS`) under the tuned recipe with each component of
+    :data:`RECIPE_COMPONENTS` removed in turn (variant ``without <component>``), training seeds
+    :data:`TRAINING_SEEDS`; the full recipe with the same seeds is the reference row. A component a
+    model does not use (frame stacking for URLM, one the search left off) gives no row. The paper's
+    protocol only."""
+    if protocol != "paper":
+        return []
+    out = []
+    for model in RECIPE_ABLATION_MODELS:
+        full = experiment(corpus, model, protocol, profile, recipe="tuned")
+        out.append(with_seeds(full, TRAINING_SEEDS))
+        for name, change in RECIPE_COMPONENTS.items():
+            base = tuned(experiment(corpus, model, protocol, profile), quick=profile == "quick", **change)
+            stages = (model,) if model in ("frlm", "urlm") else ("frlm", "urlm", "fusion")
+            if all(base.stage_train(x) == full.stage_train(x) for x in stages) and (model == "urlm" or base.frlm == full.frlm):
+                # a component this model does not use, or one the search switched off
+                continue
+            out.append(_labelled(with_seeds(base, TRAINING_SEEDS), f"without {name}"))
+    return out
 
 
 def tuned_suite(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:

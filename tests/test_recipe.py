@@ -226,3 +226,16 @@ def test_search_is_bounded_resumable_and_records_every_trial(tmp_path, monkeypat
     again = search.run_search("urlm", feats, tmp_path, trials=3, corpus="synthetic", profile="quick", progress=False)
     pd.testing.assert_frame_equal(more, again)
     assert not list(tmp_path.rglob("predictions.csv"))
+
+
+def test_recipe_ablation_removes_one_component_at_a_time():
+    study = studies.recipe_ablation_study("emodb", "paper", "full")
+    full = {e.model: e for e in study if "without" not in e.variant}
+    assert set(full) == set(studies.RECIPE_ABLATION_MODELS) and all(e.seeds == studies.TRAINING_SEEDS for e in study)
+    frlm_stack = next(e for e in study if e.model == "frlm" and e.variant.endswith("without frame stacking"))
+    assert frlm_stack.frlm.frame_stack == 1 and frlm_stack.stage_train("frlm") == full["frlm"].stage_train("frlm")
+    urlm_clip = next(e for e in study if e.model == "urlm" and e.variant.endswith("without clipping"))
+    assert urlm_clip.branch_train == dataclasses.replace(full["urlm"].branch_train, grad_clip=0.0)
+    assert not any(e.model == "urlm" and "frame stacking" in e.variant for e in study)  # URLM has no frames
+    assert len({(e.model, e.variant) for e in study}) == len(study)
+    assert studies.recipe_ablation_study("emodb", "loso") == []
