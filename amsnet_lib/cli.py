@@ -40,7 +40,7 @@ def _load(args):
     return extract_features(table, config, cache_dir=args.cache_dir, n_jobs=args.jobs)
 
 
-def _add_engine_args(p: argparse.ArgumentParser, cpus_flag: str = "--cpus") -> None:
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
     """Where the trainings run (``engine.EngineConfig``): a local Ray by default, or a cluster."""
     p.add_argument("--ray-address", default=None, metavar="HOST:PORT",
                    help="join the running Ray cluster whose head is here (`ray start --head` prints it; docs/CLUSTER.md); "

@@ -141,6 +141,28 @@ def test_without_retries_a_dead_worker_fails_the_run_with_the_fix(tmp_path, loca
     assert not list((tmp_path / "ray").rglob("metrics.json"))
 
 
+def test_ctrl_c_cancels_the_tasks_in_flight_and_keeps_what_finished(tmp_path, local_ray, monkeypatch):
+    """Ctrl-C while the driver writes the first finished fold: the other tasks are cancelled (forced:
+    a training checks for no signal), the exception reaches the caller, and a rerun trains the rest."""
+    feats = _features()
+    units = stage1_units([_exp("frlm")], feats.table)
+    cancelled, write = [], engine._write_unit
+
+    def interrupted(store, files):
+        write(store, files)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "_write_unit", interrupted)
+    real_cancel = ray.cancel
+    monkeypatch.setattr(ray, "cancel", lambda ref, force=False: (cancelled.append(force), real_cancel(ref, force=force)))
+    with pytest.raises(KeyboardInterrupt):
+        run_units(units, feats, tmp_path / "ray", device="cpu", progress=False)
+    assert cancelled == [True, True]  # the two units not yet written
+    assert len(list((tmp_path / "ray").rglob("metrics.json"))) == 1
+    monkeypatch.undo()
+    assert run_units(units, feats, tmp_path / "ray", device="cpu", progress=False) == 2
+
+
 def test_out_of_memory_failures_name_the_setting_that_packs_fewer():
     u = stage1_units([_exp("frlm")], _features().table)[0]
     oom = engine._failure(u, torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 300.00 MiB"))
