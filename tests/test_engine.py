@@ -71,6 +71,19 @@ def test_quick_suite_through_ray_writes_the_run_store_serial_training_writes(tmp
     assert not list((tmp_path / "ray").rglob("partial.pt"))
 
 
+def test_train_with_workers_trains_the_folds_as_ray_tasks_then_reports_them(tmp_path, local_ray, capsys):
+    corpus = _corpus(tmp_path)
+    args = ["train", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
+            "--model", "amsnet", "--profile", "quick", "--summary", "", "--threads", "1", "--run-dir", str(tmp_path / "runs")]
+    assert cli.main(args + ["--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "training: Ray tasks on this machine (2 CPUs)" in out and "[protocol: paper]" in out
+    assert len(list((tmp_path / "runs").glob("amsnet-*/seed0/fold*/metrics.json"))) == 5
+    table = out[out.index("fold"):]
+    assert cli.main(args + ["--finished-only"]) == 0  # what the tasks wrote is what the report reads
+    assert table in capsys.readouterr().out
+
+
 def test_units_trained_as_ray_tasks_equal_training_in_process(tmp_path, local_ray):
     """A fold trained by a Ray task is the fold run_experiment trains in process with one thread;
     a second run submits nothing, and a fold whose files are lost is the only one trained again."""
