@@ -199,6 +199,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the head's sockets from /proc")
 def test_a_second_process_joins_a_ray_head_on_loopback_by_address(tmp_path):
     """`ray start --head` kept on 127.0.0.1 (docs/CLUSTER.md), and a driver that joins it with
     --ray-address: its tasks run on the head, and every socket the head opened listens on loopback."""
