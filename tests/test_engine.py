@@ -32,6 +32,10 @@ def local_ray():
     engine uses a Ray already initialised in the process as it is, so each test skips the start-up."""
     with engine.ray_session(EngineConfig(num_cpus=2)):
         assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
+        ray.get([ray.remote(num_cpus=1)(lambda: os.getpid()).remote() for _ in range(2)])  # workers up, listening too
+        if sys.platform.startswith("linux"):  # this process and every Ray process it started: loopback only
+            listening = _listening_addresses(_descendants(os.getpid()) | {os.getpid()})
+            assert listening and listening <= {"127.0.0.1", "::1"}, listening
         yield
 
 
@@ -272,6 +276,24 @@ def _ip(hexaddr: str) -> str:
     if len(raw) == 16 and raw[:12] == bytes(10) + b"\xff\xff":
         raw = raw[12:]
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc)."""
+    parent = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        kids = {c for c, pp in parent.items() if pp == p} - found
+        found |= kids
+        todo += kids
+    return found
 
 
 def _session_pids(sid: int) -> set[int]:
