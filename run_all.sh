@@ -15,11 +15,13 @@
 #   ./run_all.sh --no-loso            skip the leave-one-speaker-out runs of 02 and 03
 #   ./run_all.sh --device cuda        training device (default: CUDA when present, else CPU)
 #   ./run_all.sh --jobs N             full profile: first train every fold of the suite (branches,
-#                                     then fusion heads) in N processes at once (`amsnet pretrain
-#                                     --fusion`; default: the number of cores, fewer when memory is
-#                                     short: ~3.5 GB of RAM each on a CPU, 10 GiB of GPU memory
-#                                     each with CUDA); the notebooks then only read the run store.
-#                                     --jobs 1: everything inside the notebooks
+#                                     then fusion heads) as Ray tasks on a local Ray of N CPUs
+#                                     (`amsnet pretrain --fusion`; default: all cores; Ray runs as
+#                                     many at once as CPUs, ~3.5 GB of RAM each on a CPU and 10 GiB
+#                                     of GPU memory each with CUDA allow); the notebooks then only
+#                                     read the run store. --jobs 1: everything inside the notebooks
+#   ./run_all.sh --ray-address HOST:PORT   the same, on a running Ray cluster (docs/CLUSTER.md;
+#                                     default $RAY_ADDRESS)
 #   ./run_all.sh --no-train           train nothing: tables, figures and REPORT.md from the folds the run
 #                                     store already holds (the committed runs/); the rest say "not run"
 #   ./run_all.sh --update-notebooks   execute notebooks/*.ipynb in place in the quick profile (the
@@ -43,9 +45,10 @@ train=True
 verbose=0
 update_notebooks=0
 jobs=""
+ray_address="${RAY_ADDRESS:-}"
 all_studies="se_ratio,optimizer_batch,hidden_size,learning_rate,normalisation,training_seeds,late_fusion,tuned_recipe"
 
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) profile=quick ;;
@@ -58,6 +61,7 @@ while [ $# -gt 0 ]; do
         --no-train) train=False ;;
         --device) device="${2:?--device needs a value}"; shift ;;
         --jobs) jobs="${2:?--jobs needs a number}"; shift ;;
+        --ray-address) ray_address="${2:?--ray-address needs HOST:PORT}"; shift ;;
         --verbose|-v) verbose=1 ;;
         --update-notebooks) update_notebooks=1; profile=quick ;;
         -h|--help) usage; exit 0 ;;
@@ -89,20 +93,19 @@ import sys
 keep = [s for s in sys.argv[1].split(",") if s and s not in set(sys.argv[2].split(","))]
 print(repr(keep))' "$all_studies" "$skip_studies")"
 
-# Full profile: every fold of the whole suite first, one process per core (independent folds
-# scale with the cores better than intra-op threads do: benchmarks/bench_parallel.py).
+# Full profile: every fold of the whole suite first, as Ray tasks of one thread each (independent
+# folds scale with the cores better than intra-op threads do: benchmarks/bench_parallel.py).
 if [ "$profile" = full ] && [ "$train" = True ] && [ ${#only[@]} -eq 0 ] && [ "$update_notebooks" = 0 ]; then
-    if [ -z "$jobs" ]; then
-        # one process per core, no more than the memory carries (amsnet_lib.training.parallel_workers)
-        jobs=$("$py" -c 'import sys; from amsnet_lib.training import parallel_workers; print(parallel_workers(sys.argv[1] or None))' "$device")
-    fi
-    if [ "$jobs" -gt 1 ]; then
+    [ -z "$jobs" ] && jobs=$(nproc)  # Ray holds back what memory cannot carry (amsnet_lib.engine)
+    if [ "$jobs" -gt 1 ] || [ -n "$ray_address" ]; then
         kept="$("$py" -c 'import ast, sys; print(",".join(ast.literal_eval(sys.argv[1])))' "$studies")"
-        pre=(pretrain --studies "$kept" --workers "$jobs" --threads 1 --fusion)
+        pre=(pretrain --studies "$kept" --threads 1 --fusion)
+        if [ -n "$ray_address" ]; then where="the Ray cluster at $ray_address"; pre+=(--ray-address "$ray_address")
+        else where="a local Ray of $jobs CPUs"; pre+=(--cpus "$jobs"); fi
         [ "$loso" = 0 ] && pre+=(--no-loso)
         [ -n "$device" ] && pre+=(--device "$device")
         for c in emodb ${iemocap_dir:+iemocap}; do
-            echo "== every training of the suite on $c, $jobs processes (amsnet pretrain --fusion)"
+            echo "== every training of the suite on $c, on $where (amsnet pretrain --fusion)"
             t0=$SECONDS
             dir_args=(); [ "$c" = iemocap ] && dir_args=(--data-dir "$iemocap_dir")
             if ! "$py" -m amsnet_lib.cli "${pre[@]}" --corpus "$c" "${dir_args[@]}"; then

@@ -16,7 +16,8 @@ def __getattr__(name):
     # ``import amsnet_lib`` stays light for corpus and feature work.
     lazy = {
         "build_model": "models", "count_parameters": "models",
-        "run_experiment": "training", "fit_final": "training", "pretrain": "training",
+        "run_experiment": "training", "fit_final": "training",
+        "pretrain": "engine", "EngineConfig": "engine",
         "experiment": "studies",
         "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
         "Recognizer": "predict", "predict": "predict", "evaluate": "predict",
@@ -36,6 +37,7 @@ __all__ = [
     "AudioError",
     "CheckpointError",
     "CorpusError",
+    "EngineConfig",
     "ExperimentConfig",
     "FRLMConfig",
     "FeatureConfig",

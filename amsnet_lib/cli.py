@@ -91,8 +91,33 @@ def _check_outputs(args, *, run_store: bool = False, files: dict | None = None) 
             check_writable(path, what, f"give {what} a file name in a folder you can write")
 
 
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    """Where the trainings run (``engine.EngineConfig``): a local Ray by default, or a cluster."""
+    p.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                   help="join the running Ray cluster whose head is here (`ray start --head` prints it; docs/CLUSTER.md); "
+                        "default $RAY_ADDRESS, else a Ray started for this command on this machine (127.0.0.1 only)")
+    p.add_argument("--serial", action="store_true", help="no Ray: the same trainings one after another in this process")
+
+
+def _engine(args, num_cpus: int | None, threads: int | None):
+    from .engine import EngineConfig
+
+    return EngineConfig(address=args.ray_address, num_cpus=num_cpus, threads=threads or 1, serial=args.serial)
+
+
+def _engine_line(engine) -> str:
+    import os
+
+    if engine.serial:
+        return "one after another in this process (--serial)"
+    where = engine.address or os.environ.get("RAY_ADDRESS")
+    if where:
+        return f"Ray tasks on the cluster at {where}, {engine.threads} thread(s) each"
+    return f"Ray tasks on this machine ({engine.num_cpus or os.cpu_count()} CPUs), {engine.threads} thread(s) each"
+
+
 def _set_threads(args) -> None:
-    """``--threads``: torch's intra-op threads in this process (workers get theirs from ``pretrain``)."""
+    """``--threads``: torch's intra-op threads in this process (Ray tasks get theirs from ``engine``)."""
     if args.threads:
         import torch
 
@@ -213,15 +238,16 @@ def _cmd_train(args) -> int:
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
     exp = _experiment(args, corpus, feats, **_protocol_kwargs(args))
-    if args.workers > 1 and not args.finished_only:
-        from .training import pretrain
+    if (args.workers > 1 or args.ray_address) and not args.finished_only:
+        from .engine import pretrain
 
-        # the folds side by side in worker processes, branches first, then the fusion heads
+        # the folds side by side as Ray tasks, branches first, then the fusion heads
         if args.fold:
-            print("--workers: ignored with --fold (the folds named run in this process)")
+            print("--workers / --ray-address: ignored with --fold (the folds named run in this process)")
         else:
-            pretrain([exp], feats, store=args.run_dir, device=args.device, workers=args.workers, threads=args.threads,
-                     fusion=True)
+            engine = _engine(args, args.workers, args.threads)
+            print(f"training: {_engine_line(engine)}")
+            pretrain([exp], feats, store=args.run_dir, device=args.device, engine=engine, fusion=True)
     result = run_experiment(exp, feats, store=args.run_dir, device=args.device, finished_only=args.finished_only,
                             only_folds=args.fold)
     if result.missing:
@@ -319,7 +345,8 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_pretrain(args) -> int:
-    from .training import parallel_workers, pretrain, stage1_units
+    from .engine import pretrain
+    from .training import stage1_units
 
     _check_outputs(args, run_store=True)
     _set_threads(args)
@@ -336,10 +363,9 @@ def _cmd_pretrain(args) -> int:
     units = stage1_units(suite, feats.table)
     print(f"{len(suite)} experiments on {corpus} (profile {args.profile}): {len(units)} stage-1 trainings "
           f"(branches and early fusion, per fold and seed)")
-    workers = args.workers or parallel_workers(args.device)
-    print(f"{workers} processes at once")
-    ran = pretrain(suite, feats, store=args.run_dir, device=args.device, workers=workers, threads=args.threads,
-                   fusion=args.fusion)
+    engine = _engine(args, args.cpus, args.threads)
+    print(f"training: {_engine_line(engine)}")
+    ran = pretrain(suite, feats, store=args.run_dir, device=args.device, engine=engine, fusion=args.fusion)
     if args.fusion:
         print(f"trained {ran} (branches, early fusion and fusion heads); the notebooks now only read the run store")
     else:
@@ -405,8 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fold", nargs="+", default=None, metavar="NAME",
                    help="run only these folds (fold0..fold4, or speakers for loso): several processes can share one experiment")
     p.add_argument("--workers", type=int, default=1,
-                   help="train the branches' folds in this many processes at once (with --threads per process; "
-                        "on a CPU: the number of cores and --threads 1)")
+                   help="N > 1: first train the folds as Ray tasks on a local Ray of N CPUs, --threads (default 1) "
+                        "per task, then report them (on a CPU: the number of cores)")
+    _add_engine_args(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("compare", help="are the differences between trained models larger than the test set's noise? "
@@ -436,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs); an interrupted fit resumes")
     p.set_defaults(func=_cmd_fit)
 
-    p = sub.add_parser("pretrain", help="train every branch fold a whole suite of experiments needs, several processes at once")
+    p = sub.add_parser("pretrain", help="train every branch fold a whole suite of experiments needs, as Ray tasks "
+                                        "(a local Ray, or a cluster: --ray-address)")
     _add_corpus_args(p)
     p.add_argument("--studies", default="all",
                    help="studies to include besides the ablations: 'all' or a comma-separated subset of "
@@ -447,12 +475,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="only the experiments whose variant label contains one of these, e.g. bs=256 lr=1e-05 "
                         "(labels as in summary.csv; the ablations have none)")
     p.add_argument("--profile", default="full", choices=["full", "quick"])
-    p.add_argument("--workers", type=int, default=None,
-                   help="processes training at once (default: one per core, as many as memory carries: ~3.5 GB of "
-                        "RAM each on a CPU, 10 GiB of GPU memory each with CUDA)")
+    p.add_argument("--cpus", type=int, default=None,
+                   help="CPUs of the local Ray (default: all cores); Ray runs as many trainings at once as CPUs, "
+                        "memory (~3.5 GB each on a CPU) and GPU memory (10 GiB each) allow")
+    _add_engine_args(p)
     p.add_argument("--fusion", action="store_true",
                    help="then also train every fusion head (AMSNet, concatenation, late fusion) of the suite, side by side")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per process (default: cores // workers)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per training, the CPUs its Ray task declares (default 1)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
     p.set_defaults(func=_cmd_pretrain)

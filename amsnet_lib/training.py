@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 
 from ._atomic import atomic_write_bytes, atomic_write_text, locked
-from ._procs import die_with_parent
 from .augment import augment_batch, mixup_lambda
 from .config import LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig, identity
 from .errors import AmsnetError
@@ -65,47 +64,11 @@ def default_device() -> torch.device:
 
 def _training_device(device) -> torch.device:
     """``device`` (default: CUDA when available), with deterministic algorithms on a CPU: every
-    path that trains folds (run_experiment, pretrain in process or in workers) sets the same."""
+    path that trains folds (run_experiment, the engine's tasks) sets the same."""
     device = torch.device(device) if device is not None else default_device()
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     return device
-
-
-# Memory one training process holds at its peak, measured: with CUDA the 512-unit FRLM of Fig. 7 at
-# batch 256 reached 9.5 GiB per process on an H100 (256 units: 8.3 GiB), and a worker keeps what its
-# largest training cached for the ones after it; on a CPU FRLM at batch 256 holds ~3.5 GB resident.
-_GPU_BYTES_PER_WORKER = 10 * 2**30
-_CPU_BYTES_PER_WORKER = 3.5 * 2**30
-
-
-def parallel_workers(device: str | torch.device | None = None) -> int:
-    """How many training processes this machine carries side by side (:func:`pretrain`'s ``workers``).
-
-    One per CPU core, no more than memory allows: GPU memory / 10 GiB with CUDA (so 7 on an 80 GB
-    H100: 16 processes ran it out of memory), available RAM / 3.5 GiB on a CPU; at least 1.
-
-    Args:
-        device: ``cpu`` or ``cuda`` (default: CUDA when available).
-    """
-    device = torch.device(device) if device is not None else default_device()
-    if device.type == "cuda":
-        fit = int(torch.cuda.get_device_properties(device).total_memory // _GPU_BYTES_PER_WORKER)
-    else:
-        fit = int(_available_ram() // _CPU_BYTES_PER_WORKER)
-    return max(1, min(os.cpu_count() or 1, fit))
-
-
-def _available_ram() -> int:
-    """Bytes of RAM available now (Linux ``MemAvailable``; elsewhere, assume 4 GiB)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 4 * 2**30
 
 
 def seed_everything(seed: int) -> None:
@@ -935,6 +898,11 @@ class Stage1Unit:
     seed: int
     need_weights: bool
 
+    def train(self, features: Features, store: RunStore, device, progress: bool = False) -> Path:
+        """Train this unit into ``store`` (finished folds are kept); returns its fold directory."""
+        return _run_single_stage(self.kind, self.exp, features, self.fold, self.seed, store, device, progress,
+                                 need_weights=self.need_weights)
+
 
 def stage1_units(exps, table: pd.DataFrame, store: RunStore | None = None) -> list[Stage1Unit]:
     """Every stage-1 training the experiments ``exps`` need, each once.
@@ -963,20 +931,6 @@ def _seed_folds(exp: ExperimentConfig, table: pd.DataFrame) -> list[tuple[int, F
     return [(seed, fold) for seed in exp.seeds for fold in folds]
 
 
-_WORKER: dict = {}
-
-
-def _worker_init(features: Features, store_root: str, device: str, threads: int) -> None:
-    die_with_parent()  # a killed pretrain's workers must not train on unseen
-    torch.set_num_threads(threads)
-    _WORKER.update(features=features, store=RunStore(store_root), device=_training_device(device))
-
-
-def _worker_train(unit) -> str:
-    w = _WORKER
-    return str(_train_unit(unit, w["features"], w["store"], w["device"], progress=False))
-
-
 @dataclass(frozen=True)
 class FusionUnit:
     """One fusion-head training (stage 2): ``exp`` (AMSNet, concatenation or late fusion) on one fold and seed."""
@@ -989,12 +943,9 @@ class FusionUnit:
     def kind(self) -> str:
         return self.exp.model
 
-
-def _train_unit(unit, features, store, device, progress) -> Path | None:
-    if isinstance(unit, FusionUnit):
-        return _run_fusion(unit.exp, features, unit.fold, unit.seed, store, device, progress)
-    return _run_single_stage(unit.kind, unit.exp, features, unit.fold, unit.seed, store, device, progress,
-                             need_weights=unit.need_weights)
+    def train(self, features: Features, store: RunStore, device, progress: bool = False) -> Path:
+        """Train this head into ``store`` over its branch folds there (trained first if absent)."""
+        return _run_fusion(self.exp, features, self.fold, self.seed, store, device, progress)
 
 
 def fusion_units(exps, table: pd.DataFrame, store: RunStore | None = None) -> list[FusionUnit]:
@@ -1011,103 +962,6 @@ def fusion_units(exps, table: pd.DataFrame, store: RunStore | None = None) -> li
             if store is None or not store.done(d):
                 units.setdefault(d, FusionUnit(exp, fold, seed))
     return list(units.values())
-
-
-def pretrain(
-    exps,
-    features: Features,
-    *,
-    store: RunStore | str | os.PathLike | None = None,
-    device: str | torch.device | None = None,
-    workers: int = 1,
-    threads: int | None = None,
-    progress: bool = True,
-    fusion: bool = False,
-) -> int:
-    """Train every stage-1 fold the experiments need, in ``workers`` processes at once.
-
-    Independent folds in separate processes share nothing, while the peephole recurrence's many
-    small ops scale imperfectly over intra-op threads (on 2 cores the two are close: processes
-    1.01-1.14x faster in two runs of ``benchmarks/bench_parallel.py``; more cores not measured).
-    On a CPU, use ``workers`` = the number of cores with ``threads=1``. The trainings land in the
-    run store exactly as :func:`run_experiment` would write them (same keys, seeds and code), so a
-    later ``run_experiment`` of any of ``exps`` finds its branches finished and trains only the
-    fusion heads. Finished folds are skipped; an interrupted
-    training resumes from its last checkpoint.
-
-    Args:
-        exps: experiment configurations (e.g. :func:`amsnet_lib.studies.full_suite`).
-        features: the corpus' features.
-        workers: processes training at once (1: in this process, one after another). Each holds
-            one training's memory (:func:`parallel_workers` says how many fit).
-        threads: torch threads per worker process; default: cores // workers, at least 1.
-        progress: a tqdm bar over the trainings.
-        fusion: then also train the fusion heads (AMSNet, concatenation, late fusion) of ``exps``, side by side
-            in the same processes, instead of leaving them to :func:`run_experiment` (which runs
-            them one after another; on a GPU the heads of a whole suite are the larger part of its
-            time, 6.8 s per fold on an H100).
-
-    Returns:
-        The number of trainings run (0 when everything was finished).
-
-    Numbers depend on the threads per process, as any float reduction does: the same seed, data
-    and ``threads`` give the same numbers on the same machine.
-    """
-    import concurrent.futures as cf
-    import multiprocessing
-
-    from tqdm.auto import tqdm
-
-    store = store if isinstance(store, RunStore) else RunStore(store)
-    device = _training_device(device)
-    todo = [u for u in stage1_units(exps, features.table, store)
-            if not _stage1_done(store, store.fold_dir(u.kind, u.key, u.seed, u.fold.name), u.need_weights)]
-    # the longest first (recurrent branches, the larger the later-finishing), so the last ones
-    # running side by side are short: the pool does not wait for one long straggler
-    todo.sort(key=lambda u: (u.kind == "urlm", -(u.exp.frlm.hidden_size if u.kind != "urlm" else 0)))
-    heads = fusion_units(exps, features.table, store) if fusion else []
-    if not todo and not heads:
-        return 0
-    bar = tqdm(total=len(todo) + len(heads), desc="trainings" if fusion else "stage-1 trainings", unit="fold",
-               disable=not progress)
-    if workers <= 1:
-        for u in todo + heads:
-            _train_unit(u, features, store, device, progress)
-            bar.update()
-        bar.close()
-        return len(todo) + len(heads)
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    # spawn, not fork: a forked child of a process whose torch thread pool already ran can hang
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                initargs=(features, str(store.root), str(device), threads)) as pool:
-        # the heads after every branch: a head needs both of its branches' weights
-        for units in (todo, heads):
-            futures = {pool.submit(_worker_train, u): u for u in units}
-            try:
-                for fut in cf.as_completed(futures):
-                    u = futures[fut]
-                    try:
-                        fut.result()
-                    except Exception as e:
-                        raise RuntimeError(_worker_failure(u, e, workers)) from e
-                    bar.set_postfix_str(f"{u.kind} {u.fold.name}")
-                    bar.update()
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-    bar.close()
-    return len(todo) + len(heads)
-
-
-def _worker_failure(u, e: BaseException, workers: int) -> str:
-    stage = "fusion head" if isinstance(u, FusionUnit) else "stage-1 training"
-    # the processes share one memory: the usual fix is fewer of them
-    hint = (f" {workers} processes at once do not fit this machine's memory: run again with fewer "
-            "(`--workers`, `run_all.sh --jobs`)." if "out of memory" in repr(e).lower() else "")
-    return (f"{stage} of {u.kind}, fold {u.fold.name}, seed {u.seed} failed: {e!r}.{hint} "
-            "Finished folds are kept; run again to resume.")
 
 
 def fit_final(

@@ -241,7 +241,7 @@ def _busy(load: str, cpus: int) -> bool:
 
 
 def report(inf: dict, tr: dict | None, out: Path, feat: dict | None = None, alloc: str | None = None,
-           peephole: str | None = None, parallel: str | None = None) -> str:
+           peephole: str | None = None, parallel: str | None = None, ray: str | None = None) -> str:
     L = []
     ms = lambda d: f"{d['p50_ms']:.1f} / {d['p95_ms']:.1f}"  # noqa: E731
     c = inf["clip"]
@@ -289,6 +289,14 @@ def report(inf: dict, tr: dict | None, out: Path, feat: dict | None = None, allo
         L.append("\nProcesses vs threads for training on a CPU (`bench_parallel.py`; why `amsnet pretrain` and "
                  "`run_all.sh --jobs` train one fold per process with one thread each):\n\n"
                  + "\n".join(f"    {line}" for line in parallel.splitlines()) + "\n")
+    if ray:
+        L.append("\n## Ray engine (`bench_ray.py`)\n")
+        L.append("What Ray costs `amsnet pretrain` / `run_all.sh` (`amsnet_lib/engine.py`: every fold a Ray task, a local "
+                 "Ray on 127.0.0.1 started and stopped by the command), and 5-fold AMSNet through Ray against the serial "
+                 "path (the same task function one unit after another in process), both in the same run. Read the wall times "
+                 "with the load averages: above the number of cores, the runs shared the cores with other work, which "
+                 "leaves Ray's tasks no idle core to run side by side on:\n\n"
+                 + "\n".join(f"    {line}" for line in ray.splitlines()) + "\n")
     L.append("\n## Feature extraction (one process, one core)\n")
     L.append("Real-time factor = processing time / audio duration (lower is faster; 0.05 = 20× faster than real time).\n")
     L.append("| stream | real-time factor | × real time |")
@@ -371,12 +379,13 @@ def main(argv=None) -> dict | None:
         ap.add_argument("--allocator", default=None, help="file with the line bench_peephole.py --allocator printed")
         ap.add_argument("--peephole", default=None, help="file with the lines bench_peephole.py printed")
         ap.add_argument("--parallel", default=None, help="file with the line bench_parallel.py printed")
+        ap.add_argument("--ray", default=None, help="file with the lines bench_ray.py printed")
         ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks.md"))
         a = ap.parse_args(argv[1:])
         read = lambda f: json.loads(Path(f).read_text()) if f and Path(f).is_file() else None  # noqa: E731
         text = lambda f: Path(f).read_text().strip() if f and Path(f).is_file() else None  # noqa: E731
         print(report(read(a.inference), read(a.training), Path(a.out), read(a.features), text(a.allocator), text(a.peephole),
-                     text(a.parallel)))
+                     text(a.parallel), text(a.ray)))
         return None
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=None)

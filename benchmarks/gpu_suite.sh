@@ -15,8 +15,8 @@
 #
 # Writes to OUT_DIR: env.txt, suite_calls.txt, suite_<n>.txt (this call's log), gpu_mem.txt (MiB in
 # use every 2 s), runs_suite.tgz (the run store's metrics, curves and predictions; no weights).
-# Like gpu_session.sh it needs only python3 with torch, numpy and pandas and a feature bundle
-# (`amsnet features --save BUNDLE`). WORKERS defaults to run_all.sh's choice on a GPU.
+# It needs python3 with torch, numpy and pandas and a feature bundle
+# (`amsnet features --save BUNDLE`) and ray (pinned in pyproject.toml). WORKERS: CPUs of the local Ray (default: all cores).
 set -uo pipefail
 bundle=${1:?feature bundle}; out=${2:?output folder}; budget=${3:?budget in s}; workers=${4:-}
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,20 +24,19 @@ cd "$root"
 runs=${5:-.dev/gpu_suite_runs}
 mkdir -p "$out" "$runs"
 source benchmarks/_gpu_common.sh
-if [ -z "$workers" ]; then  # as run_all.sh: one process per core, as many as the GPU's memory carries
-    workers=$("$py" -c 'import sys; from amsnet_lib.training import parallel_workers; print(parallel_workers(sys.argv[1]))' "$device")
-fi
+cpus=()  # Ray packs the GPU by memory (amsnet_lib.engine); WORKERS, when given, caps the CPUs of its local Ray
+[ -n "$workers" ] && cpus=(--cpus "$workers")
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"; nproc
   "$py" -c "import sys, torch, numpy, pandas; print(sys.version.split()[0], torch.__version__, numpy.__version__, pandas.__version__, torch.cuda.is_available())"
-  echo "workers $workers"
+  echo "workers ${workers:-all cores}"
 } > "$out/env.txt" 2>&1
 cat "$out/env.txt"
 (while true; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits >> "$out/gpu_mem.txt" 2>/dev/null; sleep 2; done) &
 sampler=$!
 n=$(( $(cat "$runs/suite_calls.txt" 2>/dev/null | wc -l) + 1 ))
 t0=$(date +%s)
-# timeout signals its whole process group: the pool's worker processes stop too
-timeout "$(left)" "$py" -m amsnet_lib.cli pretrain --features "$bundle" --fusion --workers "$workers" --threads 1 \
+# timeout signals its whole process group: the local Ray's processes stop with it
+timeout "$(left)" "$py" -m amsnet_lib.cli pretrain --features "$bundle" --fusion "${cpus[@]}" --threads 1 \
     --device "$device" --run-dir "$runs" 2>&1 | tr '\r' '\n' | grep -v 'it/s\|ep/s\|s/it\|s/ep' > "$out/suite_$n.txt"
 rc=${PIPESTATUS[0]}
 echo "call $t0 $(date +%s) $rc" >> "$runs/suite_calls.txt"

@@ -16,7 +16,9 @@ eval "$("$venv/bin/python" -m amsnet_lib._runtime)"  # the allocator settings am
 mkdir -p results
 # The raw figures are kept next to the report, so that it can be re-rendered without measuring:
 #   python benchmarks/bench_inference.py report --inference results/benchmarks_inference.json \
-#       --training results/benchmarks_training.json --out results/benchmarks.md
+#       --training results/benchmarks_training.json --features results/benchmarks_features.json \
+#       --allocator results/benchmarks_allocator.txt --peephole results/benchmarks_peephole.txt \
+#       --parallel results/benchmarks_parallel.txt --ray results/benchmarks_ray.txt --out results/benchmarks.md
 "$venv/bin/python" benchmarks/bench_inference.py --json results/benchmarks_inference.json "$@"
 training=()
 if [ "${SKIP_TRAINING:-0}" != "1" ]; then
@@ -34,8 +36,11 @@ if [ "${SKIP_TRAINING:-0}" != "1" ]; then
         "$venv/bin/python" benchmarks/bench_peephole.py --sizes 256,300,76,128 --repeats 3 --threads "$threads"
     done | tee results/benchmarks_peephole.txt
     "$venv/bin/python" benchmarks/bench_parallel.py | tee results/benchmarks_parallel.txt
+    # Ray's start-up and per-task overhead, and 5-fold AMSNet through Ray vs serially (reduced: full-size
+    # models, 3 epochs a stage; the full configuration takes hours on 2 cores)
+    "$venv/bin/python" benchmarks/bench_ray.py --profile full --epochs 3 | tee results/benchmarks_ray.txt
     extra+=(--allocator results/benchmarks_allocator.txt --peephole results/benchmarks_peephole.txt
-            --parallel results/benchmarks_parallel.txt)
+            --parallel results/benchmarks_parallel.txt --ray results/benchmarks_ray.txt)
 fi
 "$venv/bin/python" benchmarks/bench_inference.py report --inference results/benchmarks_inference.json "${training[@]}" \
     "${extra[@]}" --out results/benchmarks.md > /dev/null

@@ -143,9 +143,9 @@ def main() -> int:
               f"{calls['wall_s'].iloc[0]} s (peak {calls['peak_gpu_mib'].iloc[0]} MiB; the largest process held "
               f"{max(map(float, oom)):.2f} GiB, the error in `suite_1.txt` lists each; the first trainings are FRLM with "
               f"512 and 256 BLSTM units). The later calls ran {n_proc}, chosen by hand "
-              "after the failure; `amsnet_lib.training.parallel_workers` now counts 10 GiB per process, which gives "
-              "the same 7 on an 80 GB GPU, `run_all.sh` and `amsnet pretrain` use it, and an out-of-memory failure "
-              "says to run fewer processes."]
+              "after the failure; `amsnet_lib.engine` now gives each training 10 GiB's share of a GPU (its Ray task's "
+              "`num_gpus`), which packs the same 7 onto an 80 GB GPU, `run_all.sh` and `amsnet pretrain` use it, and an "
+              "out-of-memory failure says to give each more (fewer at once)."]
     L += ["", "Per kind (seconds per fold as run side by side; the ratio is GPU seconds over single-thread CPU seconds "
           "of the same folds in the committed run store):", "", report.markdown_table(per_kind), "",
           f"- **Estimate, not a measurement**: stage 1 {stage1_s / n_proc / 60:.1f} min and the fusion heads "

@@ -47,7 +47,8 @@ from amsnet_lib._atomic import atomic_write_text  # noqa: E402
 from amsnet_lib.errors import AmsnetError  # noqa: E402
 from amsnet_lib import report  # noqa: E402
 from amsnet_lib.studies import LEARNING_RATES, experiment, with_learning_rate, with_stage_learning_rates  # noqa: E402
-from amsnet_lib.training import RunStore, parallel_workers, pretrain, run_experiment, update_summary  # noqa: E402
+from amsnet_lib.engine import EngineConfig, pretrain  # noqa: E402
+from amsnet_lib.training import RunStore, run_experiment, update_summary  # noqa: E402
 from head_seeds import paper_folds  # noqa: E402
 
 BRANCH_STAGES = ("frlm", "urlm")
@@ -191,7 +192,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", default=None, help="EmoDB root (default: $AMSNET_EMODB_DIR or ./data/emodb)")
     ap.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
     ap.add_argument("--no-train", action="store_true", help="train nothing: report what the run store holds")
-    ap.add_argument("--workers", type=int, default=None, help="training processes (default: training.parallel_workers)")
+    ap.add_argument("--cpus", type=int, default=None, help="CPUs of the local Ray the trainings run on (default: all cores)")
+    ap.add_argument("--ray-address", default=None, help="a Ray cluster to train on instead (docs/CLUSTER.md)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--summary", default=str(ROOT / "results" / "tables" / "summary.csv"), help="'' to skip")
     ap.add_argument("--out", default=str(ROOT / "results" / "tables" / "stage_lr"), help="output stem (.csv and .md)")
@@ -216,7 +218,7 @@ def main(argv=None) -> int:
 
     exps = [fusion_exp(m, lr) for m in FUSIONS for lr in LEARNING_RATES]
     if not a.no_train:
-        pretrain(exps, feats, store=store, device=a.device, workers=a.workers or parallel_workers(a.device), threads=1,
+        pretrain(exps, feats, store=store, device=a.device, engine=EngineConfig(address=a.ray_address, num_cpus=a.cpus),
                  fusion=True)
     for model in FUSIONS:
         found = [candidate_row(model, lr, fusion_exp(model, lr), feats, store) for lr in LEARNING_RATES]

@@ -134,7 +134,7 @@ def test_late_weight_needs_the_late_model_and_a_weight_in_0_1(tmp_path, capsys):
 def test_pretrain_trains_the_suites_branch_folds_once(tmp_path, capsys):
     corpus = _corpus(tmp_path)
     args = ["pretrain", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
-            "--profile", "quick", "--studies", "", "--no-loso", "--workers", "2", "--threads", "1", "--run-dir", str(tmp_path / "runs")]
+            "--profile", "quick", "--studies", "", "--no-loso", "--cpus", "2", "--threads", "1", "--run-dir", str(tmp_path / "runs")]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "5 experiments" in out and "15 stage-1 trainings" in out and "trained 15," in out  # frlm, urlm, early x 5 folds
@@ -152,7 +152,7 @@ def test_pretrain_variants_selects_experiments_by_their_label(tmp_path, capsys):
     time-boxed GPU call trains one part of a study, benchmarks/gpu_studies.sh)."""
     corpus = _corpus(tmp_path)
     base = ["pretrain", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
-            "--profile", "quick", "--studies", "se_ratio", "--no-loso", "--workers", "1", "--threads", "1",
+            "--profile", "quick", "--studies", "se_ratio", "--no-loso", "--serial", "--threads", "1",
             "--run-dir", str(tmp_path / "runs")]
     assert cli.main(base + ["--variants", "r=2", "r=32"]) == 0
     out = capsys.readouterr().out
