@@ -15,4 +15,8 @@ export MPLBACKEND=Agg PYTHONHASHSEED=0 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export AMSNET_PROFILE="${AMSNET_PROFILE:-quick}"
 # The allocator settings every amsnet process runs with (amsnet_lib/_runtime.py).
 eval "$("$venv/bin/python" -m amsnet_lib._runtime)"
-exec "$venv/bin/python" -m pytest --nbval-lax --nbval-sanitize-with "$root/notebooks/sanitize.cfg" "$@"
+# Both cores (pytest-xdist): the notebooks run in order in one worker (notebooks/conftest.py puts
+# them in one xdist_group), the library tests spread over the others. More than four workers
+# gain nothing: the notebooks' chain is the critical path. AMSNET_TEST_WORKERS=0 runs serially.
+workers="${AMSNET_TEST_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))}"
+exec "$venv/bin/python" -m pytest -n "$workers" --dist loadgroup --nbval-lax --nbval-sanitize-with "$root/notebooks/sanitize.cfg" "$@"
