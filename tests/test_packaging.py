@@ -40,3 +40,22 @@ def test_torch_is_pinned_to_the_local_cpu_wheel_version():
 def test_console_command_is_declared():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["amsnet"] == "amsnet_lib.cli:main"
+
+
+def test_the_package_alone_installs_no_notebook_or_test_tooling():
+    """`pip install amsnet` (predict, evaluate, stream, export, train) pulls neither JupyterLab
+    nor pytest; the notebooks and the tests have their extras, which scripts/setup_env.sh installs."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {r.split("==")[0] for r in project["dependencies"]}
+    extras = {name: {r.split("==")[0] for r in reqs} for name, reqs in project["optional-dependencies"].items()}
+    assert {"papermill", "ipykernel", "jupyterlab"} <= extras["notebooks"]
+    assert {"pytest", "nbval", "pytest-xdist"} <= extras["test"]
+    assert not core & (extras["notebooks"] | extras["test"])
+    assert '[notebooks,test]' in (ROOT / "scripts" / "setup_env.sh").read_text()
+
+
+def test_the_library_imports_no_notebook_or_test_tooling():
+    for path in (ROOT / "amsnet_lib").rglob("*.py"):
+        text = path.read_text()
+        for pkg in ("papermill", "ipykernel", "jupyterlab", "nbval", "pytest"):
+            assert not re.search(rf"^\s*(import|from) {pkg}\b", text, re.M), (path, pkg)
