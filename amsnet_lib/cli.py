@@ -82,7 +82,7 @@ def _check_outputs(args, *, run_store: bool = False, files: dict | None = None) 
     from ._atomic import check_writable
 
     if run_store:
-        from .training import default_run_dir
+        from .paths import default_run_dir
 
         check_writable(args.run_dir or default_run_dir(), "run store", "pass --run-dir (or set AMSNET_RUN_DIR) to a "
                        "folder you can write", folder=True)
@@ -311,7 +311,8 @@ def _cmd_fit(args) -> int:
 
 def _cmd_compare(args) -> int:
     from .errors import AmsnetError
-    from .report import markdown_table, significance_table
+    from .significance import significance_table
+    from .tables import markdown_table
     from .training import run_experiment
 
     _check_configuration_args(args)
@@ -346,7 +347,7 @@ def _cmd_compare(args) -> int:
 
 def _cmd_pretrain(args) -> int:
     from .engine import pretrain
-    from .training import stage1_units
+    from .units import stage1_units
 
     _check_outputs(args, run_store=True)
     _set_threads(args)
@@ -376,9 +377,9 @@ def _cmd_pretrain(args) -> int:
 def _cmd_search(args) -> int:
     from pathlib import Path
 
-    from .report import write_table
+    from .tables import write_table
     from .search import SPACES, run_search
-    from .training import default_run_dir
+    from .paths import default_run_dir
 
     _set_threads(args)
     feats = _load(args)

@@ -1,8 +1,8 @@
 """The engine that trains a suite's units as Ray Core tasks, on this machine or on a cluster.
 
-A unit is one training of the run store: a stage-1 fold (:class:`~amsnet_lib.training.Stage1Unit`:
+A unit is one training of the run store: a stage-1 fold (:class:`~amsnet_lib.units.Stage1Unit`:
 FRLM, URLM or early fusion on one fold and seed) or a fusion head
-(:class:`~amsnet_lib.training.FusionUnit`). Each runs as one Ray task (:func:`_run_unit`) that
+(:class:`~amsnet_lib.units.FusionUnit`). Each runs as one Ray task (:func:`_run_unit`) that
 declares what it holds: ``num_cpus`` (its torch threads) and, on a CPU, Ray ``memory``; on a GPU a
 fractional ``num_gpus`` from the measured memory of one training, so that Ray packs the GPU.
 
@@ -36,16 +36,9 @@ import torch
 
 from ._atomic import atomic_write_bytes
 from .features import Features
-from .training import (
-    BRANCHES,
-    FusionUnit,
-    RunStore,
-    _fusion_dirs,
-    _stage1_done,
-    _training_device,
-    fusion_units,
-    stage1_units,
-)
+from .runstore import BRANCHES, RunStore, _fusion_dirs, _stage1_done
+from .devices import _training_device
+from .units import FusionUnit, fusion_units, stage1_units
 
 __all__ = ["EngineConfig", "pretrain", "run_units"]
 
@@ -103,7 +96,7 @@ def _run_unit(unit, features: Features, device: str, threads: int, inputs: dict[
     """Train ``unit`` in a scratch run store of this machine; return its files.
 
     Args:
-        unit: a :class:`~amsnet_lib.training.Stage1Unit` or :class:`~amsnet_lib.training.FusionUnit`.
+        unit: a :class:`~amsnet_lib.units.Stage1Unit` or :class:`~amsnet_lib.units.FusionUnit`.
         features: the corpus' features (from the object store).
         device: ``cpu`` or ``cuda`` (a task sees only the GPU Ray gave it).
         threads: torch intra-op threads while it trains.
@@ -274,7 +267,7 @@ def run_units(units, features: Features, store: RunStore | str | os.PathLike | N
     both of its branch folds are finished with their weights.
 
     Args:
-        units: :class:`~amsnet_lib.training.Stage1Unit` and :class:`~amsnet_lib.training.FusionUnit`.
+        units: :class:`~amsnet_lib.units.Stage1Unit` and :class:`~amsnet_lib.units.FusionUnit`.
         features: the corpus' features.
         store: run store or its directory (default ``$AMSNET_RUN_DIR`` or ``<repo>/runs``).
         device: ``cpu`` or ``cuda``; default CUDA when the cluster (serially: this machine) has one.

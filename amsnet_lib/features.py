@@ -27,6 +27,7 @@ from ._atomic import atomic_path, check_writable
 from ._procs import die_with_parent
 from .audio import inspect_audio, load_audio
 from .config import FRAME_DIM, FeatureConfig
+from .paths import default_cache_dir
 
 __all__ = [
     "Features",
@@ -344,14 +345,6 @@ def standardise_per_speaker(features: Features) -> Features:
         own = Normaliser.fit(own).transform(own)  # the fold standardisation, on one speaker's utterances
         frames[i], spec[i] = own.frames, own.spec
     return dataclasses.replace(features, frames=frames, spec=spec)
-
-
-def default_cache_dir() -> Path:
-    """``$AMSNET_CACHE_DIR`` or ``<repo>/.cache/features``."""
-    env = os.environ.get("AMSNET_CACHE_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / ".cache" / "features"
 
 
 def _versions() -> dict:

@@ -225,7 +225,7 @@ def study_bars(
         ylabels: measure -> axis label.
 
     A row whose measure is missing (a configuration listed but not trained, e.g.
-    :func:`amsnet_lib.report.study_table` with ``planned``) is drawn as the words "not run".
+    :func:`amsnet_lib.tables.study_table` with ``planned``) is drawn as the words "not run".
     """
     import seaborn as sns
 
@@ -337,7 +337,7 @@ def late_fusion_weights(
             ``seed`` and ``fold``, one row per candidate ``weight`` (w, FRLM's share of the
             probabilities; URLM's is 1 − w) with ``val_loss`` and ``val_ua`` (fraction).
         folds: :attr:`ExperimentResult.folds`; its ``best_epoch`` numbers the chosen candidate.
-        sweep: :func:`amsnet_lib.report.late_fusion_sweep` of the same branches (optional): adds a
+        sweep: :func:`amsnet_lib.significance.late_fusion_sweep` of the same branches (optional): adds a
             third panel, test WA and UA (%, mean over folds) against w, with the range of the
             weights the folds chose shaded and the WA of each fold at its own best w as a line.
 
@@ -393,7 +393,7 @@ def significance(
     title: str | None = None,
     save: str | os.PathLike | None = None,
 ) -> Figure:
-    """The differences of :func:`amsnet_lib.report.significance_table` with their 95 % intervals.
+    """The differences of :func:`amsnet_lib.significance.significance_table` with their 95 % intervals.
 
     Args:
         tables: panel label (e.g. a protocol tag) -> significance table, one row per model.

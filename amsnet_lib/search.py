@@ -24,19 +24,9 @@ from ._atomic import atomic_write_bytes, atomic_write_text
 from .config import ExperimentConfig
 from .features import Features
 from .protocols import make_folds
-from .training import (
-    BRANCHES,
-    SINGLE_STAGE,
-    _branch_key,
-    _branch_model,
-    _fold_data,
-    _key,
-    _plain,
-    _training_device,
-    evaluate,
-    seed_everything,
-    train_model,
-)
+from .runstore import BRANCHES, _branch_key, _key, _plain
+from .devices import _training_device
+from .training import SINGLE_STAGE, _branch_model, _fold_data, evaluate, seed_everything, train_model
 
 __all__ = ["ValidationScore", "validation_score"]
 

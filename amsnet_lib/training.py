@@ -8,14 +8,12 @@ instead chooses one weight for the two branches' class probabilities on the vali
 
 Model selection and early stopping look at a validation split drawn from each fold's training
 part (:func:`amsnet_lib.protocols.validation_split`); a fold's test part is touched once, by the
-final evaluation. Everything a fold produces is written atomically to a :class:`RunStore`, so a
+final evaluation. Everything a fold produces is written atomically to a :class:`~amsnet_lib.runstore.RunStore`, so a
 second run skips finished folds and an interrupted one resumes at the fold it stopped in.
 """
 from __future__ import annotations
 
 import copy
-import dataclasses
-import hashlib
 import io
 import json
 import math
@@ -31,17 +29,18 @@ import torch.nn.functional as F
 
 from ._atomic import atomic_write_bytes, atomic_write_text, locked
 from .augment import augment_batch, mixup_lambda
-from .config import LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig, identity
+from .config import LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig
+from .devices import _LEGACY_DEVICE, _join_devices, _training_device, device_name
 from .errors import AmsnetError
 from .features import Features, Normaliser, standardise_per_speaker
 from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
 from .models import build_model, call_model
 from .protocols import Fold, make_folds, validation_split
+from .runstore import (BRANCHES, RunStore, _branch_identity, _branch_key, _describe, _finetune_identity, _fusion_dirs,
+                       _late_identity, _stage1_done)
 
 __all__ = [
     "ExperimentResult",
-    "RunStore",
-    "default_device",
     "evaluate",
     "fit_final",
     "fit_late_weight",
@@ -50,25 +49,10 @@ __all__ = [
     "update_summary",
 ]
 
-BRANCHES = ("frlm", "urlm")
 SINGLE_STAGE = ("frlm", "urlm", "early")  # trained in one stage; the others fuse frozen branches
 
 
 # --------------------------------------------------------------------------- utilities
-
-
-def default_device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _training_device(device) -> torch.device:
-    """``device`` (default: CUDA when available), with deterministic algorithms on a CPU: every
-    path that trains folds (run_experiment, the engine's tasks) sets the same."""
-    device = torch.device(device) if device is not None else default_device()
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -78,16 +62,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _plain(o):
-    """JSON form of a configuration dataclass (:func:`amsnet_lib.config.identity`; anything else: its str)."""
-    return identity(o) if dataclasses.is_dataclass(o) else str(o)
-
-
-def _key(*parts) -> str:
-    payload = json.dumps(parts, sort_keys=True, default=_plain)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def _to_tensors(feats: Features, device) -> dict[str, torch.Tensor]:
@@ -313,53 +287,6 @@ def train_model(
     return TrainResult(pd.DataFrame(rows), best_epoch, time.perf_counter() - t0)
 
 
-# --------------------------------------------------------------------------- run store
-
-
-class RunStore:
-    """Directory of finished fold runs: ``<root>/<kind>-<key>/seed<s>/<fold>/``.
-
-    Each fold directory holds ``model.pt``, ``curves.csv``, ``predictions.csv`` and, written
-    last, ``metrics.json``: a fold is finished exactly when its ``metrics.json`` exists. A fusion
-    fold's ``model.pt`` holds the fusion head only; the experiment's ``config.json`` names its
-    branch runs (:func:`load_fold_model` puts them together).
-    While a fold trains, ``partial.pt`` holds its resume point (see :func:`train_model`).
-    All files are written atomically.
-    """
-
-    def __init__(self, root: str | os.PathLike | None = None):
-        self.root = Path(root) if root is not None else default_run_dir()
-
-    def fold_dir(self, kind: str, key: str, seed: int, fold: str) -> Path:
-        return self.root / f"{kind}-{key}" / f"seed{seed}" / fold
-
-    def done(self, d: Path) -> bool:
-        return (d / "metrics.json").is_file()
-
-    def save(self, d: Path, *, metrics: dict, curves: pd.DataFrame, predictions: pd.DataFrame, state: dict | None):
-        if state is not None:
-            buf = io.BytesIO()
-            torch.save(state, buf)
-            atomic_write_bytes(d / "model.pt", buf.getvalue())
-        atomic_write_text(d / "curves.csv", curves.to_csv(index=False))
-        atomic_write_text(d / "predictions.csv", predictions.to_csv(index=False))
-        atomic_write_text(d / "metrics.json", json.dumps(metrics, indent=1))
-        (d / "partial.pt").unlink(missing_ok=True)  # the fold is finished: its resume point is spent
-
-    def load(self, d: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-        metrics = json.loads((d / "metrics.json").read_text())
-        return metrics, pd.read_csv(d / "curves.csv"), pd.read_csv(d / "predictions.csv")
-
-    def load_state(self, d: Path, device="cpu") -> dict:
-        return torch.load(d / "model.pt", map_location=device, weights_only=True)
-
-
-def default_run_dir() -> Path:
-    """``$AMSNET_RUN_DIR`` or ``<repo>/runs``."""
-    env = os.environ.get("AMSNET_RUN_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "runs"
-
-
 # --------------------------------------------------------------------------- experiments
 
 
@@ -483,33 +410,6 @@ def _prediction_frame(table: pd.DataFrame, idx, ev: dict, classes, seed, fold) -
     return df
 
 
-def device_name(device) -> str:
-    """What a run was trained on, as its ``metrics.json`` records it: ``cpu`` or ``cuda (<GPU name>)``.
-
-    Float reductions differ between a CPU and a GPU (and between GPU models), so the same seed
-    gives the same numbers only on the same kind of device: reports say which one produced each row.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return device.type
-
-
-#: The device of a fold whose metrics.json predates the ``device`` field: until then every fold of
-#: the committed run store was trained on a CPU (GPU sessions kept their runs apart, results/gpu).
-_LEGACY_DEVICE = "cpu"
-
-
-def trained_on_cpu(metrics: dict) -> bool:
-    """Whether a finished fold's ``metrics.json`` was trained on a CPU (a fusion fold: its head, named
-    first; a fold from before devices were recorded: a CPU's)."""
-    return str(metrics.get("device", _LEGACY_DEVICE)).startswith("cpu")
-
-
-def _join_devices(devices) -> str:
-    return " + ".join(sorted({p for d in devices for p in str(d).split(" + ") if p}))
-
-
 def _metrics_record(ev: dict, classes, device, features: Features, **extra) -> dict:
     rec = {"wa": ev["wa"], "ua": ev["ua"], "loss": ev["loss"], "device": device_name(device),
            "feature_precision": features.table.attrs.get("feature_precision", "float32")}
@@ -540,34 +440,6 @@ def _fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, d
         test=_take(data, torch.as_tensor(fold.test)),
         sizes={"n_train": len(fit_idx), "n_val": len(val_idx), "n_test": len(fold.test), "normaliser": norm},
     )
-
-
-def _branch_key(name: str, exp: ExperimentConfig, n_items: int) -> str:
-    """Key of a pre-trained branch: everything that determines its weights, nothing else."""
-    return _key(*_branch_identity(name, exp, n_items).values())
-
-
-def _branch_identity(name: str, exp: ExperimentConfig, n_items: int) -> dict:
-    arch = exp.frlm if name == "frlm" else exp.urlm
-    if name == "early":
-        arch = (exp.frlm, exp.features.n_mels)
-    return {"model": name, "corpus": exp.corpus, "protocol": exp.protocol, "n_folds": exp.n_folds, "split_seed": exp.split_seed,
-            "split_file": exp.split_file, "features": exp.features, "architecture": arch, "train": exp.stage_train(name),
-            "n_utterances": n_items,
-            # only when not the default, so the keys of every run before this option stay valid
-            **({"normalisation": exp.normalisation} if exp.normalisation != "corpus" else {})}
-
-
-def _describe(experiment_dir: Path, identity: dict) -> None:
-    """``<kind>-<key>/config.json``: what the key stands for, so a committed run store explains itself."""
-    path = experiment_dir / "config.json"
-    if not path.is_file():
-        atomic_write_text(path, json.dumps(identity, indent=1, default=_plain))
-
-
-def _stage1_done(store: RunStore, d: Path, need_weights: bool) -> bool:
-    """A stage-1 fold needs no training: finished, with its weights when a fusion will load them."""
-    return store.done(d) and (not need_weights or (d / "model.pt").is_file())
 
 
 def _run_single_stage(name, exp, features, fold, seed, store, device, progress, train=True, need_weights=False) -> Path | None:
@@ -614,26 +486,6 @@ def _embeddings(branches: dict, data: dict, batch_size: int = 256) -> dict:
     res = {k: torch.cat(v) for k, v in out.items()}
     res["labels"] = data["labels"]
     return res
-
-
-def _fusion_dirs(exp: ExperimentConfig, n_items: int, seed: int, fold: str, store: RunStore) -> tuple[Path, dict]:
-    """Run-store directories of a fusion fold and of the branch folds it stands on."""
-    branch_dirs = {b: store.fold_dir(b, _branch_key(b, exp, n_items), seed, fold) for b in BRANCHES}
-    key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train,
-               *_late_identity(exp).values(), *_finetune_identity(exp).values())
-    return store.fold_dir(exp.model, key, seed, fold), branch_dirs
-
-
-def _finetune_identity(exp: ExperimentConfig) -> dict:
-    """End-to-end fine-tuning decides the weights: part of the key and ``config.json`` when set (empty
-    otherwise, so the keys of every head without it stay as they were)."""
-    return {"finetune": exp.finetune} if exp.finetune is not None and exp.model in ("amsnet", "concat") else {}
-
-
-def _late_identity(exp: ExperimentConfig) -> dict:
-    """Late fusion's candidate weights decide its result: part of its key and ``config.json``
-    (empty for the other heads, so their keys stay as they were)."""
-    return {"late_weights": list(exp.late_weights)} if exp.model == "late" else {}
 
 
 def _frozen_fusion_model(exp: ExperimentConfig, n_classes: int, branch_dirs: dict, store: RunStore, device, seed: int):
@@ -881,87 +733,6 @@ def run_experiment(
                           "train it first (run_experiment without finished_only; amsnet train without --finished-only)")
     return ExperimentResult(exp, pd.DataFrame(rows), pd.concat(curves, ignore_index=True), pd.concat(preds, ignore_index=True),
                             list(features.classes), missing)
-
-
-@dataclass(frozen=True)
-class Stage1Unit:
-    """One stage-1 training: a branch (or early fusion) on one fold and seed.
-
-    ``need_weights``: a fusion experiment will load its weights (a finished fold kept without
-    ``model.pt``, as in the committed run store, is then trained again).
-    """
-
-    kind: str
-    key: str
-    exp: ExperimentConfig
-    fold: Fold
-    seed: int
-    need_weights: bool
-
-    def train(self, features: Features, store: RunStore, device, progress: bool = False) -> Path:
-        """Train this unit into ``store`` (finished folds are kept); returns its fold directory."""
-        return _run_single_stage(self.kind, self.exp, features, self.fold, self.seed, store, device, progress,
-                                 need_weights=self.need_weights)
-
-
-def stage1_units(exps, table: pd.DataFrame, store: RunStore | None = None) -> list[Stage1Unit]:
-    """Every stage-1 training the experiments ``exps`` need, each once.
-
-    Experiments that share a branch (same run key: e.g. every SE ratio shares FRLM) share its
-    trainings, as the run store does. ``table`` is the corpus table: its size is part of every
-    run key, its folds are the protocols'. With ``store``, a branch fold needs its weights only
-    while a fusion fold standing on it is unfinished (the committed store keeps finished fusion
-    folds, not branch weights).
-    """
-    units: dict[tuple, Stage1Unit] = {}
-    for exp in exps:
-        fusion = exp.model not in SINGLE_STAGE
-        keys = {kind: _branch_key(kind, exp, len(table)) for kind in (BRANCHES if fusion else (exp.model,))}
-        for seed, fold in _seed_folds(exp, table):
-            need = fusion and (store is None or not store.done(_fusion_dirs(exp, len(table), seed, fold.name, store)[0]))
-            for kind, key in keys.items():
-                old = units.get((kind, key, seed, fold.name))
-                units[(kind, key, seed, fold.name)] = Stage1Unit(kind, key, exp, fold, seed, need or bool(old and old.need_weights))
-    return list(units.values())
-
-
-def _seed_folds(exp: ExperimentConfig, table: pd.DataFrame) -> list[tuple[int, Fold]]:
-    """Every (seed, fold) ``exp`` trains on the corpus ``table``."""
-    folds = make_folds(table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed, split_file=exp.split_file)
-    return [(seed, fold) for seed in exp.seeds for fold in folds]
-
-
-@dataclass(frozen=True)
-class FusionUnit:
-    """One fusion-head training (stage 2): ``exp`` (AMSNet, concatenation or late fusion) on one fold and seed."""
-
-    exp: ExperimentConfig
-    fold: Fold
-    seed: int
-
-    @property
-    def kind(self) -> str:
-        return self.exp.model
-
-    def train(self, features: Features, store: RunStore, device, progress: bool = False) -> Path:
-        """Train this head into ``store`` over its branch folds there (trained first if absent)."""
-        return _run_fusion(self.exp, features, self.fold, self.seed, store, device, progress)
-
-
-def fusion_units(exps, table: pd.DataFrame, store: RunStore | None = None) -> list[FusionUnit]:
-    """Every fusion-head training the experiments ``exps`` need, each once (studies share
-    configurations: the paper's AMSNet is in the ablations and in three studies). ``table`` as for
-    :func:`stage1_units`; with ``store``, only the folds it has not finished."""
-    paths = store if store is not None else RunStore(".")  # without one, only to name each head (its identity)
-    units: dict[Path, FusionUnit] = {}
-    for exp in exps:
-        if exp.model in SINGLE_STAGE:
-            continue
-        for seed, fold in _seed_folds(exp, table):
-            d = _fusion_dirs(exp, len(table), seed, fold.name, paths)[0]
-            if store is None or not store.done(d):
-                units.setdefault(d, FusionUnit(exp, fold, seed))
-    return list(units.values())
 
 
 def fit_final(

@@ -105,7 +105,7 @@ def overhead(cpus: int, tasks: int, features) -> list[str]:
 def suite(cpus: int, profile: str, epochs: int | None, features) -> list[str]:
     from amsnet_lib.engine import EngineConfig, run_units
     from amsnet_lib.studies import experiment
-    from amsnet_lib.training import fusion_units, stage1_units
+    from amsnet_lib.units import fusion_units, stage1_units
 
     exp = dataclasses.replace(experiment("emodb", "amsnet", "paper", profile), features=features.config)
     if epochs:

@@ -37,7 +37,8 @@ from amsnet_lib.config import ExperimentConfig  # noqa: E402
 from amsnet_lib.corpora import load_corpus  # noqa: E402
 from amsnet_lib.features import extract_features  # noqa: E402
 from amsnet_lib.studies import experiment  # noqa: E402
-from amsnet_lib.training import RunStore, _branch_key, _fusion_dirs, run_experiment  # noqa: E402
+from amsnet_lib.training import run_experiment  # noqa: E402
+from amsnet_lib.runstore import RunStore, _branch_key, _fusion_dirs  # noqa: E402
 
 DEFAULT_VARIANTS = ("0.3,0", "0.5,0", "0.5,0.001")
 

@@ -31,9 +31,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from amsnet_lib import report, studies  # noqa: E402
+from amsnet_lib import studies, tables  # noqa: E402
 from amsnet_lib._atomic import atomic_write_text  # noqa: E402
-from amsnet_lib.training import SINGLE_STAGE, fusion_units, stage1_units  # noqa: E402
+from amsnet_lib.training import SINGLE_STAGE  # noqa: E402
+from amsnet_lib.units import fusion_units, stage1_units  # noqa: E402
 
 RAW = ("env.txt", "peephole_gpu.txt", "timings.txt", "amsnet_paper.txt", "suite.txt", "runs_gpu.tgz")
 RAW_GRAPHS = ("peephole_gpu_graphs.txt", "amsnet_paper_graphs.txt", "pytest_cuda.txt", "runs_graphs.tgz")
@@ -207,7 +208,7 @@ def main() -> int:
           "figure; the per-speaker standardisation study beyond the paper not counted) from the measured seconds "
           f"per fold of the paper configuration (the faster session where both measured it; run {args.workers}-{workers} "
           f"side by side, so the bound divides by {workers}):", "",
-          report.markdown_table(bound), "",
+          tables.markdown_table(bound), "",
           f"  Stage 1: at least {stage1 / 60:.1f} min; the {fusion_folds} fusion-head folds, one after another at "
           f"{fusion_per_fold:.1f} s each as measured: {stage2 / 60:.1f} min; together at least "
           f"{(stage1 + stage2) / 60:.1f} min against the project's 20-min target on one H100 (smaller batches of Fig. 6 "
@@ -222,7 +223,7 @@ def main() -> int:
     per_kind = per_kind[per_kind["model"] != "amsnet"].groupby(["session", "model", "hidden_size"])["seconds"] \
         .agg(["count", "mean"]).round(1)
     L += ["Seconds per finished training on the GPU (side by side with the others):", "",
-          report.markdown_table(per_kind.reset_index()), ""]
+          tables.markdown_table(per_kind.reset_index()), ""]
     out = args.out / "tables" / "gpu_session.md"
     atomic_write_text(out, "\n".join(L))
     print("\n".join(L))

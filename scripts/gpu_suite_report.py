@@ -35,10 +35,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from amsnet_lib import report, studies  # noqa: E402
+from amsnet_lib import studies, tables  # noqa: E402
 from amsnet_lib._atomic import atomic_write_text  # noqa: E402
 from amsnet_lib.features import Features  # noqa: E402
-from amsnet_lib.training import RunStore, fusion_units, stage1_units, trained_on_cpu  # noqa: E402
+from amsnet_lib.devices import trained_on_cpu  # noqa: E402
+from amsnet_lib.units import fusion_units, stage1_units  # noqa: E402
+from amsnet_lib.runstore import RunStore  # noqa: E402
 
 
 def _log_lines(path: Path) -> list[str]:
@@ -132,7 +134,7 @@ def main() -> int:
          f"training `run_all.sh` does on EmoDB (`amsnet pretrain --fusion`, all studies, leave-one-speaker-out included: "
          f"{len(s1)} stage-1 trainings and {len(heads)} fusion heads) from an empty run store, from a float16 feature "
          "bundle, in calls of at most 10 minutes that resume one another. Raw files: `results/gpu/suite/`.", "",
-         report.markdown_table(calls), "",
+         tables.markdown_table(calls), "",
          f"- **Measured: {total_wall} s of wall ({total_wall / 60:.1f} min) for {len(done)} of the {len(s1) + len(heads)} "
          f"trainings** ({len(done)} of {len(s1)} stage-1 trainings, the longest first; no fusion head yet). "
          "The suite did not finish within this session's device time; its time on this GPU is not measured."]
@@ -147,7 +149,7 @@ def main() -> int:
               "`num_gpus`), which packs the same 7 onto an 80 GB GPU, `run_all.sh` and `amsnet pretrain` use it, and an "
               "out-of-memory failure says to give each more (fewer at once)."]
     L += ["", "Per kind (seconds per fold as run side by side; the ratio is GPU seconds over single-thread CPU seconds "
-          "of the same folds in the committed run store):", "", report.markdown_table(per_kind), "",
+          "of the same folds in the committed run store):", "", tables.markdown_table(per_kind), "",
           f"- **Estimate, not a measurement**: stage 1 {stage1_s / n_proc / 60:.1f} min and the fusion heads "
           f"{heads_s / n_proc / 60:.1f} min ({len(heads)} at {head_s:.1f} s each, the `fusion_seconds` of gpu_session.sh's AMSNet heads), {n_proc} processes side by side: "
           f"about **{(stage1_s + heads_s) / n_proc / 60:.0f} minutes** for the whole suite on this GPU, against the "

@@ -32,16 +32,8 @@ from amsnet_lib._atomic import atomic_write_text, locked  # noqa: E402
 from amsnet_lib.corpora import load_corpus  # noqa: E402
 from amsnet_lib.features import extract_features  # noqa: E402
 from amsnet_lib.studies import experiment  # noqa: E402
-from amsnet_lib.training import (  # noqa: E402
-    RunStore,
-    _fold_data,
-    _frozen_fusion_model,
-    _fusion_dirs,
-    _fusion_embeddings,
-    _train_fusion_head,
-    evaluate,
-    make_folds,
-)
+from amsnet_lib.training import _fold_data, _frozen_fusion_model, _fusion_embeddings, _train_fusion_head, evaluate, make_folds  # noqa: E402
+from amsnet_lib.runstore import RunStore, _fusion_dirs  # noqa: E402
 
 BRANCH_SEED = 0
 KEYS = ["model", "normalisation", "fold", "head_seed"]

@@ -45,10 +45,11 @@ sys.path.insert(0, str(ROOT / "scripts"))  # head_seeds, beside this file, also 
 
 from amsnet_lib._atomic import atomic_write_text  # noqa: E402
 from amsnet_lib.errors import AmsnetError  # noqa: E402
-from amsnet_lib import report  # noqa: E402
+from amsnet_lib import significance  # noqa: E402
 from amsnet_lib.studies import LEARNING_RATES, experiment, with_learning_rate, with_stage_learning_rates  # noqa: E402
 from amsnet_lib.engine import EngineConfig, pretrain  # noqa: E402
-from amsnet_lib.training import RunStore, run_experiment, update_summary  # noqa: E402
+from amsnet_lib.training import run_experiment, update_summary  # noqa: E402
+from amsnet_lib.runstore import RunStore  # noqa: E402
 from head_seeds import paper_folds  # noqa: E402
 
 BRANCH_STAGES = ("frlm", "urlm")
@@ -83,10 +84,10 @@ def complementarity(frlm, urlm) -> dict:
     (late fusion), WA/UA as the tables give them (mean over folds and seeds). Nothing here is
     chosen; it says how much the branches could add to each other.
     """
-    f, u = report.aligned_predictions({"FRLM": frlm, "URLM": urlm}).values()
+    f, u = significance.aligned_predictions({"FRLM": frlm, "URLM": urlm}).values()
     f_ok, u_ok = (f["pred"] == f["true"]).to_numpy(), (u["pred"] == u["true"]).to_numpy()
     share = (lambda m: round(100 * float(np.mean(m)), 2))
-    average = report.late_fusion_sweep(frlm, urlm, weights=(0.5,)).iloc[0]
+    average = significance.late_fusion_sweep(frlm, urlm, weights=(0.5,)).iloc[0]
     return {"both": share(f_ok & u_ok), "only_frlm": share(f_ok & ~u_ok), "only_urlm": share(~f_ok & u_ok),
             "neither": share(~f_ok & ~u_ok), "average_wa": float(average["WA (%)"]), "average_ua": float(average["UA (%)"])}
 

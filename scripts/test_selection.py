@@ -41,8 +41,10 @@ sys.path.insert(0, str(ROOT))
 
 from amsnet_lib.paper import ABLATIONS  # noqa: E402
 from amsnet_lib.studies import experiment  # noqa: E402
-from amsnet_lib.training import RunStore, _branch_key, _branch_model, _embeddings, _fold_data  # noqa: E402
-from amsnet_lib.training import _frozen_fusion_model, _fusion_dirs, _fusion_embeddings, _train_fusion_head  # noqa: E402
+from amsnet_lib.training import _branch_model, _embeddings, _fold_data  # noqa: E402
+from amsnet_lib.runstore import RunStore, _branch_key  # noqa: E402
+from amsnet_lib.training import _frozen_fusion_model, _fusion_embeddings, _train_fusion_head  # noqa: E402
+from amsnet_lib.runstore import _fusion_dirs  # noqa: E402
 from amsnet_lib.training import evaluate, seed_everything, train_model  # noqa: E402
 from head_seeds import add_common_args, collect, finished_rows, paper_folds, write_markdown  # noqa: E402  (scripts/, beside this file)
 

@@ -17,7 +17,8 @@ import torch
 
 from amsnet_lib import cli, engine
 from amsnet_lib.engine import EngineConfig, run_units
-from amsnet_lib.training import RunStore, Stage1Unit, stage1_units
+from amsnet_lib.units import Stage1Unit, stage1_units
+from amsnet_lib.runstore import RunStore
 from test_cli import _corpus
 from test_training import _exp, _features
 

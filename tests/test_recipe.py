@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from amsnet_lib import search, studies, training
+from amsnet_lib import runstore, search, studies, training
 from amsnet_lib.augment import augment_batch, mask_spans, mixup_lambda
 from amsnet_lib.config import FRLMConfig, TrainConfig, identity
 from amsnet_lib.models import build_model
@@ -40,7 +40,7 @@ def test_recipe_fields_at_their_defaults_leave_identity_and_keys_unchanged():
     changed = dataclasses.replace(tc, mixup=0.2)
     assert identity(changed)["mixup"] == 0.2
     exp = studies.experiment("emodb", "frlm", "paper", "full")
-    assert training._branch_key("frlm", exp, 535) != training._branch_key("frlm", studies.tuned(exp), 535)
+    assert runstore._branch_key("frlm", exp, 535) != runstore._branch_key("frlm", studies.tuned(exp), 535)
 
 
 def test_tuned_experiment_is_labelled_and_differs_only_in_training_and_frame_stack():
@@ -163,7 +163,7 @@ def test_fine_tuning_trains_the_branches_and_keeps_the_whole_model(tmp_path):
     state = torch.load(d / "model.pt", weights_only=True)
     assert any(k.startswith("frlm.") for k in state) and any(k.startswith("head.") for k in state)
     assert "finetune" in json.loads((d.parent.parent / "config.json").read_text())
-    model = training.load_fold_model(exp, d, 3, training.RunStore(tmp_path))
+    model = training.load_fold_model(exp, d, 3, runstore.RunStore(tmp_path))
     branch = next(tmp_path.glob("frlm-*/seed0/fold0"))
     frozen = torch.load(branch / "model.pt", weights_only=True)
     assert not torch.equal(model.frlm.fc.weight, frozen["fc.weight"])  # the branch moved

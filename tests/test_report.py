@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from amsnet_lib import paper, report, studies, training
+from amsnet_lib import paper, paths, report, runstore, session, studies, tables, timings, training, units
 
 
 def _summary(rows):
@@ -22,17 +22,17 @@ SUMMARY = _summary([
     ("emodb", "paper", "frlm", "", 5, 1, 74.14, 74.46, 1.0, 1.0, 50.0),
     ("emodb", "paper", "amsnet", "r=8", 5, 1, 81.59, 80.00, 1.0, 1.0, 90.0),
 ])
-AVAIL = {"emodb": None, "iemocap": report.NOT_AVAILABLE + " (no IEMOCAP at /x)"}
+AVAIL = {"emodb": None, "iemocap": tables.NOT_AVAILABLE + " (no IEMOCAP at /x)"}
 
 
 def test_table2_literature_rows_marked_and_ours_beside_paper():
-    t = report.comparison_table2(SUMMARY, ["paper", "loso"], AVAIL)
+    t = tables.comparison_table2(SUMMARY, ["paper", "loso"], AVAIL)
     assert len(t) == len(paper.TABLE2) + sum(r.amsnet for r in paper.TABLE2)  # ours: the paper and the tuned recipe
-    tuned = t[t["model"] == "AMSNet" + report.TUNED_SUFFIX]
+    tuned = t[t["model"] == "AMSNet" + tables.TUNED_SUFFIX]
     assert len(tuned) == 2 and (tuned["WA ours [paper] (%)"].iloc[[0, 1]] != 80.00).all()
-    lit = t[t["source"] == report.REPORTED_NOT_RERUN]
+    lit = t[t["source"] == tables.REPORTED_NOT_RERUN]
     assert len(lit) == sum(not r.amsnet for r in paper.TABLE2)
-    assert (lit["WA ours [paper] (%)"] == report.NOT_RERUN).all()
+    assert (lit["WA ours [paper] (%)"] == tables.NOT_RERUN).all()
     emodb = t[(t["model"] == "AMSNet") & (t["corpus"] == "EmoDB")].iloc[0]
     assert emodb["WA reported [paper] (%)"] == 88.34
     assert emodb["WA ours [paper] (%)"] == 80.00
@@ -42,10 +42,10 @@ def test_table2_literature_rows_marked_and_ours_beside_paper():
 
 
 def test_table2_unavailable_corpus_says_so_never_a_number():
-    t = report.comparison_table2(SUMMARY, ["paper", "loso"], AVAIL)
+    t = tables.comparison_table2(SUMMARY, ["paper", "loso"], AVAIL)
     iem = t[(t["model"] == "AMSNet") & (t["corpus"] == "IEMOCAP")].iloc[0]
-    assert iem["WA ours [paper] (%)"] == report.NOT_AVAILABLE  # short in the cell; the path is in the report
-    assert iem["ΔWA [paper]"] == report.NOT_RUN
+    assert iem["WA ours [paper] (%)"] == tables.NOT_AVAILABLE  # short in the cell; the path is in the report
+    assert iem["ΔWA [paper]"] == tables.NOT_RUN
     assert iem["WA reported [paper] (%)"] == 69.22  # the paper's value is still shown
 
 
@@ -53,31 +53,31 @@ def test_ablation_table_not_run_cells_and_protocol_columns():
     summary = pd.concat([SUMMARY, _summary([("emodb", "paper", "late", "", 5, 1, 83.36, 83.01, 1.0, 1.0, 1.0),
                                             ("emodb", "paper", "late", "w=0.5", 5, 1, 84.49, 83.80, 1.0, 1.0, 1.0)])])
     summary = pd.concat([summary, _summary([("emodb", "paper", "frlm", "", 5, 1, 85.00, 84.00, 1.0, 1.0, 1.0)]).assign(recipe="tuned")])
-    t = report.ablation_table(summary, "emodb", ["paper", "loso"], AVAIL)
-    labels = [paper.ABLATION_LABELS[m] for m in studies.ABLATION_MODELS] + [report.LATE_FUSION_LABEL, report.LATE_AVERAGE_LABEL]
-    assert list(t["model"]) == [x for label in labels for x in (label, label + report.TUNED_SUFFIX)]
-    tuned = t[t["model"] == "FRLM" + report.TUNED_SUFFIX].iloc[0]  # its own row, never the paper recipe's
+    t = tables.ablation_table(summary, "emodb", ["paper", "loso"], AVAIL)
+    labels = [paper.ABLATION_LABELS[m] for m in studies.ABLATION_MODELS] + [tables.LATE_FUSION_LABEL, tables.LATE_AVERAGE_LABEL]
+    assert list(t["model"]) == [x for label in labels for x in (label, label + tables.TUNED_SUFFIX)]
+    tuned = t[t["model"] == "FRLM" + tables.TUNED_SUFFIX].iloc[0]  # its own row, never the paper recipe's
     assert tuned["WA ours [paper] (%)"] == 85.00 and tuned["ΔWA [paper]"] == pytest.approx(85.00 - 84.14)
-    assert t[t["model"] == "AMSNet" + report.TUNED_SUFFIX].iloc[0]["WA ours [paper] (%)"] == report.NOT_RUN
-    only_paper = report.ablation_table(summary, "emodb", ["paper"], AVAIL, recipes=("paper",))
+    assert t[t["model"] == "AMSNet" + tables.TUNED_SUFFIX].iloc[0]["WA ours [paper] (%)"] == tables.NOT_RUN
+    only_paper = tables.ablation_table(summary, "emodb", ["paper"], AVAIL, recipes=("paper",))
     assert list(only_paper["model"]) == labels
-    late = t[t["model"] == report.LATE_FUSION_LABEL].iloc[0]  # beyond the paper: ours only, no reported value or Δ
-    assert late["WA ours [paper] (%)"] == 83.36 and late["UA ours [loso] (%)"] == report.NOT_RUN
-    assert t[t["model"] == report.LATE_AVERAGE_LABEL].iloc[0]["WA ours [paper] (%)"] == 84.49
-    assert late["WA reported [paper] (%)"] == late["ΔWA [paper]"] == late["ΔUA [loso]"] == report.NOT_IN_PAPER
+    late = t[t["model"] == tables.LATE_FUSION_LABEL].iloc[0]  # beyond the paper: ours only, no reported value or Δ
+    assert late["WA ours [paper] (%)"] == 83.36 and late["UA ours [loso] (%)"] == tables.NOT_RUN
+    assert t[t["model"] == tables.LATE_AVERAGE_LABEL].iloc[0]["WA ours [paper] (%)"] == 84.49
+    assert late["WA reported [paper] (%)"] == late["ΔWA [paper]"] == late["ΔUA [loso]"] == tables.NOT_IN_PAPER
     frlm = t[t["model"] == "FRLM"].iloc[0]
     assert frlm["WA reported [paper] (%)"] == 84.14 and frlm["WA ours [paper] (%)"] == 74.14
     assert frlm["ΔWA [paper]"] == pytest.approx(-10.0)
-    assert frlm["WA ours [loso] (%)"] == report.NOT_RUN and frlm["ΔWA [loso]"] == report.NOT_RUN
+    assert frlm["WA ours [loso] (%)"] == tables.NOT_RUN and frlm["ΔWA [loso]"] == tables.NOT_RUN
     early = t[t["model"] == "Early fusion"].iloc[0]
-    assert early["UA ours [paper] (%)"] == report.NOT_RUN
+    assert early["UA ours [paper] (%)"] == tables.NOT_RUN
     assert all("[paper]" in c or "[loso]" in c for c in t.columns if c != "model")
 
 
 def test_ablation_table_iemocap_unavailable():
-    t = report.ablation_table(SUMMARY, "iemocap", ["paper"], AVAIL)
-    assert all(str(v).startswith(report.NOT_AVAILABLE) for v in t["WA ours [paper] (%)"])
-    assert list(t["WA reported [paper] (%)"]) == [v for m in studies.ABLATION_MODELS for v in [paper.ABLATIONS["iemocap"][m][0]] * 2] + [report.NOT_IN_PAPER] * 4
+    t = tables.ablation_table(SUMMARY, "iemocap", ["paper"], AVAIL)
+    assert all(str(v).startswith(tables.NOT_AVAILABLE) for v in t["WA ours [paper] (%)"])
+    assert list(t["WA reported [paper] (%)"]) == [v for m in studies.ABLATION_MODELS for v in [paper.ABLATIONS["iemocap"][m][0]] * 2] + [tables.NOT_IN_PAPER] * 4
 
 
 def test_normalisation_table_pairs_corpus_and_speaker_rows_per_protocol():
@@ -87,15 +87,15 @@ def test_normalisation_table_pairs_corpus_and_speaker_rows_per_protocol():
         ("emodb", "loso", "amsnet", "normalisation=speaker", 10, 1, 71.00, 69.00, 1.0, 1.0, 100.0),
         ("emodb", "paper", "frlm", "r=8", 5, 1, 99.0, 99.0, 1.0, 1.0, 1.0),  # another study's row: not picked up
     ])
-    t = report.normalisation_table(summary, "emodb", ["paper", "loso"], AVAIL)
+    t = tables.normalisation_table(summary, "emodb", ["paper", "loso"], AVAIL)
     assert list(t["model"]) == [paper.ABLATION_LABELS[m] for m in studies.NORMALISATION_MODELS]
     am = t[t["model"] == "AMSNet"].iloc[0]
     assert am["WA corpus [paper] (%)"] == 80.00 and am["WA speaker [paper] (%)"] == 83.25
     assert am["ΔWA [paper]"] == pytest.approx(3.25) and am["ΔUA [paper]"] == pytest.approx(3.5)
-    assert am["WA corpus [loso] (%)"] == report.NOT_RUN and am["ΔWA [loso]"] == report.NOT_RUN  # no corpus row: no Δ
+    assert am["WA corpus [loso] (%)"] == tables.NOT_RUN and am["ΔWA [loso]"] == tables.NOT_RUN  # no corpus row: no Δ
     assert am["UA speaker [loso] (%)"] == 69.00
     frlm = t[t["model"] == "FRLM"].iloc[0]
-    assert frlm["WA corpus [paper] (%)"] == report.NOT_RUN and frlm["WA speaker [paper] (%)"] == report.NOT_RUN
+    assert frlm["WA corpus [paper] (%)"] == tables.NOT_RUN and frlm["WA speaker [paper] (%)"] == tables.NOT_RUN
     md = report.build_report(summary, profile="full", protocols=["paper", "loso"], availability=AVAIL,
                              se_params={r: 1 for r in studies.SE_RATIOS})
     assert "Beyond the paper: per-speaker feature standardisation, EmoDB" in md and "+3.25" in md
@@ -104,35 +104,35 @@ def test_normalisation_table_pairs_corpus_and_speaker_rows_per_protocol():
 
 def test_se_ratio_table():
     params = {r: 1000 * r for r in studies.SE_RATIOS}
-    t = report.se_ratio_table(SUMMARY, ["paper"], AVAIL, params=params, profile="quick")
+    t = tables.se_ratio_table(SUMMARY, ["paper"], AVAIL, params=params, profile="quick")
     r8 = t[t["r"] == 8].iloc[0]
     assert r8["ACC EmoDB reported [paper] (%)"] == 88.59 and r8["ACC EmoDB ours [paper] (%)"] == 81.59
     assert r8["ΔACC EmoDB [paper]"] == pytest.approx(-7.0)
     assert r8["params reported"] == 12.5e6 and r8["params ours (EmoDB, quick)"] == 8000
     r2 = t[t["r"] == 2].iloc[0]
-    assert r2["ACC EmoDB ours [paper] (%)"] == report.NOT_RUN
-    assert str(r2["ACC IEMOCAP ours [paper] (%)"]).startswith(report.NOT_AVAILABLE)
+    assert r2["ACC EmoDB ours [paper] (%)"] == tables.NOT_RUN
+    assert str(r2["ACC IEMOCAP ours [paper] (%)"]).startswith(tables.NOT_AVAILABLE)
 
 
 def test_nothing_measured_gives_not_run_everywhere():
-    t = report.comparison_table2(None, ["paper"], {})
+    t = tables.comparison_table2(None, ["paper"], {})
     am = t[t["model"] == "AMSNet"]
-    assert (am["WA ours [paper] (%)"] == report.NOT_RUN).all()
+    assert (am["WA ours [paper] (%)"] == tables.NOT_RUN).all()
 
 
 def test_markdown_formats_and_escapes():
     df = pd.DataFrame({"model": ["a|b", "c"], "WA (%)": [88.3456, np.nan], "ΔWA [paper]": [-1.234, "not run"], "params": [11_200_000.0, 1234]})
-    md = report.markdown_table(df)
+    md = tables.markdown_table(df)
     lines = md.strip().splitlines()
     assert lines[0] == "| model | WA (%) | ΔWA [paper] | params |"
     assert "a\\|b" in lines[2] and "88.35" in lines[2] and "-1.23" in lines[2] and "11.20M" in lines[2]
     assert "not run" in lines[3] and "1,234" in lines[3]
-    assert "+2.00" in report.markdown_table(pd.DataFrame({"Δx": [2.0]}))
+    assert "+2.00" in tables.markdown_table(pd.DataFrame({"Δx": [2.0]}))
 
 
 def test_write_table_csv_and_markdown_with_protocol(tmp_path):
-    df = report.ablation_table(SUMMARY, "emodb", ["paper"], AVAIL)
-    csv, md = report.write_table(df, tmp_path / "t" / "ablations_emodb_paper", "Table 5", report._protocol_notes(["paper"], "quick"))
+    df = tables.ablation_table(SUMMARY, "emodb", ["paper"], AVAIL)
+    csv, md = tables.write_table(df, tmp_path / "t" / "ablations_emodb_paper", "Table 5", tables._protocol_notes(["paper"], "quick"))
     back = pd.read_csv(csv)
     assert list(back.columns) == list(df.columns)
     text = md.read_text()
@@ -150,11 +150,11 @@ def test_build_report_labels_protocols_and_marks_missing(tmp_path):
                              se_params={r: 1 for r in studies.SE_RATIOS}, tables_out=tmp_path)
     assert "[paper]" in md and "[loso]" in md and "leave one speaker out" in md
     assert "Table 2" in md and "Table 3" in md and "Table 4" in md and "Table 5" in md
-    assert report.NOT_AVAILABLE in md  # IEMOCAP
+    assert tables.NOT_AVAILABLE in md  # IEMOCAP
     assert "Test CPU" in md and "GPU: none" in md and "Total: 3.0 min" in md
     assert "(figures/fig4_confusion_emodb_paper.png)" in md
     assert "fig7_hidden_size_emodb_paper" in md
-    assert "Fig. 6: optimizer and batch size" in md and f"Ours: {report.NOT_RUN}." in md  # study not run
+    assert "Fig. 6: optimizer and batch size" in md and f"Ours: {tables.NOT_RUN}." in md  # study not run
     assert (tmp_path / "report_table2.csv").is_file() and (tmp_path / "report_table5_emodb.md").is_file()
     assert "88.34" in md and "80.00" in md and "-8.34" in md
 
@@ -167,31 +167,31 @@ def test_build_report_without_anything():
 
 def test_record_and_read_timings(tmp_path):
     p = tmp_path / "timings.csv"
-    report.record_timing(p, "00_data_prep", "paper", "quick", 12.34)
-    report.record_timing(p, "02_fusion", "loso", "quick", 5)
-    report.record_timing(p, "00_data_prep", "paper", "quick", 20, "failed")
-    t = report.read_timings(p)
+    timings.record_timing(p, "00_data_prep", "paper", "quick", 12.34)
+    timings.record_timing(p, "02_fusion", "loso", "quick", 5)
+    timings.record_timing(p, "00_data_prep", "paper", "quick", 20, "failed")
+    t = timings.read_timings(p)
     assert len(t) == 2
     row = t[t["notebook"] == "00_data_prep"].iloc[0]
     assert row["seconds"] == 20.0 and row["status"] == "failed"
-    assert report.read_timings(tmp_path / "absent.csv") is None
+    assert timings.read_timings(tmp_path / "absent.csv") is None
 
 
 def test_results_and_run_dirs(monkeypatch, tmp_path):
     monkeypatch.delenv("AMSNET_RUN_DIR", raising=False)
-    assert report.resolve_results_dir(None, "full") == report.REPO_ROOT / "results"
-    assert report.resolve_results_dir(None, "quick") == report.REPO_ROOT / ".cache" / "results-quick"
-    assert report.resolve_results_dir(tmp_path / "r", "quick") == tmp_path / "r"
-    assert report.resolve_run_dir(None, "quick") == report.REPO_ROOT / ".cache" / "runs-quick"
+    assert paths.resolve_results_dir(None, "full") == paths.REPO_ROOT / "results"
+    assert paths.resolve_results_dir(None, "quick") == paths.REPO_ROOT / ".cache" / "results-quick"
+    assert paths.resolve_results_dir(tmp_path / "r", "quick") == tmp_path / "r"
+    assert paths.resolve_run_dir(None, "quick") == paths.REPO_ROOT / ".cache" / "runs-quick"
     monkeypatch.setenv("AMSNET_RUN_DIR", str(tmp_path / "runs"))
-    assert report.resolve_run_dir(None, "full") == tmp_path / "runs"
+    assert paths.resolve_run_dir(None, "full") == tmp_path / "runs"
 
 
 def test_resolve_corpora():
-    assert report.resolve_corpora("both") == ["emodb", "iemocap"]
-    assert report.resolve_corpora("EmoDB") == ["emodb"]
+    assert session.resolve_corpora("both") == ["emodb", "iemocap"]
+    assert session.resolve_corpora("EmoDB") == ["emodb"]
     with pytest.raises(ValueError):
-        report.resolve_corpora("ravdess")
+        session.resolve_corpora("ravdess")
 
 
 class _FakeResult:
@@ -207,7 +207,7 @@ class _FakeResult:
 def test_fold_table_side_by_side_with_mean():
     folds = pd.DataFrame({"seed": [0, 0], "fold": ["fold0", "fold1"], "wa": [0.8, 0.6], "ua": [0.7, 0.5], "n_train": [385, 385],
                           "n_val": [43, 43], "n_test": [107, 107], "best_epoch": [3, 4]})
-    t = report.fold_table({"FRLM": _FakeResult(folds), "URLM": _FakeResult(folds.assign(wa=[0.9, 0.7]))})
+    t = tables.fold_table({"FRLM": _FakeResult(folds), "URLM": _FakeResult(folds.assign(wa=[0.9, 0.7]))})
     assert list(t["fold"]) == ["fold0", "fold1", "mean"]
     assert t.iloc[-1]["FRLM WA (%)"] == pytest.approx(70.0) and t.iloc[-1]["URLM WA (%)"] == pytest.approx(80.0)
     assert t.iloc[0]["n_test"] == 107
@@ -216,12 +216,12 @@ def test_fold_table_side_by_side_with_mean():
 
 def test_fusion_weight_table():
     p = pd.DataFrame({"true": [0, 0, 1, 1], "alpha_frlm": [0.2, 0.4, 0.6, 0.8]})
-    t = report.fusion_weight_table(_FakeResult(None, p))
+    t = tables.fusion_weight_table(_FakeResult(None, p))
     assert list(t["class"]) == ["a", "b", "all"]
     assert t.iloc[0]["mean alpha_FRLM"] == pytest.approx(0.3) and t.iloc[1]["share FRLM trusted more (%)"] == 100.0
     assert t.iloc[2]["mean alpha_URLM"] == pytest.approx(0.5)
     with pytest.raises(ValueError):
-        report.fusion_weight_table(_FakeResult(None, p.drop(columns=["alpha_frlm"])))
+        tables.fusion_weight_table(_FakeResult(None, p.drop(columns=["alpha_frlm"])))
 
 
 def test_spectrogram_examples_prefers_one_speaker_and_text():
@@ -235,7 +235,7 @@ def test_spectrogram_examples_prefers_one_speaker_and_text():
     f = F()
     f.table, f.classes = table, ["anger", "boredom", "happiness", "sadness", "neutral"]
     f.spec = np.arange(6)[:, None, None] * np.ones((6, 2, 3))
-    specs, captions = report.spectrogram_examples(f)
+    specs, captions = tables.spectrogram_examples(f)
     assert list(specs) == ["anger", "happiness", "neutral", "sadness"]
     assert {int(s[0, 0]) for s in specs.values()} == {2, 3, 4, 5}  # all from speaker 08, text a02
     assert "speaker 08" in captions["anger"]
@@ -246,32 +246,32 @@ def test_fold_sizes_match_protocol():
     table = pd.DataFrame({"label": ["a", "b"] * (n // 2), "speaker": [str(i % 5) for i in range(n)]})
     table.attrs["classes"] = ["a", "b"]
     cfg = studies.experiment("emodb", "frlm", "loso", "quick")
-    t = report.fold_sizes(table, cfg)
+    t = tables.fold_sizes(table, cfg)
     assert len(t) == 5 and (t["n_test"] == 10).all() and (t["n_train"] + t["n_val"] == 40).all()
     cfg = studies.experiment("emodb", "frlm", "paper", "quick")
-    t = report.fold_sizes(table, cfg)
+    t = tables.fold_sizes(table, cfg)
     assert len(t) == 5 and t["n_test"].sum() == n
 
 
 def test_readme_headline_block_is_replaced_between_markers_only(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\nbefore\n{report.README_START}\nold numbers\n{report.README_END}\nafter\n")
-    block = report.readme_headline(SUMMARY, AVAIL, ["paper", "loso"], ["fig4_confusion_emodb_paper.png"])
-    assert report.update_readme_block(readme, block)
+    readme.write_text(f"# title\n\nbefore\n{session.README_START}\nold numbers\n{session.README_END}\nafter\n")
+    block = session.readme_headline(SUMMARY, AVAIL, ["paper", "loso"], ["fig4_confusion_emodb_paper.png"])
+    assert session.update_readme_block(readme, block)
     text = readme.read_text()
-    assert "old numbers" not in text and text.startswith("# title\n\nbefore\n") and text.endswith(f"{report.README_END}\nafter\n")
+    assert "old numbers" not in text and text.startswith("# title\n\nbefore\n") and text.endswith(f"{session.README_END}\nafter\n")
     assert "| AMSNet | 88.34 | 80.00 | -8.34 |" in text  # ours beside the paper's, with the difference
     assert "not run" in text  # early fusion was not measured
     assert "results/figures/fig4_confusion_emodb_paper.png" in text
     # a second update replaces the block instead of adding one
-    assert report.update_readme_block(readme, "new")
-    assert readme.read_text().count(report.README_START) == 1 and "\nnew\n" in readme.read_text()
+    assert session.update_readme_block(readme, "new")
+    assert readme.read_text().count(session.README_START) == 1 and "\nnew\n" in readme.read_text()
 
 
 def test_readme_without_markers_is_left_alone(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# no markers\n")
-    assert not report.update_readme_block(readme, "x")
+    assert not session.update_readme_block(readme, "x")
     assert readme.read_text() == "# no markers\n"
 
 
@@ -303,7 +303,7 @@ def test_report_shows_the_gpu_session_in_the_hardware_section():
 
 
 def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path):
-    from amsnet_lib.training import RunStore
+    from amsnet_lib.runstore import RunStore
 
     summary = pd.DataFrame([{"corpus": "emodb", "protocol": "paper", "model": m, "variant": "", "n_folds": 5, "n_seeds": 1,
                              "train_seconds": s} for m, s in (("frlm", 500.0), ("urlm", 1000.0), ("early", 600.0))])
@@ -321,11 +321,11 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     assert cost.loc["early", "trainings"] == 5 + 10 + 15  # early fusion: the ablations, paper and tuned recipe
     assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round(150 * 100 / 3600, 1)
     # the heads: AMSNet and concatenation of every configuration, shared ones once
-    heads = len(training.fusion_units(studies.full_suite("emodb", "full"), table))
+    heads = len(units.fusion_units(studies.full_suite("emodb", "full"), table))
     assert cost.loc["fusion heads", "trainings"] == heads > 0 and cost.loc["fusion heads", "finished"] == 0
     assert cost.loc["total", "trainings"] == 150 + 150 + 30 + heads and cost.loc["total", "finished"] == 0
     assert cost.loc["total", "cpu_hours_measured"] == 0
-    key = training._branch_key("urlm", studies.experiment("emodb", "urlm", "paper", "full"), 535)
+    key = runstore._branch_key("urlm", studies.experiment("emodb", "urlm", "paper", "full"), 535)
     # measured seconds: one fold on this CPU, one written before devices were recorded (a CPU's), one on a GPU
     for fold, metrics in (("fold0", '{"seconds": 3600, "device": "cpu"}'), ("fold1", '{"seconds": 1800}'),
                           ("fold2", '{"seconds": 90000, "device": "cuda (NVIDIA H100)"}'),
@@ -362,7 +362,7 @@ def test_full_suite_lists_each_experiment_once_and_the_normalisation_study_under
     table = pd.DataFrame({"path": [f"/c/{i:02d}a.wav" for i in range(40)], "label": ["a", "b"] * 20,
                           "speaker": [f"{10 + i % 10}" for i in range(40)]})
     without = [e for e in suite if e.model != "late" or e.recipe == "tuned"]
-    assert len(training.stage1_units(suite, table)) == len(training.stage1_units(without, table))
+    assert len(units.stage1_units(suite, table)) == len(units.stage1_units(without, table))
     assert all(e.protocol == "paper" for e in studies.full_suite("emodb", "full", loso=False))
     assert studies.full_suite("emodb", "full", studies=[]) == studies.ablations("emodb", "paper") + studies.ablations("emodb", "loso")
     with pytest.raises(ValueError, match="unknown studies"):
@@ -370,7 +370,7 @@ def test_full_suite_lists_each_experiment_once_and_the_normalisation_study_under
 
 
 def test_a_study_table_mixing_devices_says_so_and_one_device_does_not(tmp_path):
-    s = report.Session.__new__(report.Session)  # no corpus needed to write a table
+    s = session.Session.__new__(session.Session)  # no corpus needed to write a table
     s.tables_dir, s.profile, s.protocol = tmp_path, "full", "paper"
     df = pd.DataFrame({"lr": [1e-4, 1e-3], "WA [paper] (%)": [81.1, 79.4], "trained on": ["cpu", "cuda (H200), float16 features"]})
     s.save_table(df, "learning_rate", "emodb")
@@ -391,7 +391,7 @@ def test_report_puts_a_studys_own_tables_before_the_tables_derived_from_them():
 
 
 def test_a_table_defines_reported_and_delta_only_when_it_holds_the_papers_values(tmp_path):
-    s = report.Session.__new__(report.Session)
+    s = session.Session.__new__(session.Session)
     s.tables_dir, s.profile, s.protocol = tmp_path, "full", "paper"
     s.save_table(pd.DataFrame({"lr": [1e-4], "WA [paper] (%)": [81.1]}), "learning_rate", "emodb")
     md = (tmp_path / "learning_rate_emodb_paper.md").read_text()
@@ -413,7 +413,7 @@ def test_training_seed_study_is_the_ablation_models_with_three_seeds_under_the_p
     for e in exps:
         assert dataclasses.replace(e, seeds=(0,), variant="") == ablation[e.model]
     # a session's `seeds` parameter does not replace the study's own
-    s = report.Session.__new__(report.Session)
+    s = session.Session.__new__(session.Session)
     s.protocol, s.profile, s.seeds = "paper", "full", (0,)
     assert all(c.seeds == (0, 1, 2) for c in s.configs("training_seeds", "emodb"))
     assert all(c.seeds == (0,) for c in s.configs("learning_rate", "emodb"))
@@ -425,19 +425,19 @@ def test_seed_table_means_per_seed_then_over_seeds():
     folds = pd.DataFrame({"seed": [0, 0, 1, 1], "fold": ["fold0", "fold1"] * 2, "wa": [0.8, 0.6, 0.9, 0.9],
                           "ua": [0.7, 0.5, 0.8, 0.8], "seconds": 1.0})
     res = training.ExperimentResult(ExperimentConfig(model="amsnet"), folds, pd.DataFrame(), pd.DataFrame(), ["a", "b"])
-    t = report.seed_table([res]).iloc[0]
+    t = tables.seed_table([res]).iloc[0]
     assert t["model"] == "AMSNet" and t["seeds"] == 2 and t["folds"] == 2
     assert t["WA seed 0 [paper] (%)"] == pytest.approx(70.0) and t["WA seed 1 [paper] (%)"] == pytest.approx(90.0)
     assert t["WA mean [paper] (%)"] == pytest.approx(80.0) and t["WA std over seeds"] == pytest.approx(10.0)
     assert t["UA range"] == "60.00-80.00" and t["trained on"] == "cpu"
-    pts = report.seed_points([res])
+    pts = tables.seed_points([res])
     assert list(pts["seed"]) == ["seed 0", "seed 1"] and list(pts["wa"]) == [70.0, 90.0]
 
 
 def test_report_has_a_training_seed_section_not_run_until_measured():
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS})
     section = md.split("## Beyond the paper: training seeds", 1)[1].split("\n## ", 1)[0]
-    assert f"Ours: {report.NOT_RUN}." in section
+    assert f"Ours: {tables.NOT_RUN}." in section
     t = pd.DataFrame({"model": ["AMSNet"], "WA mean [paper] (%)": [80.0]})
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS},
                              study_tables={"training_seeds_emodb_paper": t})
@@ -451,19 +451,19 @@ def test_a_study_table_lists_the_planned_configurations_not_run_with_empty_cells
     folds = pd.DataFrame({"seed": [0, 0], "fold": ["fold0", "fold1"], "wa": [0.8, 0.6], "ua": [0.7, 0.5],
                           "loss": [0.9, 1.1], "best_epoch": [10, 20], "seconds": 1.0})
     res = training.ExperimentResult(done, folds, pd.DataFrame(), pd.DataFrame(), list("abcdefg"))
-    t = report.study_table([res], "optimizer_batch", planned=planned)
+    t = tables.study_table([res], "optimizer_batch", planned=planned)
     # every configuration of the study in the study's order, the measured one among them
     assert list(zip(t["optimizer"], t["batch_size"])) == [(c.branch_train.optimizer, c.branch_train.batch_size) for c in planned]
-    measured = t[t["trained on"] != report.NOT_RUN]
+    measured = t[t["trained on"] != tables.NOT_RUN]
     assert len(measured) == 1 and measured.iloc[0]["optimizer"] == "adam" and measured.iloc[0]["batch_size"] == 128
     assert measured.iloc[0]["WA [paper] (%)"] == pytest.approx(70.0)
-    unrun = t[t["trained on"] == report.NOT_RUN]
+    unrun = t[t["trained on"] == tables.NOT_RUN]
     assert len(unrun) == len(planned) - 1 and unrun["WA [paper] (%)"].isna().all() and (unrun["folds"] == 0).all()
     assert (unrun["params"] > 0).all()  # what a configuration costs is known before it is trained
     # without `planned` only what finished
-    assert len(report.study_table([res], "optimizer_batch")) == 1
+    assert len(tables.study_table([res], "optimizer_batch")) == 1
     # the table's legend says what the empty rows are; they do not count as another device
-    s = report.Session.__new__(report.Session)
+    s = session.Session.__new__(session.Session)
     s.tables_dir, s.profile, s.protocol = tmp_path, "full", "paper"
     s.save_table(t, "fig6_optimizer_batch", "emodb")
     md = (tmp_path / "fig6_optimizer_batch_emodb_paper.md").read_text()
@@ -482,21 +482,21 @@ def test_branch_table_puts_each_branch_beside_the_fusion_of_its_configuration():
     frlm, urlm = studies.branches_of(planned[0])
     # branches of the first configuration are its own experiments, with its variant and run keys
     assert (frlm.model, urlm.model) == ("frlm", "urlm") and frlm.variant == urlm.variant == planned[0].variant
-    assert training._branch_key("frlm", frlm, 535) == training._branch_key("frlm", planned[0], 535)
-    assert training._branch_key("urlm", urlm, 535) == training._branch_key("urlm", planned[0], 535)
-    t = report.branch_table("optimizer_batch", planned, [result(planned[0], 1.0), result(frlm, 0.5), result(urlm, 1.1)])
+    assert runstore._branch_key("frlm", frlm, 535) == runstore._branch_key("frlm", planned[0], 535)
+    assert runstore._branch_key("urlm", urlm, 535) == runstore._branch_key("urlm", planned[0], 535)
+    t = tables.branch_table("optimizer_batch", planned, [result(planned[0], 1.0), result(frlm, 0.5), result(urlm, 1.1)])
     assert list(t["batch_size"]) == [c.branch_train.batch_size for c in planned]
     first, second = t.iloc[0], t.iloc[1]
     assert first["FRLM WA [paper] (%)"] == pytest.approx(35.0) and first["URLM WA [paper] (%)"] == pytest.approx(77.0)
     assert first["AMSNet WA [paper] (%)"] == pytest.approx(70.0) and first["trained on"] == "cpu"
     assert np.isnan(second["AMSNet WA [paper] (%)"]) and np.isnan(second["FRLM UA [paper] (%)"])
-    assert second["trained on"] == report.NOT_RUN
+    assert second["trained on"] == tables.NOT_RUN
     # the second configuration's FRLM finished, its fusion not: the row shows FRLM and says what is missing
     frlm2, _ = studies.branches_of(planned[1])
-    table = report.branch_table("optimizer_batch", planned, [result(planned[0], 1.0), result(frlm2, 0.5)])
+    table = tables.branch_table("optimizer_batch", planned, [result(planned[0], 1.0), result(frlm2, 0.5)])
     partly = table.iloc[1]
     assert partly["FRLM WA [paper] (%)"] == pytest.approx(35.0) and np.isnan(partly["URLM WA [paper] (%)"])
-    assert partly["trained on"] == f"cpu; AMSNet: {report.NOT_RUN}"
+    assert partly["trained on"] == f"cpu; AMSNet: {tables.NOT_RUN}"
     assert report._has_unrun_rows(table) and not report._mixes_devices(table)
 
 
@@ -545,7 +545,7 @@ def test_cpu_run_facts_reads_gnu_time_and_compares_the_folds_with_the_committed_
 def test_report_has_a_significance_section_with_formatted_p_values_not_run_until_measured():
     title = "## Beyond the paper: are the differences of the ablation table larger than the test set's noise?"
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS})
-    assert f"Ours: {report.NOT_RUN}." in md.split(title, 1)[1].split("\n## ", 1)[0]
+    assert f"Ours: {tables.NOT_RUN}." in md.split(title, 1)[1].split("\n## ", 1)[0]
     t = pd.DataFrame({"model": ["URLM"], "ΔWA (pp)": [-2.24], "ΔWA 95 % CI": ["-4.67 to 0.19"], "p (UA, bootstrap)": [0.08],
                       "p (WA, McNemar)": [2e-6]})
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS},

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
-from amsnet_lib import training
+from amsnet_lib import runstore, training, units
 from amsnet_lib.config import ExperimentConfig, FeatureConfig, FRLMConfig, FusionConfig, TrainConfig, URLMConfig
 from amsnet_lib.features import Features
-from amsnet_lib.training import RunStore, fit_final, run_experiment, update_summary
+from amsnet_lib.training import fit_final, run_experiment, update_summary
+from amsnet_lib.runstore import RunStore
 
 CLASSES = ["a", "b", "c"]
 
@@ -232,13 +233,13 @@ def test_only_folds_runs_a_subset(tmp_path):
 
 def test_report_session_without_training_reports_only_finished_experiments(tmp_path, monkeypatch, capsys):
     """run_all.sh --no-train: a finished experiment is read back; partial or absent ones say "not run"."""
-    from amsnet_lib import report
+    from amsnet_lib import session
 
     feats = _features()
     run_experiment(_exp("frlm"), feats, store=tmp_path / "runs", device="cpu", progress=False)  # all folds
     run_experiment(_exp("urlm"), feats, store=tmp_path / "runs", device="cpu", progress=False, only_folds=["fold0"])
-    monkeypatch.setattr(report, "_corpus_status", lambda corpus, data_dir: (feats.table, None))
-    s = report.Session("emodb", profile="quick", results_dir=tmp_path / "results", run_dir=tmp_path / "runs", train=False)
+    monkeypatch.setattr(session, "_corpus_status", lambda corpus, data_dir: (feats.table, None))
+    s = session.Session("emodb", profile="quick", results_dir=tmp_path / "results", run_dir=tmp_path / "runs", train=False)
     monkeypatch.setattr(s, "features", lambda corpus, config=None: feats)
     monkeypatch.setattr(training, "train_model", lambda *a, **k: pytest.fail("trained although train=False"))
     done = s.run([_exp("frlm"), _exp("urlm"), _exp("amsnet")])
@@ -288,7 +289,7 @@ def test_the_full_profile_keeps_the_keys_of_the_committed_run_store():
     from amsnet_lib.studies import experiment
 
     for model, committed in (("frlm", "01ff36e99b22"), ("urlm", "6de23475b2c0")):
-        assert training._branch_key(model, experiment("emodb", model, "paper", "full"), 535) == committed
+        assert runstore._branch_key(model, experiment("emodb", model, "paper", "full"), 535) == committed
 
 
 def test_speaker_normalisation_standardises_each_speaker_and_keeps_padding_zero():
@@ -351,13 +352,13 @@ def test_stage1_units_share_branches_between_experiments():
     feats = _features()
     base = _exp("amsnet")
     table3 = [studies.with_se_ratio(base, r) for r in (2, 4, 16)]
-    units = training.stage1_units(table3, feats.table)
-    kinds = pd.Series([u.kind for u in units]).value_counts().to_dict()
+    planned = units.stage1_units(table3, feats.table)
+    kinds = pd.Series([u.kind for u in planned]).value_counts().to_dict()
     assert kinds == {"frlm": 3, "urlm": 9}  # one FRLM for every r; a URLM per r; 3 folds each
-    assert all(u.need_weights for u in units)  # the fusion loads them
-    alone = training.stage1_units([_exp("frlm")], feats.table)
+    assert all(u.need_weights for u in planned)  # the fusion loads them
+    alone = units.stage1_units([_exp("frlm")], feats.table)
     assert len(alone) == 3 and not any(u.need_weights for u in alone)  # FRLM alone keeps only results
-    both = training.stage1_units([_exp("frlm"), base], feats.table)
+    both = units.stage1_units([_exp("frlm"), base], feats.table)
     assert {u.kind for u in both} == {"frlm", "urlm"} and all(u.need_weights for u in both if u.kind == "frlm")
 
 
@@ -397,8 +398,8 @@ def test_stage_learning_rates_change_only_their_stage_and_reuse_the_study_runs()
             exp.stage_train("fusion").lr) == (1e-3, 1e-3, 1e-4, 5e-4)
     assert exp.variant == "lr frlm=0.001,urlm=0.0001,fusion=0.0005"
     study = with_learning_rate(base, 1e-3)
-    assert training._branch_key("frlm", exp, 535) == training._branch_key("frlm", study, 535)
-    assert training._branch_key("urlm", exp, 535) == training._branch_key("urlm", base, 535)
+    assert runstore._branch_key("frlm", exp, 535) == runstore._branch_key("frlm", study, 535)
+    assert runstore._branch_key("urlm", exp, 535) == runstore._branch_key("urlm", base, 535)
     # the paper's own rates spelled out are the paper's configuration (same branch runs, no frlm_train)
     same = with_stage_learning_rates(base, frlm=1e-4, urlm=1e-4)
     assert same.frlm_train is None and dataclasses.replace(same, variant="") == base
@@ -449,9 +450,9 @@ def test_late_fusion_is_the_branches_probabilities_weighted_by_the_validation_ch
         assert np.allclose(m.loc[m["fold"] == fold["fold"], "alpha_frlm"], chosen["weight"])
     assert late.validation()["val_loss"] == round(float(own.groupby("fold")["val_loss"].min().mean()), 4)
     # what the report shows of it: each fold's choice and the criterion at the branches alone
-    from amsnet_lib import plotting, report
+    from amsnet_lib import plotting, significance, tables
 
-    t = report.late_fusion_table(late)
+    t = tables.late_fusion_table(late)
     assert list(t["fold"]) == ["fold0", "fold1", "fold2", "mean"]
     per_fold = t.iloc[:3]
     assert (per_fold["val loss (chosen w)"] <= per_fold[["val loss (URLM, w=0)", "val loss (average, w=0.5)",
@@ -461,33 +462,33 @@ def test_late_fusion_is_the_branches_probabilities_weighted_by_the_validation_ch
     fig = plotting.late_fusion_weights(late.curves, late.folds, save=tmp_path / "late.png")
     assert (tmp_path / "late.png").stat().st_size > 0 and len(fig.axes[0].lines) == 4  # three folds and w = 0.5
     # every w on the test folds, afterwards: the ends are the branches alone, the chosen w's row is the late run
-    sweep = report.late_fusion_sweep(frlm, urlm, late=late)
+    sweep = significance.late_fusion_sweep(frlm, urlm, late=late)
     assert list(sweep["w_FRLM"].iloc[:-1]) == pytest.approx(list(training.LATE_WEIGHTS))
     bound = sweep.iloc[-1]  # each fold at its own best w on its test fold: at least any single w
-    assert bound[report.TEST_BEST_COLUMN] == report.PER_FOLD_BEST and np.isnan(bound["w_FRLM"])
+    assert bound[significance.TEST_BEST_COLUMN] == significance.PER_FOLD_BEST and np.isnan(bound["w_FRLM"])
     assert bound["WA (%)"] >= sweep["WA (%)"].iloc[:-1].max() - 1e-9
     per_fold_best = []
     for f in late.folds["fold"]:
         one = {r.config.model: dataclasses.replace(r, predictions=r.predictions[r.predictions["fold"] == f]) for r in (frlm, urlm)}
-        per_fold_best.append(report.late_fusion_sweep(one["frlm"], one["urlm"])["WA (%)"].iloc[:-1].max())
+        per_fold_best.append(significance.late_fusion_sweep(one["frlm"], one["urlm"])["WA (%)"].iloc[:-1].max())
     assert bound["WA (%)"] == pytest.approx(np.mean(per_fold_best), abs=0.01)
     for w, branch in ((0.0, urlm), (1.0, frlm)):
         row = sweep[np.isclose(sweep["w_FRLM"], w)].iloc[0]
         assert row["WA (%)"] == pytest.approx(100 * branch.folds["wa"].mean(), abs=0.01)
         assert row["UA (%)"] == pytest.approx(100 * branch.folds["ua"].mean(), abs=0.01)
-    assert (sweep[report.TEST_BEST_COLUMN] == "yes").sum() == 1
-    assert sweep.loc[sweep[report.TEST_BEST_COLUMN] == "yes", "WA (%)"].iloc[0] == sweep["WA (%)"].iloc[:-1].max()
+    assert (sweep[significance.TEST_BEST_COLUMN] == "yes").sum() == 1
+    assert sweep.loc[sweep[significance.TEST_BEST_COLUMN] == "yes", "WA (%)"].iloc[0] == sweep["WA (%)"].iloc[:-1].max()
     assert sweep["val loss"].iloc[:-1].tolist() == pytest.approx(
         own.groupby("weight")["val_loss"].mean().round(4).tolist(), abs=1e-4)
     for _, fold in late.folds.iterrows():  # on each fold alone, the w it chose gives the late run's accuracy
         one = {r.config.model: dataclasses.replace(r, predictions=r.predictions[r.predictions["fold"] == fold["fold"]])
                for r in (frlm, urlm)}
         w = float(late.predictions.loc[late.predictions["fold"] == fold["fold"], "alpha_frlm"].iloc[0])
-        at_w = report.late_fusion_sweep(one["frlm"], one["urlm"], weights=(w,)).iloc[0]
+        at_w = significance.late_fusion_sweep(one["frlm"], one["urlm"], weights=(w,)).iloc[0]
         assert at_w["WA (%)"] == pytest.approx(100 * fold["wa"], abs=0.01)
         assert at_w["UA (%)"] == pytest.approx(100 * fold["ua"], abs=0.01)
     with pytest.raises(ValueError, match="same test utterances"):
-        report.late_fusion_sweep(frlm, dataclasses.replace(urlm, predictions=urlm.predictions.iloc[1:]))
+        significance.late_fusion_sweep(frlm, dataclasses.replace(urlm, predictions=urlm.predictions.iloc[1:]))
     fig = plotting.late_fusion_weights(late.curves, late.folds, sweep=sweep)
     assert len(fig.axes) == 3 and len(fig.axes[2].lines) == 4  # test WA, UA, the per-fold bound and w = 0.5
     # the head adds no parameters: it is the branches' own classifier heads and one weight
@@ -548,11 +549,11 @@ def test_a_corpus_no_classifier_can_learn_is_refused_before_training(tmp_path):
 
 
 def test_significance_table_compares_models_on_the_same_utterances_as_the_tables_do(tmp_path):
-    from amsnet_lib import report
+    from amsnet_lib import significance, tables
 
     feats = _features()
     res = {m: run_experiment(_exp(m), feats, store=tmp_path, device="cpu", progress=False) for m in ("frlm", "urlm", "amsnet")}
-    t = report.significance_table(res, "amsnet", n_resamples=500)
+    t = significance.significance_table(res, "amsnet", n_resamples=500)
     assert list(t["model"]) == ["frlm", "urlm"]
     for row in t.itertuples(index=False):
         ref, other = res["amsnet"].summary(), res[row.model].summary()
@@ -563,13 +564,13 @@ def test_significance_table_compares_models_on_the_same_utterances_as_the_tables
         assert 0 <= row[5] <= 1 and 0 <= row[8] <= 1
     n_test = len(res["amsnet"].predictions)
     assert (t["amsnet only"] + t["model only"] <= n_test).all()
-    assert "< 0.0001" in report.markdown_table(pd.DataFrame({"p (WA, McNemar)": [3e-6]}))
+    assert "< 0.0001" in tables.markdown_table(pd.DataFrame({"p (WA, McNemar)": [3e-6]}))
     # a model on other utterances cannot be compared; one with unfinished folds is 'not run'
     with pytest.raises(ValueError, match="not evaluated on the same test utterances"):
-        report.significance_table({"amsnet": res["amsnet"], "urlm": dataclasses.replace(
+        significance.significance_table({"amsnet": res["amsnet"], "urlm": dataclasses.replace(
             res["urlm"], predictions=res["urlm"].predictions.iloc[1:])}, "amsnet")
     partial = run_experiment(_exp("frlm"), feats, store=tmp_path, device="cpu", progress=False, finished_only=True,
                              only_folds=["fold0"])
-    part = report.significance_table({"amsnet": res["amsnet"], "frlm": dataclasses.replace(partial, missing=[(0, "fold1")])},
+    part = significance.significance_table({"amsnet": res["amsnet"], "frlm": dataclasses.replace(partial, missing=[(0, "fold1")])},
                                      "amsnet")
     assert part.loc[0, "ΔWA (pp)"].startswith("not run")

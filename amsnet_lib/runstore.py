@@ -1,0 +1,123 @@
+"""The run store: finished fold runs on disk, under keys that hash everything that decides them.
+
+``<root>/<kind>-<key>/seed<s>/<fold>/``: a key is the first 12 hex digits of the SHA-256 of the
+JSON of the configuration values that determine a run's weights (:func:`amsnet_lib.config.identity`),
+so two experiments that share a branch share its folds, and a rerun finds its finished folds.
+Each experiment folder's ``config.json`` says what its key stands for. Changing what goes into a
+key orphans every committed run: the identities below add a field only when it is not the default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ._atomic import atomic_write_bytes, atomic_write_text
+from .config import ExperimentConfig, identity
+from .paths import default_run_dir
+
+BRANCHES = ("frlm", "urlm")
+
+
+
+def _plain(o):
+    """JSON form of a configuration dataclass (:func:`amsnet_lib.config.identity`; anything else: its str)."""
+    return identity(o) if dataclasses.is_dataclass(o) else str(o)
+
+
+def _key(*parts) -> str:
+    payload = json.dumps(parts, sort_keys=True, default=_plain)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+class RunStore:
+    """Directory of finished fold runs: ``<root>/<kind>-<key>/seed<s>/<fold>/``.
+
+    Each fold directory holds ``model.pt``, ``curves.csv``, ``predictions.csv`` and, written
+    last, ``metrics.json``: a fold is finished exactly when its ``metrics.json`` exists. A fusion
+    fold's ``model.pt`` holds the fusion head only; the experiment's ``config.json`` names its
+    branch runs (:func:`amsnet_lib.training.load_fold_model` puts them together).
+    While a fold trains, ``partial.pt`` holds its resume point (see :func:`amsnet_lib.training.train_model`).
+    All files are written atomically.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else default_run_dir()
+
+    def fold_dir(self, kind: str, key: str, seed: int, fold: str) -> Path:
+        return self.root / f"{kind}-{key}" / f"seed{seed}" / fold
+
+    def done(self, d: Path) -> bool:
+        return (d / "metrics.json").is_file()
+
+    def save(self, d: Path, *, metrics: dict, curves: pd.DataFrame, predictions: pd.DataFrame, state: dict | None):
+        if state is not None:
+            buf = io.BytesIO()
+            torch.save(state, buf)
+            atomic_write_bytes(d / "model.pt", buf.getvalue())
+        atomic_write_text(d / "curves.csv", curves.to_csv(index=False))
+        atomic_write_text(d / "predictions.csv", predictions.to_csv(index=False))
+        atomic_write_text(d / "metrics.json", json.dumps(metrics, indent=1))
+        (d / "partial.pt").unlink(missing_ok=True)  # the fold is finished: its resume point is spent
+
+    def load(self, d: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+        metrics = json.loads((d / "metrics.json").read_text())
+        return metrics, pd.read_csv(d / "curves.csv"), pd.read_csv(d / "predictions.csv")
+
+    def load_state(self, d: Path, device="cpu") -> dict:
+        return torch.load(d / "model.pt", map_location=device, weights_only=True)
+
+
+def _branch_key(name: str, exp: ExperimentConfig, n_items: int) -> str:
+    """Key of a pre-trained branch: everything that determines its weights, nothing else."""
+    return _key(*_branch_identity(name, exp, n_items).values())
+
+
+def _branch_identity(name: str, exp: ExperimentConfig, n_items: int) -> dict:
+    arch = exp.frlm if name == "frlm" else exp.urlm
+    if name == "early":
+        arch = (exp.frlm, exp.features.n_mels)
+    return {"model": name, "corpus": exp.corpus, "protocol": exp.protocol, "n_folds": exp.n_folds, "split_seed": exp.split_seed,
+            "split_file": exp.split_file, "features": exp.features, "architecture": arch, "train": exp.stage_train(name),
+            "n_utterances": n_items,
+            # only when not the default, so the keys of every run before this option stay valid
+            **({"normalisation": exp.normalisation} if exp.normalisation != "corpus" else {})}
+
+
+def _describe(experiment_dir: Path, identity: dict) -> None:
+    """``<kind>-<key>/config.json``: what the key stands for, so a committed run store explains itself."""
+    path = experiment_dir / "config.json"
+    if not path.is_file():
+        atomic_write_text(path, json.dumps(identity, indent=1, default=_plain))
+
+
+def _stage1_done(store: RunStore, d: Path, need_weights: bool) -> bool:
+    """A stage-1 fold needs no training: finished, with its weights when a fusion will load them."""
+    return store.done(d) and (not need_weights or (d / "model.pt").is_file())
+
+
+def _fusion_dirs(exp: ExperimentConfig, n_items: int, seed: int, fold: str, store: RunStore) -> tuple[Path, dict]:
+    """Run-store directories of a fusion fold and of the branch folds it stands on."""
+    branch_dirs = {b: store.fold_dir(b, _branch_key(b, exp, n_items), seed, fold) for b in BRANCHES}
+    key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train,
+               *_late_identity(exp).values(), *_finetune_identity(exp).values())
+    return store.fold_dir(exp.model, key, seed, fold), branch_dirs
+
+
+def _finetune_identity(exp: ExperimentConfig) -> dict:
+    """End-to-end fine-tuning decides the weights: part of the key and ``config.json`` when set (empty
+    otherwise, so the keys of every head without it stay as they were)."""
+    return {"finetune": exp.finetune} if exp.finetune is not None and exp.model in ("amsnet", "concat") else {}
+
+
+def _late_identity(exp: ExperimentConfig) -> dict:
+    """Late fusion's candidate weights decide its result: part of its key and ``config.json``
+    (empty for the other heads, so their keys stay as they were)."""
+    return {"late_weights": list(exp.late_weights)} if exp.model == "late" else {}
+
