@@ -15,6 +15,9 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="emodb", help="emodb, iemocap, or a CSV manifest / folder-per-label of your own corpus")
     p.add_argument("--data-dir", default=None, help="corpus directory (default: $AMSNET_EMODB_DIR / $AMSNET_IEMOCAP_DIR, else ./data/<corpus>)")
     p.add_argument("--no-download", action="store_true", help="never download EmoDB; fail if it is absent")
+    p.add_argument("--name", default=None,
+                   help="name of a manifest or folder corpus in tables, summaries and run names (default: the "
+                        "manifest's file name without .csv, or the folder's name)")
     p.add_argument("--cache-dir", default=None, help="feature cache (default: $AMSNET_CACHE_DIR or ./.cache/features)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes for feature extraction (default: all cores)")
     p.add_argument("--duration", type=float, default=None, help="fixed utterance length in seconds (default: 3 EmoDB, 5 IEMOCAP)")
@@ -31,7 +34,8 @@ def _load(args):
 
     if args.features:
         return Features.load(args.features)
-    table = load_corpus(args.corpus, data_dir=args.data_dir, download=False if args.no_download else "auto")
+    named = {"name": args.name} if getattr(args, "name", None) and args.corpus.lower() not in ("emodb", "iemocap") else {}
+    table = load_corpus(args.corpus, data_dir=args.data_dir, download=False if args.no_download else "auto", **named)
     corpus = table.attrs.get("corpus", "custom")
     overrides = {"n_mels": args.n_mels}
     if args.duration is not None:
@@ -200,8 +204,7 @@ def _cmd_fit(args) -> int:
     corpus = feats.table.attrs.get("corpus", "custom")
     exp = _experiment(args, corpus, feats, seeds=(args.seed,))
     model, normaliser = fit_final(exp, feats, store=args.run_dir, device=args.device)
-    # a manifest or a folder: its name says more than "custom"
-    shown = Path(args.features or args.corpus).name if corpus == "custom" else corpus
+    shown = corpus  # a manifest's or folder's own name (corpora.custom.corpus_name)
     val = exp.branch_train.val_fraction  # the one validation split of every stage (training._fold_data)
     meta = {
         "data": args.description or f"{shown}: {len(feats)} utterances of {len(feats.classes)} classes",

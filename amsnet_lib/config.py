@@ -207,6 +207,10 @@ class ExperimentConfig:
             each in [0, 1]; the one with the best validation ``fusion_train.monitor`` is kept
             (:func:`amsnet_lib.training.fit_late_weight`). One value fixes w (``(0.5,)``: the
             plain average of the two branches). Used by ``model="late"`` only.
+        augment: training-time channel augmentation (beyond the paper): ``none``, or ``channels``
+            (random-channel copies of the training utterances, made by
+            :func:`amsnet_lib.augment.augmented_features` before training; the engine trains on a
+            copy only when its original is in the fit part, and never validates or tests on one).
     """
 
     corpus: str = "emodb"
@@ -226,8 +230,11 @@ class ExperimentConfig:
     variant: str = ""
     normalisation: str = "corpus"
     late_weights: tuple[float, ...] = LATE_WEIGHTS
+    augment: str = "none"
 
     def __post_init__(self):
+        if self.augment not in ("none", "channels"):
+            raise ValueError(f"augment must be none or channels, got {self.augment!r}")
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
         if self.model not in MODELS:
