@@ -203,6 +203,13 @@ def _cmd_fit(args) -> int:
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
     exp = _experiment(args, corpus, feats, seeds=(args.seed,))
+    originals = feats  # what the checkpoint records as its training data (the copies derive from them)
+    if args.augment != "none":
+        from .augment import augmented_features
+
+        feats = augmented_features(feats, args.augment, audio_dir=_report_dir(args).parent / "augmented",
+                                   feature_cache=args.cache_dir)
+        exp = dataclasses.replace(exp, augment=args.augment)
     model, normaliser = fit_final(exp, feats, store=args.run_dir, device=args.device)
     shown = corpus  # a manifest's or folder's own name (corpora.custom.corpus_name)
     val = exp.branch_train.val_fraction  # the one validation split of every stage (training._fold_data)
@@ -219,7 +226,7 @@ def _cmd_fit(args) -> int:
         "amsnet_version": amsnet_lib.__version__,
         "features": config_to_dict(exp.features),
     }
-    meta.update(describe_training_data(feats.table, feats.classes))
+    meta.update(describe_training_data(originals.table, feats.classes))
     out = save_checkpoint(args.out, model, exp, feats.classes, normaliser, meta)
     print(f"{out}: {exp.model} trained on all {len(feats)} utterances of {shown} ({', '.join(feats.classes)}), "
           f"profile {args.profile}, seed {args.seed}")
@@ -358,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs); an interrupted fit resumes")
+    p.add_argument("--augment", default="none", choices=["none", "channels"],
+                   help="channels: also train on one random-channel copy of every utterance (amsnet_lib.augment; the "
+                        "derived audio goes to augmented/ beside the feature cache; results/tables/channel_shift_urlm_val.md "
+                        "vs channel_shift_urlm_channels_val.md measure it)")
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("pretrain", help="train every branch fold a whole suite of experiments needs, several processes at once")

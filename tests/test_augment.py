@@ -90,3 +90,28 @@ def test_cross_validation_refuses_augmented_features(tmp_path):
 
     with pytest.raises(AmsnetError, match="cross-validation of augmented features"):
         run_experiment(experiment("custom", "urlm", "paper", "quick"), _F(), store=tmp_path)
+
+
+def test_cli_fit_augment_trains_on_copies_and_records_the_originals(tmp_path, capsys):
+    import torch
+
+    from amsnet_lib import cli
+    from amsnet_lib.checkpoint import file_digest, read_checkpoint_info
+
+    train = tmp_path / "train"
+    for i in range(4):
+        for label, f0 in (("high", 320.0), ("low", 110.0)):
+            (train / label).mkdir(parents=True, exist_ok=True)
+            sf.write(train / label / f"{label}{i}.wav", tone(1.0, f0 * (1 + 0.03 * i), seed=40 + i), 16000)
+    out = tmp_path / "aug.pt"
+    threads = torch.get_num_threads()
+    try:
+        assert cli.main(["fit", "--corpus", str(train), "--duration", "1.0", "--profile", "quick", "--out", str(out),
+                         "--run-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache" / "features"),
+                         "--jobs", "1", "--threads", "1", "--augment", "channels", "--model", "urlm"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    info = read_checkpoint_info(out)
+    assert info.experiment.augment == "channels" and info.meta["n_utterances"] == 8
+    assert info.meta["training_sha256"] == sorted(file_digest(p) for p in train.rglob("*.wav"))
+    assert len(list((tmp_path / "cache" / "augmented" / "channels").glob("*.wav"))) == 8
