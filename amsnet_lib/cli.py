@@ -606,7 +606,8 @@ def _cmd_stream(args) -> int:
         for p in predictions:
             if p.adapted and not told:
                 told = True
-                print(f"adaptation: on from {p.start:.2f} s (warm-up of {sr.warmup_seconds:g} s done)", file=sys.stderr, flush=True)
+                print(f"adaptation: on from the window {p.start:.2f}-{p.end:.2f} s (warm-up of {sr.warmup_seconds:g} s done)",
+                      file=sys.stderr, flush=True)
             if args.format == "jsonl":
                 print(json.dumps(p.to_dict()), flush=True)
             else:
