@@ -15,6 +15,9 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="emodb", help="emodb, iemocap, or a CSV manifest / folder-per-label of your own corpus")
     p.add_argument("--data-dir", default=None, help="corpus directory (default: $AMSNET_EMODB_DIR / $AMSNET_IEMOCAP_DIR, else ./data/<corpus>)")
     p.add_argument("--no-download", action="store_true", help="never download EmoDB; fail if it is absent")
+    p.add_argument("--name", default=None,
+                   help="name of a manifest or folder corpus in tables, summaries and run names (default: the "
+                        "manifest's file name without .csv, or the folder's name)")
     p.add_argument("--cache-dir", default=None, help="feature cache (default: $AMSNET_CACHE_DIR or ./.cache/features)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes for feature extraction (default: all cores)")
     p.add_argument("--duration", type=float, default=None, help="fixed utterance length in seconds (default: 3 EmoDB, 5 IEMOCAP)")
@@ -36,7 +39,8 @@ def _load(args):
         feats = Features.load(args.features)
         _report_skipped(feats.table, out, when=f"when {args.features} was made")
         return feats
-    table = load_corpus(args.corpus, data_dir=args.data_dir, download=False if args.no_download else "auto")
+    named = {"name": args.name} if getattr(args, "name", None) and args.corpus.lower() not in ("emodb", "iemocap") else {}
+    table = load_corpus(args.corpus, data_dir=args.data_dir, download=False if args.no_download else "auto", **named)
     _report_skipped(table, out)
     corpus = table.attrs.get("corpus", "custom")
     overrides = {"n_mels": args.n_mels}
@@ -149,8 +153,8 @@ def _cmd_features(args) -> int:
     print(f"frame-level features: {s['frames_shape']} (utterances, q frames, {s['frame_dims']} dims)")
     print(f"spectrogram: {s['spec_shape']} (utterances, mel bands, frames)")
     print(f"cache hits: {s['cache_hits']} / {s['utterances']}")
-    for path, w in feats.warnings:
-        print(f"warning: {path}: {w}")
+    report = args.report or _report_dir(args) / f"features_{_corpus_name(args.features or args.corpus)}_warnings.csv"
+    _report_grouped(feats.warnings, "warning(s)", report if feats.warnings else None, stream=sys.stdout)
     return 0
 
 
@@ -277,9 +281,15 @@ def _cmd_fit(args) -> int:
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
     exp = _experiment(args, corpus, feats, seeds=(args.seed,))
+    originals = feats  # what the checkpoint records as its training data (the copies derive from them)
+    if args.augment != "none":
+        from .channels import augmented_features
+
+        feats = augmented_features(feats, args.augment, audio_dir=_report_dir(args).parent / "augmented",
+                                   feature_cache=args.cache_dir)
+        exp = dataclasses.replace(exp, augment=args.augment)
     model, normaliser = fit_final(exp, feats, store=args.run_dir, device=args.device)
-    # a manifest or a folder: its name says more than "custom"
-    shown = Path(args.features or args.corpus).name if corpus == "custom" else corpus
+    shown = corpus  # a manifest's or folder's own name (corpora.custom.corpus_name)
     val = exp.branch_train.val_fraction  # the one validation split of every stage (training._fold_data)
     meta = {
         "data": args.description or f"{shown}: {len(feats)} utterances of {len(feats.classes)} classes",
@@ -294,7 +304,7 @@ def _cmd_fit(args) -> int:
         "amsnet_version": amsnet_lib.__version__,
         "features": config_to_dict(exp.features),
     }
-    meta.update(describe_training_data(feats.table, feats.classes))
+    meta.update(describe_training_data(originals.table, feats.classes))
     out = save_checkpoint(args.out, model, exp, feats.classes, normaliser, meta)
     skipped = len(meta.get("skipped") or [])
     print(f"{out}: {exp.model} trained on all {len(feats)} utterances of {shown} ({', '.join(feats.classes)}), "
@@ -413,6 +423,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save", default=None, metavar="FILE", help="also write the features to one .npz bundle (Features.save)")
     p.add_argument("--precision", default="float32", choices=["float32", "float16"],
                    help="of the saved bundle: float32 lossless, float16 half the size (rounded values)")
+    p.add_argument("--report", default=None, metavar="CSV",
+                   help="write every feature warning (path, reason) here (default: reports/ beside the feature cache); "
+                        "the terminal shows them grouped by reason")
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("train", help="train and evaluate a model under a protocol; prints per-fold WA/UA")
@@ -461,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs); an interrupted fit resumes")
+    p.add_argument("--augment", default="none", choices=["none", "channels"],
+                   help="channels: also train on one random-channel copy of every utterance (amsnet_lib.channels; the "
+                        "derived audio goes to augmented/ beside the feature cache; results/tables/channel_shift_urlm_val.md "
+                        "vs channel_shift_urlm_channels_val.md measure it)")
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("pretrain", help="train every branch fold a whole suite of experiments needs, as Ray tasks "
@@ -517,12 +534,69 @@ def _fmt_prob(v) -> str:
     return "" if v != v else f"{v:.3f}"
 
 
+#: Each command's --adapt default, chosen by measurement (results/tables/channel_shift.md,
+#: results/tables/adapt_min_audio.md; README, "Audio that is not EmoDB"). evaluate scores a corpus:
+#: corpus adaptation gained 1.7-16.8 points of UA under every channel shift (cost 4.0 on clean audio).
+#: predict is mostly given a few files: statistics of 1-3 utterances gained 1.2-3.1 (telephone) or cost 2.3-2.6
+#: (clean), and
+#: a file's label would depend on the files scored with it. stream: not measured on a benchmark.
+DEFAULT_ADAPT = {"predict": "none", "evaluate": "corpus", "stream": "none"}
+
+
+def _add_adapt_args(p: argparse.ArgumentParser, command: str) -> None:
+    from .adapt import ADAPT_MODES
+
+    p.add_argument("--adapt", default=DEFAULT_ADAPT[command], choices=list(ADAPT_MODES),
+                   help="unsupervised adaptation (no label is read): standardise the features with statistics of the "
+                        "audio scored, all of it (corpus) or each speaker's (speaker: a `speaker` column, or --speaker), "
+                        f"blended with the training statistics where there is little audio (default: {DEFAULT_ADAPT[command]})")
+    if command != "stream":
+        p.add_argument("--speaker", default=None, metavar="NAME",
+                       help="all the audio is of this one speaker (for --adapt speaker without a speaker column)")
+
+
+def _print_adapt(adapted: dict) -> None:
+    """One line on the adaptation used, and its warnings (on stderr)."""
+    if not adapted or adapted.get("mode", "none") == "none":
+        return
+    groups = adapted.get("groups", {})
+    sizes = sorted(groups.values())
+    print(f"adaptation: --adapt {adapted['mode']}, statistics of {len(groups)} group(s) of "
+          f"{sizes[0] if sizes else 0}-{sizes[-1] if sizes else 0} utterances (no label read)")
+    for w in adapted.get("warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
+
+
+def _report_grouped(items, what: str, report_path, stream=None) -> None:
+    """``items`` ((path, reason) pairs) grouped by reason, with a count and an example each; all to ``report_path``."""
+    import pandas as pd
+
+    from ._atomic import atomic_write_text
+    from .errors import group_reasons
+
+    stream = stream or sys.stderr
+    if not items:
+        return
+    groups = group_reasons(items)
+    print(f"{len(items)} {what}, {len(groups)} reason(s):", file=stream)
+    for reason, count, path in groups:
+        print(f"  {count} x {reason} (e.g. {path})", file=stream)
+    if report_path is not None:
+        report_path = Path(report_path)
+        atomic_write_text(report_path, pd.DataFrame(list(items), columns=["path", "reason"]).to_csv(index=False))
+        print(f"  every one of them: {report_path}", file=stream)
+
+
 def _cmd_predict(args) -> int:
     from .predict import Recognizer
 
     rec = Recognizer(args.checkpoint)
     progress = (not args.quiet) and sys.stderr.isatty()
-    df = rec.predict(args.paths, batch_size=args.batch_size, progress=progress)
+    try:
+        df = rec.predict(args.paths, batch_size=args.batch_size, progress=progress, adapt=args.adapt, speakers=args.speaker)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     classes = rec.classes
     ok = df["error"] == ""
     if args.format == "csv":
@@ -554,6 +628,7 @@ def _cmd_predict(args) -> int:
         for r in df[ok & (df["warnings"] != "")].itertuples():
             print(f"warning: {r.path}: {r.warnings}")
         print(f"{int(ok.sum())} of {len(df)} files predicted with {rec.info.path}")
+    _print_adapt(df.attrs.get("adapt"))
     if (~ok).any():
         print(f"{int((~ok).sum())} file(s) failed:", file=sys.stderr)
         for r in df[~ok].itertuples():
@@ -575,7 +650,8 @@ def _cmd_evaluate(args) -> int:
     rec = Recognizer(args.checkpoint)
     try:
         ev = evaluate(args.corpus, rec, data_dir=args.data_dir, label_map=label_map, include_training=args.include_training,
-                      batch_size=args.batch_size, progress=(not args.quiet) and sys.stderr.isatty())
+                      batch_size=args.batch_size, progress=(not args.quiet) and sys.stderr.isatty(), adapt=args.adapt,
+                      speakers=args.speaker)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -604,15 +680,28 @@ def _cmd_evaluate(args) -> int:
     else:
         print(f"training data: {ev.training_overlap} utterance(s) are files the checkpoint was trained on and are left "
               "out (--include-training keeps them)")
+    _print_adapt(ev.adapt)
     print(f"WA {ev.wa:.2f} %, UA {ev.ua:.2f} % (UA over the {len(ev.recall)} classes present)")
     print("recall (%): " + ", ".join(f"{c} {r:.2f}" for c, r in ev.recall.items()))
     print("confusion (rows: true, columns: predicted):")
     print(ev.confusion.loc[list(ev.recall)].to_string())
-    if ev.left_out:
-        print(f"{len(ev.left_out)} utterance(s) left out:", file=sys.stderr)
-        for path, reason in ev.left_out:
-            print(f"  {path}: {reason}", file=sys.stderr)
+    report = args.left_out or (Path(args.out).with_suffix(".left_out.csv") if args.out else
+                               _report_dir(args) / f"evaluate_{_corpus_name(args.corpus)}_left_out.csv")
+    _report_grouped(ev.left_out, "utterance(s) left out", report)
     return 0
+
+
+def _report_dir(args) -> Path:
+    """Where a command's full lists go when no file is named: ``reports/`` beside the feature cache."""
+    from .features import default_cache_dir
+
+    cache = getattr(args, "cache_dir", None)
+    return Path(cache or default_cache_dir()).parent / "reports"
+
+
+def _corpus_name(corpus) -> str:
+    """A corpus's name for files and labels: ``emodb``/``iemocap``, else the manifest's or folder's name."""
+    return Path(str(corpus)).stem or "corpus"
 
 
 def _cmd_stream(args) -> int:
@@ -630,10 +719,19 @@ def _cmd_stream(args) -> int:
         return 2
     else:
         source = args.source
-    sr, predictions = stream_predict(source, checkpoint=args.checkpoint, window=args.window, hop=args.hop, mic=args.mic)
+    sr, predictions = stream_predict(source, checkpoint=args.checkpoint, window=args.window, hop=args.hop, mic=args.mic,
+                                     adapt=args.adapt)
     classes = list(sr.recognizer.classes)
+    if sr.adapt != "none":
+        print(f"adaptation: --adapt {sr.adapt}, running statistics of the stream; the first {sr.warmup_seconds:g} s "
+              "(warm-up) use the training statistics", file=sys.stderr, flush=True)
+    told = False
     try:
         for p in predictions:
+            if p.adapted and not told:
+                told = True
+                print(f"adaptation: on from the window {p.start:.2f}-{p.end:.2f} s (warm-up of {sr.warmup_seconds:g} s done)",
+                      file=sys.stderr, flush=True)
             if args.format == "jsonl":
                 print(json.dumps(p.to_dict()), flush=True)
             else:
@@ -678,6 +776,7 @@ def _add_inference_commands(sub) -> None:
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_adapt_args(p, "predict")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("evaluate", help="accuracy of a checkpoint on labelled audio (another corpus, a held-out set)")
@@ -695,6 +794,10 @@ def _add_inference_commands(sub) -> None:
                         "with them the figures mix in training accuracy)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--left-out", default=None, metavar="CSV",
+                   help="write every utterance left out, with its reason (default: beside --out, else "
+                        "reports/ beside the feature cache); the terminal shows them grouped by reason")
+    _add_adapt_args(p, "evaluate")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("stream", help="sliding-window predictions over a long file, raw PCM on stdin, or a microphone")
@@ -705,6 +808,7 @@ def _add_inference_commands(sub) -> None:
     p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped EmoDB model)")
     p.add_argument("--mic", action="store_true", help="record from the microphone (needs the optional sounddevice module)")
     p.add_argument("--format", default="table", choices=["table", "jsonl"])
+    _add_adapt_args(p, "stream")
     p.set_defaults(func=_cmd_stream)
 
     p = sub.add_parser("export", help="export a checkpoint to TorchScript: (frames, mask, spec) -> (probabilities, alpha)")

@@ -529,6 +529,7 @@ class _FoldData:
 def _fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, device,
                normalisation: str = "corpus") -> _FoldData:
     fit_idx, val_idx = validation_split(features.labels, fold.train, val_fraction, seed)
+    fit_idx, val_idx, fold = _without_augmented_leaks(features, fit_idx, val_idx, fold)
     if normalisation == "speaker":  # label-free, per speaker; then the usual fit-part statistics
         features = standardise_per_speaker(features)
     # Normalisation statistics come from the fit part only: nothing of the test fold leaks in.
@@ -540,6 +541,24 @@ def _fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, d
         test=_take(data, torch.as_tensor(fold.test)),
         sizes={"n_train": len(fit_idx), "n_val": len(val_idx), "n_test": len(fold.test), "normaliser": norm},
     )
+
+
+def _without_augmented_leaks(features: Features, fit_idx, val_idx, fold: Fold):
+    """Augmented copies (table column ``source``, :mod:`amsnet_lib.channels`) train only with their original.
+
+    A copy is kept in the fit part only when its original is there too; copies never validate or
+    test, so neither early stopping nor a test score sees a perturbed copy of a fit utterance, and
+    the fit part never holds a copy of a validation or test utterance.
+    """
+    if "source" not in features.table.columns:
+        return fit_idx, val_idx, fold
+    source = features.table["source"].fillna("").astype(str).to_numpy()
+    paths = features.table["path"].astype(str).to_numpy()
+    copy = source != ""
+    fit_originals = set(paths[fit_idx[~copy[fit_idx]]])
+    copies_ok = np.flatnonzero(copy & np.isin(source, list(fit_originals)))
+    fit_idx = np.union1d(fit_idx[~copy[fit_idx]], copies_ok)
+    return fit_idx, val_idx[~copy[val_idx]], Fold(fold.name, fold.train, fold.test[~copy[fold.test]])
 
 
 def _branch_key(name: str, exp: ExperimentConfig, n_items: int) -> str:
@@ -555,7 +574,8 @@ def _branch_identity(name: str, exp: ExperimentConfig, n_items: int) -> dict:
             "split_file": exp.split_file, "features": exp.features, "architecture": arch, "train": exp.stage_train(name),
             "n_utterances": n_items,
             # only when not the default, so the keys of every run before this option stay valid
-            **({"normalisation": exp.normalisation} if exp.normalisation != "corpus" else {})}
+            **({"normalisation": exp.normalisation} if exp.normalisation != "corpus" else {}),
+            **({"augment": exp.augment} if exp.augment != "none" else {})}
 
 
 def _describe(experiment_dir: Path, identity: dict) -> None:
@@ -854,6 +874,11 @@ def run_experiment(
     """
     from tqdm.auto import tqdm
 
+    if "source" in features.table.columns:  # folds over originals and copies would test on copies
+        raise AmsnetError(None, "cross-validation of augmented features (a table with a `source` column) is not "
+                                "supported: its folds would mix copies and originals",
+                          "cross-validate the original features; augment only a model's training data "
+                          "(amsnet_lib.channels.augmented_features, then fit_final)")
     if not finished_only:
         _check_trainable(features)
     store = store if isinstance(store, RunStore) else RunStore(store)
