@@ -15,6 +15,9 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="emodb", help="emodb, iemocap, or a CSV manifest / folder-per-label of your own corpus")
     p.add_argument("--data-dir", default=None, help="corpus directory (default: $AMSNET_EMODB_DIR / $AMSNET_IEMOCAP_DIR, else ./data/<corpus>)")
     p.add_argument("--no-download", action="store_true", help="never download EmoDB; fail if it is absent")
+    p.add_argument("--name", default=None,
+                   help="name of a manifest or folder corpus in tables, summaries and run names (default: the "
+                        "manifest's file name without .csv, or the folder's name)")
     p.add_argument("--cache-dir", default=None, help="feature cache (default: $AMSNET_CACHE_DIR or ./.cache/features)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes for feature extraction (default: all cores)")
     p.add_argument("--duration", type=float, default=None, help="fixed utterance length in seconds (default: 3 EmoDB, 5 IEMOCAP)")
@@ -36,7 +39,8 @@ def _load(args):
         feats = Features.load(args.features)
         _report_skipped(feats.table, out, when=f"when {args.features} was made")
         return feats
-    table = load_corpus(args.corpus, data_dir=args.data_dir, download=False if args.no_download else "auto")
+    named = {"name": args.name} if getattr(args, "name", None) and args.corpus.lower() not in ("emodb", "iemocap") else {}
+    table = load_corpus(args.corpus, data_dir=args.data_dir, download=False if args.no_download else "auto", **named)
     _report_skipped(table, out)
     corpus = table.attrs.get("corpus", "custom")
     overrides = {"n_mels": args.n_mels}
@@ -149,8 +153,8 @@ def _cmd_features(args) -> int:
     print(f"frame-level features: {s['frames_shape']} (utterances, q frames, {s['frame_dims']} dims)")
     print(f"spectrogram: {s['spec_shape']} (utterances, mel bands, frames)")
     print(f"cache hits: {s['cache_hits']} / {s['utterances']}")
-    for path, w in feats.warnings:
-        print(f"warning: {path}: {w}")
+    report = args.report or _report_dir(args) / f"features_{_corpus_name(args.features or args.corpus)}_warnings.csv"
+    _report_grouped(feats.warnings, "warning(s)", report if feats.warnings else None, stream=sys.stdout)
     return 0
 
 
@@ -229,7 +233,8 @@ def _check_configuration_args(args) -> None:
 
 
 def _cmd_train(args) -> int:
-    from .training import run_experiment, update_summary
+    from .training import run_experiment
+    from .tables import update_summary
 
     _check_configuration_args(args)
     writes_summary = args.summary and args.profile == "full" and not args.fold
@@ -277,9 +282,15 @@ def _cmd_fit(args) -> int:
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
     exp = _experiment(args, corpus, feats, seeds=(args.seed,))
+    originals = feats  # what the checkpoint records as its training data (the copies derive from them)
+    if args.augment != "none":
+        from .channels import augmented_features
+
+        feats = augmented_features(feats, args.augment, audio_dir=_report_dir(args).parent / "augmented",
+                                   feature_cache=args.cache_dir)
+        exp = dataclasses.replace(exp, augment=args.augment)
     model, normaliser = fit_final(exp, feats, store=args.run_dir, device=args.device)
-    # a manifest or a folder: its name says more than "custom"
-    shown = Path(args.features or args.corpus).name if corpus == "custom" else corpus
+    shown = corpus  # a manifest's or folder's own name (corpora.custom.corpus_name)
     val = exp.branch_train.val_fraction  # the one validation split of every stage (training._fold_data)
     meta = {
         "data": args.description or f"{shown}: {len(feats)} utterances of {len(feats.classes)} classes",
@@ -294,7 +305,7 @@ def _cmd_fit(args) -> int:
         "amsnet_version": amsnet_lib.__version__,
         "features": config_to_dict(exp.features),
     }
-    meta.update(describe_training_data(feats.table, feats.classes))
+    meta.update(describe_training_data(originals.table, feats.classes))
     out = save_checkpoint(args.out, model, exp, feats.classes, normaliser, meta)
     skipped = len(meta.get("skipped") or [])
     print(f"{out}: {exp.model} trained on all {len(feats)} utterances of {shown} ({', '.join(feats.classes)}), "
@@ -414,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save", default=None, metavar="FILE", help="also write the features to one .npz bundle (Features.save)")
     p.add_argument("--precision", default="float32", choices=["float32", "float16"],
                    help="of the saved bundle: float32 lossless, float16 half the size (rounded values)")
+    p.add_argument("--report", default=None, metavar="CSV",
+                   help="write every feature warning (path, reason) here (default: reports/ beside the feature cache); "
+                        "the terminal shows them grouped by reason")
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("train", help="train and evaluate a model under a protocol; prints per-fold WA/UA")
@@ -462,6 +476,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs); an interrupted fit resumes")
+    p.add_argument("--augment", default="none", choices=["none", "channels"],
+                   help="channels: also train on one random-channel copy of every utterance (amsnet_lib.channels; the "
+                        "derived audio goes to augmented/ beside the feature cache; results/tables/channel_shift_urlm_val.md "
+                        "vs channel_shift_urlm_channels_val.md measure it)")
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("pretrain", help="train every branch fold a whole suite of experiments needs, as Ray tasks "
@@ -499,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.set_defaults(func=_cmd_search)
 
+    from .cli_inference import _add_inference_commands  # after this module is complete: it imports helpers from it
+
     _add_inference_commands(sub)
 
     args = parser.parse_args(argv)
@@ -511,209 +531,40 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-# --------------------------------------------------------------------------- inference: predict, stream, export
+# --------------------------------------------------------------------------- full lists of warnings and left-out items (features, evaluate)
 
 
-def _fmt_prob(v) -> str:
-    return "" if v != v else f"{v:.3f}"
+def _report_grouped(items, what: str, report_path, stream=None) -> None:
+    """``items`` ((path, reason) pairs) grouped by reason, with a count and an example each; all to ``report_path``."""
+    import pandas as pd
+
+    from ._atomic import atomic_write_text
+    from .errors import group_reasons
+
+    stream = stream or sys.stderr
+    if not items:
+        return
+    groups = group_reasons(items)
+    print(f"{len(items)} {what}, {len(groups)} reason(s):", file=stream)
+    for reason, count, path in groups:
+        print(f"  {count} x {reason} (e.g. {path})", file=stream)
+    if report_path is not None:
+        report_path = Path(report_path)
+        atomic_write_text(report_path, pd.DataFrame(list(items), columns=["path", "reason"]).to_csv(index=False))
+        print(f"  every one of them: {report_path}", file=stream)
 
 
-def _cmd_predict(args) -> int:
-    from .predict import Recognizer
+def _report_dir(args) -> Path:
+    """Where a command's full lists go when no file is named: ``reports/`` beside the feature cache."""
+    from .paths import default_cache_dir
 
-    rec = Recognizer(args.checkpoint)
-    progress = (not args.quiet) and sys.stderr.isatty()
-    df = rec.predict(args.paths, batch_size=args.batch_size, progress=progress)
-    classes = rec.classes
-    ok = df["error"] == ""
-    if args.format == "csv":
-        sys.stdout.write(df.to_csv(index=False))
-    elif args.format == "json":
-        out = []
-        for r in df.to_dict("records"):
-            fine = not r["error"]
-            alpha = {"frlm": r["alpha_frlm"], "urlm": r["alpha_urlm"]}
-            out.append({
-                "path": r["path"],
-                "label": r["label"] if fine else None,
-                "probabilities": {c: r[f"p_{c}"] for c in classes} if fine else None,
-                "alpha": alpha if fine and alpha["frlm"] == alpha["frlm"] else None,
-                "duration": r["duration"] if r["duration"] == r["duration"] else None,
-                "warnings": [w for w in r["warnings"].split("; ") if w],
-                "error": r["error"] or None,
-            })
-        print(json.dumps(out, indent=1))
-    else:
-        show = df[ok]
-        if len(show):
-            cols = ["path", "label"] + [f"p_{c}" for c in classes] + (["alpha_frlm", "alpha_urlm"] if rec.has_alpha else [])
-            t = show[cols].copy()
-            for c in cols[2:]:
-                t[c] = t[c].map(_fmt_prob)
-            t.columns = ["path", "label"] + classes + (["alpha_frlm", "alpha_urlm"] if rec.has_alpha else [])
-            print(t.to_string(index=False))
-        for r in df[ok & (df["warnings"] != "")].itertuples():
-            print(f"warning: {r.path}: {r.warnings}")
-        print(f"{int(ok.sum())} of {len(df)} files predicted with {rec.info.path}")
-    if (~ok).any():
-        print(f"{int((~ok).sum())} file(s) failed:", file=sys.stderr)
-        for r in df[~ok].itertuples():
-            print(f"  {r.path}: {r.error}", file=sys.stderr)
-    return 0 if ok.any() else 1
+    cache = getattr(args, "cache_dir", None)
+    return Path(cache or default_cache_dir()).parent / "reports"
 
 
-def _cmd_evaluate(args) -> int:
-    from .predict import Recognizer, evaluate
-
-    label_map = {}
-    for pair in args.label_map or []:
-        label, sep, cls = pair.partition("=")
-        if not sep or not label or not cls:
-            print(f"error: --label-map {pair!r}: write CORPUS_LABEL=MODEL_CLASS, e.g. ang=anger", file=sys.stderr)
-            return 2
-        label_map[label] = cls
-    _check_outputs(args, files={"--out": args.out, "--figure": args.figure})
-    rec = Recognizer(args.checkpoint)
-    try:
-        ev = evaluate(args.corpus, rec, data_dir=args.data_dir, label_map=label_map, include_training=args.include_training,
-                      batch_size=args.batch_size, progress=(not args.quiet) and sys.stderr.isatty())
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.out:
-        from ._atomic import atomic_write_text
-
-        atomic_write_text(args.out, ev.predictions.to_csv(index=False))
-    if args.figure:
-        from .plotting import confusion_matrix
-
-        confusion_matrix(ev.confusion.to_numpy(), ev.classes, save=args.figure,
-                         title=f"{Path(str(args.corpus)).name} with {Path(str(ev.checkpoint)).name}: "
-                               f"WA {ev.wa:.2f} %, UA {ev.ua:.2f} % ({len(ev.predictions)} utterances)")
-    trained_on = rec.info.meta.get("data", "not recorded")
-    print(f"{len(ev.predictions)} utterances of {args.corpus} evaluated with {ev.checkpoint} (trained on: {trained_on})")
-    if ev.training_overlap is None:
-        from .checkpoint import TRAINING_DIGESTS
-
-        why = rec.info.meta.get(TRAINING_DIGESTS) or "the checkpoint records no training files"
-        print(f"training data: not checked ({why})")
-    elif ev.training_overlap == 0:
-        print("training data: none of these files (by content)")
-    elif args.include_training:
-        print(f"training data: {ev.training_overlap} of the {len(ev.predictions)} utterances evaluated are files the "
-              "checkpoint was trained on (column in_training): these figures mix in training accuracy")
-    else:
-        print(f"training data: {ev.training_overlap} utterance(s) are files the checkpoint was trained on and are left "
-              "out (--include-training keeps them)")
-    print(f"WA {ev.wa:.2f} %, UA {ev.ua:.2f} % (UA over the {len(ev.recall)} classes present)")
-    print("recall (%): " + ", ".join(f"{c} {r:.2f}" for c, r in ev.recall.items()))
-    print("confusion (rows: true, columns: predicted):")
-    print(ev.confusion.loc[list(ev.recall)].to_string())
-    if ev.left_out:
-        print(f"{len(ev.left_out)} utterance(s) left out:", file=sys.stderr)
-        for path, reason in ev.left_out:
-            print(f"  {path}: {reason}", file=sys.stderr)
-    return 0
-
-
-def _cmd_stream(args) -> int:
-    from .stream import mic_available, stream_predict
-
-    if args.mic:
-        if not mic_available():
-            print("error: --mic needs the optional `sounddevice` module, which is not installed. "
-                  "Fix: pip install sounddevice, or pipe raw PCM: arecord -f S16_LE -r 16000 -c 1 -t raw | amsnet stream -",
-                  file=sys.stderr)
-            return 2
-        source = None
-    elif args.source is None:
-        print("error: give a SOURCE (an audio file, or - for raw 16 kHz s16le mono PCM on stdin) or --mic", file=sys.stderr)
-        return 2
-    else:
-        source = args.source
-    sr, predictions = stream_predict(source, checkpoint=args.checkpoint, window=args.window, hop=args.hop, mic=args.mic)
-    classes = list(sr.recognizer.classes)
-    try:
-        for p in predictions:
-            if args.format == "jsonl":
-                print(json.dumps(p.to_dict()), flush=True)
-            else:
-                alpha = "" if p.alpha_frlm != p.alpha_frlm else f"  alpha frlm {p.alpha_frlm:.2f} urlm {p.alpha_urlm:.2f}"
-                probs = " ".join(f"{c[:4]} {p.probabilities[c]:.2f}" for c in classes)
-                warn = f"  [{', '.join(p.warnings)}]" if p.warnings else ""
-                print(f"{p.start:8.2f}-{p.end:8.2f} s  {p.label:<10} {probs}{alpha}  {p.latency_ms:6.1f} ms{warn}", flush=True)
-    except KeyboardInterrupt:
-        pass
-    s = sr.summary()
-    if args.format == "jsonl":
-        print(json.dumps({"summary": s.to_dict()}), flush=True)
-    if s.windows == 0:  # no latency or real-time factor to speak of: say why instead of printing nan
-        from .audio import MIN_DURATION
-
-        where = "stdin" if source == "-" else ("the microphone" if source is None else source)
-        what = "no audio" if s.audio_seconds == 0 else f"only {s.audio_seconds:g} s of audio (at least {MIN_DURATION:g} s needed)"
-        print(f"error: {where}: {what}, so nothing was predicted. Fix: give a recording of at least {MIN_DURATION:g} s"
-              + (" as raw 16 kHz 16-bit little-endian mono PCM" if source == "-" else ""), file=sys.stderr)
-        return 1
-    if args.format != "jsonl":
-        print(f"{s.windows} windows over {s.audio_seconds:.2f} s of audio (window {sr.window_seconds:g} s, hop {s.hop_seconds:g} s); "
-              f"latency per hop mean {s.mean_latency_ms:.1f} ms, p95 {s.p95_latency_ms:.1f} ms, max {s.max_latency_ms:.1f} ms; "
-              f"real-time factor {s.real_time_factor:.3f} ({'keeps up with' if s.keeps_up else 'FALLS BEHIND'} real time)")
-    return 0
-
-
-def _cmd_export(args) -> int:
-    from .export import export_torchscript
-
-    _check_outputs(args, files={"OUT": args.out})
-    out = export_torchscript(args.checkpoint, args.out, normalise=not args.no_normalise)
-    print(f"wrote {out} ({args.format}; inputs frames (B, q, 76), mask (B, q), spec (B, n_mels, T) -> "
-          f"probabilities (B, C), alpha (B, 2){'; normaliser built in' if not args.no_normalise else ''})")
-    return 0
-
-
-def _add_inference_commands(sub) -> None:
-    p = sub.add_parser("predict", help="predict the emotion of audio files, folders or CSV manifests")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files, folders (recursive .wav/.flac), CSV manifests with a path column")
-    p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped EmoDB model)")
-    p.add_argument("--format", default="table", choices=["table", "csv", "json"])
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_predict)
-
-    p = sub.add_parser("evaluate", help="accuracy of a checkpoint on labelled audio (another corpus, a held-out set)")
-    p.add_argument("corpus", metavar="CORPUS", help="emodb, iemocap, a CSV manifest path,label[,speaker], or a folder per label")
-    p.add_argument("--data-dir", default=None, help="folder of a named corpus (default: $AMSNET_EMODB_DIR / $AMSNET_IEMOCAP_DIR)")
-    p.add_argument("--checkpoint", default=None,
-                   help="model checkpoint (default: the shipped EmoDB model, trained on all of EmoDB)")
-    p.add_argument("--label-map", nargs="+", default=None, metavar="LABEL=CLASS",
-                   help="map corpus labels to the model's classes, e.g. ang=anger hap=happiness; other labels "
-                        "match a class of the same name (case ignored) or are left out and listed")
-    p.add_argument("--out", default=None, metavar="CSV", help="also write every prediction with its true class")
-    p.add_argument("--figure", default=None, metavar="PNG", help="also draw the confusion matrix (rows: recall in %%)")
-    p.add_argument("--include-training", action="store_true",
-                   help="also evaluate files the checkpoint was trained on (by default they are left out and listed; "
-                        "with them the figures mix in training accuracy)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_evaluate)
-
-    p = sub.add_parser("stream", help="sliding-window predictions over a long file, raw PCM on stdin, or a microphone")
-    p.add_argument("source", nargs="?", default=None, metavar="SOURCE",
-                   help="audio file (any rate/channels), or - for raw 16 kHz 16-bit little-endian mono PCM on stdin")
-    p.add_argument("--window", type=float, default=None, help="window length in s (default: the model's utterance length, 3 s for EmoDB)")
-    p.add_argument("--hop", type=float, default=0.5, help="seconds between windows (default 0.5)")
-    p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped EmoDB model)")
-    p.add_argument("--mic", action="store_true", help="record from the microphone (needs the optional sounddevice module)")
-    p.add_argument("--format", default="table", choices=["table", "jsonl"])
-    p.set_defaults(func=_cmd_stream)
-
-    p = sub.add_parser("export", help="export a checkpoint to TorchScript: (frames, mask, spec) -> (probabilities, alpha)")
-    p.add_argument("checkpoint", metavar="CHECKPOINT")
-    p.add_argument("out", metavar="OUT")
-    p.add_argument("--format", default="torchscript", choices=["torchscript"])
-    p.add_argument("--no-normalise", action="store_true", help="export a module that takes standardised features")
-    p.set_defaults(func=_cmd_export)
+def _corpus_name(corpus) -> str:
+    """A corpus's name for files and labels: ``emodb``/``iemocap``, else the manifest's or folder's name."""
+    return Path(str(corpus)).stem or "corpus"
 
 
 if __name__ == "__main__":

@@ -293,6 +293,10 @@ class ExperimentConfig:
             paper): after the head is trained on frozen branches, the whole model is trained end to
             end with this configuration (low learning rate, the branches' augmentation), the epoch
             chosen on validation as everywhere. The fold then keeps the whole model's weights.
+        augment: training-time channel augmentation (beyond the paper): ``none``, or ``channels``
+            (random-channel copies of the training utterances, made by
+            :func:`amsnet_lib.channels.augmented_features` before training; the engine trains on a
+            copy only when its original is in the fit part, and never validates or tests on one).
     """
 
     corpus: str = "emodb"
@@ -314,10 +318,13 @@ class ExperimentConfig:
     late_weights: tuple[float, ...] = LATE_WEIGHTS
     recipe: str = "paper"
     finetune: TrainConfig | None = None
+    augment: str = "none"
 
     def __post_init__(self):
         if self.recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {RECIPES}, got {self.recipe!r}")
+        if self.augment not in ("none", "channels"):
+            raise ValueError(f"augment must be none or channels, got {self.augment!r}")
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
         if self.model not in MODELS:

@@ -35,3 +35,24 @@ class ManifestError(AmsnetError):
 
 class CheckpointError(AmsnetError):
     """A checkpoint that cannot be loaded or does not fit the request."""
+
+
+def group_reasons(items) -> list[tuple[str, int, str]]:
+    """Problems grouped by reason, for a summary instead of one line per file.
+
+    Args:
+        items: ``(path, reason)`` pairs, e.g. the utterances an evaluation left out or the
+            feature warnings of a corpus.
+
+    Returns:
+        ``(reason, count, example_path)`` per group, the largest group first. Reasons that differ
+        only in their numbers (``truncated: only the first 3 s of 4.2 s are used``) form one group,
+        shown with its first member's reason.
+    """
+    import re
+
+    groups: dict[str, list] = {}
+    for path, reason in items:
+        key = re.sub(r"\d+(\.\d+)?", "#", str(reason))
+        groups.setdefault(key, [str(reason), 0, str(path)])[1] += 1
+    return sorted((tuple(g) for g in groups.values()), key=lambda g: -g[1])

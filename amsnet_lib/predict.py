@@ -17,10 +17,11 @@ One bad input never stops a batch: it gets a row with ``error`` set and no label
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,7 @@ def shipped_checkpoint() -> Path:
 class _Item:
     path: str
     error: str = ""
+    speaker: str = ""
 
 
 def _scan_folder(folder: Path) -> list[Path]:
@@ -97,6 +99,7 @@ def _read_manifest(csv_path: Path) -> list[_Item]:
         return [_Item(str(csv_path), f"manifest header {rows[0]} has no `path` column. Fix: name the column of "
                       "audio file paths `path`")]
     col = header.index("path")
+    spk = header.index("speaker") if "speaker" in header else None
     items = []
     for n, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
@@ -106,7 +109,8 @@ def _read_manifest(csv_path: Path) -> list[_Item]:
             items.append(_Item(f"{csv_path}:line {n}", "empty path in manifest. Fix: fill in the path or remove the row"))
             continue
         p = Path(value).expanduser()
-        items.append(_Item(str(p if p.is_absolute() else (csv_path.parent / p).absolute())))
+        speaker = row[spk].strip() if spk is not None and spk < len(row) else ""
+        items.append(_Item(str(p if p.is_absolute() else (csv_path.parent / p).absolute()), speaker=speaker))
     if not items:
         return [_Item(str(csv_path), "manifest has a header but no rows. Fix: add one row per audio file")]
     return items
@@ -120,25 +124,33 @@ def collect_inputs(paths_or_manifest) -> list[tuple[str, str]]:
         says why an input yields nothing (empty folder, broken manifest). Missing files are
         returned as paths: loading them gives their error row.
     """
+    return [(it.path, it.error) for it in _collect(paths_or_manifest)]
+
+
+def _collect(paths_or_manifest) -> list[_Item]:
+    """:func:`collect_inputs` with each file's speaker (a manifest's or DataFrame's ``speaker`` column; else empty)."""
     if isinstance(paths_or_manifest, pd.DataFrame):  # e.g. a corpus table
         if "path" not in paths_or_manifest.columns:
             raise ValueError("a DataFrame input needs a `path` column")
-        paths_or_manifest = list(paths_or_manifest["path"])
-    elif isinstance(paths_or_manifest, (str, os.PathLike)):
+        speakers = (paths_or_manifest["speaker"] if "speaker" in paths_or_manifest.columns
+                    else pd.Series([""] * len(paths_or_manifest)))
+        return [_Item(str(p), speaker="" if s is None or s != s else str(s))
+                for p, s in zip(paths_or_manifest["path"], speakers)]
+    if isinstance(paths_or_manifest, (str, os.PathLike)):
         paths_or_manifest = [paths_or_manifest]
-    out: list[tuple[str, str]] = []
+    out: list[_Item] = []
     for entry in paths_or_manifest:
         p = Path(entry).expanduser()
         if p.is_dir():
             files = _scan_folder(p)
             if not files:
-                out.append((str(p), "folder holds no .wav or .flac files. Fix: pass the audio files or a folder "
-                            "that contains them"))
-            out.extend((str(f), "") for f in files)
+                out.append(_Item(str(p), "folder holds no .wav or .flac files. Fix: pass the audio files or a folder "
+                                 "that contains them"))
+            out.extend(_Item(str(f)) for f in files)
         elif p.suffix.lower() == ".csv" and p.is_file():
-            out.extend((it.path, it.error) for it in _read_manifest(p))
+            out.extend(_read_manifest(p))
         else:
-            out.append((str(p), ""))
+            out.append(_Item(str(p)))
     return out
 
 
@@ -293,15 +305,22 @@ class Recognizer:
         return (["path", "label"] + [f"p_{c}" for c in self.classes]
                 + ["alpha_frlm", "alpha_urlm", "duration", "warnings", "error"])
 
-    def predict(self, paths_or_manifest, batch_size: int = 32, progress: bool = True) -> pd.DataFrame:
+    def predict(self, paths_or_manifest, batch_size: int = 32, progress: bool = True, adapt: str = "none",
+                speakers: str | None = None) -> pd.DataFrame:
         """Predict every file of files, folders and CSV manifests; see :func:`predict`."""
         from tqdm.auto import tqdm
 
+        from .adapt import adapt_features, check_mode, too_little_audio
+
+        check_mode(adapt)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        items = collect_inputs(paths_or_manifest)
-        rows = [self._empty_row(p, err) for p, err in items]
+        items = _collect(paths_or_manifest)
+        if speakers is not None:  # --speaker NAME: one speaker said all of it
+            items = [dataclasses.replace(it, speaker=str(speakers)) for it in items]
+        rows = [self._empty_row(p.path, p.error) for p in items]
         pending: list[tuple[int, tuple]] = []
+        adapted = {"mode": adapt, "groups": {}, "warnings": []}
 
         def flush():
             if not pending:
@@ -310,7 +329,16 @@ class Recognizer:
             m = np.stack([x[1][1] for x in pending])
             s = np.stack([x[1][2] for x in pending])
             try:
-                proba, alpha = self.infer(f, m, s)
+                if adapt == "none":
+                    proba, alpha = self.infer(f, m, s)
+                else:  # every file's features are in: statistics of all of them (or each speaker's)
+                    spk = [items[i].speaker for i, _ in pending] if adapt == "speaker" else None
+                    f, s, adapted["groups"] = adapt_features(self.info.normaliser, f, m, s, adapt, spk)
+                    parts = [self.infer(f[k:k + batch_size], m[k:k + batch_size], s[k:k + batch_size], normalised=True)
+                             for k in range(0, len(f), batch_size)]
+                    proba, alpha = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            except ValueError:
+                raise  # e.g. adapt='speaker' without speakers: the caller's to fix
             except Exception as error:  # pragma: no cover - a model failure is reported per file
                 for i, _ in pending:
                     rows[i]["error"] = f"model failed: {type(error).__name__}: {error}"
@@ -324,13 +352,21 @@ class Recognizer:
                 rows[i]["alpha_frlm"], rows[i]["alpha_urlm"] = rec["alpha_frlm"], rec["alpha_urlm"]
             pending.clear()
 
+        if adapt == "speaker" and not any(it.speaker for it in items if not it.error):
+            raise ValueError("adapt='speaker' needs to know who speaks: none of the inputs has a speaker. Fix: add a "
+                             "`speaker` column to the manifest or table, pass speakers=NAME / --speaker NAME for audio "
+                             "of one speaker, or use adapt='corpus'")
         bar = tqdm(total=len(items), desc="predict", unit="file", disable=not progress)
         try:
             with _threads(self.num_threads):
-                self._predict_items(items, rows, pending, flush, bar, batch_size)
+                # adaptation needs every file's features before the first prediction: one batch of all
+                self._predict_items([(it.path, it.error) for it in items], rows, pending, flush, bar,
+                                    batch_size if adapt == "none" else len(items) + 1)
         finally:
             bar.close()
+        adapted["warnings"] = too_little_audio(adapt, adapted["groups"])
         df = pd.DataFrame(rows, columns=self.columns())
+        df.attrs["adapt"] = adapted
         df.attrs["classes"] = list(self.classes)
         df.attrs["checkpoint"] = self.info.path
         df.attrs["failed"] = [(r["path"], r["error"]) for r in rows if r["error"]]
@@ -431,7 +467,7 @@ def _cached_recognizer(checkpoint) -> Recognizer:
 
 
 def predict(paths_or_manifest, checkpoint: str | os.PathLike | Recognizer | None = None, batch_size: int = 32,
-            progress: bool = True) -> pd.DataFrame:
+            progress: bool = True, adapt: str = "none", speakers: str | None = None) -> pd.DataFrame:
     """Emotion of every audio file in files, folders and CSV manifests.
 
     Args:
@@ -443,19 +479,28 @@ def predict(paths_or_manifest, checkpoint: str | os.PathLike | Recognizer | None
             The loaded model is kept for the next call with the same file.
         batch_size: utterances per forward pass.
         progress: tqdm progress bar over files.
+        adapt: unsupervised adaptation (:mod:`amsnet_lib.adapt`): ``none`` (the training
+            statistics), ``corpus`` (standardise with the statistics of all the files given,
+            blended with the training statistics by n / (n + 10)), ``speaker`` (each speaker's files
+            with their own statistics). No label is read.
+        speakers: for ``speaker``: the one speaker of all the files; default the ``speaker`` column of a
+            manifest or DataFrame.
 
     Returns:
         One row per file, in input order: ``path``, ``label`` (None on error), ``p_<class>``
         for every class, ``alpha_frlm``, ``alpha_urlm`` (fusion weights: AMSNet's α, late
         fusion's fixed w and 1 − w; NaN for the other models), ``duration`` (s), ``warnings`` (``silent``,
         ``clipped``, ``truncated: ...``; ``; ``-separated), ``error`` (empty when fine).
-        ``df.attrs["failed"]`` lists ``(path, error)`` of the files that failed.
+        ``df.attrs["failed"]`` lists ``(path, error)`` of the files that failed;
+        ``df.attrs["adapt"]``: ``mode``, ``groups`` (statistics group -> files) and ``warnings``
+        (groups with less audio than adaptation was measured to need).
 
     Raises:
         CheckpointError: the checkpoint is missing or invalid (the shipped one: how to train it).
+        ValueError: ``adapt`` is unknown, or ``speaker`` without any speaker.
     """
     rec = checkpoint if isinstance(checkpoint, Recognizer) else _cached_recognizer(checkpoint)
-    return rec.predict(paths_or_manifest, batch_size=batch_size, progress=progress)
+    return rec.predict(paths_or_manifest, batch_size=batch_size, progress=progress, adapt=adapt, speakers=speakers)
 
 
 # --------------------------------------------------------------------------- evaluation on labelled audio
@@ -481,6 +526,8 @@ class Evaluation:
             ``None`` when the checkpoint records no training files, so nothing could be checked.
             With ``include_training`` they are evaluated (``predictions["in_training"]``), else
             left out.
+        adapt: the adaptation used: ``mode``, ``groups`` (statistics group -> utterances),
+            ``warnings`` (groups with less audio than adaptation was measured to need).
     """
 
     predictions: pd.DataFrame
@@ -492,11 +539,12 @@ class Evaluation:
     left_out: list[tuple[str, str]]
     checkpoint: str | None
     training_overlap: int | None = None
+    adapt: dict = field(default_factory=lambda: {"mode": "none", "groups": {}, "warnings": []})
 
 
 def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *, data_dir=None,
              label_map: dict[str, str] | None = None, include_training: bool = False, batch_size: int = 32,
-             progress: bool = True) -> Evaluation:
+             progress: bool = True, adapt: str = "none", speakers: str | None = None) -> Evaluation:
     """Accuracy of a trained checkpoint on labelled audio: cross-corpus evaluation, or a held-out set.
 
     Every utterance goes through :func:`predict` (the feature path of training); its label is
@@ -523,6 +571,8 @@ def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *
             ``predictions["in_training"]``): the figures then mix in training accuracy.
         batch_size: utterances per forward pass.
         progress: tqdm progress bar over files.
+        adapt, speakers: unsupervised adaptation, as :func:`predict`; the statistics come from the
+            utterances evaluated (labels are never passed to it: only paths and speakers).
 
     Raises:
         ValueError: ``label_map`` names a class the model does not have, or no utterance is left to
@@ -561,9 +611,13 @@ def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *
                                      "training accuracy. Fix: evaluate audio the model was not trained on, or pass "
                                      "include_training / --include-training to measure training accuracy"))
         kept, seen = kept[~seen], seen[~seen]
-    df = rec.predict(kept[["path"]].reset_index(drop=True), batch_size=batch_size, progress=progress)
+    # only paths and speakers go to prediction: adaptation cannot see a label
+    cols = ["path"] + (["speaker"] if "speaker" in kept.columns else [])
+    df = rec.predict(kept[cols].reset_index(drop=True), batch_size=batch_size, progress=progress, adapt=adapt,
+                     speakers=speakers)
     df.insert(1, "corpus_label", kept["label"].astype(str).to_numpy())
     df.insert(2, "true", true[kept.index].to_numpy())
+    adapted = df.attrs.get("adapt", {})
     if seen is not None:
         df["in_training"] = seen.to_numpy()
     left_out += [(r.path, r.error) for r in df.itertuples() if r.error]
@@ -587,7 +641,7 @@ def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *
         wa=100 * weighted_accuracy(y, p), ua=100 * unweighted_accuracy(y, p, len(classes)),
         recall={c: 100 * float(r) for c, r in zip(classes, recall) if r == r},
         confusion=pd.DataFrame(confusion_matrix(y, p, len(classes)), index=classes, columns=classes),
-        left_out=left_out, checkpoint=rec.info.path, training_overlap=overlap)
+        left_out=left_out, checkpoint=rec.info.path, training_overlap=overlap, adapt=adapted)
 
 
 def _training_files_seen(info: CheckpointInfo, paths: pd.Series) -> pd.Series | None:

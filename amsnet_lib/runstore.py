@@ -87,7 +87,8 @@ def _branch_identity(name: str, exp: ExperimentConfig, n_items: int) -> dict:
             "split_file": exp.split_file, "features": exp.features, "architecture": arch, "train": exp.stage_train(name),
             "n_utterances": n_items,
             # only when not the default, so the keys of every run before this option stay valid
-            **({"normalisation": exp.normalisation} if exp.normalisation != "corpus" else {})}
+            **({"normalisation": exp.normalisation} if exp.normalisation != "corpus" else {}),
+            **({"augment": exp.augment} if exp.augment != "none" else {})}
 
 
 def _describe(experiment_dir: Path, identity: dict) -> None:

@@ -5,7 +5,7 @@ The notebooks in ``notebooks/`` hold no logic of their own: they open a session 
 :func:`setup` (corpora, protocol, profile, where results go), run the experiments of
 :mod:`amsnet_lib.studies` through it, and display what :mod:`amsnet_lib.tables` builds.
 Every experiment also updates ``results/tables/summary.csv``
-(:func:`amsnet_lib.training.update_summary`), from which :func:`amsnet_lib.report.build_report`
+(:func:`amsnet_lib.tables.update_summary`), from which :func:`amsnet_lib.report.build_report`
 writes ``results/REPORT.md``.
 """
 from __future__ import annotations
@@ -213,7 +213,8 @@ class Session:
         run store is left out of the returned list (and of ``summary.csv``), with a line saying so.
         """
         from .errors import AmsnetError
-        from .training import run_experiment, update_summary
+        from .training import run_experiment
+        from .tables import update_summary
 
         out = []
         for cfg in configs:

@@ -249,6 +249,7 @@ class WindowPrediction:
         latency_ms: processing time of this window (features + model), from the moment its
             last sample arrived until its prediction was ready.
         warnings: ``silent``, ``clipped`` for this window.
+        adapted: standardised with the stream's running statistics (``adapt`` past its warm-up).
     """
 
     index: int
@@ -260,6 +261,7 @@ class WindowPrediction:
     alpha_urlm: float
     latency_ms: float
     warnings: list = field(default_factory=list)
+    adapted: bool = False
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -274,7 +276,9 @@ class StreamSummary:
     """Totals of a stream: windows, audio length, latency statistics and real-time factor.
 
     ``real_time_factor`` = processing time / audio duration: below 1 the recogniser is faster
-    than the audio arrives. ``keeps_up``: every hop's processing fit in the hop.
+    than the audio arrives. ``keeps_up``: every hop's processing fit in the hop. ``adapt``: the
+    adaptation mode; ``adapt_warmup_seconds``: audio it waits for before adapting;
+    ``adapted_from_seconds``: stream time of the first adapted window (None: never adapted).
     """
 
     windows: int
@@ -287,6 +291,9 @@ class StreamSummary:
     hop_seconds: float
     keeps_up: bool
     buffer_samples: int
+    adapt: str = "none"
+    adapt_warmup_seconds: float = 0.0
+    adapted_from_seconds: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -301,9 +308,19 @@ class StreamRecognizer:
         checkpoint: checkpoint file when ``recognizer`` is not given (default: the shipped model).
         window: window length in seconds (default: the model's utterance length, 3 s for EmoDB).
         hop: seconds between window starts (default 0.5).
+        adapt: ``none``, or ``corpus`` / ``speaker`` (the same here: one stream, one speaker):
+            standardise each window with running statistics of the stream so far (every window's
+            features; the new audio of a window counts as new_seconds / window utterances), blended
+            with the training statistics as :func:`amsnet_lib.adapt.blend`. Windows before the warm-up
+            (:data:`amsnet_lib.adapt.MIN_UTTERANCES` utterances' worth of audio, ``warmup_seconds``)
+            use the training statistics; the statistics gather from the first window on.
     """
 
-    def __init__(self, recognizer=None, *, checkpoint=None, window: float | None = None, hop: float = 0.5):
+    def __init__(self, recognizer=None, *, checkpoint=None, window: float | None = None, hop: float = 0.5,
+                 adapt: str = "none"):
+        from .adapt import MIN_UTTERANCES, check_mode
+
+        self.adapt = check_mode(adapt)
         if recognizer is None:
             from .predict import Recognizer
 
@@ -322,6 +339,12 @@ class StreamRecognizer:
         self._latencies: list[float] = []
         self._processing = 0.0
         self._index = 0
+        self._moments = None
+        self._last_end = 0
+        self._adapted_from = None
+        c = getattr(recognizer, "config", None)
+        self.warmup_seconds = (MIN_UTTERANCES[self.adapt] * float(getattr(c, "duration", self.window_seconds))
+                               if self.adapt != "none" else 0.0)
 
     @property
     def buffer_samples(self) -> int:
@@ -332,15 +355,39 @@ class StreamRecognizer:
     def samples_seen(self) -> int:
         return self._win.total
 
+    def _predict_adapted(self, start: int, signal: np.ndarray) -> tuple[dict, bool]:
+        """Features, running statistics updated with this window's, and the prediction (adapted past the warm-up)."""
+        from .adapt import FeatureMoments, blend, normalise
+
+        r = self.recognizer
+        frames, mask, spec = r.features(signal)
+        if self._moments is None:
+            self._moments = FeatureMoments.empty(frames.shape[-1], spec.shape[0])
+        end = start + len(signal)
+        new = max(0, end - max(start, self._last_end)) / self.sample_rate  # audio no earlier window held
+        self._last_end = max(self._last_end, end)
+        self._moments.add(frames, mask, spec, weight=new / max(self.window_seconds, 1e-9))
+        adapted = self._last_end / self.sample_rate >= self.warmup_seconds
+        norm = blend(r.info.normaliser, self._moments) if adapted else r.info.normaliser
+        f, s = normalise(norm, frames, mask, spec)
+        proba, alpha = r.infer(f[None], mask[None], s[None], normalised=True)
+        if adapted and self._adapted_from is None:
+            self._adapted_from = start / self.sample_rate
+        return r._record(proba[0], alpha[0]), adapted
+
     def _predict(self, start: int, signal: np.ndarray) -> WindowPrediction:
         t0 = time.perf_counter()
-        rec = self.recognizer.predict_signal(signal)
+        if self.adapt != "none":
+            rec, adapted = self._predict_adapted(start, signal)
+        else:
+            rec, adapted = self.recognizer.predict_signal(signal), False
         warns = inspect_audio(signal)
         dt = time.perf_counter() - t0
         self._processing += dt
         self._latencies.append(1000.0 * dt)
         p = WindowPrediction(self._index, start / self.sample_rate, (start + len(signal)) / self.sample_rate,
-                             rec["label"], rec["probabilities"], rec["alpha_frlm"], rec["alpha_urlm"], 1000.0 * dt, warns)
+                             rec["label"], rec["probabilities"], rec["alpha_frlm"], rec["alpha_urlm"], 1000.0 * dt, warns,
+                             adapted)
         self._index += 1
         return p
 
@@ -372,25 +419,29 @@ class StreamRecognizer:
             hop_seconds=self.hop_seconds,
             keeps_up=bool(len(lat) == 0 or lat.max() < 1000.0 * self.hop_seconds),
             buffer_samples=self.buffer_samples,
+            adapt=self.adapt,
+            adapt_warmup_seconds=self.warmup_seconds,
+            adapted_from_seconds=self._adapted_from,
         )
 
 
 def stream_predict(source=None, *, checkpoint=None, recognizer=None, window: float | None = None, hop: float = 0.5,
-                   block_seconds: float | None = None, mic: bool = False) -> tuple[StreamRecognizer, Iterator[WindowPrediction]]:
+                   block_seconds: float | None = None, mic: bool = False,
+                   adapt: str = "none") -> tuple[StreamRecognizer, Iterator[WindowPrediction]]:
     """Set up streaming recognition of ``source``.
 
     Args:
         source: an audio file path; ``"-"`` for raw 16 kHz 16-bit little-endian mono PCM on
             stdin; or a binary file object of such PCM. Ignored with ``mic=True``.
         mic: record from the default microphone instead (needs the optional ``sounddevice``).
-        checkpoint, recognizer, window, hop: see :class:`StreamRecognizer`.
+        checkpoint, recognizer, window, hop, adapt: see :class:`StreamRecognizer`.
         block_seconds: input block size (default: ``hop``).
 
     Returns:
         ``(stream_recognizer, predictions)``: iterate ``predictions`` for the windows as they
         complete, then call ``stream_recognizer.summary()``.
     """
-    sr = StreamRecognizer(recognizer, checkpoint=checkpoint, window=window, hop=hop)
+    sr = StreamRecognizer(recognizer, checkpoint=checkpoint, window=window, hop=hop, adapt=adapt)
     block = block_seconds or hop
     rate = sr.sample_rate
     if mic:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import paper, studies
+from ._atomic import atomic_write_text, locked
 from .config import RECIPES, ExperimentConfig
 
 
@@ -575,3 +576,28 @@ def se_ratio_table(summary: pd.DataFrame | None, protocols: Sequence[str] = ("pa
         rows.append(row)
     return pd.DataFrame(rows)
 
+
+#: The columns that identify a row of ``summary.csv`` (one row per experiment).
+SUMMARY_KEYS = ["corpus", "protocol", "recipe", "model", "variant"]
+
+
+def update_summary(result, path: str | os.PathLike = "results/tables/summary.csv") -> pd.DataFrame:
+    """Insert or replace an experiment's row (``result``: an
+    :class:`~amsnet_lib.training.ExperimentResult`, or its ``summary()`` dict) in ``summary.csv``,
+    the machine-readable summary every table of the report reads.
+
+    Under :func:`~amsnet_lib._atomic.locked`: processes updating one summary at once each keep their
+    row; the file is replaced atomically.
+    """
+    row = dict(result) if isinstance(result, dict) else result.summary()
+    row.setdefault("recipe", "paper")
+    with locked(path) as path:
+        old = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=list(row))
+        if "recipe" not in old:  # a summary from before the tuned recipe: every row is the paper's
+            old.insert(old.columns.get_loc("model") if "model" in old else 0, "recipe", "paper")
+        if len(old):
+            same = np.logical_and.reduce([old[k].astype(str) == str(row[k]) for k in SUMMARY_KEYS])
+            old = old[~same]
+        new = pd.concat([old, pd.DataFrame([row])], ignore_index=True).sort_values(SUMMARY_KEYS, kind="stable")
+        atomic_write_text(path, new.to_csv(index=False))
+    return new

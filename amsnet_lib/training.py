@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ._atomic import atomic_write_bytes, atomic_write_text, locked
+from ._atomic import atomic_write_bytes
 from .augment import augment_batch, mixup_lambda
 from .config import LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig
 from .devices import _LEGACY_DEVICE, _join_devices, _training_device, device_name
@@ -46,7 +46,6 @@ __all__ = [
     "fit_late_weight",
     "run_experiment",
     "train_model",
-    "update_summary",
 ]
 
 SINGLE_STAGE = ("frlm", "urlm", "early")  # trained in one stage; the others fuse frozen branches
@@ -429,6 +428,7 @@ class _FoldData:
 def _fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, device,
                normalisation: str = "corpus") -> _FoldData:
     fit_idx, val_idx = validation_split(features.labels, fold.train, val_fraction, seed)
+    fit_idx, val_idx, fold = _without_augmented_leaks(features, fit_idx, val_idx, fold)
     if normalisation == "speaker":  # label-free, per speaker; then the usual fit-part statistics
         features = standardise_per_speaker(features)
     # Normalisation statistics come from the fit part only: nothing of the test fold leaks in.
@@ -440,6 +440,24 @@ def _fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, d
         test=_take(data, torch.as_tensor(fold.test)),
         sizes={"n_train": len(fit_idx), "n_val": len(val_idx), "n_test": len(fold.test), "normaliser": norm},
     )
+
+
+def _without_augmented_leaks(features: Features, fit_idx, val_idx, fold: Fold):
+    """Augmented copies (table column ``source``, :mod:`amsnet_lib.channels`) train only with their original.
+
+    A copy is kept in the fit part only when its original is there too; copies never validate or
+    test, so neither early stopping nor a test score sees a perturbed copy of a fit utterance, and
+    the fit part never holds a copy of a validation or test utterance.
+    """
+    if "source" not in features.table.columns:
+        return fit_idx, val_idx, fold
+    source = features.table["source"].fillna("").astype(str).to_numpy()
+    paths = features.table["path"].astype(str).to_numpy()
+    copy = source != ""
+    fit_originals = set(paths[fit_idx[~copy[fit_idx]]])
+    copies_ok = np.flatnonzero(copy & np.isin(source, list(fit_originals)))
+    fit_idx = np.union1d(fit_idx[~copy[fit_idx]], copies_ok)
+    return fit_idx, val_idx[~copy[val_idx]], Fold(fold.name, fold.train, fold.test[~copy[fold.test]])
 
 
 def _run_single_stage(name, exp, features, fold, seed, store, device, progress, train=True, need_weights=False) -> Path | None:
@@ -706,6 +724,11 @@ def run_experiment(
     """
     from tqdm.auto import tqdm
 
+    if "source" in features.table.columns:  # folds over originals and copies would test on copies
+        raise AmsnetError(None, "cross-validation of augmented features (a table with a `source` column) is not "
+                                "supported: its folds would mix copies and originals",
+                          "cross-validate the original features; augment only a model's training data "
+                          "(amsnet_lib.channels.augmented_features, then fit_final)")
     if not finished_only:
         _check_trainable(features)
     store = store if isinstance(store, RunStore) else RunStore(store)
@@ -770,26 +793,3 @@ def fit_final(
     metrics = json.loads((d / "metrics.json").read_text())
     model = load_fold_model(exp, d, len(features.classes), store, device)
     return model, Normaliser.from_state_dict(metrics["normaliser"])
-
-
-SUMMARY_KEYS = ["corpus", "protocol", "recipe", "model", "variant"]
-
-
-def update_summary(result: ExperimentResult | dict, path: str | os.PathLike = "results/tables/summary.csv") -> pd.DataFrame:
-    """Insert or replace the experiment's row in the machine-readable summary.
-
-    Under :func:`~amsnet_lib._atomic.locked`: processes updating one summary at once each keep their
-    row; the file is replaced atomically.
-    """
-    row = result.summary() if isinstance(result, ExperimentResult) else dict(result)
-    row.setdefault("recipe", "paper")
-    with locked(path) as path:
-        old = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=list(row))
-        if "recipe" not in old:  # a summary from before the tuned recipe: every row is the paper's
-            old.insert(old.columns.get_loc("model") if "model" in old else 0, "recipe", "paper")
-        if len(old):
-            same = np.logical_and.reduce([old[k].astype(str) == str(row[k]) for k in SUMMARY_KEYS])
-            old = old[~same]
-        new = pd.concat([old, pd.DataFrame([row])], ignore_index=True).sort_values(SUMMARY_KEYS, kind="stable")
-        atomic_write_text(path, new.to_csv(index=False))
-    return new

@@ -48,7 +48,8 @@ from amsnet_lib.errors import AmsnetError  # noqa: E402
 from amsnet_lib import significance  # noqa: E402
 from amsnet_lib.studies import LEARNING_RATES, experiment, with_learning_rate, with_stage_learning_rates  # noqa: E402
 from amsnet_lib.engine import EngineConfig, pretrain  # noqa: E402
-from amsnet_lib.training import run_experiment, update_summary  # noqa: E402
+from amsnet_lib.training import run_experiment  # noqa: E402
+from amsnet_lib.tables import update_summary  # noqa: E402
 from amsnet_lib.runstore import RunStore  # noqa: E402
 from head_seeds import paper_folds  # noqa: E402
 

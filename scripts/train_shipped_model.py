@@ -147,6 +147,17 @@ below are cross-validated accuracies of the **same configuration** trained on pa
 
 WA = weighted accuracy (overall share correct), UA = unweighted accuracy (mean per-class recall).
 
+## Other microphones, rooms and speakers
+- How accuracy falls when the channel changes (telephone band, -20 dB, noise at 20 and 10 dB SNR, another
+  microphone's response, a room), and what unsupervised adaptation recovers: the
+  [channel-shift table](../../results/tables/channel_shift.md) (the same configuration trained on EmoDB
+  speakers 03-11 and tested on 12-16; `python -m benchmarks.channel_shift`). It is measured on that
+  five-speaker model, not on this checkpoint, which has seen every EmoDB speaker.
+- To adapt to your own audio without labels: `amsnet evaluate ... --adapt corpus` (its default) or
+  `--adapt speaker` (with a `speaker` column), `amsnet predict ... --adapt corpus` for a folder of 10 or more
+  recordings ([how much audio it needs](../../results/tables/adapt_min_audio.md)). With labels: train on your
+  own corpus, `amsnet fit --corpus mine.csv --out mine.pt`.
+
 ## Limits
 - Acted German speech from only 10 speakers, recorded in an anechoic room. Expect clearly weaker
   results on spontaneous speech, on other languages, on other recording conditions and on noisy

@@ -197,3 +197,23 @@ def test_compare_tests_finished_models_against_the_first_and_trains_nothing(tmp_
     assert cli.main(["compare", "urlm", *common]) == 2
     assert cli.main(["compare", "urlm", "urlm", *common]) == 2
     assert "two or more different models" in capsys.readouterr().err
+
+
+def test_features_groups_warnings_by_reason_and_writes_them_all(tmp_path, capsys):
+    corpus = _corpus(tmp_path)
+    for i in range(3):  # three clipped recordings: one grouped line, not three
+        sf.write(corpus / "loud" / f"clip{i}.wav", np.clip(3 * sine(0.7, freq=200.0 + 10 * i), -1, 1), 16000)
+    report = tmp_path / "warnings.csv"
+    args = ["features", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1",
+            "--duration", "1.0", "--report", str(report)]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "3 warning(s), 1 reason(s):" in out and "3 x clipped (e.g. " in out and str(report) in out
+    assert sum("clip" in line for line in out.splitlines()) == 1  # one grouped line, not one per file
+    import pandas as pd
+
+    assert sorted(pd.read_csv(report)["path"].map(lambda p: os.path.basename(p))) == ["clip0.wav", "clip1.wav", "clip2.wav"]
+    assert "corpus: corpus" in out  # a folder corpus is named after its folder, not "custom"
+    # without --report the list goes to reports/ beside the feature cache
+    assert cli.main(args[:-2]) == 0
+    assert (tmp_path / "reports" / "features_corpus_warnings.csv").is_file()

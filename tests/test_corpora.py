@@ -474,7 +474,10 @@ def test_csv_manifest(tmp_path):
         'clips/sub/d.wav,angry,s1,,,"quoted, with comma",\n', encoding="utf-8")
     table = load_corpus(manifest)
     _check_layout(table)
-    assert table.attrs == {"corpus": "custom", "classes": ["angry", "sad"], "skipped": []}
+    assert table.attrs == {"corpus": "corpus", "classes": ["angry", "sad"], "skipped": []}  # named after its file
+    assert load_corpus(manifest, name="my_lab").attrs["corpus"] == "my_lab"
+    (tmp_path / "emodb.csv").write_text(manifest.read_text(encoding="utf-8"), encoding="utf-8")
+    assert load_corpus(tmp_path / "emodb.csv").attrs["corpus"] == "emodb-custom"  # never a built-in corpus's name
     assert table["path"].tolist() == [str(tmp_path / "clips" / "a.wav"), str(tmp_path / "clips" / "b.wav"),
                                       str(absolute), str(tmp_path / "clips" / "sub" / "d.wav")]
     assert table["gender"].tolist() == ["f", "m", None, None]

@@ -54,7 +54,7 @@ def _env(tmp_path) -> dict:
 _WRITER = """
 import sys, time
 from amsnet_lib.timings import record_timing
-from amsnet_lib.training import update_summary
+from amsnet_lib.tables import update_summary
 who, summary, timings, start = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 while time.time() < start:  # both processes begin together, so their updates interleave
     time.sleep(0.005)

@@ -340,8 +340,10 @@ def test_cli_fit_writes_a_checkpoint_that_predict_and_evaluate_use(tmp_path, cap
     assert cli.main(["evaluate", str(train), "--checkpoint", str(out), "--quiet", "--include-training"]) == 0
     assert "10 of the 10 utterances evaluated are files the checkpoint was trained on" in capsys.readouterr().out
     other = _labelled_corpus(tmp_path / "other")
-    assert cli.main(["evaluate", str(other), "--checkpoint", str(out), "--quiet"]) == 0
-    assert "training data: none of these files" in capsys.readouterr().out
+    report = tmp_path / "left_out.csv"  # every utterance left out, listed in a file the summary names
+    assert cli.main(["evaluate", str(other), "--checkpoint", str(out), "--quiet", "--left-out", str(report)]) == 0
+    printed = capsys.readouterr()
+    assert "training data: none of these files" in printed.out and str(report) in printed.err and report.is_file()
     # determinism: the same seed and data in a fresh run store give the same weights
     again = tmp_path / "again.pt"
     torch.set_num_threads(1)

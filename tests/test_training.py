@@ -13,7 +13,8 @@ import torch
 from amsnet_lib import runstore, training, units
 from amsnet_lib.config import ExperimentConfig, FeatureConfig, FRLMConfig, FusionConfig, TrainConfig, URLMConfig
 from amsnet_lib.features import Features
-from amsnet_lib.training import fit_final, run_experiment, update_summary
+from amsnet_lib.training import fit_final, run_experiment
+from amsnet_lib.tables import update_summary
 from amsnet_lib.runstore import RunStore
 
 CLASSES = ["a", "b", "c"]

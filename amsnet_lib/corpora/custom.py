@@ -44,6 +44,7 @@ def load_custom(
     source: str | os.PathLike,
     classes: Sequence[str] | None = None,
     skip_bad: bool = True,
+    name: str | None = None,
 ) -> pd.DataFrame:
     """Load a CSV manifest or a folder-per-label corpus as a corpus table.
 
@@ -52,10 +53,14 @@ def load_custom(
         classes: class order; default the sorted unique labels. Every label must be in it.
         skip_bad: leave out unreadable, empty or too short audio files and report them in
             ``attrs["skipped"]`` as ``(path, reason)``; when ``False`` they raise AudioError.
+        name: the corpus's name in tables, summaries and run keys; default the manifest's file
+            name without ``.csv`` (or the folder's name). A name of a built-in corpus (``emodb``,
+            ``iemocap``) gets ``-custom`` appended: those names choose the built-in corpora's
+            settings and label their results.
 
     Returns:
         Table in the manifest's row order (folder: sorted by path), ``attrs["corpus"]`` is
-        ``"custom"``; durations come from the file headers.
+        its name (see ``name``); durations come from the file headers.
 
     Raises:
         ManifestError: malformed manifest (missing columns, no rows, bad encoding, a file
@@ -91,7 +96,13 @@ def load_custom(
         entry["duration"] = duration_or_skip(entry["path"], skipped, skip_bad)
         if entry["duration"] is not None:
             rows.append(entry)
-    return make_table(rows, "custom", classes, skipped)
+    return make_table(rows, corpus_name(source, name), classes, skipped)
+
+
+def corpus_name(source: str | os.PathLike, name: str | None = None) -> str:
+    """The name of a manifest or folder corpus: ``name``, else the file's stem or the folder's name."""
+    name = (str(name) if name else Path(source).stem).strip() or "custom"
+    return f"{name}-custom" if name.lower() in ("emodb", "iemocap") else name
 
 
 def _refuse_case_variants(entries: list[dict], where: dict[str, str], source: Path) -> None:

@@ -1,0 +1,117 @@
+"""Channel simulation: the benchmark's fixed conditions, random training channels, augmented features, no leaks."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from amsnet_lib.channels import CONDITIONS, apply_channel, augmented_features, random_channel
+from amsnet_lib.protocols import Fold
+
+from signals import TINY_FEATURES, tone
+
+
+def _band_energy(x, lo, hi, sr=16000):
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(len(x), 1 / sr)
+    return spec[(f >= lo) & (f < hi)].sum()
+
+
+def test_fixed_conditions_do_what_they_say():
+    x = (0.1 * np.random.default_rng(0).standard_normal(32000)).astype(np.float32)
+    out = {c: apply_channel(x, c, seed=1) for c in CONDITIONS}
+    assert all(y.shape == x.shape and y.dtype == np.float32 for y in out.values())
+    assert np.array_equal(out["clean"], x)
+    np.testing.assert_allclose(out["gain-20dB"], x * 0.1, rtol=1e-5)
+    tel = out["telephone"]  # nothing left above the 3.4 kHz band edge, little below 300 Hz
+    assert _band_energy(tel, 4200, 8000) < 1e-4 * _band_energy(x, 4200, 8000)
+    assert _band_energy(tel, 0, 150) < 0.05 * _band_energy(x, 0, 150)
+    for c, snr in (("snr20", 20), ("snr10", 10)):
+        noise = out[c].astype(np.float64) - x
+        assert 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean(noise ** 2)) == pytest.approx(snr, abs=0.2)
+    tilt = out["eq-tilt"]  # a dull microphone: highs lose about 12 dB, lows none
+    assert 10 * np.log10(_band_energy(tilt, 7000, 7900) / _band_energy(x, 7000, 7900)) == pytest.approx(-11.5, abs=1.5)
+    assert 10 * np.log10(_band_energy(tilt, 50, 90) / _band_energy(x, 50, 90)) == pytest.approx(0.0, abs=0.5)
+    assert np.sqrt(np.mean(out["reverb"] ** 2)) == pytest.approx(np.sqrt(np.mean(x ** 2)), rel=1e-3)
+    assert np.array_equal(apply_channel(x, "snr10", seed=1), out["snr10"])  # seeded: the same audio every run
+    with pytest.raises(ValueError, match="unknown channel condition 'phone'"):
+        apply_channel(x, "phone")
+
+
+def test_random_channels_are_seeded_bounded_and_varied():
+    x = tone(1.0, 200.0, amp=0.9)
+    a, what_a = random_channel(x, 16000, np.random.default_rng(3))
+    b, what_b = random_channel(x, 16000, np.random.default_rng(3))
+    assert np.array_equal(a, b) and what_a == what_b and a.shape == x.shape
+    descriptions = {random_channel(x, 16000, np.random.default_rng(s))[1] for s in range(20)}
+    assert len(descriptions) > 10  # different channels, not one
+    assert all(np.max(np.abs(random_channel(x, 16000, np.random.default_rng(s))[0])) <= 0.99 + 1e-6 for s in range(20))
+
+
+def test_augmented_features_add_cached_copies_that_train_only_with_their_originals(tmp_path):
+    from amsnet_lib.corpora import load_corpus
+    from amsnet_lib.features import extract_features
+    from amsnet_lib.training import _without_augmented_leaks
+
+    for i in range(3):
+        for label, f0 in (("high", 320.0), ("low", 110.0)):
+            p = tmp_path / "c" / label / f"{label}{i}.wav"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(p, tone(0.8, f0, seed=i), 16000)
+    table = load_corpus(tmp_path / "c")
+    feats = extract_features(table, TINY_FEATURES, cache_dir=tmp_path / "cache", n_jobs=1, progress=False)
+    aug = augmented_features(feats, "channels", audio_dir=tmp_path / "aug", feature_cache=tmp_path / "cache", progress=False)
+    assert len(aug) == 12 and list(aug.labels[:6]) == list(aug.labels[6:]) == list(feats.labels)
+    assert (aug.table["source"][:6] == "").all() and list(aug.table["source"][6:]) == list(table["path"])
+    np.testing.assert_array_equal(aug.frames[:6], feats.frames)
+    # a copy's features are those of its derived file, through the cache like any other file
+    again = extract_features(aug.table.iloc[6:].reset_index(drop=True).assign(label=list(table["label"])), TINY_FEATURES,
+                             cache_dir=tmp_path / "cache", n_jobs=1, progress=False)
+    assert again.cache_hits == 6 and np.array_equal(again.spec, aug.spec[6:])
+    same = augmented_features(feats, "channels", audio_dir=tmp_path / "aug", feature_cache=tmp_path / "cache", progress=False)
+    assert list(same.table["channel"]) == list(aug.table["channel"])  # resumable and reproducible
+    # fit part 0-3, validation 4, test 5: every copy of a fit original trains (wherever the split put it), no other
+    fit, val, fold = _without_augmented_leaks(aug, np.array([0, 1, 2, 3, 6, 7, 10]), np.array([4, 9]),
+                                              Fold("f", np.arange(12), np.array([5, 11])))
+    assert list(fit) == [0, 1, 2, 3, 6, 7, 8, 9] and list(val) == [4] and list(fold.test) == [5]
+    with pytest.raises(ValueError, match="augment must be one of none, channels"):
+        augmented_features(feats, "speed", audio_dir=tmp_path / "aug")
+    assert augmented_features(feats, "none", audio_dir=tmp_path / "aug") is feats
+
+
+def test_cross_validation_refuses_augmented_features(tmp_path):
+    from amsnet_lib.errors import AmsnetError
+    from amsnet_lib.studies import experiment
+    from amsnet_lib.training import run_experiment
+
+    class _F:  # only the table is looked at before the refusal
+        table = pd.DataFrame({"path": ["a"], "label": ["x"], "source": [""]})
+
+    with pytest.raises(AmsnetError, match="cross-validation of augmented features"):
+        run_experiment(experiment("custom", "urlm", "paper", "quick"), _F(), store=tmp_path)
+
+
+def test_cli_fit_augment_trains_on_copies_and_records_the_originals(tmp_path, capsys):
+    import torch
+
+    from amsnet_lib import cli
+    from amsnet_lib.checkpoint import file_digest, read_checkpoint_info
+
+    train = tmp_path / "train"
+    for i in range(4):
+        for label, f0 in (("high", 320.0), ("low", 110.0)):
+            (train / label).mkdir(parents=True, exist_ok=True)
+            sf.write(train / label / f"{label}{i}.wav", tone(1.0, f0 * (1 + 0.03 * i), seed=40 + i), 16000)
+    out = tmp_path / "aug.pt"
+    threads = torch.get_num_threads()
+    try:
+        assert cli.main(["fit", "--corpus", str(train), "--duration", "1.0", "--profile", "quick", "--out", str(out),
+                         "--run-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache" / "features"),
+                         "--jobs", "1", "--threads", "1", "--augment", "channels", "--model", "urlm"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    info = read_checkpoint_info(out)
+    assert info.experiment.augment == "channels" and info.meta["n_utterances"] == 8
+    assert info.meta["training_sha256"] == sorted(file_digest(p) for p in train.rglob("*.wav"))
+    assert len(list((tmp_path / "cache" / "augmented" / "channels").glob("*.wav"))) == 8
