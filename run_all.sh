@@ -9,9 +9,9 @@
 #   ./run_all.sh --emodb DIR          EmoDB folder (default: $AMSNET_EMODB_DIR, else ./data/emodb,
 #                                     downloaded there when absent and online)
 #   ./run_all.sh --only 02            only the notebooks whose name contains 02 (repeatable)
-#   ./run_all.sh --skip-studies learning_rate,optimizer_batch   leave out studies of notebook 04
-#                                     (se_ratio, optimizer_batch, hidden_size, learning_rate) or
-#                                     notebook 03's studies beyond the paper (normalisation, training_seeds, late_fusion, tuned_recipe)
+#   ./run_all.sh --skip-studies learning_rate,optimizer_batch   leave out studies (the default studies
+#                                     of the registry amsnet_lib.studies.STUDIES: notebook 04's
+#                                     hyper-parameter studies, notebook 03's studies beyond the paper)
 #   ./run_all.sh --no-loso            skip the leave-one-speaker-out runs of 02 and 03
 #   ./run_all.sh --device cuda        training device (default: CUDA when present, else CPU)
 #   ./run_all.sh --jobs N             full profile: first train every fold of the suite (branches,
@@ -46,7 +46,6 @@ verbose=0
 update_notebooks=0
 jobs=""
 ray_address="${RAY_ADDRESS:-}"
-all_studies="se_ratio,optimizer_batch,hidden_size,learning_rate,normalisation,training_seeds,late_fusion,tuned_recipe"
 
 usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -88,10 +87,12 @@ mkdir -p "$executed"
 
 corpus=emodb
 [ -n "$iemocap_dir" ] && corpus=both
+# The studies: the registry's default ones (amsnet_lib.studies.STUDIES) less --skip-studies.
 studies="$("$py" -c '
 import sys
-keep = [s for s in sys.argv[1].split(",") if s and s not in set(sys.argv[2].split(","))]
-print(repr(keep))' "$all_studies" "$skip_studies")"
+from amsnet_lib.studies import default_studies
+keep = [s for s in default_studies() if s not in set(sys.argv[1].split(","))]
+print(repr(keep))' "$skip_studies")"
 
 # Full profile: every fold of the whole suite first, as Ray tasks of one thread each (independent
 # folds scale with the cores better than intra-op threads do: benchmarks/bench_parallel.py).

@@ -28,28 +28,6 @@ from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_AVAILABLE, 
 from .timings import environment_info, read_timings
 
 
-#: The studies of :mod:`amsnet_lib.studies` by name (notebook ``03``: the ablations and the study beyond the
-#: paper; notebook ``04``: the four hyper-parameter studies).
-STUDIES = {"ablations": studies.ablations, **studies.HYPERPARAMETER_STUDIES, **studies.BEYOND_PAPER_STUDIES}
-
-
-#: Studies whose configurations fix their own training seeds (a session's ``seeds`` does not replace them).
-STUDIES_WITH_OWN_SEEDS = ("training_seeds",)
-
-
-#: The quick profile (CI) trains only these variants of the hyper-parameter studies: the one that
-#: notebooks 01-03 already trained (read back from the run store) and one more, so every code path
-#: of notebook 04 runs within the CI time budget. The full profile trains every variant.
-QUICK_VARIANTS = {
-    "se_ratio": ("r=8", "r=16"),
-    "optimizer_batch": ("rmsprop,bs=256", "adam,bs=256"),
-    "hidden_size": ("hidden=32", "hidden=64"),
-    "learning_rate": ("lr=0.0001", "lr=0.001"),
-}
-
-
-
-
 def resolve_corpora(corpus: str | Sequence[str]) -> list[str]:
     """``"emodb"``, ``"iemocap"``, ``"both"`` (or a list of those) -> list of corpus names."""
     names = [corpus] if isinstance(corpus, str) else list(corpus)
@@ -196,14 +174,15 @@ class Session:
         return studies.experiment(corpus, model, protocol or self.protocol, self.profile, **{"seeds": self.seeds, **overrides})
 
     def configs(self, study: str, corpus: str, all_variants: bool = False) -> list[ExperimentConfig]:
-        """The configurations of a study of :data:`STUDIES` with the session's seeds.
+        """The configurations of a study of :data:`amsnet_lib.studies.STUDIES` with the session's seeds.
 
-        In the quick profile only the variants of :data:`QUICK_VARIANTS` (unless ``all_variants``).
+        In the quick profile only the study's ``quick_variants`` (unless ``all_variants``).
         """
-        out = [c if study in STUDIES_WITH_OWN_SEEDS else dataclasses.replace(c, seeds=self.seeds)
-               for c in STUDIES[study](corpus, self.protocol, self.profile)]
-        if self.profile == "quick" and study in QUICK_VARIANTS and not all_variants:
-            out = [c for c in out if c.variant in QUICK_VARIANTS[study]]
+        st = studies.STUDIES[study]
+        out = [c if st.own_seeds else dataclasses.replace(c, seeds=self.seeds)
+               for c in st.configurations(corpus, self.protocol, self.profile)]
+        if self.profile == "quick" and st.quick_variants is not None and not all_variants:
+            out = [c for c in out if c.variant in st.quick_variants]
         return out
 
     def run(self, configs: Iterable[ExperimentConfig]) -> list:
@@ -256,19 +235,20 @@ class Session:
         return out
 
     def run_study(self, study: str, selected: Iterable[str] | None = None) -> dict[str, list]:
-        """A study of :data:`STUDIES` on each available corpus: ``{corpus: [ExperimentResult]}``.
+        """A study of :data:`amsnet_lib.studies.STUDIES` on each available corpus: ``{corpus: [ExperimentResult]}``.
 
         With ``selected`` (the notebook's ``studies`` parameter) a study not listed there is not
-        run: it says so and returns ``{}``.
+        run: it says so and returns ``{}``; ``selected=None`` runs the registry's default studies.
         """
-        if study not in STUDIES:
-            raise ValueError(f"unknown study {study!r}; choose from {list(STUDIES)}")
-        if selected is not None and study not in list(selected):
+        if study not in studies.STUDIES:
+            raise ValueError(f"unknown study {study!r}; choose from {list(studies.STUDIES)}")
+        st = studies.STUDIES[study]
+        if study not in (studies.default_studies() + ["ablations"] if selected is None else list(selected)):
             print(f"{study}: {NOT_RUN} (not in the notebook's `studies` parameter)")
             return {}
-        if self.profile == "quick" and study in QUICK_VARIANTS:
-            n = len(STUDIES[study]("emodb", self.protocol, self.profile))
-            print(f"profile quick: {len(QUICK_VARIANTS[study])} of {n} variants ({', '.join(QUICK_VARIANTS[study])}); "
+        if self.profile == "quick" and st.quick_variants is not None:
+            n = len(st.configurations("emodb", self.protocol, self.profile))
+            print(f"profile quick: {len(st.quick_variants)} of {n} variants ({', '.join(st.quick_variants)}); "
                   f"the full profile runs all {n}")
         out = {c: self.run(self.configs(study, c)) for c in self.available}
         return {c: res for c, res in out.items() if res}  # train=False: only what finished

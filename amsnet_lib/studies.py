@@ -13,6 +13,8 @@ pre-trained branch by what determines its weights).
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 from .config import RECIPES, ExperimentConfig, FeatureConfig, FRLMConfig, FusionConfig, TrainConfig, URLMConfig
 
@@ -155,18 +157,34 @@ def tuned(exp: ExperimentConfig, quick: bool = False, **components) -> Experimen
 # CLI (`amsnet train --se-ratio 8`) and the summary rows they write agree on both.
 
 
+def se_ratio_label(r: int) -> str:
+    return f"r={r}"
+
+
+def hidden_size_label(hidden: int) -> str:
+    return f"hidden={hidden}"
+
+
+def optimizer_batch_label(optimizer: str, batch_size: int) -> str:
+    return f"{optimizer},bs={batch_size}"
+
+
+def learning_rate_label(lr: float) -> str:
+    return f"lr={lr:g}"
+
+
 def _labelled(exp: ExperimentConfig, label: str) -> ExperimentConfig:
     return dataclasses.replace(exp, variant="; ".join(v for v in (exp.variant, label) if v))
 
 
 def with_se_ratio(exp: ExperimentConfig, r: int) -> ExperimentConfig:
     """``exp`` with URLM's squeeze-and-excitation reduction ratio ``r`` (Table 3); variant ``r=<r>``."""
-    return _labelled(dataclasses.replace(exp, urlm=dataclasses.replace(exp.urlm, se_ratio=r)), f"r={r}")
+    return _labelled(dataclasses.replace(exp, urlm=dataclasses.replace(exp.urlm, se_ratio=r)), se_ratio_label(r))
 
 
 def with_hidden_size(exp: ExperimentConfig, hidden: int) -> ExperimentConfig:
     """``exp`` with FRLM's BLSTM of ``hidden`` units per direction (Fig. 7); variant ``hidden=<n>``."""
-    return _labelled(dataclasses.replace(exp, frlm=dataclasses.replace(exp.frlm, hidden_size=hidden)), f"hidden={hidden}")
+    return _labelled(dataclasses.replace(exp, frlm=dataclasses.replace(exp.frlm, hidden_size=hidden)), hidden_size_label(hidden))
 
 
 def with_optimizer_batch(exp: ExperimentConfig, optimizer: str | None = None, batch_size: int | None = None) -> ExperimentConfig:
@@ -174,12 +192,12 @@ def with_optimizer_batch(exp: ExperimentConfig, optimizer: str | None = None, ba
     the current one); variant ``<optimizer>,bs=<batch>``."""
     optimizer = optimizer or exp.branch_train.optimizer
     batch_size = batch_size or exp.branch_train.batch_size
-    return _labelled(exp.with_training(optimizer=optimizer, batch_size=batch_size), f"{optimizer},bs={batch_size}")
+    return _labelled(exp.with_training(optimizer=optimizer, batch_size=batch_size), optimizer_batch_label(optimizer, batch_size))
 
 
 def with_learning_rate(exp: ExperimentConfig, lr: float) -> ExperimentConfig:
     """``exp`` trained (every stage) with learning rate ``lr`` (§4.5); variant ``lr=<lr>``."""
-    return _labelled(exp.with_training(lr=lr), f"lr={lr:g}")
+    return _labelled(exp.with_training(lr=lr), learning_rate_label(lr))
 
 
 def with_stage_learning_rates(exp: ExperimentConfig, frlm: float | None = None, urlm: float | None = None,
@@ -337,12 +355,79 @@ def late_fusion_study(corpus="emodb", protocol="paper", profile="full") -> list[
     return [late, with_late_weight(late, 0.5)]
 
 
-HYPERPARAMETER_STUDIES = {"se_ratio": se_ratio_study, "optimizer_batch": optimizer_batch_study,
-                          "hidden_size": hidden_size_study, "learning_rate": learning_rate_study}
+@dataclass(frozen=True)
+class Study:
+    """One study, registered once: the notebooks, ``run_all.sh``, the CLI and the report read it.
 
-#: Studies beyond the paper (notebook 03, under each protocol the ablations run under).
-BEYOND_PAPER_STUDIES = {"normalisation": normalisation_study, "training_seeds": training_seed_study,
-                        "late_fusion": late_fusion_study, "tuned_recipe": tuned_suite}
+    Attributes:
+        name: the study's name (``run_all.sh --skip-studies``, ``amsnet pretrain --studies``, the
+            notebooks' ``studies`` parameter).
+        configurations: ``(corpus, protocol, profile) -> list[ExperimentConfig]``.
+        notebook: the notebook that runs and shows it: ``"03"`` (the ablations, studies beyond the
+            paper; under each protocol) or ``"04"`` (the paper's hyper-parameter studies; its protocol only).
+        title: what the study varies, for tables and the report.
+        factors: the columns the study's tables show: name -> how to read it from a configuration.
+        table_prefix: file-name prefix of the tables (and figures) the notebook writes for it
+            (``<prefix><corpus>_<protocol>``), when the report quotes them by prefix.
+        quick_variants: in the quick profile (CI) only these variants train (labels as in
+            ``summary.csv``): the one notebooks 01-03 already trained and one more, so every code path
+            runs within the CI budget; ``None``: every variant.
+        own_seeds: its configurations fix their own training seeds (a session's seeds do not replace them).
+        default: part of the whole suite (``run_all.sh``, ``amsnet pretrain --studies all``); a study
+            that is not runs only when named.
+    """
+
+    name: str
+    configurations: Callable[..., list[ExperimentConfig]]
+    notebook: str
+    title: str
+    factors: Mapping[str, Callable[[ExperimentConfig], object]] = field(default_factory=dict)
+    table_prefix: str | None = None
+    quick_variants: tuple[str, ...] | None = None
+    own_seeds: bool = False
+    default: bool = True
+
+
+def _model(c: ExperimentConfig):
+    return c.model
+
+
+#: Every study, in the order the notebooks run them. ``ablations`` (Tables 4-5) is always part of the suite.
+STUDIES: dict[str, Study] = {s.name: s for s in (
+    Study("ablations", ablations, "03", "AMSNet and its ablations (Tables 4-5)", {"model": _model}),
+    Study("se_ratio", se_ratio_study, "04", "SE reduction ratio r (Table 3)", {"r": lambda c: c.urlm.se_ratio},
+          quick_variants=(se_ratio_label(8), se_ratio_label(16))),
+    Study("optimizer_batch", optimizer_batch_study, "04", "optimizer and batch size (Fig. 6)",
+          {"optimizer": lambda c: c.branch_train.optimizer, "batch_size": lambda c: c.branch_train.batch_size},
+          table_prefix="fig6_optimizer_batch_",
+          quick_variants=(optimizer_batch_label("rmsprop", 256), optimizer_batch_label("adam", 256))),
+    Study("hidden_size", hidden_size_study, "04", "BLSTM hidden size (Fig. 7)", {"hidden_size": lambda c: c.frlm.hidden_size},
+          table_prefix="fig7_hidden_size_", quick_variants=(hidden_size_label(32), hidden_size_label(64))),
+    Study("learning_rate", learning_rate_study, "04", "learning rate (Sec. 4.5)", {"lr": lambda c: f"{c.branch_train.lr:g}"},
+          table_prefix="learning_rate_", quick_variants=(learning_rate_label(1e-4), learning_rate_label(1e-3))),
+    Study("normalisation", normalisation_study, "03", "per-speaker normalisation (beyond the paper)",
+          {"model": _model, "normalisation": lambda c: c.normalisation}),
+    Study("training_seeds", training_seed_study, "03", "training seeds (beyond the paper)", {"model": _model},
+          table_prefix="training_seeds_", own_seeds=True),
+    Study("late_fusion", late_fusion_study, "03", "late fusion (beyond the paper)", {"model": _model},
+          table_prefix="late_fusion_"),
+    Study("tuned_recipe", tuned_suite, "03", "the tuned training recipe (beyond the paper, docs/RECIPE.md)",
+          {"model": _model}),
+    # ~9 CPU-hours: run only when named (amsnet pretrain --studies recipe_ablation)
+    Study("recipe_ablation", recipe_ablation_study, "03", "the tuned recipe without each of its components (beyond the paper)",
+          {"model": _model}, default=False),
+)}
+
+
+def default_studies() -> list[str]:
+    """The studies the whole suite runs besides the ablations (``run_all.sh``, ``--studies all``)."""
+    return [n for n, s in STUDIES.items() if s.default and n != "ablations"]
+
+
+#: The paper's hyper-parameter studies (notebook 04) and the studies beyond the paper (notebook 03),
+#: by name: views of :data:`STUDIES`.
+HYPERPARAMETER_STUDIES = {n: s.configurations for n, s in STUDIES.items() if s.notebook == "04"}
+BEYOND_PAPER_STUDIES = {n: s.configurations for n, s in STUDIES.items() if s.notebook == "03" and n != "ablations"}
 
 
 def full_suite(corpus: str = "emodb", profile: str = "full", loso: bool = True,
@@ -355,12 +440,11 @@ def full_suite(corpus: str = "emodb", profile: str = "full", loso: bool = True,
     studies share is listed once.
 
     Args:
-        studies: names of the studies to include besides the ablations (keys of
-            ``HYPERPARAMETER_STUDIES``, notebook 04, and ``BEYOND_PAPER_STUDIES``, notebook 03);
-            default all.
+        studies: names of the studies to include besides the ablations (keys of :data:`STUDIES`);
+            default :func:`default_studies`.
     """
     known = {**HYPERPARAMETER_STUDIES, **BEYOND_PAPER_STUDIES}
-    names = list(known) if studies is None else list(studies)
+    names = default_studies() if studies is None else list(studies)
     unknown = sorted(set(names) - set(known))
     if unknown:
         raise ValueError(f"unknown studies {unknown}; choose from {list(known)}")

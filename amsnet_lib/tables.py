@@ -72,26 +72,13 @@ _BEYOND_ABLATIONS = (("late", "", LATE_FUSION_LABEL), ("late", "w=0.5", LATE_AVE
 TUNED_SUFFIX = ", tuned recipe"
 
 
-#: The factor each study varies: column name -> how to read it from a configuration.
-STUDY_FACTORS = {
-    "ablations": {"model": lambda c: c.model},
-    "late_fusion": {"model": lambda c: c.model},
-    "se_ratio": {"r": lambda c: c.urlm.se_ratio},
-    "optimizer_batch": {"optimizer": lambda c: c.branch_train.optimizer, "batch_size": lambda c: c.branch_train.batch_size},
-    "hidden_size": {"hidden_size": lambda c: c.frlm.hidden_size},
-    "learning_rate": {"lr": lambda c: f"{c.branch_train.lr:g}"},
-    "normalisation": {"model": lambda c: c.model, "normalisation": lambda c: c.normalisation},
-    "training_seeds": {"model": lambda c: c.model},
-    "tuned_recipe": {"model": lambda c: c.model},
-}
-
-
 #: Fig. 1 shows these four emotions (the paper: angry, happy, neutral, sad).
 FIG1_CLASSES = {"emodb": ("anger", "happiness", "neutral", "sadness"), "iemocap": ("angry", "happy", "neutral", "sad")}
 
-#: The file-name prefix of each study's tables and figures (``results/tables/<prefix><corpus>_<protocol>``).
-_STUDY_TABLE_PREFIX = {"optimizer_batch": "fig6_optimizer_batch_", "hidden_size": "fig7_hidden_size_", "learning_rate": "learning_rate_",
-                       "training_seeds": "training_seeds_", "late_fusion": "late_fusion_", "significance": "significance_"}
+#: The file-name prefix of each study's tables and figures (``results/tables/<prefix><corpus>_<protocol>``)
+#: that the report quotes by prefix: the registry's, and the significance tests of notebook 03.
+_STUDY_TABLE_PREFIX = {**{n: st.table_prefix for n, st in studies.STUDIES.items() if st.table_prefix},
+                       "significance": "significance_"}
 
 def protocol_tag(protocol: str) -> str:
     """The tag every measured number carries: ``[paper]``, ``[loso]``, ..."""
@@ -295,8 +282,8 @@ def parameter_count(config: ExperimentConfig, n_classes: int | None = None) -> i
 
 
 def _study_factors(study: str, config: ExperimentConfig) -> dict:
-    """The columns a study varies (:data:`STUDY_FACTORS`), read from one configuration."""
-    return {k: get(config) for k, get in STUDY_FACTORS[study].items()}
+    """The columns a study varies (its :attr:`~amsnet_lib.studies.Study.factors`), read from one configuration."""
+    return {k: get(config) for k, get in studies.STUDIES[study].factors.items()}
 
 
 def study_table(results: Sequence, study: str, planned: Sequence[ExperimentConfig] = ()) -> pd.DataFrame:
@@ -338,7 +325,7 @@ def branch_table(study: str, planned: Sequence[ExperimentConfig], results: Seque
     fusion experiments) with what each branch reached beside the fusion, WA/UA (%).
 
     Args:
-        study: key of :data:`STUDY_FACTORS` naming the factor columns.
+        study: name of a study of :data:`amsnet_lib.studies.STUDIES` (its factors name the columns).
         planned: the fusion experiments of the study (``Session.configs``).
         results: finished ``ExperimentResult`` of those experiments and of their branches
             (:func:`amsnet_lib.studies.branches_of`); a model without a result leaves its cells

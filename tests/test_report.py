@@ -552,3 +552,25 @@ def test_report_has_a_significance_section_with_formatted_p_values_not_run_until
                              study_tables={"significance_emodb_paper": t})
     section = md.split(title, 1)[1].split("\n## ", 1)[0]
     assert "| URLM | -2.24 | -4.67 to 0.19 | 0.0800 | < 0.0001 |" in section
+
+
+def test_the_study_registry_is_the_one_list_of_studies():
+    """Notebooks, run_all.sh, the CLI and the report read amsnet_lib.studies.STUDIES: its quick
+    variants are labels of real configurations, its views agree, and a study that is not default
+    (the ~9 CPU-hour recipe ablation) stays out of the suite unless named."""
+    reg = studies.STUDIES
+    assert list(studies.HYPERPARAMETER_STUDIES) == [n for n, s in reg.items() if s.notebook == "04"]
+    assert "recipe_ablation" in reg and "recipe_ablation" not in studies.default_studies()
+    assert {e.variant for e in studies.full_suite("emodb", "full")} >= {"r=8", "lr=0.001"}
+    named = studies.full_suite("emodb", "full", loso=False, studies=["recipe_ablation"])
+    assert len(named) > len(studies.full_suite("emodb", "full", loso=False, studies=[]))
+    for name, st in reg.items():
+        if st.quick_variants is not None:
+            labels = {c.variant for c in st.configurations("emodb", "paper", "quick")}
+            assert set(st.quick_variants) <= labels, name
+        c = st.configurations("emodb", "paper", "full")
+        assert c and set(st.factors) and all(get(c[0]) is not None for get in st.factors.values()), name
+    prefixes = [s.table_prefix for s in reg.values() if s.table_prefix]
+    assert len(prefixes) == len(set(prefixes))
+    run_all = (Path(__file__).resolve().parents[1] / "run_all.sh").read_text()
+    assert "default_studies()" in run_all and "normalisation,training_seeds" not in run_all
