@@ -507,7 +507,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("search", help="search the tuned recipe of a branch on validation splits only (Optuna; resumable)")
     _add_corpus_args(p)
-    p.add_argument("--stage", required=True, choices=["frlm", "urlm"], help="the branch whose recipe is searched")
+    p.add_argument("--stage", required=True, choices=["frlm", "urlm", "fusion"],
+                   help="the stage whose recipe is searched (fusion: AMSNet's head and fine-tuning over the recipe's branches)")
     p.add_argument("--trials", type=int, default=8, help="finished trials wanted in all (those in the journal count)")
     p.add_argument("--protocol", default="paper", choices=["paper", "loso"], help="whose folds' validation splits score a trial")
     p.add_argument("--profile", default="full", choices=["full", "quick"])

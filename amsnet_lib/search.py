@@ -163,11 +163,22 @@ SPACES: dict[str, dict[str, tuple]] = {
     "urlm": {"lr": (3e-4, 1e-3, 3e-3), "time_mask": (0.0, 0.1, 0.2, 0.3), "freq_mask": (0.0, 0.1, 0.15, 0.25),
              "noise_std": (0.0, 0.05, 0.1, 0.2), "mixup": (0.0, 0.2, 0.4), "label_smoothing": (0.0, 0.1),
              "epochs": (40, 60, 80)},
+    # over the branches at the recipe's chosen values: the head's mixup of embeddings, and stage 3
+    # (end-to-end fine-tuning, FINETUNE_ON) or none; every combination is tried (grid)
+    "fusion": {"head_mixup": (0.0, 0.2), "finetune": (False, True)},
 }
+
+#: Stage 3 when the fusion search turns it on: the whole model at a tenth of the branches' peak
+#: learning rate, with their augmentation, for a short budget (ExperimentConfig.finetune).
+FINETUNE_ON = {"lr": 1e-4, "epochs": 15, "warmup": 0.1}
+#: The model each stage's trials train.
+STAGE_MODELS = {"frlm": "frlm", "urlm": "urlm", "fusion": "amsnet"}
 
 
 def trial_components(stage: str, params: dict) -> dict:
     """The :func:`amsnet_lib.studies.tuned` components of a trial's ``params`` for ``stage``."""
+    if stage == "fusion":
+        return {"fusion": {"mixup": params["head_mixup"]}, "finetune": FINETUNE_ON if params["finetune"] else None}
     train = {k: v for k, v in params.items() if k != "frame_stack"}
     if stage == "frlm":
         return {"frlm": train, **({"frame_stack": params["frame_stack"]} if "frame_stack" in params else {})}
@@ -187,7 +198,8 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
     read back, not retrained). No trial evaluates a test fold.
 
     Args:
-        stage: ``frlm`` or ``urlm``.
+        stage: ``frlm``, ``urlm`` or ``fusion`` (AMSNet's head and fine-tuning, over branches at the
+            recipe's current values; a grid of every combination).
         trials: total finished trials wanted (those already in the journal count).
         baseline: the first trial's values (default: the recipe's current ones), so the search
             starts from what it is to improve on.
@@ -209,22 +221,26 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
     (root / name).mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(root / name / "journal.log")))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = (optuna.samplers.GridSampler({k: list(v) for k, v in space.items()}, seed=seed) if stage == "fusion"
+               else optuna.samplers.TPESampler(seed=seed, n_startup_trials=4))
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
-                                sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4))
+                                sampler=sampler)
+    model = STAGE_MODELS[stage]
     states = optuna.trial.TrialState
     for t in study.get_trials(states=(states.RUNNING,)):
         # interrupted: fail it and run its values again (its finished folds are on disk)
         study._storage.set_trial_state_values(t._trial_id, states.FAIL)
         study.enqueue_trial(t.params, skip_if_exists=False)
-    if not study.trials:
-        base = studies.tuned(studies.experiment(corpus, stage, protocol, profile), quick=profile == "quick")
-        current = {"frame_stack": base.frlm.frame_stack, **dataclasses_fields(base.stage_train(stage))}
+    if not study.trials and stage != "fusion":  # a grid tries the current values among the rest
+        base = studies.tuned(studies.experiment(corpus, model, protocol, profile), quick=profile == "quick")
+        current = {"frame_stack": base.frlm.frame_stack, **dataclasses_fields(base.stage_train(stage)),
+                   "head_mixup": base.fusion_train.mixup, "finetune": base.finetune is not None}
         start = baseline or current
         study.enqueue_trial({k: start[k] for k in space if start.get(k) in space[k]})
 
     def objective(trial) -> float:
         params = {k: trial.suggest_categorical(k, list(v)) for k, v in space.items()}
-        exp = studies.tuned(studies.experiment(corpus, stage, protocol, profile), quick=profile == "quick",
+        exp = studies.tuned(studies.experiment(corpus, model, protocol, profile), quick=profile == "quick",
                             **trial_components(stage, params))
         score = validation_score(exp, features, root / "folds", device=device, progress=progress)
         trial.set_user_attr("val_wa", score.wa)

@@ -234,7 +234,7 @@ def test_train_runs_the_split_file_protocol(tmp_path, capsys, names):
     assert "protocol split_file" in out and "(2 fold runs)" in out and "part0" in out and "part1" in out
     # the experiment the CLI ran is the one ams.experiment builds, and it finds its finished folds
     feats = extract_features(load_corpus(manifest), TINY_FEATURES, cache_dir=tmp_path / "cache", progress=False)
-    exp = ams.experiment("custom", "urlm", protocol="split_file", profile="quick", split_file=str(split),
+    exp = ams.experiment(feats.table.attrs["corpus"], "urlm", protocol="split_file", profile="quick", split_file=str(split),
                          features=feats.config)
     res = ams.run_experiment(exp, feats, store=tmp_path / "runs", finished_only=True, progress=False)
     assert not res.missing and sorted(res.folds["fold"]) == ["part0", "part1"]

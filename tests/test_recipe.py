@@ -240,3 +240,14 @@ def test_recipe_ablation_removes_one_component_at_a_time():
     assert not any(e.model == "urlm" and "frame stacking" in e.variant for e in study)  # URLM has no frames
     assert len({(e.model, e.variant) for e in study}) == len(study)
     assert studies.recipe_ablation_study("emodb", "loso") == []
+
+
+def test_fusion_search_tries_every_head_and_fine_tuning_combination_once(tmp_path, monkeypatch):
+    feats = _features()
+    base = _tuned_exp("amsnet")
+    monkeypatch.setattr(studies, "experiment", lambda *a, **kw: base)
+    table = search.run_search("fusion", feats, tmp_path, trials=4, corpus="synthetic", profile="quick", progress=False)
+    assert sorted(zip(table["head_mixup"], table["finetune"])) == [(0.0, False), (0.0, True), (0.2, False), (0.2, True)]
+    assert not list(tmp_path.rglob("predictions.csv"))
+    # the branches were trained once and shared by the four heads
+    assert len(list(tmp_path.glob("folds/frlm-*"))) == 1 and len(list(tmp_path.glob("folds/urlm-*"))) == 1
