@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from . import studies  # configuration dataclasses only: cheap, and --help names the studies
-from .config import MODELS, MONITORS, OPTIMIZERS, RECIPES
+from .config import (CORPUS_BATCH_SIZE, FUSION_TRAIN, MODELS, MONITORS, OPTIMIZERS, PROTOCOLS, QUICK_TRAIN, RECIPES, ExperimentConfig,
+                     FeatureConfig, FRLMConfig, TrainConfig, URLMConfig)
 
 
 def _add_corpus_args(p: argparse.ArgumentParser) -> None:
@@ -20,8 +21,9 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
                         "manifest's file name without .csv, or the folder's name)")
     p.add_argument("--cache-dir", default=None, help="feature cache (default: $AMSNET_CACHE_DIR or ./.cache/features)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes for feature extraction (default: all cores)")
-    p.add_argument("--duration", type=float, default=None, help="fixed utterance length in seconds (default: 3 EmoDB, 5 IEMOCAP)")
-    p.add_argument("--n-mels", type=int, default=128, help="mel bands of the spectrogram")
+    p.add_argument("--duration", type=float, default=None, help="fixed utterance length in seconds (default: "
+                        f"{FeatureConfig.for_corpus('emodb').duration:g} EmoDB, {FeatureConfig.for_corpus('iemocap').duration:g} IEMOCAP)")
+    p.add_argument("--n-mels", type=int, default=FeatureConfig.n_mels, help="mel bands of the spectrogram (default: %(default)s)")
     p.add_argument("--features", default=None, metavar="FILE",
                    help="read both feature streams from a bundle written by `amsnet features --save` instead of the "
                         "corpus (no audio or openSMILE needed; the corpus options above are then ignored)")
@@ -182,10 +184,10 @@ def _experiment(args, corpus: str, feats, *, protocol: str = "paper", **kw):
 
 def _add_protocol_args(p: argparse.ArgumentParser) -> None:
     """The options of ``train`` and ``compare`` that choose the folds and the seeds."""
-    p.add_argument("--protocol", default="paper", choices=["paper", "loso", "loso_session", "split_file"])
+    p.add_argument("--protocol", default="paper", choices=list(PROTOCOLS))
     p.add_argument("--split-file", default=None, help="CSV path,fold for --protocol split_file")
-    p.add_argument("--folds", type=int, default=5, help="folds of the paper protocol")
-    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--folds", type=int, default=ExperimentConfig.n_folds, help="folds of the paper protocol (default: %(default)s)")
+    p.add_argument("--split-seed", type=int, default=ExperimentConfig.split_seed)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--normalisation", default="corpus", choices=["corpus", "speaker"],
                    help="corpus (paper): fold-training statistics; speaker: each speaker standardised with their own "
@@ -200,12 +202,12 @@ def _protocol_kwargs(args) -> dict:
 
 def _add_configuration_args(p: argparse.ArgumentParser) -> None:
     """The options of ``train`` and ``fit`` that change the model or its training."""
-    p.add_argument("--profile", default="full", choices=["full", "quick"], help="full = the paper's settings; quick = smoke run")
+    p.add_argument("--profile", default="full", choices=list(studies.PROFILES), help="full = the paper's settings; quick = smoke run")
     p.add_argument("--recipe", default="paper", choices=list(RECIPES),
                    help="training recipe: paper (the paper's stated settings) or tuned (beyond the paper, chosen on "
                         "validation: docs/RECIPE.md); the options below change either")
-    p.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS), help="default: the recipe's (paper: rmsprop)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate of both stages (default: the profile's, 1e-4)")
+    p.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS), help=f"default: the recipe's (paper: {TrainConfig.optimizer})")
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate of both stages (default: the profile's; full: {TrainConfig.lr:g})")
     p.add_argument("--frlm-lr", type=float, default=None,
                    help="FRLM's (and early fusion's) learning rate where it differs from --lr (not in the paper; "
                         "scripts/stage_lr.py chooses one per stage on validation)")
@@ -213,11 +215,15 @@ def _add_configuration_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fusion-lr", type=float, default=None, help="the fusion head's learning rate where it differs from --lr")
     p.add_argument("--late-weight", type=float, default=None,
                    help="--model late: fix the weight of FRLM's probabilities (0-1; 0.5: the plain average) instead of choosing it on validation")
-    p.add_argument("--batch-size", type=int, default=None, help="default: 256 EmoDB, 64 IEMOCAP")
-    p.add_argument("--se-ratio", type=int, default=None, help="URLM squeeze-and-excitation reduction ratio r (Table 3; default 16)")
-    p.add_argument("--hidden-size", type=int, default=None, help="FRLM BLSTM units per direction (Fig. 7; default 128)")
-    p.add_argument("--epochs", type=int, default=None, help="maximum epochs per stage")
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (0: off)")
+    p.add_argument("--batch-size", type=int, default=None, help=f"default: {TrainConfig.batch_size} EmoDB, {CORPUS_BATCH_SIZE['iemocap']} IEMOCAP")
+    p.add_argument("--se-ratio", type=int, default=None, help=f"URLM squeeze-and-excitation reduction ratio r (Table 3; default {URLMConfig.se_ratio})")
+    p.add_argument("--hidden-size", type=int, default=None, help=f"FRLM BLSTM units per direction (Fig. 7; default {FRLMConfig.hidden_size})")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"maximum epochs per stage (default, profile full: {TrainConfig.epochs} for the branches, "
+                        f"{FUSION_TRAIN['epochs']} for the fusion head; quick: {QUICK_TRAIN['epochs']})")
+    p.add_argument("--patience", type=int, default=None,
+                   help=f"early-stopping patience in epochs, 0: off (default, profile full: {TrainConfig.patience} for the "
+                        f"branches, {FUSION_TRAIN['patience']} for the fusion head; quick: {QUICK_TRAIN['patience']})")
     p.add_argument("--monitor", default=None, choices=list(MONITORS),
                    help="model selection and early stopping on the validation split, every stage (late fusion: "
                         "its weight's criterion): lowest loss (default) or highest UA")
@@ -493,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", nargs="+", default=None, metavar="TEXT",
                    help="only the experiments whose variant label contains one of these, e.g. bs=256 lr=1e-05 "
                         "(labels as in summary.csv; the ablations have none)")
-    p.add_argument("--profile", default="full", choices=["full", "quick"])
+    p.add_argument("--profile", default="full", choices=list(studies.PROFILES))
     p.add_argument("--cpus", type=int, default=None,
                    help="CPUs of the local Ray (default: all cores); Ray runs as many trainings at once as CPUs, "
                         "memory (~3.5 GB each on a CPU) and GPU memory (10 GiB each) allow")
@@ -511,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the stage whose recipe is searched (fusion: AMSNet's head and fine-tuning over the recipe's branches)")
     p.add_argument("--trials", type=int, default=8, help="finished trials wanted in all (those in the journal count)")
     p.add_argument("--protocol", default="paper", choices=["paper", "loso"], help="whose folds' validation splits score a trial")
-    p.add_argument("--profile", default="full", choices=["full", "quick"])
+    p.add_argument("--profile", default="full", choices=list(studies.PROFILES))
     p.add_argument("--root", default=None, help="search store (default: <run store>/search)")
     p.add_argument("--table", default="results/tables", help="folder of the trial table recipe_search_<corpus>_<stage> ('' to skip)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
