@@ -18,5 +18,7 @@ eval "$("$venv/bin/python" -m amsnet_lib._runtime)"
 # Both cores (pytest-xdist): the notebooks run in order in one worker (notebooks/conftest.py puts
 # them in one xdist_group), the library tests spread over the others. More than four workers
 # gain nothing: the notebooks' chain is the critical path. AMSNET_TEST_WORKERS=0 runs serially.
-workers="${AMSNET_TEST_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))}"
+# (nproc without OMP_NUM_THREADS, which it would honour: exported as 1 above.)
+cores="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
+workers="${AMSNET_TEST_WORKERS:-$(( cores < 4 ? cores : 4 ))}"
 exec "$venv/bin/python" -m pytest -n "$workers" --dist loadgroup --nbval-lax --nbval-sanitize-with "$root/notebooks/sanitize.cfg" "$@"
