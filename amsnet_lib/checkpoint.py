@@ -311,7 +311,7 @@ def _load_error_cause(error: BaseException) -> str:
 def _read_payload(path: Path, device) -> dict:
     if not path.exists():
         raise CheckpointError(path, "checkpoint file does not exist",
-                              "check the path, or train one: python scripts/train_shipped_model.py "
+                              "check the path, or train one: python -m scripts.train_shipped_model "
                               "(writes amsnet_lib/pretrained/amsnet_emodb.pt)")
     if path.is_dir():
         raise CheckpointError(path, "is a directory, not a checkpoint file", "pass the .pt file inside it")

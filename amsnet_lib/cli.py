@@ -297,7 +297,7 @@ def _cmd_fit(args) -> int:
         exp = dataclasses.replace(exp, augment=args.augment)
     model, normaliser = fit_final(exp, feats, store=args.run_dir, device=args.device)
     shown = corpus  # a manifest's or folder's own name (corpora.custom.corpus_name)
-    val = exp.branch_train.val_fraction  # the one validation split of every stage (training._fold_data)
+    val = exp.branch_train.val_fraction  # the one validation split of every stage (training.fold_data)
     meta = {
         "data": args.description or f"{shown}: {len(feats)} utterances of {len(feats.classes)} classes",
         "corpus": corpus,

@@ -36,7 +36,7 @@ import torch
 
 from ._atomic import atomic_write_bytes
 from .features import Features
-from .runstore import BRANCHES, RunStore, _fusion_dirs, _stage1_done
+from .runstore import BRANCHES, RunStore, fusion_dirs, _stage1_done
 from .devices import _training_device
 from .units import FusionUnit, fusion_units, stage1_units
 
@@ -83,7 +83,7 @@ class EngineConfig:
 def unit_dir(unit, store: RunStore, n_items: int) -> Path:
     """The run-store folder a unit writes (``<kind>-<key>/seed<s>/<fold>``); ``n_items``: utterances."""
     if isinstance(unit, FusionUnit):
-        return _fusion_dirs(unit.exp, n_items, unit.seed, unit.fold.name, store)[0]
+        return fusion_dirs(unit.exp, n_items, unit.seed, unit.fold.name, store)[0]
     return store.fold_dir(unit.kind, unit.key, unit.seed, unit.fold.name)
 
 
@@ -140,13 +140,13 @@ def _inputs(unit, store: RunStore, n_items: int) -> dict[str, bytes]:
     """The branch folds' files a fusion head loads (nothing for a stage-1 unit)."""
     if not isinstance(unit, FusionUnit):
         return {}
-    branch_dirs = _fusion_dirs(unit.exp, n_items, unit.seed, unit.fold.name, store)[1]
+    branch_dirs = fusion_dirs(unit.exp, n_items, unit.seed, unit.fold.name, store)[1]
     return {(branch_dirs[b] / f).relative_to(store.root).as_posix(): (branch_dirs[b] / f).read_bytes()
             for b in BRANCHES for f in ("metrics.json", "model.pt") if (branch_dirs[b] / f).is_file()}
 
 
 def _branches_ready(unit, store: RunStore, n_items: int) -> bool:
-    branch_dirs = _fusion_dirs(unit.exp, n_items, unit.seed, unit.fold.name, store)[1]
+    branch_dirs = fusion_dirs(unit.exp, n_items, unit.seed, unit.fold.name, store)[1]
     return all(_stage1_done(store, d, need_weights=True) for d in branch_dirs.values())
 
 

@@ -25,7 +25,6 @@ __all__ = [
     "TABLE2",
     "TABLE3",
     "Table2Row",
-    "table2_amsnet",
 ]
 
 #: Where the numbers come from.
@@ -63,14 +62,6 @@ TABLE2: tuple[Table2Row, ...] = (
     Table2Row("XGBoost+CNN+BLSTM (He & Ren 2021)", "emodb", 86.87, 86.03),
     Table2Row("AMSNet", "emodb", 88.34, 88.56, amsnet=True),
 )
-
-
-def table2_amsnet(corpus: str) -> Table2Row:
-    """The paper's AMSNet row of Table 2 for ``corpus``."""
-    for row in TABLE2:
-        if row.amsnet and row.corpus == corpus:
-            return row
-    raise KeyError(f"the paper reports no AMSNet result for corpus {corpus!r}")
 
 
 #: Table 3: SE reduction ratio r -> ACC (%) per corpus and the model's parameter count.

@@ -60,7 +60,7 @@ def shipped_checkpoint() -> Path:
     if not SHIPPED_CHECKPOINT.is_file():
         raise CheckpointError(
             SHIPPED_CHECKPOINT, "the shipped model has not been trained yet (the file does not exist)",
-            "train it with `python scripts/train_shipped_model.py` (full paper configuration on all of EmoDB; "
+            "train it with `python -m scripts.train_shipped_model` (full paper configuration on all of EmoDB; "
             "several hours on CPU), or pass your own checkpoint (--checkpoint FILE / checkpoint=...)")
     return SHIPPED_CHECKPOINT
 

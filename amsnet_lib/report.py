@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import paper, studies
 
-from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_RUN, PROTOCOLS, PROTOCOL_SHORT, _protocol_notes, _summary_row, ablation_table, comparison_table2, markdown_table, normalisation_table, protocol_tag, se_ratio_table, write_table
+from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_RUN, PROTOCOL_DESCRIPTIONS, PROTOCOL_SHORT, _protocol_notes, _summary_row, ablation_table, comparison_table2, markdown_table, normalisation_table, protocol_tag, se_ratio_table, write_table
 
 
 __all__ = ["build_report", "cpu_run_facts", "suite_cost"]
@@ -103,7 +103,7 @@ def build_report(
                 "nothing. `./run_all.sh` (profile full) produces the real numbers.", ""]
     out += ["## Protocols", ""]
     for p in dict.fromkeys(["paper", *protocols]):
-        out.append(f"- `{protocol_tag(p)}` {PROTOCOL_SHORT.get(p, p)}: {PROTOCOLS.get(p, p)}.")
+        out.append(f"- `{protocol_tag(p)}` {PROTOCOL_SHORT.get(p, p)}: {PROTOCOL_DESCRIPTIONS.get(p, p)}.")
     out += ["- Every value of the paper was obtained with `[paper]`; our `[loso]` columns measure what the paper does not "
             "(accuracy on speakers never seen in training), and are compared with the paper's `[paper]` number only to show the gap.",
             "- WA = overall accuracy (eq 15); UA = mean per-class recall (eq 16). Ours: mean over folds and seeds.",
@@ -306,7 +306,7 @@ def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str
     """
     from .training import SINGLE_STAGE
     from .units import fusion_units, stage1_units
-    from .runstore import _fusion_dirs
+    from .runstore import fusion_dirs
 
     suite = studies.full_suite(corpus, "full", loso=loso)
     units = stage1_units(suite, table)
@@ -324,7 +324,7 @@ def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str
                      "cpu_hours_left": (total - measured["finished"]) * per_fold / 3600, **measured})
     if store is not None:  # the heads: seconds each on the paper configuration, more at small batches
         heads = fusion_units(suite, table)
-        dirs = [_fusion_dirs(h.exp, len(table), h.seed, h.fold.name, store)[0] for h in heads]
+        dirs = [fusion_dirs(h.exp, len(table), h.seed, h.fold.name, store)[0] for h in heads]
         measured = _finished_folds(dirs, "fusion_seconds")
         rows.append({"kind": "fusion heads", "trainings": len(heads), "finished": measured["finished"],
                      "seconds_per_fold": float("nan"), "cpu_hours_all": float("nan"), "cpu_hours_left": float("nan"),

@@ -74,7 +74,7 @@ class RunStore:
         return torch.load(d / "model.pt", map_location=device, weights_only=True)
 
 
-def _branch_key(name: str, exp: ExperimentConfig, n_items: int) -> str:
+def branch_key(name: str, exp: ExperimentConfig, n_items: int) -> str:
     """Key of a pre-trained branch: everything that determines its weights, nothing else."""
     return _key(*_branch_identity(name, exp, n_items).values())
 
@@ -103,9 +103,9 @@ def _stage1_done(store: RunStore, d: Path, need_weights: bool) -> bool:
     return store.done(d) and (not need_weights or (d / "model.pt").is_file())
 
 
-def _fusion_dirs(exp: ExperimentConfig, n_items: int, seed: int, fold: str, store: RunStore) -> tuple[Path, dict]:
+def fusion_dirs(exp: ExperimentConfig, n_items: int, seed: int, fold: str, store: RunStore) -> tuple[Path, dict]:
     """Run-store directories of a fusion fold and of the branch folds it stands on."""
-    branch_dirs = {b: store.fold_dir(b, _branch_key(b, exp, n_items), seed, fold) for b in BRANCHES}
+    branch_dirs = {b: store.fold_dir(b, branch_key(b, exp, n_items), seed, fold) for b in BRANCHES}
     key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train,
                *_late_identity(exp).values(), *_finetune_identity(exp).values())
     return store.fold_dir(exp.model, key, seed, fold), branch_dirs

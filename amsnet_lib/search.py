@@ -24,9 +24,9 @@ from ._atomic import atomic_write_bytes, atomic_write_text
 from .config import ExperimentConfig
 from .features import Features
 from .protocols import make_folds
-from .runstore import BRANCHES, _branch_key, _key, _plain
+from .runstore import BRANCHES, branch_key, _key, _plain
 from .devices import _training_device
-from .training import SINGLE_STAGE, _branch_model, _fold_data, evaluate, seed_everything, train_model
+from .training import SINGLE_STAGE, branch_model, fold_data, evaluate_split, seed_everything, train_model
 
 __all__ = ["ValidationScore", "validation_score"]
 
@@ -65,20 +65,20 @@ def _save(d: Path, record: dict, state: dict) -> None:
 
 
 def _record(model, fd, res, n_classes: int, seed: int, fold: str) -> dict:
-    ev = evaluate(model, fd.val, n_classes)
+    ev = evaluate_split(model, fd.val, n_classes)
     return {"seed": seed, "fold": fold, "val_loss": ev["loss"], "val_wa": ev["wa"], "val_ua": ev["ua"],
             "best_epoch": res.best_epoch, "seconds": res.seconds}
 
 
 def _branch_fold(name: str, exp: ExperimentConfig, features: Features, fold, seed: int, root: Path, device,
                  progress: bool) -> Path:
-    d = root / f"{name}-{_branch_key(name, exp, len(features))}" / f"seed{seed}" / fold.name
+    d = root / f"{name}-{branch_key(name, exp, len(features))}" / f"seed{seed}" / fold.name
     if (d / "val.json").is_file():
         return d
     n_classes = len(features.classes)
-    fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
+    fd = fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
     seed_everything(seed)
-    model = _branch_model(name, exp, n_classes).to(device)
+    model = branch_model(name, exp, n_classes).to(device)
     res = train_model(model, fd.fit, fd.val, exp.stage_train(name), n_classes, seed=seed, progress=progress,
                       desc=f"{name} {fold.name} (validation)", resume_path=d / "partial.pt")
     _save(d, _record(model, fd, res, n_classes, seed, fold.name), model.state_dict())
@@ -86,7 +86,7 @@ def _branch_fold(name: str, exp: ExperimentConfig, features: Features, fold, see
 
 
 def _fusion_fold(exp: ExperimentConfig, features: Features, fold, seed: int, root: Path, device, progress: bool) -> Path:
-    from .training import _embeddings, _train_fusion_head, fit_late_weight
+    from .training import branch_embeddings, train_fusion_head, fit_late_weight
 
     branch_dirs = {b: _branch_fold(b, exp, features, fold, seed, root, device, progress) for b in BRANCHES}
     key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train,
@@ -95,20 +95,20 @@ def _fusion_fold(exp: ExperimentConfig, features: Features, fold, seed: int, roo
     if (d / "val.json").is_file():
         return d
     n_classes = len(features.classes)
-    fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
+    fd = fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
     seed_everything(seed)
-    model = _branch_model(exp.model, exp, n_classes).to(device)
+    model = branch_model(exp.model, exp, n_classes).to(device)
     for b in BRANCHES:
         getattr(model, b).load_state_dict(torch.load(branch_dirs[b] / "model.pt", map_location=device, weights_only=True))
         getattr(model, b).eval()
         for p in getattr(model, b).parameters():
             p.requires_grad_(False)
     branches = {"frlm": model.frlm, "urlm": model.urlm}
-    emb = {k: _embeddings(branches, getattr(fd, k)) for k in ("fit", "val")}
+    emb = {k: branch_embeddings(branches, getattr(fd, k)) for k in ("fit", "val")}
     if exp.model == "late":
         res = fit_late_weight(model.head, emb["val"], n_classes, exp.fusion_train.monitor, exp.late_weights, fit=emb["fit"])
     else:
-        res = _train_fusion_head(model, emb, exp, n_classes, seed, progress=progress, desc=f"{exp.model} {fold.name} (validation)")
+        res = train_fusion_head(model, emb, exp, n_classes, seed, progress=progress, desc=f"{exp.model} {fold.name} (validation)")
         if exp.finetune is not None:
             from .training import _finetune
 

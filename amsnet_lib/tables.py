@@ -31,7 +31,7 @@ CORPUS_LABELS = {"emodb": "EmoDB", "iemocap": "IEMOCAP"}
 
 
 #: What each protocol measures, as written next to every number it produced.
-PROTOCOLS = {
+PROTOCOL_DESCRIPTIONS = {
     "paper": "speaker-dependent: stratified random 5-fold cross-validation, 80 % train / 20 % test (the paper's protocol)",
     "loso": "speaker-independent: leave one speaker out",
     "loso_session": "speaker-independent: leave one session out",
@@ -137,7 +137,7 @@ def write_table(df: pd.DataFrame, stem: str | os.PathLike, caption: str | None =
 def _protocol_notes(protocols: Iterable[str], profile: str | None = None, reported: bool = True) -> list[str]:
     """The legend under a table; ``reported=False`` for tables without the paper's values (their Δ
     is defined in their own notes)."""
-    notes = [f"{protocol_tag(p)} = {PROTOCOLS.get(p, p)}." for p in dict.fromkeys(protocols)]
+    notes = [f"{protocol_tag(p)} = {PROTOCOL_DESCRIPTIONS.get(p, p)}." for p in dict.fromkeys(protocols)]
     notes.append(f"'reported' = {paper.REPORTED} (speaker-dependent 5-fold CV), not measured here; Δ = ours − reported, "
                  "percentage points. 'not run' = not measured." if reported else "'not run' = not measured.")
     if profile == "quick":

@@ -4,7 +4,7 @@ Stage 1 pre-trains FRLM and URLM, each with its own classifier head, on a fold's
 Stage 2 freezes both, computes their 128-d embeddings once (they no longer change), and trains the
 fusion head (connection attention, or concatenation) on them; late fusion, beyond the paper,
 instead chooses one weight for the two branches' class probabilities on the validation split
-(:func:`fit_late_weight`). Early fusion trains end to end in one stage. Every stage runs through :func:`train_model` and is evaluated by :func:`evaluate`.
+(:func:`fit_late_weight`). Early fusion trains end to end in one stage. Every stage runs through :func:`train_model` and is evaluated by :func:`evaluate_split`.
 
 Model selection and early stopping look at a validation split drawn from each fold's training
 part (:func:`amsnet_lib.protocols.validation_split`); a fold's test part is touched once, by the
@@ -36,12 +36,12 @@ from .features import Features, Normaliser, standardise_per_speaker
 from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
 from .models import build_model, call_model
 from .protocols import Fold, make_folds, validation_split
-from .runstore import (BRANCHES, RunStore, _branch_identity, _branch_key, _describe, _finetune_identity, _fusion_dirs,
+from .runstore import (BRANCHES, RunStore, _branch_identity, branch_key, _describe, _finetune_identity, fusion_dirs,
                        _late_identity, _stage1_done)
 
 __all__ = [
     "ExperimentResult",
-    "evaluate",
+    "evaluate_split",
     "fit_final",
     "fit_late_weight",
     "run_experiment",
@@ -134,7 +134,7 @@ def predict_logits(model, data: dict[str, torch.Tensor], batch_size: int = 256):
     return torch.cat(logits), (torch.cat(alphas) if alphas else None)
 
 
-def evaluate(model, data: dict[str, torch.Tensor], n_classes: int, batch_size: int = 256) -> dict:
+def evaluate_split(model, data: dict[str, torch.Tensor], n_classes: int, batch_size: int = 256) -> dict:
     """The one evaluation path: loss, WA (eq 15), UA (eq 16), recall, confusion, predictions."""
     logits, alpha = predict_logits(model, data, batch_size)
     y = data["labels"].cpu()
@@ -256,7 +256,7 @@ def train_model(
             correct += int((logits.argmax(1) == y).sum())
         row = {"epoch": epoch + 1, "train_loss": total_loss / n, "train_acc": correct / n}
         if has_val:
-            ev = evaluate(model, val, n_classes, cfg.batch_size)
+            ev = evaluate_split(model, val, n_classes, cfg.batch_size)
             row.update(val_loss=ev["loss"], val_wa=ev["wa"], val_ua=ev["ua"])
             # Higher is better: (-loss,) for val_loss; (UA, -loss) for val_ua.
             score = (-ev["loss"], 0.0) if cfg.monitor == "val_loss" else (ev["ua"], -ev["loss"])
@@ -378,7 +378,7 @@ class ExperimentResult:
         return pd.concat([t, mean], ignore_index=True).round(2)
 
 
-def _branch_model(name: str, exp: ExperimentConfig, n_classes: int):
+def branch_model(name: str, exp: ExperimentConfig, n_classes: int):
     return build_model(name, n_classes, frlm=exp.frlm, urlm=exp.urlm, fusion=exp.fusion, n_mels=exp.features.n_mels)
 
 
@@ -418,15 +418,15 @@ def _metrics_record(ev: dict, classes, device, features: Features, **extra) -> d
 
 
 @dataclass
-class _FoldData:
+class FoldData:
     fit: dict
     val: dict
     test: dict
     sizes: dict
 
 
-def _fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, device,
-               normalisation: str = "corpus") -> _FoldData:
+def fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, device,
+               normalisation: str = "corpus") -> FoldData:
     fit_idx, val_idx = validation_split(features.labels, fold.train, val_fraction, seed)
     fit_idx, val_idx, fold = _without_augmented_leaks(features, fit_idx, val_idx, fold)
     if normalisation == "speaker":  # label-free, per speaker; then the usual fit-part statistics
@@ -434,7 +434,7 @@ def _fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, d
     # Normalisation statistics come from the fit part only: nothing of the test fold leaks in.
     norm = Normaliser.fit(features.subset(fit_idx))
     data = _to_tensors(norm.transform(features), device)
-    return _FoldData(
+    return FoldData(
         fit=_take(data, torch.as_tensor(fit_idx)),
         val=_take(data, torch.as_tensor(val_idx)),
         test=_take(data, torch.as_tensor(fold.test)),
@@ -468,7 +468,7 @@ def _run_single_stage(name, exp, features, fold, seed, store, device, progress, 
     again, with the same seed.
     """
     n_classes = len(features.classes)
-    d = store.fold_dir(name, _branch_key(name, exp, len(features)), seed, fold.name)
+    d = store.fold_dir(name, branch_key(name, exp, len(features)), seed, fold.name)
     done = _stage1_done(store, d, need_weights)
     if not done and not train:
         return None  # a look at the store writes nothing to it
@@ -476,12 +476,12 @@ def _run_single_stage(name, exp, features, fold, seed, store, device, progress, 
     if done:
         return d
     # every stage draws its validation split with branch_train's fraction: the same for all
-    fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
+    fd = fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
     seed_everything(seed)
-    model = _branch_model(name, exp, n_classes).to(device)
+    model = branch_model(name, exp, n_classes).to(device)
     res = train_model(model, fd.fit, fd.val, exp.stage_train(name), n_classes, seed=seed, progress=progress, desc=f"{name} {fold.name}",
                       resume_path=d / "partial.pt")
-    ev = evaluate(model, fd.test, n_classes)
+    ev = evaluate_split(model, fd.test, n_classes)
     ev["true"] = fd.test["labels"].cpu().numpy()
     sizes = {k: v for k, v in fd.sizes.items() if k != "normaliser"}
     metrics = _metrics_record(ev, features.classes, device, features, seed=seed, fold=fold.name, best_epoch=res.best_epoch, seconds=res.seconds, **sizes,
@@ -492,7 +492,7 @@ def _run_single_stage(name, exp, features, fold, seed, store, device, progress, 
 
 
 @torch.no_grad()
-def _embeddings(branches: dict, data: dict, batch_size: int = 256) -> dict:
+def branch_embeddings(branches: dict, data: dict, batch_size: int = 256) -> dict:
     """Frozen branch outputs h1 (FRLM) and h2 (URLM), computed once per fold."""
     out = {"h1": [], "h2": []}
     if len(data["labels"]) == 0:
@@ -506,13 +506,13 @@ def _embeddings(branches: dict, data: dict, batch_size: int = 256) -> dict:
     return res
 
 
-def _frozen_fusion_model(exp: ExperimentConfig, n_classes: int, branch_dirs: dict, store: RunStore, device, seed: int):
+def frozen_fusion_model(exp: ExperimentConfig, n_classes: int, branch_dirs: dict, store: RunStore, device, seed: int):
     """The fusion model of ``exp``: its head initialised from ``seed``, the branches' pre-trained
     weights (``branch_dirs``) loaded and frozen."""
     # seeded before the head is built: its initial weights must not depend on what this process
     # ran before (branches trained here or read back, a resumed run, a worker process)
     seed_everything(seed)
-    model = _branch_model(exp.model, exp, n_classes).to(device)
+    model = branch_model(exp.model, exp, n_classes).to(device)
     model.frlm.load_state_dict(store.load_state(branch_dirs["frlm"], device))
     model.urlm.load_state_dict(store.load_state(branch_dirs["urlm"], device))
     model.frlm.eval()
@@ -522,13 +522,13 @@ def _frozen_fusion_model(exp: ExperimentConfig, n_classes: int, branch_dirs: dic
     return model
 
 
-def _fusion_embeddings(model, fd: _FoldData) -> dict:
+def fusion_embeddings(model, fd: FoldData) -> dict:
     """The frozen branches' outputs on the fold's fit and validation parts (computed once per fold)."""
     branches = {"frlm": model.frlm, "urlm": model.urlm}
-    return {k: _embeddings(branches, getattr(fd, k)) for k in ("fit", "val")}
+    return {k: branch_embeddings(branches, getattr(fd, k)) for k in ("fit", "val")}
 
 
-def _train_fusion_head(model, emb: dict, exp: ExperimentConfig, n_classes: int, seed: int, progress: bool = False,
+def train_fusion_head(model, emb: dict, exp: ExperimentConfig, n_classes: int, seed: int, progress: bool = False,
                        desc: str = "train", resume_path: Path | None = None, on_epoch=None) -> TrainResult:
     """Stage 2: ``model.head`` trained on the branch embeddings ``emb`` (batch order from ``seed``)."""
     seed_everything(seed)
@@ -536,7 +536,7 @@ def _train_fusion_head(model, emb: dict, exp: ExperimentConfig, n_classes: int, 
                        desc=desc, resume_path=resume_path, on_epoch=on_epoch)
 
 
-def _finetune(model, fd: _FoldData, exp: ExperimentConfig, n_classes: int, seed: int, progress: bool = False,
+def _finetune(model, fd: FoldData, exp: ExperimentConfig, n_classes: int, seed: int, progress: bool = False,
               desc: str = "fine-tune", resume_path: Path | None = None) -> TrainResult:
     """Stage 3 (tuned recipe, ``exp.finetune``): the whole fusion model, branches unfrozen, trained
     end to end on the fold's inputs after its head was trained on frozen embeddings; the epoch with
@@ -584,10 +584,10 @@ def fit_late_weight(head, val: dict, n_classes: int, monitor: str = "val_loss",
         if not 0.0 <= w <= 1.0:
             raise ValueError(f"late fusion weights must lie in [0, 1], got {w}")
         head.weight.fill_(float(w))
-        ev = evaluate(head, val, n_classes)
+        ev = evaluate_split(head, val, n_classes)
         row = {"epoch": i + 1, "weight": float(w)}
         if fit is not None and len(fit["labels"]):
-            tr = evaluate(head, fit, n_classes)
+            tr = evaluate_split(head, fit, n_classes)
             row.update(train_loss=tr["loss"], train_acc=tr["wa"])
         row.update(val_loss=ev["loss"], val_wa=ev["wa"], val_ua=ev["ua"])
         rows.append(row)
@@ -602,7 +602,7 @@ def fit_late_weight(head, val: dict, n_classes: int, monitor: str = "val_loss",
 def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) -> Path | None:
     """Stage 2: connection attention (AMSNet), concatenation or late fusion over frozen pre-trained branches."""
     n_classes = len(features.classes)
-    d, branch_dirs = _fusion_dirs(exp, len(features), seed, fold.name, store)
+    d, branch_dirs = fusion_dirs(exp, len(features), seed, fold.name, store)
     branch_runs = [branch_dirs[b].parent.parent.name for b in BRANCHES]
     done = store.done(d)
     if not done and not train:
@@ -613,13 +613,13 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
         return d
     for b in BRANCHES:  # pre-trained (or read back) first; retrained when only its results were kept
         _run_single_stage(b, exp, features, fold, seed, store, device, progress, need_weights=True)
-    fd = _fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
-    model = _frozen_fusion_model(exp, n_classes, branch_dirs, store, device, seed)
-    emb = _fusion_embeddings(model, fd)
+    fd = fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
+    model = frozen_fusion_model(exp, n_classes, branch_dirs, store, device, seed)
+    emb = fusion_embeddings(model, fd)
     if exp.model == "late":
         res = fit_late_weight(model.head, emb["val"], n_classes, exp.fusion_train.monitor, exp.late_weights, fit=emb["fit"])
     else:
-        res = _train_fusion_head(model, emb, exp, n_classes, seed, progress=progress, desc=f"{exp.model} {fold.name}",
+        res = train_fusion_head(model, emb, exp, n_classes, seed, progress=progress, desc=f"{exp.model} {fold.name}",
                                  resume_path=d / "partial.pt")
         if _finetune_identity(exp):
             head_seconds = res.seconds
@@ -627,7 +627,7 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
                             resume_path=d / "partial_finetune.pt")
             res.seconds += head_seconds
             (d / "partial.pt").unlink(missing_ok=True)
-    ev = evaluate(model, fd.test, n_classes)  # end to end through the full model, as at inference
+    ev = evaluate_split(model, fd.test, n_classes)  # end to end through the full model, as at inference
     ev["true"] = fd.test["labels"].cpu().numpy()
     sizes = {k: v for k, v in fd.sizes.items() if k != "normaliser"}
     branch_metrics = [json.loads((branch_dirs[b] / "metrics.json").read_text()) for b in BRANCHES]
@@ -652,7 +652,7 @@ def load_fold_model(exp: ExperimentConfig, d: Path, n_classes: int, store: RunSt
     A fusion fold (AMSNet, concatenation, late fusion) holds its head; its branches are the same seed and fold
     of the branch runs named in its experiment's ``config.json``.
     """
-    model = _branch_model(exp.model, exp, n_classes).to(device)
+    model = branch_model(exp.model, exp, n_classes).to(device)
     if exp.model in SINGLE_STAGE:
         model.load_state_dict(store.load_state(d, device))
         return model.eval()

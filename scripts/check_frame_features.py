@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Are the frame-level features informative? A linear reference on the FRLM input.
 
-    python scripts/check_frame_features.py                 # EmoDB from $AMSNET_EMODB_DIR / ../shared
-    python scripts/check_frame_features.py --protocols paper
+    python -m scripts.check_frame_features                 # EmoDB from $AMSNET_EMODB_DIR / ../shared
+    python -m scripts.check_frame_features --protocols paper
 
 FRLM (the attention BLSTM over IS10 frames) lands far below the paper's Table 5 on our folds.
 This script separates "the features are poor" from "the BLSTM does not learn from them": it
@@ -24,7 +24,6 @@ and ``.md``; prints the table.
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
 from pathlib import Path
 
@@ -32,14 +31,13 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from amsnet_lib._atomic import atomic_write_text  # noqa: E402
-from amsnet_lib.corpora import load_corpus  # noqa: E402
-from amsnet_lib.features import extract_features  # noqa: E402
-from amsnet_lib.metrics import unweighted_accuracy, weighted_accuracy  # noqa: E402
-from amsnet_lib.protocols import make_folds  # noqa: E402
-from amsnet_lib.studies import experiment  # noqa: E402
+from amsnet_lib._atomic import atomic_write_text
+from amsnet_lib.corpora import load_corpus
+from amsnet_lib.features import extract_features
+from amsnet_lib.metrics import unweighted_accuracy, weighted_accuracy
+from amsnet_lib.protocols import make_folds
+from amsnet_lib.studies import experiment
 
 PERCENTILES = (10, 50, 90)
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """FRLM regularisation, chosen on validation: train variants on some folds, tabulate their validation curves.
 
-    python scripts/frlm_tuning.py                                     # train what is missing, then tabulate
-    python scripts/frlm_tuning.py --no-train                          # tabulate what the run store holds
-    python scripts/frlm_tuning.py --variants 0.3,0 0.5,0 --folds fold0 fold1
-    python scripts/frlm_tuning.py --no-train --variants 0.3,0 0.3,0,256   # a hidden size of Fig. 7's study
+    python -m scripts.frlm_tuning                                     # train what is missing, then tabulate
+    python -m scripts.frlm_tuning --no-train                          # tabulate what the run store holds
+    python -m scripts.frlm_tuning --variants 0.3,0 0.5,0 --folds fold0 fold1
+    python -m scripts.frlm_tuning --no-train --variants 0.3,0 0.3,0,256   # a hidden size of Fig. 7's study
 
 The paper gives neither FRLM's dropout rate nor any weight decay, and FRLM overfits EmoDB's ~385
 training utterances of a fold (training accuracy -> 99 %, validation loss rising after ~100
@@ -24,21 +24,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from amsnet_lib._atomic import atomic_write_text  # noqa: E402
-from amsnet_lib.config import ExperimentConfig  # noqa: E402
-from amsnet_lib.corpora import load_corpus  # noqa: E402
-from amsnet_lib.features import extract_features  # noqa: E402
-from amsnet_lib.studies import experiment  # noqa: E402
-from amsnet_lib.training import run_experiment  # noqa: E402
-from amsnet_lib.runstore import RunStore, _branch_key, _fusion_dirs  # noqa: E402
+from amsnet_lib._atomic import atomic_write_text
+from amsnet_lib.config import ExperimentConfig
+from amsnet_lib.corpora import load_corpus
+from amsnet_lib.features import extract_features
+from amsnet_lib.studies import experiment
+from amsnet_lib.training import run_experiment
+from amsnet_lib.runstore import RunStore, branch_key, fusion_dirs
 
 DEFAULT_VARIANTS = ("0.3,0", "0.5,0", "0.5,0.001")
 
@@ -96,7 +94,7 @@ def main(argv=None) -> int:
         exp = variant(base, spec)
         if not a.no_train:
             run_experiment(exp, feats, store=store, only_folds=a.folds)
-        key = _branch_key("frlm", exp, len(feats))
+        key = branch_key("frlm", exp, len(feats))
         for fold in a.folds:
             d = store.fold_dir("frlm", key, exp.seeds[0], fold)
             r = validation_row(d)
@@ -131,7 +129,7 @@ def main(argv=None) -> int:
     for model in ("amsnet", "concat"):
         for spec in a.variants:
             exp = variant(dataclasses.replace(base, model=model), spec)
-            found = [r for r in (validation_row(_fusion_dirs(exp, len(feats), exp.seeds[0], f, store)[0]) for f in a.folds) if r]
+            found = [r for r in (validation_row(fusion_dirs(exp, len(feats), exp.seeds[0], f, store)[0]) for f in a.folds) if r]
             if found:
                 fusion_rows.append({"model": model, "frlm": exp.variant, "folds": len(found),
                                     "val_loss": sum(r["val_loss"] for r in found) / len(found),

@@ -1,6 +1,6 @@
 """Turn the files of one `benchmarks/gpu_session.sh` run into the report's GPU section.
 
-    python scripts/gpu_report.py FOLDER [--graphs FOLDER2] [--out results]
+    python -m scripts.gpu_report FOLDER [--graphs FOLDER2] [--out results]
 
 FOLDER holds what gpu_session.sh wrote (env.txt, peephole_gpu.txt, timings.txt, amsnet_paper.txt,
 suite.txt, runs_gpu.tgz). Writes, all measured on that machine:
@@ -29,12 +29,11 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from amsnet_lib import studies, tables  # noqa: E402
-from amsnet_lib._atomic import atomic_write_text  # noqa: E402
-from amsnet_lib.training import SINGLE_STAGE  # noqa: E402
-from amsnet_lib.units import fusion_units, stage1_units  # noqa: E402
+from amsnet_lib import studies, tables
+from amsnet_lib._atomic import atomic_write_text
+from amsnet_lib.training import SINGLE_STAGE
+from amsnet_lib.units import fusion_units, stage1_units
 
 RAW = ("env.txt", "peephole_gpu.txt", "timings.txt", "amsnet_paper.txt", "suite.txt", "runs_gpu.tgz")
 RAW_GRAPHS = ("peephole_gpu_graphs.txt", "amsnet_paper_graphs.txt", "pytest_cuda.txt", "runs_graphs.tgz")

@@ -1,6 +1,6 @@
 """Turn the files of `benchmarks/gpu_suite.sh` calls into the report's section on the suite's GPU time.
 
-    python scripts/gpu_suite_report.py FOLDER [FOLDER ...] [--out results] [--cpu-store runs]
+    python -m scripts.gpu_suite_report FOLDER [FOLDER ...] [--out results] [--cpu-store runs]
 
 Each FOLDER is one call's output (env.txt, suite_calls.txt, suite_<n>.txt, gpu_mem.txt,
 runs_suite.tgz); the last holds the run store as it stood at the end. Writes:
@@ -33,14 +33,13 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from amsnet_lib import studies, tables  # noqa: E402
-from amsnet_lib._atomic import atomic_write_text  # noqa: E402
-from amsnet_lib.features import Features  # noqa: E402
-from amsnet_lib.devices import trained_on_cpu  # noqa: E402
-from amsnet_lib.units import fusion_units, stage1_units  # noqa: E402
-from amsnet_lib.runstore import RunStore  # noqa: E402
+from amsnet_lib import studies, tables
+from amsnet_lib._atomic import atomic_write_text
+from amsnet_lib.features import Features
+from amsnet_lib.devices import trained_on_cpu
+from amsnet_lib.units import fusion_units, stage1_units
+from amsnet_lib.runstore import RunStore
 
 
 def _log_lines(path: Path) -> list[str]:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """How much the fusion head's seed decides: heads retrained over the same pre-trained branches.
 
-    python scripts/head_seeds.py                          # AMSNet and concatenation, corpus and speaker standardisation
-    python scripts/head_seeds.py --seeds 0 1 2 --models amsnet --normalisations corpus
+    python -m scripts.head_seeds                          # AMSNet and concatenation, corpus and speaker standardisation
+    python -m scripts.head_seeds --seeds 0 1 2 --models amsnet --normalisations corpus
 
 AMSNet and concatenation differ only in their head (eq 12's weighted sum vs concatenation), and a
 head trains in seconds over frozen branches. For each `[paper]` fold this script loads the seed-0
@@ -26,14 +26,13 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from amsnet_lib._atomic import atomic_write_text, locked  # noqa: E402
-from amsnet_lib.corpora import load_corpus  # noqa: E402
-from amsnet_lib.features import extract_features  # noqa: E402
-from amsnet_lib.studies import experiment  # noqa: E402
-from amsnet_lib.training import _fold_data, _frozen_fusion_model, _fusion_embeddings, _train_fusion_head, evaluate, make_folds  # noqa: E402
-from amsnet_lib.runstore import RunStore, _fusion_dirs  # noqa: E402
+from amsnet_lib._atomic import atomic_write_text, locked
+from amsnet_lib.corpora import load_corpus
+from amsnet_lib.features import extract_features
+from amsnet_lib.studies import experiment
+from amsnet_lib.training import fold_data, frozen_fusion_model, fusion_embeddings, train_fusion_head, evaluate_split, make_folds
+from amsnet_lib.runstore import RunStore, fusion_dirs
 
 BRANCH_SEED = 0
 KEYS = ["model", "normalisation", "fold", "head_seed"]
@@ -101,20 +100,20 @@ def retrain_head(exp, feats, fold, head_seed: int, store: RunStore, cached: dict
     import torch
 
     n_classes, cpu = len(feats.classes), torch.device("cpu")
-    d, branch_dirs = _fusion_dirs(exp, len(feats), BRANCH_SEED, fold.name, store)
+    d, branch_dirs = fusion_dirs(exp, len(feats), BRANCH_SEED, fold.name, store)
     if not all((branch_dirs[b] / "model.pt").is_file() for b in ("frlm", "urlm")):
         return None
     # the engine's own stage 2 (training._run_fusion), with the head's seed in place of the run's
-    model = _frozen_fusion_model(exp, n_classes, branch_dirs, store, cpu, head_seed)
+    model = frozen_fusion_model(exp, n_classes, branch_dirs, store, cpu, head_seed)
     key = (exp.normalisation, fold.name)
     if key not in cached:  # the branches and the fold's data do not depend on the head's seed
-        fd = _fold_data(feats, fold, exp.branch_train.val_fraction, BRANCH_SEED, cpu, exp.normalisation)
+        fd = fold_data(feats, fold, exp.branch_train.val_fraction, BRANCH_SEED, cpu, exp.normalisation)
         with torch.no_grad():
             cached.clear()
-            cached[key] = (fd, _fusion_embeddings(model, fd))
+            cached[key] = (fd, fusion_embeddings(model, fd))
     fd, emb = cached[key]
-    res = _train_fusion_head(model, emb, exp, n_classes, head_seed)
-    ev = evaluate(model, fd.test, n_classes)
+    res = train_fusion_head(model, emb, exp, n_classes, head_seed)
+    ev = evaluate_split(model, fd.test, n_classes)
     stored = json.loads((d / "metrics.json").read_text()) if (d / "metrics.json").is_file() else None
     return {"wa": round(100 * ev["wa"], 4), "ua": round(100 * ev["ua"], 4), "best_epoch": res.best_epoch,
             "stored_wa": round(100 * stored["wa"], 4) if stored else None,

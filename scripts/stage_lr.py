@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """A learning rate per stage, each chosen on validation (beyond the paper), and what the branches add to each other.
 
-    python scripts/stage_lr.py                 # selects, trains what is missing, writes the table
-    python scripts/stage_lr.py --no-train      # the table from what the run store holds
+    python -m scripts.stage_lr                 # selects, trains what is missing, writes the table
+    python -m scripts.stage_lr --no-train      # the table from what the run store holds
 
 The paper trains every stage with one learning rate (5e-5 to 1e-4). Its learning-rate study
 (§4.5; ours: notebook 04, `results/tables/learning_rate_emodb_paper.md`) pre-trains FRLM and URLM
@@ -40,18 +40,16 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))  # head_seeds, beside this file, also when imported by the tests
 
-from amsnet_lib._atomic import atomic_write_text  # noqa: E402
-from amsnet_lib.errors import AmsnetError  # noqa: E402
-from amsnet_lib import significance  # noqa: E402
-from amsnet_lib.studies import LEARNING_RATES, experiment, with_learning_rate, with_stage_learning_rates  # noqa: E402
-from amsnet_lib.engine import EngineConfig, pretrain  # noqa: E402
-from amsnet_lib.training import run_experiment  # noqa: E402
-from amsnet_lib.tables import update_summary  # noqa: E402
-from amsnet_lib.runstore import RunStore  # noqa: E402
-from head_seeds import paper_folds  # noqa: E402
+from amsnet_lib._atomic import atomic_write_text
+from amsnet_lib.errors import AmsnetError
+from amsnet_lib import significance
+from amsnet_lib.studies import LEARNING_RATES, experiment, with_learning_rate, with_stage_learning_rates
+from amsnet_lib.engine import EngineConfig, pretrain
+from amsnet_lib.training import run_experiment
+from amsnet_lib.tables import update_summary
+from amsnet_lib.runstore import RunStore
+from scripts.head_seeds import paper_folds
 
 BRANCH_STAGES = ("frlm", "urlm")
 FUSIONS = ("amsnet", "concat")

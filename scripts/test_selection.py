@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """What choosing the epoch on the test fold would report: a diagnostic of the gap to the paper.
 
-    python scripts/test_selection.py --models amsnet concat     # fusion heads: seconds each
-    python scripts/test_selection.py --models frlm &            # branches: the engine's minutes per
-    python scripts/test_selection.py --models urlm              #   fold, one process per model
+    python -m scripts.test_selection --models amsnet concat     # fusion heads: seconds each
+    python -m scripts.test_selection --models frlm &            # branches: the engine's minutes per
+    python -m scripts.test_selection --models urlm              #   fold, one process per model
 
 The engine selects every model's epoch on a validation split drawn from the training part of each
 fold and evaluates the test fold once, at the end. A paper that picked the epoch with the best
@@ -37,16 +37,15 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from amsnet_lib.paper import ABLATIONS  # noqa: E402
-from amsnet_lib.studies import experiment  # noqa: E402
-from amsnet_lib.training import _branch_model, _embeddings, _fold_data  # noqa: E402
-from amsnet_lib.runstore import RunStore, _branch_key  # noqa: E402
-from amsnet_lib.training import _frozen_fusion_model, _fusion_embeddings, _train_fusion_head  # noqa: E402
-from amsnet_lib.runstore import _fusion_dirs  # noqa: E402
-from amsnet_lib.training import evaluate, seed_everything, train_model  # noqa: E402
-from head_seeds import add_common_args, collect, finished_rows, paper_folds, write_markdown  # noqa: E402  (scripts/, beside this file)
+from amsnet_lib.paper import ABLATIONS
+from amsnet_lib.studies import experiment
+from amsnet_lib.training import branch_model, branch_embeddings, fold_data
+from amsnet_lib.runstore import RunStore, branch_key
+from amsnet_lib.training import frozen_fusion_model, fusion_embeddings, train_fusion_head
+from amsnet_lib.runstore import fusion_dirs
+from amsnet_lib.training import evaluate_split, seed_everything, train_model
+from scripts.head_seeds import add_common_args, collect, finished_rows, paper_folds, write_markdown
 
 SEED = 0
 
@@ -56,23 +55,23 @@ def head_on_test(exp, feats, fold, store: RunStore) -> dict | None:
     import torch
 
     n_classes, cpu = len(feats.classes), torch.device("cpu")
-    d, branch_dirs = _fusion_dirs(exp, len(feats), SEED, fold.name, store)
+    d, branch_dirs = fusion_dirs(exp, len(feats), SEED, fold.name, store)
     if not all((branch_dirs[b] / "model.pt").is_file() for b in ("frlm", "urlm")):
         return None
-    model = _frozen_fusion_model(exp, n_classes, branch_dirs, store, cpu, SEED)
-    fd = _fold_data(feats, fold, exp.branch_train.val_fraction, SEED, cpu, exp.normalisation)
+    model = frozen_fusion_model(exp, n_classes, branch_dirs, store, cpu, SEED)
+    fd = fold_data(feats, fold, exp.branch_train.val_fraction, SEED, cpu, exp.normalisation)
     with torch.no_grad():
-        emb = _fusion_embeddings(model, fd)
-        test_emb = _embeddings({"frlm": model.frlm, "urlm": model.urlm}, fd.test)
+        emb = fusion_embeddings(model, fd)
+        test_emb = branch_embeddings({"frlm": model.frlm, "urlm": model.urlm}, fd.test)
     watched = []
 
     def look(epoch: int) -> None:
         with torch.no_grad():
-            ev = evaluate(model.head, test_emb, n_classes)
+            ev = evaluate_split(model.head, test_emb, n_classes)
         watched.append((epoch, ev["wa"], ev["ua"]))
 
-    res = _train_fusion_head(model, emb, exp, n_classes, SEED, on_epoch=look)
-    return _summary(res, evaluate(model, fd.test, n_classes), watched, d)  # end to end, as the engine reports it
+    res = train_fusion_head(model, emb, exp, n_classes, SEED, on_epoch=look)
+    return _summary(res, evaluate_split(model, fd.test, n_classes), watched, d)  # end to end, as the engine reports it
 
 
 def branch_on_test(exp, feats, fold, store: RunStore) -> dict:
@@ -81,18 +80,18 @@ def branch_on_test(exp, feats, fold, store: RunStore) -> dict:
     import torch
 
     name, n_classes, cpu = exp.model, len(feats.classes), torch.device("cpu")
-    fd = _fold_data(feats, fold, exp.branch_train.val_fraction, SEED, cpu, exp.normalisation)
+    fd = fold_data(feats, fold, exp.branch_train.val_fraction, SEED, cpu, exp.normalisation)
     seed_everything(SEED)
-    model = _branch_model(name, exp, n_classes)
+    model = branch_model(name, exp, n_classes)
     watched = []
 
     def look(epoch: int) -> None:
-        ev = evaluate(model, fd.test, n_classes)
+        ev = evaluate_split(model, fd.test, n_classes)
         watched.append((epoch, ev["wa"], ev["ua"]))
 
     res = train_model(model, fd.fit, fd.val, exp.stage_train(name), n_classes, seed=SEED, progress=False, on_epoch=look)
-    d = store.fold_dir(name, _branch_key(name, exp, len(feats)), SEED, fold.name)
-    return _summary(res, evaluate(model, fd.test, n_classes), watched, d)
+    d = store.fold_dir(name, branch_key(name, exp, len(feats)), SEED, fold.name)
+    return _summary(res, evaluate_split(model, fd.test, n_classes), watched, d)
 
 
 def _summary(res, ev: dict, watched: list, d) -> dict:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Train the shipped model: AMSNet, the paper's configuration, on ALL of EmoDB.
 
-    python scripts/train_shipped_model.py                       # full paper configuration (hours on CPU)
-    python scripts/train_shipped_model.py --quick --limit 14 --out /tmp/m.pt    # smoke run of the same path
+    python -m scripts.train_shipped_model                       # full paper configuration (hours on CPU)
+    python -m scripts.train_shipped_model --quick --limit 14 --out /tmp/m.pt    # smoke run of the same path
 
 Configuration: ``studies.experiment("emodb", "amsnet", "paper", "full")``, trained by
 ``training.fit_final`` (every utterance; a stratified 10 % validation split selects the epoch).
@@ -24,10 +24,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from amsnet_lib.checkpoint import TRAINING_DIGESTS, config_to_dict, describe_training_data, load_checkpoint, save_checkpoint  # noqa: E402
-from amsnet_lib.predict import SHIPPED_CHECKPOINT  # noqa: E402
+from amsnet_lib.checkpoint import TRAINING_DIGESTS, config_to_dict, describe_training_data, load_checkpoint, save_checkpoint
+from amsnet_lib.predict import SHIPPED_CHECKPOINT
 
 NOT_MEASURED = "not yet measured"
 
@@ -99,7 +98,7 @@ def render_card(meta: dict | None, checkpoint_name: str = "amsnet_emodb.pt") -> 
               f"{', commit ' + m['git_commit'][:10] if m.get('git_commit') else ''}; profile `{m.get('profile', '?')}`."
               if trained else
               f"**Not trained yet.** `amsnet_lib/pretrained/{checkpoint_name}` is produced by "
-              "`python scripts/train_shipped_model.py` (full paper configuration, several hours on CPU).")
+              "`python -m scripts.train_shipped_model` (full paper configuration, several hours on CPU).")
     if trained and m.get("profile") != "full":
         status += " **This is a smoke-test model (quick profile): its predictions mean nothing.**"
     n_utt = m.get("n_utterances", 535)
@@ -219,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         if info.experiment != dataclasses.replace(current, features=info.experiment.features):
             print(f"error: {out} was trained with another configuration than today's "
                   f'studies.experiment("emodb", "amsnet", "paper", "{meta.get("profile", "full")}"), which the '
-                  "measured accuracies and the card describe. Fix: retrain it (python scripts/train_shipped_model.py).",
+                  "measured accuracies and the card describe. Fix: retrain it (python -m scripts.train_shipped_model).",
                   file=sys.stderr)
             return 2
         if meta.get("profile") == "full" and meta.get("n_utterances") == meta.get("corpus_utterances"):

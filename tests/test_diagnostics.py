@@ -56,15 +56,15 @@ def test_tuning_reads_the_epoch_early_stopping_keeps(tmp_path):
 def test_tuning_hidden_size_variant_is_the_fig7_study_run():
     """``0.3,0,256`` must land in the same run-store entry as the hidden-size study's 256 (no retraining)."""
     from amsnet_lib import studies
-    from amsnet_lib.runstore import _branch_key
+    from amsnet_lib.runstore import branch_key
 
     tuning = _script("frlm_tuning")
     base = studies.experiment("emodb", "frlm", "paper", "full")
     fig7 = {c.frlm.hidden_size: c for c in studies.hidden_size_study("emodb")}
     v = tuning.variant(base, "0.3,0,256")
     assert v.frlm.hidden_size == 256 and v.variant.endswith("hidden=256")
-    assert _branch_key("frlm", v, 535) == _branch_key("frlm", fig7[256], 535)
-    assert _branch_key("frlm", tuning.variant(base, "0.3,0"), 535) == _branch_key("frlm", fig7[128], 535)
+    assert branch_key("frlm", v, 535) == branch_key("frlm", fig7[256], 535)
+    assert branch_key("frlm", tuning.variant(base, "0.3,0"), 535) == branch_key("frlm", fig7[128], 535)
 
 
 def test_head_seed_zero_reproduces_the_engines_head_and_other_seeds_differ(tmp_path):

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from amsnet_lib.config import FRLMConfig, FusionConfig, URLMConfig
+from amsnet_lib.config import MODELS, FRLMConfig, FusionConfig, URLMConfig
 from amsnet_lib.models import (
-    AMSNet, ConcatHead, ConnectionAttentionHead, EarlyFusion, FRLM, LateFusionHead, MODEL_NAMES, PeepholeLSTM,
+    AMSNet, ConcatHead, ConnectionAttentionHead, EarlyFusion, FRLM, LateFusionHead, PeepholeLSTM,
     PlainBLSTM, SEBlock, URLM, align_spectrogram, build_model, call_model, count_parameters,
 )
 from amsnet_lib.models.peephole import _PeepholeRecurrence
@@ -358,7 +358,7 @@ def test_early_fusion_uses_both_streams():
 # --------------------------------------------------------------------------- build_model
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", MODELS)
 def test_build_model_shapes_and_inputs(name):
     torch.manual_seed(0)
     model = build_model(name, 3, frlm=SMALL_FRLM, urlm=SMALL_URLM, fusion=SMALL_FUSION, n_mels=4)
@@ -404,7 +404,7 @@ def test_build_model_n_mels_and_errors():
 
 
 def test_parameter_counts_at_defaults():
-    counts = {name: count_parameters(build_model(name, 7)) for name in MODEL_NAMES}
+    counts = {name: count_parameters(build_model(name, 7)) for name in MODELS}
     assert counts["amsnet"] == counts["frlm"] + counts["urlm"] + count_parameters(
         ConnectionAttentionHead(FusionConfig(), 128, 7))
     assert counts["concat"] - counts["amsnet"] == 128 * 64 - 129  # wider first FC, no W_f

@@ -41,7 +41,7 @@ def test_recipe_fields_at_their_defaults_leave_identity_and_keys_unchanged():
     changed = dataclasses.replace(tc, mixup=0.2)
     assert identity(changed)["mixup"] == 0.2
     exp = studies.experiment("emodb", "frlm", "paper", "full")
-    assert runstore._branch_key("frlm", exp, 535) != runstore._branch_key("frlm", studies.tuned(exp), 535)
+    assert runstore.branch_key("frlm", exp, 535) != runstore.branch_key("frlm", studies.tuned(exp), 535)
 
 
 def test_tuned_experiment_is_labelled_and_differs_only_in_training_and_frame_stack():
@@ -140,7 +140,7 @@ def test_tuned_training_is_deterministic_and_resumes_to_the_same_numbers(tmp_pat
     clean = run_experiment(exp, feats, store=tmp_path / "clean", device="cpu", progress=False)
     again = run_experiment(exp, feats, store=tmp_path / "again", device="cpu", progress=False)
     pd.testing.assert_frame_equal(clean.predictions, again.predictions)
-    real, count = training.evaluate, {"n": 0}
+    real, count = training.evaluate_split, {"n": 0}
 
     def dying(*a, **kw):
         count["n"] += 1
@@ -148,10 +148,10 @@ def test_tuned_training_is_deterministic_and_resumes_to_the_same_numbers(tmp_pat
             raise KeyboardInterrupt
         return real(*a, **kw)
 
-    monkeypatch.setattr(training, "evaluate", dying)
+    monkeypatch.setattr(training, "evaluate_split", dying)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(exp, feats, store=tmp_path / "cut", device="cpu", progress=False)
-    monkeypatch.setattr(training, "evaluate", real)
+    monkeypatch.setattr(training, "evaluate_split", real)
     resumed = run_experiment(exp, feats, store=tmp_path / "cut", device="cpu", progress=False)
     pd.testing.assert_frame_equal(clean.predictions, resumed.predictions)
 
@@ -186,7 +186,7 @@ def test_summary_keeps_paper_and_tuned_rows_apart(tmp_path):
 def test_validation_score_never_evaluates_a_test_fold(tmp_path, monkeypatch):
     feats = _features()
     test_ids, seen, kept = set(), [], []
-    real_fold_data, real_evaluate = training._fold_data, training.evaluate
+    real_fold_data, real_evaluate = training.fold_data, training.evaluate_split
 
     def fold_data(*a, **kw):
         fd = real_fold_data(*a, **kw)
@@ -199,9 +199,9 @@ def test_validation_score_never_evaluates_a_test_fold(tmp_path, monkeypatch):
         seen.append(id(data["labels"]))
         return real_evaluate(model, data, *a, **kw)
 
-    monkeypatch.setattr(search, "_fold_data", fold_data)
-    monkeypatch.setattr(training, "evaluate", evaluate)
-    monkeypatch.setattr(search, "evaluate", evaluate)
+    monkeypatch.setattr(search, "fold_data", fold_data)
+    monkeypatch.setattr(training, "evaluate_split", evaluate)
+    monkeypatch.setattr(search, "evaluate_split", evaluate)
     score = search.validation_score(_tuned_exp("amsnet"), feats, tmp_path)
     assert len(score.folds) == 3 and 0 <= score.ua <= 100
     assert seen and not any(s in test_ids for s in seen)

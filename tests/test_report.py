@@ -325,7 +325,7 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     assert cost.loc["fusion heads", "trainings"] == heads > 0 and cost.loc["fusion heads", "finished"] == 0
     assert cost.loc["total", "trainings"] == 150 + 150 + 30 + heads and cost.loc["total", "finished"] == 0
     assert cost.loc["total", "cpu_hours_measured"] == 0
-    key = runstore._branch_key("urlm", studies.experiment("emodb", "urlm", "paper", "full"), 535)
+    key = runstore.branch_key("urlm", studies.experiment("emodb", "urlm", "paper", "full"), 535)
     # measured seconds: one fold on this CPU, one written before devices were recorded (a CPU's), one on a GPU
     for fold, metrics in (("fold0", '{"seconds": 3600, "device": "cpu"}'), ("fold1", '{"seconds": 1800}'),
                           ("fold2", '{"seconds": 90000, "device": "cuda (NVIDIA H100)"}'),
@@ -482,8 +482,8 @@ def test_branch_table_puts_each_branch_beside_the_fusion_of_its_configuration():
     frlm, urlm = studies.branches_of(planned[0])
     # branches of the first configuration are its own experiments, with its variant and run keys
     assert (frlm.model, urlm.model) == ("frlm", "urlm") and frlm.variant == urlm.variant == planned[0].variant
-    assert runstore._branch_key("frlm", frlm, 535) == runstore._branch_key("frlm", planned[0], 535)
-    assert runstore._branch_key("urlm", urlm, 535) == runstore._branch_key("urlm", planned[0], 535)
+    assert runstore.branch_key("frlm", frlm, 535) == runstore.branch_key("frlm", planned[0], 535)
+    assert runstore.branch_key("urlm", urlm, 535) == runstore.branch_key("urlm", planned[0], 535)
     t = tables.branch_table("optimizer_batch", planned, [result(planned[0], 1.0), result(frlm, 0.5), result(urlm, 1.1)])
     assert list(t["batch_size"]) == [c.branch_train.batch_size for c in planned]
     first, second = t.iloc[0], t.iloc[1]
@@ -574,3 +574,9 @@ def test_the_study_registry_is_the_one_list_of_studies():
     assert len(prefixes) == len(set(prefixes))
     run_all = (Path(__file__).resolve().parents[1] / "run_all.sh").read_text()
     assert "default_studies()" in run_all and "normalisation,training_seeds" not in run_all
+
+
+def test_protocol_legends_cover_exactly_the_configured_protocols():
+    from amsnet_lib.config import PROTOCOLS
+
+    assert tuple(tables.PROTOCOL_DESCRIPTIONS) == PROTOCOLS and tuple(tables.PROTOCOL_SHORT) == PROTOCOLS

@@ -140,7 +140,7 @@ def test_finished_folds_are_skipped_and_an_interrupted_run_resumes(tmp_path, mon
 def test_model_selection_never_sees_the_test_fold(tmp_path, monkeypatch):
     """evaluate() meets each fold's test part exactly once: the final evaluation."""
     test_ids, calls, kept = set(), [], []  # kept: ids stay unique while the tensors live
-    real_fold_data, real_evaluate = training._fold_data, training.evaluate
+    real_fold_data, real_evaluate = training.fold_data, training.evaluate_split
 
     def fold_data(*a, **kw):
         fd = real_fold_data(*a, **kw)
@@ -148,8 +148,8 @@ def test_model_selection_never_sees_the_test_fold(tmp_path, monkeypatch):
         kept.append(fd.test["labels"])
         return fd
 
-    monkeypatch.setattr(training, "_fold_data", fold_data)
-    monkeypatch.setattr(training, "evaluate", lambda model, data, *a, **kw: kept.append(data["labels"]) or calls.append(id(data["labels"])) or real_evaluate(model, data, *a, **kw))
+    monkeypatch.setattr(training, "fold_data", fold_data)
+    monkeypatch.setattr(training, "evaluate_split", lambda model, data, *a, **kw: kept.append(data["labels"]) or calls.append(id(data["labels"])) or real_evaluate(model, data, *a, **kw))
     run_experiment(_exp("frlm"), _features(), store=tmp_path, device="cpu", progress=False)
     assert len(calls) > 3  # validation every epoch
     assert sum(c in test_ids for c in calls) == 3
@@ -185,7 +185,7 @@ def test_training_interrupted_mid_fold_resumes_to_the_same_numbers(tmp_path, mon
     exp = dataclasses.replace(_exp("urlm"), branch_train=TrainConfig(lr=3e-3, batch_size=16, epochs=8, patience=0, val_fraction=0.2))
     clean = run_experiment(exp, feats, store=tmp_path / "clean", device="cpu", progress=False)
 
-    real = training.evaluate
+    real = training.evaluate_split
     count = {"n": 0}
 
     def dying(model, data, *a, **kw):
@@ -194,13 +194,13 @@ def test_training_interrupted_mid_fold_resumes_to_the_same_numbers(tmp_path, mon
             raise KeyboardInterrupt
         return real(model, data, *a, **kw)
 
-    monkeypatch.setattr(training, "evaluate", dying)
+    monkeypatch.setattr(training, "evaluate_split", dying)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(exp, feats, store=tmp_path / "cut", device="cpu", progress=False)
     partial = list((tmp_path / "cut").glob("urlm-*/seed0/fold0/partial.pt"))
     assert len(partial) == 1
     calls = []
-    monkeypatch.setattr(training, "evaluate", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    monkeypatch.setattr(training, "evaluate_split", lambda *a, **kw: calls.append(1) or real(*a, **kw))
     resumed = run_experiment(exp, feats, store=tmp_path / "cut", device="cpu", progress=False)
     # fold0 continues at epoch 6 (3 validations + the test), folds 1-2 run whole (8 + 1 each)
     assert len(calls) == 4 + 2 * 9
@@ -290,7 +290,7 @@ def test_the_full_profile_keeps_the_keys_of_the_committed_run_store():
     from amsnet_lib.studies import experiment
 
     for model, committed in (("frlm", "01ff36e99b22"), ("urlm", "6de23475b2c0")):
-        assert runstore._branch_key(model, experiment("emodb", model, "paper", "full"), 535) == committed
+        assert runstore.branch_key(model, experiment("emodb", model, "paper", "full"), 535) == committed
 
 
 def test_speaker_normalisation_standardises_each_speaker_and_keeps_padding_zero():
@@ -369,14 +369,14 @@ def test_on_epoch_watches_the_model_without_changing_its_training():
     feats = _features()
     exp = _exp("urlm")
     fold = training.make_folds(feats.table, "paper", n_folds=3, split_seed=0)[0]
-    fd = training._fold_data(feats, fold, 0.2, 0, torch.device("cpu"))
+    fd = training.fold_data(feats, fold, 0.2, 0, torch.device("cpu"))
     cfg = TrainConfig(lr=3e-3, batch_size=16, epochs=12, patience=3, val_fraction=0.2)
 
     def run(watch: bool):
         training.seed_everything(0)
-        model = training._branch_model("urlm", exp, len(feats.classes))
+        model = training.branch_model("urlm", exp, len(feats.classes))
         seen = []
-        hook = (lambda e: seen.append((e, training.evaluate(model, fd.test, len(feats.classes))["wa"]))) if watch else None
+        hook = (lambda e: seen.append((e, training.evaluate_split(model, fd.test, len(feats.classes))["wa"]))) if watch else None
         res = training.train_model(model, fd.fit, fd.val, cfg, len(feats.classes), seed=0, progress=False, on_epoch=hook)
         return model, res, seen
 
@@ -399,8 +399,8 @@ def test_stage_learning_rates_change_only_their_stage_and_reuse_the_study_runs()
             exp.stage_train("fusion").lr) == (1e-3, 1e-3, 1e-4, 5e-4)
     assert exp.variant == "lr frlm=0.001,urlm=0.0001,fusion=0.0005"
     study = with_learning_rate(base, 1e-3)
-    assert runstore._branch_key("frlm", exp, 535) == runstore._branch_key("frlm", study, 535)
-    assert runstore._branch_key("urlm", exp, 535) == runstore._branch_key("urlm", base, 535)
+    assert runstore.branch_key("frlm", exp, 535) == runstore.branch_key("frlm", study, 535)
+    assert runstore.branch_key("urlm", exp, 535) == runstore.branch_key("urlm", base, 535)
     # the paper's own rates spelled out are the paper's configuration (same branch runs, no frlm_train)
     same = with_stage_learning_rates(base, frlm=1e-4, urlm=1e-4)
     assert same.frlm_train is None and dataclasses.replace(same, variant="") == base

@@ -24,13 +24,12 @@ from collections.abc import Mapping
 import torch
 import torch.nn as nn
 
-from ..config import FRLMConfig, FusionConfig, URLMConfig
+from ..config import MODELS, FRLMConfig, FusionConfig, URLMConfig
 from .frlm import FRLM, AttentionPooling, PlainBLSTM
 from .fusion import AMSNet, ConcatHead, ConnectionAttentionHead, EarlyFusion, LateFusionHead, align_spectrogram
 from .peephole import PeepholeLSTM
 from .urlm import URLM, SEBlock, TemporalConvBlock
 
-MODEL_NAMES = ("frlm", "urlm", "concat", "early", "amsnet", "late")
 
 
 def build_model(name: str, n_classes: int, frlm: FRLMConfig = FRLMConfig(),
@@ -73,7 +72,7 @@ def build_model(name: str, n_classes: int, frlm: FRLMConfig = FRLMConfig(),
         head_cls = ConnectionAttentionHead if name == "amsnet" else ConcatHead
         head = head_cls(fusion, frlm.embedding_dim, n_classes)
         return AMSNet(FRLM(frlm, n_classes), URLM(urlm, n_classes), head)
-    raise ValueError(f"unknown model {name!r}. Fix: use one of {', '.join(MODEL_NAMES)}.")
+    raise ValueError(f"unknown model {name!r}. Fix: use one of {', '.join(MODELS)}.")
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -92,6 +91,6 @@ def call_model(model: nn.Module, batch: Mapping[str, torch.Tensor]):
 
 __all__ = [
     "AMSNet", "AttentionPooling", "ConcatHead", "ConnectionAttentionHead", "EarlyFusion", "LateFusionHead",
-    "FRLM", "MODEL_NAMES", "PlainBLSTM", "PeepholeLSTM", "SEBlock", "TemporalConvBlock", "URLM",
+    "FRLM", "PlainBLSTM", "PeepholeLSTM", "SEBlock", "TemporalConvBlock", "URLM",
     "align_spectrogram", "build_model", "call_model", "count_parameters",
 ]
