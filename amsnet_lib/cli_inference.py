@@ -14,7 +14,7 @@ def _fmt_prob(v) -> str:
 
 
 #: Each command's --adapt default, chosen by measurement (results/tables/channel_shift.md,
-#: results/tables/adapt_min_audio.md; README, "Audio that is not EmoDB"). evaluate scores a corpus:
+#: results/tables/adapt_min_audio.md; docs/CLI.md, "Audio that is not EmoDB"). evaluate scores a corpus:
 #: corpus adaptation gained 1.7-16.8 points of UA under every channel shift (cost 4.0 on clean audio).
 #: predict is mostly given a few files: statistics of 1-3 utterances gained 1.2-3.1 (telephone) or cost 2.3-2.6
 #: (clean), and
