@@ -20,6 +20,13 @@ from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_RUN, PROTOC
 __all__ = ["build_report", "cpu_run_facts", "suite_cost"]
 
 
+def _training_text(t) -> str:
+    """One stage's :class:`~amsnet_lib.config.TrainConfig` in words, for the settings table."""
+    return (f"{t.optimizer}, lr {t.lr:g}, batch {t.batch_size}, <= {t.epochs} epochs, "
+            + (f"patience {t.patience}" if t.patience else "no early stopping") + f" on {t.monitor} (best epoch kept), "
+            f"validation {100 * t.val_fraction:g} % of each fold's training part; weight decay {t.weight_decay:g} unless stated above")
+
+
 def _settings_table(profile: str) -> pd.DataFrame:
     """The choices behind the numbers (where the paper is silent), from :mod:`amsnet_lib.studies`."""
     rows = []
@@ -37,10 +44,8 @@ def _settings_table(profile: str) -> pd.DataFrame:
             (corpus, "URLM", f"temporal conv filters {c.urlm.filters}, kernels {c.urlm.kernels}, SE r = {c.urlm.se_ratio}, "
                              f"dropout {c.urlm.dropout}, embedding {c.urlm.embedding_dim}"),
             (corpus, "fusion head", f"FC {c.fusion.hidden}, dropout {c.fusion.dropout}"),
-            (corpus, "training (both stages)", f"{c.branch_train.optimizer}, lr {c.branch_train.lr:g}, batch {c.branch_train.batch_size}, "
-                                               f"<= {c.branch_train.epochs} epochs, patience {c.branch_train.patience} on {getattr(c.branch_train, 'monitor', 'val_ua')}, "
-                                               f"validation {100 * c.branch_train.val_fraction:g} % of each fold's training part; "
-                                               f"weight decay {c.branch_train.weight_decay:g} unless stated above"),
+            *[(corpus, f"training, {stage_label}", _training_text(c.stage_train(stage)))
+              for stage, stage_label in (("urlm", "stage 1 (FRLM, URLM, early fusion)"), ("fusion", "stage 2 (fusion head)"))],
         ]
     rows.append(("both", "early fusion (paper: not defined)",
                  "spectrogram frames mapped onto the 10 ms IS10 grid and concatenated per frame (76 + n_mels), one attention BLSTM of FRLM's architecture and training settings, "

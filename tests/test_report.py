@@ -580,3 +580,13 @@ def test_protocol_legends_cover_exactly_the_configured_protocols():
     from amsnet_lib.config import PROTOCOLS
 
     assert tuple(tables.PROTOCOL_DESCRIPTIONS) == PROTOCOLS and tuple(tables.PROTOCOL_SHORT) == PROTOCOLS
+
+
+def test_the_report_settings_name_each_stage_s_own_training():
+    """The fusion heads train for longer than the branches: the settings say so, from the configuration."""
+    t = report._settings_table("full").set_index(["corpus", "setting"]).iloc[:, 0]
+    exp = studies.experiment("emodb", "amsnet", "paper", "full")
+    stage1, stage2 = t["emodb", "training, stage 1 (FRLM, URLM, early fusion)"], t["emodb", "training, stage 2 (fusion head)"]
+    assert f"<= {exp.branch_train.epochs} epochs, patience {exp.branch_train.patience}" in stage1
+    assert f"<= {exp.fusion_train.epochs} epochs, patience {exp.fusion_train.patience}" in stage2
+    assert exp.fusion_train.epochs != exp.branch_train.epochs
