@@ -391,6 +391,26 @@ def _cmd_pretrain(args) -> int:
     return 0
 
 
+def _paper_validation(args, feats, corpus: str) -> str:
+    """The paper recipe's validation figures on the same splits, from its finished runs' curves (no
+    test figure is read), as the reference a search's trials are compared with; '' when not run."""
+    from .errors import AmsnetError
+    from .search import STAGE_MODELS
+    from .training import run_experiment
+
+    exp = studies.experiment(corpus, STAGE_MODELS[args.stage], args.protocol, args.profile, features=feats.config)
+    try:
+        res = run_experiment(exp, feats, finished_only=True, progress=False)
+    except AmsnetError:
+        return ""
+    if res.missing:
+        return ""
+    v = res.validation()
+    return (f"Reference, the paper recipe's {STAGE_MODELS[args.stage].upper()} on the same validation splits (its kept "
+            f"epochs, from the run store's curves): val UA {v['val_ua']:.2f}, val WA {v['val_wa']:.2f}, val loss "
+            f"{v['val_loss']:.4f}.")
+
+
 def _cmd_search(args) -> int:
     from pathlib import Path
 
@@ -411,6 +431,9 @@ def _cmd_search(args) -> int:
                  f"Score: mean validation UA (%) over the {args.protocol} protocol's folds, each fold's validation split "
                  "drawn from its training part; no trial evaluated a test fold. Trial 0 is the recipe's starting point.",
                  "The best row's values are the tuned recipe's (amsnet_lib/studies.py, TUNED_*)."]
+        reference = _paper_validation(args, feats, corpus)
+        if reference:
+            notes.append(reference)
         write_table(table, stem, caption=f"Recipe search, {args.stage.upper()}, {corpus} [{args.protocol}] validation", notes=notes)
         print(f"wrote {stem}.md")
     print(table.head(10).to_string(index=False) if len(table) else "no finished trial")
