@@ -15,10 +15,30 @@ export MPLBACKEND=Agg PYTHONHASHSEED=0 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export AMSNET_PROFILE="${AMSNET_PROFILE:-quick}"
 # The allocator settings every amsnet process runs with (amsnet_lib/_runtime.py).
 eval "$("$venv/bin/python" -m amsnet_lib._runtime)"
-# Both cores (pytest-xdist): the notebooks run in order in one worker (notebooks/conftest.py puts
-# them in one xdist_group), the library tests spread over the others. More than four workers
-# gain nothing: the notebooks' chain is the critical path. AMSNET_TEST_WORKERS=0 runs serially.
+# Both cores: with no arguments the notebook checks (in order, one process: notebooks/conftest.py)
+# run beside the library tests, which get the other cores (pytest-xdist when there are more than
+# two). AMSNET_TEST_WORKERS=1, or any argument, runs one pytest as before.
 # (nproc without OMP_NUM_THREADS, which it would honour: exported as 1 above.)
 cores="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
-workers="${AMSNET_TEST_WORKERS:-$(( cores < 4 ? cores : 4 ))}"
-exec "$venv/bin/python" -m pytest -n "$workers" --dist loadgroup --nbval-lax --nbval-sanitize-with "$root/notebooks/sanitize.cfg" "$@"
+workers="${AMSNET_TEST_WORKERS:-$cores}"
+pytest=("$venv/bin/python" -m pytest --nbval-lax --nbval-sanitize-with "$root/notebooks/sanitize.cfg")
+if [ $# -gt 0 ] || [ "$workers" -lt 2 ]; then
+    exec "${pytest[@]}" "$@"
+fi
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+"${pytest[@]}" -p no:cacheprovider notebooks > "$log" 2>&1 &
+notebooks=$!
+library=(tests)
+[ "$workers" -gt 2 ] && library=(-n "$(( workers - 1 ))" tests)
+set +e
+"${pytest[@]}" "${library[@]}"
+library_rc=$?
+wait "$notebooks"
+notebooks_rc=$?
+set -e
+echo
+echo "== notebook checks (ran beside the library tests above)"
+cat "$log"
+[ "$library_rc" -ne 0 ] && exit "$library_rc"
+exit "$notebooks_rc"

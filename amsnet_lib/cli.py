@@ -516,8 +516,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_corpus_args(p)
     p.add_argument("--studies", default="all",
                    help="studies to include besides the ablations: 'all' (the default studies: "
-                        f"{','.join(studies.default_studies())}) or a comma-separated subset of "
-                        f"{','.join(n for n in studies.STUDIES if n != 'ablations')} ('' for none)")
+                        f"{', '.join(studies.default_studies())}) or a comma-separated subset of "
+                        f"{', '.join(n for n in studies.STUDIES if n != 'ablations')} ('' for none)")
     p.add_argument("--no-loso", action="store_true", help="leave out the speaker-independent ablations")
     p.add_argument("--variants", nargs="+", default=None, metavar="TEXT",
                    help="only the experiments whose variant label contains one of these, e.g. bs=256 lr=1e-05 "

@@ -34,22 +34,18 @@ def emodb_dir() -> Path | None:
     return folder if (folder / "wav").is_dir() else None
 
 
-NOTEBOOK_GROUP = "notebooks"
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups off the items
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``--dist loadgroup``, as ./run_tests.sh runs), every notebook item
-    goes into one group, i.e. one worker, in collection order: a notebook's cells share one
-    kernel, and in the quick profile 01-05 read the run store the notebooks before them wrote.
-    The group is moved to the front so that it (the longest serial chain) starts first and the
-    library tests fill the other workers around it."""
-    notebook_items = [item for item in items if str(item.fspath).endswith(".ipynb")]
-    for item in notebook_items:
-        item.add_marker(pytest.mark.xdist_group(NOTEBOOK_GROUP))
-    if notebook_items and os.environ.get("PYTEST_XDIST_WORKER"):
-        others = [item for item in items if not str(item.fspath).endswith(".ipynb")]
-        items[:] = notebook_items + others
+    """Notebook cells share one kernel per notebook, and in the quick profile 01-05 read the run
+    store the notebooks before them wrote: they run in order in one process. pytest-xdist cannot
+    keep them together under pytest 9 (its ``xdist_group`` renames node ids, which pytest 9 no
+    longer reads), so under xdist they are skipped, saying why; ./run_tests.sh runs them in a
+    process of their own beside the library tests."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        serial = pytest.mark.skip(reason="notebook checks run in order in one process, not under pytest-xdist: "
+                                         "./run_tests.sh runs them beside the library tests")
+        for item in items:
+            if str(item.fspath).endswith(".ipynb"):
+                item.add_marker(serial)
     if emodb_dir() is not None:
         return
     where = os.environ.get("AMSNET_EMODB_DIR") or REPO_ROOT / "data" / "emodb"

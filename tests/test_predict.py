@@ -95,7 +95,7 @@ def test_missing_shipped_checkpoint_says_how_to_train_it(monkeypatch, tmp_path):
     from amsnet_lib import predict as P
 
     monkeypatch.setattr(P, "SHIPPED_CHECKPOINT", tmp_path / "absent.pt")
-    with pytest.raises(CheckpointError, match="train_shipped_model.py"):
+    with pytest.raises(CheckpointError, match=r"python -m scripts\.train_shipped_model"):
         predict(tmp_path / "x.wav", progress=False)
 
 
