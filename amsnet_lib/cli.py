@@ -260,7 +260,7 @@ def _cmd_train(args) -> int:
     print(f"{exp.model} on {corpus}, protocol {exp.protocol}, profile {args.profile} ({len(result.folds)} fold runs)")
     print(result.fold_table().to_string(index=False))
     s = result.summary()
-    print(f"mean WA {s['wa']:.2f} ± {s['wa_std']:.2f} %, UA {s['ua']:.2f} ± {s['ua_std']:.2f} % [protocol: {exp.protocol}]")
+    print(f"mean WA {s['wa']:.2f} ± {s['wa_std']:.2f} %, UA {s['ua']:.2f} ± {s['ua_std']:.2f} % [protocol: {exp.protocol}] [recipe: {exp.recipe}]")
     if writes_summary and not result.missing:
         update_summary(result, args.summary)
         print(f"summary: {args.summary}")
