@@ -70,14 +70,23 @@ def _record(model, fd, res, n_classes: int, seed: int, fold: str) -> dict:
             "best_epoch": res.best_epoch, "seconds": res.seconds}
 
 
+def _unfinished(d: Path, exp: ExperimentConfig, features: Features, fold, seed: int, device):
+    """The fold's data (validation split drawn, normalised), seeded, when ``d`` holds no finished trial
+    fold; None when it does (it is read back, not trained again)."""
+    if (d / "val.json").is_file():
+        return None
+    fd = fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
+    seed_everything(seed)
+    return fd
+
+
 def _branch_fold(name: str, exp: ExperimentConfig, features: Features, fold, seed: int, root: Path, device,
                  progress: bool) -> Path:
     d = root / f"{name}-{branch_key(name, exp, len(features))}" / f"seed{seed}" / fold.name
-    if (d / "val.json").is_file():
+    fd = _unfinished(d, exp, features, fold, seed, device)
+    if fd is None:
         return d
     n_classes = len(features.classes)
-    fd = fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
-    seed_everything(seed)
     model = branch_model(name, exp, n_classes).to(device)
     res = train_model(model, fd.fit, fd.val, exp.stage_train(name), n_classes, seed=seed, progress=progress,
                       desc=f"{name} {fold.name} (validation)", resume_path=d / "partial.pt")
@@ -92,11 +101,10 @@ def _fusion_fold(exp: ExperimentConfig, features: Features, fold, seed: int, roo
     key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train,
                list(exp.late_weights) if exp.model == "late" else None, exp.finetune)
     d = root / f"{exp.model}-{key}" / f"seed{seed}" / fold.name
-    if (d / "val.json").is_file():
+    fd = _unfinished(d, exp, features, fold, seed, device)
+    if fd is None:
         return d
     n_classes = len(features.classes)
-    fd = fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
-    seed_everything(seed)
     model = branch_model(exp.model, exp, n_classes).to(device)
     for b in BRANCHES:
         getattr(model, b).load_state_dict(torch.load(branch_dirs[b] / "model.pt", map_location=device, weights_only=True))

@@ -100,7 +100,9 @@ TUNED_BRANCH = dict(optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=32
                     time_mask=0.2, freq_mask=0.15, noise_std=0.1, mixup=0.2)
 #: URLM where it differs from TUNED_BRANCH; None: URLM keeps the paper recipe's training, because no
 #: trial of the URLM search beat it on validation (results/tables/recipe_search_emodb_urlm.md).
-TUNED_URLM: dict | None = {}
+#: Its two finished trials reached val UA 83.93 and 80.87 against the paper recipe's 85.11 on the same
+#: splits (a third, stopped unfinished for time, was below it on its three finished folds).
+TUNED_URLM: dict | None = None
 #: FRLM (and early fusion) where they differ from TUNED_BRANCH: trial 4 of the FRLM search, the
 #: best of 6 finished trials on validation (results/tables/recipe_search_emodb_frlm.md).
 TUNED_FRLM = dict(lr=1e-3, time_mask=0.1, freq_mask=0.0, noise_std=0.0, mixup=0.4, label_smoothing=0.0, epochs=60)
@@ -282,6 +284,10 @@ def recipe_ablation_study(corpus="emodb", protocol="paper", profile="full") -> l
         full = experiment(corpus, model, protocol, profile, recipe="tuned")
         out.append(with_seeds(full, TRAINING_SEEDS))
         for name, change in RECIPE_COMPONENTS.items():
+            if TUNED_URLM is None:  # URLM trains as in the paper: no component of it to remove
+                if model == "urlm":
+                    break
+                change = {k: v for k, v in change.items() if k != "branch"}
             base = tuned(experiment(corpus, model, protocol, profile), quick=profile == "quick", **change)
             stages = (model,) if model in ("frlm", "urlm") else ("frlm", "urlm", "fusion")
             if all(base.stage_train(x) == full.stage_train(x) for x in stages) and (model == "urlm" or base.frlm == full.frlm):
