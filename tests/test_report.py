@@ -317,13 +317,15 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     # the tuned recipe's study adds its own FRLM, URLM and early fusion under both protocols (5 + 10 folds each)
     assert cost.loc["frlm", "trainings"] == 20 * 5 + 10 + 15 + 10 + 15
     # URLM: like FRLM, but Table 3's 4 other ratios instead of the hidden sizes
-    assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15 + 10 + 15
+    # (the tuned recipe's URLM is the paper's while studies.TUNED_URLM is None: the same run key, counted once)
+    tuned_urlm = 0 if studies.TUNED_URLM is None else 15
+    assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15 + 10 + tuned_urlm
     assert cost.loc["early", "trainings"] == 5 + 10 + 15  # early fusion: the ablations, paper and tuned recipe
     assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round(150 * 100 / 3600, 1)
     # the heads: AMSNet and concatenation of every configuration, shared ones once
     heads = len(units.fusion_units(studies.full_suite("emodb", "full"), table))
     assert cost.loc["fusion heads", "trainings"] == heads > 0 and cost.loc["fusion heads", "finished"] == 0
-    assert cost.loc["total", "trainings"] == 150 + 150 + 30 + heads and cost.loc["total", "finished"] == 0
+    assert cost.loc["total", "trainings"] == 150 + 135 + tuned_urlm + 30 + heads and cost.loc["total", "finished"] == 0
     assert cost.loc["total", "cpu_hours_measured"] == 0
     key = runstore.branch_key("urlm", studies.experiment("emodb", "urlm", "paper", "full"), 535)
     # measured seconds: one fold on this CPU, one written before devices were recorded (a CPU's), one on a GPU
@@ -333,7 +335,7 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
         (tmp_path / f"urlm-{key}" / "seed0" / fold).mkdir(parents=True)
         (tmp_path / f"urlm-{key}" / "seed0" / fold / "metrics.json").write_text(metrics)
     cost = report.suite_cost(summary, table, store=RunStore(tmp_path)).set_index("kind")
-    assert cost.loc["urlm", "finished"] == 3 and cost.loc["urlm", "cpu_hours_left"] == round(147 * 200 / 3600, 1)
+    assert cost.loc["urlm", "finished"] == 3 and cost.loc["urlm", "cpu_hours_left"] == round((135 + tuned_urlm - 3) * 200 / 3600, 1)
     assert cost.loc["urlm", "cpu_hours_measured"] == 1.5 and cost.loc["urlm", "finished_on_gpu"] == 1
     assert cost.loc["total", "cpu_hours_measured"] == 1.5 and cost.loc["total", "finished_on_gpu"] == 1
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, suite=cost.reset_index(),
