@@ -17,7 +17,7 @@ from amsnet_lib.models import build_model
 from amsnet_lib.models.frlm import stack_frames
 from amsnet_lib.training import run_experiment
 from amsnet_lib.tables import update_summary
-from test_training import _exp, _features
+from test_training import _exp, _features, spy_on_evaluations
 
 TUNED_TRAIN = dict(optimizer="adamw", lr=3e-3, batch_size=16, epochs=4, patience=0, val_fraction=0.2, schedule="cosine",
                    warmup=0.25, grad_clip=1.0, label_smoothing=0.1, time_mask=0.3, freq_mask=0.2, noise_std=0.1, mixup=0.4)
@@ -187,23 +187,7 @@ def test_summary_keeps_paper_and_tuned_rows_apart(tmp_path):
 
 def test_validation_score_never_evaluates_a_test_fold(tmp_path, monkeypatch):
     feats = _features()
-    test_ids, seen, kept = set(), [], []
-    real_fold_data, real_evaluate = training.fold_data, training.evaluate_split
-
-    def fold_data(*a, **kw):
-        fd = real_fold_data(*a, **kw)
-        test_ids.add(id(fd.test["labels"]))
-        kept.append(fd.test["labels"])
-        return fd
-
-    def evaluate(model, data, *a, **kw):
-        kept.append(data["labels"])
-        seen.append(id(data["labels"]))
-        return real_evaluate(model, data, *a, **kw)
-
-    monkeypatch.setattr(search, "fold_data", fold_data)
-    monkeypatch.setattr(training, "evaluate_split", evaluate)
-    monkeypatch.setattr(search, "evaluate_split", evaluate)
+    test_ids, seen = spy_on_evaluations(monkeypatch, search)
     score = search.validation_score(_tuned_exp("amsnet"), feats, tmp_path)
     assert len(score.folds) == 3 and 0 <= score.ua <= 100
     assert seen and not any(s in test_ids for s in seen)

@@ -137,9 +137,13 @@ def test_finished_folds_are_skipped_and_an_interrupted_run_resumes(tmp_path, mon
     assert calls == []
 
 
-def test_model_selection_never_sees_the_test_fold(tmp_path, monkeypatch):
-    """evaluate() meets each fold's test part exactly once: the final evaluation."""
-    test_ids, calls, kept = set(), [], []  # kept: ids stay unique while the tensors live
+def spy_on_evaluations(monkeypatch, *modules):
+    """Record every evaluated split and every fold's test split (``fold_data`` of ``modules``).
+
+    Returns ``(test_ids, calls)``: ids of the test splits' label tensors, and of each evaluated
+    split's, in order. The tensors are kept alive, so their ids stay unique.
+    """
+    test_ids, calls, kept = set(), [], []
     real_fold_data, real_evaluate = training.fold_data, training.evaluate_split
 
     def fold_data(*a, **kw):
@@ -148,8 +152,22 @@ def test_model_selection_never_sees_the_test_fold(tmp_path, monkeypatch):
         kept.append(fd.test["labels"])
         return fd
 
-    monkeypatch.setattr(training, "fold_data", fold_data)
-    monkeypatch.setattr(training, "evaluate_split", lambda model, data, *a, **kw: kept.append(data["labels"]) or calls.append(id(data["labels"])) or real_evaluate(model, data, *a, **kw))
+    def evaluate(model, data, *a, **kw):
+        kept.append(data["labels"])
+        calls.append(id(data["labels"]))
+        return real_evaluate(model, data, *a, **kw)
+
+    for module in {training, *modules}:
+        if module is not training or training in modules:
+            monkeypatch.setattr(module, "fold_data", fold_data)
+        if hasattr(module, "evaluate_split"):
+            monkeypatch.setattr(module, "evaluate_split", evaluate)
+    return test_ids, calls
+
+
+def test_model_selection_never_sees_the_test_fold(tmp_path, monkeypatch):
+    """evaluate() meets each fold's test part exactly once: the final evaluation."""
+    test_ids, calls = spy_on_evaluations(monkeypatch, training)
     run_experiment(_exp("frlm"), _features(), store=tmp_path, device="cpu", progress=False)
     assert len(calls) > 3  # validation every epoch
     assert sum(c in test_ids for c in calls) == 3
