@@ -12,6 +12,7 @@ store, so a resumed or repeated trial trains nothing twice.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -24,9 +25,21 @@ from ._atomic import atomic_write_bytes, atomic_write_text
 from .config import ExperimentConfig
 from .features import Features
 from .protocols import make_folds
-from .runstore import BRANCHES, branch_key, _key, _plain
 from .devices import _training_device
-from .training import SINGLE_STAGE, branch_model, fold_data, evaluate_split, seed_everything, train_model
+from .runstore import BRANCHES, RunStore, _finetune_identity, branch_key, fusion_dirs
+from .training import (
+    SINGLE_STAGE,
+    _finetune,
+    branch_model,
+    evaluate_split,
+    fit_late_weight,
+    fold_data,
+    frozen_fusion_model,
+    fusion_embeddings,
+    seed_everything,
+    train_fusion_head,
+    train_model,
+)
 
 __all__ = ["ValidationScore", "validation_score"]
 
@@ -82,7 +95,7 @@ def _unfinished(d: Path, exp: ExperimentConfig, features: Features, fold, seed: 
 
 def _branch_fold(name: str, exp: ExperimentConfig, features: Features, fold, seed: int, root: Path, device,
                  progress: bool) -> Path:
-    d = root / f"{name}-{branch_key(name, exp, len(features))}" / f"seed{seed}" / fold.name
+    d = RunStore(root).fold_dir(name, branch_key(name, exp, len(features)), seed, fold.name)
     fd = _unfinished(d, exp, features, fold, seed, device)
     if fd is None:
         return d
@@ -95,33 +108,26 @@ def _branch_fold(name: str, exp: ExperimentConfig, features: Features, fold, see
 
 
 def _fusion_fold(exp: ExperimentConfig, features: Features, fold, seed: int, root: Path, device, progress: bool) -> Path:
-    from .training import branch_embeddings, train_fusion_head, fit_late_weight
-
-    branch_dirs = {b: _branch_fold(b, exp, features, fold, seed, root, device, progress) for b in BRANCHES}
-    key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train,
-               list(exp.late_weights) if exp.model == "late" else None, exp.finetune)
-    d = root / f"{exp.model}-{key}" / f"seed{seed}" / fold.name
+    """A fusion trial fold, built as the engine builds a fusion fold (the same keys, frozen model and
+    stages), its branches trial folds of the same store; scored on validation only."""
+    for b in BRANCHES:
+        _branch_fold(b, exp, features, fold, seed, root, device, progress)
+    store = RunStore(root)  # the search's fold store has the run store's layout
+    d, branch_dirs = fusion_dirs(exp, len(features), seed, fold.name, store)
     fd = _unfinished(d, exp, features, fold, seed, device)
     if fd is None:
         return d
     n_classes = len(features.classes)
-    model = branch_model(exp.model, exp, n_classes).to(device)
-    for b in BRANCHES:
-        getattr(model, b).load_state_dict(torch.load(branch_dirs[b] / "model.pt", map_location=device, weights_only=True))
-        getattr(model, b).eval()
-        for p in getattr(model, b).parameters():
-            p.requires_grad_(False)
-    branches = {"frlm": model.frlm, "urlm": model.urlm}
-    emb = {k: branch_embeddings(branches, getattr(fd, k)) for k in ("fit", "val")}
+    model = frozen_fusion_model(exp, n_classes, branch_dirs, store, device, seed)
+    emb = fusion_embeddings(model, fd)
     if exp.model == "late":
         res = fit_late_weight(model.head, emb["val"], n_classes, exp.fusion_train.monitor, exp.late_weights, fit=emb["fit"])
     else:
         res = train_fusion_head(model, emb, exp, n_classes, seed, progress=progress, desc=f"{exp.model} {fold.name} (validation)")
-        if exp.finetune is not None:
-            from .training import _finetune
-
-            res = _finetune(model, fd, exp, n_classes, seed, progress, desc=f"{exp.model} {fold.name} fine-tune (validation)")
-    _save(d, _record(model, fd, res, n_classes, seed, fold.name), model.head.state_dict())
+    finetuned = bool(_finetune_identity(exp))
+    if finetuned:
+        res = _finetune(model, fd, exp, n_classes, seed, progress, desc=f"{exp.model} {fold.name} fine-tune (validation)")
+    _save(d, _record(model, fd, res, n_classes, seed, fold.name), model.state_dict() if finetuned else model.head.state_dict())
     return d
 
 
@@ -155,9 +161,7 @@ def validation_score(exp: ExperimentConfig, features: Features, root: str | os.P
             else:
                 d = _fusion_fold(exp, features, fold, seed, root, device, progress)
             rows.append(json.loads((d / "val.json").read_text()))
-    out = pd.DataFrame(rows)
-    out.attrs["config"] = json.dumps(_plain(exp), default=_plain)
-    return ValidationScore(out)
+    return ValidationScore(pd.DataFrame(rows))
 
 
 # --------------------------------------------------------------------------- the recipe search
@@ -241,7 +245,7 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
         study.enqueue_trial(t.params, skip_if_exists=False)
     if not study.trials and stage != "fusion":  # a grid tries the current values among the rest
         base = studies.tuned(studies.experiment(corpus, model, protocol, profile), quick=profile == "quick")
-        current = {"frame_stack": base.frlm.frame_stack, **dataclasses_fields(base.stage_train(stage)),
+        current = {"frame_stack": base.frlm.frame_stack, **dataclasses.asdict(base.stage_train(stage)),
                    "head_mixup": base.fusion_train.mixup, "finetune": base.finetune is not None}
         start = baseline or current
         study.enqueue_trial({k: start[k] for k in space if start.get(k) in space[k]})
@@ -261,12 +265,6 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
     if done < trials:
         study.optimize(objective, n_trials=trials - done, show_progress_bar=progress)
     return search_table(study)
-
-
-def dataclasses_fields(obj) -> dict:
-    import dataclasses
-
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
 def search_table(study) -> pd.DataFrame:

@@ -236,13 +236,13 @@ def train_model(
             batch = _take(train, perm[s : s + cfg.batch_size])
             if len(batch["labels"]) < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
                 continue  # batch norm cannot train on a single utterance
-            y = batch["labels"]
+            y, y_mix, lam = batch["labels"], None, 1.0
             if cfg.augments:  # the tuned recipe's augmentation; validation and test see plain inputs
                 lam = mixup_lambda(cfg.mixup, gen)
                 batch, y_mix = augment_batch(batch, cfg, gen, lam)
             logits, _ = call_model(model, batch)
             loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
-            if cfg.augments and y_mix is not None:  # mixup: the loss mixes as the inputs did
+            if y_mix is not None:  # mixup: the loss mixes as the inputs did
                 loss = lam * loss + (1 - lam) * F.cross_entropy(logits, y_mix, weight=weight,
                                                                 label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
