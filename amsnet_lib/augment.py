@@ -48,6 +48,24 @@ def mask_spans(lengths: torch.Tensor, size: int, max_share: float, gen: torch.Ge
     return (pos >= start[:, None]) & (pos < (start + width)[:, None])
 
 
+def _mask_and_noise(x: torch.Tensor, lengths: torch.Tensor, time_axis: int, feat_axis: int, cfg: TrainConfig,
+                    gen: torch.Generator, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """``x`` (B, ·, ·) with one time span and one feature band of each row set to 0 and Gaussian noise
+    added (on ``valid`` entries only, when given); ``lengths``: each row's valid time steps. Draws in
+    the order time mask, feature mask, noise."""
+    B = x.shape[0]
+    keep = torch.ones_like(x)
+    if cfg.time_mask:
+        keep = keep * ~mask_spans(lengths, x.shape[time_axis], cfg.time_mask, gen).to(x.device).unsqueeze(feat_axis)
+    if cfg.freq_mask:
+        dims = torch.full((B,), x.shape[feat_axis])
+        keep = keep * ~mask_spans(dims, x.shape[feat_axis], cfg.freq_mask, gen).to(x.device).unsqueeze(time_axis)
+    if cfg.noise_std:
+        noise = cfg.noise_std * torch.randn(x.shape, generator=gen).to(x.device)
+        x = x + (noise if valid is None else noise * valid)
+    return x * keep
+
+
 def augment_batch(batch: dict[str, torch.Tensor], cfg: TrainConfig, gen: torch.Generator,
                   lam: float = 1.0) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
     """The augmented copy of a training batch under ``cfg`` (``time_mask``, ``freq_mask``,
@@ -61,30 +79,14 @@ def augment_batch(batch: dict[str, torch.Tensor], cfg: TrainConfig, gen: torch.G
     """
     out = dict(batch)
     B = len(batch["labels"])
-    if "frames" in out:
-        x, m = out["frames"], out["mask"]
-        x = x * m.unsqueeze(-1)  # padding to 0 first: masks and mixes then see silence there
-        keep = torch.ones_like(x)
-        if cfg.time_mask:
-            keep = keep * ~mask_spans(m.sum(1), x.shape[1], cfg.time_mask, gen).to(x.device).unsqueeze(-1)
-        if cfg.freq_mask:
-            dims = torch.full((B,), x.shape[2])
-            keep = keep * ~mask_spans(dims, x.shape[2], cfg.freq_mask, gen).to(x.device).unsqueeze(1)
-        if cfg.noise_std:
-            x = x + cfg.noise_std * torch.randn(x.shape, generator=gen).to(x.device) * m.unsqueeze(-1)
-        out["frames"] = x * keep
-    if "spec" in out:
+    if "frames" in out:  # (B, q, D): time on axis 1, features on axis 2, noise on valid frames only
+        m = out["mask"]
+        valid = m.unsqueeze(-1)
+        # padding to 0 first: masks and mixes then see silence there
+        out["frames"] = _mask_and_noise(out["frames"] * valid, m.sum(1), 1, 2, cfg, gen, valid)
+    if "spec" in out:  # (B, n_mels, T): time on axis 2, bands on axis 1
         x = out["spec"]
-        keep = torch.ones_like(x)
-        if cfg.time_mask:
-            steps = torch.full((B,), x.shape[2])
-            keep = keep * ~mask_spans(steps, x.shape[2], cfg.time_mask, gen).to(x.device).unsqueeze(1)
-        if cfg.freq_mask:
-            bands = torch.full((B,), x.shape[1])
-            keep = keep * ~mask_spans(bands, x.shape[1], cfg.freq_mask, gen).to(x.device).unsqueeze(-1)
-        if cfg.noise_std:
-            x = x + cfg.noise_std * torch.randn(x.shape, generator=gen).to(x.device)
-        out["spec"] = x * keep
+        out["spec"] = _mask_and_noise(x, torch.full((B,), x.shape[2]), 2, 1, cfg, gen)
     for k in ("h1", "h2"):
         if k in out and cfg.noise_std:
             out[k] = out[k] + cfg.noise_std * torch.randn(out[k].shape, generator=gen).to(out[k].device)
