@@ -423,8 +423,9 @@ def _cmd_search(args) -> int:
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
     root = Path(args.root) if args.root else default_run_dir() / "search"
+    donor = None if args.weights_from == "none" else (args.weights_from or default_run_dir())
     table = run_search(args.stage, feats, root, trials=args.trials, corpus=corpus, protocol=args.protocol,
-                       profile=args.profile, device=args.device)
+                       profile=args.profile, device=args.device, weights_from=donor)
     if args.table and len(table):
         stem = Path(args.table) / f"recipe_search_{corpus}_{args.stage}"
         notes = [f"Search of the tuned recipe's {args.stage.upper()} stage (`amsnet search --stage {args.stage} --trials "
@@ -549,6 +550,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default="full", choices=list(studies.PROFILES))
     p.add_argument("--root", default=None, help="search store (default: <run store>/search)")
     p.add_argument("--table", default="results/tables", help="folder of the trial table recipe_search_<corpus>_<stage> ('' to skip)")
+    p.add_argument("--weights-from", default=None, metavar="RUN_DIR",
+                   help="run store whose finished branch folds of the same key are reused, weights only (default: "
+                        "$AMSNET_RUN_DIR or ./runs; 'none' to train every branch fold in the search store)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.set_defaults(func=_cmd_search)

@@ -80,7 +80,7 @@ def _save(d: Path, record: dict, state: dict) -> None:
 def _record(model, fd, res, n_classes: int, seed: int, fold: str) -> dict:
     ev = evaluate_split(model, fd.val, n_classes)
     return {"seed": seed, "fold": fold, "val_loss": ev["loss"], "val_wa": ev["wa"], "val_ua": ev["ua"],
-            "best_epoch": res.best_epoch, "seconds": res.seconds}
+            "best_epoch": res.best_epoch if res else None, "seconds": res.seconds if res else 0.0}
 
 
 def _unfinished(d: Path, exp: ExperimentConfig, features: Features, fold, seed: int, device):
@@ -94,24 +94,34 @@ def _unfinished(d: Path, exp: ExperimentConfig, features: Features, fold, seed: 
 
 
 def _branch_fold(name: str, exp: ExperimentConfig, features: Features, fold, seed: int, root: Path, device,
-                 progress: bool) -> Path:
-    d = RunStore(root).fold_dir(name, branch_key(name, exp, len(features)), seed, fold.name)
+                 progress: bool, weights_from: RunStore | None = None) -> Path:
+    key = branch_key(name, exp, len(features))
+    d = RunStore(root).fold_dir(name, key, seed, fold.name)
     fd = _unfinished(d, exp, features, fold, seed, device)
     if fd is None:
         return d
     n_classes = len(features.classes)
     model = branch_model(name, exp, n_classes).to(device)
+    trained = weights_from.fold_dir(name, key, seed, fold.name) if weights_from is not None else None
+    if trained is not None and (trained / "model.pt").is_file():
+        # the run store's fold: the same key, seed and fit / validation split, so the same training;
+        # only its weights are read (never its metrics, which hold the test fold's)
+        model.load_state_dict(weights_from.load_state(trained, device))
+        record = _record(model, fd, None, n_classes, seed, fold.name)
+        _save(d, {**record, "weights_from": str(trained)}, model.state_dict())
+        return d
     res = train_model(model, fd.fit, fd.val, exp.stage_train(name), n_classes, seed=seed, progress=progress,
                       desc=f"{name} {fold.name} (validation)", resume_path=d / "partial.pt")
     _save(d, _record(model, fd, res, n_classes, seed, fold.name), model.state_dict())
     return d
 
 
-def _fusion_fold(exp: ExperimentConfig, features: Features, fold, seed: int, root: Path, device, progress: bool) -> Path:
+def _fusion_fold(exp: ExperimentConfig, features: Features, fold, seed: int, root: Path, device, progress: bool,
+                 weights_from: RunStore | None = None) -> Path:
     """A fusion trial fold, built as the engine builds a fusion fold (the same keys, frozen model and
     stages), its branches trial folds of the same store; scored on validation only."""
     for b in BRANCHES:
-        _branch_fold(b, exp, features, fold, seed, root, device, progress)
+        _branch_fold(b, exp, features, fold, seed, root, device, progress, weights_from)
     store = RunStore(root)  # the search's fold store has the run store's layout
     d, branch_dirs = fusion_dirs(exp, len(features), seed, fold.name, store)
     fd = _unfinished(d, exp, features, fold, seed, device)
@@ -132,7 +142,8 @@ def _fusion_fold(exp: ExperimentConfig, features: Features, fold, seed: int, roo
 
 
 def validation_score(exp: ExperimentConfig, features: Features, root: str | os.PathLike, *, device=None,
-                     progress: bool = True, folds: list[str] | None = None) -> ValidationScore:
+                     progress: bool = True, folds: list[str] | None = None,
+                     weights_from: str | os.PathLike | None = None) -> ValidationScore:
     """Train ``exp`` on every fold's fit part and score it on the fold's validation split.
 
     Args:
@@ -142,6 +153,9 @@ def validation_score(exp: ExperimentConfig, features: Features, root: str | os.P
         root: the search's fold store (not the run store of results).
         device: default CUDA when available.
         folds: only these folds (default: all of ``exp.protocol``).
+        weights_from: a run store whose branch folds (same key, seed and fold) are taken, weights
+            only, instead of training them again: they were trained on the same fit part with the
+            same validation split. Their metrics files (which hold test figures) are not read.
 
     Returns:
         The validation loss, WA and UA at the epoch each fold kept (the same validation split
@@ -153,13 +167,14 @@ def validation_score(exp: ExperimentConfig, features: Features, root: str | os.P
     all_folds = make_folds(features.table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed,
                            split_file=exp.split_file)
     chosen = [f for f in all_folds if folds is None or f.name in folds]
+    donor = RunStore(weights_from) if weights_from is not None else None
     rows = []
     for seed in exp.seeds:
         for fold in chosen:
             if exp.model in SINGLE_STAGE:
-                d = _branch_fold(exp.model, exp, features, fold, seed, root, device, progress)
+                d = _branch_fold(exp.model, exp, features, fold, seed, root, device, progress, donor)
             else:
-                d = _fusion_fold(exp, features, fold, seed, root, device, progress)
+                d = _fusion_fold(exp, features, fold, seed, root, device, progress, donor)
             rows.append(json.loads((d / "val.json").read_text()))
     return ValidationScore(pd.DataFrame(rows))
 
@@ -199,7 +214,7 @@ def trial_components(stage: str, params: dict) -> dict:
 
 def run_search(stage: str, features: Features, root: str | os.PathLike, *, trials: int, corpus: str = "emodb",
                protocol: str = "paper", profile: str = "full", seed: int = 0, device=None, progress: bool = True,
-               baseline: dict | None = None) -> pd.DataFrame:
+               baseline: dict | None = None, weights_from: str | os.PathLike | None = None) -> pd.DataFrame:
     """A bounded, resumable Optuna search (TPE sampler) of the tuned recipe for one branch stage.
 
     Each trial is a :func:`validation_score` of the stage under :data:`SPACES`' values, maximising
@@ -215,6 +230,7 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
         trials: total finished trials wanted (those already in the journal count).
         baseline: the first trial's values (default: the recipe's current ones), so the search
             starts from what it is to improve on.
+        weights_from: a run store whose finished branch folds are reused (:func:`validation_score`).
 
     Returns:
         One row per finished trial: number, values, val_ua, val_wa, val_loss, seconds.
@@ -254,7 +270,8 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
         params = {k: trial.suggest_categorical(k, list(v)) for k, v in space.items()}
         exp = studies.tuned(studies.experiment(corpus, model, protocol, profile), quick=profile == "quick",
                             **trial_components(stage, params))
-        score = validation_score(exp, features, root / "folds", device=device, progress=progress)
+        score = validation_score(exp, features, root / "folds", device=device, progress=progress,
+                                 weights_from=weights_from)
         trial.set_user_attr("val_wa", score.wa)
         trial.set_user_attr("val_loss", score.loss)
         trial.set_user_attr("seconds", score.seconds)

@@ -242,3 +242,20 @@ def test_fusion_search_tries_every_head_and_fine_tuning_combination_once(tmp_pat
     assert not list(tmp_path.rglob("predictions.csv"))
     # the branches were trained once and shared by the four heads
     assert len(list(tmp_path.glob("folds/frlm-*"))) == 1 and len(list(tmp_path.glob("folds/urlm-*"))) == 1
+
+
+def test_a_run_stores_branch_weights_are_reused_on_validation_without_reading_its_metrics(tmp_path, monkeypatch):
+    feats = _features()
+    exp = _tuned_exp("urlm")
+    store = tmp_path / "runs"
+    run_experiment(exp, feats, store=store, progress=False)  # the run store's folds, with weights
+    for f in store.rglob("metrics.json"):  # a search must not read test figures: make them unreadable
+        f.write_text("not json")
+    trained = []
+    monkeypatch.setattr(search, "train_model", lambda *a, **kw: trained.append(1))
+    reused = search.validation_score(exp, feats, tmp_path / "search", weights_from=store)
+    assert not trained and len(reused.folds) == 3
+    assert all("weights_from" in json.loads(p.read_text()) for p in (tmp_path / "search").rglob("val.json"))
+    monkeypatch.undo()
+    fresh = search.validation_score(exp, feats, tmp_path / "fresh")  # trained again: the same training
+    np.testing.assert_allclose(reused.folds["val_ua"], fresh.folds["val_ua"])
