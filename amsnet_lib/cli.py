@@ -424,8 +424,10 @@ def _cmd_search(args) -> int:
     corpus = feats.table.attrs.get("corpus", "custom")
     root = Path(args.root) if args.root else default_run_dir() / "search"
     donor = None if args.weights_from == "none" else (args.weights_from or default_run_dir())
+    engine = _engine(args, args.cpus, args.threads)
+    print(f"trial folds: {_engine_line(engine)}")
     table = run_search(args.stage, feats, root, trials=args.trials, corpus=corpus, protocol=args.protocol,
-                       profile=args.profile, device=args.device, weights_from=donor)
+                       profile=args.profile, device=args.device, weights_from=donor, engine=engine)
     if args.table and len(table):
         stem = Path(args.table) / f"recipe_search_{corpus}_{args.stage}"
         notes = [f"Search of the tuned recipe's {args.stage.upper()} stage (`amsnet search --stage {args.stage} --trials "
@@ -553,8 +555,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights-from", default=None, metavar="RUN_DIR",
                    help="run store whose finished branch folds of the same key are reused, weights only (default: "
                         "$AMSNET_RUN_DIR or ./runs; 'none' to train every branch fold in the search store)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (of each Ray task: default 1)")
+    p.add_argument("--cpus", type=int, default=None, help="CPUs of the local Ray (default: all cores)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    _add_engine_args(p)
     p.set_defaults(func=_cmd_search)
 
     from .cli_inference import _add_inference_commands  # after this module is complete: it imports helpers from it

@@ -108,7 +108,7 @@ def _branch_fold(name: str, exp: ExperimentConfig, features: Features, fold, see
         # only its weights are read (never its metrics, which hold the test fold's)
         model.load_state_dict(weights_from.load_state(trained, device))
         record = _record(model, fd, None, n_classes, seed, fold.name)
-        _save(d, {**record, "weights_from": str(trained)}, model.state_dict())
+        _save(d, {**record, "weights_from": trained.relative_to(weights_from.root).as_posix()}, model.state_dict())
         return d
     res = train_model(model, fd.fit, fd.val, exp.stage_train(name), n_classes, seed=seed, progress=progress,
                       desc=f"{name} {fold.name} (validation)", resume_path=d / "partial.pt")
@@ -141,9 +141,100 @@ def _fusion_fold(exp: ExperimentConfig, features: Features, fold, seed: int, roo
     return d
 
 
+def _trial_fold(exp: ExperimentConfig, features: Features, fold, seed: int, device: str, threads: int,
+                inputs: dict[str, bytes], scratch_id: str) -> dict[str, bytes]:
+    """One trial fold as a Ray task: trained in a scratch store of the worker's machine from the files
+    it stands on (``inputs``: ``{"search/<rel>" | "donor/<rel>": bytes}``, the branch folds already
+    finished and the run store's reusable weights); returns the files it wrote, ``{rel: bytes}``."""
+    import shutil
+    import tempfile
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    scratch = Path(tempfile.gettempdir()) / "amsnet-trials" / scratch_id
+    try:
+        for rel, data in inputs.items():
+            atomic_write_bytes(scratch / rel, data)
+        root, donor = scratch / "search", RunStore(scratch / "donor")
+        fn = _branch_fold if exp.model in SINGLE_STAGE else _fusion_fold
+        args = (exp.model,) if exp.model in SINGLE_STAGE else ()
+        fn(*args, exp, features, fold, seed, root, _training_device(device), False, donor)
+        out = {f.relative_to(root).as_posix(): f.read_bytes() for f in sorted(root.rglob("*"))
+               if f.is_file() and f.name != "partial.pt" and f"search/{f.relative_to(root).as_posix()}" not in inputs}
+    finally:
+        torch.set_num_threads(before)
+    shutil.rmtree(scratch, ignore_errors=True)  # after success only: a retried attempt resumes from partial.pt
+    return out
+
+
+def _trial_inputs(exp: ExperimentConfig, features: Features, fold, seed: int, root: Path,
+                  donor: RunStore | None) -> dict[str, bytes]:
+    """What a trial fold stands on: its finished branch trial folds, and the run store's weights of
+    the branch folds it may reuse (``model.pt`` only)."""
+    n = len(features)
+    names = [exp.model] if exp.model in SINGLE_STAGE else list(BRANCHES)
+    out = {}
+    for b in names:
+        key = branch_key(b, exp, n)
+        d = RunStore(root).fold_dir(b, key, seed, fold.name)
+        if (d / "val.json").is_file():
+            out.update({f"search/{(d / f).relative_to(root).as_posix()}": (d / f).read_bytes()
+                        for f in ("val.json", "model.pt") if (d / f).is_file()})
+        elif donor is not None and (donor.fold_dir(b, key, seed, fold.name) / "model.pt").is_file():
+            w = donor.fold_dir(b, key, seed, fold.name) / "model.pt"
+            out[f"donor/{w.relative_to(donor.root).as_posix()}"] = w.read_bytes()
+    return out
+
+
+def _trial_dir(exp: ExperimentConfig, features: Features, fold, seed: int, root: Path) -> Path:
+    if exp.model in SINGLE_STAGE:
+        return RunStore(root).fold_dir(exp.model, branch_key(exp.model, exp, len(features)), seed, fold.name)
+    return fusion_dirs(exp, len(features), seed, fold.name, RunStore(root))[0]
+
+
+def _score_on_ray(exp: ExperimentConfig, features: Features, todo: list, root: Path, donor: RunStore | None,
+                  device, engine, progress: bool) -> None:
+    """Train the unfinished trial folds ``todo`` (``(seed, fold)``) as Ray tasks, side by side, and write
+    their files into ``root`` atomically (``val.json`` last: it marks a trial fold finished)."""
+    import hashlib
+    import socket
+
+    import ray
+    from tqdm.auto import tqdm
+
+    from .engine import _cluster_device, _resources, ray_session
+
+    with ray_session(engine):
+        dev = _cluster_device(device)
+        task = ray.remote(_trial_fold).options(**_resources(engine, dev))
+        feats = ray.put(features)
+        flight = {}
+        for seed, fold in todo:
+            d = _trial_dir(exp, features, fold, seed, root)
+            sid = hashlib.sha256(f"{socket.gethostname()}:{d.resolve()}".encode()).hexdigest()[:16]
+            inputs = _trial_inputs(exp, features, fold, seed, root, donor)
+            flight[task.remote(exp, feats, fold, seed, dev, engine.threads, inputs, sid)] = fold.name
+        bar = tqdm(total=len(flight), desc=f"{exp.model} trial folds", unit="fold", disable=not progress)
+        try:
+            while flight:
+                (ref,), _ = ray.wait(list(flight), num_returns=1)
+                name = flight.pop(ref)
+                files = ray.get(ref)
+                for rel in sorted(files, key=lambda r: r.endswith("val.json")):
+                    atomic_write_bytes(root / rel, files[rel])
+                bar.set_postfix_str(name)
+                bar.update()
+        except BaseException:  # Ctrl-C or a failed fold: nothing keeps running unseen
+            for ref in flight:
+                ray.cancel(ref, force=True)
+            raise
+        finally:
+            bar.close()
+
+
 def validation_score(exp: ExperimentConfig, features: Features, root: str | os.PathLike, *, device=None,
                      progress: bool = True, folds: list[str] | None = None,
-                     weights_from: str | os.PathLike | None = None) -> ValidationScore:
+                     weights_from: str | os.PathLike | None = None, engine=None) -> ValidationScore:
     """Train ``exp`` on every fold's fit part and score it on the fold's validation split.
 
     Args:
@@ -156,6 +247,10 @@ def validation_score(exp: ExperimentConfig, features: Features, root: str | os.P
         weights_from: a run store whose branch folds (same key, seed and fold) are taken, weights
             only, instead of training them again: they were trained on the same fit part with the
             same validation split. Their metrics files (which hold test figures) are not read.
+        engine: an :class:`~amsnet_lib.engine.EngineConfig`: the unfinished folds run side by side as
+            Ray tasks (a local Ray, or the cluster at its address), each returning its files to this
+            process, which writes them into ``root``; None or ``serial``: one after another here.
+            Both give the same figures for the same threads per training.
 
     Returns:
         The validation loss, WA and UA at the epoch each fold kept (the same validation split
@@ -163,19 +258,23 @@ def validation_score(exp: ExperimentConfig, features: Features, root: str | os.P
         terms, alike for every configuration compared). No test fold is evaluated.
     """
     root = Path(root)
-    device = _training_device(device)
     all_folds = make_folds(features.table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed,
                            split_file=exp.split_file)
     chosen = [f for f in all_folds if folds is None or f.name in folds]
     donor = RunStore(weights_from) if weights_from is not None else None
+    units = [(seed, fold) for seed in exp.seeds for fold in chosen]
+    if engine is not None and not engine.serial:
+        todo = [(s, f) for s, f in units if not (_trial_dir(exp, features, f, s, root) / "val.json").is_file()]
+        if todo:
+            _score_on_ray(exp, features, todo, root, donor, device, engine, progress)
+    device = _training_device(device)
     rows = []
-    for seed in exp.seeds:
-        for fold in chosen:
-            if exp.model in SINGLE_STAGE:
-                d = _branch_fold(exp.model, exp, features, fold, seed, root, device, progress, donor)
-            else:
-                d = _fusion_fold(exp, features, fold, seed, root, device, progress, donor)
-            rows.append(json.loads((d / "val.json").read_text()))
+    for seed, fold in units:
+        if exp.model in SINGLE_STAGE:
+            d = _branch_fold(exp.model, exp, features, fold, seed, root, device, progress, donor)
+        else:
+            d = _fusion_fold(exp, features, fold, seed, root, device, progress, donor)
+        rows.append(json.loads((d / "val.json").read_text()))
     return ValidationScore(pd.DataFrame(rows))
 
 
@@ -214,7 +313,7 @@ def trial_components(stage: str, params: dict) -> dict:
 
 def run_search(stage: str, features: Features, root: str | os.PathLike, *, trials: int, corpus: str = "emodb",
                protocol: str = "paper", profile: str = "full", seed: int = 0, device=None, progress: bool = True,
-               baseline: dict | None = None, weights_from: str | os.PathLike | None = None) -> pd.DataFrame:
+               baseline: dict | None = None, weights_from: str | os.PathLike | None = None, engine=None) -> pd.DataFrame:
     """A bounded, resumable Optuna search (TPE sampler) of the tuned recipe for one branch stage.
 
     Each trial is a :func:`validation_score` of the stage under :data:`SPACES`' values, maximising
@@ -231,6 +330,8 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
         baseline: the first trial's values (default: the recipe's current ones), so the search
             starts from what it is to improve on.
         weights_from: a run store whose finished branch folds are reused (:func:`validation_score`).
+        engine: where a trial's folds train (:func:`validation_score`); trials run one after another,
+            each one's folds side by side.
 
     Returns:
         One row per finished trial: number, values, val_ua, val_wa, val_loss, seconds.
@@ -271,7 +372,7 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
         exp = studies.tuned(studies.experiment(corpus, model, protocol, profile), quick=profile == "quick",
                             **trial_components(stage, params))
         score = validation_score(exp, features, root / "folds", device=device, progress=progress,
-                                 weights_from=weights_from)
+                                 weights_from=weights_from, engine=engine)
         trial.set_user_attr("val_wa", score.wa)
         trial.set_user_attr("val_loss", score.loss)
         trial.set_user_attr("seconds", score.seconds)

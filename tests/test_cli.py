@@ -217,3 +217,18 @@ def test_features_groups_warnings_by_reason_and_writes_them_all(tmp_path, capsys
     # without --report the list goes to reports/ beside the feature cache
     assert cli.main(args[:-2]) == 0
     assert (tmp_path / "reports" / "features_corpus_warnings.csv").is_file()
+
+
+def test_search_command_records_its_trials_and_writes_their_table(tmp_path, capsys):
+    corpus = _corpus(tmp_path)
+    args = ["search", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
+            "--stage", "frlm", "--trials", "1", "--profile", "quick", "--root", str(tmp_path / "search"),
+            "--table", str(tmp_path / "tables"), "--threads", "1", "--serial", "--weights-from", "none"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "one after another in this process" in out
+    table = (tmp_path / "tables" / "recipe_search_corpus_frlm.md").read_text()
+    assert "val_ua" in table and "no trial evaluated a test fold" in table
+    assert len(list((tmp_path / "search").rglob("val.json"))) == 5 and not list(tmp_path.rglob("predictions.csv"))
+    assert cli.main(args) == 0  # resumed: the finished trial is kept, nothing trained again
+    assert len(list((tmp_path / "search").rglob("model.pt"))) == 5

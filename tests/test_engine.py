@@ -50,7 +50,7 @@ def assert_same_run_store(a: Path, b: Path) -> None:
     assert sorted(fa) == sorted(fb)
     for rel, pa in fa.items():
         pb = fb[rel]
-        if pa.name == "metrics.json":
+        if pa.name in ("metrics.json", "val.json"):  # val.json: a search's trial fold
             ma, mb = json.loads(pa.read_text()), json.loads(pb.read_text())
             assert {k: v for k, v in ma.items() if k not in TIMINGS} == {k: v for k, v in mb.items() if k not in TIMINGS}, rel
         elif pa.name == "model.pt":
@@ -301,3 +301,28 @@ def _session_pids(sid: int) -> set[int]:
     """Processes of the session ``sid`` (the head and what it started)."""
     out = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True).stdout.split()
     return {int(p) for p, s in zip(out[::2], out[1::2]) if int(s) == sid}
+
+
+def test_search_trial_folds_on_ray_equal_the_serial_ones_and_reuse_run_store_weights(tmp_path, local_ray):
+    """A search's trial folds trained as Ray tasks (side by side, the branches' run-store weights sent
+    with them) give the files and figures of the serial path; nothing evaluates a test fold."""
+    from amsnet_lib import search
+    from amsnet_lib.training import run_experiment
+
+    feats = _features()
+    exp = _exp("amsnet")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_experiment(_exp("urlm"), feats, store=tmp_path / "runs", device="cpu", progress=False)  # URLM's weights
+        serial = search.validation_score(exp, feats, tmp_path / "serial", device="cpu", progress=False,
+                                         weights_from=tmp_path / "runs")
+    finally:
+        torch.set_num_threads(threads)
+    on_ray = search.validation_score(exp, feats, tmp_path / "ray", device="cpu", progress=False,
+                                     weights_from=tmp_path / "runs", engine=EngineConfig(num_cpus=2))
+    assert_same_run_store(tmp_path / "ray", tmp_path / "serial")
+    cols = ["fold", "val_loss", "val_wa", "val_ua", "best_epoch"]
+    assert on_ray.folds[cols].equals(serial.folds[cols]) and len(on_ray.folds) == 3
+    assert all("weights_from" in json.loads(p.read_text()) for p in (tmp_path / "ray").glob("urlm-*/seed0/*/val.json"))
+    assert not list((tmp_path / "ray").rglob("predictions.csv"))
