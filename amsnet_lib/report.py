@@ -17,7 +17,7 @@ from . import paper, studies
 from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_RUN, PROTOCOL_DESCRIPTIONS, PROTOCOL_SHORT, _protocol_notes, _summary_row, ablation_table, comparison_table2, markdown_table, normalisation_table, protocol_tag, se_ratio_table, write_table
 
 
-__all__ = ["build_report", "cpu_run_facts", "suite_cost"]
+__all__ = ["build_report", "compact_table", "cpu_run_facts", "suite_cost"]
 
 
 def _training_text(t) -> str:
@@ -25,6 +25,45 @@ def _training_text(t) -> str:
     return (f"{t.optimizer}, lr {t.lr:g}, batch {t.batch_size}, <= {t.epochs} epochs, "
             + (f"patience {t.patience}" if t.patience else "no early stopping") + f" on {t.monitor} (best epoch kept), "
             f"validation {100 * t.val_fraction:g} % of each fold's training part; weight decay {t.weight_decay:g} unless stated above")
+
+
+def _recipe_text(t) -> str:
+    """The tuned-recipe fields of a :class:`~amsnet_lib.config.TrainConfig` that are on, in words."""
+    on = [f"{t.schedule} schedule" + (f" (warm-up {t.warmup:g})" if t.warmup else "") if t.schedule != "constant" else "",
+          f"gradient clipping {t.grad_clip:g}" if t.grad_clip else "",
+          f"label smoothing {t.label_smoothing:g}" if t.label_smoothing else "",
+          f"mixup α {t.mixup:g}" if t.mixup else "", f"time mask {t.time_mask:g}" if t.time_mask else "",
+          f"frequency mask {t.freq_mask:g}" if t.freq_mask else "", f"noise σ {t.noise_std:g}" if t.noise_std else "",
+          f"class weighting {t.class_weighting}" if t.class_weighting != "none" else ""]
+    on = [x for x in on if x]
+    return "; " + ", ".join(on) if on else ""
+
+
+def compact_table(df: pd.DataFrame) -> pd.DataFrame:
+    """A wide paper-vs-ours table with its WA and UA columns folded into one ``WA / UA`` column each.
+
+    ``WA reported [paper] (%)`` and ``UA reported [paper] (%)`` become ``WA / UA reported [paper] (%)``
+    with cells like ``81.12 / 80.62``; a cell whose two values say the same thing (``not run``) says
+    it once. Other columns stay as they are, in their order.
+    """
+    from .tables import _fmt
+
+    cols, out = list(df.columns), {}
+    for c in cols:
+        name = str(c)
+        if name.startswith(("UA ", "ΔUA")) and name.replace("UA", "WA", 1) in cols:
+            continue  # folded into its WA column
+        twin = name.replace("WA", "UA", 1) if name.startswith(("WA ", "ΔWA")) else None
+        if twin not in cols:
+            out[name] = df[c]
+            continue
+        merged = []
+        for a, b in zip(df[c], df[twin]):
+            fa, fb = _fmt(a, name), _fmt(b, twin)
+            merged.append(fa if fa == fb and not isinstance(a, (int, float)) else f"{fa} / {fb}")
+        out[name.replace("ΔWA", "Δ WA / UA").replace("WA ", "WA / UA ", 1) if name.startswith("WA ") else
+            name.replace("ΔWA", "Δ WA / UA")] = merged
+    return pd.DataFrame(out)
 
 
 def _settings_table(profile: str) -> pd.DataFrame:
@@ -47,6 +86,16 @@ def _settings_table(profile: str) -> pd.DataFrame:
             *[(corpus, f"training, {stage_label}", _training_text(c.stage_train(stage)))
               for stage, stage_label in (("urlm", "stage 1 (FRLM, URLM, early fusion)"), ("fusion", "stage 2 (fusion head)"))],
         ]
+    tuned = studies.tuned(studies.experiment("emodb", "amsnet", "paper", profile), quick=profile == "quick")
+    paper_exp = studies.experiment("emodb", "amsnet", "paper", profile)
+    for stage, label in (("frlm", "FRLM (and early fusion)"), ("urlm", "URLM"), ("fusion", "fusion head")):
+        t = tuned.stage_train(stage)
+        same = t == paper_exp.stage_train(stage)
+        rows.append(("emodb", f"tuned recipe, {label}", "the paper recipe's (kept on validation)" if same else
+                     _training_text(t) + _recipe_text(t) + (f"; {tuned.frlm.frame_stack} frames per recurrent step"
+                                                            if stage == "frlm" else "")))
+    if tuned.finetune is not None:
+        rows.append(("emodb", "tuned recipe, end-to-end fine-tuning", _training_text(tuned.finetune) + _recipe_text(tuned.finetune)))
     rows.append(("both", "early fusion (paper: not defined)",
                  "spectrogram frames mapped onto the 10 ms IS10 grid and concatenated per frame (76 + n_mels), one attention BLSTM of FRLM's architecture and training settings, "
                  "trained end to end (docs/DESIGN.md)"))
@@ -122,7 +171,9 @@ def build_report(
     out += ["## Corpora", "", markdown_table(pd.DataFrame(corpora_status))]
 
     def emit(title, df, name, extra_notes=()):
-        out.extend([f"## {title}", "", markdown_table(df)])
+        out.extend([f"## {title}", "", markdown_table(compact_table(df))])
+        if tables_out is not None:
+            out.extend([f"Every column apart (CSV and Markdown): [`tables/{name}.md`](tables/{name}.md).", ""])
         out.extend(f"- {n}" for n in list(extra_notes))
         if extra_notes:
             out.append("")
@@ -165,8 +216,8 @@ def build_report(
         found = {n: t for n, t in study_tables.items() if n.startswith(_STUDY_TABLE_PREFIX[study])}
         if not found:
             out.extend([f"Ours: {NOT_RUN}.", ""])
-        for n, t in sorted(found.items()):
-            out.extend([f"Ours, `{n}`{caption}:", "", markdown_table(t)])
+        if found:
+            out.extend([f"Ours{caption}:", "", *[f"- [`{n}`](tables/{n}.md)" for n in sorted(found)], ""])
 
     beyond("are the differences of the ablation table larger than the test set's noise?", "significance",
            "Each model (late fusion too) against AMSNet on the same test utterances, from their stored predictions "
@@ -198,12 +249,13 @@ def build_report(
             out += [f"Ours: {NOT_RUN}.", ""]
         # the study's own tables first, then those derived from them (``<study>_branches_<corpus>_<protocol>``)
         prefix = _STUDY_TABLE_PREFIX[key]
-        for n, t in sorted(found.items(), key=lambda kv: (kv[0][len(prefix):].startswith("branches_"), kv[0])):
-            out += [f"Ours, `{n}`:", "", markdown_table(t)]
-            if _mixes_devices(t):
-                out += [f"*{MIXED_DEVICES_NOTE}*", ""]
-            if _has_unrun_rows(t):
-                out += [f"*{NOT_RUN_ROWS_NOTE}*", ""]
+        ordered = sorted(found.items(), key=lambda kv: (kv[0][len(prefix):].startswith("branches_"), kv[0]))
+        if ordered:
+            out += ["Ours:", "", *[f"- [`{n}`](tables/{n}.md)" for n, _ in ordered], ""]
+        if any(_mixes_devices(t) for _, t in ordered):
+            out += [f"*{MIXED_DEVICES_NOTE}*", ""]
+        if any(_has_unrun_rows(t) for _, t in ordered):
+            out += [f"*{NOT_RUN_ROWS_NOTE}*", ""]
 
     if diagnostics:
         out += ["## Diagnostics beyond the paper", "",
@@ -211,8 +263,8 @@ def build_report(
         for name, text in diagnostics.items():
             lines = text.strip().splitlines()
             title = lines[0].lstrip("# ").strip() if lines and lines[0].startswith("#") else name
-            body = lines[1:] if lines and lines[0].startswith("#") else lines
-            out += [f"### {title}", *body, ""]
+            out.append(f"- {title}: [`tables/{name}.md`](tables/{name}.md)")
+        out.append("")
 
     out += ["## Figures", ""]
     if figures:

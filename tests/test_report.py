@@ -275,12 +275,13 @@ def test_readme_without_markers_is_left_alone(tmp_path):
     assert readme.read_text() == "# no markers\n"
 
 
-def test_report_includes_the_diagnostic_tables_under_their_own_titles():
+def test_report_links_the_diagnostic_tables_under_their_own_titles():
     diag = {"frame_feature_check": "# Frame-feature check (diagnostic)\n\n| protocol | WA |\n|---|---|\n| [paper] | 84.49 |\n"}
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, diagnostics=diag,
                              se_params={r: 1 for r in studies.SE_RATIOS})
-    assert "## Diagnostics beyond the paper" in md and "### Frame-feature check (diagnostic)" in md
-    assert "| [paper] | 84.49 |" in md
+    assert "## Diagnostics beyond the paper" in md
+    assert "- Frame-feature check (diagnostic): [`tables/frame_feature_check.md`](tables/frame_feature_check.md)" in md
+    assert "84.49" not in md  # the detail stays in its file
     assert "Diagnostics" not in report.build_report(None, profile="full", protocols=["paper"], availability={},
                                                     se_params={r: 1 for r in studies.SE_RATIOS})
 
@@ -444,7 +445,7 @@ def test_report_has_a_training_seed_section_not_run_until_measured():
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS},
                              study_tables={"training_seeds_emodb_paper": t})
     section = md.split("## Beyond the paper: training seeds", 1)[1].split("\n## ", 1)[0]
-    assert "training_seeds_emodb_paper" in section and "80.00" in section
+    assert "(tables/training_seeds_emodb_paper.md)" in section and "80.00" not in section  # linked: the detail is in its file
 
 
 def test_a_study_table_lists_the_planned_configurations_not_run_with_empty_cells(tmp_path):
@@ -553,7 +554,8 @@ def test_report_has_a_significance_section_with_formatted_p_values_not_run_until
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS},
                              study_tables={"significance_emodb_paper": t})
     section = md.split(title, 1)[1].split("\n## ", 1)[0]
-    assert "| URLM | -2.24 | -4.67 to 0.19 | 0.0800 | < 0.0001 |" in section
+    assert "- [`significance_emodb_paper`](tables/significance_emodb_paper.md)" in section  # linked, not inlined
+    assert "| URLM | -2.24 | -4.67 to 0.19 | 0.0800 | < 0.0001 |" in tables.markdown_table(t)  # as its file shows it
 
 
 def test_the_study_registry_is_the_one_list_of_studies():
@@ -592,3 +594,18 @@ def test_the_report_settings_name_each_stage_s_own_training():
     assert f"<= {exp.branch_train.epochs} epochs, patience {exp.branch_train.patience}" in stage1
     assert f"<= {exp.fusion_train.epochs} epochs, patience {exp.fusion_train.patience}" in stage2
     assert exp.fusion_train.epochs != exp.branch_train.epochs
+
+
+def test_report_tables_fold_wa_and_ua_into_one_cell_and_link_every_column(tmp_path):
+    t = pd.DataFrame({"model": ["AMSNet", "FRLM"], "WA reported [paper] (%)": [88.34, 84.14], "WA ours [paper] (%)": [81.12, "not run"],
+                      "ΔWA [paper]": [-7.22, "not run"], "UA reported [paper] (%)": [88.56, 84.46],
+                      "UA ours [paper] (%)": [80.62, "not run"], "ΔUA [paper]": [-7.94, "not run"]})
+    c = report.compact_table(t)
+    assert list(c.columns) == ["model", "WA / UA reported [paper] (%)", "WA / UA ours [paper] (%)", "Δ WA / UA [paper]"]
+    assert c.iloc[0].tolist() == ["AMSNet", "88.34 / 88.56", "81.12 / 80.62", "-7.22 / -7.94"]
+    assert c.iloc[1].tolist() == ["FRLM", "84.14 / 84.46", "not run", "not run"]
+    md = report.build_report(SUMMARY, profile="full", protocols=["paper", "loso"], availability=AVAIL, tables_out=tmp_path,
+                             se_params={r: 1 for r in studies.SE_RATIOS})
+    table5 = md.split("## Table 5", 1)[1].split("\n## ", 1)[0]
+    assert "| WA / UA reported [paper] (%) |" in table5 and "[`tables/report_table5_emodb.md`]" in table5
+    assert "UA ours [paper] (%)" in (tmp_path / "report_table5_emodb.md").read_text()  # the file keeps every column
