@@ -374,6 +374,8 @@ def _cmd_pretrain(args) -> int:
     suite = studies.full_suite(corpus, args.profile, loso=not args.no_loso, studies=names)
     # the features as loaded (duration, mel bands), as `amsnet train` does: the run keys then agree
     suite = [dataclasses.replace(e, features=feats.config) for e in suite]
+    if args.seeds:
+        suite = [dataclasses.replace(e, seeds=tuple(args.seeds)) for e in suite]
     if args.variants:
         suite = [e for e in suite if any(v in e.variant for v in args.variants)]
         if not suite:
@@ -528,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"{', '.join(studies.default_studies())}) or a comma-separated subset of "
                         f"{', '.join(n for n in studies.STUDIES if n != 'ablations')} ('' for none)")
     p.add_argument("--no-loso", action="store_true", help="leave out the speaker-independent ablations")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+                   help="only these training seeds of every experiment (default: each experiment's own); the other "
+                        "seeds' folds can be trained later, nothing is trained twice")
     p.add_argument("--variants", nargs="+", default=None, metavar="TEXT",
                    help="only the experiments whose variant label contains one of these, e.g. bs=256 lr=1e-05 "
                         "(labels as in summary.csv; the ablations have none)")

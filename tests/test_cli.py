@@ -232,3 +232,17 @@ def test_search_command_records_its_trials_and_writes_their_table(tmp_path, caps
     assert len(list((tmp_path / "search").rglob("val.json"))) == 5 and not list(tmp_path.rglob("predictions.csv"))
     assert cli.main(args) == 0  # resumed: the finished trial is kept, nothing trained again
     assert len(list((tmp_path / "search").rglob("model.pt"))) == 5
+
+
+def test_pretrain_seeds_trains_only_those_seeds_and_later_runs_add_the_rest(tmp_path, capsys):
+    corpus = _corpus(tmp_path)
+    base = ["pretrain", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
+            "--profile", "quick", "--studies", "training_seeds", "--no-loso", "--serial", "--threads", "1",
+            "--run-dir", str(tmp_path / "runs"), "--variants", "seeds"]
+    assert cli.main(base + ["--seeds", "1"]) == 0
+    seeds = {p.parent.parent.name for p in (tmp_path / "runs").glob("*-*/seed*/fold*/metrics.json")}
+    assert seeds == {"seed1"}
+    capsys.readouterr()
+    assert cli.main(base) == 0  # every seed of the study: seed 1 is not trained again
+    seeds = {p.parent.parent.name for p in (tmp_path / "runs").glob("*-*/seed*/fold*/metrics.json")}
+    assert seeds == {"seed0", "seed1", "seed2"} and "were finished already" in capsys.readouterr().out
