@@ -226,6 +226,11 @@ def build_report(
            "McNemar's exact test on the utterances only one of the two gets right. The trained models and folds are "
            "held fixed; the training-seed study below shows how much retraining moves them. No correction for the "
            "number of comparisons: of twelve p-values per table, one in twenty would fall below 0.05 by chance.")
+    beyond("the tuned recipe against the paper recipe", "tuned_recipe",
+           "Each model trained with the tuned recipe (docs/RECIPE.md; its rows in the tables above) against the same model "
+           "trained with the paper recipe, on the same test utterances (notebook 03, "
+           "`significance.recipe_significance_table`): Δ = tuned − paper, a 95 % interval and p from the paired bootstrap, "
+           "McNemar's exact test. A model the tuned recipe trains as the paper does is the same run.")
     beyond("training seeds", "training_seeds",
            "The paper gives one number per model. FRLM, URLM, Concat and AMSNet trained again with other seeds on the "
            "same folds (`amsnet train --seeds 0 1 2`; notebook 03): the seed changes the initial weights, the "

@@ -11,7 +11,7 @@ import pandas as pd
 from .config import LATE_WEIGHTS
 from .metrics import mcnemar, paired_bootstrap, unweighted_accuracy, weighted_accuracy
 
-from .tables import NOT_RUN
+from .tables import _BEYOND_ABLATIONS, NOT_RUN
 
 
 def aligned_predictions(results: Mapping[str, "object"]) -> dict[str, pd.DataFrame]:
@@ -149,3 +149,45 @@ def significance_table(results: Mapping[str, "object"], reference: str, *, n_res
                      f"{reference} only": mc["a_only"], "model only": mc["b_only"], "p (WA, McNemar)": round(mc["p"], 6)})
     return pd.DataFrame(rows)
 
+
+
+def recipe_significance_table(paper_results: Sequence, tuned_results: Sequence, *, n_resamples: int = 10000,
+                              seed: int = 0) -> pd.DataFrame:
+    """Beyond the paper: the tuned recipe against the paper recipe, model by model, on the same test utterances.
+
+    Each tuned result is paired with the paper-recipe result of the same model and variant (the
+    same corpus, protocol, folds and seeds) and compared as :func:`significance_table` compares two
+    models: Δ = tuned − paper (percentage points), 95 % intervals and p from the paired bootstrap,
+    McNemar's exact test.
+
+    Args:
+        paper_results, tuned_results: :class:`~amsnet_lib.training.ExperimentResult` of each recipe
+            (e.g. the ablations and late fusion, and the ``tuned_recipe`` study).
+
+    Returns:
+        One row per model both recipes have: ``model`` (the paper's ablation label, the variant
+        beside it), then :func:`significance_table`'s columns with ``tuned only`` / ``paper only``
+        (test utterances only that recipe gets right). A model whose tuned run is the paper run
+        (a stage the tuned recipe left at the paper's training) says so.
+    """
+    from .paper import ABLATION_LABELS
+    from .runstore import branch_key
+    from .training import SINGLE_STAGE
+
+    labels = {(m, v): label for m, v, label in _BEYOND_ABLATIONS}
+    paper = {(r.config.model, r.config.variant): r for r in paper_results}
+    rows = []
+    for r in tuned_results:
+        key = (r.config.model, r.config.variant)
+        if key not in paper:
+            continue
+        label = labels.get(key) or ABLATION_LABELS.get(r.config.model, r.config.model) + (f" ({r.config.variant})" if r.config.variant else "")
+        n = r.predictions["path"].nunique()  # the corpus' utterances: every one is tested once per seed
+        if r.config.model in SINGLE_STAGE and branch_key(r.config.model, r.config, n) == branch_key(r.config.model, paper[key].config, n):
+            rows.append({"model": label, "ΔWA (pp)": "the same run: the tuned recipe keeps this model's paper training"})
+            continue
+        t = significance_table({"tuned": r, "paper": paper[key]}, "tuned", n_resamples=n_resamples, seed=seed)
+        rows.append({"model": label, **t.iloc[0].drop("model").to_dict()})
+    out = pd.DataFrame(rows).rename(columns={"model only": "paper only"})
+    counts = [c for c in ("tuned only", "paper only") if c in out]
+    return out.astype({c: "Int64" for c in counts})  # counts stay integers beside a row without them

@@ -424,7 +424,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("late_fusion", late_fusion_study, "03", "late fusion (beyond the paper)", {"model": _model},
           table_prefix="late_fusion_"),
     Study("tuned_recipe", tuned_suite, "03", "the tuned training recipe (beyond the paper, docs/RECIPE.md)",
-          {"model": _model}),
+          {"model": _model}, table_prefix="tuned_recipe_"),
     # ~9 CPU-hours: run only when named (amsnet pretrain --studies recipe_ablation)
     Study("recipe_ablation", recipe_ablation_study, "03", "the tuned recipe without each of its components (beyond the paper)",
           {"model": _model}, default=False),

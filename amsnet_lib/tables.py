@@ -86,7 +86,7 @@ def protocol_tag(protocol: str) -> str:
 
 
 def _is_missing(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
 def _fmt(v, column: str = "") -> str:

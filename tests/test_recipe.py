@@ -259,3 +259,20 @@ def test_a_run_stores_branch_weights_are_reused_on_validation_without_reading_it
     monkeypatch.undo()
     fresh = search.validation_score(exp, feats, tmp_path / "fresh")  # trained again: the same training
     np.testing.assert_allclose(reused.folds["val_ua"], fresh.folds["val_ua"])
+
+
+def test_recipe_significance_pairs_each_tuned_model_with_its_paper_run(tmp_path, monkeypatch):
+    from amsnet_lib import significance
+
+    feats = _features()
+    paper = [run_experiment(_exp(m), feats, store=tmp_path, device="cpu", progress=False) for m in ("frlm", "urlm", "amsnet")]
+    tuned_frlm = run_experiment(_tuned_exp("frlm"), feats, store=tmp_path, device="cpu", progress=False)
+    # URLM trained as the paper trains it: the same run key, so the same run
+    kept = dataclasses.replace(_tuned_exp("urlm"), branch_train=_exp("urlm").branch_train)
+    tuned_urlm = run_experiment(kept, feats, store=tmp_path, device="cpu", progress=False)
+    t = significance.recipe_significance_table(paper, [tuned_frlm, tuned_urlm], n_resamples=200)
+    assert list(t["model"]) == ["FRLM", "URLM"]  # AMSNet has no tuned run here: no row
+    frlm = t.iloc[0]
+    assert frlm["ΔWA (pp)"] == pytest.approx(tuned_frlm.summary()["wa"] - paper[0].summary()["wa"], abs=0.006)
+    assert frlm["tuned only"] + frlm["paper only"] <= len(tuned_frlm.predictions)
+    assert t.iloc[1]["ΔWA (pp)"].startswith("the same run")
