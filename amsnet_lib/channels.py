@@ -160,7 +160,7 @@ def augmented_features(features, augment: str = "channels", *, audio_dir, copies
     import soundfile as sf
     from tqdm.auto import tqdm
 
-    from ._atomic import atomic_path
+    from .atomic import atomic_path
     from .audio import load_audio
     from .features import Features, extract_features
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes
 from .config import ExperimentConfig, FeatureConfig
 from .errors import CheckpointError
 from .features import Normaliser

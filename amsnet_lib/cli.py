@@ -85,7 +85,7 @@ def _check_outputs(args, *, run_store: bool = False, files: dict | None = None) 
     """Every location the command will write, checked before any work starts (creating missing
     folders): a folder that cannot be written is an error naming it and the fix, not a traceback
     after the training. ``files``: ``{what: path}`` of the files to write (``None``: not written)."""
-    from ._atomic import check_writable
+    from .atomic import check_writable
 
     if run_store:
         from .paths import default_run_dir
@@ -356,7 +356,7 @@ def _cmd_compare(args) -> int:
           f"seed {args.seed}); p (WA): McNemar's exact test. No correction for the number of comparisons. "
           f"[protocol: {args.protocol}]")
     if args.out:
-        from ._atomic import atomic_write_text
+        from .atomic import atomic_write_text
 
         atomic_write_text(args.out, table.to_csv(index=False))
     return 0
@@ -587,7 +587,7 @@ def _report_grouped(items, what: str, report_path, stream=None) -> None:
     """``items`` ((path, reason) pairs) grouped by reason, with a count and an example each; all to ``report_path``."""
     import pandas as pd
 
-    from ._atomic import atomic_write_text
+    from .atomic import atomic_write_text
     from .errors import group_reasons
 
     stream = stream or sys.stderr

@@ -115,7 +115,7 @@ def _cmd_evaluate(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.out:
-        from ._atomic import atomic_write_text
+        from .atomic import atomic_write_text
 
         atomic_write_text(args.out, ev.predictions.to_csv(index=False))
     if args.figure:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from ._atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes
 from .features import Features
 from .runstore import BRANCHES, RunStore, fusion_dirs, _stage1_done
 from .devices import _training_device

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ._atomic import atomic_path
+from .atomic import atomic_path
 from .checkpoint import CheckpointInfo, config_to_dict, load_checkpoint
 from .config import FRAME_DIM
 from .errors import CheckpointError

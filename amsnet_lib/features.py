@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._atomic import atomic_path, check_writable
+from .atomic import atomic_path, check_writable
 from ._procs import die_with_parent
 from .audio import inspect_audio, load_audio
 from .config import FRAME_DIM, FeatureConfig

@@ -21,7 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ._atomic import atomic_path
+from .atomic import atomic_path
 
 __all__ = [
     "confusion_matrix",

@@ -312,7 +312,7 @@ class Session:
 
     def write_report(self, protocols: Sequence[str] | None = None) -> Path:
         """Build ``REPORT.md`` from ``summary.csv``, the study tables, figures and ``timings.csv``."""
-        from ._atomic import atomic_write_text
+        from .atomic import atomic_write_text
 
         protocols = list(dict.fromkeys(protocols or [self.protocol]))
         summary = self.read_summary()
@@ -377,8 +377,8 @@ def readme_headline(summary: pd.DataFrame | None, availability: Mapping[str, str
 
 def update_readme_block(readme: str | os.PathLike, block: str) -> bool:
     """Replace the text between :data:`README_START` and :data:`README_END` (atomic, under
-    :func:`~amsnet_lib._atomic.locked`); False if absent."""
-    from ._atomic import atomic_write_text, locked
+    :func:`~amsnet_lib.atomic.locked`); False if absent."""
+    from .atomic import atomic_write_text, locked
 
     with locked(readme) as path:
         text = path.read_text()

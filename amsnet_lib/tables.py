@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import paper, studies
-from ._atomic import atomic_write_text, locked
+from .atomic import atomic_write_text, locked
 from .config import RECIPES, ExperimentConfig
 
 
@@ -120,7 +120,7 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 def write_table(df: pd.DataFrame, stem: str | os.PathLike, caption: str | None = None, notes: Iterable[str] = ()) -> tuple[Path, Path]:
     """Write ``<stem>.csv`` and ``<stem>.md`` atomically (a reader never sees half a file)."""
-    from ._atomic import atomic_write_text
+    from .atomic import atomic_write_text
 
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -573,7 +573,7 @@ def update_summary(result, path: str | os.PathLike = "results/tables/summary.csv
     :class:`~amsnet_lib.training.ExperimentResult`, or its ``summary()`` dict) in ``summary.csv``,
     the machine-readable summary every table of the report reads.
 
-    Under :func:`~amsnet_lib._atomic.locked`: processes updating one summary at once each keep their
+    Under :func:`~amsnet_lib.atomic.locked`: processes updating one summary at once each keep their
     row; the file is replaced atomically.
     """
     row = dict(result) if isinstance(result, dict) else result.summary()

@@ -58,8 +58,8 @@ TIMING_COLUMNS = ["notebook", "protocol", "profile", "seconds", "status", "finis
 
 def record_timing(path: str | os.PathLike, notebook: str, protocol: str, profile: str, seconds: float, status: str = "ok") -> pd.DataFrame:
     """Insert or replace a notebook's wall time in ``timings.csv`` (atomic write, under
-    :func:`~amsnet_lib._atomic.locked`: notebooks finishing at once each keep their row)."""
-    from ._atomic import atomic_write_text, locked
+    :func:`~amsnet_lib.atomic.locked`: notebooks finishing at once each keep their row)."""
+    from .atomic import atomic_write_text, locked
 
     row = {"notebook": notebook, "protocol": protocol, "profile": profile, "seconds": f"{float(seconds):.1f}", "status": status,
            "finished_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ._atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes
 from .augment import augment_batch, mixup_lambda
 from .config import LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig
 from .devices import _LEGACY_DEVICE, _join_devices, _training_device, device_name

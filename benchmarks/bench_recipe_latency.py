@@ -58,7 +58,7 @@ def main(argv=None) -> str:
     text = "\n".join(lines) + "\n"
     print(text, end="")
     if args.out:
-        from amsnet_lib._atomic import atomic_write_text
+        from amsnet_lib.atomic import atomic_write_text
 
         atomic_write_text(args.out, text)
     return text

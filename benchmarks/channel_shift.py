@@ -167,7 +167,7 @@ def derived_table(table, condition: str, audio_dir: Path, progress: bool = True)
     import soundfile as sf
     from tqdm.auto import tqdm
 
-    from amsnet_lib._atomic import atomic_path
+    from amsnet_lib.atomic import atomic_path
     from amsnet_lib.channels import apply_channel
     from amsnet_lib.audio import load_audio
 
@@ -238,7 +238,7 @@ def run_benchmark(ckpt, cache, out, tag, args) -> int:
     """Every condition without and with each adaptation; table and figure into ``out``."""
     import pandas as pd
 
-    from amsnet_lib._atomic import atomic_write_text
+    from amsnet_lib.atomic import atomic_write_text
     from amsnet_lib.features import extract_features
     from amsnet_lib.predict import Recognizer
     from amsnet_lib.tables import write_table

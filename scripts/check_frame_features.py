@@ -32,7 +32,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from amsnet_lib._atomic import atomic_write_text
+from amsnet_lib.atomic import atomic_write_text
 from amsnet_lib.corpora import load_corpus
 from amsnet_lib.features import extract_features
 from amsnet_lib.metrics import unweighted_accuracy, weighted_accuracy

@@ -31,7 +31,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 
 from amsnet_lib import studies, tables
-from amsnet_lib._atomic import atomic_write_text
+from amsnet_lib.atomic import atomic_write_text
 from amsnet_lib.training import SINGLE_STAGE
 from amsnet_lib.units import fusion_units, stage1_units
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from amsnet_lib._atomic import atomic_write_text
+from amsnet_lib.atomic import atomic_write_text
 
 
 def _clean(text: str) -> str:

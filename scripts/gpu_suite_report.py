@@ -35,7 +35,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 
 from amsnet_lib import studies, tables
-from amsnet_lib._atomic import atomic_write_text
+from amsnet_lib.atomic import atomic_write_text
 from amsnet_lib.features import Features
 from amsnet_lib.devices import trained_on_cpu
 from amsnet_lib.units import fusion_units, stage1_units

@@ -41,7 +41,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from amsnet_lib._atomic import atomic_write_text
+from amsnet_lib.atomic import atomic_write_text
 from amsnet_lib.errors import AmsnetError
 from amsnet_lib import significance
 from amsnet_lib.studies import LEARNING_RATES, experiment, with_learning_rate, with_stage_learning_rates

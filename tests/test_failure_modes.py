@@ -192,7 +192,7 @@ def test_an_unwritable_output_location_is_an_error_before_any_work(tmp_path, tin
 
 
 def test_check_writable_names_a_file_in_the_way_and_creates_missing_folders(tmp_path):
-    from amsnet_lib._atomic import check_writable
+    from amsnet_lib.atomic import check_writable
 
     (tmp_path / "f").write_text("x")
     with pytest.raises(AmsnetError, match=r"f: the run store is a file, not a folder\. Fix: choose"):

@@ -5,6 +5,8 @@ so an interrupted run never leaves a truncated file behind. Atomic replacement a
 stop two processes that each read a table, add their row and write it back from losing one of
 the rows (two processes of 40 ``update_summary`` calls each left 51, in another run 47, of 80
 rows): every such read-modify-write holds :func:`locked` on the file.
+
+Public: scripts and benchmarks that write results use the same functions.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Iterator
 
 from filelock import FileLock
+
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_writable", "locked"]
 
 
 @contextmanager
