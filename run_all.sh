@@ -192,6 +192,10 @@ for step in "${plan[@]}"; do
     fi
     n_run=$(( n_run + 1 ))
     echo "== $name [protocol $protocol] done in $(fmt_time $seconds)"
+    # the full run's headline goes into the README (the quick profile's numbers mean nothing)
+    if [ "$name" = 05_report ] && [ "$profile" = full ]; then
+        "$py" -m scripts.update_readme --results "$results"
+    fi
 done
 [ "$n_run" -eq 0 ] && { echo "run_all.sh: --only ${only[*]} matches no notebook" >&2; exit 2; }
 echo

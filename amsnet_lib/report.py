@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import paper, studies
 
-from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_RUN, PROTOCOL_DESCRIPTIONS, PROTOCOL_SHORT, _protocol_notes, _summary_row, ablation_table, comparison_table2, markdown_table, normalisation_table, protocol_tag, se_ratio_table, write_table
+from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_RUN, PROTOCOL_DESCRIPTIONS, PROTOCOL_SHORT, protocol_notes, _summary_row, ablation_table, comparison_table2, markdown_table, normalisation_table, protocol_tag, se_ratio_table, write_table
 
 
 __all__ = ["build_report", "compact_table", "cpu_run_facts", "suite_cost"]
@@ -147,7 +147,7 @@ def build_report(
     availability = dict(availability or {})
     study_tables = dict(study_tables or {})
     env = dict(environment or {})
-    notes = _protocol_notes(protocols, profile)
+    notes = protocol_notes(protocols, profile)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = ["# AMSNet reproduction report", ""]
     out.append(f"Generated {now} by `notebooks/05_report.ipynb`, profile **{profile}**. Source of the reported numbers: {paper.CITATION}.")
@@ -178,7 +178,7 @@ def build_report(
         if extra_notes:
             out.append("")
         if tables_out is not None:
-            legend = notes if _holds_paper_values(df) else _protocol_notes(protocols, profile, reported=False)
+            legend = notes if _holds_paper_values(df) else protocol_notes(protocols, profile, reported=False)
             write_table(df, Path(tables_out) / name, title, list(extra_notes) + legend)
 
     emit("Table 2: comparison with the literature", comparison_table2(summary, protocols, availability), "report_table2",
@@ -480,7 +480,4 @@ def _holds_paper_values(table: pd.DataFrame) -> bool:
 def _has_unrun_rows(table: pd.DataFrame) -> bool:
     return "trained on" in table and table["trained on"].astype(str).str.endswith(NOT_RUN).any()
 
-
-#: Diagnostic tables (``results/tables/<name>.md``, written by ``scripts/<name>.py``) the report includes when present.
-DIAGNOSTICS = ("frame_feature_check", "frlm_tuning", "head_seeds", "test_selection", "stage_lr")
 

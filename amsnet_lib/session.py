@@ -11,7 +11,6 @@ writes ``results/REPORT.md``.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 import warnings
 from pathlib import Path
@@ -23,8 +22,8 @@ from . import studies
 from .config import ExperimentConfig, PROTOCOLS as _CONFIG_PROTOCOLS
 
 from .paths import REPO_ROOT, resolve_results_dir, resolve_run_dir
-from .report import DIAGNOSTICS, MIXED_DEVICES_NOTE, NOT_RUN_ROWS_NOTE, _has_unrun_rows, _holds_paper_values, _mixes_devices, build_report, suite_cost
-from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_AVAILABLE, NOT_RUN, PROTOCOL_SHORT, _protocol_notes, ablation_table, markdown_table, parameter_count, protocol_tag, write_table
+from .report import MIXED_DEVICES_NOTE, NOT_RUN_ROWS_NOTE, _has_unrun_rows, _holds_paper_values, _mixes_devices, build_report, suite_cost
+from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_AVAILABLE, NOT_RUN, PROTOCOL_SHORT, protocol_notes, parameter_count, protocol_tag, write_table
 from .timings import environment_info, read_timings
 
 
@@ -291,7 +290,7 @@ class Session:
         p = self._protocol(protocol)
         if reported is None:
             reported = _holds_paper_values(df)
-        legend = _protocol_notes([p], self.profile, reported) if p else []
+        legend = protocol_notes([p], self.profile, reported) if p else []
         if _mixes_devices(df):
             legend.append(MIXED_DEVICES_NOTE)
         if _has_unrun_rows(df):
@@ -310,8 +309,18 @@ class Session:
             return path
         return Image(filename=str(path))
 
-    def write_report(self, protocols: Sequence[str] | None = None) -> Path:
-        """Build ``REPORT.md`` from ``summary.csv``, the study tables, figures and ``timings.csv``."""
+    def write_report(self, protocols: Sequence[str] | None = None, *, diagnostics: Sequence[str] = (),
+                     measurements: Sequence[str] = (), cpu_run: str | None = None) -> Path:
+        """Build ``REPORT.md`` from ``summary.csv``, the study tables, figures and ``timings.csv``.
+
+        Args:
+            protocols: the protocols shown side by side (the session's first).
+            diagnostics: names of ``tables/<name>.md`` written by diagnostic scripts, linked under
+                "Diagnostics beyond the paper" when present.
+            measurements: names of ``tables/<name>.md`` of measurement sessions (GPU runs), shown in
+                the hardware section when present (full profile).
+            cpu_run: a file of the results folder holding a timed CPU run (full profile), when present.
+        """
         from .atomic import atomic_write_text
 
         protocols = list(dict.fromkeys(protocols or [self.protocol]))
@@ -325,12 +334,12 @@ class Session:
         text = build_report(summary, profile=self.profile, protocols=protocols, availability=self.availability,
                             study_tables=study_tables, figures=figures, timings=read_timings(self.results_dir / "timings.csv"),
                             environment=environment_info(), tables_out=self.tables_dir,
-                            diagnostics={f.stem: f.read_text() for f in (self.tables_dir / f"{n}.md" for n in DIAGNOSTICS)
+                            diagnostics={f.stem: f.read_text() for f in (self.tables_dir / f"{n}.md" for n in diagnostics)
                                          if f.is_file()},
                             suite=self._suite_cost(summary),
-                            gpu=[t for t in (_read_if_exists(self.tables_dir / f"{n}.md") for n in ("gpu_session", "gpu_suite", "gpu_studies"))
+                            gpu=[t for t in (_read_if_exists(self.tables_dir / f"{n}.md") for n in measurements)
                                  if t] if self.profile == "full" else None,
-                            cpu_run=_read_if_exists(self.results_dir / "cpu_amsnet_run.txt") if self.profile == "full" else None)
+                            cpu_run=_read_if_exists(self.results_dir / cpu_run) if self.profile == "full" and cpu_run else None)
         path = self.results_dir / "REPORT.md"
         atomic_write_text(path, text)
         return path
@@ -341,53 +350,6 @@ class Session:
             return None
         corpus = self.available[0]
         return suite_cost(summary, self.tables[corpus], corpus=corpus, store=self.store)
-
-    def update_readme(self, protocols: Sequence[str] | None = None) -> str:
-        """Write the headline results into the repository's README (full profile, default results only)."""
-        if self.profile != "full" or self.results_dir != REPO_ROOT / "results":
-            return f"README not updated: profile {self.profile}, results in {_short(self.results_dir)} (only the full run's go there)"
-        protocols = list(dict.fromkeys(protocols or [self.protocol]))
-        figures = sorted(f.name for f in self.figures_dir.glob("*.png")) if self.figures_dir.is_dir() else []
-        block = readme_headline(self.read_summary(), self.availability, protocols, figures)
-        if not update_readme_block(REPO_ROOT / "README.md", block):
-            return "README not updated: its headline markers are missing"
-        return "README headline updated"
-
-
-README_START = "<!-- headline: written by notebooks/05_report.ipynb (Session.update_readme); do not edit by hand -->"
-
-
-README_END = "<!-- /headline -->"
-
-
-def readme_headline(summary: pd.DataFrame | None, availability: Mapping[str, str | None] | None = None,
-                    protocols: Sequence[str] = ("paper", "loso"), figures: Sequence[str] = ()) -> str:
-    """The README's results block: Table 5 (EmoDB: AMSNet and its ablations) ours vs the paper, per protocol."""
-    t = ablation_table(summary, "emodb", protocols, availability)
-    lines = ["Measured by `./run_all.sh` (profile full; every run in the committed run store `runs/`), EmoDB, "
-             "mean over folds; 'not run' = not measured yet. All tables: [results/REPORT.md](results/REPORT.md).", "",
-             markdown_table(t)]
-    lines += [f"- {n}" for n in _protocol_notes(protocols, "full")]
-    shown = [f for f in ("fig4_confusion_emodb_paper.png", "fig5_curves_emodb_paper.png") if f in set(figures)]
-    if shown:
-        lines.append("")
-        lines += [f"![{Path(f).stem}](results/figures/{f})" for f in shown]
-    return "\n".join(lines)
-
-
-def update_readme_block(readme: str | os.PathLike, block: str) -> bool:
-    """Replace the text between :data:`README_START` and :data:`README_END` (atomic, under
-    :func:`~amsnet_lib.atomic.locked`); False if absent."""
-    from .atomic import atomic_write_text, locked
-
-    with locked(readme) as path:
-        text = path.read_text()
-        if README_START not in text or README_END not in text:
-            return False
-        head, rest = text.split(README_START, 1)
-        _, tail = rest.split(README_END, 1)
-        atomic_write_text(path, f"{head}{README_START}\n{block}\n{README_END}{tail}")
-    return True
 
 
 def _corpus_status_quiet(corpus: str, data_dir) -> str | None:

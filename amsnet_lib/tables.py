@@ -134,7 +134,7 @@ def write_table(df: pd.DataFrame, stem: str | os.PathLike, caption: str | None =
     return csv, md
 
 
-def _protocol_notes(protocols: Iterable[str], profile: str | None = None, reported: bool = True) -> list[str]:
+def protocol_notes(protocols: Iterable[str], profile: str | None = None, reported: bool = True) -> list[str]:
     """The legend under a table; ``reported=False`` for tables without the paper's values (their Δ
     is defined in their own notes)."""
     notes = [f"{protocol_tag(p)} = {PROTOCOL_DESCRIPTIONS.get(p, p)}." for p in dict.fromkeys(protocols)]

@@ -132,7 +132,7 @@ def test_markdown_formats_and_escapes():
 
 def test_write_table_csv_and_markdown_with_protocol(tmp_path):
     df = tables.ablation_table(SUMMARY, "emodb", ["paper"], AVAIL)
-    csv, md = tables.write_table(df, tmp_path / "t" / "ablations_emodb_paper", "Table 5", tables._protocol_notes(["paper"], "quick"))
+    csv, md = tables.write_table(df, tmp_path / "t" / "ablations_emodb_paper", "Table 5", tables.protocol_notes(["paper"], "quick"))
     back = pd.read_csv(csv)
     assert list(back.columns) == list(df.columns)
     text = md.read_text()
@@ -251,28 +251,6 @@ def test_fold_sizes_match_protocol():
     cfg = studies.experiment("emodb", "frlm", "paper", "quick")
     t = tables.fold_sizes(table, cfg)
     assert len(t) == 5 and t["n_test"].sum() == n
-
-
-def test_readme_headline_block_is_replaced_between_markers_only(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\nbefore\n{session.README_START}\nold numbers\n{session.README_END}\nafter\n")
-    block = session.readme_headline(SUMMARY, AVAIL, ["paper", "loso"], ["fig4_confusion_emodb_paper.png"])
-    assert session.update_readme_block(readme, block)
-    text = readme.read_text()
-    assert "old numbers" not in text and text.startswith("# title\n\nbefore\n") and text.endswith(f"{session.README_END}\nafter\n")
-    assert "| AMSNet | 88.34 | 80.00 | -8.34 |" in text  # ours beside the paper's, with the difference
-    assert "not run" in text  # early fusion was not measured
-    assert "results/figures/fig4_confusion_emodb_paper.png" in text
-    # a second update replaces the block instead of adding one
-    assert session.update_readme_block(readme, "new")
-    assert readme.read_text().count(session.README_START) == 1 and "\nnew\n" in readme.read_text()
-
-
-def test_readme_without_markers_is_left_alone(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text("# no markers\n")
-    assert not session.update_readme_block(readme, "x")
-    assert readme.read_text() == "# no markers\n"
 
 
 def test_report_links_the_diagnostic_tables_under_their_own_titles():
