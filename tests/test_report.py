@@ -587,3 +587,15 @@ def test_report_tables_fold_wa_and_ua_into_one_cell_and_link_every_column(tmp_pa
     table5 = md.split("## Table 5", 1)[1].split("\n## ", 1)[0]
     assert "| WA / UA reported [paper] (%) |" in table5 and "[`tables/report_table5_emodb.md`]" in table5
     assert "UA ours [paper] (%)" in (tmp_path / "report_table5_emodb.md").read_text()  # the file keeps every column
+
+
+def test_corpora_table_lists_every_corpus_that_was_run():
+    """With --iemocap both corpora are run: the report says so for both, not for the last one only."""
+    both = pd.concat([SUMMARY, SUMMARY.assign(corpus="iemocap")], ignore_index=True)
+    md = report.build_report(both, profile="quick", protocols=["paper"], availability={"emodb": None, "iemocap": None},
+                             se_params={r: 1 for r in studies.SE_RATIOS})
+    corpora = md.split("## Corpora", 1)[1].split("\n## ", 1)[0]
+    assert "| IEMOCAP | measured |" in corpora and "| EmoDB | measured |" in corpora
+    only_emodb = report.build_report(SUMMARY, profile="quick", protocols=["paper"], availability=AVAIL,
+                                     se_params={r: 1 for r in studies.SE_RATIOS}).split("## Corpora", 1)[1].split("\n## ", 1)[0]
+    assert "| EmoDB | measured |" in only_emodb and f"| IEMOCAP | {AVAIL['iemocap']} |" in only_emodb
