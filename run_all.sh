@@ -194,7 +194,7 @@ for step in "${plan[@]}"; do
     echo "== $name [protocol $protocol] done in $(fmt_time $seconds)"
     # the full run's headline goes into the README (the quick profile's numbers mean nothing)
     if [ "$name" = 05_report ] && [ "$profile" = full ]; then
-        "$py" -m scripts.update_readme --results "$results"
+        "$py" -m scripts.update_docs --results "$results"
     fi
 done
 [ "$n_run" -eq 0 ] && { echo "run_all.sh: --only ${only[*]} matches no notebook" >&2; exit 2; }

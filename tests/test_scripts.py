@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from scripts import update_readme
+from scripts import update_docs
 from test_report import AVAIL, SUMMARY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,29 +12,45 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_readme_headline_block_is_replaced_between_markers_only(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\nbefore\n{update_readme.START}\nold numbers\n{update_readme.END}\nafter\n")
-    block = update_readme.headline(SUMMARY, AVAIL, ["paper", "loso"], ["fig4_confusion_emodb_paper.png"])
-    assert update_readme.replace_block(readme, block)
+    readme.write_text(f"# title\n\nbefore\n{update_docs.START}\nold numbers\n{update_docs.END}\nafter\n")
+    block = update_docs.headline(SUMMARY, AVAIL, ["paper", "loso"], ["fig4_confusion_emodb_paper.png"])
+    assert update_docs.replace_block(readme, block)
     text = readme.read_text()
-    assert "old numbers" not in text and text.startswith("# title\n\nbefore\n") and text.endswith(f"{update_readme.END}\nafter\n")
+    assert "old numbers" not in text and text.startswith("# title\n\nbefore\n") and text.endswith(f"{update_docs.END}\nafter\n")
     assert "| AMSNet | 88.34 / 88.56 | 80.00 / 78.50 | -8.34 / -10.06 |" in text  # ours beside the paper's, with Δ
     assert "not run" in text  # early fusion was not measured
     assert "results/figures/fig4_confusion_emodb_paper.png" in text
     # a second update replaces the block instead of adding one
-    assert update_readme.replace_block(readme, "new")
-    assert readme.read_text().count(update_readme.START) == 1 and "\nnew\n" in readme.read_text()
+    assert update_docs.replace_block(readme, "new")
+    assert readme.read_text().count(update_docs.START) == 1 and "\nnew\n" in readme.read_text()
 
 
 def test_readme_without_markers_is_left_alone(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# no markers\n")
-    assert not update_readme.replace_block(readme, "x")
+    assert not update_docs.replace_block(readme, "x")
     assert readme.read_text() == "# no markers\n"
-    assert update_readme.main(["--readme", str(readme), "--results", str(tmp_path)]) == 1
+    findings = tmp_path / "FINDINGS.md"
+    findings.write_text("# no markers either\n")
+    assert update_docs.main(["--readme", str(readme), "--findings", str(findings), "--results", str(tmp_path)]) == 1
+    assert readme.read_text() == "# no markers\n" and findings.read_text() == "# no markers either\n"
+
+
+def test_key_figures_put_each_recipe_and_protocol_beside_each_other():
+    import pandas as pd
+
+    rows = [("emodb", "paper", "paper", "frlm", "", 63.18, 59.44), ("emodb", "paper", "tuned", "frlm", "", 84.30, 83.14),
+            ("emodb", "loso", "tuned", "frlm", "", 71.14, 69.48), ("emodb", "paper", "paper", "frlm", "seeds=0,1,2", 63.49, 59.78),
+            ("emodb", "paper", "tuned", "late", "w=0.5", 85.79, 85.13)]
+    summary = pd.DataFrame(rows, columns=["corpus", "protocol", "recipe", "model", "variant", "wa", "ua"])
+    block = update_docs.key_figures(summary)
+    frlm = next(line for line in block.splitlines() if line.startswith("| FRLM |"))
+    assert frlm == ("| FRLM | 63.18 / 59.44 | 84.30 / 83.14 | not run | 71.14 / 69.48 | not run | not run | 63.49 / 59.78 |")
+    assert "| Late fusion, w = 0.5 | not run | 85.79 / 85.13 |" in block
 
 
 def test_the_committed_readme_headline_is_what_the_committed_results_give(capsys):
-    assert update_readme.main(["--check"]) == 0, capsys.readouterr().out
+    assert update_docs.main(["--check"]) == 0, capsys.readouterr().out
 
 
 def test_scripts_use_the_public_api_only():

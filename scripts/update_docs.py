@@ -1,0 +1,140 @@
+#!/usr/bin/env python
+"""Write the generated blocks of README.md and docs/FINDINGS.md from the measured results (run by
+``run_all.sh`` after the report).
+
+    python -m scripts.update_docs                  # results/ -> README.md, docs/FINDINGS.md
+    python -m scripts.update_docs --check          # exit 1 if a block is not what results/ gives
+
+README.md's block (between :data:`START` and :data:`END`) is Table 5 (EmoDB: AMSNet, its ablations
+and late fusion, both recipes) beside the paper's values, one compact cell per WA / UA.
+docs/FINDINGS.md's block (:data:`FINDINGS_START`) is the key figures its prose discusses: each model
+under both recipes and protocols, with per-speaker standardisation and over three training seeds.
+Both are built from ``results/tables/summary.csv`` with the library's table builders; nothing outside
+the markers is touched. Only the full profile's results (``results/``) go there.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from amsnet_lib.atomic import atomic_write_text, locked
+from amsnet_lib.paths import REPO_ROOT
+from amsnet_lib.report import compact_table
+from amsnet_lib.tables import NOT_AVAILABLE, NOT_RUN, ablation_table, markdown_table, protocol_notes
+
+START = "<!-- headline: written by scripts/update_docs.py (run_all.sh); do not edit by hand -->"
+END = "<!-- /headline -->"
+FINDINGS_START = "<!-- key figures: written by scripts/update_docs.py (run_all.sh); do not edit by hand -->"
+FINDINGS_END = "<!-- /key figures -->"
+#: Shown under the table when the full run drew them.
+FIGURES = ("fig4_confusion_emodb_paper.png", "fig5_curves_emodb_paper.png")
+
+
+def headline(summary: pd.DataFrame | None, availability: Mapping[str, str | None] | None = None,
+             protocols: Sequence[str] = ("paper", "loso"), figures: Sequence[str] = ()) -> str:
+    """The README's results block: Table 5 ours vs the paper's, per protocol and recipe."""
+    t = compact_table(ablation_table(summary, "emodb", protocols, availability))
+    lines = ["Measured by `./run_all.sh` (profile full; every run in the committed run store `runs/`), EmoDB, "
+             "mean over folds; 'not run' = not measured yet. All tables: [results/REPORT.md](results/REPORT.md).", "",
+             markdown_table(t)]
+    lines += [f"- {n}" for n in protocol_notes(protocols, "full")]
+    shown = [f for f in FIGURES if f in set(figures)]
+    if shown:
+        lines.append("")
+        lines += [f"![{Path(f).stem}](results/figures/{f})" for f in shown]
+    return "\n".join(lines)
+
+
+#: The rows of the key figures: (model, variant of the tuned / paper row), label.
+KEY_MODELS = (("frlm", "", "FRLM"), ("urlm", "", "URLM"), ("early", "", "Early fusion"), ("concat", "", "Concatenation"),
+              ("amsnet", "", "AMSNet"), ("late", "", "Late fusion, w on validation"), ("late", "w=0.5", "Late fusion, w = 0.5"))
+#: Its columns: label, (protocol, recipe, variant of the model's row; None: the row's own variant).
+KEY_COLUMNS = (("paper recipe [paper]", ("paper", "paper", None)), ("tuned recipe [paper]", ("paper", "tuned", None)),
+               ("paper recipe [loso]", ("loso", "paper", None)), ("tuned recipe [loso]", ("loso", "tuned", None)),
+               ("per-speaker standardisation, paper recipe [paper]", ("paper", "paper", "normalisation=speaker")),
+               ("per-speaker standardisation, paper recipe [loso]", ("loso", "paper", "normalisation=speaker")),
+               ("seeds 0, 1, 2, paper recipe [paper]", ("paper", "paper", "seeds=0,1,2")))
+
+
+def key_figures(summary: pd.DataFrame | None) -> str:
+    """docs/FINDINGS.md's block: WA / UA (%) of each model under each recipe, protocol and variant of
+    :data:`KEY_COLUMNS`, EmoDB, mean over folds (and seeds); 'not run' where the summary has no row."""
+    rows = []
+    for model, variant, label in KEY_MODELS:
+        row = {"model": label}
+        for column, (protocol, recipe, var) in KEY_COLUMNS:
+            want = variant if var is None else var
+            hit = None
+            if summary is not None and len(summary):
+                m = summary[(summary["corpus"].astype(str) == "emodb") & (summary["protocol"].astype(str) == protocol)
+                            & (summary["recipe"].astype(str) == recipe) & (summary["model"].astype(str) == model)
+                            & (summary["variant"].astype(str) == want)]
+                hit = m.iloc[0] if len(m) else None
+            row[column] = f"{float(hit['wa']):.2f} / {float(hit['ua']):.2f}" if hit is not None else NOT_RUN
+        rows.append(row)
+    return ("WA / UA (%), EmoDB, mean over folds (and seeds), from `results/tables/summary.csv`; "
+            "'not run' = not measured.\n\n" + markdown_table(pd.DataFrame(rows)))
+
+
+def replace_block(readme: str | os.PathLike, block: str, start: str = START, end: str = END) -> bool:
+    """Replace the text between ``start`` and ``end`` (atomically, under a file lock); False, and
+    the file left alone, when the markers are absent."""
+    with locked(readme) as path:
+        text = path.read_text()
+        if start not in text or end not in text:
+            return False
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        new = f"{head}{start}\n{block}\n{end}{tail}"
+        if new != text:
+            atomic_write_text(path, new)
+    return True
+
+
+def _summary(results: Path) -> pd.DataFrame | None:
+    path = results / "tables" / "summary.csv"
+    return pd.read_csv(path, keep_default_na=False) if path.is_file() else None
+
+
+def block_from_results(results: Path, protocols: Sequence[str] = ("paper", "loso")) -> str:
+    """:func:`headline` of a results folder (``summary.csv`` and ``figures/``)."""
+    summary = _summary(results)
+    measured = set(summary["corpus"].astype(str)) if summary is not None and len(summary) else set()
+    availability = {c: None if c in measured else NOT_AVAILABLE for c in ("emodb", "iemocap")}
+    figures = sorted(f.name for f in (results / "figures").glob("*.png"))
+    return headline(summary, availability, protocols, figures)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--results", default=str(REPO_ROOT / "results"), help="results folder of the full run")
+    p.add_argument("--readme", default=str(REPO_ROOT / "README.md"))
+    p.add_argument("--findings", default=str(REPO_ROOT / "docs" / "FINDINGS.md"))
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block is out of date")
+    args = p.parse_args(argv)
+    results = Path(args.results)
+    blocks = [(Path(args.readme), block_from_results(results), START, END),
+              (Path(args.findings), key_figures(_summary(results)), FINDINGS_START, FINDINGS_END)]
+    status = 0
+    for path, block, start, end in blocks:
+        text = path.read_text() if path.is_file() else ""
+        if start not in text or end not in text:
+            print(f"{path}: no generated-block markers ({start} ... {end}); nothing written", file=sys.stderr)
+            status = 1
+        elif args.check:
+            ok = text.split(start, 1)[1].split(end, 1)[0].strip("\n") == block.strip("\n")
+            print(f"{path.name}: up to date" if ok else f"{path.name}: out of date: run python -m scripts.update_docs")
+            status = status or (0 if ok else 1)
+        else:
+            replace_block(path, block, start, end)
+            print(f"{path.name}: generated block written from {results}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
