@@ -553,7 +553,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stage", required=True, choices=["frlm", "urlm", "fusion"],
                    help="the stage whose recipe is searched (fusion: AMSNet's head and fine-tuning over the recipe's branches)")
     p.add_argument("--trials", type=int, default=8, help="finished trials wanted in all (those in the journal count)")
-    p.add_argument("--protocol", default="paper", choices=["paper", "loso"], help="whose folds' validation splits score a trial")
+    p.add_argument("--protocol", default="paper", choices=[x for x in PROTOCOLS if x != "split_file"],
+                   help="whose folds' validation splits score a trial")
     p.add_argument("--profile", default="full", choices=list(studies.PROFILES))
     p.add_argument("--root", default=None, help="search store (default: <run store>/search)")
     p.add_argument("--table", default="results/tables", help="folder of the trial table recipe_search_<corpus>_<stage> ('' to skip)")
