@@ -262,7 +262,7 @@ def run_benchmark(ckpt, cache, out, tag, args) -> int:
             for mode in ADAPT_MODES:
                 r = score(rec, shifted, mode)
                 rec_[f"UA {mode} (%)"], rec_[f"WA {mode} (%)"] = round(r["ua"], 2), round(r["wa"], 2)
-            if condition in ("clean", "telephone") and args.split == "test":
+            if condition in ("clean", "telephone"):
                 rec_["min_audio"] = min_audio_curve(rec, shifted)
             atomic_write_text(done, json.dumps(rec_, indent=1))
         for c in rec_.pop("min_audio", []):
@@ -303,8 +303,11 @@ def run_benchmark(ckpt, cache, out, tag, args) -> int:
                            "n utterances drawn at random (5 draws, mean) from all test audio (corpus) or from each test "
                            "speaker (speaker); the statistics, blended with training's by n / (n + 10), standardise all of "
                            "that group's utterances. 'none' is the same for every n.",
-                           "Measured on the test speakers of the benchmark: it documents how much audio a user needs; it "
-                           "selects no model and tunes no parameter (the blending prior n0 = 10 was fixed beforehand)."])
+                           ("Measured on the validation speaker, inside the training speakers: the minimum amount of audio "
+                            "each --adapt mode asks for (amsnet_lib.adapt.MIN_UTTERANCES) is read here." if args.split == "validation"
+                            else "Measured on the test speakers of the benchmark: it documents how much audio a user needs; the "
+                            "minimum each --adapt mode asks for is chosen on the validation speaker (adapt_min_audio_*_val), "
+                            "and the blending prior n0 = 10 was fixed beforehand.")])
     print(f"table: {out / 'tables' / stem}.md")
     if args.split == "validation":
         augmentation_table(cache, out, args)
