@@ -17,7 +17,7 @@ from . import paper, studies
 from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_RUN, PROTOCOL_DESCRIPTIONS, PROTOCOL_SHORT, protocol_notes, _summary_row, ablation_table, comparison_table2, markdown_table, normalisation_table, protocol_tag, se_ratio_table, write_table
 
 
-__all__ = ["build_report", "compact_table", "cpu_run_facts", "suite_cost"]
+__all__ = ["build_report", "compact_table", "cpu_run_facts", "suite_cost", "training_text"]
 
 
 def _training_text(t) -> str:
@@ -37,6 +37,12 @@ def _recipe_text(t) -> str:
           f"class weighting {t.class_weighting}" if t.class_weighting != "none" else ""]
     on = [x for x in on if x]
     return "; " + ", ".join(on) if on else ""
+
+
+def training_text(t) -> str:
+    """One stage's :class:`~amsnet_lib.config.TrainConfig` in words: optimiser, rate, batch, epochs,
+    selection, and the tuned recipe's components that are on (model cards, the settings table)."""
+    return _training_text(t) + _recipe_text(t)
 
 
 def compact_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -252,3 +252,29 @@ def test_train_shipped_model_script_end_to_end(emodb_dir, tmp_path, monkeypatch)
     # --card-only refuses a checkpoint whose configuration is not the one the summary measured
     # (this one: half of the subset held out for validation)
     assert script.main(["--card-only", "--out", str(out), "--summary", str(summary)]) == 2
+
+
+def test_train_shipped_model_with_the_tuned_recipe_quotes_each_recipes_own_rows(emodb_dir, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_shipped_model", REPO / "scripts" / "train_shipped_model.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "ship" / "amsnet_emodb.pt"
+    summary = tmp_path / "summary.csv"
+    summary.write_text("corpus,protocol,recipe,model,variant,n_folds,n_seeds,wa,ua\n"
+                       "emodb,loso,paper,amsnet,,10,1,63.71,61.24\nemodb,loso,tuned,amsnet,,10,1,70.00,68.00\n")
+    threads = torch.get_num_threads()
+    rc = script.main(["--quick", "--recipe", "tuned", "--limit", "14", "--out", str(out), "--data-dir", str(emodb_dir),
+                      "--no-download", "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "runs"),
+                      "--summary", str(summary), "--jobs", "1", "--threads", "1", "--quiet"])
+    torch.set_num_threads(threads)
+    assert rc == 0
+    _, info = load_checkpoint(out)
+    assert info.meta["recipe"] == "tuned" and info.experiment.recipe == "tuned" and info.experiment.frlm.frame_stack > 1
+    assert script.read_accuracy(summary, "loso", recipe="tuned")["wa"] == 70.0
+    assert script.read_accuracy(summary, "loso")["wa"] == 63.71  # the paper recipe's row, not the last one
+    meta = dict(info.meta, profile="full", **script._accuracies(summary, "tuned"))
+    card = script.render_card(meta)
+    assert "trained with the tuned recipe" in card and "WA 70.00 %" in card
+    assert "with the paper recipe, leave one speaker out: WA 63.71 %" in card
