@@ -237,6 +237,10 @@ def build_report(
            "trained with the paper recipe, on the same test utterances (notebook 03, "
            "`significance.recipe_significance_table`): Δ = tuned − paper, a 95 % interval and p from the paired bootstrap, "
            "McNemar's exact test. A model the tuned recipe trains as the paper does is the same run.")
+    beyond("what carries the tuned recipe's gain", "recipe_ablation",
+           "FRLM and AMSNet under the tuned recipe with each of its components removed in turn, against the full recipe "
+           "on the same folds and seeds (`studies.recipe_ablation_study`; its stage-1 trainings by `amsnet pretrain "
+           "--studies recipe_ablation`, the table by `python -m scripts.recipe_ablation`, whose note names the seeds run).")
     beyond("training seeds", "training_seeds",
            "The paper gives one number per model. FRLM, URLM, Concat and AMSNet trained again with other seeds on the "
            "same folds (`amsnet train --seeds 0 1 2`; notebook 03): the seed changes the initial weights, the "

@@ -427,7 +427,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           {"model": _model}, table_prefix="tuned_recipe_"),
     # ~9 CPU-hours: run only when named (amsnet pretrain --studies recipe_ablation)
     Study("recipe_ablation", recipe_ablation_study, "03", "the tuned recipe without each of its components (beyond the paper)",
-          {"model": _model}, default=False),
+          {"model": _model}, table_prefix="recipe_ablation_", default=False),
 )}
 
 

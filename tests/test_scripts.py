@@ -63,3 +63,21 @@ def test_scripts_use_the_public_api_only():
                 assert not private and not any(p.startswith("_") for p in node.module.split(".")), (path.name, node.module, private)
             if isinstance(node, ast.Attribute) and node.attr == "path" and getattr(node.value, "id", "") == "sys":
                 raise AssertionError(f"{path.name} uses sys.path")
+
+
+def test_recipe_ablation_rows_give_each_variant_its_difference_to_the_full_recipe():
+    from scripts import recipe_ablation
+
+    class Res:
+        def __init__(self, wa, ua):
+            self._s = {"wa": wa, "ua": ua, "wa_std": 1.0, "ua_std": 2.0, "n_folds": 5}
+
+        def summary(self):
+            return self._s
+
+    rows = recipe_ablation.ablation_rows({("frlm", recipe_ablation.FULL): Res(84.3, 83.1),
+                                          ("frlm", "without mixup"): Res(80.0, 79.6),
+                                          ("frlm", "without masking"): None}, (0,))
+    assert rows["tuned recipe"].tolist() == ["all components", "without mixup", "without masking"]
+    assert rows.loc[1, "ΔWA vs all components"] == -4.3 and rows.loc[1, "ΔUA vs all components"] == -3.5
+    assert rows.loc[2, "WA [paper] (%)"] == "not run" and rows.loc[0, "seeds"] == "0"
