@@ -599,3 +599,15 @@ def test_corpora_table_lists_every_corpus_that_was_run():
     only_emodb = report.build_report(SUMMARY, profile="quick", protocols=["paper"], availability=AVAIL,
                                      se_params={r: 1 for r in studies.SE_RATIOS}).split("## Corpora", 1)[1].split("\n## ", 1)[0]
     assert "| EmoDB | measured |" in only_emodb and f"| IEMOCAP | {AVAIL['iemocap']} |" in only_emodb
+
+
+def test_table5_cost_counts_each_training_once_per_recipe():
+    rows = [("paper", m, s) for m, s in (("frlm", 600), ("urlm", 1200), ("early", 900), ("concat", 1860), ("amsnet", 1920))]
+    rows += [("tuned", m, s) for m, s in (("frlm", 300), ("urlm", 1200), ("early", 240), ("concat", 1530), ("amsnet", 1560))]
+    summary = pd.DataFrame([{"corpus": "emodb", "protocol": "paper", "recipe": r, "model": m, "variant": "", "train_seconds": s}
+                            for r, m, s in rows])
+    t = report.table5_cost(summary).set_index("model")
+    # paper: 10 + 20 + 15 min of stage 1, heads 1 + 2 min over the shared branches
+    assert t.loc["Table 5, each training once", "paper recipe (min)"] == 48.0
+    assert t.loc["Table 5, each training once", "tuned recipe (min)"] == 5 + 20 + 4 + 0.5 + 1
+    assert t.loc["FRLM", "tuned recipe (min)"] == 5.0
