@@ -59,3 +59,10 @@ def test_the_library_imports_no_notebook_or_test_tooling():
         text = path.read_text()
         for pkg in ("papermill", "ipykernel", "jupyterlab", "nbval", "pytest"):
             assert not re.search(rf"^\s*(import|from) {pkg}\b", text, re.M), (path, pkg)
+
+
+def test_the_markdown_users_read_closes_every_code_block():
+    """An unclosed ``` swallows the rest of the page (it hid README's results table once)."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        fences = [line for line in path.read_text().splitlines() if line.lstrip().startswith("```")]
+        assert len(fences) % 2 == 0, f"{path.name}: {len(fences)} code fences, one is not closed"
