@@ -432,10 +432,13 @@ def _cmd_search(args) -> int:
                        profile=args.profile, device=args.device, weights_from=donor, engine=engine)
     if args.table and len(table):
         stem = Path(args.table) / f"recipe_search_{corpus}_{args.stage}"
+        grid = args.stage == "fusion"
         notes = [f"Search of the tuned recipe's {args.stage.upper()} stage (`amsnet search --stage {args.stage} --trials "
-                 f"{args.trials}`): Optuna TPE over {', '.join(f'{k} {list(v)}' for k, v in SPACES[args.stage].items())}.",
+                 f"{args.trials}`): Optuna {'grid (every combination, in random order)' if grid else 'TPE'} over "
+                 f"{', '.join(f'{k} {list(v)}' for k, v in SPACES[args.stage].items())}.",
                  f"Score: mean validation UA (%) over the {args.protocol} protocol's folds, each fold's validation split "
-                 "drawn from its training part; no trial evaluated a test fold. Trial 0 is the recipe's starting point.",
+                 "drawn from its training part; no trial evaluated a test fold."
+                 + ("" if grid else " Trial 0 is the recipe's starting point."),
                  ]
         reference, paper_ua = _paper_validation(args, feats, corpus)
         if paper_ua is not None and paper_ua >= float(table["val_ua"].max()):

@@ -276,3 +276,11 @@ def test_recipe_significance_pairs_each_tuned_model_with_its_paper_run(tmp_path,
     assert frlm["ΔWA (pp)"] == pytest.approx(tuned_frlm.summary()["wa"] - paper[0].summary()["wa"], abs=0.006)
     assert frlm["tuned only"] + frlm["paper only"] <= len(tuned_frlm.predictions)
     assert t.iloc[1]["ΔWA (pp)"].startswith("the same run")
+
+
+def test_the_tuned_fine_tuning_is_the_one_the_fusion_search_scored():
+    assert studies.TUNED_FINETUNE == search.FINETUNE_ON
+    exp = studies.tuned(studies.experiment("emodb", "amsnet", "paper", "full"))
+    trial = studies.tuned(studies.experiment("emodb", "amsnet", "paper", "full"),
+                          **search.trial_components("fusion", {"head_mixup": studies.TUNED_FUSION["mixup"], "finetune": True}))
+    assert exp == trial  # the configuration read on the test folds is the trial chosen on validation
