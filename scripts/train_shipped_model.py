@@ -170,7 +170,7 @@ WA = weighted accuracy (overall share correct), UA = unweighted accuracy (mean p
   five-speaker model, not on this checkpoint, which has seen every EmoDB speaker.
 - To adapt to your own audio without labels: `amsnet evaluate ... --adapt corpus` (its default) or
   `--adapt speaker` (with a `speaker` column), `amsnet predict ... --adapt corpus` for a folder of 10 or more
-  recordings ([how much audio it needs](../../results/tables/adapt_min_audio.md)). With labels: train on your
+  recordings ([how much audio it needs](../../results/tables/adapt_min_audio_urlm_val.md), chosen on a validation speaker). With labels: train on your
   own corpus, `amsnet fit --corpus mine.csv --out mine.pt`.
 
 ## Limits
