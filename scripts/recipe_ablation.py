@@ -29,6 +29,7 @@ import pandas as pd
 from amsnet_lib.corpora import load_corpus
 from amsnet_lib.errors import AmsnetError
 from amsnet_lib.features import extract_features
+from amsnet_lib.paper import ABLATION_LABELS
 from amsnet_lib.paths import REPO_ROOT
 from amsnet_lib.studies import recipe_ablation_study
 from amsnet_lib.tables import NOT_RUN, write_table
@@ -42,7 +43,7 @@ def ablation_rows(results: dict, seeds: tuple[int, ...]) -> pd.DataFrame:
     the model's full tuned recipe; ``results`` maps (model, component) -> ExperimentResult or None."""
     rows, full = [], {}
     for (model, component), res in results.items():
-        row = {"model": model, "tuned recipe": component, "seeds": ", ".join(map(str, seeds))}
+        row = {"model": ABLATION_LABELS.get(model, model), "tuned recipe": component, "seeds": ", ".join(map(str, seeds))}
         if res is None:
             rows.append({**row, "WA [paper] (%)": NOT_RUN})
             continue
@@ -54,13 +55,16 @@ def ablation_rows(results: dict, seeds: tuple[int, ...]) -> pd.DataFrame:
                      "ΔWA vs all components": round(s["wa"] - ref["wa"], 2) if ref and component != FULL else None,
                      "ΔUA vs all components": round(s["ua"] - ref["ua"], 2) if ref and component != FULL else None,
                      "folds": s["n_folds"]})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    return out.astype({"folds": "Int64"}) if "folds" in out else out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds to report (default: the study's)")
     p.add_argument("--train", action="store_true", help="also train what the run store lacks (default: report only)")
+    p.add_argument("--train-only", nargs="+", default=None, metavar="TEXT",
+                   help="with --train: train only the variants whose label contains one of these (e.g. 'amsnet without mixup')")
     p.add_argument("--data-dir", default=None, help="EmoDB folder (default: $AMSNET_EMODB_DIR, else ./data/emodb)")
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
     p.add_argument("--out", default=str(REPO_ROOT / "results" / "tables"), help="folder of the table")
@@ -76,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         feats = extract_features(table, cfg.features, progress=False)
         component = cfg.variant.split("without ", 1)[1] if "without " in cfg.variant else FULL
         label = (cfg.model, component if component == FULL else f"without {component}")
+        train = args.train and (not args.train_only or any(t in f"{cfg.model} {label[1]}" for t in args.train_only))
         try:
-            res = run_experiment(cfg, feats, store=args.run_dir, progress=False, finished_only=not args.train)
+            res = run_experiment(cfg, feats, store=args.run_dir, progress=False, finished_only=not train)
         except AmsnetError:
             res = None
         results[label] = None if res is None or res.missing else res

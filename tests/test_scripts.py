@@ -80,4 +80,4 @@ def test_recipe_ablation_rows_give_each_variant_its_difference_to_the_full_recip
                                           ("frlm", "without masking"): None}, (0,))
     assert rows["tuned recipe"].tolist() == ["all components", "without mixup", "without masking"]
     assert rows.loc[1, "ΔWA vs all components"] == -4.3 and rows.loc[1, "ΔUA vs all components"] == -3.5
-    assert rows.loc[2, "WA [paper] (%)"] == "not run" and rows.loc[0, "seeds"] == "0"
+    assert rows.loc[2, "WA [paper] (%)"] == "not run" and rows.loc[0, "seeds"] == "0" and rows.loc[0, "model"] == "FRLM"
