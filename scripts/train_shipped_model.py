@@ -165,8 +165,8 @@ WA = weighted accuracy (overall share correct), UA = unweighted accuracy (mean p
 ## Other microphones, rooms and speakers
 - How accuracy falls when the channel changes (telephone band, -20 dB, noise at 20 and 10 dB SNR, another
   microphone's response, a room), and what unsupervised adaptation recovers: the
-  [channel-shift table](../../results/tables/channel_shift.md) (the same configuration trained on EmoDB
-  speakers 03-11 and tested on 12-16; `python -m benchmarks.channel_shift`). It is measured on that
+  [channel-shift table](../../results/tables/{"channel_shift.md" if recipe == "paper" else "channel_shift_amsnet_tuned.md"}) (the same configuration trained on EmoDB
+  speakers 03-11 and tested on 12-16; `python -m benchmarks.channel_shift{"" if recipe == "paper" else " --recipe tuned"}`). It is measured on that
   five-speaker model, not on this checkpoint, which has seen every EmoDB speaker.
 - To adapt to your own audio without labels: `amsnet evaluate ... --adapt corpus` (its default) or
   `--adapt speaker` (with a `speaker` column), `amsnet predict ... --adapt corpus` for a folder of 10 or more
