@@ -219,22 +219,27 @@ def test_bad_configuration(tiny_ckpt, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.emodb
-def test_train_shipped_model_script_end_to_end(emodb_dir, tmp_path, monkeypatch):
-    """The real script on a 14-utterance EmoDB subset (2 per class) with the quick profile, into a temp folder."""
-    import importlib.util
+def _smoke_shipped_model(emodb_dir, tmp_path, summary_csv: str, *args):
+    """scripts/train_shipped_model.py on a 14-utterance EmoDB subset (2 per class), quick profile, into
+    ``tmp_path``: the script module, the checkpoint written, the summary it read, its exit code."""
+    from scripts import train_shipped_model as script
 
-    spec = importlib.util.spec_from_file_location("train_shipped_model", REPO / "scripts" / "train_shipped_model.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     out = tmp_path / "ship" / "amsnet_emodb.pt"
     summary = tmp_path / "summary.csv"
-    summary.write_text("corpus,protocol,model,variant,n_folds,n_seeds,wa,ua,wa_std,ua_std,train_seconds\n"
-                       "emodb,loso,amsnet,,10,1,71.5,68.25,5.0,6.0,100\n")
+    summary.write_text(summary_csv)
     threads = torch.get_num_threads()
-    rc = script.main(["--quick", "--limit", "14", "--out", str(out), "--data-dir", str(emodb_dir), "--no-download",
+    rc = script.main(["--quick", *args, "--limit", "14", "--out", str(out), "--data-dir", str(emodb_dir), "--no-download",
                       "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "runs"),
                       "--summary", str(summary), "--jobs", "1", "--threads", "1", "--quiet"])
     torch.set_num_threads(threads)
+    return script, out, summary, rc
+
+
+def test_train_shipped_model_script_end_to_end(emodb_dir, tmp_path):
+    """The real script on a 14-utterance EmoDB subset (2 per class) with the quick profile, into a temp folder."""
+    script, out, summary, rc = _smoke_shipped_model(
+        emodb_dir, tmp_path, "corpus,protocol,model,variant,n_folds,n_seeds,wa,ua,wa_std,ua_std,train_seconds\n"
+                             "emodb,loso,amsnet,,10,1,71.5,68.25,5.0,6.0,100\n")
     assert rc == 0
     model, info = load_checkpoint(out)
     assert info.classes == ("anger", "boredom", "disgust", "fear", "happiness", "sadness", "neutral")
@@ -255,20 +260,10 @@ def test_train_shipped_model_script_end_to_end(emodb_dir, tmp_path, monkeypatch)
 
 
 def test_train_shipped_model_with_the_tuned_recipe_quotes_each_recipes_own_rows(emodb_dir, tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_shipped_model", REPO / "scripts" / "train_shipped_model.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    out = tmp_path / "ship" / "amsnet_emodb.pt"
-    summary = tmp_path / "summary.csv"
-    summary.write_text("corpus,protocol,recipe,model,variant,n_folds,n_seeds,wa,ua\n"
-                       "emodb,loso,paper,amsnet,,10,1,63.71,61.24\nemodb,loso,tuned,amsnet,,10,1,70.00,68.00\n")
-    threads = torch.get_num_threads()
-    rc = script.main(["--quick", "--recipe", "tuned", "--limit", "14", "--out", str(out), "--data-dir", str(emodb_dir),
-                      "--no-download", "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "runs"),
-                      "--summary", str(summary), "--jobs", "1", "--threads", "1", "--quiet"])
-    torch.set_num_threads(threads)
+    script, out, summary, rc = _smoke_shipped_model(
+        emodb_dir, tmp_path, "corpus,protocol,recipe,model,variant,n_folds,n_seeds,wa,ua\n"
+                             "emodb,loso,paper,amsnet,,10,1,63.71,61.24\nemodb,loso,tuned,amsnet,,10,1,70.00,68.00\n",
+        "--recipe", "tuned")
     assert rc == 0
     _, info = load_checkpoint(out)
     assert info.meta["recipe"] == "tuned" and info.experiment.recipe == "tuned" and info.experiment.frlm.frame_stack > 1
