@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import paper, studies
 
-from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_RUN, PROTOCOL_DESCRIPTIONS, PROTOCOL_SHORT, protocol_notes, _summary_row, ablation_table, comparison_table2, markdown_table, normalisation_table, protocol_tag, se_ratio_table, write_table
+from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_RUN, PROTOCOL_DESCRIPTIONS, PROTOCOL_SHORT, protocol_notes, summary_row, ablation_table, comparison_table2, markdown_table, normalisation_table, protocol_tag, se_ratio_table, write_table
 
 
 __all__ = ["build_report", "compact_table", "cpu_run_facts", "suite_cost", "training_text"]
@@ -49,22 +49,19 @@ def table5_cost(summary: pd.DataFrame, corpus: str = "emodb", protocol: str = "p
     """Training seconds of Table 5's models per recipe (``train_seconds`` of the summary, in minutes),
     and the whole table with each training counted once: FRLM, URLM and early fusion, plus the two
     fusions less the branches they share with the first two."""
-    rows = []
-    models = ("frlm", "urlm", "early", "concat", "amsnet")
+    models, recipes = ("frlm", "urlm", "early", "concat", "amsnet"), ("paper", "tuned")
     minutes = {}
-    for recipe in ("paper", "tuned"):
+    for r in recipes:
         for m in models:
-            hit = summary[(summary["corpus"].astype(str) == corpus) & (summary["protocol"].astype(str) == protocol)
-                          & (summary.get("recipe", pd.Series("paper", index=summary.index)).astype(str) == recipe)
-                          & (summary["model"].astype(str) == m) & (summary["variant"].astype(str) == "")]
-            sec = pd.to_numeric(hit["train_seconds"], errors="coerce").iloc[0] if len(hit) else float("nan")
-            minutes[recipe, m] = sec / 60
-    for m in models:
-        rows.append({"model": paper.ABLATION_LABELS.get(m, m), **{f"{r} recipe (min)": round(minutes[r, m], 1) for r in ("paper", "tuned")}})
+            row = summary_row(summary, corpus, protocol, m, recipe=r)
+            minutes[r, m] = pd.to_numeric(row["train_seconds"], errors="coerce") / 60 if row is not None else float("nan")
+    rows = [{"model": paper.ABLATION_LABELS.get(m, m), **{f"{r} recipe (min)": round(minutes[r, m], 1) for r in recipes}}
+            for m in models]
     total = {}
-    for r in ("paper", "tuned"):
-        b = minutes[r, "frlm"] + minutes[r, "urlm"]
-        total[f"{r} recipe (min)"] = round(b + minutes[r, "early"] + minutes[r, "concat"] + minutes[r, "amsnet"] - 2 * b, 1)
+    for r in recipes:
+        branches = minutes[r, "frlm"] + minutes[r, "urlm"]  # counted again in each fusion's own seconds
+        heads = (minutes[r, "concat"] - branches) + (minutes[r, "amsnet"] - branches)
+        total[f"{r} recipe (min)"] = round(branches + minutes[r, "early"] + heads, 1)
     rows.append({"model": "Table 5, each training once", **total})
     return pd.DataFrame(rows)
 
@@ -91,8 +88,7 @@ def compact_table(df: pd.DataFrame) -> pd.DataFrame:
         for a, b in zip(df[c], df[twin]):
             fa, fb = _fmt(a, name), _fmt(b, twin)
             merged.append(fa if fa == fb and not isinstance(a, (int, float)) else f"{fa} / {fb}")
-        out[name.replace("ΔWA", "Δ WA / UA").replace("WA ", "WA / UA ", 1) if name.startswith("WA ") else
-            name.replace("ΔWA", "Δ WA / UA")] = merged
+        out["WA / UA " + name[len("WA "):] if name.startswith("WA ") else name.replace("ΔWA", "Δ WA / UA", 1)] = merged
     return pd.DataFrame(out)
 
 
@@ -122,10 +118,9 @@ def _settings_table(profile: str) -> pd.DataFrame:
         t = tuned.stage_train(stage)
         same = t == paper_exp.stage_train(stage)
         rows.append(("emodb", f"tuned recipe, {label}", "the paper recipe's (kept on validation)" if same else
-                     _training_text(t) + _recipe_text(t) + (f"; {tuned.frlm.frame_stack} frames per recurrent step"
-                                                            if stage == "frlm" else "")))
+                     training_text(t) + (f"; {tuned.frlm.frame_stack} frames per recurrent step" if stage == "frlm" else "")))
     if tuned.finetune is not None:
-        rows.append(("emodb", "tuned recipe, end-to-end fine-tuning", _training_text(tuned.finetune) + _recipe_text(tuned.finetune)))
+        rows.append(("emodb", "tuned recipe, end-to-end fine-tuning", training_text(tuned.finetune)))
     rows.append(("both", "early fusion (paper: not defined)",
                  "spectrogram frames mapped onto the 10 ms IS10 grid and concatenated per frame (76 + n_mels), one attention BLSTM of FRLM's architecture and training settings, "
                  "trained end to end (docs/DESIGN.md)"))
@@ -411,7 +406,7 @@ def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str
         mine = [u for u in units if u.kind == kind]
         dirs = [] if store is None else [store.fold_dir(kind, u.key, u.seed, u.fold.name) for u in mine]
         per_fold = float("nan")
-        r = _summary_row(summary, corpus, "paper", kind)
+        r = summary_row(summary, corpus, "paper", kind)
         if r is not None:
             per_fold = float(r["train_seconds"]) / (int(r["n_folds"]) * int(r.get("n_seeds", 1) or 1))
         total, measured = len(mine), _finished_folds(dirs, "seconds")

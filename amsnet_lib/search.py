@@ -196,13 +196,10 @@ def _score_on_ray(exp: ExperimentConfig, features: Features, todo: list, root: P
                   device, engine, progress: bool) -> None:
     """Train the unfinished trial folds ``todo`` (``(seed, fold)``) as Ray tasks, side by side, and write
     their files into ``root`` atomically (``val.json`` last: it marks a trial fold finished)."""
-    import hashlib
-    import socket
-
     import ray
     from tqdm.auto import tqdm
 
-    from .engine import _cluster_device, _resources, ray_session
+    from .engine import _cluster_device, _resources, _scratch_id, ray_session
 
     with ray_session(engine):
         dev = _cluster_device(device)
@@ -210,8 +207,7 @@ def _score_on_ray(exp: ExperimentConfig, features: Features, todo: list, root: P
         feats = ray.put(features)
         flight = {}
         for seed, fold in todo:
-            d = _trial_dir(exp, features, fold, seed, root)
-            sid = hashlib.sha256(f"{socket.gethostname()}:{d.resolve()}".encode()).hexdigest()[:16]
+            sid = _scratch_id(RunStore(root), _trial_dir(exp, features, fold, seed, root))
             inputs = _trial_inputs(exp, features, fold, seed, root, donor)
             flight[task.remote(exp, feats, fold, seed, dev, engine.threads, inputs, sid)] = fold.name
         bar = tqdm(total=len(flight), desc=f"{exp.model} trial folds", unit="fold", disable=not progress)

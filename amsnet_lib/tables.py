@@ -383,7 +383,8 @@ def seed_points(results: Sequence) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _summary_row(summary: pd.DataFrame | None, corpus, protocol, model, variant="", recipe="paper"):
+def summary_row(summary: pd.DataFrame | None, corpus, protocol, model, variant="", recipe="paper"):
+    """The ``summary.csv`` row of one experiment (corpus, protocol, recipe, model, variant), or None."""
     if summary is None or not len(summary):
         return None
     s = summary
@@ -398,7 +399,7 @@ def _summary_row(summary: pd.DataFrame | None, corpus, protocol, model, variant=
 
 def _ours(summary, availability: Mapping[str, str | None], corpus, protocol, model, variant, metric, recipe="paper"):
     """Our measured value (float, %) under ``recipe``, or why there is none ("not run ...")."""
-    row = _summary_row(summary, corpus, protocol, model, variant, recipe)
+    row = summary_row(summary, corpus, protocol, model, variant, recipe)
     if row is not None and not _is_missing(row.get(metric)) and str(row.get(metric)) != "":
         return float(row[metric])
     reason = availability.get(corpus)

@@ -74,10 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     study = recipe_ablation_study("emodb", "paper", args.profile)
     seeds = tuple(args.seeds) if args.seeds else study[0].seeds
     table = load_corpus("emodb", data_dir=args.data_dir)
-    results = {}
+    results, features = {}, {}
     for cfg in study:
         cfg = dataclasses.replace(cfg, seeds=seeds)
-        feats = extract_features(table, cfg.features, progress=False)
+        if cfg.features not in features:  # every variant shares the features: read from the cache once
+            features[cfg.features] = extract_features(table, cfg.features, progress=False)
+        feats = features[cfg.features]
         component = cfg.variant.split("without ", 1)[1] if "without " in cfg.variant else FULL
         label = (cfg.model, component if component == FULL else f"without {component}")
         train = args.train and (not args.train_only or any(t in f"{cfg.model} {label[1]}" for t in args.train_only))

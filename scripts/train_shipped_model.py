@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from amsnet_lib.checkpoint import TRAINING_DIGESTS, config_to_dict, describe_training_data, load_checkpoint, save_checkpoint
 from amsnet_lib.predict import SHIPPED_CHECKPOINT
+from amsnet_lib.tables import summary_row
 
 NOT_MEASURED = "not yet measured"
 
@@ -54,14 +55,12 @@ def read_accuracy(summary: Path, protocol: str, model: str = "amsnet", corpus: s
     need = {"corpus", "protocol", "model", "wa", "ua"}
     if not need <= set(df.columns):
         return None
-    sel = (df["corpus"].astype(str) == corpus) & (df["protocol"].astype(str) == protocol) & (df["model"].astype(str) == model)
-    if "variant" in df.columns:
-        sel &= df["variant"].astype(str) == variant
-    sel &= (df["recipe"].astype(str) if "recipe" in df.columns else "paper") == recipe
-    rows = df[sel]
-    if rows.empty:
+    if "variant" not in df.columns:
+        df["variant"] = ""
+    row = summary_row(df, corpus, protocol, model, variant, recipe)
+    if row is None:
         return None
-    r = rows.iloc[-1].to_dict()
+    r = row.to_dict()
     keep = ("wa", "ua", "wa_std", "ua_std", "n_folds", "n_seeds")
     out = {k: (float(r[k]) if k in ("wa", "ua", "wa_std", "ua_std") else int(r[k])) for k in keep if k in r and str(r[k]) != ""}
     out["source"] = str(summary.relative_to(ROOT) if summary.is_relative_to(ROOT) else summary)

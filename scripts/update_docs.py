@@ -25,7 +25,7 @@ import pandas as pd
 from amsnet_lib.atomic import atomic_write_text, locked
 from amsnet_lib.paths import REPO_ROOT
 from amsnet_lib.report import compact_table
-from amsnet_lib.tables import NOT_AVAILABLE, NOT_RUN, ablation_table, markdown_table, protocol_notes
+from amsnet_lib.tables import NOT_AVAILABLE, NOT_RUN, ablation_table, markdown_table, protocol_notes, summary_row
 
 START = "<!-- headline: written by scripts/update_docs.py (run_all.sh); do not edit by hand -->"
 END = "<!-- /headline -->"
@@ -68,13 +68,7 @@ def key_figures(summary: pd.DataFrame | None) -> str:
     for model, variant, label in KEY_MODELS:
         row = {"model": label}
         for column, (protocol, recipe, var) in KEY_COLUMNS:
-            want = variant if var is None else var
-            hit = None
-            if summary is not None and len(summary):
-                m = summary[(summary["corpus"].astype(str) == "emodb") & (summary["protocol"].astype(str) == protocol)
-                            & (summary["recipe"].astype(str) == recipe) & (summary["model"].astype(str) == model)
-                            & (summary["variant"].astype(str) == want)]
-                hit = m.iloc[0] if len(m) else None
+            hit = summary_row(summary, "emodb", protocol, model, variant if var is None else var, recipe)
             row[column] = f"{float(hit['wa']):.2f} / {float(hit['ua']):.2f}" if hit is not None else NOT_RUN
         rows.append(row)
     return ("WA / UA (%), EmoDB, mean over folds (and seeds), from `results/tables/summary.csv`; "
