@@ -261,6 +261,9 @@ MODELS = ("frlm", "urlm", "concat", "early", "amsnet", "late")
 LATE_WEIGHTS = tuple(round(0.05 * i, 2) for i in range(21))
 PROTOCOLS = ("paper", "loso", "loso_session", "split_file")
 NORMALISATIONS = ("corpus", "speaker")
+#: Member m of a seed ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * m``: far above the
+#: training seeds in use (0-4), so no member repeats another experiment's seed.
+MEMBER_SEED_STRIDE = 1000
 
 
 @dataclass(frozen=True)
@@ -302,6 +305,11 @@ class ExperimentConfig:
             paper): after the head is trained on frozen branches, the whole model is trained end to
             end with this configuration (low learning rate, the branches' augmentation), the epoch
             chosen on validation as everywhere. The fold then keeps the whole model's weights.
+        member: member of a seed ensemble (beyond the paper, :mod:`amsnet_lib.ensemble`). Member
+            0 is the experiment itself; member m > 0 initialises and orders its batches with
+            :meth:`init_seed` (``seed + 1000 m``) but draws the validation split of ``seed``, so
+            that every member of an ensemble is selected, and the ensemble scored, on the same
+            validation utterances. Part of the run key only when not 0.
         augment: training-time channel augmentation (beyond the paper): ``none``, or ``channels``
             (random-channel copies of the training utterances, made by
             :func:`amsnet_lib.channels.augmented_features` before training; the engine trains on a
@@ -328,8 +336,11 @@ class ExperimentConfig:
     recipe: str = "paper"
     finetune: TrainConfig | None = None
     augment: str = "none"
+    member: int = 0
 
     def __post_init__(self):
+        if self.member < 0:
+            raise ValueError(f"member must be 0 or more, got {self.member!r}")
         if self.recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {RECIPES}, got {self.recipe!r}")
         if self.augment not in ("none", "channels"):
@@ -344,6 +355,11 @@ class ExperimentConfig:
             raise ValueError(f"late_weights must be one or more weights in [0, 1], got {self.late_weights!r}")
         if self.protocol == "split_file" and not self.split_file:
             raise ValueError("protocol 'split_file' needs split_file=<csv with path,fold>")
+
+    def init_seed(self, seed: int) -> int:
+        """The seed of the initial weights, batch order and augmentation of training seed ``seed``
+        (see ``member``); the validation split is always drawn with ``seed`` itself."""
+        return seed + MEMBER_SEED_STRIDE * self.member
 
     def stage_train(self, stage: str) -> TrainConfig:
         """The training configuration of a stage: ``frlm``, ``urlm``, ``early`` or ``fusion``."""

@@ -88,7 +88,14 @@ def _branch_identity(name: str, exp: ExperimentConfig, n_items: int) -> dict:
             "n_utterances": n_items,
             # only when not the default, so the keys of every run before this option stay valid
             **({"normalisation": exp.normalisation} if exp.normalisation != "corpus" else {}),
-            **({"augment": exp.augment} if exp.augment != "none" else {})}
+            **({"augment": exp.augment} if exp.augment != "none" else {}),
+            **_member_identity(exp)}
+
+
+def _member_identity(exp: ExperimentConfig) -> dict:
+    """An ensemble member other than the first trains other weights: part of its keys (empty for
+    member 0, so the keys of every run before ensembles stay valid)."""
+    return {"member": exp.member} if exp.member else {}
 
 
 def _describe(experiment_dir: Path, identity: dict) -> None:
@@ -107,7 +114,7 @@ def fusion_dirs(exp: ExperimentConfig, n_items: int, seed: int, fold: str, store
     """Run-store directories of a fusion fold and of the branch folds it stands on."""
     branch_dirs = {b: store.fold_dir(b, branch_key(b, exp, n_items), seed, fold) for b in BRANCHES}
     key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train,
-               *_late_identity(exp).values(), *_finetune_identity(exp).values())
+               *_late_identity(exp).values(), *_finetune_identity(exp).values(), *_member_identity(exp).values())
     return store.fold_dir(exp.model, key, seed, fold), branch_dirs
 
 

@@ -30,6 +30,10 @@ LEARNING_RATES = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3)  # §4.5
 NORMALISATION_MODELS = ("frlm", "urlm", "concat", "amsnet")  # beyond the paper: early fusion costs most, adds least
 TRAINING_SEEDS = (0, 1, 2)  # beyond the paper: the training seeds of the seed study
 SEED_MODELS = ("frlm", "urlm", "concat", "amsnet")
+#: Seed ensembles (beyond the paper, :mod:`amsnet_lib.ensemble`): members per ensemble, and the
+#: models ensembled (Table 5's, AMSNet first so that a partial run has it).
+ENSEMBLE_MEMBERS = 3
+ENSEMBLE_MODELS = ("amsnet", "concat", "frlm", "urlm", "early")
 
 
 def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "paper", profile: str = "full",
@@ -248,6 +252,15 @@ def with_seeds(exp: ExperimentConfig, seeds) -> ExperimentConfig:
     return _labelled(dataclasses.replace(exp, seeds=seeds), "seeds=" + ",".join(map(str, seeds)))
 
 
+def with_member(exp: ExperimentConfig, member: int) -> ExperimentConfig:
+    """Member ``member`` of a seed ensemble of ``exp`` (``ExperimentConfig.member``): its own initial
+    weights and batch order, the validation split of member 0; variant ``member <m>`` (member 0 is
+    ``exp`` itself)."""
+    if not member:
+        return exp
+    return _labelled(dataclasses.replace(exp, member=int(member)), f"member {member}")
+
+
 def with_stopping(exp: ExperimentConfig, epochs: int | None = None, patience: int | None = None,
                   monitor: str | None = None) -> ExperimentConfig:
     """``exp`` with at most ``epochs`` epochs, early-stopping ``patience`` and model-selection
@@ -360,6 +373,18 @@ def training_seed_study(corpus="emodb", protocol="paper", profile="full") -> lis
     return [with_seeds(experiment(corpus, m, protocol, profile), TRAINING_SEEDS) for m in SEED_MODELS]
 
 
+def seed_ensemble_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
+    """Beyond the paper: the members of the tuned recipe's seed ensembles, :data:`ENSEMBLE_MEMBERS`
+    per model of :data:`ENSEMBLE_MODELS` (member 0 is the tuned row itself, so these are members
+    1, 2, ...). Whether an ensemble pays is decided on the members' shared validation splits
+    (:func:`amsnet_lib.ensemble.validation_table`). Under the paper's protocol only: each
+    leave-one-speaker-out member costs twice as much (URLM ~8 CPU-min a fold)."""
+    if protocol != "paper":
+        return []
+    return [with_member(experiment(corpus, m, protocol, profile, recipe="tuned"), k)
+            for m in ENSEMBLE_MODELS for k in range(1, ENSEMBLE_MEMBERS)]
+
+
 def late_fusion_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
     """Beyond the paper: late fusion of the paper's pre-trained FRLM and URLM (the ablations'
     branches, nothing trained again), their class probabilities averaged with a weight chosen on
@@ -430,6 +455,9 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           table_prefix="late_fusion_"),
     Study("tuned_recipe", tuned_suite, "03", "the tuned training recipe (beyond the paper, docs/RECIPE.md)",
           {"model": _model}, table_prefix="tuned_recipe_"),
+    # ~2.5 CPU-hours: run only when named (amsnet pretrain --studies seed_ensemble)
+    Study("seed_ensemble", seed_ensemble_study, "03", "seed ensembles of the tuned recipe (beyond the paper)",
+          {"model": _model, "member": lambda c: c.member}, table_prefix="seed_ensemble_", default=False),
     # ~9 CPU-hours: run only when named (amsnet pretrain --studies recipe_ablation)
     Study("recipe_ablation", recipe_ablation_study, "03", "the tuned recipe without each of its components (beyond the paper)",
           {"model": _model}, table_prefix="recipe_ablation_", default=False),

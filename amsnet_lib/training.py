@@ -36,7 +36,7 @@ from .features import Features, Normaliser, standardise_per_speaker
 from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
 from .models import build_model, call_model
 from .protocols import Fold, make_folds, validation_split
-from .runstore import (BRANCHES, RunStore, _branch_identity, branch_key, _describe, _finetune_identity, fusion_dirs,
+from .runstore import (BRANCHES, RunStore, _branch_identity, branch_key, _describe, _finetune_identity, _member_identity, fusion_dirs,
                        _late_identity, _stage1_done)
 
 __all__ = [
@@ -477,9 +477,9 @@ def _run_single_stage(name, exp, features, fold, seed, store, device, progress, 
         return d
     # every stage draws its validation split with branch_train's fraction: the same for all
     fd = fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
-    seed_everything(seed)
+    seed_everything(exp.init_seed(seed))
     model = branch_model(name, exp, n_classes).to(device)
-    res = train_model(model, fd.fit, fd.val, exp.stage_train(name), n_classes, seed=seed, progress=progress, desc=f"{name} {fold.name}",
+    res = train_model(model, fd.fit, fd.val, exp.stage_train(name), n_classes, seed=exp.init_seed(seed), progress=progress, desc=f"{name} {fold.name}",
                       resume_path=d / "partial.pt")
     ev = evaluate_split(model, fd.test, n_classes)
     ev["true"] = fd.test["labels"].cpu().numpy()
@@ -608,22 +608,22 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
     if not done and not train:
         return None
     _describe(d.parent.parent, {"model": exp.model, "branch_runs": branch_runs, "fusion": exp.fusion, "train": exp.fusion_train,
-                                **_late_identity(exp), **_finetune_identity(exp)})
+                                **_late_identity(exp), **_finetune_identity(exp), **_member_identity(exp)})
     if done:
         return d
     for b in BRANCHES:  # pre-trained (or read back) first; retrained when only its results were kept
         _run_single_stage(b, exp, features, fold, seed, store, device, progress, need_weights=True)
     fd = fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
-    model = frozen_fusion_model(exp, n_classes, branch_dirs, store, device, seed)
+    model = frozen_fusion_model(exp, n_classes, branch_dirs, store, device, exp.init_seed(seed))
     emb = fusion_embeddings(model, fd)
     if exp.model == "late":
         res = fit_late_weight(model.head, emb["val"], n_classes, exp.fusion_train.monitor, exp.late_weights, fit=emb["fit"])
     else:
-        res = train_fusion_head(model, emb, exp, n_classes, seed, progress=progress, desc=f"{exp.model} {fold.name}",
+        res = train_fusion_head(model, emb, exp, n_classes, exp.init_seed(seed), progress=progress, desc=f"{exp.model} {fold.name}",
                                  resume_path=d / "partial.pt")
         if _finetune_identity(exp):
             head_seconds = res.seconds
-            res = _finetune(model, fd, exp, n_classes, seed, progress, desc=f"{exp.model} {fold.name} fine-tune",
+            res = _finetune(model, fd, exp, n_classes, exp.init_seed(seed), progress, desc=f"{exp.model} {fold.name} fine-tune",
                             resume_path=d / "partial_finetune.pt")
             res.seconds += head_seconds
             (d / "partial.pt").unlink(missing_ok=True)
