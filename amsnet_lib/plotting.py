@@ -25,6 +25,7 @@ from .atomic import atomic_path
 
 __all__ = [
     "confusion_matrix",
+    "ensemble_validation",
     "fusion_weights",
     "late_fusion_weights",
     "save_figure",
@@ -418,4 +419,22 @@ def significance(
         ax.set_title(label, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
     axes[0].legend(fontsize=8)
+    return _finish(fig, title, save)
+
+
+def ensemble_validation(table: pd.DataFrame, title: str | None = None, save=None) -> Figure:
+    """Validation UA (%) of each model's seed ensemble against its number of members, the chosen
+    size marked (``table``: :func:`amsnet_lib.tables.ensemble_validation_table`)."""
+    fig = Figure(figsize=(5.5, 3.6))
+    ax = fig.subplots()
+    for model, t in table.groupby("model", sort=False):
+        line, = ax.plot(t["members"], t["val UA (%)"], marker="o", label=model)
+        pick = t[t["chosen"] == "yes"]
+        ax.plot(pick["members"], pick["val UA (%)"], marker="o", markersize=12, fillstyle="none", color=line.get_color(),
+                linestyle="none")
+    ax.set_xlabel("members (seeds) averaged")
+    ax.set_ylabel("validation UA (%)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="ringed: chosen", title_fontsize=8)
     return _finish(fig, title, save)

@@ -256,6 +256,11 @@ def build_report(
            "trained with the paper recipe, on the same test utterances (notebook 03, "
            "`significance.recipe_significance_table`): Δ = tuned − paper, a 95 % interval and p from the paired bootstrap, "
            "McNemar's exact test. A model the tuned recipe trains as the paper does is the same run.")
+    beyond("seed ensembles of the tuned recipe", "seed_ensemble",
+           "Each tuned model trained again with other seeds on the same folds and validation splits, the members' class "
+           "probabilities averaged (`amsnet_lib.ensemble`, notebook 03). How many members is chosen on the validation "
+           "splits, with no test fold (`seed_ensemble_validation_*`); the test folds are then read for that size only "
+           "(`seed_ensemble_*`). The paper's protocol only: a leave-one-speaker-out member costs twice as much.")
     beyond("what carries the tuned recipe's gain", "recipe_ablation",
            "FRLM and AMSNet under the tuned recipe with each of its components removed in turn, against the full recipe "
            "on the same folds and seeds (`studies.recipe_ablation_study`; its stage-1 trainings by `amsnet pretrain "

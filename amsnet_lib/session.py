@@ -252,6 +252,45 @@ class Session:
         out = {c: self.run(self.configs(study, c)) for c in self.available}
         return {c: res for c, res in out.items() if res}  # train=False: only what finished
 
+    def run_ensembles(self, selected: Iterable[str] | None = None) -> dict[str, dict]:
+        """Beyond the paper: the tuned recipe's seed ensembles (:mod:`amsnet_lib.ensemble`) on each
+        available corpus, their size chosen on validation.
+
+        Runs the study ``seed_ensemble`` (the members; ``selected`` as for :meth:`run_study`), scores
+        the ensembles of 1 ... :data:`~amsnet_lib.studies.ENSEMBLE_MEMBERS` members of each model on
+        the validation splits, keeps the size with the best validation UA and reads the test folds
+        for that size only (a row ``ensemble of <k> seeds`` in ``summary.csv``; k = 1 is the tuned
+        row itself).
+
+        Returns:
+            ``{corpus: {"validation": DataFrame, "chosen": {model: k}, "results": {model: ExperimentResult}}}``;
+            a model whose members are not all finished (``train=False``) is left out, with a line.
+        """
+        from . import ensemble
+        from .tables import update_summary
+
+        out = {}
+        for c, member_results in self.run_study("seed_ensemble", selected).items():
+            features = self.features(c)
+            validation, chosen, results = [], {}, {}
+            for model in dict.fromkeys(r.config.model for r in member_results):
+                base = self.experiment(c, model, recipe="tuned")
+                scores = ensemble.validation_scores(base, features, studies.ENSEMBLE_MEMBERS, store=self.store,
+                                                    device=self.device, train=self.train)
+                if scores.attrs["missing"]:
+                    print(f"{c} {model} seed ensemble: {NOT_RUN} (members not all finished)")
+                    continue
+                chosen[model] = ensemble.choose_size(scores)
+                validation.append(scores.assign(model=model))
+                if chosen[model] > 1:
+                    res = ensemble.run_ensemble(base, features, chosen[model], store=self.store, device=self.device,
+                                                train=self.train)
+                    update_summary(res, self.summary_path)
+                    results[model] = res
+            if chosen:
+                out[c] = {"validation": pd.concat(validation, ignore_index=True), "chosen": chosen, "results": results}
+        return out
+
     def report_unavailable(self) -> None:
         """Say which requested corpora are not run, and why."""
         for c, reason in self.unavailable.items():

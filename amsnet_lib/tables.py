@@ -589,3 +589,40 @@ def update_summary(result, path: str | os.PathLike = "results/tables/summary.csv
         new = pd.concat([old, pd.DataFrame([row])], ignore_index=True).sort_values(SUMMARY_KEYS, kind="stable")
         atomic_write_text(path, new.to_csv(index=False))
     return new
+
+
+def ensemble_validation_table(validation: pd.DataFrame, chosen: Mapping[str, int]) -> pd.DataFrame:
+    """Seed ensembles on validation (:func:`amsnet_lib.ensemble.validation_scores` of each model,
+    a ``model`` column added): one row per model and ensemble size, mean and std over the folds of
+    the validation WA, UA (%) and loss, and which size was chosen. No test figure."""
+    g = validation.groupby(["model", "members"], sort=False)
+    t = g[["val_wa", "val_ua", "val_loss"]].mean().round(2).join(g["val_ua"].std(ddof=0).round(2).rename("val UA std"))
+    t = t.reset_index().rename(columns={"val_wa": "val WA (%)", "val_ua": "val UA (%)", "val_loss": "val loss"})
+    t["chosen"] = ["yes" if chosen.get(m) == k else "" for m, k in zip(t["model"], t["members"])]
+    t["model"] = t["model"].map(lambda m: paper.ABLATION_LABELS.get(m, m))
+    return t[["model", "members", "val WA (%)", "val UA (%)", "val UA std", "val loss", "chosen"]]
+
+
+def ensemble_table(summary: pd.DataFrame | None, corpus: str, protocol: str, chosen: Mapping[str, int],
+                   members: int) -> pd.DataFrame:
+    """Seed ensembles on the test folds, from ``summary.csv``: per model (tuned recipe), the single
+    model (member 0: the tuned row), the mean of its ``members`` single members, the ensemble of the
+    size chosen on validation, and the ensemble's gain over the single model (WA, UA in %)."""
+    from .ensemble import ensemble_label
+
+    tag = protocol_tag(protocol)
+    rows = []
+    for model, k in chosen.items():
+        single = [summary_row(summary, corpus, protocol, model, "" if m == 0 else f"member {m}", "tuned") for m in range(members)]
+        ens = summary_row(summary, corpus, protocol, model, ensemble_label(k), "tuned") if k > 1 else single[0]
+        row = {"model": paper.ABLATION_LABELS.get(model, model), "members chosen": k}
+        for m in ("wa", "ua"):
+            M = m.upper()
+            row[f"{M} single {tag} (%)"] = NOT_RUN if single[0] is None else round(float(single[0][m]), 2)
+            done = [float(r[m]) for r in single if r is not None]
+            row[f"{M} members' mean {tag} (%)"] = round(float(np.mean(done)), 2) if len(done) == members else NOT_RUN
+            row[f"{M} ensemble {tag} (%)"] = NOT_RUN if ens is None else round(float(ens[m]), 2)
+            row[f"Δ{M} (pp)"] = (NOT_RUN if ens is None or single[0] is None
+                                 else round(float(ens[m]) - float(single[0][m]), 2))
+        rows.append(row)
+    return pd.DataFrame(rows)

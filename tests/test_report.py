@@ -293,18 +293,20 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     # sizes, 11 other optimizer/batch pairs, 4 other learning rates: 20 configurations x 5 folds, + 10 LOSO folds;
     # the normalisation study adds the speaker-standardised branch under both protocols (5 + 10 folds), the
     # seed study seeds 1 and 2 of the paper configuration (2 x 5 folds)
-    # the tuned recipe's study adds its own FRLM, URLM and early fusion under both protocols (5 + 10 folds each)
-    assert cost.loc["frlm", "trainings"] == 20 * 5 + 10 + 15 + 10 + 15
+    # the tuned recipe's study adds its own FRLM, URLM and early fusion under both protocols (5 + 10 folds each),
+    # its seed-ensemble study members 1 and 2 of each under the paper's protocol (2 x 5 folds each)
+    members = (studies.ENSEMBLE_MEMBERS - 1) * 5
+    assert cost.loc["frlm", "trainings"] == 20 * 5 + 10 + 15 + 10 + 15 + members
     # URLM: like FRLM, but Table 3's 4 other ratios instead of the hidden sizes
     # (the tuned recipe's URLM is the paper's while studies.TUNED_URLM is None: the same run key, counted once)
     tuned_urlm = 0 if studies.TUNED_URLM is None else 15
-    assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15 + 10 + tuned_urlm
-    assert cost.loc["early", "trainings"] == 5 + 10 + 15  # early fusion: the ablations, paper and tuned recipe
-    assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round(150 * 100 / 3600, 1)
+    assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15 + 10 + tuned_urlm + members
+    assert cost.loc["early", "trainings"] == 5 + 10 + 15 + members  # early fusion: the ablations, paper and tuned recipe
+    assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round((150 + members) * 100 / 3600, 1)
     # the heads: AMSNet and concatenation of every configuration, shared ones once
     heads = len(units.fusion_units(studies.full_suite("emodb", "full"), table))
     assert cost.loc["fusion heads", "trainings"] == heads > 0 and cost.loc["fusion heads", "finished"] == 0
-    assert cost.loc["total", "trainings"] == 150 + 135 + tuned_urlm + 30 + heads and cost.loc["total", "finished"] == 0
+    assert cost.loc["total", "trainings"] == 150 + 135 + tuned_urlm + 30 + 3 * members + heads and cost.loc["total", "finished"] == 0
     assert cost.loc["total", "cpu_hours_measured"] == 0
     key = runstore.branch_key("urlm", studies.experiment("emodb", "urlm", "paper", "full"), 535)
     # measured seconds: one fold on this CPU, one written before devices were recorded (a CPU's), one on a GPU
@@ -314,7 +316,7 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
         (tmp_path / f"urlm-{key}" / "seed0" / fold).mkdir(parents=True)
         (tmp_path / f"urlm-{key}" / "seed0" / fold / "metrics.json").write_text(metrics)
     cost = report.suite_cost(summary, table, store=RunStore(tmp_path)).set_index("kind")
-    assert cost.loc["urlm", "finished"] == 3 and cost.loc["urlm", "cpu_hours_left"] == round((135 + tuned_urlm - 3) * 200 / 3600, 1)
+    assert cost.loc["urlm", "finished"] == 3 and cost.loc["urlm", "cpu_hours_left"] == round((135 + tuned_urlm + members - 3) * 200 / 3600, 1)
     assert cost.loc["urlm", "cpu_hours_measured"] == 1.5 and cost.loc["urlm", "finished_on_gpu"] == 1
     assert cost.loc["total", "cpu_hours_measured"] == 1.5 and cost.loc["total", "finished_on_gpu"] == 1
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, suite=cost.reset_index(),
@@ -336,8 +338,12 @@ def test_full_suite_lists_each_experiment_once_and_the_normalisation_study_under
     # late fusion under both protocols, over the ablations' branches: it adds no stage-1 training
     late = [e for e in suite if e.model == "late" and e.recipe == "paper"]
     assert sorted((e.protocol, e.variant) for e in late) == [("loso", ""), ("loso", "w=0.5"), ("paper", ""), ("paper", "w=0.5")]
-    # the tuned recipe's study: Table 5's models and late fusion under both protocols
-    tuned = [e for e in suite if e.recipe == "tuned"]
+    # the tuned recipe's study: Table 5's models and late fusion under both protocols; its seed ensembles'
+    # members 1, 2, ... under the paper's protocol
+    members = [e for e in suite if e.member]
+    assert sorted((e.model, e.protocol, e.member) for e in members) == sorted(
+        (m, "paper", k) for m in studies.ENSEMBLE_MODELS for k in range(1, studies.ENSEMBLE_MEMBERS))
+    tuned = [e for e in suite if e.recipe == "tuned" and not e.member]
     assert sorted((e.model, e.protocol, e.variant) for e in tuned) == sorted(
         (m, p, v) for p in ("paper", "loso") for m, v in [(m, "") for m in studies.ABLATION_MODELS] + [("late", ""), ("late", "w=0.5")])
     table = pd.DataFrame({"path": [f"/c/{i:02d}a.wav" for i in range(40)], "label": ["a", "b"] * 20,
