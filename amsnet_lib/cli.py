@@ -59,10 +59,12 @@ _MAX_LISTED = 10
 def _report_skipped(table, out, when: str = "") -> None:
     """Print the files the corpus loader left out (``table.attrs["skipped"]``) with their reasons.
 
-    Up to :data:`_MAX_LISTED` files are listed one per line; more are grouped by reason (the
-    reason without its parenthesised details), each with its count and one example.
+    Up to :data:`_MAX_LISTED` files are listed one per line; more are grouped by reason
+    (:func:`amsnet_lib.errors.group_reasons`), each with its count and one example.
     """
     import re
+
+    from .errors import group_reasons
 
     skipped = [(str(p), str(r)) for p, r in table.attrs.get("skipped") or []]
     if not skipped:
@@ -73,12 +75,9 @@ def _report_skipped(table, out, when: str = "") -> None:
         for path, reason in skipped:
             print(f"  {path}: {reason}", file=out)
         return
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for path, reason in skipped:
-        groups.setdefault(re.sub(r"\s*\(.*\)\s*$", "", reason), []).append((path, reason))
-    for kind, members in sorted(groups.items(), key=lambda g: -len(g[1])):
-        path, reason = members[0]
-        print(f"  {len(members)} file(s) {kind}, e.g. {path}: {reason}", file=out)
+    for reason, count, path in group_reasons(skipped):
+        kind = re.sub(r"\s*\(.*\)\s*$", "", reason)
+        print(f"  {count} file(s) {kind}, e.g. {path}: {reason}", file=out)
 
 
 def _check_outputs(args, *, run_store: bool = False, files: dict | None = None) -> None:

@@ -46,13 +46,14 @@ def group_reasons(items) -> list[tuple[str, int, str]]:
 
     Returns:
         ``(reason, count, example_path)`` per group, the largest group first. Reasons that differ
-        only in their numbers (``truncated: only the first 3 s of 4.2 s are used``) form one group,
-        shown with its first member's reason.
+        only in their numbers (``truncated: only the first 3 s of 4.2 s are used``) or in a closing
+        parenthesised detail (``unreadable (error: ...)``) form one group, shown with its first
+        member's reason.
     """
     import re
 
     groups: dict[str, list] = {}
     for path, reason in items:
-        key = re.sub(r"\d+(\.\d+)?", "#", str(reason))
+        key = re.sub(r"\d+(\.\d+)?", "#", re.sub(r"\s*\(.*\)\s*$", "", str(reason)))
         groups.setdefault(key, [str(reason), 0, str(path)])[1] += 1
     return sorted((tuple(g) for g in groups.values()), key=lambda g: -g[1])

@@ -381,6 +381,7 @@ class Session:
                             cpu_run=_read_if_exists(self.results_dir / cpu_run) if self.profile == "full" and cpu_run else None)
         path = self.results_dir / "REPORT.md"
         atomic_write_text(path, text)
+        print(f"written: {_short(path)}")
         return path
 
     def _suite_cost(self, summary: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -190,3 +190,7 @@ def test_group_reasons_counts_and_keeps_an_example():
              ("d.wav", "truncated: only the first 3 s of 7.9 s are used")]
     assert group_reasons(items) == [("clipped", 2, "a.wav"), ("truncated: only the first 3 s of 4.2 s are used", 2, "b.wav")]
     assert group_reasons([]) == []
+    # the corpus loader's reasons end in a parenthesised detail: one group per kind of problem
+    unreadable = [("e.wav", "unreadable (Error opening 'e.wav': format not recognised)"),
+                  ("f.wav", "unreadable (Error opening 'f.wav': unexpected end of file)")]
+    assert group_reasons(unreadable) == [(unreadable[0][1], 2, "e.wav")]

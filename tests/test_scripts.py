@@ -65,6 +65,22 @@ def test_scripts_use_the_public_api_only():
                 raise AssertionError(f"{path.name} uses sys.path")
 
 
+def test_notebooks_use_the_public_api_only():
+    """Notebooks call the library and hold no logic: no private name of it (``module._name``, ``s._name``)."""
+    import json
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            tree = ast.parse("\n".join(line for line in "".join(cell["source"]).splitlines() if not line.lstrip().startswith(("%", "!"))))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                    raise AssertionError(f"{path.name} uses the private name {node.attr}")
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("amsnet_lib"):
+                    assert not [a.name for a in node.names if a.name.startswith("_")], (path.name, node.module)
+
+
 def test_recipe_ablation_rows_give_each_variant_its_difference_to_the_full_recipe():
     from scripts import recipe_ablation
 
