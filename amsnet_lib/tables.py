@@ -462,8 +462,13 @@ def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequenc
     rows = []
     for model, variant, label in [(m, "", paper.ABLATION_LABELS[m]) for m in studies.ABLATION_MODELS] + list(_BEYOND_ABLATIONS):
         wa, ua = paper.ABLATIONS[corpus].get(model, (None, None))
-        for recipe in recipes:  # the tuned recipe's row beside the paper recipe's
-            row = {"model": label + ("" if recipe == "paper" else TUNED_SUFFIX)}
+        lines = [(recipe, variant, label + ("" if recipe == "paper" else TUNED_SUFFIX)) for recipe in recipes]
+        if "tuned" in recipes and not variant:  # its seed ensemble, where notebook 03 chose one on validation
+            ens = _ensemble_variant(summary, corpus, model)
+            if ens:
+                lines.append(("tuned", ens, f"{label}{TUNED_SUFFIX}, {ens}"))
+        for recipe, variant, text in lines:  # the tuned recipe's row beside the paper recipe's
+            row = {"model": text}
             for metric, reported in (("WA", wa), ("UA", ua)):
                 row[f"{metric} reported [paper] (%)"] = NOT_IN_PAPER if reported is None else reported
                 for p in protocols:
@@ -473,6 +478,16 @@ def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequenc
                     row[f"Δ{metric} {tag}"] = NOT_IN_PAPER if reported is None else _diff(ours, reported)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _ensemble_variant(summary: pd.DataFrame | None, corpus: str, model: str) -> str | None:
+    """The variant of the tuned ``model``'s seed-ensemble row in ``summary`` (``ensemble of <k> seeds``), if any."""
+    if summary is None or not len(summary) or "recipe" not in summary:
+        return None
+    v = summary["variant"].astype(str)
+    hit = summary[(summary["corpus"].astype(str) == corpus) & (summary["model"].astype(str) == model)
+                  & (summary["recipe"].astype(str) == "tuned") & v.str.match(r"^ensemble of \d+ seeds$")]
+    return None if hit.empty else str(hit["variant"].iloc[-1])
 
 
 def late_fusion_table(result) -> pd.DataFrame:

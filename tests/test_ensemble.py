@@ -96,3 +96,20 @@ def test_members_not_trained_are_missing_without_training(tmp_path):
     scores = ensemble.validation_scores(exp, feats, 2, store=RunStore(tmp_path), device="cpu", train=False)
     assert len(scores) == 0 and len(scores.attrs["missing"]) == 3
     assert not list(tmp_path.iterdir())  # a look writes nothing
+
+
+def test_table5_shows_a_seed_ensemble_row_only_where_one_was_chosen():
+    import pandas as pd
+
+    from amsnet_lib import tables
+
+    rows = [{"corpus": "emodb", "protocol": "paper", "recipe": r, "model": "amsnet", "variant": "", "wa": w, "ua": w}
+            for r, w in (("paper", 81.0), ("tuned", 86.0))]
+    summary = pd.DataFrame(rows)
+    labels = tables.ablation_table(summary, "emodb", ["paper", "loso"])["model"].tolist()
+    assert not any("ensemble" in x for x in labels)
+    summary = pd.concat([summary, pd.DataFrame([{**rows[1], "variant": ensemble.ensemble_label(3), "wa": 87.5}])])
+    t = tables.ablation_table(summary, "emodb", ["paper", "loso"]).set_index("model")
+    row = t.loc["AMSNet, tuned recipe, ensemble of 3 seeds"]
+    assert row["WA ours [paper] (%)"] == 87.5 and row["WA ours [loso] (%)"] == tables.NOT_RUN
+    assert t.loc["AMSNet, tuned recipe", "WA ours [paper] (%)"] == 86.0
