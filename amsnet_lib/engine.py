@@ -324,24 +324,50 @@ def _run_on_ray(todo, features, store: RunStore, device, engine: EngineConfig, b
     for u in todo:
         if not isinstance(u, FusionUnit):
             submit(u)
+
+    def submit_ready_heads():
+        ready = [h for h in heads if _branches_ready(h, store, n)]
+        if not flight and not ready:
+            ready = list(heads)  # branches the run cannot provide: each head trains its own (as run_experiment)
+        for h in ready:
+            heads.remove(h)
+            submit(h)
+
+    def write(u, files):
+        _write_unit(store, files)
+        bar.set_postfix_str(f"{u.kind} {u.fold.name}")
+
+    _drain(flight, write, bar, refill=submit_ready_heads, failure=_failure)
+
+
+def _drain(flight: dict, write, bar, *, refill=None, failure=None) -> None:
+    """Wait for the Ray tasks in ``flight`` (``{ObjectRef: item}``) and hand each one's result to
+    ``write(item, result)`` in this process as it finishes, one ``bar`` step each.
+
+    ``refill()``, called before each wait, may submit more tasks into ``flight``; the loop ends
+    when none is in flight after it. A task that raised stops the run (``failure(item, error)``
+    words the message); on any error, Ctrl-C included, the tasks still in flight are cancelled, so
+    nothing keeps running unseen.
+    """
+    import ray
+
     try:
-        while flight or heads:
-            ready = [h for h in heads if _branches_ready(h, store, n)]
-            if not flight and not ready:
-                ready = heads  # branches the run cannot provide: each head trains its own (as run_experiment)
-            for h in ready:
-                heads.remove(h)
-                submit(h)
+        while True:
+            if refill is not None:
+                refill()
+            if not flight:
+                return
             (ref,), _ = ray.wait(list(flight), num_returns=1)
-            u = flight.pop(ref)
+            item = flight.pop(ref)
             try:
-                files = ray.get(ref)
+                result = ray.get(ref)
             except Exception as e:
-                raise RuntimeError(_failure(u, e)) from e
-            _write_unit(store, files)
-            bar.set_postfix_str(f"{u.kind} {u.fold.name}")
+                if failure is None:
+                    raise
+                raise RuntimeError(failure(item, e)) from e
+            write(item, result)
             bar.update()
-    except BaseException:  # Ctrl-C, or a unit failed: nothing keeps running unseen
+    except BaseException:
         for ref in flight:
             ray.cancel(ref, force=True)
         raise

@@ -199,7 +199,12 @@ def _score_on_ray(exp: ExperimentConfig, features: Features, todo: list, root: P
     import ray
     from tqdm.auto import tqdm
 
-    from .engine import _cluster_device, _resources, _scratch_id, ray_session
+    from .engine import _cluster_device, _drain, _resources, _scratch_id, ray_session
+
+    def write(name, files):
+        for rel in sorted(files, key=lambda r: r.endswith("val.json")):
+            atomic_write_bytes(root / rel, files[rel])
+        bar.set_postfix_str(name)
 
     with ray_session(engine):
         dev = _cluster_device(device)
@@ -212,18 +217,7 @@ def _score_on_ray(exp: ExperimentConfig, features: Features, todo: list, root: P
             flight[task.remote(exp, feats, fold, seed, dev, engine.threads, inputs, sid)] = fold.name
         bar = tqdm(total=len(flight), desc=f"{exp.model} trial folds", unit="fold", disable=not progress)
         try:
-            while flight:
-                (ref,), _ = ray.wait(list(flight), num_returns=1)
-                name = flight.pop(ref)
-                files = ray.get(ref)
-                for rel in sorted(files, key=lambda r: r.endswith("val.json")):
-                    atomic_write_bytes(root / rel, files[rel])
-                bar.set_postfix_str(name)
-                bar.update()
-        except BaseException:  # Ctrl-C or a failed fold: nothing keeps running unseen
-            for ref in flight:
-                ray.cancel(ref, force=True)
-            raise
+            _drain(flight, write, bar)
         finally:
             bar.close()
 
