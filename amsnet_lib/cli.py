@@ -379,6 +379,10 @@ def _cmd_pretrain(args) -> int:
         suite = [e for e in suite if any(v in e.variant for v in args.variants)]
         if not suite:
             raise SystemExit(f"error: no experiment of the suite has a variant containing any of {args.variants}")
+    if args.models:
+        suite = [e for e in suite if e.model in args.models]
+        if not suite:
+            raise SystemExit(f"error: no experiment of the suite (after the other filters) is a model of {args.models}")
     units = stage1_units(suite, feats.table)
     print(f"{len(suite)} experiments on {corpus} (profile {args.profile}): {len(units)} stage-1 trainings "
           f"(branches and early fusion, per fold and seed)")
@@ -538,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", nargs="+", default=None, metavar="TEXT",
                    help="only the experiments whose variant label contains one of these, e.g. bs=256 lr=1e-05 "
                         "(labels as in summary.csv; the ablations have none)")
+    p.add_argument("--models", nargs="+", default=None, choices=list(MODELS), metavar="MODEL",
+                   help=f"only the experiments of these models ({', '.join(MODELS)}); a fusion model still trains the "
+                        "branch folds it stands on")
     p.add_argument("--profile", default="full", choices=list(studies.PROFILES))
     p.add_argument("--cpus", type=int, default=None,
                    help="CPUs of the local Ray (default: all cores); Ray runs as many trainings at once as CPUs, "

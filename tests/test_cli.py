@@ -163,6 +163,20 @@ def test_pretrain_variants_selects_experiments_by_their_label(tmp_path, capsys):
         cli.main(base + ["--variants", "r=5"])
 
 
+def test_pretrain_models_selects_experiments_by_their_model(tmp_path, capsys):
+    """`--models`: only those models' experiments (a fusion model's branches still train)."""
+    corpus = _corpus(tmp_path)
+    base = ["pretrain", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
+            "--profile", "quick", "--studies", "", "--no-loso", "--serial", "--threads", "1", "--run-dir", str(tmp_path / "runs")]
+    assert cli.main(base + ["--models", "early"]) == 0
+    out = capsys.readouterr().out
+    assert "1 experiments" in out and "5 stage-1 trainings" in out
+    assert {p.name.split("-")[0] for p in (tmp_path / "runs").iterdir()} == {"early"}
+    se_ratio = [("se_ratio" if a == "" else a) for a in base]  # Table 3's variants are all AMSNet
+    with pytest.raises(SystemExit, match="is a model of"):
+        cli.main(se_ratio + ["--variants", "r=2", "--models", "early"])
+
+
 def test_pretrain_help_names_every_study(capsys):
     """`--studies` lists what the suite accepts, taken from the registries (it once missed one)."""
     from amsnet_lib import studies
