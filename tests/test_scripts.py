@@ -84,16 +84,17 @@ def test_notebooks_use_the_public_api_only():
 def test_recipe_ablation_rows_give_each_variant_its_difference_to_the_full_recipe():
     from scripts import recipe_ablation
 
-    class Res:
-        def __init__(self, wa, ua):
-            self._s = {"wa": wa, "ua": ua, "wa_std": 1.0, "ua_std": 2.0, "n_folds": 5}
+    def summary(wa, ua):
+        return {"wa": wa, "ua": ua, "wa_std": 1.0, "ua_std": 2.0, "n_folds": 5}
 
-        def summary(self):
-            return self._s
-
-    rows = recipe_ablation.ablation_rows({("frlm", recipe_ablation.FULL): Res(84.3, 83.1),
-                                          ("frlm", "without mixup"): Res(80.0, 79.6),
-                                          ("frlm", "without masking"): None}, (0,))
-    assert rows["tuned recipe"].tolist() == ["all components", "without mixup", "without masking"]
+    full_012, full_0 = summary(84.3, 83.1), summary(84.0, 83.0)
+    rows = recipe_ablation.ablation_rows({
+        ("frlm", recipe_ablation.FULL): {"summary": full_012, "reference": None, "seeds": (0, 1, 2)},
+        ("frlm", "without mixup"): {"summary": summary(80.0, 79.6), "reference": full_012, "seeds": (0, 1, 2)},
+        # a variant finished for seed 0 only is compared with the full recipe's seed 0
+        ("frlm", "without clipping"): {"summary": summary(85.0, 84.0), "reference": full_0, "seeds": (0,)},
+        ("frlm", "without masking"): None})
+    assert rows["tuned recipe"].tolist() == ["all components", "without mixup", "without clipping", "without masking"]
     assert rows.loc[1, "ΔWA vs all components"] == -4.3 and rows.loc[1, "ΔUA vs all components"] == -3.5
-    assert rows.loc[2, "WA [paper] (%)"] == "not run" and rows.loc[0, "seeds"] == "0" and rows.loc[0, "model"] == "FRLM"
+    assert rows.loc[2, "ΔWA vs all components"] == 1.0 and rows.loc[2, "seeds"] == "0"
+    assert rows.loc[3, "WA [paper] (%)"] == "not run" and rows.loc[0, "seeds"] == "0, 1, 2" and rows.loc[0, "model"] == "FRLM"
