@@ -147,13 +147,17 @@ def test_pretrain_trains_the_suites_branch_folds_once(tmp_path, capsys):
     assert len(list((tmp_path / "runs").glob("frlm-*/seed0/fold*/model.pt"))) == 5  # not retrained elsewhere
 
 
+def _pretrain_args(tmp_path, studies: str) -> list[str]:
+    """`amsnet pretrain` of the quick profile on the synthetic corpus, serial, `[paper]` only."""
+    return ["pretrain", "--corpus", str(_corpus(tmp_path)), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1",
+            "--duration", "1.0", "--profile", "quick", "--studies", studies, "--no-loso", "--serial", "--threads", "1",
+            "--run-dir", str(tmp_path / "runs")]
+
+
 def test_pretrain_variants_selects_experiments_by_their_label(tmp_path, capsys):
     """`--variants`: only the experiments whose variant label contains one of the texts (how a
     time-boxed GPU call trains one part of a study, benchmarks/gpu_studies.sh)."""
-    corpus = _corpus(tmp_path)
-    base = ["pretrain", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
-            "--profile", "quick", "--studies", "se_ratio", "--no-loso", "--serial", "--threads", "1",
-            "--run-dir", str(tmp_path / "runs")]
+    base = _pretrain_args(tmp_path, "se_ratio")
     assert cli.main(base + ["--variants", "r=2", "r=32"]) == 0
     out = capsys.readouterr().out
     # AMSNet with r=2 and r=32: one FRLM shared, two URLMs, 5 folds each; the ablations have no label
@@ -165,16 +169,12 @@ def test_pretrain_variants_selects_experiments_by_their_label(tmp_path, capsys):
 
 def test_pretrain_models_selects_experiments_by_their_model(tmp_path, capsys):
     """`--models`: only those models' experiments (a fusion model's branches still train)."""
-    corpus = _corpus(tmp_path)
-    base = ["pretrain", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",
-            "--profile", "quick", "--studies", "", "--no-loso", "--serial", "--threads", "1", "--run-dir", str(tmp_path / "runs")]
-    assert cli.main(base + ["--models", "early"]) == 0
+    assert cli.main(_pretrain_args(tmp_path, "") + ["--models", "early"]) == 0
     out = capsys.readouterr().out
     assert "1 experiments" in out and "5 stage-1 trainings" in out
     assert {p.name.split("-")[0] for p in (tmp_path / "runs").iterdir()} == {"early"}
-    se_ratio = [("se_ratio" if a == "" else a) for a in base]  # Table 3's variants are all AMSNet
-    with pytest.raises(SystemExit, match="is a model of"):
-        cli.main(se_ratio + ["--variants", "r=2", "--models", "early"])
+    with pytest.raises(SystemExit, match="is a model of"):  # Table 3's variants are all AMSNet
+        cli.main(_pretrain_args(tmp_path, "se_ratio") + ["--variants", "r=2", "--models", "early"])
 
 
 def test_pretrain_help_names_every_study(capsys):
