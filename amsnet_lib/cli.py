@@ -270,7 +270,41 @@ def _cmd_train(args) -> int:
     if writes_summary and not result.missing:
         update_summary(result, args.summary)
         print(f"summary: {args.summary}")
+    if args.ensemble > 1 and not result.missing:
+        _train_ensemble(args, exp, feats, writes_summary)
     return 0
+
+
+def _train_ensemble(args, exp: ExperimentConfig, feats, writes_summary: bool) -> None:
+    """``amsnet train --ensemble N``: members 1..N-1, the size chosen on validation, its test folds."""
+    from . import ensemble
+    from .tables import update_summary
+
+    members = ensemble.members(exp, args.ensemble)
+    if (args.workers > 1 or args.ray_address) and not args.finished_only:
+        from .engine import pretrain
+
+        pretrain(members[1:], feats, store=args.run_dir, device=args.device, engine=_engine(args, args.workers, args.threads),
+                 fusion=True)
+    scores = ensemble.validation_scores(exp, feats, args.ensemble, store=args.run_dir, device=args.device,
+                                        train=not args.finished_only)
+    if scores.attrs["missing"]:
+        print(f"ensemble: members of {len(scores.attrs['missing'])} fold(s) not finished; nothing chosen")
+        return
+    k = ensemble.choose_size(scores)
+    means = scores.groupby("members")[["val_wa", "val_ua", "val_loss"]].mean().round(2)
+    print(f"seed ensembles on the validation splits (no test fold read), mean over folds:\n{means.to_string()}")
+    print(f"chosen on validation: {k} member(s)")
+    if k == 1:
+        print("the single model above is the result")
+        return
+    res = ensemble.run_ensemble(exp, feats, k, store=args.run_dir, device=args.device, train=not args.finished_only)
+    print(res.fold_table().to_string(index=False))
+    s = res.summary()
+    print(f"{ensemble.ensemble_label(k)}: mean WA {s['wa']:.2f} ± {s['wa_std']:.2f} %, UA {s['ua']:.2f} ± {s['ua_std']:.2f} % "
+          f"[protocol: {exp.protocol}] [recipe: {exp.recipe}]")
+    if writes_summary:
+        update_summary(res, args.summary)
 
 
 def _cmd_fit(args) -> int:
@@ -494,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1,
                    help="N > 1: first train the folds as Ray tasks on a local Ray of N CPUs, --threads (default 1) "
                         "per task, then report them (on a CPU: the number of cores)")
+    p.add_argument("--ensemble", type=int, default=1, metavar="N",
+                   help="N > 1: also train members 1..N-1 (other seeds, the same validation splits), choose the ensemble "
+                        "size 1..N on validation and report the test folds for that size (beyond the paper; docs/RECIPE.md)")
     _add_engine_args(p)
     p.set_defaults(func=_cmd_train)
 

@@ -78,6 +78,24 @@ def test_train_prints_per_fold_table(tmp_path, capsys):
     assert "fold0" in out and "fold1" in out and "[protocol: paper]" in out
 
 
+def test_train_ensemble_chooses_its_size_on_validation_then_reports_it(tmp_path, capsys, monkeypatch):
+    from amsnet_lib import ensemble
+
+    chosen = []
+    real = ensemble.choose_size
+    monkeypatch.setattr(ensemble, "choose_size", lambda scores: chosen.append(real(scores)) or 3)  # force a 3-member report
+    args = ["train", "--corpus", str(_corpus(tmp_path)), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1",
+            "--duration", "1.0", "--model", "frlm", "--profile", "quick", "--folds", "2", "--run-dir", str(tmp_path / "runs"),
+            "--summary", "", "--ensemble", "3"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "no test fold read" in out and "chosen on validation: 3 member(s)" in out and len(chosen) == 1
+    assert "ensemble of 3 seeds: mean WA" in out
+    # members 1 and 2 are runs of their own beside member 0
+    assert len({p.parent.parent.parent.name for p in (tmp_path / "runs").glob("frlm-*/seed0/fold0/metrics.json")}) == 3
+    assert len(list((tmp_path / "runs").glob("ensemble-*/seed0/fold*/metrics.json"))) == 2  # kept, read back next time
+
+
 def test_train_options_name_the_variant_as_the_studies_do(tmp_path, monkeypatch):
     """A changed factor changes the configuration and its summary label, the same way the study
     notebook does; the paper configuration's summary row is never overwritten by a variant."""
