@@ -23,6 +23,8 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from amsnet_lib.atomic import atomic_write_text, locked
+from amsnet_lib.paper import ABLATION_LABELS
+from amsnet_lib.studies import ENSEMBLE_MODELS
 from amsnet_lib.paths import REPO_ROOT
 from amsnet_lib.report import compact_table
 from amsnet_lib.tables import NOT_AVAILABLE, NOT_RUN, ablation_table, markdown_table, protocol_notes, summary_row
@@ -53,26 +55,48 @@ def headline(summary: pd.DataFrame | None, availability: Mapping[str, str | None
 #: The rows of the key figures: (model, variant of the tuned / paper row), label.
 KEY_MODELS = (("frlm", "", "FRLM"), ("urlm", "", "URLM"), ("early", "", "Early fusion"), ("concat", "", "Concatenation"),
               ("amsnet", "", "AMSNet"), ("late", "", "Late fusion, w on validation"), ("late", "w=0.5", "Late fusion, w = 0.5"))
+#: Stands for the variant of a tuned model's seed-ensemble row (``ensemble of <k> seeds``, k chosen on validation).
+ENSEMBLE = "ensemble"
 #: Its columns: label, (protocol, recipe, variant of the model's row; None: the row's own variant).
 KEY_COLUMNS = (("paper recipe [paper]", ("paper", "paper", None)), ("tuned recipe [paper]", ("paper", "tuned", None)),
                ("paper recipe [loso]", ("loso", "paper", None)), ("tuned recipe [loso]", ("loso", "tuned", None)),
                ("per-speaker standardisation, paper recipe [paper]", ("paper", "paper", "normalisation=speaker")),
                ("per-speaker standardisation, paper recipe [loso]", ("loso", "paper", "normalisation=speaker")),
-               ("seeds 0, 1, 2, paper recipe [paper]", ("paper", "paper", "seeds=0,1,2")))
+               ("seeds 0, 1, 2, paper recipe [paper]", ("paper", "paper", "seeds=0,1,2")),
+               ("tuned recipe, seed ensemble chosen on validation [paper]", ("paper", "tuned", ENSEMBLE)))
 
 
-def key_figures(summary: pd.DataFrame | None) -> str:
+def key_figures(summary: pd.DataFrame | None, chosen: Mapping[str, int] | None = None) -> str:
     """docs/FINDINGS.md's block: WA / UA (%) of each model under each recipe, protocol and variant of
-    :data:`KEY_COLUMNS`, EmoDB, mean over folds (and seeds); 'not run' where the summary has no row."""
+    :data:`KEY_COLUMNS`, EmoDB, mean over folds (and seeds); 'not run' where the summary has no row.
+    ``chosen``: the seed-ensemble size validation chose per model (notebook 03's
+    ``seed_ensemble_validation`` table); a model that kept one member says so."""
     rows = []
     for model, variant, label in KEY_MODELS:
         row = {"model": label}
         for column, (protocol, recipe, var) in KEY_COLUMNS:
+            if var == ENSEMBLE:
+                ensembled = not variant and model in ENSEMBLE_MODELS
+                var = _ensemble_variant(summary, protocol, model) if ensembled else None
+                if var is None:
+                    one = ensembled and (chosen or {}).get(model) == 1
+                    row[column] = "1 member chosen: the tuned row" if one else (NOT_RUN if ensembled else "")
+                    continue
             hit = summary_row(summary, "emodb", protocol, model, variant if var is None else var, recipe)
             row[column] = f"{float(hit['wa']):.2f} / {float(hit['ua']):.2f}" if hit is not None else NOT_RUN
         rows.append(row)
     return ("WA / UA (%), EmoDB, mean over folds (and seeds), from `results/tables/summary.csv`; "
             "'not run' = not measured.\n\n" + markdown_table(pd.DataFrame(rows)))
+
+
+def _ensemble_variant(summary: pd.DataFrame | None, protocol: str, model: str) -> str | None:
+    """The variant of the tuned ``model``'s seed-ensemble row on EmoDB under ``protocol``, if there is one."""
+    if summary is None or not len(summary):
+        return None
+    s = summary[(summary["corpus"].astype(str) == "emodb") & (summary["protocol"].astype(str) == protocol)
+                & (summary["model"].astype(str) == model) & (summary["recipe"].astype(str) == "tuned")]
+    hit = s[s["variant"].astype(str).str.fullmatch(r"ensemble of \d+ seeds")]
+    return None if hit.empty else str(hit["variant"].iloc[-1])
 
 
 def replace_block(readme: str | os.PathLike, block: str, start: str = START, end: str = END) -> bool:
@@ -95,6 +119,17 @@ def _summary(results: Path) -> pd.DataFrame | None:
     return pd.read_csv(path, keep_default_na=False) if path.is_file() else None
 
 
+def _chosen(results: Path) -> dict[str, int]:
+    """The seed-ensemble size chosen on validation per model (EmoDB, [paper]), from notebook 03's table."""
+    path = results / "tables" / "seed_ensemble_validation_emodb_paper.csv"
+    if not path.is_file():
+        return {}
+    t = pd.read_csv(path, keep_default_na=False)
+    models = {v: k for k, v in ABLATION_LABELS.items()}
+    picked = t[t["chosen"] == "yes"]
+    return {models.get(m, m): int(k) for m, k in zip(picked["model"], picked["members"])}
+
+
 def block_from_results(results: Path, protocols: Sequence[str] = ("paper", "loso")) -> str:
     """:func:`headline` of a results folder (``summary.csv`` and ``figures/``)."""
     summary = _summary(results)
@@ -113,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     results = Path(args.results)
     blocks = [(Path(args.readme), block_from_results(results), START, END),
-              (Path(args.findings), key_figures(_summary(results)), FINDINGS_START, FINDINGS_END)]
+              (Path(args.findings), key_figures(_summary(results), _chosen(results)), FINDINGS_START, FINDINGS_END)]
     status = 0
     for path, block, start, end in blocks:
         text = path.read_text() if path.is_file() else ""

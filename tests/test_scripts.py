@@ -43,9 +43,14 @@ def test_key_figures_put_each_recipe_and_protocol_beside_each_other():
             ("emodb", "loso", "tuned", "frlm", "", 71.14, 69.48), ("emodb", "paper", "paper", "frlm", "seeds=0,1,2", 63.49, 59.78),
             ("emodb", "paper", "tuned", "late", "w=0.5", 85.79, 85.13)]
     summary = pd.DataFrame(rows, columns=["corpus", "protocol", "recipe", "model", "variant", "wa", "ua"])
-    block = update_docs.key_figures(summary)
+    summary = pd.concat([summary, pd.DataFrame([("emodb", "paper", "tuned", "amsnet", "ensemble of 3 seeds", 87.0, 86.5)],
+                                               columns=summary.columns)])
+    block = update_docs.key_figures(summary, chosen={"frlm": 1, "amsnet": 3})
     frlm = next(line for line in block.splitlines() if line.startswith("| FRLM |"))
-    assert frlm == ("| FRLM | 63.18 / 59.44 | 84.30 / 83.14 | not run | 71.14 / 69.48 | not run | not run | 63.49 / 59.78 |")
+    assert frlm == ("| FRLM | 63.18 / 59.44 | 84.30 / 83.14 | not run | 71.14 / 69.48 | not run | not run | 63.49 / 59.78 "
+                    "| 1 member chosen: the tuned row |")
+    assert next(line for line in block.splitlines() if line.startswith("| AMSNet |")).endswith("| 87.00 / 86.50 |")
+    assert next(line for line in block.splitlines() if line.startswith("| URLM |")).endswith("| not run |")
     assert "| Late fusion, w = 0.5 | not run | 85.79 / 85.13 |" in block
 
 
