@@ -33,8 +33,8 @@ from .errors import AmsnetError
 from .features import Features
 from .metrics import per_class_recall, unweighted_accuracy, weighted_accuracy
 from .protocols import Fold, make_folds
-from .runstore import RunStore, _describe, _key, branch_key, fusion_dirs
-from .training import (SINGLE_STAGE, ExperimentResult, _prediction_frame, fold_data, load_fold_model, predict_logits,
+from .runstore import RunStore, _describe, _key, experiment_fold_dir
+from .training import (ExperimentResult, _metrics_record, _prediction_frame, fold_data, load_fold_model, predict_logits,
                        run_fold)
 from .devices import _training_device
 
@@ -55,50 +55,38 @@ def ensemble_label(k: int) -> str:
     return f"ensemble of {k} seeds"
 
 
-def _member_dir(exp: ExperimentConfig, n_items: int, seed: int, fold: str, store: RunStore) -> Path:
-    if exp.model in SINGLE_STAGE:
-        return store.fold_dir(exp.model, branch_key(exp.model, exp, n_items), seed, fold)
-    return fusion_dirs(exp, n_items, seed, fold, store)[0]
-
-
-def _ensemble_dir(exps: list[ExperimentConfig], n_items: int, seed: int, fold: str, store: RunStore) -> Path:
-    runs = [_member_dir(e, n_items, seed, fold, store).parent.parent.name for e in exps]
-    return store.fold_dir("ensemble", _key("ensemble", runs), seed, fold)
-
-
-def _describe_ensemble(d: Path, exps: list[ExperimentConfig], n_items: int, seed: int, fold: str, store: RunStore) -> None:
-    """``config.json`` of an ensemble: its model and its members' runs (written with its first file)."""
-    runs = [_member_dir(e, n_items, seed, fold, store).parent.parent.name for e in exps]
-    _describe(d.parent.parent, {"model": exps[0].model, "members": runs})
+def _ensemble_dir(exps: list[ExperimentConfig], n_items: int, seed: int, fold: str, store: RunStore) -> tuple[Path, list[str]]:
+    """The ensemble's fold folder and the run names of its members (which key it)."""
+    runs = [experiment_fold_dir(e, n_items, seed, fold, store).parent.parent.name for e in exps]
+    return store.fold_dir("ensemble", _key("ensemble", runs), seed, fold), runs
 
 
 def _probabilities(exps, features: Features, fold: Fold, seed: int, store: RunStore, device, split: str, train: bool):
     """Each member's softmax probabilities ``(N, C)`` on ``split`` (``val`` or ``test``) of ``fold``,
-    and the labels ``(N,)``. A member not trained yet is trained first (unless ``train`` is False)."""
-    out, labels = [], None
-    for e in exps:
-        d = run_fold(e, features, fold, seed, store, device, progress=False, train=train)
-        if d is None:
-            return None, None
+    the labels ``(N,)`` and each member's fold folder. A member not trained yet is trained first
+    (unless ``train`` is False: then ``(None, None, None)``)."""
+    dirs = [run_fold(e, features, fold, seed, store, device, progress=False, train=train) for e in exps]
+    if any(d is None for d in dirs):
+        return None, None, None
+    # members differ only in their seeds: one split and normalisation serves them all
+    data = getattr(fold_data(features, fold, exps[0].branch_train.val_fraction, seed, device, exps[0].normalisation), split)
+    out = []
+    for e, d in zip(exps, dirs):
         if not (d / "model.pt").is_file():
             raise AmsnetError(d, "holds the results of an ensemble member but not its weights (model.pt), which the "
                                  "ensemble needs to predict",
                               f"train it again: move {d} aside and run the ensemble again (same seed, same numbers)")
-        model = load_fold_model(e, d, len(features.classes), store, device)
-        fd = fold_data(features, fold, e.branch_train.val_fraction, seed, device, e.normalisation)
-        data = getattr(fd, split)
-        logits, _ = predict_logits(model, data)
+        logits, _ = predict_logits(load_fold_model(e, d, len(features.classes), store, device), data)
         out.append(torch.softmax(logits, 1).numpy())
-        labels = data["labels"].cpu().numpy()
-    return np.stack(out), labels
+    return np.stack(out), data["labels"].cpu().numpy(), dirs
 
 
 def _scores(proba: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
-    """WA (eq 15), UA (eq 16) and the cross-entropy of averaged probabilities ``(N, C)``."""
+    """WA (eq 15), UA (eq 16), per-class recall and the cross-entropy of averaged probabilities ``(N, C)``."""
     pred = proba.argmax(1)
     nll = -np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None))
     return {"wa": weighted_accuracy(y, pred), "ua": unweighted_accuracy(y, pred, n_classes), "loss": float(nll.mean()),
-            "pred": pred}
+            "recall": per_class_recall(y, pred, n_classes), "pred": pred}
 
 
 def _folds(exp: ExperimentConfig, features: Features) -> list[Fold]:
@@ -123,18 +111,17 @@ def validation_scores(exp: ExperimentConfig, features: Features, n: int, *, stor
     rows, missing = [], []
     for seed in exp.seeds:
         for fold in _folds(exp, features):
-            d = _ensemble_dir(exps, len(features), seed, fold.name, store)
+            d, runs = _ensemble_dir(exps, len(features), seed, fold.name, store)
             path = d / "validation.csv"
             if not path.is_file():
-                proba, y = _probabilities(exps, features, fold, seed, store, device, "val", train)
+                proba, y, _ = _probabilities(exps, features, fold, seed, store, device, "val", train)
                 if proba is None:
                     missing.append((seed, fold.name))
                     continue
-                table = pd.DataFrame([{"seed": seed, "fold": fold.name, "members": k,
-                                       **{f"val_{m}": v for m, v in _scores(proba[:k].mean(0), y, len(features.classes)).items()
-                                          if m != "pred"}} for k in range(1, n + 1)])
-                table[["val_wa", "val_ua"]] *= 100
-                _describe_ensemble(d, exps, len(features), seed, fold.name, store)
+                scores = [_scores(proba[:k].mean(0), y, len(features.classes)) for k in range(1, n + 1)]
+                table = pd.DataFrame([{"seed": seed, "fold": fold.name, "members": k, "val_wa": 100 * sc["wa"],
+                                       "val_ua": 100 * sc["ua"], "val_loss": sc["loss"]} for k, sc in enumerate(scores, 1)])
+                _describe(d.parent.parent, {"model": exp.model, "members": runs})
                 atomic_write_text(path, table.round(4).to_csv(index=False))
             rows.append(pd.read_csv(path, dtype={"fold": str}))
     out = (pd.concat(rows, ignore_index=True) if rows
@@ -166,25 +153,19 @@ def run_ensemble(exp: ExperimentConfig, features: Features, k: int, *, store: Ru
     rows, preds, missing = [], [], []
     for seed in exp.seeds:
         for fold in _folds(exp, features):
-            d = _ensemble_dir(exps, len(features), seed, fold.name, store)
+            d, runs = _ensemble_dir(exps, len(features), seed, fold.name, store)
             if not store.done(d):
-                proba, y = _probabilities(exps, features, fold, seed, store, device, "test", train)
+                proba, y, dirs = _probabilities(exps, features, fold, seed, store, device, "test", train)
                 if proba is None:
                     missing.append((seed, fold.name))
                     continue
                 ev = _scores(proba.mean(0), y, len(features.classes))
                 ev.update(true=y, proba=proba.mean(0), alpha=None)
-                member_metrics = [json.loads((_member_dir(e, len(features), seed, fold.name, store) / "metrics.json").read_text())
-                                  for e in exps]
-                metrics = {"wa": ev["wa"], "ua": ev["ua"], "loss": ev["loss"],
-                           **{f"recall_{c}": (None if np.isnan(r) else float(r)) for c, r in
-                              zip(features.classes, per_class_recall(y, ev["pred"], len(features.classes)))},
-                           "seed": seed, "fold": fold.name, "members": k, "best_epoch": 0,
-                           "seconds": sum(m["seconds"] for m in member_metrics),
-                           "device": member_metrics[0].get("device", "cpu"),
-                           "feature_precision": member_metrics[0].get("feature_precision", "float32"),
-                           "n_test": len(y)}
-                _describe_ensemble(d, exps, len(features), seed, fold.name, store)
+                member_metrics = [json.loads((m / "metrics.json").read_text()) for m in dirs]
+                metrics = _metrics_record(ev, features.classes, device, features, seed=seed, fold=fold.name, members=k,
+                                          best_epoch=0, seconds=sum(m["seconds"] for m in member_metrics), n_test=len(y))
+                metrics["device"] = member_metrics[0].get("device", metrics["device"])  # what trained the members
+                _describe(d.parent.parent, {"model": exp.model, "members": runs})
                 store.save(d, metrics=metrics, curves=pd.DataFrame(columns=["epoch", "stage"]),
                            predictions=_prediction_frame(features.table, fold.test, ev, features.classes, seed, fold.name),
                            state=None)

@@ -23,6 +23,7 @@ from .config import ExperimentConfig, identity
 from .paths import default_run_dir
 
 BRANCHES = ("frlm", "urlm")
+SINGLE_STAGE = ("frlm", "urlm", "early")  # trained in one stage; the others fuse frozen branches
 
 
 
@@ -116,6 +117,14 @@ def fusion_dirs(exp: ExperimentConfig, n_items: int, seed: int, fold: str, store
     key = _key(exp.model, [branch_dirs[b].parent.parent.name for b in BRANCHES], exp.fusion, exp.fusion_train,
                *_late_identity(exp).values(), *_finetune_identity(exp).values(), *_member_identity(exp).values())
     return store.fold_dir(exp.model, key, seed, fold), branch_dirs
+
+
+def experiment_fold_dir(exp: ExperimentConfig, n_items: int, seed: int, fold: str, store: RunStore) -> Path:
+    """The run-store folder of ``exp.model``'s own fold: its stage-1 fold (FRLM, URLM, early
+    fusion) or its fusion head's fold."""
+    if exp.model in SINGLE_STAGE:
+        return store.fold_dir(exp.model, branch_key(exp.model, exp, n_items), seed, fold)
+    return fusion_dirs(exp, n_items, seed, fold, store)[0]
 
 
 def _finetune_identity(exp: ExperimentConfig) -> dict:

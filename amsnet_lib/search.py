@@ -26,7 +26,7 @@ from .config import ExperimentConfig
 from .features import Features
 from .protocols import make_folds
 from .devices import _training_device
-from .runstore import BRANCHES, RunStore, _finetune_identity, branch_key, fusion_dirs
+from .runstore import BRANCHES, RunStore, _finetune_identity, branch_key, experiment_fold_dir, fusion_dirs
 from .training import (
     SINGLE_STAGE,
     _finetune,
@@ -187,9 +187,7 @@ def _trial_inputs(exp: ExperimentConfig, features: Features, fold, seed: int, ro
 
 
 def _trial_dir(exp: ExperimentConfig, features: Features, fold, seed: int, root: Path) -> Path:
-    if exp.model in SINGLE_STAGE:
-        return RunStore(root).fold_dir(exp.model, branch_key(exp.model, exp, len(features)), seed, fold.name)
-    return fusion_dirs(exp, len(features), seed, fold.name, RunStore(root))[0]
+    return experiment_fold_dir(exp, len(features), seed, fold.name, RunStore(root))
 
 
 def _score_on_ray(exp: ExperimentConfig, features: Features, todo: list, root: Path, donor: RunStore | None,

@@ -377,7 +377,7 @@ def seed_ensemble_study(corpus="emodb", protocol="paper", profile="full") -> lis
     """Beyond the paper: the members of the tuned recipe's seed ensembles, :data:`ENSEMBLE_MEMBERS`
     per model of :data:`ENSEMBLE_MODELS` (member 0 is the tuned row itself, so these are members
     1, 2, ...). Whether an ensemble pays is decided on the members' shared validation splits
-    (:func:`amsnet_lib.ensemble.validation_table`). Under the paper's protocol only: each
+    (:func:`amsnet_lib.ensemble.validation_scores`). Under the paper's protocol only: each
     leave-one-speaker-out member costs twice as much (URLM ~8 CPU-min a fold). The quick profile:
     AMSNet's members only."""
     if protocol != "paper":

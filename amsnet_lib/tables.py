@@ -464,7 +464,7 @@ def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequenc
         wa, ua = paper.ABLATIONS[corpus].get(model, (None, None))
         lines = [(recipe, variant, label + ("" if recipe == "paper" else TUNED_SUFFIX)) for recipe in recipes]
         if "tuned" in recipes and not variant:  # its seed ensemble, where notebook 03 chose one on validation
-            ens = _ensemble_variant(summary, corpus, model, protocols)
+            ens = ensemble_variant(summary, corpus, model, protocols)
             if ens:
                 lines.append(("tuned", ens, f"{label}{TUNED_SUFFIX}, {ens}"))
         for recipe, variant, text in lines:  # the tuned recipe's row beside the paper recipe's
@@ -480,7 +480,7 @@ def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequenc
     return pd.DataFrame(rows)
 
 
-def _ensemble_variant(summary: pd.DataFrame | None, corpus: str, model: str, protocols: Sequence[str]) -> str | None:
+def ensemble_variant(summary: pd.DataFrame | None, corpus: str, model: str, protocols: Sequence[str]) -> str | None:
     """The variant of the tuned ``model``'s seed-ensemble row in ``summary`` (``ensemble of <k> seeds``)
     under one of ``protocols``, if any."""
     if summary is None or not len(summary) or "recipe" not in summary:

@@ -36,8 +36,8 @@ from .features import Features, Normaliser, standardise_per_speaker
 from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
 from .models import build_model, call_model
 from .protocols import Fold, make_folds, validation_split
-from .runstore import (BRANCHES, RunStore, _branch_identity, branch_key, _describe, _finetune_identity, _member_identity, fusion_dirs,
-                       _late_identity, _stage1_done)
+from .runstore import (BRANCHES, SINGLE_STAGE, RunStore, _branch_identity, branch_key, _describe, _finetune_identity,
+                       _member_identity, fusion_dirs, _late_identity, _stage1_done)
 
 __all__ = [
     "ExperimentResult",
@@ -48,7 +48,6 @@ __all__ = [
     "train_model",
 ]
 
-SINGLE_STAGE = ("frlm", "urlm", "early")  # trained in one stage; the others fuse frozen branches
 
 
 # --------------------------------------------------------------------------- utilities

@@ -27,7 +27,8 @@ from amsnet_lib.paper import ABLATION_LABELS
 from amsnet_lib.studies import ENSEMBLE_MODELS
 from amsnet_lib.paths import REPO_ROOT
 from amsnet_lib.report import compact_table
-from amsnet_lib.tables import NOT_AVAILABLE, NOT_RUN, ablation_table, markdown_table, protocol_notes, summary_row
+from amsnet_lib.tables import (NOT_AVAILABLE, NOT_RUN, ablation_table, ensemble_variant, markdown_table, protocol_notes,
+                               summary_row)
 
 START = "<!-- headline: written by scripts/update_docs.py (run_all.sh); do not edit by hand -->"
 END = "<!-- /headline -->"
@@ -77,7 +78,7 @@ def key_figures(summary: pd.DataFrame | None, chosen: Mapping[str, int] | None =
         for column, (protocol, recipe, var) in KEY_COLUMNS:
             if var == ENSEMBLE:
                 ensembled = not variant and model in ENSEMBLE_MODELS
-                var = _ensemble_variant(summary, protocol, model) if ensembled else None
+                var = ensemble_variant(summary, "emodb", model, [protocol]) if ensembled else None
                 if var is None:
                     one = ensembled and (chosen or {}).get(model) == 1
                     row[column] = "1 member chosen: the tuned row" if one else (NOT_RUN if ensembled else "")
@@ -87,16 +88,6 @@ def key_figures(summary: pd.DataFrame | None, chosen: Mapping[str, int] | None =
         rows.append(row)
     return ("WA / UA (%), EmoDB, mean over folds (and seeds), from `results/tables/summary.csv`; "
             "'not run' = not measured.\n\n" + markdown_table(pd.DataFrame(rows)))
-
-
-def _ensemble_variant(summary: pd.DataFrame | None, protocol: str, model: str) -> str | None:
-    """The variant of the tuned ``model``'s seed-ensemble row on EmoDB under ``protocol``, if there is one."""
-    if summary is None or not len(summary):
-        return None
-    s = summary[(summary["corpus"].astype(str) == "emodb") & (summary["protocol"].astype(str) == protocol)
-                & (summary["model"].astype(str) == model) & (summary["recipe"].astype(str) == "tuned")]
-    hit = s[s["variant"].astype(str).str.fullmatch(r"ensemble of \d+ seeds")]
-    return None if hit.empty else str(hit["variant"].iloc[-1])
 
 
 def replace_block(readme: str | os.PathLike, block: str, start: str = START, end: str = END) -> bool:
