@@ -391,6 +391,7 @@ def significance(
     tables: Mapping[str, pd.DataFrame],
     *,
     reference: str = "AMSNet",
+    xlabel: str | None = None,
     title: str | None = None,
     save: str | os.PathLike | None = None,
 ) -> Figure:
@@ -399,6 +400,7 @@ def significance(
     Args:
         tables: panel label (e.g. a protocol tag) -> significance table, one row per model.
         reference: the model the tables compare the others with (for the axis label).
+        xlabel: the axis label instead (another comparison, e.g. a recipe without a component).
 
     One panel per table, ΔWA (circles) and ΔUA (squares) per model, points of percentage;
     a bar that crosses the zero line is a difference the test set cannot resolve. Rows without
@@ -415,7 +417,7 @@ def significance(
             ax.errorbar(delta, y + offset, xerr=[delta - low, high - delta], fmt=marker, capsize=3, label=f"Δ{metric}")
         ax.axvline(0, color="k", lw=0.8)
         ax.set_yticks(y, t["model"])
-        ax.set_xlabel(f"{reference} − model (points), 95 % interval")
+        ax.set_xlabel(xlabel or f"{reference} − model (points), 95 % interval")
         ax.set_title(label, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
     axes[0].legend(fontsize=8)

@@ -95,7 +95,9 @@ def test_recipe_ablation_rows_give_each_variant_its_difference_to_the_full_recip
     full_012, full_0 = summary(84.3, 83.1), summary(84.0, 83.0)
     rows = recipe_ablation.ablation_rows({
         ("frlm", recipe_ablation.FULL): {"summary": full_012, "reference": None, "seeds": (0, 1, 2)},
-        ("frlm", "without mixup"): {"summary": summary(80.0, 79.6), "reference": full_012, "seeds": (0, 1, 2)},
+        ("frlm", "without mixup"): {"summary": summary(80.0, 79.6), "reference": full_012, "seeds": (0, 1, 2),
+                                    "significance": {"ΔWA 95 % CI": "-6.10 to -2.50", "ΔUA 95 % CI": "-5.00 to -2.00",
+                                                     "p (UA, bootstrap)": 0.0002, "ΔWA (pp)": -4.3}},
         # a variant finished for seed 0 only is compared with the full recipe's seed 0
         ("frlm", "without clipping"): {"summary": summary(85.0, 84.0), "reference": full_0, "seeds": (0,)},
         ("frlm", "without masking"): None})
@@ -103,3 +105,39 @@ def test_recipe_ablation_rows_give_each_variant_its_difference_to_the_full_recip
     assert rows.loc[1, "ΔWA vs all components"] == -4.3 and rows.loc[1, "ΔUA vs all components"] == -3.5
     assert rows.loc[2, "ΔWA vs all components"] == 1.0 and rows.loc[2, "seeds"] == "0"
     assert rows.loc[3, "WA [paper] (%)"] == "not run" and rows.loc[0, "seeds"] == "0, 1, 2" and rows.loc[0, "model"] == "FRLM"
+    # the bootstrap's interval and p beside the variant's Δ; none for the full recipe or a row without one
+    assert rows.loc[1, "ΔUA 95 % CI"] == "-5.00 to -2.00" and rows.loc[1, "p (UA, bootstrap)"] == 0.0002
+    assert rows.loc[[0, 2], ["ΔWA 95 % CI", "ΔUA 95 % CI"]].isna().all(axis=None)
+    assert "ΔWA (pp)" not in rows  # the table's own Δ column, not a second one
+
+
+def test_recipe_ablation_significance_and_figure_from_stored_predictions(tmp_path):
+    """Δ = variant − full on the same utterances, the interval around it; the figure drawn from the rows."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from scripts import recipe_ablation
+
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 3, 300)
+    full_pred = np.where(rng.random(300) < 0.9, true, (true + 1) % 3)
+    worse = np.where(rng.random(300) < 0.7, true, (true + 1) % 3)
+
+    def result(pred):
+        preds = pd.DataFrame({"seed": 0, "fold": np.repeat(["f0", "f1", "f2"], 100), "path": [f"u{i}.wav" for i in range(300)],
+                              "true": true, "pred": pred})
+        return SimpleNamespace(predictions=preds, missing=[], classes=["a", "b", "c"])
+
+    sig = recipe_ablation.variant_significance(result(worse), result(full_pred))
+    lo, hi = (float(v) for v in sig["ΔWA 95 % CI"].split(" to "))
+    assert sig["ΔWA (pp)"] < 0 and lo < sig["ΔWA (pp)"] < hi < 0  # clearly worse: the interval excludes 0
+    full = {"wa": 90.0, "ua": 90.0, "wa_std": 1.0, "ua_std": 1.0, "n_folds": 3}
+    rows = recipe_ablation.ablation_rows({
+        ("frlm", recipe_ablation.FULL): {"summary": full, "reference": None, "seeds": (0,)},
+        ("frlm", "without mixup"): {"summary": {**full, "wa": 70.0, "ua": 70.0}, "reference": full, "seeds": (0,),
+                                    "significance": sig}})
+    out = recipe_ablation.figure(rows, tmp_path / "ablation.png")
+    assert out == tmp_path / "ablation.png" and out.stat().st_size > 0
+    assert recipe_ablation.figure(rows.iloc[:1], tmp_path / "none.png") is None  # nothing to draw: no file
