@@ -440,3 +440,20 @@ def ensemble_validation(table: pd.DataFrame, title: str | None = None, save=None
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title="ringed: chosen", title_fontsize=8)
     return _finish(fig, title, save)
+
+
+def recipe_ablation(table: pd.DataFrame, title: str | None = None, save=None) -> Figure | None:
+    """Δ WA and Δ UA of the tuned recipe without each component, with their 95 % intervals, one panel per model
+    (``table``: :func:`amsnet_lib.recipe_ablation.ablation_table`); None when no row has a Δ to draw."""
+    if "ΔWA vs all components" not in table:  # no row measured
+        return None
+    measured = table[pd.to_numeric(table["ΔWA vs all components"], errors="coerce").notna()]
+    panels = {}
+    for model, t in measured.groupby("model", sort=False):
+        seeds = t["seeds"].iloc[0] if t["seeds"].nunique() == 1 else "as in the table"
+        panels[f"{model}, seeds {seeds}"] = t.rename(columns={"ΔWA vs all components": "ΔWA (pp)",
+                                                              "ΔUA vs all components": "ΔUA (pp)"}).assign(model=t["tuned recipe"])
+    if not panels:
+        return None
+    return significance(panels, xlabel="without the component − all components (points), 95 % interval", title=title,
+                        save=save)

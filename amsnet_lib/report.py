@@ -264,7 +264,8 @@ def build_report(
     beyond("what carries the tuned recipe's gain", "recipe_ablation",
            "FRLM and AMSNet under the tuned recipe with each of its components removed in turn, against the full recipe "
            "on the same folds and seeds (`studies.recipe_ablation_study`; its stage-1 trainings by `amsnet pretrain "
-           "--studies recipe_ablation`, the table by `python -m scripts.recipe_ablation`, whose note names the seeds run).")
+           "--studies recipe_ablation`; the table and its figure by notebook 03 or `python -m scripts.recipe_ablation`, each row over "
+           "the seeds finished, named in it), with each Δ's 95 % interval from the paired bootstrap of the test utterances.")
     beyond("training seeds", "training_seeds",
            "The paper gives one number per model. FRLM, URLM, Concat and AMSNet trained again with other seeds on the "
            "same folds (`amsnet train --seeds 0 1 2`; notebook 03): the seed changes the initial weights, the "

@@ -291,6 +291,30 @@ class Session:
                 out[c] = {"validation": pd.concat(validation, ignore_index=True), "chosen": chosen, "results": results}
         return out
 
+    def run_recipe_ablation(self, selected: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
+        """Beyond the paper: what carries the tuned recipe's gain, on each available corpus
+        (:mod:`amsnet_lib.recipe_ablation`; ``[paper]`` only, another protocol gives ``{}``).
+
+        The study ``recipe_ablation`` is trained only when ``selected`` names it (it is not a
+        default study: about 9 CPU-hours) and the session trains. Otherwise the run store's
+        finished folds are reported all the same: each row over the seeds whose every fold is
+        finished, a row without one ``not run``.
+
+        Returns:
+            ``{corpus: ablation_table}``.
+        """
+        from . import recipe_ablation
+
+        train = self.train and "recipe_ablation" in (studies.default_studies() if selected is None else list(selected))
+        out = {}
+        for c in self.available:
+            configs = studies.STUDIES["recipe_ablation"].configurations(c, self.protocol, self.profile)
+            if configs:
+                results = recipe_ablation.ablation_results(configs, lambda cfg: self.features(cfg.corpus, cfg.features),
+                                                           self.store, train=train, device=self.device, progress=self.progress)
+                out[c] = recipe_ablation.ablation_table(results)
+        return out
+
     def report_unavailable(self) -> None:
         """Say which requested corpora are not run, and why."""
         for c, reason in self.unavailable.items():

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from amsnet_lib import runstore, search, studies, training
+from amsnet_lib import plotting, recipe_ablation, runstore, search, studies, training
 from amsnet_lib.augment import augment_batch, mask_spans, mixup_lambda
 from amsnet_lib.config import FRLMConfig, TrainConfig, identity
 from amsnet_lib.models import build_model
@@ -284,3 +284,82 @@ def test_the_tuned_fine_tuning_is_the_one_the_fusion_search_scored():
     trial = studies.tuned(studies.experiment("emodb", "amsnet", "paper", "full"),
                           **search.trial_components("fusion", {"head_mixup": studies.TUNED_FUSION["mixup"], "finetune": True}))
     assert exp == trial  # the configuration read on the test folds is the trial chosen on validation
+
+
+def test_recipe_ablation_reports_each_row_over_its_finished_seeds(tmp_path):
+    """A variant finished for seed 0 only is compared with its full recipe on seed 0; a row with no
+    finished seed is 'not run'; nothing trains without ``train``."""
+    feats = _features()
+    full = dataclasses.replace(_tuned_exp("frlm"), seeds=(0, 1))
+    variant = dataclasses.replace(full, variant="without mixup",
+                                  branch_train=dataclasses.replace(full.branch_train, mixup=0.0))
+    unrun = dataclasses.replace(full, variant="without clipping",
+                                branch_train=dataclasses.replace(full.branch_train, grad_clip=0.0))
+    run_experiment(full, feats, store=tmp_path, device="cpu", progress=False)
+    run_experiment(dataclasses.replace(variant, seeds=(0,)), feats, store=tmp_path, device="cpu", progress=False)
+    results = recipe_ablation.ablation_results([full, variant, unrun], lambda cfg: feats, tmp_path)
+    assert results[("frlm", recipe_ablation.FULL)]["seeds"] == (0, 1)
+    row = results[("frlm", "without mixup")]
+    assert row["seeds"] == (0,) and row["reference"]["n_seeds"] == 1
+    seed0 = run_experiment(dataclasses.replace(full, seeds=(0,)), feats, store=tmp_path, device="cpu", progress=False,
+                           finished_only=True).summary()
+    assert row["reference"]["wa"] == seed0["wa"]  # the full recipe on the variant's seeds, not on its own two
+    assert results[("frlm", "without clipping")] is None
+    table = recipe_ablation.ablation_table(results)
+    assert table["WA [paper] (%)"].tolist()[2] == "not run"
+    assert table.loc[1, "ΔWA vs all components"] == round(row["summary"]["wa"] - seed0["wa"], 2)
+    lo, hi = (float(v) for v in table.loc[1, "ΔWA 95 % CI"].split(" to "))
+    assert lo <= table.loc[1, "ΔWA vs all components"] <= hi
+
+
+def test_recipe_ablation_rows_give_each_variant_its_difference_to_the_full_recipe():
+
+    def summary(wa, ua):
+        return {"wa": wa, "ua": ua, "wa_std": 1.0, "ua_std": 2.0, "n_folds": 5}
+
+    full_012, full_0 = summary(84.3, 83.1), summary(84.0, 83.0)
+    rows = recipe_ablation.ablation_table({
+        ("frlm", recipe_ablation.FULL): {"summary": full_012, "reference": None, "seeds": (0, 1, 2)},
+        ("frlm", "without mixup"): {"summary": summary(80.0, 79.6), "reference": full_012, "seeds": (0, 1, 2),
+                                    "significance": {"ΔWA 95 % CI": "-6.10 to -2.50", "ΔUA 95 % CI": "-5.00 to -2.00",
+                                                     "p (UA, bootstrap)": 0.0002, "ΔWA (pp)": -4.3}},
+        # a variant finished for seed 0 only is compared with the full recipe's seed 0
+        ("frlm", "without clipping"): {"summary": summary(85.0, 84.0), "reference": full_0, "seeds": (0,)},
+        ("frlm", "without masking"): None})
+    assert rows["tuned recipe"].tolist() == ["all components", "without mixup", "without clipping", "without masking"]
+    assert rows.loc[1, "ΔWA vs all components"] == -4.3 and rows.loc[1, "ΔUA vs all components"] == -3.5
+    assert rows.loc[2, "ΔWA vs all components"] == 1.0 and rows.loc[2, "seeds"] == "0"
+    assert rows.loc[3, "WA [paper] (%)"] == "not run" and rows.loc[0, "seeds"] == "0, 1, 2" and rows.loc[0, "model"] == "FRLM"
+    # the bootstrap's interval and p beside the variant's Δ; none for the full recipe or a row without one
+    assert rows.loc[1, "ΔUA 95 % CI"] == "-5.00 to -2.00" and rows.loc[1, "p (UA, bootstrap)"] == 0.0002
+    assert rows.loc[[0, 2], ["ΔWA 95 % CI", "ΔUA 95 % CI"]].isna().all(axis=None)
+    assert "ΔWA (pp)" not in rows  # the table's own Δ column, not a second one
+
+
+def test_recipe_ablation_significance_and_figure_from_stored_predictions(tmp_path):
+    """Δ = variant − full on the same utterances, the interval around it; the figure drawn from the rows."""
+    from types import SimpleNamespace
+
+
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 3, 300)
+    full_pred = np.where(rng.random(300) < 0.9, true, (true + 1) % 3)
+    worse = np.where(rng.random(300) < 0.7, true, (true + 1) % 3)
+
+    def result(pred):
+        preds = pd.DataFrame({"seed": 0, "fold": np.repeat(["f0", "f1", "f2"], 100), "path": [f"u{i}.wav" for i in range(300)],
+                              "true": true, "pred": pred})
+        return SimpleNamespace(predictions=preds, missing=[], classes=["a", "b", "c"])
+
+    sig = recipe_ablation.variant_significance(result(worse), result(full_pred))
+    lo, hi = (float(v) for v in sig["ΔWA 95 % CI"].split(" to "))
+    assert sig["ΔWA (pp)"] < 0 and lo < sig["ΔWA (pp)"] < hi < 0  # clearly worse: the interval excludes 0
+    full = {"wa": 90.0, "ua": 90.0, "wa_std": 1.0, "ua_std": 1.0, "n_folds": 3}
+    rows = recipe_ablation.ablation_table({
+        ("frlm", recipe_ablation.FULL): {"summary": full, "reference": None, "seeds": (0,)},
+        ("frlm", "without mixup"): {"summary": {**full, "wa": 70.0, "ua": 70.0}, "reference": full, "seeds": (0,),
+                                    "significance": sig}})
+    assert plotting.recipe_ablation(rows, save=tmp_path / "ablation.png") is not None
+    assert (tmp_path / "ablation.png").stat().st_size > 0
+    assert plotting.recipe_ablation(rows.iloc[:1], save=tmp_path / "none.png") is None  # nothing to draw: no file
+    assert not (tmp_path / "none.png").exists()
