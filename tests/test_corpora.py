@@ -293,14 +293,14 @@ def test_emodb_download_of_a_corrupt_archive(fake_emodb, http_folder, tmp_path):
 
 
 @pytest.mark.emodb
-def test_emodb_verification_time_on_real_copy(emodb_dir):
-    """Hashing all 535 files (about 47 MB) stays well under a second."""
-    import time
-
+def test_emodb_real_copy_verifies_once_per_process(emodb_dir, monkeypatch):
+    """The real copy passes verification, and a second load hashes nothing (its time: benchmarks/bench_features.py)."""
     emodb._VERIFIED.clear()
-    start = time.perf_counter()
     emodb._verify(emodb_dir / "wav")
-    assert time.perf_counter() - start < 2.0  # ~0.1 s measured; generous for slow CI disks
+    hashed = []
+    monkeypatch.setattr(emodb, "_sha256", lambda path: hashed.append(path))
+    emodb._verify(emodb_dir / "wav")
+    assert hashed == []
 
 
 # --- IEMOCAP -------------------------------------------------------------------------------
