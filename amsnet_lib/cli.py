@@ -482,7 +482,8 @@ def _cmd_search(args) -> int:
             notes.append("No trial reached the paper recipe's validation UA (below): the tuned recipe keeps this stage's "
                          "paper training (amsnet_lib/studies.py).")
         else:
-            notes.append("The best row's values are the tuned recipe's (amsnet_lib/studies.py, TUNED_*).")
+            notes.append("The best row is above the paper recipe's validation UA (below): by the search's rule its values "
+                         "are the tuned recipe's (amsnet_lib/studies.py says where they stand).")
         if reference:
             notes.append(reference)
         write_table(table, stem, caption=f"Recipe search, {args.stage.upper()}, {corpus} [{args.protocol}] validation", notes=notes)

@@ -338,10 +338,12 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
     (root / name).mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(root / name / "journal.log")))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = (optuna.samplers.GridSampler({k: list(v) for k, v in space.items()}, seed=seed) if stage == "fusion"
-               else optuna.samplers.TPESampler(seed=seed, n_startup_trials=4))
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
-                                sampler=sampler)
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+    # A resumed search must not draw its predecessors' values again: TPE's random start-up draws
+    # come from the sampler's seed, so each process seeds it past the trials the journal holds (the
+    # grid sampler reads the visited points from the journal itself).
+    study.sampler = (optuna.samplers.GridSampler({k: list(v) for k, v in space.items()}, seed=seed) if stage == "fusion"
+                     else optuna.samplers.TPESampler(seed=seed + len(study.trials), n_startup_trials=4))
     model = STAGE_MODELS[stage]
     states = optuna.trial.TrialState
     for t in study.get_trials(states=(states.RUNNING,)):

@@ -216,6 +216,20 @@ def test_search_is_bounded_resumable_and_records_every_trial(tmp_path, monkeypat
     assert not list(tmp_path.rglob("predictions.csv"))
 
 
+def test_a_resumed_search_draws_new_values(tmp_path, monkeypatch):
+    """Each call of run_search is a new process's resume: its random start-up draws must not repeat
+    the trials the journal already holds (they would be read back, not explored)."""
+    feats = _features()
+    monkeypatch.setattr(search, "SPACES", {"urlm": {"lr": (3e-4, 1e-3, 3e-3), "mixup": (0.0, 0.2, 0.4),
+                                                    "time_mask": (0.0, 0.1, 0.2, 0.3)}, "frlm": {}})
+    base = _tuned_exp("urlm")
+    monkeypatch.setattr(studies, "experiment", lambda *a, **kw: dataclasses.replace(base, recipe=kw.get("recipe", "paper")))
+    search.run_search("urlm", feats, tmp_path, trials=2, corpus="synthetic", profile="quick", progress=False)
+    table = search.run_search("urlm", feats, tmp_path, trials=3, corpus="synthetic", profile="quick", progress=False)
+    values = table.set_index("trial")[["lr", "mixup", "time_mask"]]
+    assert tuple(values.loc[2]) != tuple(values.loc[1])
+
+
 def test_recipe_ablation_removes_one_component_at_a_time():
     study = studies.recipe_ablation_study("emodb", "paper", "full")
     full = {e.model: e for e in study if "without" not in e.variant}
