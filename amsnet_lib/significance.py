@@ -191,3 +191,33 @@ def recipe_significance_table(paper_results: Sequence, tuned_results: Sequence, 
     out = pd.DataFrame(rows).rename(columns={"model only": "paper only"})
     counts = [c for c in ("tuned only", "paper only") if c in out]
     return out.astype({c: "Int64" for c in counts})  # counts stay integers beside a row without them
+
+
+def variant_significance_table(base_results: Sequence, variant_results: Sequence, *, base_label: str, variant_label: str,
+                               n_resamples: int = 10000, seed: int = 0) -> pd.DataFrame:
+    """Beyond the paper: each result of a variant study against the same model's base row, on the same test utterances.
+
+    Each result of ``variant_results`` is paired with the result of ``base_results`` of the same model
+    and no variant (the same corpus, protocol, folds and seeds), e.g. the tuned recipe with URLM as
+    its search chose against the tuned recipe's rows.
+
+    Returns:
+        One row per paired model: ``model``, WA / UA (%) of both (columns named with ``base_label``
+        and ``variant_label``), then :func:`significance_table`'s columns, Δ = variant − base.
+    """
+    from .paper import ABLATION_LABELS
+
+    base = {r.config.model: r for r in base_results if not r.config.variant}
+    rows = []
+    for r in variant_results:
+        if r.config.model not in base:
+            continue
+        b = base[r.config.model]
+        t = significance_table({"variant": r, "base": b}, "variant", n_resamples=n_resamples, seed=seed)
+        sb, sv = b.summary(), r.summary()
+        rows.append({"model": {**ABLATION_LABELS, "late": "Late fusion"}.get(r.config.model, r.config.model),
+                     f"WA, {base_label} (%)": sb["wa"], f"UA, {base_label} (%)": sb["ua"],
+                     f"WA, {variant_label} (%)": sv["wa"], f"UA, {variant_label} (%)": sv["ua"],
+                     **t.iloc[0].drop("model").rename({"variant only": f"{variant_label} only",
+                                                        "model only": f"{base_label} only"}).to_dict()})
+    return pd.DataFrame(rows)
