@@ -102,10 +102,10 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
 TUNED_BRANCH = dict(optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=32, epochs=60, patience=0,
                     schedule="cosine", warmup=0.1, grad_clip=1.0, label_smoothing=0.1,
                     time_mask=0.2, freq_mask=0.15, noise_std=0.1, mixup=0.2)
-#: URLM where it differs from TUNED_BRANCH; None: URLM keeps the paper recipe's training, because no
-#: trial of the URLM search beat it on validation (results/tables/recipe_search_emodb_urlm.md).
-#: Its two finished trials reached val UA 83.93 and 80.87 against the paper recipe's 85.11 on the same
-#: splits (a third, stopped unfinished for time, was below it on its three finished folds).
+#: URLM where it differs from TUNED_BRANCH; None: URLM keeps the paper recipe's training. It was set
+#: when the URLM search's two finished trials (val UA 83.93 and 80.87) were below the paper training's
+#: 85.11 on the same splits, and a third, stopped for time, was below it on its three finished folds
+#: (results/tables/recipe_search_emodb_urlm.md); see SEARCHED_URLM for that third trial, finished.
 TUNED_URLM: dict | None = None
 #: The URLM search's best trial (trial 3 of results/tables/recipe_search_emodb_urlm.md: val UA 86.11
 #: against the paper training's 85.11 on the same splits). It is the third trial above, whose last
