@@ -335,9 +335,7 @@ def tuned_suite(corpus="emodb", protocol="paper", profile="full") -> list[Experi
 def searched_urlm_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
     """Beyond the paper: the tuned recipe with URLM trained as the URLM search chose
     (:data:`SEARCHED_URLM`): URLM, concatenation, AMSNet and late fusion (weight chosen on
-    validation), the paper's protocol. FRLM and early fusion do not use URLM's training."""
-    if protocol != "paper":
-        return []
+    validation), under both protocols. FRLM and early fusion do not use URLM's training."""
     quick = profile == "quick"
     return [dataclasses.replace(tuned(experiment(corpus, m, protocol, profile), quick=quick, branch=SEARCHED_URLM,
                                       frlm=TUNED_FRLM), variant=SEARCHED_URLM_VARIANT)

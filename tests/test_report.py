@@ -300,7 +300,7 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     # URLM: like FRLM, but Table 3's 4 other ratios instead of the hidden sizes
     # (the tuned recipe's URLM is the paper's while studies.TUNED_URLM is None: the same run key, counted once)
     tuned_urlm = 0 if studies.TUNED_URLM is None else 15
-    searched_urlm = 5  # the study searched_urlm: URLM as its search chose, the paper's protocol
+    searched_urlm = 5 + 10  # the study searched_urlm: URLM as its search chose, both protocols
     assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15 + 10 + tuned_urlm + searched_urlm + members
     assert cost.loc["early", "trainings"] == 5 + 10 + 15 + members  # early fusion: the ablations, paper and tuned recipe
     assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round((150 + members) * 100 / 3600, 1)
@@ -347,9 +347,10 @@ def test_full_suite_lists_each_experiment_once_and_the_normalisation_study_under
     tuned = [e for e in suite if e.recipe == "tuned" and not e.member and e.variant != studies.SEARCHED_URLM_VARIANT]
     assert sorted((e.model, e.protocol, e.variant) for e in tuned) == sorted(
         (m, p, v) for p in ("paper", "loso") for m, v in [(m, "") for m in studies.ABLATION_MODELS] + [("late", ""), ("late", "w=0.5")])
-    # URLM as its search chose, under the tuned recipe: the models that use URLM's training, the paper's protocol
+    # URLM as its search chose, under the tuned recipe: the models that use URLM's training, both protocols
     searched = [e for e in suite if e.variant == studies.SEARCHED_URLM_VARIANT]
-    assert sorted((e.model, e.protocol) for e in searched) == [(m, "paper") for m in ("amsnet", "concat", "late", "urlm")]
+    assert sorted((e.model, e.protocol) for e in searched) == sorted(
+        (m, p) for m in ("amsnet", "concat", "late", "urlm") for p in ("paper", "loso"))
     assert all(e.frlm_train == t.frlm_train for e in searched for t in tuned if t.model == e.model and t.protocol == "paper"
                and not t.variant)  # only URLM's training differs
     table = pd.DataFrame({"path": [f"/c/{i:02d}a.wav" for i in range(40)], "label": ["a", "b"] * 20,
