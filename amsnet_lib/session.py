@@ -291,6 +291,21 @@ class Session:
                 out[c] = {"validation": pd.concat(validation, ignore_index=True), "chosen": chosen, "results": results}
         return out
 
+    def validation_ua(self, results: Iterable) -> dict[str, float]:
+        """Mean validation UA (%) over the folds and seeds of each result's kept model, by model: each
+        fold's model scored on its validation split (:func:`amsnet_lib.ensemble.validation_scores`,
+        one member; kept in the run store, so a checkout without weights reads it back). No test
+        fold is read; a result whose folds cannot be scored is left out."""
+        from . import ensemble
+
+        out = {}
+        for r in results:
+            scores = ensemble.validation_scores(r.config, self.features(r.config.corpus, r.config.features), 1,
+                                                store=self.store, device=self.device, train=False)
+            if not scores.attrs["missing"] and len(scores):
+                out[r.config.model] = float(scores["val_ua"].mean())
+        return out
+
     def run_recipe_ablation(self, selected: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
         """Beyond the paper: what carries the tuned recipe's gain, on each available corpus
         (:mod:`amsnet_lib.recipe_ablation`; ``[paper]`` only, another protocol gives ``{}``).

@@ -194,12 +194,18 @@ def recipe_significance_table(paper_results: Sequence, tuned_results: Sequence, 
 
 
 def variant_significance_table(base_results: Sequence, variant_results: Sequence, *, base_label: str, variant_label: str,
-                               n_resamples: int = 10000, seed: int = 0) -> pd.DataFrame:
+                               validation: Mapping[str, tuple[float, float]] | None = None, n_resamples: int = 10000,
+                               seed: int = 0) -> pd.DataFrame:
     """Beyond the paper: each result of a variant study against the same model's base row, on the same test utterances.
 
     Each result of ``variant_results`` is paired with the result of ``base_results`` of the same model
     and no variant (the same corpus, protocol, folds and seeds), e.g. the tuned recipe with URLM as
     its search chose against the tuned recipe's rows.
+
+    Args:
+        validation: model -> (base, variant) mean validation UA (%), the figure a choice between the
+            two may be made on (e.g. :meth:`amsnet_lib.session.Session.validation_ua`); adds those
+            columns and which one validation prefers (a tie: the base).
 
     Returns:
         One row per paired model: ``model``, WA / UA (%) of both (columns named with ``base_label``
@@ -215,7 +221,12 @@ def variant_significance_table(base_results: Sequence, variant_results: Sequence
         b = base[r.config.model]
         t = significance_table({"variant": r, "base": b}, "variant", n_resamples=n_resamples, seed=seed)
         sb, sv = b.summary(), r.summary()
-        rows.append({"model": {**ABLATION_LABELS, "late": "Late fusion"}.get(r.config.model, r.config.model),
+        val = {}
+        if validation and r.config.model in validation:
+            vb, vv = validation[r.config.model]
+            val = {f"val UA, {base_label} (%)": round(vb, 2), f"val UA, {variant_label} (%)": round(vv, 2),
+                   "validation prefers": variant_label if vv > vb else base_label}
+        rows.append({"model": {**ABLATION_LABELS, "late": "Late fusion"}.get(r.config.model, r.config.model), **val,
                      f"WA, {base_label} (%)": sb["wa"], f"UA, {base_label} (%)": sb["ua"],
                      f"WA, {variant_label} (%)": sv["wa"], f"UA, {variant_label} (%)": sv["ua"],
                      **t.iloc[0].drop("model").rename({"variant only": f"{variant_label} only",

@@ -377,3 +377,29 @@ def test_recipe_ablation_significance_and_figure_from_stored_predictions(tmp_pat
     assert (tmp_path / "ablation.png").stat().st_size > 0
     assert plotting.recipe_ablation(rows.iloc[:1], save=tmp_path / "none.png") is None  # nothing to draw: no file
     assert not (tmp_path / "none.png").exists()
+
+
+def test_variant_table_pairs_each_model_with_its_base_row_and_names_the_validation_choice():
+    from types import SimpleNamespace
+
+    from amsnet_lib import significance
+
+    rng = np.random.default_rng(1)
+    true = rng.integers(0, 3, 200)
+
+    def result(model, variant, acc):
+        pred = np.where(rng.random(200) < acc, true, (true + 1) % 3)
+        preds = pd.DataFrame({"seed": 0, "fold": np.repeat(["f0", "f1"], 100), "path": [f"u{i}.wav" for i in range(200)],
+                              "true": true, "pred": pred})
+        wa = 100 * float((pred == true).mean())
+        return SimpleNamespace(predictions=preds, missing=[], classes=["a", "b", "c"],
+                               config=SimpleNamespace(model=model, variant=variant),
+                               summary=lambda: {"wa": wa, "ua": wa})
+
+    base = [result("urlm", "", 0.8), result("amsnet", "", 0.9), result("late", "w=0.5", 0.5)]
+    variant = [result("urlm", "searched", 0.85), result("amsnet", "searched", 0.8), result("frlm", "searched", 0.9)]
+    t = significance.variant_significance_table(base, variant, base_label="tuned", variant_label="searched",
+                                                validation={"urlm": (85.0, 86.0), "amsnet": (91.0, 91.0)})
+    assert t["model"].tolist() == ["URLM", "AMSNet"]  # FRLM has no base row; a base with a variant is not a base
+    assert t["validation prefers"].tolist() == ["searched", "tuned"]  # a tie keeps the base
+    assert t.loc[1, "ΔWA (pp)"] < 0 and t.loc[1, "WA, searched (%)"] < t.loc[1, "WA, tuned (%)"]
