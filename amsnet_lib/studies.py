@@ -157,9 +157,9 @@ def tuned(exp: ExperimentConfig, quick: bool = False, **components) -> Experimen
     Args:
         exp: a paper-recipe configuration (:func:`experiment`).
         quick: keep the quick profile's epochs (a smoke run).
-        **components: overrides of the recipe, for the search and the ablation: ``branch`` /
-            ``frlm`` / ``fusion`` / ``finetune`` dicts of :class:`TrainConfig` fields, and
-            ``frame_stack``.
+        **components: overrides of the recipe, for the search and the ablation: ``branch`` (every
+            stage-1 branch) / ``urlm`` (URLM only) / ``frlm`` (FRLM only) / ``fusion`` /
+            ``finetune`` dicts of :class:`TrainConfig` fields, and ``frame_stack``.
     """
     def stage(base: TrainConfig, *changes: dict) -> TrainConfig:
         merged = {k: v for c in changes for k, v in c.items()}
@@ -167,10 +167,11 @@ def tuned(exp: ExperimentConfig, quick: bool = False, **components) -> Experimen
             merged.update(epochs=base.epochs, patience=base.patience)
         return dataclasses.replace(base, **merged)
 
-    if TUNED_URLM is None and "branch" not in components:  # validation kept URLM's paper training
+    if TUNED_URLM is None and not {"branch", "urlm"} & set(components):  # validation kept URLM's paper training
         branch = exp.branch_train
     else:
-        branch = stage(exp.branch_train, TUNED_BRANCH, TUNED_URLM or {}, components.get("branch", {}))
+        branch = stage(exp.branch_train, TUNED_BRANCH, TUNED_URLM or {}, components.get("branch", {}),
+                       components.get("urlm", {}))
     frlm_train = stage(exp.branch_train, TUNED_BRANCH, TUNED_FRLM, components.get("branch", {}), components.get("frlm", {}))
     fusion = stage(exp.fusion_train, TUNED_FUSION, components.get("fusion", {}))
     ft = components.get("finetune", TUNED_FINETUNE)
@@ -337,8 +338,8 @@ def searched_urlm_study(corpus="emodb", protocol="paper", profile="full") -> lis
     (:data:`SEARCHED_URLM`): URLM, concatenation, AMSNet and late fusion (weight chosen on
     validation), under both protocols. FRLM and early fusion do not use URLM's training."""
     quick = profile == "quick"
-    return [dataclasses.replace(tuned(experiment(corpus, m, protocol, profile), quick=quick, branch=SEARCHED_URLM,
-                                      frlm=TUNED_FRLM), variant=SEARCHED_URLM_VARIANT)
+    return [dataclasses.replace(tuned(experiment(corpus, m, protocol, profile), quick=quick, urlm=SEARCHED_URLM),
+                                variant=SEARCHED_URLM_VARIANT)
             for m in ("urlm", "concat", "amsnet", "late")]
 
 
