@@ -51,18 +51,24 @@ def component(cfg: ExperimentConfig) -> str:
 
 
 def _finished(cfg: ExperimentConfig, features: Features, store, seeds: Iterable[int]):
-    """``cfg`` over ``seeds`` read back from the run store, or None when a fold of them is not finished."""
+    """``cfg`` over ``seeds`` read back from the run store: the result, or None when no fold of it is
+    there; its ``missing`` lists the folds of ``seeds`` not finished."""
     from .training import run_experiment
 
     seeds = tuple(seeds)
     if not seeds:
         return None
     try:
-        res = run_experiment(dataclasses.replace(cfg, seeds=seeds), features, store=store, progress=False,
-                             finished_only=True)
+        return run_experiment(dataclasses.replace(cfg, seeds=seeds), features, store=store, progress=False,
+                              finished_only=True)
     except AmsnetError:  # no fold of it in the run store
         return None
-    return None if res.missing else res
+
+
+def _finished_seeds(cfg: ExperimentConfig, features: Features, store) -> list[int]:
+    """The seeds of ``cfg`` whose every fold is finished in the run store."""
+    res = _finished(cfg, features, store, cfg.seeds)
+    return [] if res is None else [s for s in cfg.seeds if all(m[0] != s for m in res.missing)]
 
 
 def variant_significance(variant, full) -> dict:
@@ -98,16 +104,24 @@ def ablation_results(configs: Iterable[ExperimentConfig], features: Callable[[Ex
         if train:
             run_experiment(cfg, feats, store=store, device=device, progress=progress)
         label = (cfg.model, component(cfg))
-        done[label] = (cfg, feats, [s for s in cfg.seeds if _finished(cfg, feats, store, (s,)) is not None])
+        done[label] = (cfg, feats, _finished_seeds(cfg, feats, store))
         if label[1] == FULL:
             full[cfg.model] = label
+    read = {}  # (row label, seeds) -> result: a full recipe over the same seeds is read once for all its variants
+
+    def result(label, seeds):
+        if (label, seeds) not in read:
+            cfg, feats, _ = done[label]
+            read[label, seeds] = _finished(cfg, feats, store, seeds)
+        return read[label, seeds]
+
     out = {}
     for label, (cfg, feats, own) in done.items():
         is_full = label == full[label[0]]
-        ref_cfg, _, ref_seeds = done[full[label[0]]]
-        common = own if is_full else [s for s in own if s in ref_seeds]
-        res = _finished(cfg, feats, store, common)
-        ref = None if is_full else _finished(ref_cfg, feats, store, common)
+        ref_seeds = done[full[label[0]]][2]
+        common = tuple(own if is_full else [s for s in own if s in ref_seeds])
+        res = result(label, common)
+        ref = None if is_full or res is None else result(full[label[0]], common)
         out[label] = None if res is None else {
             "summary": res.summary(), "seeds": tuple(common), "reference": None if ref is None else ref.summary(),
             "significance": None if ref is None else variant_significance(res, ref)}
