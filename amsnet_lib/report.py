@@ -261,7 +261,8 @@ def build_report(
            "[recipe_search_emodb_urlm.md](tables/recipe_search_emodb_urlm.md)) finished after the tuned recipe had kept "
            "URLM's paper training. URLM, concatenation, AMSNet and late fusion with URLM trained that way, against the "
            "tuned rows on the same test utterances (notebook 03, `significance.variant_significance_table`): Δ = searched − "
-           "tuned, a 95 % interval and p from the paired bootstrap. The paper's protocol only.")
+           "tuned, a 95 % interval and p from the paired bootstrap, beside both models' validation UA, the figure a choice "
+           "between them is made on.")
     beyond("seed ensembles of the tuned recipe", "seed_ensemble",
            "Each tuned model trained again with other seeds on the same folds and validation splits, the members' class "
            "probabilities averaged (`amsnet_lib.ensemble`, notebook 03). How many members is chosen on the validation "
