@@ -40,8 +40,10 @@ NOTES = [
     "seeds and folds, percentage points; its 95 % interval and two-sided p from the paired bootstrap over the test "
     "utterances (10,000 resamples within each fold and seed, `significance.significance_table`): the trained models "
     "held fixed, so the spread between seeds is not in it.",
-    "URLM keeps its paper training in the tuned recipe (no URLM component to remove); AMSNet's variants change its "
-    "FRLM (and, for label smoothing, its head) only.",
+    "URLM is trained as in the paper in every row (`studies.PAPER_URLM`), as the tuned recipe's URLM was when this "
+    "study was measured; the recipe's URLM is now the URLM search's best trial (`studies.TUNED_URLM`), whose change "
+    "of URLM's test figures lies within its interval (`paper_urlm_*` tables). AMSNet's variants change its FRLM "
+    "(and, for label smoothing, its head) only.",
 ]
 
 

@@ -256,13 +256,13 @@ def build_report(
            "trained with the paper recipe, on the same test utterances (notebook 03, "
            "`significance.recipe_significance_table`): Δ = tuned − paper, a 95 % interval and p from the paired bootstrap, "
            "McNemar's exact test. A model the tuned recipe trains as the paper does is the same run.")
-    beyond("the tuned recipe with URLM as its search chose", "searched_urlm",
-           "The URLM search's best trial (`studies.SEARCHED_URLM`, chosen on the validation splits: "
-           "[recipe_search_emodb_urlm.md](tables/recipe_search_emodb_urlm.md)) finished after the tuned recipe had kept "
-           "URLM's paper training. URLM, concatenation, AMSNet and late fusion with URLM trained that way, against the "
-           "tuned rows on the same test utterances (notebook 03, `significance.variant_significance_table`): Δ = searched − "
-           "tuned, a 95 % interval and p from the paired bootstrap, beside both models' validation UA, the figure a choice "
-           "between them is made on.")
+    beyond("the tuned recipe's URLM training against the paper's", "paper_urlm",
+           "The tuned recipe's URLM is the URLM search's best trial (`studies.TUNED_URLM`, chosen on the validation "
+           "splits: [recipe_search_emodb_urlm.md](tables/recipe_search_emodb_urlm.md)); until that trial had finished, "
+           "validation kept URLM's paper training. URLM, concatenation, AMSNet and late fusion of the tuned recipe against "
+           "the same models with URLM paper-trained, on the same test utterances (notebook 03, "
+           "`significance.variant_significance_table`): Δ = tuned − URLM paper-trained, a 95 % interval and p from the "
+           "paired bootstrap, beside both models' validation UA, the figure the choice between them was made on.")
     beyond("seed ensembles of the tuned recipe", "seed_ensemble",
            "Each tuned model trained again with other seeds on the same folds and validation splits, the members' class "
            "probabilities averaged (`amsnet_lib.ensemble`, notebook 03). How many members is chosen on the validation "

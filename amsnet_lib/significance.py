@@ -199,8 +199,8 @@ def variant_significance_table(base_results: Sequence, variant_results: Sequence
     """Beyond the paper: each result of a variant study against the same model's base row, on the same test utterances.
 
     Each result of ``variant_results`` is paired with the result of ``base_results`` of the same model
-    and no variant (the same corpus, protocol, folds and seeds), e.g. the tuned recipe with URLM as
-    its search chose against the tuned recipe's rows.
+    (one per model; the same corpus, protocol, folds and seeds), e.g. the tuned recipe's rows against
+    the same models with URLM paper-trained.
 
     Args:
         validation: model -> (base, variant) mean validation UA (%), the figure a choice between the
@@ -213,7 +213,10 @@ def variant_significance_table(base_results: Sequence, variant_results: Sequence
     """
     from .paper import ABLATION_LABELS
 
-    base = {r.config.model: r for r in base_results if not r.config.variant}
+    base = {}
+    for r in base_results:
+        if base.setdefault(r.config.model, r) is not r:
+            raise ValueError(f"two base results of {r.config.model}: pass one per model")
     rows = []
     for r in variant_results:
         if r.config.model not in base:

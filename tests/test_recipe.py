@@ -51,10 +51,14 @@ def test_tuned_experiment_is_labelled_and_differs_only_in_training_and_frame_sta
     assert tuned.features == paper.features and tuned.urlm == paper.urlm and tuned.fusion == paper.fusion
     assert dataclasses.replace(tuned.frlm, frame_stack=1) == paper.frlm
     assert tuned.frlm.frame_stack == studies.TUNED_FRAME_STACK
-    for stage in ("frlm", "fusion") + (("urlm",) if studies.TUNED_URLM is not None else ()):
+    for stage in ("frlm", "urlm", "fusion"):
         assert tuned.stage_train(stage).optimizer == "adamw"
-    if studies.TUNED_URLM is None:  # validation kept URLM's paper training: the same run as the paper's
-        assert tuned.branch_train == paper.branch_train
+    assert tuned.stage_train("urlm").lr == studies.TUNED_URLM["lr"]  # URLM's own values over the branches'
+    assert tuned.stage_train("frlm").lr == studies.TUNED_FRLM["lr"]
+    # URLM paper-trained inside the tuned recipe: the paper's URLM run, whatever else the recipe changes
+    paper_urlm = studies.tuned(paper, urlm=studies.PAPER_URLM, branch={"grad_clip": 0.0})
+    assert paper_urlm.branch_train == paper.branch_train and paper_urlm.stage_train("frlm") != paper.stage_train("frlm")
+    assert runstore.branch_key("urlm", paper_urlm, 535) == runstore.branch_key("urlm", paper, 535)
     with pytest.raises(ValueError, match="recipe"):
         studies.experiment("emodb", "amsnet", recipe="best")
 
@@ -199,15 +203,15 @@ def test_validation_score_never_evaluates_a_test_fold(tmp_path, monkeypatch):
 
 def test_search_is_bounded_resumable_and_records_every_trial(tmp_path, monkeypatch):
     feats = _features()
-    monkeypatch.setattr(search, "SPACES", {"urlm": {"lr": (1e-3, 3e-3), "mixup": (0.0, 0.2, 0.4)}, "frlm": {}})
     base = _tuned_exp("urlm")
+    current = studies.tuned(base, quick=True).branch_train
+    monkeypatch.setattr(search, "SPACES", {"urlm": {"lr": (current.lr, 3e-3), "mixup": (current.mixup, 0.4)}, "frlm": {}})
     monkeypatch.setattr(studies, "experiment", lambda *a, **kw: dataclasses.replace(base, recipe=kw.get("recipe", "paper")))
     table = search.run_search("urlm", feats, tmp_path, trials=2, corpus="synthetic", profile="quick", progress=False)
     assert len(table) == 2 and set(table.columns) >= {"trial", "lr", "mixup", "val_ua", "val_wa", "val_loss"}
     assert table["val_ua"].is_monotonic_decreasing
     first = table.set_index("trial").loc[0]
     # trial 0: the recipe's current values, the point the search is to improve on
-    current = studies.tuned(base, quick=True).branch_train
     assert (first["lr"], first["mixup"]) == (current.lr, current.mixup)
     more = search.run_search("urlm", feats, tmp_path, trials=3, corpus="synthetic", profile="quick", progress=False)
     assert len(more) == 3
@@ -236,13 +240,12 @@ def test_recipe_ablation_removes_one_component_at_a_time():
     assert set(full) == set(studies.RECIPE_ABLATION_MODELS) and all(e.seeds == studies.TRAINING_SEEDS for e in study)
     frlm_stack = next(e for e in study if e.model == "frlm" and e.variant.endswith("without frame stacking"))
     assert frlm_stack.frlm.frame_stack == 1 and frlm_stack.stage_train("frlm") == full["frlm"].stage_train("frlm")
-    if studies.TUNED_URLM is None:  # URLM keeps the paper training: nothing of the recipe to remove
-        assert [e.variant for e in study if e.model == "urlm"] == ["seeds=0,1,2"]
-        assert all(e.branch_train == full["urlm"].branch_train for e in study if e.model == "amsnet")
-    else:
-        urlm_clip = next(e for e in study if e.model == "urlm" and e.variant.endswith("without clipping"))
-        assert urlm_clip.branch_train == dataclasses.replace(full["urlm"].branch_train, grad_clip=0.0)
-    assert not any(e.model == "urlm" and "frame stacking" in e.variant for e in study)  # URLM has no frames
+    # URLM paper-trained in every row, as when the study was measured: its seeds only, and AMSNet's
+    # variants stand on that URLM
+    paper_urlm = studies.experiment("emodb", "urlm", "paper", "full").branch_train
+    assert [e.variant for e in study if e.model == "urlm"] == ["seeds=0,1,2"]
+    assert all(e.branch_train == paper_urlm for e in study if e.model in ("urlm", "amsnet"))
+    assert {e.variant for e in study if e.model == "amsnet"} >= {"seeds=0,1,2; without mixup", "seeds=0,1,2; without clipping"}
     assert len({(e.model, e.variant) for e in study}) == len(study)
     assert studies.recipe_ablation_study("emodb", "loso") == []
 
@@ -396,10 +399,13 @@ def test_variant_table_pairs_each_model_with_its_base_row_and_names_the_validati
                                config=SimpleNamespace(model=model, variant=variant),
                                summary=lambda: {"wa": wa, "ua": wa})
 
-    base = [result("urlm", "", 0.8), result("amsnet", "", 0.9), result("late", "w=0.5", 0.5)]
-    variant = [result("urlm", "searched", 0.85), result("amsnet", "searched", 0.8), result("frlm", "searched", 0.9)]
+    base = [result("urlm", "paper-trained", 0.8), result("amsnet", "paper-trained", 0.9)]
+    variant = [result("urlm", "", 0.85), result("amsnet", "", 0.8), result("frlm", "", 0.9)]
     t = significance.variant_significance_table(base, variant, base_label="tuned", variant_label="searched",
                                                 validation={"urlm": (85.0, 86.0), "amsnet": (91.0, 91.0)})
-    assert t["model"].tolist() == ["URLM", "AMSNet"]  # FRLM has no base row; a base with a variant is not a base
+    assert t["model"].tolist() == ["URLM", "AMSNet"]  # FRLM has no base row
+    with pytest.raises(ValueError, match="two base results of urlm"):  # which of them would be ambiguous
+        significance.variant_significance_table(base + [result("urlm", "w=0.5", 0.5)], variant, base_label="a",
+                                                variant_label="b")
     assert t["validation prefers"].tolist() == ["searched", "tuned"]  # a tie keeps the base
     assert t.loc[1, "ΔWA (pp)"] < 0 and t.loc[1, "WA, searched (%)"] < t.loc[1, "WA, tuned (%)"]

@@ -298,16 +298,15 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     members = (studies.ENSEMBLE_MEMBERS - 1) * 5
     assert cost.loc["frlm", "trainings"] == 20 * 5 + 10 + 15 + 10 + 15 + members
     # URLM: like FRLM, but Table 3's 4 other ratios instead of the hidden sizes
-    # (the tuned recipe's URLM is the paper's while studies.TUNED_URLM is None: the same run key, counted once)
-    tuned_urlm = 0 if studies.TUNED_URLM is None else 15
-    searched_urlm = 5 + 10  # the study searched_urlm: URLM as its search chose, both protocols
-    assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15 + 10 + tuned_urlm + searched_urlm + members
+    # and the tuned recipe's URLM under both protocols (the study paper_urlm's URLM is the paper's: counted once)
+    tuned_urlm = 5 + 10
+    assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15 + 10 + tuned_urlm + members
     assert cost.loc["early", "trainings"] == 5 + 10 + 15 + members  # early fusion: the ablations, paper and tuned recipe
     assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round((150 + members) * 100 / 3600, 1)
     # the heads: AMSNet and concatenation of every configuration, shared ones once
     heads = len(units.fusion_units(studies.full_suite("emodb", "full"), table))
     assert cost.loc["fusion heads", "trainings"] == heads > 0 and cost.loc["fusion heads", "finished"] == 0
-    assert cost.loc["total", "trainings"] == 150 + 135 + tuned_urlm + searched_urlm + 30 + 3 * members + heads and cost.loc["total", "finished"] == 0
+    assert cost.loc["total", "trainings"] == 150 + 135 + tuned_urlm + 30 + 3 * members + heads and cost.loc["total", "finished"] == 0
     assert cost.loc["total", "cpu_hours_measured"] == 0
     key = runstore.branch_key("urlm", studies.experiment("emodb", "urlm", "paper", "full"), 535)
     # measured seconds: one fold on this CPU, one written before devices were recorded (a CPU's), one on a GPU
@@ -317,7 +316,7 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
         (tmp_path / f"urlm-{key}" / "seed0" / fold).mkdir(parents=True)
         (tmp_path / f"urlm-{key}" / "seed0" / fold / "metrics.json").write_text(metrics)
     cost = report.suite_cost(summary, table, store=RunStore(tmp_path)).set_index("kind")
-    assert cost.loc["urlm", "finished"] == 3 and cost.loc["urlm", "cpu_hours_left"] == round((135 + tuned_urlm + searched_urlm + members - 3) * 200 / 3600, 1)
+    assert cost.loc["urlm", "finished"] == 3 and cost.loc["urlm", "cpu_hours_left"] == round((135 + tuned_urlm + members - 3) * 200 / 3600, 1)
     assert cost.loc["urlm", "cpu_hours_measured"] == 1.5 and cost.loc["urlm", "finished_on_gpu"] == 1
     assert cost.loc["total", "cpu_hours_measured"] == 1.5 and cost.loc["total", "finished_on_gpu"] == 1
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, suite=cost.reset_index(),
@@ -344,15 +343,17 @@ def test_full_suite_lists_each_experiment_once_and_the_normalisation_study_under
     members = [e for e in suite if e.member]
     assert sorted((e.model, e.protocol, e.member) for e in members) == sorted(
         (m, "paper", k) for m in studies.ENSEMBLE_MODELS for k in range(1, studies.ENSEMBLE_MEMBERS))
-    tuned = [e for e in suite if e.recipe == "tuned" and not e.member and e.variant != studies.SEARCHED_URLM_VARIANT]
+    tuned = [e for e in suite if e.recipe == "tuned" and not e.member and e.variant != studies.PAPER_URLM_VARIANT]
     assert sorted((e.model, e.protocol, e.variant) for e in tuned) == sorted(
         (m, p, v) for p in ("paper", "loso") for m, v in [(m, "") for m in studies.ABLATION_MODELS] + [("late", ""), ("late", "w=0.5")])
-    # URLM as its search chose, under the tuned recipe: the models that use URLM's training, both protocols
-    searched = [e for e in suite if e.variant == studies.SEARCHED_URLM_VARIANT]
-    assert sorted((e.model, e.protocol) for e in searched) == sorted(
+    # URLM paper-trained, under the tuned recipe: the models that use URLM's training, both protocols
+    paper_urlm = [e for e in suite if e.variant == studies.PAPER_URLM_VARIANT]
+    assert sorted((e.model, e.protocol) for e in paper_urlm) == sorted(
         (m, p) for m in ("amsnet", "concat", "late", "urlm") for p in ("paper", "loso"))
-    assert all(e.frlm_train == t.frlm_train for e in searched for t in tuned if t.model == e.model and t.protocol == "paper"
-               and not t.variant)  # only URLM's training differs
+    for e in paper_urlm:  # only URLM's training differs, and it is the paper's
+        t = next(t for t in tuned if (t.model, t.protocol, t.variant) == (e.model, e.protocol, ""))
+        assert e.frlm_train == t.frlm_train and e.fusion_train == t.fusion_train and e.branch_train != t.branch_train
+        assert e.branch_train == studies.experiment("emodb", e.model, e.protocol, "full").branch_train
     table = pd.DataFrame({"path": [f"/c/{i:02d}a.wav" for i in range(40)], "label": ["a", "b"] * 20,
                           "speaker": [f"{10 + i % 10}" for i in range(40)]})
     without = [e for e in suite if e.model != "late" or e.recipe == "tuned"]
