@@ -7,11 +7,14 @@ exponentially decaying noise burst, the statistical model of late reverberation)
 library available to this project makes one: audiomentations (RoomSimulator needs pyroomacoustics)
 requires soxr < 1, against the project's soxr 1.1.0 pin.
 
-Training augmentation (:func:`augmented_features`) adds, for every training utterance, ``copies``
-perturbed copies, each through a random channel drawn by :func:`random_channel`. The derived audio
-is written once to a folder and its features go through :func:`~amsnet_lib.features.extract_features`
-and its cache like any other file. The copies carry ``source`` (the original's path) in the table, so
-that the training engine keeps every copy of a validation or test utterance out of the fit part.
+Training augmentation (:func:`augmented_features`) adds, for every training utterance, perturbed
+copies: through a random channel drawn by :func:`random_channel` (``channels``), or played 0.9 and
+1.1 times as fast (``speed``, :func:`speed_perturb`: Kaldi's speed perturbation, Ko et al. 2015,
+which changes tempo and pitch together). The derived audio is written once to a folder and its
+features go through :func:`~amsnet_lib.features.extract_features` and its cache like any other
+file. The copies carry ``source`` (the original's path) in the table, so that folds are drawn over
+the originals and the training engine keeps every copy of a validation or test utterance out of
+the fit part.
 """
 from __future__ import annotations
 
@@ -20,12 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["AUGMENTATIONS", "CONDITIONS", "apply_channel", "augmented_features", "random_channel"]
+from .config import AUGMENTATIONS
+
+__all__ = ["AUGMENTATIONS", "CONDITIONS", "SPEED_FACTORS", "apply_channel", "augmented_features", "random_channel",
+           "speed_perturb"]
 
 #: Fixed conditions of the channel-shift benchmark (benchmarks/channel_shift.py).
 CONDITIONS = ("clean", "telephone", "gain-20dB", "snr20", "snr10", "eq-tilt", "reverb")
-#: Training augmentations: ``none``, or ``channels`` (one random channel copy per utterance).
-AUGMENTATIONS = ("none", "channels")
+#: Speed factors of ``speed`` augmentation, one copy each (Ko et al. 2015: 0.9, 1.0, 1.1).
+SPEED_FACTORS = (0.9, 1.1)
+#: Copies per utterance of each augmentation.
+COPIES = {"none": 0, "channels": 1, "speed": len(SPEED_FACTORS)}
 
 
 def _telephone(x, sr, low=300.0, high=3400.0, narrow_rate=8000):
@@ -135,20 +143,48 @@ def random_channel(x: np.ndarray, sample_rate: int, rng: np.random.Generator) ->
     return y.astype(np.float32), ", ".join(done) or "unchanged"
 
 
+def speed_perturb(x: np.ndarray, factor: float, sample_rate: int = 16000) -> np.ndarray:
+    """``x`` played ``factor`` times as fast: tempo and pitch scaled together, as a tape or Kaldi's
+    speed perturbation does (resampled by soxr from ``factor · sample_rate`` to ``sample_rate``).
+
+    Args:
+        x: float32 ``(n_samples,)`` mono audio at ``sample_rate`` (Hz).
+        factor: speed, > 0 (0.9: 10 % slower and lower).
+
+    Returns:
+        float32 ``(round(n_samples / factor),)`` at ``sample_rate``.
+    """
+    import soxr
+
+    if not factor > 0:
+        raise ValueError(f"speed factor must be > 0, got {factor!r}")
+    return np.asarray(soxr.resample(np.asarray(x, np.float32), factor * sample_rate, sample_rate, quality="HQ"),
+                      np.float32)
+
+
+def _perturb(augment: str, x: np.ndarray, sample_rate: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Copy ``k`` of ``x`` under ``augment``, and what was applied."""
+    if augment == "speed":
+        factor = SPEED_FACTORS[k % len(SPEED_FACTORS)]
+        return speed_perturb(x, factor, sample_rate), f"speed {factor:g}"
+    return random_channel(x, sample_rate, rng)
+
+
 def _seed(*parts) -> int:
     return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:4], "little")
 
 
-def augmented_features(features, augment: str = "channels", *, audio_dir, copies: int = 1, feature_cache=None,
-                       progress: bool = True):
-    """``features`` plus ``copies`` random-channel copies of every utterance (features cached like the rest).
+def augmented_features(features, augment: str = "channels", *, audio_dir, copies: int | None = None,
+                       feature_cache=None, progress: bool = True):
+    """``features`` plus perturbed copies of every utterance (features cached like the rest).
 
     Args:
         features: the training utterances' :class:`~amsnet_lib.features.Features` (their table's ``path``
             files must be readable).
-        augment: ``channels`` (see :func:`random_channel`); ``none`` returns ``features`` unchanged.
+        augment: ``channels`` (see :func:`random_channel`), ``speed`` (copy k at speed
+            ``SPEED_FACTORS[k % 2]``, :func:`speed_perturb`); ``none`` returns ``features`` unchanged.
         audio_dir: where the derived audio is written (once: an existing file is reused).
-        copies: perturbed copies per utterance.
+        copies: perturbed copies per utterance (default :data:`COPIES` of ``augment``).
         feature_cache: feature cache folder (default :func:`~amsnet_lib.features.default_cache_dir`).
 
     Returns:
@@ -166,6 +202,7 @@ def augmented_features(features, augment: str = "channels", *, audio_dir, copies
 
     if augment not in AUGMENTATIONS:
         raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {augment!r}")
+    copies = COPIES[augment] if copies is None else copies
     if augment == "none" or copies < 1:
         return features
     audio_dir = Path(audio_dir)
@@ -176,7 +213,7 @@ def augmented_features(features, augment: str = "channels", *, audio_dir, copies
         name = Path(row["path"]).stem
         dst = audio_dir / augment / f"{name}.{k}.wav"
         rng = np.random.default_rng(_seed(augment, Path(row["path"]).name, k))
-        y, what = random_channel(load_audio(row["path"], sample_rate=sr), sr, rng)  # drawn even if cached: same text
+        y, what = _perturb(augment, load_audio(row["path"], sample_rate=sr), sr, k, rng)  # made even if cached: same text
         if not dst.is_file():
             dst.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(dst) as tmp:

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from . import studies  # configuration dataclasses only: cheap, and --help names the studies
-from .config import (CORPUS_BATCH_SIZE, FUSION_TRAIN, MODELS, MONITORS, OPTIMIZERS, PROTOCOLS, QUICK_TRAIN, RECIPES, ExperimentConfig,
-                     FeatureConfig, FRLMConfig, TrainConfig, URLMConfig)
+from .config import (AUGMENTATIONS, CORPUS_BATCH_SIZE, FUSION_TRAIN, MODELS, MONITORS, OPTIMIZERS, PROTOCOLS, QUICK_TRAIN,
+                     RECIPES, ExperimentConfig, FeatureConfig, FRLMConfig, TrainConfig, URLMConfig)
 
 
 def _add_corpus_args(p: argparse.ArgumentParser) -> None:
@@ -451,6 +451,35 @@ def _paper_validation(args, feats, corpus: str) -> tuple[str, float | None]:
             f"{v['val_loss']:.4f}."), v["val_ua"]
 
 
+def _augment_table(args, table, plain, corpus: str, root, donor, engine) -> None:
+    """The table of a search with ``--augment``: its trials beside the recipe's current values
+    without the augmentation, on the same validation splits (read back from the search store, or
+    trained there: no test fold either way)."""
+    from pathlib import Path
+
+    from .search import STAGE_MODELS, validation_score
+    from .tables import write_table
+
+    exp = studies.experiment(corpus, STAGE_MODELS[args.stage], args.protocol, args.profile, features=plain.config,
+                             recipe="tuned")
+    ref = validation_score(exp, plain, root / "folds", device=args.device, weights_from=donor, engine=engine)
+    best = float(table["val_ua"].max())
+    stem = Path(args.table) / f"recipe_search_{corpus}_{args.stage}_{args.augment}"
+    cmd = f"amsnet search --stage {args.stage} --augment {args.augment} --trials {args.trials}"
+    write_table(table, stem, caption=f"Recipe search, {args.stage.upper()} with {args.augment} augmentation, {corpus} "
+                                     f"[{args.protocol}] validation",
+                notes=[f"`{cmd}`: every trial trains on the fit part and its {args.augment} copies "
+                       "(amsnet_lib.channels.augmented_features); the folds, validation splits and test folds are the "
+                       "originals', no copy is validated or tested on, and no trial evaluated a test fold. Trial 0 is "
+                       "the tuned recipe's current values: the augmentation alone.",
+                       f"Reference, the tuned recipe's {args.stage.upper()} without augmentation on the same validation "
+                       f"splits: val UA {ref.ua:.2f}, val WA {ref.wa:.2f}, val loss {ref.loss:.4f}.",
+                       (f"The best row is above the reference: by the search's rule, {args.augment} augmentation is due to "
+                        "join the tuned recipe (amsnet_lib/studies.py says where it stands)." if best > ref.ua else
+                        f"No row is above the reference: the tuned recipe trains without {args.augment} augmentation.")])
+    print(f"wrote {stem}.md")
+
+
 def _cmd_search(args) -> int:
     from pathlib import Path
 
@@ -465,9 +494,17 @@ def _cmd_search(args) -> int:
     donor = None if args.weights_from == "none" else (args.weights_from or default_run_dir())
     engine = _engine(args, args.cpus, args.threads)
     print(f"trial folds: {_engine_line(engine)}")
+    plain = feats
+    if args.augment != "none":
+        from .channels import augmented_features
+
+        feats = augmented_features(feats, args.augment, audio_dir=_report_dir(args).parent / "augmented",
+                                   feature_cache=args.cache_dir)
     table = run_search(args.stage, feats, root, trials=args.trials, corpus=corpus, protocol=args.protocol,
-                       profile=args.profile, device=args.device, weights_from=donor, engine=engine)
-    if args.table and len(table):
+                       profile=args.profile, device=args.device, weights_from=donor, engine=engine, augment=args.augment)
+    if args.table and len(table) and args.augment != "none":
+        _augment_table(args, table, plain, corpus, root, donor, engine)
+    elif args.table and len(table):
         stem = Path(args.table) / f"recipe_search_{corpus}_{args.stage}"
         grid = args.stage == "fusion"
         notes = [f"Search of the tuned recipe's {args.stage.upper()} stage (`amsnet search --stage {args.stage} --trials "
@@ -560,8 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs); an interrupted fit resumes")
-    p.add_argument("--augment", default="none", choices=["none", "channels"],
-                   help="channels: also train on one random-channel copy of every utterance (amsnet_lib.channels; the "
+    p.add_argument("--augment", default="none", choices=list(AUGMENTATIONS),
+                   help="channels: also train on one random-channel copy of every utterance; speed: on copies at 0.9 and "
+                        "1.1 times the speed (amsnet_lib.channels; the "
                         "derived audio goes to augmented/ beside the feature cache; results/tables/channel_shift_urlm_val.md "
                         "vs channel_shift_urlm_channels_val.md measure it)")
     p.set_defaults(func=_cmd_fit)
@@ -605,6 +643,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default="full", choices=list(studies.PROFILES))
     p.add_argument("--root", default=None, help="search store (default: <run store>/search)")
     p.add_argument("--table", default="results/tables", help="folder of the trial table recipe_search_<corpus>_<stage> ('' to skip)")
+    p.add_argument("--augment", default="none", choices=list(AUGMENTATIONS),
+                   help="train every trial with this audio-level augmentation too (its copies' audio goes to augmented/ "
+                        "beside the feature cache): a search of its own, table recipe_search_<corpus>_<stage>_<augment>")
     p.add_argument("--weights-from", default=None, metavar="RUN_DIR",
                    help="run store whose finished branch folds of the same key are reused, weights only (default: "
                         "$AMSNET_RUN_DIR or ./runs; 'none' to train every branch fold in the search store)")

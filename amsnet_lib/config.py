@@ -261,6 +261,8 @@ MODELS = ("frlm", "urlm", "concat", "early", "amsnet", "late")
 LATE_WEIGHTS = tuple(round(0.05 * i, 2) for i in range(21))
 PROTOCOLS = ("paper", "loso", "loso_session", "split_file")
 NORMALISATIONS = ("corpus", "speaker")
+#: Training augmentations at audio level (:func:`amsnet_lib.channels.augmented_features`).
+AUGMENTATIONS = ("none", "channels", "speed")
 #: Member m of a seed ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * m``: far above the
 #: training seeds in use (0-4), so no member repeats another experiment's seed.
 MEMBER_SEED_STRIDE = 1000
@@ -310,10 +312,12 @@ class ExperimentConfig:
             :meth:`init_seed` (``seed + 1000 m``) but draws the validation split of ``seed``, so
             that every member of an ensemble is selected, and the ensemble scored, on the same
             validation utterances. Part of the run key only when not 0.
-        augment: training-time channel augmentation (beyond the paper): ``none``, or ``channels``
-            (random-channel copies of the training utterances, made by
-            :func:`amsnet_lib.channels.augmented_features` before training; the engine trains on a
-            copy only when its original is in the fit part, and never validates or tests on one).
+        augment: training-time augmentation at audio level (beyond the paper, :data:`AUGMENTATIONS`):
+            ``none``; ``channels`` (a random-channel copy of each training utterance); ``speed``
+            (speed perturbation: copies at 0.9 and 1.1 times the speed, Ko et al. 2015). The copies
+            are made by :func:`amsnet_lib.channels.augmented_features` before training; folds are
+            drawn over the originals, and the engine trains on a copy only when its original is in
+            the fit part, and never validates or tests on one.
     """
 
     corpus: str = "emodb"
@@ -343,8 +347,8 @@ class ExperimentConfig:
             raise ValueError(f"member must be 0 or more, got {self.member!r}")
         if self.recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {RECIPES}, got {self.recipe!r}")
-        if self.augment not in ("none", "channels"):
-            raise ValueError(f"augment must be none or channels, got {self.augment!r}")
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
         if self.model not in MODELS:

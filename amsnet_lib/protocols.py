@@ -37,8 +37,19 @@ def make_folds(
     split_seed: int = 0,
     split_file: str | None = None,
 ) -> list[Fold]:
-    """The folds of a protocol over a corpus table (see the module docstring)."""
+    """The folds of a protocol over a corpus table (see the module docstring).
+
+    A table with augmented copies (a ``source`` column, :func:`amsnet_lib.channels.augmented_features`)
+    is split over its originals, so its folds are those of the originals alone; no copy is in any
+    fold (the engine adds each copy to the fit part of its original's fold).
+    """
     from sklearn.model_selection import StratifiedKFold
+
+    if "source" in table.columns:
+        original = np.flatnonzero(table["source"].fillna("").astype(str).to_numpy() == "")
+        folds = make_folds(table.iloc[original].drop(columns="source").reset_index(drop=True), protocol,
+                           n_folds=n_folds, split_seed=split_seed, split_file=split_file)
+        return [Fold(f.name, original[f.train], original[f.test]) for f in folds]
 
     n = len(table)
     idx = np.arange(n)

@@ -301,7 +301,8 @@ def trial_components(stage: str, params: dict) -> dict:
 
 def run_search(stage: str, features: Features, root: str | os.PathLike, *, trials: int, corpus: str = "emodb",
                protocol: str = "paper", profile: str = "full", seed: int = 0, device=None, progress: bool = True,
-               baseline: dict | None = None, weights_from: str | os.PathLike | None = None, engine=None) -> pd.DataFrame:
+               baseline: dict | None = None, weights_from: str | os.PathLike | None = None, engine=None,
+               augment: str = "none") -> pd.DataFrame:
     """A bounded, resumable Optuna search (TPE sampler) of the tuned recipe for one branch stage.
 
     Each trial is a :func:`validation_score` of the stage under :data:`SPACES`' values, maximising
@@ -320,6 +321,10 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
         weights_from: a run store whose finished branch folds are reused (:func:`validation_score`).
         engine: where a trial's folds train (:func:`validation_score`); trials run one after another,
             each one's folds side by side.
+        augment: every trial trains with this audio-level augmentation (``ExperimentConfig.augment``;
+            ``features`` must hold its copies, :func:`amsnet_lib.channels.augmented_features`): a
+            search of its own (journal ``<corpus>-<protocol>-<stage>-<augment>``), whose trial 0,
+            the recipe's current values, measures the augmentation alone. Folds are the originals'.
 
     Returns:
         One row per finished trial: number, values, val_ua, val_wa, val_loss, seconds.
@@ -334,7 +339,11 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
         raise ValueError(f"stage must be one of {sorted(SPACES)}, got {stage!r}")
     space = SPACES[stage]
     root = Path(root)
-    name = f"{corpus}-{protocol}-{stage}"
+    name = f"{corpus}-{protocol}-{stage}" + (f"-{augment}" if augment != "none" else "")
+    copies = "source" in features.table.columns
+    if copies != (augment != "none"):
+        raise ValueError(f"augment={augment!r} but the features {'hold' if copies else 'hold no'} augmented copies: "
+                         "pass the features amsnet_lib.channels.augmented_features made for it")
     (root / name).mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(root / name / "journal.log")))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -361,6 +370,7 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
         params = {k: trial.suggest_categorical(k, list(v)) for k, v in space.items()}
         exp = studies.tuned(studies.experiment(corpus, model, protocol, profile), quick=profile == "quick",
                             **trial_components(stage, params))
+        exp = dataclasses.replace(exp, augment=augment)
         score = validation_score(exp, features, root / "folds", device=device, progress=progress,
                                  weights_from=weights_from, engine=engine)
         trial.set_user_attr("val_wa", score.wa)

@@ -397,6 +397,8 @@ def corpus_relative_paths(paths) -> list[str]:
 
 
 def _prediction_frame(table: pd.DataFrame, idx, ev: dict, classes, seed, fold) -> pd.DataFrame:
+    if "source" in table.columns:  # augmented copies: paths relative to the corpus, whose originals are tested
+        table = table[table["source"].fillna("").astype(str) == ""]
     path = np.asarray(corpus_relative_paths(table["path"]), dtype=object)[idx]
     df = pd.DataFrame({"seed": seed, "fold": fold, "path": path, "true": None, "pred": ev["pred"]})
     df["true"] = [int(v) for v in ev["true"]]
@@ -723,11 +725,10 @@ def run_experiment(
     """
     from tqdm.auto import tqdm
 
-    if "source" in features.table.columns:  # folds over originals and copies would test on copies
-        raise AmsnetError(None, "cross-validation of augmented features (a table with a `source` column) is not "
-                                "supported: its folds would mix copies and originals",
-                          "cross-validate the original features; augment only a model's training data "
-                          "(amsnet_lib.channels.augmented_features, then fit_final)")
+    if "source" in features.table.columns and exp.augment == "none":
+        raise AmsnetError(None, "augmented features (a table with a `source` column) but an experiment with "
+                                "augment='none': its run keys would not say that it trained on copies",
+                          "set the experiment's augment to the augmentation that made the copies")
     if not finished_only:
         _check_trainable(features)
     store = store if isinstance(store, RunStore) else RunStore(store)

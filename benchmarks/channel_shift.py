@@ -94,8 +94,6 @@ def train(out_dir: Path, model: str = "amsnet", recipe: str = "paper", augment: 
     from amsnet_lib.checkpoint import describe_training_data, save_checkpoint
 
     path = out_dir / f"model_{model_tag(model, recipe, augment, profile, split)}.pt"
-    if path.is_file():
-        return path
     speakers = SPLITS[split][0]
     feats, tr, _ = load_split(feature_cache, split)
     train_feats = feats.subset(tr)
@@ -103,16 +101,37 @@ def train(out_dir: Path, model: str = "amsnet", recipe: str = "paper", augment: 
                              variant=f"channel_shift train={'+'.join(speakers)}")
     exp = _configure(exp, recipe, profile)
     if augment != "none":
+        exp = dataclasses.replace(exp, augment=augment)
+    if path.is_file():
+        if _trained_as(path, exp):
+            return path
+        # the recipe changed since this model was trained (its scores are keyed by the file's digest)
+        print(f"{path.name}: trained with another configuration than {recipe}'s current one; training again")
+    if augment != "none":
         from amsnet_lib.channels import augmented_features
 
         train_feats = augmented_features(train_feats, augment, audio_dir=out_dir / "augmented", feature_cache=feature_cache)
-        exp = dataclasses.replace(exp, augment=augment)
     net, normaliser = ams.fit_final(exp, train_feats, store=run_dir)
     meta = {"data": f"EmoDB speakers {' '.join(speakers)} (benchmarks/channel_shift.py)", "recipe": recipe,
             "augment": augment, "profile": profile}
     meta.update(describe_training_data(train_feats.table, train_feats.classes))
     save_checkpoint(path, net, exp, train_feats.classes, normaliser, meta)
     return path
+
+
+def _trained_as(path: Path, exp) -> bool:
+    """Whether the checkpoint ``path`` holds a model of configuration ``exp``."""
+    from amsnet_lib.checkpoint import config_to_dict, load_checkpoint
+
+    return config_to_dict(load_checkpoint(path)[1].experiment) == config_to_dict(exp)
+
+
+def checkpoint_digest(path: Path) -> str:
+    """The first 12 hex digits of ``path``'s SHA-256: the scores of a model are kept under it, so a
+    model trained again (another recipe) is scored again."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
 def main(argv=None) -> int:
@@ -240,7 +259,7 @@ def run_benchmark(ckpt, cache, out, tag, args) -> int:
     train_speakers, test_speakers = SPLITS[args.split]
     test_table = feats.table.iloc[te].reset_index(drop=True)
     test_table.attrs = dict(feats.table.attrs)
-    scores_dir = cache / "scores" / tag
+    scores_dir = cache / "scores" / tag / checkpoint_digest(ckpt)
     rows, curves = [], []
     for condition in CONDITIONS:
         done = scores_dir / f"{condition}.json"
@@ -319,7 +338,9 @@ def augmentation_table(cache: Path, out: Path, args) -> None:
     tags = {a: model_tag(args.model, args.recipe, a, args.profile, "validation") for a in ("none", "channels")}
     scores = {}
     for aug, tag in tags.items():
-        files = [cache / "scores" / tag / f"{c}.json" for c in CONDITIONS]
+        model = cache / f"model_{tag}.pt"
+        files = [cache / "scores" / tag / (checkpoint_digest(model) if model.is_file() else "-") / f"{c}.json"
+                 for c in CONDITIONS]
         if not all(f.is_file() for f in files):
             return  # the other one has not been scored yet
         scores[aug] = {c: json.loads(f.read_text()) for c, f in zip(CONDITIONS, files)}

@@ -75,12 +75,48 @@ def test_augmented_features_add_cached_copies_that_train_only_with_their_origina
     fit, val, fold = _without_augmented_leaks(aug, np.array([0, 1, 2, 3, 6, 7, 10]), np.array([4, 9]),
                                               Fold("f", np.arange(12), np.array([5, 11])))
     assert list(fit) == [0, 1, 2, 3, 6, 7, 8, 9] and list(val) == [4] and list(fold.test) == [5]
-    with pytest.raises(ValueError, match="augment must be one of none, channels"):
-        augmented_features(feats, "speed", audio_dir=tmp_path / "aug")
+    with pytest.raises(ValueError, match="augment must be one of none, channels, speed"):
+        augmented_features(feats, "pitch", audio_dir=tmp_path / "aug")
     assert augmented_features(feats, "none", audio_dir=tmp_path / "aug") is feats
+    # speed perturbation: two copies of each, at 0.9 and 1.1, the second run reading the first's files
+    fast = augmented_features(feats, "speed", audio_dir=tmp_path / "aug", feature_cache=tmp_path / "cache", progress=False)
+    assert len(fast) == 18 and list(fast.table["channel"][6:]) == ["speed 0.9"] * 6 + ["speed 1.1"] * 6
+    assert list(fast.table["source"][6:]) == list(table["path"]) * 2 and list(fast.labels[12:]) == list(feats.labels)
+    assert not np.array_equal(fast.spec[6:12], fast.spec[12:])
 
 
-def test_cross_validation_refuses_augmented_features(tmp_path):
+def test_speed_perturbation_scales_duration_and_pitch_together():
+    from amsnet_lib.channels import speed_perturb
+
+    x = np.sin(2 * np.pi * 400.0 * np.arange(16000) / 16000).astype(np.float32)
+    for factor in (0.9, 1.1):
+        y = speed_perturb(x, factor)
+        assert y.dtype == np.float32 and abs(len(y) - 16000 / factor) <= 2
+        middle = y[200:-200]  # away from the resampler's edges
+        peak = np.fft.rfftfreq(len(middle), 1 / 16000)[np.argmax(np.abs(np.fft.rfft(middle)))]
+        assert abs(peak - 400.0 * factor) < 3  # the tone moves with the speed
+    with pytest.raises(ValueError, match="speed factor"):
+        speed_perturb(x, 0.0)
+
+
+def test_folds_of_augmented_features_are_the_originals_folds_and_hold_no_copy():
+    from amsnet_lib.protocols import make_folds
+
+    n = 40
+    originals = pd.DataFrame({"path": [f"/c/{i:02d}.wav" for i in range(n)], "label": ["a", "b"] * (n // 2),
+                              "speaker": [f"{10 + i % 4}" for i in range(n)]})
+    copies = originals.assign(source=originals["path"], path=[f"/aug/{i:02d}.0.wav" for i in range(n)])
+    table = pd.concat([originals.assign(source=""), copies], ignore_index=True)
+    for protocol in ("paper", "loso"):
+        plain, aug = make_folds(originals, protocol), make_folds(table, protocol)
+        assert [f.name for f in aug] == [f.name for f in plain]
+        for p, a in zip(plain, aug):  # the originals sit first: the same positions
+            np.testing.assert_array_equal(p.train, a.train)
+            np.testing.assert_array_equal(p.test, a.test)
+            assert a.train.max() < n and a.test.max() < n
+
+
+def test_cross_validation_of_augmented_features_needs_the_augmentation_named(tmp_path):
     from amsnet_lib.errors import AmsnetError
     from amsnet_lib.studies import experiment
     from amsnet_lib.training import run_experiment
@@ -88,7 +124,7 @@ def test_cross_validation_refuses_augmented_features(tmp_path):
     class _F:  # only the table is looked at before the refusal
         table = pd.DataFrame({"path": ["a"], "label": ["x"], "source": [""]})
 
-    with pytest.raises(AmsnetError, match="cross-validation of augmented features"):
+    with pytest.raises(AmsnetError, match="augment='none'"):
         run_experiment(experiment("custom", "urlm", "paper", "quick"), _F(), store=tmp_path)
 
 
@@ -115,3 +151,20 @@ def test_cli_fit_augment_trains_on_copies_and_records_the_originals(tmp_path, ca
     assert info.experiment.augment == "channels" and info.meta["n_utterances"] == 8
     assert info.meta["training_sha256"] == sorted(file_digest(p) for p in train.rglob("*.wav"))
     assert len(list((tmp_path / "cache" / "augmented" / "channels").glob("*.wav"))) == 8
+
+
+def test_channel_shift_benchmark_reuses_a_cached_model_only_for_its_configuration(tiny_ckpt):
+    """The benchmark's cache is named by model and recipe; a recipe whose values changed (the tuned
+    recipe's URLM did) must not be scored with the model its old values trained."""
+    import dataclasses
+
+    from amsnet_lib.checkpoint import load_checkpoint
+    from benchmarks import channel_shift
+
+    exp = load_checkpoint(tiny_ckpt)[1].experiment
+    assert channel_shift._trained_as(tiny_ckpt, exp)
+    changed = dataclasses.replace(exp, branch_train=dataclasses.replace(exp.branch_train, lr=exp.branch_train.lr * 3))
+    assert not channel_shift._trained_as(tiny_ckpt, changed)
+    # scores are kept per checkpoint file: another file, another folder
+    assert channel_shift.checkpoint_digest(tiny_ckpt) == channel_shift.checkpoint_digest(tiny_ckpt)
+    assert len(channel_shift.checkpoint_digest(tiny_ckpt)) == 12

@@ -409,3 +409,43 @@ def test_variant_table_pairs_each_model_with_its_base_row_and_names_the_validati
                                                 variant_label="b")
     assert t["validation prefers"].tolist() == ["searched", "tuned"]  # a tie keeps the base
     assert t.loc[1, "ΔWA (pp)"] < 0 and t.loc[1, "WA, searched (%)"] < t.loc[1, "WA, tuned (%)"]
+
+
+def _with_copies(feats):
+    """``feats`` and one copy of each utterance (as amsnet_lib.channels.augmented_features lays them out)."""
+    from amsnet_lib.features import Features
+
+    copies = feats.table.assign(source=feats.table["path"], path=[p.replace("/x/", "/aug/") for p in feats.table["path"]])
+    table = pd.concat([feats.table.assign(source=""), copies], ignore_index=True)
+    return Features(np.concatenate([feats.frames, feats.frames + 0.1]), np.concatenate([feats.mask, feats.mask]),
+                    np.concatenate([feats.spec, feats.spec - 0.1]), np.concatenate([feats.labels, feats.labels]),
+                    list(feats.classes), table, feats.config)
+
+
+def test_cross_validation_with_augmented_copies_tests_the_originals_and_trains_on_copies(tmp_path):
+    feats = _features()
+    plain = run_experiment(_exp("urlm"), feats, store=tmp_path, device="cpu", progress=False)
+    aug = run_experiment(_exp("urlm", augment="speed"), _with_copies(feats), store=tmp_path, device="cpu", progress=False)
+    # the same test utterances (originals only), the copies of the fit originals in the fit part
+    assert sorted(aug.predictions["path"]) == sorted(plain.predictions["path"]) and len(aug.predictions) == len(feats)
+    assert (aug.folds["n_test"] == plain.folds["n_test"]).all() and (aug.folds["n_val"] == plain.folds["n_val"]).all()
+    assert (aug.folds["n_train"] == 2 * plain.folds["n_train"]).all()
+
+
+def test_search_with_augmentation_is_a_search_of_its_own(tmp_path, monkeypatch):
+    feats = _features()
+    base = _tuned_exp("urlm")
+    current = studies.tuned(base, quick=True).branch_train
+    monkeypatch.setattr(search, "SPACES", {"urlm": {"lr": (current.lr, 3e-3)}, "frlm": {}})
+    monkeypatch.setattr(studies, "experiment", lambda *a, **kw: dataclasses.replace(base, recipe=kw.get("recipe", "paper")))
+    table = search.run_search("urlm", _with_copies(feats), tmp_path, trials=1, corpus="synthetic", profile="quick",
+                              progress=False, augment="speed")
+    assert len(table) == 1 and (tmp_path / "synthetic-paper-urlm-speed" / "journal.log").is_file()
+    assert not (tmp_path / "synthetic-paper-urlm").exists()
+    trial = dataclasses.replace(studies.tuned(studies.experiment(), quick=True,
+                                              **search.trial_components("urlm", {"lr": current.lr})), augment="speed")
+    key = runstore.branch_key("urlm", trial, 2 * len(feats))  # the augmentation is part of the trial's keys
+    assert [p.name for p in tmp_path.glob("folds/urlm-*")] == [f"urlm-{key}"] and not list(tmp_path.rglob("predictions.csv"))
+    with pytest.raises(ValueError, match="hold no augmented copies"):
+        search.run_search("urlm", feats, tmp_path, trials=1, corpus="synthetic", profile="quick", progress=False,
+                          augment="speed")
