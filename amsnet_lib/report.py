@@ -143,6 +143,7 @@ def build_report(
     suite: pd.DataFrame | None = None,
     gpu: str | Sequence[str] | None = None,
     cpu_run: str | None = None,
+    searches: Sequence[str] = (),
 ) -> str:
     """The reproduction report (Markdown): every paper table beside ours, figures, hardware, time.
 
@@ -168,6 +169,8 @@ def build_report(
             ``# title``, its ``## `` sections go one level below it.
         cpu_run: the text of ``cpu_amsnet_run.txt`` (``benchmarks/cpu_amsnet_run.sh``: the full 5-fold
             AMSNet run on the CPU from an empty run store); see :func:`cpu_run_facts`.
+        searches: names of the tables ``amsnet search`` wrote (``recipe_search_*``): how the tuned
+            recipe was chosen, linked after its tables.
     """
     availability = dict(availability or {})
     study_tables = dict(study_tables or {})
@@ -256,6 +259,13 @@ def build_report(
            "trained with the paper recipe, on the same test utterances (notebook 03, "
            "`significance.recipe_significance_table`): Δ = tuned − paper, a 95 % interval and p from the paired bootstrap, "
            "McNemar's exact test. A model the tuned recipe trains as the paper does is the same run.")
+    out.extend(["## Beyond the paper: how the tuned recipe was chosen", "",
+                "`amsnet search` (docs/RECIPE.md): each trial scored by the mean validation UA over the folds' "
+                "validation splits, drawn from their training parts; no trial evaluated a test fold. The tuned recipe "
+                "holds each stage's best trial (`amsnet_lib/studies.py`); each table says whether its best row passed "
+                "the reference it names.", ""])
+    out.extend([f"- [`{n}`](tables/{n}.md)" for n in sorted(searches)] or [f"Ours: {NOT_RUN}."])
+    out.append("")
     beyond("the tuned recipe's URLM training against the paper's", "paper_urlm",
            "The tuned recipe's URLM is the URLM search's best trial (`studies.TUNED_URLM`, chosen on the validation "
            "splits: [recipe_search_emodb_urlm.md](tables/recipe_search_emodb_urlm.md)); until that trial had finished, "

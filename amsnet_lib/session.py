@@ -411,6 +411,7 @@ class Session:
         figures = sorted(f.name for f in self.figures_dir.glob("*.png")) if self.figures_dir.is_dir() else []
         text = build_report(summary, profile=self.profile, protocols=protocols, availability=self.availability,
                             study_tables=study_tables, figures=figures, timings=read_timings(self.results_dir / "timings.csv"),
+                            searches=sorted(f.stem for f in self.tables_dir.glob("recipe_search_*.md")),
                             environment=environment_info(), tables_out=self.tables_dir,
                             diagnostics={f.stem: f.read_text() for f in (self.tables_dir / f"{n}.md" for n in diagnostics)
                                          if f.is_file()},

@@ -147,8 +147,11 @@ def test_build_report_labels_protocols_and_marks_missing(tmp_path):
     env = {"cpu": "Test CPU", "cores": 2, "memory": "1 GiB", "gpu": "none", "os": "linux", "python": "3.11", "versions": {"torch": "x"}}
     md = report.build_report(SUMMARY, profile="full", protocols=["paper", "loso"], availability=AVAIL, study_tables=study,
                              figures=["fig4_confusion_emodb_paper.png"], timings=timings, environment=env,
-                             se_params={r: 1 for r in studies.SE_RATIOS}, tables_out=tmp_path)
+                             se_params={r: 1 for r in studies.SE_RATIOS}, tables_out=tmp_path,
+                             searches=["recipe_search_emodb_urlm", "recipe_search_emodb_frlm_speed"])
     assert "[paper]" in md and "[loso]" in md and "leave one speaker out" in md
+    chosen = md.split("## Beyond the paper: how the tuned recipe was chosen")[1].split("\n## ")[0]
+    assert "- [`recipe_search_emodb_frlm_speed`](tables/recipe_search_emodb_frlm_speed.md)\n- [`recipe_search_emodb_urlm`]" in chosen
     assert "Table 2" in md and "Table 3" in md and "Table 4" in md and "Table 5" in md
     assert tables.NOT_AVAILABLE in md  # IEMOCAP
     assert "Test CPU" in md and "GPU: none" in md and "Total: 3.0 min" in md
@@ -163,6 +166,7 @@ def test_build_report_without_anything():
     md = report.build_report(None, profile="quick", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS})
     assert "Profile quick" in md and "not measured" in md
     assert "80.00" not in md
+    assert f"how the tuned recipe was chosen\n\n`amsnet search`" in md and f"Ours: {tables.NOT_RUN}." in md
 
 
 def test_record_and_read_timings(tmp_path):
