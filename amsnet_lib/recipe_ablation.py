@@ -41,9 +41,8 @@ NOTES = [
     "utterances (10,000 resamples within each fold and seed, `significance.significance_table`): the trained models "
     "held fixed, so the spread between seeds is not in it.",
     "URLM is trained as in the paper in every row (`studies.PAPER_URLM`), as the tuned recipe's URLM was when this "
-    "study was measured; the recipe's URLM is now the URLM search's best trial (`studies.TUNED_URLM`), whose change "
-    "of URLM's test figures lies within its interval (`paper_urlm_*` tables). AMSNet's variants change its FRLM "
-    "(and, for label smoothing, its head) only.",
+    "study was measured; the recipe's URLM is now the URLM search's best trial (`studies.TUNED_URLM`), whose "
+    "components are not ablated. AMSNet's variants change its FRLM (and, for label smoothing, its head) only.",
 ]
 
 

@@ -112,6 +112,8 @@ def render_card(meta: dict | None, checkpoint_name: str = "amsnet_emodb.pt") -> 
     other_recipe = "tuned" if recipe == "paper" else "paper"
     other_text = (f"\n- The same architecture with the {other_recipe} recipe, leave one speaker out: {_acc_text(other)}"
                   if isinstance(other, dict) else "")
+    finetune_text = ("" if exp.finetune is None else
+                     f"\n  Then the whole model fine-tuned end to end (stage 3, beyond the paper): {training_text(exp.finetune)}.")
     status = (f"Trained {m.get('date', '?')} with amsnet {m.get('amsnet_version', '?')}"
               f"{', commit ' + m['git_commit'][:10] if m.get('git_commit') else ''}; profile `{m.get('profile', '?')}`."
               if trained else
@@ -147,7 +149,7 @@ summary (`results/tables/summary.csv`), never typed in by hand.
   every training file, so `amsnet evaluate` leaves EmoDB's files out (training accuracy is no result).
 - **Protocol**: two-stage training as in the paper (branches pre-trained, then the fusion head
   over frozen branches), the {recipe} recipe; FRLM: {training_text(exp.stage_train("frlm"))}{f"; {exp.frlm.frame_stack} frames per recurrent step" if exp.frlm.frame_stack > 1 else ""}.
-  URLM: {training_text(exp.stage_train("urlm"))}. Fusion head: {training_text(exp.stage_train("fusion"))}.
+  URLM: {training_text(exp.stage_train("urlm"))}. Fusion head: {training_text(exp.stage_train("fusion"))}.{finetune_text}
   Features standardised with statistics of the training utterances (stored in the checkpoint).
 
 ## Accuracy
