@@ -106,7 +106,9 @@ TUNED_BRANCH = dict(optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=32
 #: search's best trial by validation UA: trial 3 of results/tables/recipe_search_emodb_urlm.md, val UA
 #: 86.11 against the paper training's 85.11 on the same splits. Until that trial's last folds had
 #: finished, validation kept URLM's paper training (the two finished trials: 83.93 and 80.87); the
-#: rows trained then are the study :func:`paper_urlm_study`.
+#: rows trained then are the study :func:`paper_urlm_study`. Speed perturbation of URLM's training audio
+#: passed these values on validation (results/tables/recipe_search_emodb_urlm_speed.md) but is not part
+#: of them yet: ExperimentConfig.augment applies to every stage, and FRLM's validation refused it.
 TUNED_URLM: dict | None = dict(lr=3e-4, time_mask=0.1, freq_mask=0.1, noise_std=0.05, mixup=0.0, label_smoothing=0.1,
                                epochs=80)
 #: ``tuned(..., urlm=PAPER_URLM)``: URLM trained as in the paper inside the tuned recipe.
