@@ -248,6 +248,12 @@ def _cmd_train(args) -> int:
     feats = _load(args)
     corpus = feats.table.attrs.get("corpus", "custom")
     exp = _experiment(args, corpus, feats, **_protocol_kwargs(args))
+    if args.augment != "none":  # the folds stay the originals'; a copy trains only beside its original
+        from .channels import augmented_features
+
+        feats = augmented_features(feats, args.augment, audio_dir=_report_dir(args).parent / "augmented",
+                                   feature_cache=args.cache_dir)
+        exp = dataclasses.replace(exp, augment=args.augment)
     if (args.workers > 1 or args.ray_address) and not args.finished_only:
         from .engine import pretrain
 
@@ -569,6 +575,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ensemble", type=int, default=1, metavar="N",
                    help="N > 1: also train members 1..N-1 (other seeds, the same validation splits), choose the ensemble "
                         "size 1..N on validation and report the test folds for that size (beyond the paper; docs/RECIPE.md)")
+    p.add_argument("--augment", default="none", choices=list(AUGMENTATIONS),
+                   help="also train on audio-level copies of each fit utterance (channels: a random channel; speed: 0.9 "
+                        "and 1.1 times the speed), their audio beside the feature cache in augmented/; the folds, "
+                        "validation splits and test folds stay the originals' (summary row variant augment=<name>)")
     _add_engine_args(p)
     p.set_defaults(func=_cmd_train)
 

@@ -327,9 +327,9 @@ class ExperimentResult:
             "protocol": c.protocol,
             "recipe": c.recipe,
             "model": c.model,
-            # a non-default normalisation is part of what the row measures: it keeps its own row
-            "variant": ", ".join(v for v in (c.variant, f"normalisation={c.normalisation}"
-                                             if c.normalisation != "corpus" else "") if v),
+            # a non-default normalisation or augmentation is part of what the row measures: its own row
+            "variant": ", ".join(v for v in (c.variant, f"normalisation={c.normalisation}" if c.normalisation != "corpus"
+                                             else "", f"augment={c.augment}" if c.augment != "none" else "") if v),
             "n_folds": int(self.folds["fold"].nunique()),
             "complete": not self.missing,
             "n_seeds": int(self.folds["seed"].nunique()),

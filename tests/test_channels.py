@@ -153,6 +153,32 @@ def test_cli_fit_augment_trains_on_copies_and_records_the_originals(tmp_path, ca
     assert len(list((tmp_path / "cache" / "augmented" / "channels").glob("*.wav"))) == 8
 
 
+def test_cli_train_augment_cross_validates_on_the_originals_with_its_own_summary_row(tmp_path, capsys):
+    import torch
+
+    from amsnet_lib import cli
+
+    corpus = tmp_path / "c"
+    for i in range(6):
+        for label, f0 in (("high", 320.0), ("low", 110.0)):
+            (corpus / label).mkdir(parents=True, exist_ok=True)
+            sf.write(corpus / label / f"{label}{i}.wav", tone(1.0, f0 * (1 + 0.03 * i), seed=60 + i), 16000)
+    threads = torch.get_num_threads()
+    try:
+        assert cli.main(["train", "--corpus", str(corpus), "--duration", "1.0", "--profile", "full", "--model", "urlm",
+                         "--epochs", "2", "--folds", "3", "--run-dir", str(tmp_path / "runs"),
+                         "--cache-dir", str(tmp_path / "cache" / "features"), "--jobs", "1", "--threads", "1",
+                         "--summary", str(tmp_path / "summary.csv"), "--augment", "speed"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "(3 fold runs)" in out and len(list((tmp_path / "cache" / "augmented" / "speed").glob("*.wav"))) == 24
+    row = pd.read_csv(tmp_path / "summary.csv").iloc[0]
+    assert row["variant"] == "epochs=2, augment=speed" and row["model"] == "urlm"
+    preds = pd.concat(pd.read_csv(p) for p in (tmp_path / "runs").rglob("predictions.csv"))
+    assert len(preds) == 12 and not preds["path"].str.contains("augmented").any()  # the originals, each tested once
+
+
 def test_channel_shift_benchmark_reuses_a_cached_model_only_for_its_configuration(tiny_ckpt):
     """The benchmark's cache is named by model and recipe; a recipe whose values changed (the tuned
     recipe's URLM did) must not be scored with the model its old values trained."""
