@@ -128,17 +128,22 @@ def test_cross_validation_of_augmented_features_needs_the_augmentation_named(tmp
         run_experiment(experiment("custom", "urlm", "paper", "quick"), _F(), store=tmp_path)
 
 
+def _tone_corpus(root, per_class: int, seed: int):
+    """A folder corpus of 1-s tones, ``per_class`` of each of two labels (high, low)."""
+    for i in range(per_class):
+        for label, f0 in (("high", 320.0), ("low", 110.0)):
+            (root / label).mkdir(parents=True, exist_ok=True)
+            sf.write(root / label / f"{label}{i}.wav", tone(1.0, f0 * (1 + 0.03 * i), seed=seed + i), 16000)
+    return root
+
+
 def test_cli_fit_augment_trains_on_copies_and_records_the_originals(tmp_path, capsys):
     import torch
 
     from amsnet_lib import cli
     from amsnet_lib.checkpoint import file_digest, read_checkpoint_info
 
-    train = tmp_path / "train"
-    for i in range(4):
-        for label, f0 in (("high", 320.0), ("low", 110.0)):
-            (train / label).mkdir(parents=True, exist_ok=True)
-            sf.write(train / label / f"{label}{i}.wav", tone(1.0, f0 * (1 + 0.03 * i), seed=40 + i), 16000)
+    train = _tone_corpus(tmp_path / "train", 4, seed=40)
     out = tmp_path / "aug.pt"
     threads = torch.get_num_threads()
     try:
@@ -158,11 +163,7 @@ def test_cli_train_augment_cross_validates_on_the_originals_with_its_own_summary
 
     from amsnet_lib import cli
 
-    corpus = tmp_path / "c"
-    for i in range(6):
-        for label, f0 in (("high", 320.0), ("low", 110.0)):
-            (corpus / label).mkdir(parents=True, exist_ok=True)
-            sf.write(corpus / label / f"{label}{i}.wav", tone(1.0, f0 * (1 + 0.03 * i), seed=60 + i), 16000)
+    corpus = _tone_corpus(tmp_path / "c", 6, seed=60)
     threads = torch.get_num_threads()
     try:
         assert cli.main(["train", "--corpus", str(corpus), "--duration", "1.0", "--profile", "full", "--model", "urlm",
