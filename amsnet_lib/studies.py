@@ -32,7 +32,7 @@ TRAINING_SEEDS = (0, 1, 2)  # beyond the paper: the training seeds of the seed s
 SEED_MODELS = ("frlm", "urlm", "concat", "amsnet")
 #: Seed ensembles (beyond the paper, :mod:`amsnet_lib.ensemble`): members per ensemble, and the
 #: models ensembled (Table 5's, AMSNet first so that a partial run has it).
-ENSEMBLE_MEMBERS = 3
+ENSEMBLE_MEMBERS = 5
 ENSEMBLE_MODELS = ("amsnet", "concat", "frlm", "urlm", "early")
 
 
@@ -484,7 +484,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           {"model": _model}, table_prefix="tuned_recipe_"),
     Study("paper_urlm", paper_urlm_study, "03", "the tuned recipe with URLM paper-trained (beyond the paper)",
           {"model": _model}, table_prefix="paper_urlm_"),
-    # ~2.5 CPU-hours of members (amsnet pretrain --studies seed_ensemble)
+    # ~5 CPU-hours of members (amsnet pretrain --studies seed_ensemble)
     Study("seed_ensemble", seed_ensemble_study, "03", "seed ensembles of the tuned recipe (beyond the paper)",
           {"model": _model, "member": lambda c: c.member}, table_prefix="seed_ensemble_"),
     # ~9 CPU-hours: run only when named (amsnet pretrain --studies recipe_ablation)
