@@ -397,9 +397,12 @@ def corpus_relative_paths(paths) -> list[str]:
 
 
 def _prediction_frame(table: pd.DataFrame, idx, ev: dict, classes, seed, fold) -> pd.DataFrame:
-    if "source" in table.columns:  # augmented copies: paths relative to the corpus, whose originals are tested
-        table = table[table["source"].fillna("").astype(str) == ""]
-    path = np.asarray(corpus_relative_paths(table["path"]), dtype=object)[idx]
+    paths = np.asarray(table["path"].astype(str), dtype=object)
+    # augmented copies live outside the corpus: paths relative to the corpus root, which the originals give
+    original = ((table["source"].fillna("").astype(str) == "").to_numpy() if "source" in table.columns
+                else np.ones(len(paths), bool))
+    paths[original] = corpus_relative_paths(paths[original])
+    path = paths[idx]
     df = pd.DataFrame({"seed": seed, "fold": fold, "path": path, "true": None, "pred": ev["pred"]})
     df["true"] = [int(v) for v in ev["true"]]
     for i, c in enumerate(classes):

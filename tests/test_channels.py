@@ -99,6 +99,15 @@ def test_speed_perturbation_scales_duration_and_pitch_together():
         speed_perturb(x, 0.0)
 
 
+def test_predictions_name_the_originals_relative_to_the_corpus_wherever_the_copies_sit():
+    from amsnet_lib.training import _prediction_frame
+
+    table = pd.DataFrame({"path": ["/aug/a.0.wav", "/c/x/a.wav", "/c/y/b.wav"], "source": ["/c/x/a.wav", "", ""]})
+    ev = {"pred": np.array([0, 1]), "true": np.array([0, 1]), "proba": np.array([[0.9, 0.1], [0.2, 0.8]]), "alpha": None}
+    df = _prediction_frame(table, np.array([1, 2]), ev, ["p", "q"], 0, "f0")
+    assert list(df["path"]) == ["x/a.wav", "y/b.wav"]
+
+
 def test_folds_of_augmented_features_are_the_originals_folds_and_hold_no_copy():
     from amsnet_lib.protocols import make_folds
 
