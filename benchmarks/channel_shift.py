@@ -121,17 +121,17 @@ def train(out_dir: Path, model: str = "amsnet", recipe: str = "paper", augment: 
 
 def _trained_as(path: Path, exp) -> bool:
     """Whether the checkpoint ``path`` holds a model of configuration ``exp``."""
-    from amsnet_lib.checkpoint import config_to_dict, load_checkpoint
+    from amsnet_lib.checkpoint import config_to_dict, read_checkpoint_info
 
-    return config_to_dict(load_checkpoint(path)[1].experiment) == config_to_dict(exp)
+    return config_to_dict(read_checkpoint_info(path).experiment) == config_to_dict(exp)
 
 
 def checkpoint_digest(path: Path) -> str:
-    """The first 12 hex digits of ``path``'s SHA-256: the scores of a model are kept under it, so a
-    model trained again (another recipe) is scored again."""
-    import hashlib
+    """The first 12 hex digits of ``path``'s SHA-256 (:func:`amsnet_lib.checkpoint.file_digest`): the
+    scores of a model are kept under it, so a model trained again (another recipe) is scored again."""
+    from amsnet_lib.checkpoint import file_digest
 
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+    return file_digest(path)[:12]
 
 
 def main(argv=None) -> int:
