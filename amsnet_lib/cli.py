@@ -249,11 +249,7 @@ def _cmd_train(args) -> int:
     corpus = feats.table.attrs.get("corpus", "custom")
     exp = _experiment(args, corpus, feats, **_protocol_kwargs(args))
     if args.augment != "none":  # the folds stay the originals'; a copy trains only beside its original
-        from .channels import augmented_features
-
-        feats = augmented_features(feats, args.augment, audio_dir=_report_dir(args).parent / "augmented",
-                                   feature_cache=args.cache_dir)
-        exp = dataclasses.replace(exp, augment=args.augment)
+        feats, exp = _augmented(args, feats), dataclasses.replace(exp, augment=args.augment)
     if (args.workers > 1 or args.ray_address) and not args.finished_only:
         from .engine import pretrain
 
@@ -329,11 +325,7 @@ def _cmd_fit(args) -> int:
     exp = _experiment(args, corpus, feats, seeds=(args.seed,))
     originals = feats  # what the checkpoint records as its training data (the copies derive from them)
     if args.augment != "none":
-        from .channels import augmented_features
-
-        feats = augmented_features(feats, args.augment, audio_dir=_report_dir(args).parent / "augmented",
-                                   feature_cache=args.cache_dir)
-        exp = dataclasses.replace(exp, augment=args.augment)
+        feats, exp = _augmented(args, feats), dataclasses.replace(exp, augment=args.augment)
     model, normaliser = fit_final(exp, feats, store=args.run_dir, device=args.device)
     shown = corpus  # a manifest's or folder's own name (corpora.custom.corpus_name)
     val = exp.branch_train.val_fraction  # the one validation split of every stage (training.fold_data)
@@ -502,10 +494,7 @@ def _cmd_search(args) -> int:
     print(f"trial folds: {_engine_line(engine)}")
     plain = feats
     if args.augment != "none":
-        from .channels import augmented_features
-
-        feats = augmented_features(feats, args.augment, audio_dir=_report_dir(args).parent / "augmented",
-                                   feature_cache=args.cache_dir)
+        feats = _augmented(args, feats)
     table = run_search(args.stage, feats, root, trials=args.trials, corpus=corpus, protocol=args.protocol,
                        profile=args.profile, device=args.device, weights_from=donor, engine=engine, augment=args.augment)
     if args.table and len(table) and args.augment != "none":
@@ -700,6 +689,15 @@ def _report_grouped(items, what: str, report_path, stream=None) -> None:
         report_path = Path(report_path)
         atomic_write_text(report_path, pd.DataFrame(list(items), columns=["path", "reason"]).to_csv(index=False))
         print(f"  every one of them: {report_path}", file=stream)
+
+
+def _augmented(args, feats):
+    """``feats`` and their ``--augment`` copies (:func:`amsnet_lib.channels.augmented_features`), the
+    copies' audio in ``augmented/`` beside the feature cache."""
+    from .channels import augmented_features
+
+    return augmented_features(feats, args.augment, audio_dir=_report_dir(args).parent / "augmented",
+                              feature_cache=args.cache_dir)
 
 
 def _report_dir(args) -> Path:
