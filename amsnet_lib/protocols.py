@@ -29,6 +29,14 @@ class Fold:
     test: np.ndarray
 
 
+def original_rows(table: pd.DataFrame) -> np.ndarray:
+    """Boolean ``(len(table),)``: the rows that are recordings of the corpus, not augmented copies
+    (a copy names its original in the ``source`` column, :func:`amsnet_lib.channels.augmented_features`)."""
+    if "source" not in table.columns:
+        return np.ones(len(table), bool)
+    return (table["source"].fillna("").astype(str) == "").to_numpy()
+
+
 def make_folds(
     table: pd.DataFrame,
     protocol: str = "paper",
@@ -46,7 +54,7 @@ def make_folds(
     from sklearn.model_selection import StratifiedKFold
 
     if "source" in table.columns:
-        original = np.flatnonzero(table["source"].fillna("").astype(str).to_numpy() == "")
+        original = np.flatnonzero(original_rows(table))
         folds = make_folds(table.iloc[original].drop(columns="source").reset_index(drop=True), protocol,
                            n_folds=n_folds, split_seed=split_seed, split_file=split_file)
         return [Fold(f.name, original[f.train], original[f.test]) for f in folds]

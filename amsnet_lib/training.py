@@ -35,7 +35,7 @@ from .errors import AmsnetError
 from .features import Features, Normaliser, standardise_per_speaker
 from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
 from .models import build_model, call_model
-from .protocols import Fold, make_folds, validation_split
+from .protocols import Fold, make_folds, original_rows, validation_split
 from .runstore import (BRANCHES, SINGLE_STAGE, RunStore, _branch_identity, branch_key, _describe, _finetune_identity,
                        _member_identity, fusion_dirs, _late_identity, _stage1_done)
 
@@ -399,8 +399,7 @@ def corpus_relative_paths(paths) -> list[str]:
 def _prediction_frame(table: pd.DataFrame, idx, ev: dict, classes, seed, fold) -> pd.DataFrame:
     paths = np.asarray(table["path"].astype(str), dtype=object)
     # augmented copies live outside the corpus: paths relative to the corpus root, which the originals give
-    original = ((table["source"].fillna("").astype(str) == "").to_numpy() if "source" in table.columns
-                else np.ones(len(paths), bool))
+    original = original_rows(table)
     paths[original] = corpus_relative_paths(paths[original])
     path = paths[idx]
     df = pd.DataFrame({"seed": seed, "fold": fold, "path": path, "true": None, "pred": ev["pred"]})
