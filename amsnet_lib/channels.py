@@ -189,7 +189,8 @@ def augmented_features(features, augment: str = "channels", *, audio_dir, copies
 
     Returns:
         :class:`Features` of the originals followed by the copies; the table gains ``source``
-        (empty for an original, the original's path for a copy) and ``channel`` (what was applied).
+        (empty for an original, the original's path for a copy), ``channel`` (what was applied) and
+        ``augment`` (``augment``; ``none`` for an original).
         The same input gives the same copies on every run (seeded by file name and copy number).
     """
     import pandas as pd
@@ -218,11 +219,11 @@ def augmented_features(features, augment: str = "channels", *, audio_dir, copies
             dst.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(dst) as tmp:
                 sf.write(tmp, y, sr, subtype="FLOAT", format="WAV")
-        rows.append({**row, "path": str(dst), "source": str(row["path"]), "channel": what})
+        rows.append({**row, "path": str(dst), "source": str(row["path"]), "channel": what, "augment": augment})
     table = pd.DataFrame(rows)
     table.attrs = dict(features.table.attrs)
     extra = extract_features(table, features.config, cache_dir=feature_cache, n_jobs=1, progress=progress)
-    originals = features.table.assign(source="", channel="clean")
+    originals = features.table.assign(source="", channel="clean", augment="none")
     both = pd.concat([originals, extra.table], ignore_index=True)
     both.attrs = dict(features.table.attrs)
     return Features(frames=np.concatenate([features.frames, extra.frames]), mask=np.concatenate([features.mask, extra.mask]),

@@ -249,7 +249,8 @@ def _cmd_train(args) -> int:
     corpus = feats.table.attrs.get("corpus", "custom")
     exp = _experiment(args, corpus, feats, **_protocol_kwargs(args))
     if args.augment != "none":  # the folds stay the originals'; a copy trains only beside its original
-        feats, exp = _augmented(args, feats), dataclasses.replace(exp, augment=args.augment)
+        exp = dataclasses.replace(exp, augment=args.augment)
+    feats = _augmented(args, feats, exp.audio_augment)  # every stage's copies (the tuned URLM's speed copies)
     if (args.workers > 1 or args.ray_address) and not args.finished_only:
         from .engine import pretrain
 
@@ -325,7 +326,8 @@ def _cmd_fit(args) -> int:
     exp = _experiment(args, corpus, feats, seeds=(args.seed,))
     originals = feats  # what the checkpoint records as its training data (the copies derive from them)
     if args.augment != "none":
-        feats, exp = _augmented(args, feats), dataclasses.replace(exp, augment=args.augment)
+        exp = dataclasses.replace(exp, augment=args.augment)
+    feats = _augmented(args, feats, exp.audio_augment)
     model, normaliser = fit_final(exp, feats, store=args.run_dir, device=args.device)
     shown = corpus  # a manifest's or folder's own name (corpora.custom.corpus_name)
     val = exp.branch_train.val_fraction  # the one validation split of every stage (training.fold_data)
@@ -415,6 +417,11 @@ def _cmd_pretrain(args) -> int:
         suite = [e for e in suite if e.model in args.models]
         if not suite:
             raise SystemExit(f"error: no experiment of the suite (after the other filters) is a model of {args.models}")
+    kinds = sorted({e.audio_augment for e in suite} - {"none"})
+    if len(kinds) > 1:
+        raise SystemExit(f"error: the suite's experiments train with {kinds}: one audio augmentation per run "
+                         "(select experiments with --studies, --models or --variants)")
+    feats = _augmented(args, feats, kinds[0] if kinds else "none")  # a stage without them drops them
     units = stage1_units(suite, feats.table)
     print(f"{len(suite)} experiments on {corpus} (profile {args.profile}): {len(units)} stage-1 trainings "
           f"(branches and early fusion, per fold and seed)")
@@ -459,7 +466,7 @@ def _augment_table(args, table, plain, corpus: str, root, donor, engine) -> None
     from .tables import write_table
 
     exp = studies.experiment(corpus, STAGE_MODELS[args.stage], args.protocol, args.profile, features=plain.config,
-                             recipe="tuned")
+                             recipe="tuned").with_training(augment="none")  # no stage's copies: the augmentation's reference
     ref = validation_score(exp, plain, root / "folds", device=args.device, weights_from=donor, engine=engine)
     best = float(table["val_ua"].max())
     stem = Path(args.table) / f"recipe_search_{corpus}_{args.stage}_{args.augment}"
@@ -482,7 +489,7 @@ def _cmd_search(args) -> int:
     from pathlib import Path
 
     from .tables import write_table
-    from .search import SPACES, run_search
+    from .search import SPACES, STAGE_MODELS, run_search
     from .paths import default_run_dir
 
     _set_threads(args)
@@ -493,8 +500,9 @@ def _cmd_search(args) -> int:
     engine = _engine(args, args.cpus, args.threads)
     print(f"trial folds: {_engine_line(engine)}")
     plain = feats
-    if args.augment != "none":
-        feats = _augmented(args, feats)
+    base = studies.tuned(studies.experiment(corpus, STAGE_MODELS[args.stage], args.protocol, args.profile),
+                         quick=args.profile == "quick")
+    feats = _augmented(args, feats, args.augment if args.augment != "none" else base.audio_augment)
     table = run_search(args.stage, feats, root, trials=args.trials, corpus=corpus, protocol=args.protocol,
                        profile=args.profile, device=args.device, weights_from=donor, engine=engine, augment=args.augment)
     if args.table and len(table) and args.augment != "none":
@@ -691,12 +699,12 @@ def _report_grouped(items, what: str, report_path, stream=None) -> None:
         print(f"  every one of them: {report_path}", file=stream)
 
 
-def _augmented(args, feats):
-    """``feats`` and their ``--augment`` copies (:func:`amsnet_lib.channels.augmented_features`), the
-    copies' audio in ``augmented/`` beside the feature cache."""
+def _augmented(args, feats, augment: str):
+    """``feats`` and their ``augment`` copies (:func:`amsnet_lib.channels.augmented_features`; ``none``:
+    ``feats``), the copies' audio in ``augmented/`` beside the feature cache."""
     from .channels import augmented_features
 
-    return augmented_features(feats, args.augment, audio_dir=_report_dir(args).parent / "augmented",
+    return augmented_features(feats, augment, audio_dir=_report_dir(args).parent / "augmented",
                               feature_cache=args.cache_dir)
 
 

@@ -150,6 +150,8 @@ class FusionConfig:
     dropout: float = 0.2
 
 
+#: Training augmentations at audio level (:func:`amsnet_lib.channels.augmented_features`).
+AUGMENTATIONS = ("none", "channels", "speed")
 #: Model-selection criteria on the validation split (``TrainConfig.monitor``).
 MONITORS = ("val_loss", "val_ua")
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
@@ -199,6 +201,11 @@ class TrainConfig:
         noise_std: standard deviation of Gaussian noise added to the standardised inputs.
         class_weighting: ``none`` or ``balanced`` (cross-entropy weighted by inverse class
             frequency of the training part; UA weighs every class alike).
+        augment: audio-level augmentation of this stage's training (:data:`AUGMENTATIONS`; ``speed``:
+            copies at 0.9 and 1.1 times the speed, Ko et al. 2015). The copies must be in the features
+            (:func:`amsnet_lib.channels.augmented_features`); a stage with ``none`` trains without them,
+            so one set of features serves every stage of an experiment. See
+            :meth:`ExperimentConfig.stage_augment`.
     """
 
     optimizer: str = "rmsprop"
@@ -218,6 +225,7 @@ class TrainConfig:
     freq_mask: float = _recipe_field(0.0, "Park et al. 2019 (SpecAugment)")
     noise_std: float = _recipe_field(0.0)
     class_weighting: str = _recipe_field("none")
+    augment: str = _recipe_field("none", "Ko et al. 2015 (speed perturbation)")
 
     def __post_init__(self):
         if self.monitor not in MONITORS:
@@ -228,6 +236,8 @@ class TrainConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.class_weighting not in ("none", "balanced"):
             raise ValueError(f"class_weighting must be 'none' or 'balanced', got {self.class_weighting!r}")
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
         for name in ("time_mask", "freq_mask", "warmup", "label_smoothing"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
@@ -261,8 +271,6 @@ MODELS = ("frlm", "urlm", "concat", "early", "amsnet", "late")
 LATE_WEIGHTS = tuple(round(0.05 * i, 2) for i in range(21))
 PROTOCOLS = ("paper", "loso", "loso_session", "split_file")
 NORMALISATIONS = ("corpus", "speaker")
-#: Training augmentations at audio level (:func:`amsnet_lib.channels.augmented_features`).
-AUGMENTATIONS = ("none", "channels", "speed")
 #: Member m of a seed ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * m``: far above the
 #: training seeds in use (0-4), so no member repeats another experiment's seed.
 MEMBER_SEED_STRIDE = 1000
@@ -312,12 +320,16 @@ class ExperimentConfig:
             :meth:`init_seed` (``seed + 1000 m``) but draws the validation split of ``seed``, so
             that every member of an ensemble is selected, and the ensemble scored, on the same
             validation utterances. Part of the run key only when not 0.
-        augment: training-time augmentation at audio level (beyond the paper, :data:`AUGMENTATIONS`):
-            ``none``; ``channels`` (a random-channel copy of each training utterance); ``speed``
-            (speed perturbation: copies at 0.9 and 1.1 times the speed, Ko et al. 2015). The copies
-            are made by :func:`amsnet_lib.channels.augmented_features` before training; folds are
-            drawn over the originals, and the engine trains on a copy only when its original is in
-            the fit part, and never validates or tests on one.
+        augment: training-time augmentation at audio level of every stage (beyond the paper,
+            :data:`AUGMENTATIONS`): ``none``; ``channels`` (a random-channel copy of each training
+            utterance); ``speed`` (speed perturbation: copies at 0.9 and 1.1 times the speed, Ko et
+            al. 2015). The copies are made by :func:`amsnet_lib.channels.augmented_features` before
+            training; folds are drawn over the originals, and the engine trains on a copy only when
+            its original is in the fit part, and never validates or tests on one. One stage alone:
+            its :attr:`TrainConfig.augment` (the tuned recipe's URLM). With this experiment-wide
+            field, the normalisation statistics include the copies (as every run made with it
+            was trained); with the per-stage field they are the originals' alone, so that every
+            stage of a model sees its inputs standardised alike.
     """
 
     corpus: str = "emodb"
@@ -349,6 +361,11 @@ class ExperimentConfig:
             raise ValueError(f"recipe must be one of {RECIPES}, got {self.recipe!r}")
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
+        kinds = {t.augment for t in self._trainings()} - {"none"}
+        if len(kinds) > 1 or (self.augment != "none" and kinds - {self.augment}):
+            raise ValueError(f"one audio augmentation per experiment: augment={self.augment!r} and stages with {sorted(kinds)}")
+        if self.finetune is not None and self.finetune.augment != self.fusion_train.augment:
+            raise ValueError("finetune trains on the fusion stage's fit part: its augment must equal fusion_train's")
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
         if self.model not in MODELS:
@@ -364,6 +381,20 @@ class ExperimentConfig:
         """The seed of the initial weights, batch order and augmentation of training seed ``seed``
         (see ``member``); the validation split is always drawn with ``seed`` itself."""
         return seed + MEMBER_SEED_STRIDE * self.member
+
+    def _trainings(self) -> list[TrainConfig]:
+        return [t for t in (self.branch_train, self.fusion_train, self.frlm_train, self.finetune) if t is not None]
+
+    def stage_augment(self, stage: str) -> str:
+        """The audio augmentation a stage (``frlm``, ``urlm``, ``early`` or ``fusion``) trains with:
+        :attr:`augment` when set (every stage), else the stage's own :attr:`TrainConfig.augment`."""
+        return self.augment if self.augment != "none" else self.stage_train(stage).augment
+
+    @property
+    def audio_augment(self) -> str:
+        """The augmentation whose copies the features must carry to train this experiment (``none``: none)."""
+        kinds = {self.augment} | {t.augment for t in self._trainings()}
+        return next(iter(sorted(kinds - {"none"})), "none")
 
     def stage_train(self, stage: str) -> TrainConfig:
         """The training configuration of a stage: ``frlm``, ``urlm``, ``early`` or ``fusion``."""

@@ -36,7 +36,7 @@ import torch
 
 from .atomic import atomic_write_bytes
 from .features import Features
-from .runstore import BRANCHES, RunStore, fusion_dirs, _stage1_done
+from .runstore import BRANCHES, RunStore, fusion_dirs, n_utterances, _stage1_done
 from .devices import _training_device
 from .units import FusionUnit, fusion_units, stage1_units
 
@@ -80,10 +80,10 @@ class EngineConfig:
 # --------------------------------------------------------------------------- the task
 
 
-def unit_dir(unit, store: RunStore, n_items: int) -> Path:
-    """The run-store folder a unit writes (``<kind>-<key>/seed<s>/<fold>``); ``n_items``: utterances."""
+def unit_dir(unit, store: RunStore, table) -> Path:
+    """The run-store folder a unit writes (``<kind>-<key>/seed<s>/<fold>``); ``table``: the corpus table."""
     if isinstance(unit, FusionUnit):
-        return fusion_dirs(unit.exp, n_items, unit.seed, unit.fold.name, store)[0]
+        return fusion_dirs(unit.exp, n_utterances(table, unit.exp), unit.seed, unit.fold.name, store)[0]
     return store.fold_dir(unit.kind, unit.key, unit.seed, unit.fold.name)
 
 
@@ -136,17 +136,17 @@ def _write_unit(store: RunStore, files: dict[str, bytes]) -> None:
             (path.parent / "partial.pt").unlink(missing_ok=True)  # a resume point a local run left
 
 
-def _inputs(unit, store: RunStore, n_items: int) -> dict[str, bytes]:
+def _inputs(unit, store: RunStore, table) -> dict[str, bytes]:
     """The branch folds' files a fusion head loads (nothing for a stage-1 unit)."""
     if not isinstance(unit, FusionUnit):
         return {}
-    branch_dirs = fusion_dirs(unit.exp, n_items, unit.seed, unit.fold.name, store)[1]
+    branch_dirs = fusion_dirs(unit.exp, n_utterances(table, unit.exp), unit.seed, unit.fold.name, store)[1]
     return {(branch_dirs[b] / f).relative_to(store.root).as_posix(): (branch_dirs[b] / f).read_bytes()
             for b in BRANCHES for f in ("metrics.json", "model.pt") if (branch_dirs[b] / f).is_file()}
 
 
-def _branches_ready(unit, store: RunStore, n_items: int) -> bool:
-    branch_dirs = fusion_dirs(unit.exp, n_items, unit.seed, unit.fold.name, store)[1]
+def _branches_ready(unit, store: RunStore, table) -> bool:
+    branch_dirs = fusion_dirs(unit.exp, n_utterances(table, unit.exp), unit.seed, unit.fold.name, store)[1]
     return all(_stage1_done(store, d, need_weights=True) for d in branch_dirs.values())
 
 
@@ -281,9 +281,9 @@ def run_units(units, features: Features, store: RunStore | str | os.PathLike | N
 
     engine = engine or EngineConfig()
     store = store if isinstance(store, RunStore) else RunStore(store)
-    n = len(features)
-    todo = [u for u in units if not (store.done(unit_dir(u, store, n)) if isinstance(u, FusionUnit) else
-                                     _stage1_done(store, unit_dir(u, store, n), u.need_weights))]
+    table = features.table
+    todo = [u for u in units if not (store.done(unit_dir(u, store, table)) if isinstance(u, FusionUnit) else
+                                     _stage1_done(store, unit_dir(u, store, table), u.need_weights))]
     if not todo:
         return 0
     # the longest first (recurrent branches, the larger the later-finishing), so that the last ones
@@ -295,8 +295,8 @@ def run_units(units, features: Features, store: RunStore | str | os.PathLike | N
         if engine.serial:
             dev = str(_training_device(device))
             for u in todo:
-                d = unit_dir(u, store, n)
-                _write_unit(store, _run_unit(u, features, dev, engine.threads, _inputs(u, store, n), _scratch_id(store, d)))
+                d = unit_dir(u, store, table)
+                _write_unit(store, _run_unit(u, features, dev, engine.threads, _inputs(u, store, table), _scratch_id(store, d)))
                 bar.set_postfix_str(f"{u.kind} {u.fold.name}")
                 bar.update()
         else:
@@ -310,15 +310,15 @@ def run_units(units, features: Features, store: RunStore | str | os.PathLike | N
 def _run_on_ray(todo, features, store: RunStore, device, engine: EngineConfig, bar) -> None:
     import ray
 
-    n = len(features)
+    table = features.table
     device = _cluster_device(device)
     task = ray.remote(_run_unit).options(**_resources(engine, device))
     feats = ray.put(features)  # once; every task reads the same copy
     flight: dict = {}
 
     def submit(u):
-        d = unit_dir(u, store, n)
-        flight[task.remote(u, feats, device, engine.threads, _inputs(u, store, n), _scratch_id(store, d))] = u
+        d = unit_dir(u, store, table)
+        flight[task.remote(u, feats, device, engine.threads, _inputs(u, store, table), _scratch_id(store, d))] = u
 
     heads = [u for u in todo if isinstance(u, FusionUnit)]
     for u in todo:
@@ -326,7 +326,7 @@ def _run_on_ray(todo, features, store: RunStore, device, engine: EngineConfig, b
             submit(u)
 
     def submit_ready_heads():
-        ready = [h for h in heads if _branches_ready(h, store, n)]
+        ready = [h for h in heads if _branches_ready(h, store, table)]
         if not flight and not ready:
             ready = list(heads)  # branches the run cannot provide: each head trains its own (as run_experiment)
         for h in ready:

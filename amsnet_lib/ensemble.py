@@ -33,8 +33,9 @@ from .errors import AmsnetError
 from .features import Features
 from .metrics import per_class_recall, unweighted_accuracy, weighted_accuracy
 from .protocols import Fold, make_folds
-from .runstore import RunStore, _describe, _key, experiment_fold_dir
-from .training import (ExperimentResult, _metrics_record, _prediction_frame, fold_data, load_fold_model, predict_logits,
+from .runstore import RunStore, _describe, _key, experiment_fold_dir, n_utterances
+from .splits import stage_fold_data
+from .training import (SINGLE_STAGE, ExperimentResult, _metrics_record, _prediction_frame, load_fold_model, predict_logits,
                        run_fold)
 from .devices import _training_device
 
@@ -69,7 +70,8 @@ def _probabilities(exps, features: Features, fold: Fold, seed: int, store: RunSt
     if any(d is None for d in dirs):
         return None, None, None
     # members differ only in their seeds: one split and normalisation serves them all
-    data = getattr(fold_data(features, fold, exps[0].branch_train.val_fraction, seed, device, exps[0].normalisation), split)
+    stage = exps[0].model if exps[0].model in SINGLE_STAGE else "fusion"
+    data = getattr(stage_fold_data(exps[0], stage, features, fold, seed, device), split)
     out = []
     for e, d in zip(exps, dirs):
         if not (d / "model.pt").is_file():
@@ -111,7 +113,7 @@ def validation_scores(exp: ExperimentConfig, features: Features, n: int, *, stor
     rows, missing = [], []
     for seed in exp.seeds:
         for fold in _folds(exp, features):
-            d, runs = _ensemble_dir(exps, len(features), seed, fold.name, store)
+            d, runs = _ensemble_dir(exps, n_utterances(features, exp), seed, fold.name, store)
             path = d / "validation.csv"
             if not path.is_file():
                 proba, y, _ = _probabilities(exps, features, fold, seed, store, device, "val", train)
@@ -153,7 +155,7 @@ def run_ensemble(exp: ExperimentConfig, features: Features, k: int, *, store: Ru
     rows, preds, missing = [], [], []
     for seed in exp.seeds:
         for fold in _folds(exp, features):
-            d, runs = _ensemble_dir(exps, len(features), seed, fold.name, store)
+            d, runs = _ensemble_dir(exps, n_utterances(features, exp), seed, fold.name, store)
             if not store.done(d):
                 proba, y, dirs = _probabilities(exps, features, fold, seed, store, device, "test", train)
                 if proba is None:

@@ -420,7 +420,7 @@ def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str
     """
     from .training import SINGLE_STAGE
     from .units import fusion_units, stage1_units
-    from .runstore import fusion_dirs
+    from .runstore import fusion_dirs, n_utterances
 
     suite = studies.full_suite(corpus, "full", loso=loso)
     units = stage1_units(suite, table)
@@ -438,7 +438,7 @@ def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str
                      "cpu_hours_left": (total - measured["finished"]) * per_fold / 3600, **measured})
     if store is not None:  # the heads: seconds each on the paper configuration, more at small batches
         heads = fusion_units(suite, table)
-        dirs = [fusion_dirs(h.exp, len(table), h.seed, h.fold.name, store)[0] for h in heads]
+        dirs = [fusion_dirs(h.exp, n_utterances(table, h.exp), h.seed, h.fold.name, store)[0] for h in heads]
         measured = _finished_folds(dirs, "fusion_seconds")
         rows.append({"kind": "fusion heads", "trainings": len(heads), "finished": measured["finished"],
                      "seconds_per_fold": float("nan"), "cpu_hours_all": float("nan"), "cpu_hours_left": float("nan"),

@@ -21,6 +21,7 @@ import torch
 from .atomic import atomic_write_bytes, atomic_write_text
 from .config import ExperimentConfig, identity
 from .paths import default_run_dir
+from .protocols import original_rows
 
 BRANCHES = ("frlm", "urlm")
 SINGLE_STAGE = ("frlm", "urlm", "early")  # trained in one stage; the others fuse frozen branches
@@ -73,6 +74,15 @@ class RunStore:
 
     def load_state(self, d: Path, device="cpu") -> dict:
         return torch.load(d / "model.pt", map_location=device, weights_only=True)
+
+
+def n_utterances(data, exp: ExperimentConfig) -> int:
+    """The utterance count a run key holds for ``data`` (:class:`~amsnet_lib.features.Features` or its
+    table): the corpus's recordings, without augmented copies, so that the keys of a stage that trains
+    without them do not depend on whether the features carry another stage's copies. An
+    experiment-wide augmentation (``exp.augment``) counts its copies, as its keys always have."""
+    table = getattr(data, "table", data)
+    return len(table) if exp.augment != "none" else int(original_rows(table).sum())
 
 
 def branch_key(name: str, exp: ExperimentConfig, n_items: int) -> str:

@@ -26,14 +26,15 @@ from .config import ExperimentConfig
 from .features import Features
 from .protocols import make_folds
 from .devices import _training_device
-from .runstore import BRANCHES, RunStore, _finetune_identity, branch_key, experiment_fold_dir, fusion_dirs
+from .runstore import (BRANCHES, RunStore, _finetune_identity, branch_key, experiment_fold_dir, fusion_dirs,
+                       n_utterances)
+from .splits import stage_fold_data
 from .training import (
     SINGLE_STAGE,
     _finetune,
     branch_model,
     evaluate_split,
     fit_late_weight,
-    fold_data,
     frozen_fusion_model,
     fusion_embeddings,
     seed_everything,
@@ -83,21 +84,21 @@ def _record(model, fd, res, n_classes: int, seed: int, fold: str) -> dict:
             "best_epoch": res.best_epoch if res else None, "seconds": res.seconds if res else 0.0}
 
 
-def _unfinished(d: Path, exp: ExperimentConfig, features: Features, fold, seed: int, device):
+def _unfinished(d: Path, exp: ExperimentConfig, stage: str, features: Features, fold, seed: int, device):
     """The fold's data (validation split drawn, normalised), seeded, when ``d`` holds no finished trial
     fold; None when it does (it is read back, not trained again)."""
     if (d / "val.json").is_file():
         return None
-    fd = fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
+    fd = stage_fold_data(exp, stage, features, fold, seed, device)
     seed_everything(seed)
     return fd
 
 
 def _branch_fold(name: str, exp: ExperimentConfig, features: Features, fold, seed: int, root: Path, device,
                  progress: bool, weights_from: RunStore | None = None) -> Path:
-    key = branch_key(name, exp, len(features))
+    key = branch_key(name, exp, n_utterances(features, exp))
     d = RunStore(root).fold_dir(name, key, seed, fold.name)
-    fd = _unfinished(d, exp, features, fold, seed, device)
+    fd = _unfinished(d, exp, name, features, fold, seed, device)
     if fd is None:
         return d
     n_classes = len(features.classes)
@@ -123,8 +124,8 @@ def _fusion_fold(exp: ExperimentConfig, features: Features, fold, seed: int, roo
     for b in BRANCHES:
         _branch_fold(b, exp, features, fold, seed, root, device, progress, weights_from)
     store = RunStore(root)  # the search's fold store has the run store's layout
-    d, branch_dirs = fusion_dirs(exp, len(features), seed, fold.name, store)
-    fd = _unfinished(d, exp, features, fold, seed, device)
+    d, branch_dirs = fusion_dirs(exp, n_utterances(features, exp), seed, fold.name, store)
+    fd = _unfinished(d, exp, "fusion", features, fold, seed, device)
     if fd is None:
         return d
     n_classes = len(features.classes)
@@ -171,7 +172,7 @@ def _trial_inputs(exp: ExperimentConfig, features: Features, fold, seed: int, ro
                   donor: RunStore | None) -> dict[str, bytes]:
     """What a trial fold stands on: its finished branch trial folds, and the run store's weights of
     the branch folds it may reuse (``model.pt`` only)."""
-    n = len(features)
+    n = n_utterances(features, exp)
     names = [exp.model] if exp.model in SINGLE_STAGE else list(BRANCHES)
     out = {}
     for b in names:
@@ -187,7 +188,7 @@ def _trial_inputs(exp: ExperimentConfig, features: Features, fold, seed: int, ro
 
 
 def _trial_dir(exp: ExperimentConfig, features: Features, fold, seed: int, root: Path) -> Path:
-    return experiment_fold_dir(exp, len(features), seed, fold.name, RunStore(root))
+    return experiment_fold_dir(exp, n_utterances(features, exp), seed, fold.name, RunStore(root))
 
 
 def _score_on_ray(exp: ExperimentConfig, features: Features, todo: list, root: Path, donor: RunStore | None,
@@ -340,9 +341,8 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
     space = SPACES[stage]
     root = Path(root)
     name = f"{corpus}-{protocol}-{stage}" + (f"-{augment}" if augment != "none" else "")
-    copies = "source" in features.table.columns
-    if copies != (augment != "none"):
-        raise ValueError(f"augment={augment!r} but the features {'hold' if copies else 'hold no'} augmented copies: "
+    if augment != "none" and "source" not in features.table.columns:
+        raise ValueError(f"augment={augment!r} but the features hold no augmented copies: "
                          "pass the features amsnet_lib.channels.augmented_features made for it")
     (root / name).mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(root / name / "journal.log")))

@@ -155,16 +155,27 @@ class Session:
     def table(self, corpus: str) -> pd.DataFrame:
         return self.tables[corpus]
 
-    def features(self, corpus: str, config=None):
-        """Both feature streams of ``corpus`` (profile's feature configuration), cached."""
+    def features(self, corpus: str, config=None, augment: str = "none"):
+        """Both feature streams of ``corpus`` (profile's feature configuration), cached; with ``augment``
+        (an experiment's :attr:`~amsnet_lib.config.ExperimentConfig.audio_augment`) its augmented copies
+        too (:func:`amsnet_lib.channels.augmented_features`, their audio in ``augmented/`` beside the
+        feature cache)."""
+        from .channels import augmented_features
         from .features import extract_features
+        from .paths import default_cache_dir
 
         config = config or self.experiment(corpus).features
-        key = (corpus, config)
+        key = (corpus, config, augment)
         if key not in self._features:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto in Jupyter without ipywidgets
-                self._features[key] = extract_features(self.tables[corpus], config, cache_dir=self.cache_dir, progress=self.progress)
+                if augment == "none":
+                    self._features[key] = extract_features(self.tables[corpus], config, cache_dir=self.cache_dir,
+                                                           progress=self.progress)
+                else:
+                    cache = Path(self.cache_dir or default_cache_dir())
+                    self._features[key] = augmented_features(self.features(corpus, config), augment, audio_dir=cache.parent / "augmented",
+                                                             feature_cache=cache, progress=self.progress)
         return self._features[key]
 
     # ---- experiments
@@ -201,7 +212,7 @@ class Session:
             with warnings.catch_warnings():
                 # tqdm.auto warns inside Jupyter without ipywidgets even when its bars are disabled
                 warnings.filterwarnings("ignore", message="IProgress not found")
-                features = self.features(cfg.corpus, cfg.features)  # its errors are never "not run"
+                features = self.features(cfg.corpus, cfg.features, cfg.audio_augment)  # its errors are never "not run"
                 try:
                     res = run_experiment(cfg, features, store=self.store, device=self.device, progress=self.progress,
                                          finished_only=not self.train)
@@ -271,10 +282,10 @@ class Session:
 
         out = {}
         for c, member_results in self.run_study("seed_ensemble", selected).items():
-            features = self.features(c)
             validation, chosen, results = [], {}, {}
             for model in dict.fromkeys(r.config.model for r in member_results):
                 base = self.experiment(c, model, recipe="tuned")
+                features = self.features(c, base.features, base.audio_augment)
                 scores = ensemble.validation_scores(base, features, studies.ENSEMBLE_MEMBERS, store=self.store,
                                                     device=self.device, train=self.train)
                 if scores.attrs["missing"]:
@@ -300,7 +311,8 @@ class Session:
 
         out = {}
         for r in results:
-            scores = ensemble.validation_scores(r.config, self.features(r.config.corpus, r.config.features), 1,
+            scores = ensemble.validation_scores(r.config, self.features(r.config.corpus, r.config.features,
+                                                                             r.config.audio_augment), 1,
                                                 store=self.store, device=self.device, train=False)
             if not scores.attrs["missing"] and len(scores):
                 out[r.config.model] = float(scores["val_ua"].mean())
@@ -325,7 +337,7 @@ class Session:
         for c in self.available:
             configs = studies.STUDIES["recipe_ablation"].configurations(c, self.protocol, self.profile)
             if configs:
-                results = recipe_ablation.ablation_results(configs, lambda cfg: self.features(cfg.corpus, cfg.features),
+                results = recipe_ablation.ablation_results(configs, lambda cfg: self.features(cfg.corpus, cfg.features, cfg.audio_augment),
                                                            self.store, train=train, device=self.device, progress=self.progress)
                 out[c] = recipe_ablation.ablation_table(results)
         return out

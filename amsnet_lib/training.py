@@ -32,12 +32,13 @@ from .augment import augment_batch, mixup_lambda
 from .config import LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig
 from .devices import _LEGACY_DEVICE, _join_devices, _training_device, device_name
 from .errors import AmsnetError
-from .features import Features, Normaliser, standardise_per_speaker
+from .features import Features, Normaliser
 from .metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
 from .models import build_model, call_model
-from .protocols import Fold, make_folds, original_rows, validation_split
+from .protocols import Fold, make_folds, original_rows
 from .runstore import (BRANCHES, SINGLE_STAGE, RunStore, _branch_identity, branch_key, _describe, _finetune_identity,
-                       _member_identity, fusion_dirs, _late_identity, _stage1_done)
+                       _member_identity, fusion_dirs, _late_identity, n_utterances, _stage1_done)
+from .splits import FoldData, _take, fold_data, stage_fold_data  # noqa: F401  (fold_data: the scripts' import)
 
 __all__ = [
     "ExperimentResult",
@@ -60,19 +61,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _to_tensors(feats: Features, device) -> dict[str, torch.Tensor]:
-    return {
-        "frames": torch.from_numpy(feats.frames).to(device),
-        "mask": torch.from_numpy(feats.mask).to(device),
-        "spec": torch.from_numpy(feats.spec).to(device),
-        "labels": torch.from_numpy(feats.labels).to(device),
-    }
-
-
-def _take(data: dict[str, torch.Tensor], idx) -> dict[str, torch.Tensor]:
-    return {k: v[idx] for k, v in data.items()}
 
 
 def _make_optimizer(params, cfg: TrainConfig):
@@ -420,49 +408,6 @@ def _metrics_record(ev: dict, classes, device, features: Features, **extra) -> d
     return rec
 
 
-@dataclass
-class FoldData:
-    fit: dict
-    val: dict
-    test: dict
-    sizes: dict
-
-
-def fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, device,
-               normalisation: str = "corpus") -> FoldData:
-    fit_idx, val_idx = validation_split(features.labels, fold.train, val_fraction, seed)
-    fit_idx, val_idx, fold = _without_augmented_leaks(features, fit_idx, val_idx, fold)
-    if normalisation == "speaker":  # label-free, per speaker; then the usual fit-part statistics
-        features = standardise_per_speaker(features)
-    # Normalisation statistics come from the fit part only: nothing of the test fold leaks in.
-    norm = Normaliser.fit(features.subset(fit_idx))
-    data = _to_tensors(norm.transform(features), device)
-    return FoldData(
-        fit=_take(data, torch.as_tensor(fit_idx)),
-        val=_take(data, torch.as_tensor(val_idx)),
-        test=_take(data, torch.as_tensor(fold.test)),
-        sizes={"n_train": len(fit_idx), "n_val": len(val_idx), "n_test": len(fold.test), "normaliser": norm},
-    )
-
-
-def _without_augmented_leaks(features: Features, fit_idx, val_idx, fold: Fold):
-    """Augmented copies (table column ``source``, :mod:`amsnet_lib.channels`) train only with their original.
-
-    A copy is kept in the fit part only when its original is there too; copies never validate or
-    test, so neither early stopping nor a test score sees a perturbed copy of a fit utterance, and
-    the fit part never holds a copy of a validation or test utterance.
-    """
-    if "source" not in features.table.columns:
-        return fit_idx, val_idx, fold
-    source = features.table["source"].fillna("").astype(str).to_numpy()
-    paths = features.table["path"].astype(str).to_numpy()
-    copy = source != ""
-    fit_originals = set(paths[fit_idx[~copy[fit_idx]]])
-    copies_ok = np.flatnonzero(copy & np.isin(source, list(fit_originals)))
-    fit_idx = np.union1d(fit_idx[~copy[fit_idx]], copies_ok)
-    return fit_idx, val_idx[~copy[val_idx]], Fold(fold.name, fold.train, fold.test[~copy[fold.test]])
-
-
 def _run_single_stage(name, exp, features, fold, seed, store, device, progress, train=True, need_weights=False) -> Path | None:
     """Train FRLM, URLM or early fusion on one fold (stage 1); cached in the run store.
 
@@ -471,15 +416,14 @@ def _run_single_stage(name, exp, features, fold, seed, store, device, progress, 
     again, with the same seed.
     """
     n_classes = len(features.classes)
-    d = store.fold_dir(name, branch_key(name, exp, len(features)), seed, fold.name)
+    d = store.fold_dir(name, branch_key(name, exp, n_utterances(features, exp)), seed, fold.name)
     done = _stage1_done(store, d, need_weights)
     if not done and not train:
         return None  # a look at the store writes nothing to it
-    _describe(d.parent.parent, _branch_identity(name, exp, len(features)))
+    _describe(d.parent.parent, _branch_identity(name, exp, n_utterances(features, exp)))
     if done:
         return d
-    # every stage draws its validation split with branch_train's fraction: the same for all
-    fd = fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
+    fd = stage_fold_data(exp, name, features, fold, seed, device)
     seed_everything(exp.init_seed(seed))
     model = branch_model(name, exp, n_classes).to(device)
     res = train_model(model, fd.fit, fd.val, exp.stage_train(name), n_classes, seed=exp.init_seed(seed), progress=progress, desc=f"{name} {fold.name}",
@@ -605,7 +549,7 @@ def fit_late_weight(head, val: dict, n_classes: int, monitor: str = "val_loss",
 def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) -> Path | None:
     """Stage 2: connection attention (AMSNet), concatenation or late fusion over frozen pre-trained branches."""
     n_classes = len(features.classes)
-    d, branch_dirs = fusion_dirs(exp, len(features), seed, fold.name, store)
+    d, branch_dirs = fusion_dirs(exp, n_utterances(features, exp), seed, fold.name, store)
     branch_runs = [branch_dirs[b].parent.parent.name for b in BRANCHES]
     done = store.done(d)
     if not done and not train:
@@ -616,7 +560,7 @@ def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) 
         return d
     for b in BRANCHES:  # pre-trained (or read back) first; retrained when only its results were kept
         _run_single_stage(b, exp, features, fold, seed, store, device, progress, need_weights=True)
-    fd = fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation)
+    fd = stage_fold_data(exp, "fusion", features, fold, seed, device)
     model = frozen_fusion_model(exp, n_classes, branch_dirs, store, device, exp.init_seed(seed))
     emb = fusion_embeddings(model, fd)
     if exp.model == "late":
@@ -727,10 +671,6 @@ def run_experiment(
     """
     from tqdm.auto import tqdm
 
-    if "source" in features.table.columns and exp.augment == "none":
-        raise AmsnetError(None, "augmented features (a table with a `source` column) but an experiment with "
-                                "augment='none': its run keys would not say that it trained on copies",
-                          "set the experiment's augment to the augmentation that made the copies")
     if not finished_only:
         _check_trainable(features)
     store = store if isinstance(store, RunStore) else RunStore(store)
@@ -787,7 +727,8 @@ def fit_final(
     store = store if isinstance(store, RunStore) else RunStore(store)
     device = _training_device(device)
     seed = exp.seeds[0] if seed is None else seed
-    everything = Fold("all", np.arange(len(features)), np.zeros(0, dtype=np.int64))
+    # every recording; augmented copies join the fit part of the stages that train with them
+    everything = Fold("all", np.flatnonzero(original_rows(features.table)), np.zeros(0, dtype=np.int64))
     d = run_fold(exp, features, everything, seed, store, device, progress)
     if exp.model not in SINGLE_STAGE:  # weights of branches read back from a committed store
         for b in BRANCHES:

@@ -14,7 +14,7 @@ import pandas as pd
 from .config import ExperimentConfig
 from .features import Features
 from .protocols import Fold, make_folds
-from .runstore import BRANCHES, RunStore, branch_key, fusion_dirs
+from .runstore import BRANCHES, RunStore, branch_key, fusion_dirs, n_utterances
 from .training import SINGLE_STAGE, _run_fusion, _run_single_stage
 
 
@@ -51,9 +51,9 @@ def stage1_units(exps, table: pd.DataFrame, store: RunStore | None = None) -> li
     units: dict[tuple, Stage1Unit] = {}
     for exp in exps:
         fusion = exp.model not in SINGLE_STAGE
-        keys = {kind: branch_key(kind, exp, len(table)) for kind in (BRANCHES if fusion else (exp.model,))}
+        keys = {kind: branch_key(kind, exp, n_utterances(table, exp)) for kind in (BRANCHES if fusion else (exp.model,))}
         for seed, fold in _seed_folds(exp, table):
-            need = fusion and (store is None or not store.done(fusion_dirs(exp, len(table), seed, fold.name, store)[0]))
+            need = fusion and (store is None or not store.done(fusion_dirs(exp, n_utterances(table, exp), seed, fold.name, store)[0]))
             for kind, key in keys.items():
                 old = units.get((kind, key, seed, fold.name))
                 units[(kind, key, seed, fold.name)] = Stage1Unit(kind, key, exp, fold, seed, need or bool(old and old.need_weights))
@@ -93,7 +93,7 @@ def fusion_units(exps, table: pd.DataFrame, store: RunStore | None = None) -> li
         if exp.model in SINGLE_STAGE:
             continue
         for seed, fold in _seed_folds(exp, table):
-            d = fusion_dirs(exp, len(table), seed, fold.name, paths)[0]
+            d = fusion_dirs(exp, n_utterances(table, exp), seed, fold.name, paths)[0]
             if store is None or not store.done(d):
                 units.setdefault(d, FusionUnit(exp, fold, seed))
     return list(units.values())

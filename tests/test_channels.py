@@ -1,12 +1,15 @@
 """Channel simulation: the benchmark's fixed conditions, random training channels, augmented features, no leaks."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 
 from amsnet_lib.channels import CONDITIONS, apply_channel, augmented_features, random_channel
+from amsnet_lib.errors import AmsnetError
 from amsnet_lib.protocols import Fold
 
 from signals import TINY_FEATURES, tone
@@ -52,7 +55,7 @@ def test_random_channels_are_seeded_bounded_and_varied():
 def test_augmented_features_add_cached_copies_that_train_only_with_their_originals(tmp_path):
     from amsnet_lib.corpora import load_corpus
     from amsnet_lib.features import extract_features
-    from amsnet_lib.training import _without_augmented_leaks
+    from amsnet_lib.splits import _without_augmented_leaks
 
     for i in range(3):
         for label, f0 in (("high", 320.0), ("low", 110.0)):
@@ -73,8 +76,15 @@ def test_augmented_features_add_cached_copies_that_train_only_with_their_origina
     assert list(same.table["channel"]) == list(aug.table["channel"])  # resumable and reproducible
     # fit part 0-3, validation 4, test 5: every copy of a fit original trains (wherever the split put it), no other
     fit, val, fold = _without_augmented_leaks(aug, np.array([0, 1, 2, 3, 6, 7, 10]), np.array([4, 9]),
-                                              Fold("f", np.arange(12), np.array([5, 11])))
+                                              Fold("f", np.arange(12), np.array([5, 11])), "channels")
     assert list(fit) == [0, 1, 2, 3, 6, 7, 8, 9] and list(val) == [4] and list(fold.test) == [5]
+    # a stage that trains without them drops every copy; one that asks for copies the features lack is refused
+    fit, val, fold = _without_augmented_leaks(aug, np.array([0, 1, 2, 3, 6, 7, 10]), np.array([4, 9]),
+                                              Fold("f", np.arange(12), np.array([5, 11])), "none")
+    assert list(fit) == [0, 1, 2, 3] and list(val) == [4] and list(fold.test) == [5]
+    with pytest.raises(AmsnetError, match="carry no speed copies"):
+        _without_augmented_leaks(aug, np.array([0, 1]), np.array([4]), Fold("f", np.arange(6), np.array([5])), "speed")
+    assert list(aug.table["augment"]) == ["none"] * 6 + ["channels"] * 6
     with pytest.raises(ValueError, match="augment must be one of none, channels, speed"):
         augmented_features(feats, "pitch", audio_dir=tmp_path / "aug")
     assert augmented_features(feats, "none", audio_dir=tmp_path / "aug") is feats
@@ -125,16 +135,37 @@ def test_folds_of_augmented_features_are_the_originals_folds_and_hold_no_copy():
             assert a.train.max() < n and a.test.max() < n
 
 
-def test_cross_validation_of_augmented_features_needs_the_augmentation_named(tmp_path):
-    from amsnet_lib.errors import AmsnetError
+def test_one_stage_trains_on_the_copies_and_the_others_as_without_them(tmp_path):
+    """Per-stage augmentation (TrainConfig.augment): URLM trains on its speed copies, FRLM on the
+    originals alone, with the run key and the numbers of FRLM trained on features without copies;
+    the fusion over both is standardised with the originals' statistics, as each branch was."""
+    from amsnet_lib.corpora import load_corpus
+    from amsnet_lib.features import extract_features
+    from amsnet_lib.runstore import branch_key, n_utterances
     from amsnet_lib.studies import experiment
     from amsnet_lib.training import run_experiment
 
-    class _F:  # only the table is looked at before the refusal
-        table = pd.DataFrame({"path": ["a"], "label": ["x"], "source": [""]})
-
-    with pytest.raises(AmsnetError, match="augment='none'"):
-        run_experiment(experiment("custom", "urlm", "paper", "quick"), _F(), store=tmp_path)
+    table = load_corpus(_tone_corpus(tmp_path / "c", 5, seed=70))
+    feats = extract_features(table, TINY_FEATURES, cache_dir=tmp_path / "cache", n_jobs=1, progress=False)
+    fast = augmented_features(feats, "speed", audio_dir=tmp_path / "aug", feature_cache=tmp_path / "cache", progress=False)
+    base = experiment("custom", "amsnet", "paper", "quick", features=TINY_FEATURES, n_folds=2)
+    exp = dataclasses.replace(base, branch_train=dataclasses.replace(base.branch_train, augment="speed"),
+                              frlm_train=base.branch_train)
+    assert exp.audio_augment == "speed" and exp.stage_augment("frlm") == "none" and exp.stage_augment("fusion") == "none"
+    assert n_utterances(fast, exp) == n_utterances(feats, exp) == 10
+    assert branch_key("frlm", exp, 10) == branch_key("frlm", base, 10) != branch_key("urlm", exp, 10)
+    with pytest.raises(AmsnetError, match="carry no speed copies"):
+        run_experiment(dataclasses.replace(exp, model="urlm"), feats, store=tmp_path / "refused", progress=False)
+    res = run_experiment(exp, fast, store=tmp_path / "runs", progress=False)
+    plain = run_experiment(dataclasses.replace(base, model="frlm"), feats, store=tmp_path / "plain", progress=False)
+    frlm = run_experiment(dataclasses.replace(exp, model="frlm"), fast, store=tmp_path / "runs", progress=False)
+    urlm = run_experiment(dataclasses.replace(exp, model="urlm"), fast, store=tmp_path / "runs", progress=False)
+    for f in range(2):
+        m_plain, m_frlm = plain.folds.iloc[f], frlm.folds.iloc[f]
+        assert m_frlm["n_train"] == m_plain["n_train"] and m_frlm["wa"] == m_plain["wa"] and m_frlm["loss"] == m_plain["loss"]
+        assert urlm.folds.iloc[f]["n_train"] == 3 * m_plain["n_train"]  # its fit part and both speeds of it
+        assert res.folds.iloc[f]["n_train"] == m_plain["n_train"]  # the head: the originals
+    assert len(res.predictions) == len(urlm.predictions) == 10  # every original tested once, no copy
 
 
 def _tone_corpus(root, per_class: int, seed: int):
