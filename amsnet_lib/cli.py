@@ -330,7 +330,7 @@ def _cmd_fit(args) -> int:
     feats = _augmented(args, feats, exp.audio_augment)
     model, normaliser = fit_final(exp, feats, store=args.run_dir, device=args.device)
     shown = corpus  # a manifest's or folder's own name (corpora.custom.corpus_name)
-    val = exp.branch_train.val_fraction  # the one validation split of every stage (training.fold_data)
+    val = exp.branch_train.val_fraction  # the one validation split of every stage (splits.fold_data)
     meta = {
         "data": args.description or f"{shown}: {len(feats)} utterances of {len(feats.classes)} classes",
         "corpus": corpus,
@@ -702,6 +702,8 @@ def _report_grouped(items, what: str, report_path, stream=None) -> None:
 def _augmented(args, feats, augment: str):
     """``feats`` and their ``augment`` copies (:func:`amsnet_lib.channels.augmented_features`; ``none``:
     ``feats``), the copies' audio in ``augmented/`` beside the feature cache."""
+    if augment == "none":
+        return feats  # no audio module imported: a features bundle trains without the audio
     from .channels import augmented_features
 
     return augmented_features(feats, augment, audio_dir=_report_dir(args).parent / "augmented",

@@ -34,7 +34,9 @@ def _recipe_text(t) -> str:
           f"label smoothing {t.label_smoothing:g}" if t.label_smoothing else "",
           f"mixup α {t.mixup:g}" if t.mixup else "", f"time mask {t.time_mask:g}" if t.time_mask else "",
           f"frequency mask {t.freq_mask:g}" if t.freq_mask else "", f"noise σ {t.noise_std:g}" if t.noise_std else "",
-          f"class weighting {t.class_weighting}" if t.class_weighting != "none" else ""]
+          f"class weighting {t.class_weighting}" if t.class_weighting != "none" else "",
+          ("speed perturbation (copies at 0.9 and 1.1 times the speed)" if t.augment == "speed" else
+           f"{t.augment} augmentation") if t.augment != "none" else ""]
     on = [x for x in on if x]
     return "; " + ", ".join(on) if on else ""
 
@@ -273,6 +275,12 @@ def build_report(
            "the same models with URLM paper-trained, on the same test utterances (notebook 03, "
            "`significance.variant_significance_table`): Δ = tuned − URLM paper-trained, a 95 % interval and p from the "
            "paired bootstrap, beside both models' validation UA, the figure the choice between them was made on.")
+    beyond("speed perturbation of the tuned recipe's URLM", "urlm_without_speed",
+           "The tuned recipe's URLM trains on its fit part and copies of it at 0.9 and 1.1 times the speed (Ko et al. 2015), "
+           "chosen on the validation splits ([recipe_search_emodb_urlm_speed.md](tables/recipe_search_emodb_urlm_speed.md)); "
+           "FRLM and the heads train without the copies. URLM, concatenation, AMSNet and late fusion of the tuned recipe against "
+           "the same models with URLM trained without the copies, on the same test utterances (notebook 03, "
+           "`significance.variant_significance_table`): Δ = tuned − without speed, beside both models' validation UA.")
     beyond("seed ensembles of the tuned recipe", "seed_ensemble",
            "Each tuned model trained again with other seeds on the same folds and validation splits, the members' class "
            "probabilities averaged (`amsnet_lib.ensemble`, notebook 03). How many members is chosen on the validation "

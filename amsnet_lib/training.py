@@ -38,7 +38,7 @@ from .models import build_model, call_model
 from .protocols import Fold, make_folds, original_rows
 from .runstore import (BRANCHES, SINGLE_STAGE, RunStore, _branch_identity, branch_key, _describe, _finetune_identity,
                        _member_identity, fusion_dirs, _late_identity, n_utterances, _stage1_done)
-from .splits import FoldData, _take, fold_data, stage_fold_data  # noqa: F401  (fold_data: the scripts' import)
+from .splits import FoldData, _take, stage_fold_data
 
 __all__ = [
     "ExperimentResult",

@@ -107,15 +107,17 @@ def train(out_dir: Path, model: str = "amsnet", recipe: str = "paper", augment: 
             return path
         # the recipe changed since this model was trained (its scores are keyed by the file's digest)
         print(f"{path.name}: trained with another configuration than {recipe}'s current one; training again")
-    if augment != "none":
+    originals = train_feats  # what the checkpoint records as its training data (the copies derive from them)
+    if exp.audio_augment != "none":  # --augment, or a stage of the recipe (the tuned URLM's speed copies)
         from amsnet_lib.channels import augmented_features
 
-        train_feats = augmented_features(train_feats, augment, audio_dir=out_dir / "augmented", feature_cache=feature_cache)
+        train_feats = augmented_features(train_feats, exp.audio_augment, audio_dir=out_dir / "augmented",
+                                         feature_cache=feature_cache)
     net, normaliser = ams.fit_final(exp, train_feats, store=run_dir)
     meta = {"data": f"EmoDB speakers {' '.join(speakers)} (benchmarks/channel_shift.py)", "recipe": recipe,
             "augment": augment, "profile": profile}
-    meta.update(describe_training_data(train_feats.table, train_feats.classes))
-    save_checkpoint(path, net, exp, train_feats.classes, normaliser, meta)
+    meta.update(describe_training_data(originals.table, originals.classes))
+    save_checkpoint(path, net, exp, originals.classes, normaliser, meta)
     return path
 
 

@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from amsnet_lib.paper import ABLATIONS
 from amsnet_lib.studies import experiment
-from amsnet_lib.training import branch_model, branch_embeddings, fold_data
+from amsnet_lib.splits import fold_data
+from amsnet_lib.training import branch_model, branch_embeddings
 from amsnet_lib.runstore import RunStore, branch_key
 from amsnet_lib.training import frozen_fusion_model, fusion_embeddings, train_fusion_head
 from amsnet_lib.runstore import fusion_dirs

@@ -283,8 +283,16 @@ def main(argv: list[str] | None = None) -> int:
                                   **({"frlm_train": dataclasses.replace(exp.frlm_train, val_fraction=0.5)}
                                      if exp.frlm_train is not None else {}))
     feats = extract_features(table, exp.features, cache_dir=args.cache_dir, n_jobs=args.jobs, progress=not args.quiet)
+    train_feats = feats
+    if exp.audio_augment != "none":  # the tuned URLM's speed-perturbed copies (its stage alone trains on them)
+        from amsnet_lib.channels import augmented_features
+        from amsnet_lib.paths import default_cache_dir
+
+        cache = Path(args.cache_dir or default_cache_dir())
+        train_feats = augmented_features(feats, exp.audio_augment, audio_dir=cache.parent / "augmented", feature_cache=cache,
+                                         progress=not args.quiet)
     t0 = _dt.datetime.now(_dt.timezone.utc)
-    model, normaliser = fit_final(exp, feats, store=args.run_dir, device=args.device, progress=not args.quiet)
+    model, normaliser = fit_final(exp, train_feats, store=args.run_dir, device=args.device, progress=not args.quiet)
     seconds = (_dt.datetime.now(_dt.timezone.utc) - t0).total_seconds()
     full_data = len(table) == n_corpus
     # Cross-validated figures describe the shipped model only when it IS that configuration on

@@ -63,6 +63,30 @@ def test_tuned_experiment_is_labelled_and_differs_only_in_training_and_frame_sta
         studies.experiment("emodb", "amsnet", recipe="best")
 
 
+def test_speed_perturbation_is_urlms_alone_and_the_rows_before_it_keep_their_keys():
+    paper = studies.experiment("emodb", "amsnet", "paper", "full")
+    tuned = studies.tuned(paper)
+    assert tuned.stage_augment("urlm") == "speed" == tuned.audio_augment
+    assert {tuned.stage_augment(s) for s in ("frlm", "early", "fusion")} == {"none"} and tuned.finetune.augment == "none"
+    # FRLM's key is the tuned FRLM's of before; URLM's (and the heads over it) are new
+    before = studies.tuned(paper, urlm={"augment": "none"})
+    assert runstore.branch_key("frlm", tuned, 535) == runstore.branch_key("frlm", before, 535)
+    assert runstore.branch_key("urlm", tuned, 535) != runstore.branch_key("urlm", before, 535)
+    store = runstore.RunStore("/nonexistent")
+    for model in ("urlm", "concat", "amsnet", "late"):
+        row = next(e for e in studies.urlm_without_speed_study("emodb", "loso") if e.model == model)
+        plain = studies.experiment("emodb", model, "loso", "full", recipe="tuned")
+        assert row.variant == studies.URLM_WITHOUT_SPEED_VARIANT and row.stage_augment("urlm") == "none"
+        assert (runstore.experiment_fold_dir(row, 535, 0, "03", store)
+                == runstore.experiment_fold_dir(plain.with_training(augment="none"), 535, 0, "03", store))
+    # a smoke run makes no copies; one experiment takes one kind of copies, and fine-tuning trains on the head's
+    assert studies.tuned(studies.experiment("emodb", "amsnet", "paper", "quick"), quick=True).audio_augment == "none"
+    with pytest.raises(ValueError, match="one audio augmentation"):
+        dataclasses.replace(tuned, augment="channels")
+    with pytest.raises(ValueError, match="finetune"):
+        dataclasses.replace(tuned, finetune=dataclasses.replace(tuned.finetune, augment="speed"))
+
+
 def test_invalid_recipe_components_are_refused():
     for bad in (dict(schedule="step"), dict(time_mask=1.0), dict(mixup=-1.0), dict(class_weighting="inverse"),
                 dict(optimizer="lion")):

@@ -302,8 +302,9 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     members = (studies.ENSEMBLE_MEMBERS - 1) * 5
     assert cost.loc["frlm", "trainings"] == 20 * 5 + 10 + 15 + 10 + 15 + members
     # URLM: like FRLM, but Table 3's 4 other ratios instead of the hidden sizes
-    # and the tuned recipe's URLM under both protocols (the study paper_urlm's URLM is the paper's: counted once)
-    tuned_urlm = 5 + 10
+    # and the tuned recipe's URLM under both protocols (the study paper_urlm's URLM is the paper's: counted once),
+    # with and without speed perturbation (the study urlm_without_speed)
+    tuned_urlm = 2 * (5 + 10)
     assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15 + 10 + tuned_urlm + members
     assert cost.loc["early", "trainings"] == 5 + 10 + 15 + members  # early fusion: the ablations, paper and tuned recipe
     assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round((150 + members) * 100 / 3600, 1)
@@ -347,7 +348,8 @@ def test_full_suite_lists_each_experiment_once_and_the_normalisation_study_under
     members = [e for e in suite if e.member]
     assert sorted((e.model, e.protocol, e.member) for e in members) == sorted(
         (m, "paper", k) for m in studies.ENSEMBLE_MODELS for k in range(1, studies.ENSEMBLE_MEMBERS))
-    tuned = [e for e in suite if e.recipe == "tuned" and not e.member and e.variant != studies.PAPER_URLM_VARIANT]
+    tuned = [e for e in suite if e.recipe == "tuned" and not e.member
+             and e.variant not in (studies.PAPER_URLM_VARIANT, studies.URLM_WITHOUT_SPEED_VARIANT)]
     assert sorted((e.model, e.protocol, e.variant) for e in tuned) == sorted(
         (m, p, v) for p in ("paper", "loso") for m, v in [(m, "") for m in studies.ABLATION_MODELS] + [("late", ""), ("late", "w=0.5")])
     # URLM paper-trained, under the tuned recipe: the models that use URLM's training, both protocols
@@ -358,6 +360,13 @@ def test_full_suite_lists_each_experiment_once_and_the_normalisation_study_under
         t = next(t for t in tuned if (t.model, t.protocol, t.variant) == (e.model, e.protocol, ""))
         assert e.frlm_train == t.frlm_train and e.fusion_train == t.fusion_train and e.branch_train != t.branch_train
         assert e.branch_train == studies.experiment("emodb", e.model, e.protocol, "full").branch_train
+    # URLM without speed perturbation: the same models, URLM's training less its copies
+    without_speed = [e for e in suite if e.variant == studies.URLM_WITHOUT_SPEED_VARIANT]
+    assert sorted((e.model, e.protocol) for e in without_speed) == sorted((e.model, e.protocol) for e in paper_urlm)
+    for e in without_speed:
+        t = next(t for t in tuned if (t.model, t.protocol, t.variant) == (e.model, e.protocol, ""))
+        assert e.branch_train == dataclasses.replace(t.branch_train, augment="none") != t.branch_train
+        assert e.frlm_train == t.frlm_train and e.fusion_train == t.fusion_train
     table = pd.DataFrame({"path": [f"/c/{i:02d}a.wav" for i in range(40)], "label": ["a", "b"] * 20,
                           "speaker": [f"{10 + i % 10}" for i in range(40)]})
     without = [e for e in suite if e.model != "late" or e.recipe == "tuned"]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from amsnet_lib import runstore, training, units
+from amsnet_lib import runstore, splits, training, units
 from amsnet_lib.config import ExperimentConfig, FeatureConfig, FRLMConfig, FusionConfig, TrainConfig, URLMConfig
 from amsnet_lib.features import Features
 from amsnet_lib.training import fit_final, run_experiment
@@ -138,13 +138,14 @@ def test_finished_folds_are_skipped_and_an_interrupted_run_resumes(tmp_path, mon
 
 
 def spy_on_evaluations(monkeypatch, *modules):
-    """Record every evaluated split and every fold's test split (``fold_data`` of ``modules``).
+    """Record every evaluated split (``evaluate_split`` of ``modules``) and every fold's test split
+    (:func:`amsnet_lib.splits.fold_data`, which every stage's data comes from).
 
     Returns ``(test_ids, calls)``: ids of the test splits' label tensors, and of each evaluated
     split's, in order. The tensors are kept alive, so their ids stay unique.
     """
     test_ids, calls, kept = set(), [], []
-    real_fold_data, real_evaluate = training.fold_data, training.evaluate_split
+    real_fold_data, real_evaluate = splits.fold_data, training.evaluate_split
 
     def fold_data(*a, **kw):
         fd = real_fold_data(*a, **kw)
@@ -157,9 +158,8 @@ def spy_on_evaluations(monkeypatch, *modules):
         calls.append(id(data["labels"]))
         return real_evaluate(model, data, *a, **kw)
 
+    monkeypatch.setattr(splits, "fold_data", fold_data)
     for module in {training, *modules}:
-        if module is not training or training in modules:
-            monkeypatch.setattr(module, "fold_data", fold_data)
         if hasattr(module, "evaluate_split"):
             monkeypatch.setattr(module, "evaluate_split", evaluate)
     return test_ids, calls
@@ -259,7 +259,7 @@ def test_report_session_without_training_reports_only_finished_experiments(tmp_p
     run_experiment(_exp("urlm"), feats, store=tmp_path / "runs", device="cpu", progress=False, only_folds=["fold0"])
     monkeypatch.setattr(session, "_corpus_status", lambda corpus, data_dir: (feats.table, None))
     s = session.Session("emodb", profile="quick", results_dir=tmp_path / "results", run_dir=tmp_path / "runs", train=False)
-    monkeypatch.setattr(s, "features", lambda corpus, config=None: feats)
+    monkeypatch.setattr(s, "features", lambda corpus, config=None, augment="none": feats)
     monkeypatch.setattr(training, "train_model", lambda *a, **k: pytest.fail("trained although train=False"))
     done = s.run([_exp("frlm"), _exp("urlm"), _exp("amsnet")])
     assert [r.config.model for r in done] == ["frlm"]
@@ -387,7 +387,7 @@ def test_on_epoch_watches_the_model_without_changing_its_training():
     feats = _features()
     exp = _exp("urlm")
     fold = training.make_folds(feats.table, "paper", n_folds=3, split_seed=0)[0]
-    fd = training.fold_data(feats, fold, 0.2, 0, torch.device("cpu"))
+    fd = splits.fold_data(feats, fold, 0.2, 0, torch.device("cpu"))
     cfg = TrainConfig(lr=3e-3, batch_size=16, epochs=12, patience=3, val_fraction=0.2)
 
     def run(watch: bool):
