@@ -51,6 +51,10 @@ def members(exp: ExperimentConfig, n: int) -> list[ExperimentConfig]:
     return [with_member(exp, m) for m in range(n)]
 
 
+#: The variants :func:`ensemble_label` gives, as a regular expression.
+ENSEMBLE_VARIANT = r"^ensemble of \d+ seeds$"
+
+
 def ensemble_label(k: int) -> str:
     """The variant that labels an ensemble of ``k`` members in tables and ``summary.csv``."""
     return f"ensemble of {k} seeds"

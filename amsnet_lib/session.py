@@ -253,7 +253,7 @@ class Session:
         if study not in studies.STUDIES:
             raise ValueError(f"unknown study {study!r}; choose from {list(studies.STUDIES)}")
         st = studies.STUDIES[study]
-        if study not in (studies.default_studies() + ["ablations"] if selected is None else list(selected)):
+        if not _selected(study, selected):
             print(f"{study}: {NOT_RUN} (not in the notebook's `studies` parameter)")
             return {}
         if self.profile == "quick" and st.quick_variants is not None:
@@ -276,28 +276,38 @@ class Session:
         Returns:
             ``{corpus: {"validation": DataFrame, "chosen": {model: k}, "results": {model: ExperimentResult}}}``;
             a model whose members are not all finished (``train=False``) is left out, with a line.
+
+        ``summary.csv`` keeps one ensemble row per model, that of the chosen size: rows of other sizes,
+        and every ensemble row of a model whose members (of the configuration in force) are not all
+        finished, are removed, so no table quotes an ensemble of another configuration.
         """
         from . import ensemble
-        from .tables import update_summary
+        from .tables import drop_summary_rows, update_summary
 
+        self.run_study("seed_ensemble", selected)  # the members (read back with train=False)
+        if not _selected("seed_ensemble", selected):
+            return {}
         out = {}
-        for c, member_results in self.run_study("seed_ensemble", selected).items():
+        for c in self.available:
             validation, chosen, results = [], {}, {}
-            for model in dict.fromkeys(r.config.model for r in member_results):
+            for model in dict.fromkeys(cfg.model for cfg in self.configs("seed_ensemble", c)):
                 base = self.experiment(c, model, recipe="tuned")
                 features = self.features(c, base.features, base.audio_augment)
                 scores = ensemble.validation_scores(base, features, studies.ENSEMBLE_MEMBERS, store=self.store,
                                                     device=self.device, train=self.train)
+                keep = None
                 if scores.attrs["missing"]:
                     print(f"{c} {model} seed ensemble: {NOT_RUN} (members not all finished)")
-                    continue
-                chosen[model] = ensemble.choose_size(scores)
-                validation.append(scores.assign(model=model))
-                if chosen[model] > 1:
+                else:
+                    chosen[model] = ensemble.choose_size(scores)
+                    validation.append(scores.assign(model=model))
+                if chosen.get(model, 1) > 1:
                     res = ensemble.run_ensemble(base, features, chosen[model], store=self.store, device=self.device,
                                                 train=self.train)
                     update_summary(res, self.summary_path)
-                    results[model] = res
+                    results[model], keep = res, ensemble.ensemble_label(chosen[model])
+                drop_summary_rows(self.summary_path, corpus=c, protocol=base.protocol, model=model, recipe="tuned",
+                                  variant=ensemble.ENSEMBLE_VARIANT, keep=keep)
             if chosen:
                 out[c] = {"validation": pd.concat(validation, ignore_index=True), "chosen": chosen, "results": results}
         return out
@@ -442,6 +452,11 @@ class Session:
             return None
         corpus = self.available[0]
         return suite_cost(summary, self.tables[corpus], corpus=corpus, store=self.store)
+
+
+def _selected(study: str, selected: Iterable[str] | None) -> bool:
+    """Whether a notebook's ``studies`` parameter (None: the registry's default studies) names ``study``."""
+    return study in (studies.default_studies() + ["ablations"] if selected is None else list(selected))
 
 
 def _corpus_status_quiet(corpus: str, data_dir) -> str | None:

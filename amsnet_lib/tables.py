@@ -483,12 +483,14 @@ def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequenc
 def ensemble_variant(summary: pd.DataFrame | None, corpus: str, model: str, protocols: Sequence[str]) -> str | None:
     """The variant of the tuned ``model``'s seed-ensemble row in ``summary`` (``ensemble of <k> seeds``)
     under one of ``protocols``, if any."""
+    from .ensemble import ENSEMBLE_VARIANT
+
     if summary is None or not len(summary) or "recipe" not in summary:
         return None
     v = summary["variant"].astype(str)
     hit = summary[(summary["corpus"].astype(str) == corpus) & (summary["model"].astype(str) == model)
                   & summary["protocol"].astype(str).isin(list(protocols))
-                  & (summary["recipe"].astype(str) == "tuned") & v.str.match(r"^ensemble of \d+ seeds$")]
+                  & (summary["recipe"].astype(str) == "tuned") & v.str.match(ENSEMBLE_VARIANT)]
     return None if hit.empty else str(hit["variant"].iloc[-1])
 
 
@@ -606,6 +608,26 @@ def update_summary(result, path: str | os.PathLike = "results/tables/summary.csv
         new = pd.concat([old, pd.DataFrame([row])], ignore_index=True).sort_values(SUMMARY_KEYS, kind="stable")
         atomic_write_text(path, new.to_csv(index=False))
     return new
+
+
+def drop_summary_rows(path: str | os.PathLike, *, corpus: str, protocol: str, model: str, recipe: str, variant: str,
+                      keep: str | None = None) -> int:
+    """Remove from ``summary.csv`` the rows of ``corpus``, ``protocol``, ``model`` and ``recipe`` whose
+    variant matches the regular expression ``variant``, except the variant ``keep``: rows of a
+    configuration no longer measured (e.g. seed ensembles of another size). Locked and atomic as
+    :func:`update_summary`; returns the number of rows removed."""
+    with locked(path) as path:
+        if not path.is_file():
+            return 0
+        old = pd.read_csv(path, keep_default_na=False)
+        v = old["variant"].astype(str)
+        hit = ((old["corpus"].astype(str) == corpus) & (old["protocol"].astype(str) == protocol)
+               & (old["model"].astype(str) == model)
+               & ((old["recipe"].astype(str) if "recipe" in old else pd.Series("paper", index=old.index)) == recipe)
+               & v.str.match(variant) & (v != str(keep)))
+        if hit.any():
+            atomic_write_text(path, old[~hit].to_csv(index=False))
+        return int(hit.sum())
 
 
 def ensemble_validation_table(validation: pd.DataFrame, chosen: Mapping[str, int]) -> pd.DataFrame:

@@ -593,3 +593,34 @@ def test_significance_table_compares_models_on_the_same_utterances_as_the_tables
     part = significance.significance_table({"amsnet": res["amsnet"], "frlm": dataclasses.replace(partial, missing=[(0, "fold1")])},
                                      "amsnet")
     assert part.loc[0, "ΔWA (pp)"].startswith("not run")
+
+
+def test_ensembles_whose_members_are_not_finished_lose_their_summary_rows(tmp_path, monkeypatch, capsys):
+    """A summary row of a seed ensemble stands for the configuration in force: when the recipe changes
+    and its members are not trained yet, the old ensemble rows go (the single rows stay), and only
+    the chosen size's row is ever kept."""
+    from amsnet_lib import session, tables
+
+    feats = _features()
+    monkeypatch.setattr(session, "_corpus_status", lambda corpus, data_dir: (feats.table, None))
+    s = session.Session("emodb", profile="quick", results_dir=tmp_path / "results", run_dir=tmp_path / "runs", train=False)
+    monkeypatch.setattr(s, "features", lambda corpus, config=None, augment="none": feats)
+    rows = [dict(corpus="emodb", protocol="paper", recipe=r, model=m, variant=v, n_folds=3, complete=True, n_seeds=1,
+                 wa=80.0, ua=80.0) for r, m, v in [("tuned", "amsnet", "ensemble of 2 seeds"), ("tuned", "amsnet", "ensemble of 4 seeds"),
+                                                  ("tuned", "amsnet", ""), ("paper", "amsnet", "ensemble of 2 seeds"),
+                                                  ("tuned", "frlm", "ensemble of 3 seeds")]]
+    for row in rows:
+        tables.update_summary(row, s.summary_path)
+    s.run_ensembles(["seed_ensemble"])
+    assert "amsnet seed ensemble: not run (members not all finished)" in capsys.readouterr().out
+    left = pd.read_csv(s.summary_path, keep_default_na=False)
+    # the quick profile's study ensembles AMSNet alone: FRLM's row is not its business
+    assert sorted(zip(left["recipe"], left["model"], left["variant"])) == [("paper", "amsnet", "ensemble of 2 seeds"),
+                                                                         ("tuned", "amsnet", ""),
+                                                                         ("tuned", "frlm", "ensemble of 3 seeds")]
+    # not among the notebook's studies: nothing is touched
+    tables.update_summary(rows[0], s.summary_path)
+    s.run_ensembles(["tuned_recipe"])
+    assert len(pd.read_csv(s.summary_path, keep_default_na=False)) == 4
+    assert tables.drop_summary_rows(s.summary_path, corpus="emodb", protocol="paper", model="amsnet", recipe="tuned",
+                                    variant=r"^ensemble of \d+ seeds$", keep="ensemble of 2 seeds") == 0
