@@ -489,7 +489,7 @@ def _cmd_search(args) -> int:
     from pathlib import Path
 
     from .tables import write_table
-    from .search import SPACES, STAGE_MODELS, run_search
+    from .search import SPACES, recipe_augment, run_search
     from .paths import default_run_dir
 
     _set_threads(args)
@@ -500,15 +500,14 @@ def _cmd_search(args) -> int:
     engine = _engine(args, args.cpus, args.threads)
     print(f"trial folds: {_engine_line(engine)}")
     plain = feats
-    base = studies.tuned(studies.experiment(corpus, STAGE_MODELS[args.stage], args.protocol, args.profile),
-                         quick=args.profile == "quick")
-    feats = _augmented(args, feats, args.augment if args.augment != "none" else base.audio_augment)
+    own = recipe_augment(args.stage, corpus, args.protocol, args.profile)  # the recipe's stage's own copies
+    feats = _augmented(args, feats, args.augment if args.augment != "none" else own)
     table = run_search(args.stage, feats, root, trials=args.trials, corpus=corpus, protocol=args.protocol,
                        profile=args.profile, device=args.device, weights_from=donor, engine=engine, augment=args.augment)
     if args.table and len(table) and args.augment != "none":
         _augment_table(args, table, plain, corpus, root, donor, engine)
     elif args.table and len(table):
-        stem = Path(args.table) / f"recipe_search_{corpus}_{args.stage}"
+        stem = Path(args.table) / (f"recipe_search_{corpus}_{args.stage}" + (f"_with_{own}" if own != "none" else ""))
         grid = args.stage == "fusion"
         notes = [f"Search of the tuned recipe's {args.stage.upper()} stage (`amsnet search --stage {args.stage} --trials "
                  f"{args.trials}`): Optuna {'grid (every combination, in random order)' if grid else 'TPE'} over "

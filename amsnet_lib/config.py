@@ -392,9 +392,10 @@ class ExperimentConfig:
 
     @property
     def audio_augment(self) -> str:
-        """The augmentation whose copies the features must carry to train this experiment (``none``: none)."""
-        kinds = {self.augment} | {t.augment for t in self._trainings()}
-        return next(iter(sorted(kinds - {"none"})), "none")
+        """The augmentation whose copies the features must carry to train this experiment's model
+        (``none``: none): that of any stage the model trains (a fusion: both branches and its head)."""
+        stages = (self.model,) if self.model in ("frlm", "urlm", "early") else ("frlm", "urlm", "fusion")
+        return next(iter(sorted({self.stage_augment(s) for s in stages} - {"none"})), "none")
 
     def stage_train(self, stage: str) -> TrainConfig:
         """The training configuration of a stage: ``frlm``, ``urlm``, ``early`` or ``fusion``."""

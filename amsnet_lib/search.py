@@ -300,6 +300,25 @@ def trial_components(stage: str, params: dict) -> dict:
     return {"branch": train}
 
 
+def recipe_augment(stage: str, corpus: str = "emodb", protocol: str = "paper", profile: str = "full") -> str:
+    """The audio augmentation the tuned recipe's own configuration of ``stage`` trains with (its
+    ``TrainConfig.augment``; ``none`` for FRLM, ``speed`` for URLM and AMSNet's fusion over it)."""
+    from . import studies
+
+    return studies.tuned(studies.experiment(corpus, STAGE_MODELS[stage], protocol, profile),
+                         quick=profile == "quick").audio_augment
+
+
+def study_name(stage: str, corpus: str = "emodb", protocol: str = "paper", profile: str = "full",
+               augment: str = "none") -> str:
+    """The Optuna study (journal folder) of a search: ``<corpus>-<protocol>-<stage>``, then ``-<augment>``
+    for a search with ``--augment``, or ``-with-<kind>`` when the recipe's own stage trains with audio
+    augmentation (:func:`recipe_augment`): trials trained on other data never share a journal."""
+    own = recipe_augment(stage, corpus, protocol, profile)
+    suffix = f"-{augment}" if augment != "none" else (f"-with-{own}" if own != "none" else "")
+    return f"{corpus}-{protocol}-{stage}{suffix}"
+
+
 def run_search(stage: str, features: Features, root: str | os.PathLike, *, trials: int, corpus: str = "emodb",
                protocol: str = "paper", profile: str = "full", seed: int = 0, device=None, progress: bool = True,
                baseline: dict | None = None, weights_from: str | os.PathLike | None = None, engine=None,
@@ -340,7 +359,7 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
         raise ValueError(f"stage must be one of {sorted(SPACES)}, got {stage!r}")
     space = SPACES[stage]
     root = Path(root)
-    name = f"{corpus}-{protocol}-{stage}" + (f"-{augment}" if augment != "none" else "")
+    name = study_name(stage, corpus, protocol, profile, augment)
     if augment != "none" and "source" not in features.table.columns:
         raise ValueError(f"augment={augment!r} but the features hold no augmented copies: "
                          "pass the features amsnet_lib.channels.augmented_features made for it")

@@ -79,6 +79,14 @@ def test_speed_perturbation_is_urlms_alone_and_the_rows_before_it_keep_their_key
         assert row.variant == studies.URLM_WITHOUT_SPEED_VARIANT and row.stage_augment("urlm") == "none"
         assert (runstore.experiment_fold_dir(row, 535, 0, "03", store)
                 == runstore.experiment_fold_dir(plain.with_training(augment="none"), 535, 0, "03", store))
+    # copies are made for a model that trains on them: not for FRLM or early fusion of the same recipe
+    assert [studies.experiment("emodb", m, "paper", "full", recipe="tuned").audio_augment
+            for m in ("frlm", "early", "urlm", "late")] == ["none", "none", "speed", "speed"]
+    # a search of a stage that trains on other data than before keeps another journal (and table)
+    assert [search.study_name(st) for st in ("frlm", "urlm", "fusion")] == [
+        "emodb-paper-frlm", "emodb-paper-urlm-with-speed", "emodb-paper-fusion-with-speed"]
+    assert search.study_name("urlm", augment="speed") == "emodb-paper-urlm-speed"
+    assert search.study_name("urlm", profile="quick") == "emodb-paper-urlm"
     # a smoke run makes no copies; one experiment takes one kind of copies, and fine-tuning trains on the head's
     assert studies.tuned(studies.experiment("emodb", "amsnet", "paper", "quick"), quick=True).audio_augment == "none"
     with pytest.raises(ValueError, match="one audio augmentation"):
