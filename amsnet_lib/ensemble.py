@@ -75,7 +75,7 @@ def _probabilities(exps, features: Features, fold: Fold, seed: int, store: RunSt
         return None, None, None
     # members differ only in their seeds: one split and normalisation serves them all
     stage = exps[0].model if exps[0].model in SINGLE_STAGE else "fusion"
-    data = getattr(stage_fold_data(exps[0], stage, features, fold, seed, device), split)
+    data = getattr(stage_fold_data(exps[0], stage, features, fold, seed, device, fit=False), split)
     out = []
     for e, d in zip(exps, dirs):
         if not (d / "model.pt").is_file():

@@ -178,6 +178,13 @@ class Session:
                                                              feature_cache=cache, progress=self.progress)
         return self._features[key]
 
+    def _features_of(self, cfg: ExperimentConfig):
+        """The features ``cfg`` trains on: with the augmented copies it asks for when the session trains
+        (read back, a run needs none: its keys count the originals, and scoring uses no copy), or
+        whatever it does when an experiment-wide augmentation counts them."""
+        augment = cfg.audio_augment if self.train or cfg.augment != "none" else "none"
+        return self.features(cfg.corpus, cfg.features, augment)
+
     # ---- experiments
     def experiment(self, corpus: str, model: str = "amsnet", protocol: str | None = None, **overrides) -> ExperimentConfig:
         """:func:`amsnet_lib.studies.experiment` under the session's protocol (or ``protocol``), profile and seeds."""
@@ -212,7 +219,7 @@ class Session:
             with warnings.catch_warnings():
                 # tqdm.auto warns inside Jupyter without ipywidgets even when its bars are disabled
                 warnings.filterwarnings("ignore", message="IProgress not found")
-                features = self.features(cfg.corpus, cfg.features, cfg.audio_augment)  # its errors are never "not run"
+                features = self._features_of(cfg)  # its errors are never "not run"
                 try:
                     res = run_experiment(cfg, features, store=self.store, device=self.device, progress=self.progress,
                                          finished_only=not self.train)
@@ -292,7 +299,7 @@ class Session:
             validation, chosen, results = [], {}, {}
             for model in dict.fromkeys(cfg.model for cfg in self.configs("seed_ensemble", c)):
                 base = self.experiment(c, model, recipe="tuned")
-                features = self.features(c, base.features, base.audio_augment)
+                features = self._features_of(base)
                 scores = ensemble.validation_scores(base, features, studies.ENSEMBLE_MEMBERS, store=self.store,
                                                     device=self.device, train=self.train)
                 keep = None
@@ -321,8 +328,7 @@ class Session:
 
         out = {}
         for r in results:
-            scores = ensemble.validation_scores(r.config, self.features(r.config.corpus, r.config.features,
-                                                                             r.config.audio_augment), 1,
+            scores = ensemble.validation_scores(r.config, self._features_of(r.config), 1,
                                                 store=self.store, device=self.device, train=False)
             if not scores.attrs["missing"] and len(scores):
                 out[r.config.model] = float(scores["val_ua"].mean())
@@ -347,7 +353,7 @@ class Session:
         for c in self.available:
             configs = studies.STUDIES["recipe_ablation"].configurations(c, self.protocol, self.profile)
             if configs:
-                results = recipe_ablation.ablation_results(configs, lambda cfg: self.features(cfg.corpus, cfg.features, cfg.audio_augment),
+                results = recipe_ablation.ablation_results(configs, self._features_of,
                                                            self.store, train=train, device=self.device, progress=self.progress)
                 out[c] = recipe_ablation.ablation_table(results)
         return out

@@ -81,12 +81,18 @@ def fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, de
     )
 
 
-def stage_fold_data(exp: ExperimentConfig, stage: str, features: Features, fold: Fold, seed: int, device) -> FoldData:
+def stage_fold_data(exp: ExperimentConfig, stage: str, features: Features, fold: Fold, seed: int, device,
+                    fit: bool = True) -> FoldData:
     """:func:`fold_data` of ``stage`` (``frlm``, ``urlm``, ``early`` or ``fusion``) of ``exp``: its
     augmentation (:meth:`~amsnet_lib.config.ExperimentConfig.stage_augment`), the validation split of
-    ``branch_train``'s fraction (the same for every stage) and the experiment's normalisation."""
+    ``branch_train``'s fraction (the same for every stage) and the experiment's normalisation.
+
+    ``fit=False``: only the validation and test parts are used (a trained model scored). They and the
+    statistics are the same without the stage's copies, so none are needed, unless an experiment-wide
+    augmentation put its copies into the statistics."""
+    augment = exp.stage_augment(stage) if fit or exp.augment != "none" else "none"
     return fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation,
-                     augment=exp.stage_augment(stage), copy_statistics=exp.augment != "none")
+                     augment=augment, copy_statistics=exp.augment != "none")
 
 
 def _without_augmented_leaks(features: Features, fit_idx, val_idx, fold: Fold, augment: str):

@@ -110,7 +110,9 @@ TUNED_BRANCH = dict(optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=32
 #: (``augment="speed"``, URLM's stage only) passed these values on validation: val UA 90.22 against 86.11,
 #: higher on 4 of 5 folds (results/tables/recipe_search_emodb_urlm_speed.md); FRLM's validation refused
 #: it (recipe_search_emodb_frlm_speed.md: 90.39 against 91.45), so FRLM trains without the copies. The
-#: rows trained before speed perturbation joined are the study :func:`urlm_without_speed_study`.
+#: search trained every stage on the copies; URLM's own stage, as trained here, passes on validation too
+#: (both validation UAs: results/tables/urlm_without_speed_emodb_paper.md). The rows trained before
+#: speed perturbation joined are the study :func:`urlm_without_speed_study`.
 TUNED_URLM: dict | None = dict(lr=3e-4, time_mask=0.1, freq_mask=0.1, noise_std=0.05, mixup=0.0, label_smoothing=0.1,
                                epochs=80, augment="speed")
 #: ``tuned(..., urlm=PAPER_URLM)``: URLM trained as in the paper inside the tuned recipe.

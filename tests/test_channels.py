@@ -166,6 +166,18 @@ def test_one_stage_trains_on_the_copies_and_the_others_as_without_them(tmp_path)
         assert urlm.folds.iloc[f]["n_train"] == 3 * m_plain["n_train"]  # its fit part and both speeds of it
         assert res.folds.iloc[f]["n_train"] == m_plain["n_train"]  # the head: the originals
     assert len(res.predictions) == len(urlm.predictions) == 10  # every original tested once, no copy
+    # a trained model is scored on validation without the copies (a read-back session makes none)
+    from amsnet_lib.ensemble import validation_scores
+
+    urlm_exp = dataclasses.replace(exp, model="urlm")
+    with_copies = validation_scores(urlm_exp, fast, 1, store=tmp_path / "runs", train=False)
+    kept = list((tmp_path / "runs").glob("ensemble-*/seed0/*/validation.csv"))
+    assert len(kept) == 2
+    for path in kept:
+        path.unlink()  # scored again, from the weights
+    without = validation_scores(urlm_exp, feats, 1, store=tmp_path / "runs", train=False)
+    assert not without.attrs["missing"] and len(without) == 2
+    assert list(without["val_ua"]) == list(with_copies["val_ua"]) and list(without["val_loss"]) == list(with_copies["val_loss"])
 
 
 def _tone_corpus(root, per_class: int, seed: int):
