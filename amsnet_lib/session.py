@@ -206,11 +206,20 @@ class Session:
         """Run (or read back from the run store) each experiment; record it in ``summary.csv``.
 
         With ``train=False`` nothing is trained: an experiment whose folds are not all in the
-        run store is left out of the returned list (and of ``summary.csv``), with a line saying so.
+        run store is left out of the returned list, with a line saying so, and its row of
+        ``summary.csv``, if any, is removed: it was measured for another configuration (the run
+        keys hash everything that decides the numbers), so no table quotes it any longer.
         """
+        import re
+
         from .errors import AmsnetError
-        from .training import run_experiment
-        from .tables import update_summary
+        from .training import run_experiment, summary_variant
+        from .tables import drop_summary_rows, update_summary
+
+        def unmeasured(cfg, why: str) -> None:
+            print(f"{cfg.corpus} {label} {protocol_tag(cfg.protocol)}: {NOT_RUN} ({why})")
+            drop_summary_rows(self.summary_path, corpus=cfg.corpus, protocol=cfg.protocol, model=cfg.model,
+                              recipe=cfg.recipe, variant=f"^{re.escape(summary_variant(cfg))}$")
 
         out = []
         for cfg in configs:
@@ -226,11 +235,10 @@ class Session:
                 except AmsnetError:  # finished_only and the run store holds no fold of it
                     if self.train:
                         raise
-                    print(f"{cfg.corpus} {label} {protocol_tag(cfg.protocol)}: {NOT_RUN} (no finished fold in the run store)")
+                    unmeasured(cfg, "no finished fold in the run store")
                     continue
             if res.missing:
-                print(f"{cfg.corpus} {label} {protocol_tag(cfg.protocol)}: {NOT_RUN} (incomplete: {len(res.missing)} of "
-                      f"{len(res.missing) + len(res.folds)} fold runs not finished)")
+                unmeasured(cfg, f"incomplete: {len(res.missing)} of {len(res.missing) + len(res.folds)} fold runs not finished")
                 continue
             update_summary(res, self.summary_path)
             s = res.summary()

@@ -276,6 +276,13 @@ def train_model(
 # --------------------------------------------------------------------------- experiments
 
 
+def summary_variant(c: ExperimentConfig) -> str:
+    """The ``variant`` of ``c``'s row in ``summary.csv``: its own label, and a non-default
+    normalisation or experiment-wide augmentation, which are part of what the row measures."""
+    return ", ".join(v for v in (c.variant, f"normalisation={c.normalisation}" if c.normalisation != "corpus" else "",
+                                 f"augment={c.augment}" if c.augment != "none" else "") if v)
+
+
 @dataclass
 class ExperimentResult:
     """All folds and seeds of one experiment.
@@ -315,9 +322,7 @@ class ExperimentResult:
             "protocol": c.protocol,
             "recipe": c.recipe,
             "model": c.model,
-            # a non-default normalisation or augmentation is part of what the row measures: its own row
-            "variant": ", ".join(v for v in (c.variant, f"normalisation={c.normalisation}" if c.normalisation != "corpus"
-                                             else "", f"augment={c.augment}" if c.augment != "none" else "") if v),
+            "variant": summary_variant(c),
             "n_folds": int(self.folds["fold"].nunique()),
             "complete": not self.missing,
             "n_seeds": int(self.folds["seed"].nunique()),

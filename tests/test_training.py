@@ -261,13 +261,20 @@ def test_report_session_without_training_reports_only_finished_experiments(tmp_p
     s = session.Session("emodb", profile="quick", results_dir=tmp_path / "results", run_dir=tmp_path / "runs", train=False)
     monkeypatch.setattr(s, "features", lambda corpus, config=None, augment="none": feats)
     monkeypatch.setattr(training, "train_model", lambda *a, **k: pytest.fail("trained although train=False"))
+    # rows measured for another configuration of the same experiments: no table may quote them any longer
+    for model in ("urlm", "amsnet"):
+        update_summary(dict(corpus="synthetic", protocol="paper", recipe="paper", model=model, variant="", wa=1.0, ua=1.0),
+                       s.summary_path)
+    update_summary(dict(corpus="synthetic", protocol="paper", recipe="paper", model="urlm", variant="r=8", wa=1.0, ua=1.0),
+                   s.summary_path)
     done = s.run([_exp("frlm"), _exp("urlm"), _exp("amsnet")])
     assert [r.config.model for r in done] == ["frlm"]
     out = capsys.readouterr().out
     assert "urlm [paper]: not run (incomplete: 2 of 3 fold runs not finished)" in out
     assert "amsnet [paper]: not run (no finished fold in the run store)" in out
     summary = pd.read_csv(s.summary_path, keep_default_na=False)
-    assert list(summary["model"]) == ["frlm"]  # only complete experiments are recorded
+    # only complete experiments are recorded; another variant's row is not this experiment's
+    assert sorted(zip(summary["model"], summary["variant"])) == [("frlm", ""), ("urlm", "r=8")]
 
 
 def test_run_store_experiment_dirs_describe_their_key(tmp_path):
