@@ -174,7 +174,7 @@ def _seed(*parts) -> int:
     return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:4], "little")
 
 
-def augmented_features(features, augment: str = "channels", *, audio_dir, copies: int | None = None,
+def augmented_features(features, augment: str = "channels", *, audio_dir=None, copies: int | None = None,
                        feature_cache=None, progress: bool = True):
     """``features`` plus perturbed copies of every utterance (features cached like the rest).
 
@@ -183,7 +183,8 @@ def augmented_features(features, augment: str = "channels", *, audio_dir, copies
             files must be readable).
         augment: ``channels`` (see :func:`random_channel`), ``speed`` (copy k at speed
             ``SPEED_FACTORS[k % 2]``, :func:`speed_perturb`); ``none`` returns ``features`` unchanged.
-        audio_dir: where the derived audio is written (once: an existing file is reused).
+        audio_dir: where the derived audio is written (once: an existing file is reused); default
+            ``augmented/`` beside the feature cache.
         copies: perturbed copies per utterance (default :data:`COPIES` of ``augment``).
         feature_cache: feature cache folder (default :func:`~amsnet_lib.features.default_cache_dir`).
 
@@ -206,6 +207,10 @@ def augmented_features(features, augment: str = "channels", *, audio_dir, copies
     copies = COPIES[augment] if copies is None else copies
     if augment == "none" or copies < 1:
         return features
+    if audio_dir is None:
+        from .paths import default_cache_dir
+
+        audio_dir = Path(feature_cache or default_cache_dir()).parent / "augmented"
     audio_dir = Path(audio_dir)
     sr = features.config.sample_rate
     rows = []

@@ -705,8 +705,7 @@ def _augmented(args, feats, augment: str):
         return feats  # no audio module imported: a features bundle trains without the audio
     from .channels import augmented_features
 
-    return augmented_features(feats, augment, audio_dir=_report_dir(args).parent / "augmented",
-                              feature_cache=args.cache_dir)
+    return augmented_features(feats, augment, feature_cache=args.cache_dir)
 
 
 def _report_dir(args) -> Path:

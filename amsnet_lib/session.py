@@ -162,7 +162,6 @@ class Session:
         feature cache)."""
         from .channels import augmented_features
         from .features import extract_features
-        from .paths import default_cache_dir
 
         config = config or self.experiment(corpus).features
         key = (corpus, config, augment)
@@ -173,9 +172,8 @@ class Session:
                     self._features[key] = extract_features(self.tables[corpus], config, cache_dir=self.cache_dir,
                                                            progress=self.progress)
                 else:
-                    cache = Path(self.cache_dir or default_cache_dir())
-                    self._features[key] = augmented_features(self.features(corpus, config), augment, audio_dir=cache.parent / "augmented",
-                                                             feature_cache=cache, progress=self.progress)
+                    self._features[key] = augmented_features(self.features(corpus, config), augment,
+                                                             feature_cache=self.cache_dir, progress=self.progress)
         return self._features[key]
 
     def _features_of(self, cfg: ExperimentConfig):

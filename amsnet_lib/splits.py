@@ -111,7 +111,7 @@ def _without_augmented_leaks(features: Features, fit_idx, val_idx, fold: Fold, a
         if not ours.any():
             raise AmsnetError(None, f"the stage trains with {augment} augmentation, but the features carry no {augment} copies: "
                                     "its run key would say that it trained on copies it never saw",
-                              f"add them with amsnet_lib.channels.augmented_features(features, {augment!r}, audio_dir=...) "
+                              f"add them with amsnet_lib.channels.augmented_features(features, {augment!r}) "
                               "(amsnet pretrain, amsnet train and the notebooks do so for an experiment that asks for them)")
     if not copy.any():
         return fit_idx, val_idx, fold

@@ -588,6 +588,14 @@ def se_ratio_table(summary: pd.DataFrame | None, protocols: Sequence[str] = ("pa
 SUMMARY_KEYS = ["corpus", "protocol", "recipe", "model", "variant"]
 
 
+def _read_summary(path: Path) -> pd.DataFrame:
+    """``summary.csv`` as written; one from before the tuned recipe gains its ``recipe`` column (every row the paper's)."""
+    old = pd.read_csv(path, keep_default_na=False)
+    if "recipe" not in old:
+        old.insert(old.columns.get_loc("model") if "model" in old else 0, "recipe", "paper")
+    return old
+
+
 def update_summary(result, path: str | os.PathLike = "results/tables/summary.csv") -> pd.DataFrame:
     """Insert or replace an experiment's row (``result``: an
     :class:`~amsnet_lib.training.ExperimentResult`, or its ``summary()`` dict) in ``summary.csv``,
@@ -599,9 +607,7 @@ def update_summary(result, path: str | os.PathLike = "results/tables/summary.csv
     row = dict(result) if isinstance(result, dict) else result.summary()
     row.setdefault("recipe", "paper")
     with locked(path) as path:
-        old = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=list(row))
-        if "recipe" not in old:  # a summary from before the tuned recipe: every row is the paper's
-            old.insert(old.columns.get_loc("model") if "model" in old else 0, "recipe", "paper")
+        old = _read_summary(path) if path.is_file() else pd.DataFrame(columns=list(row))
         if len(old):
             same = np.logical_and.reduce([old[k].astype(str) == str(row[k]) for k in SUMMARY_KEYS])
             old = old[~same]
@@ -619,11 +625,10 @@ def drop_summary_rows(path: str | os.PathLike, *, corpus: str, protocol: str, mo
     with locked(path) as path:
         if not path.is_file():
             return 0
-        old = pd.read_csv(path, keep_default_na=False)
+        old = _read_summary(path)
         v = old["variant"].astype(str)
         hit = ((old["corpus"].astype(str) == corpus) & (old["protocol"].astype(str) == protocol)
-               & (old["model"].astype(str) == model)
-               & ((old["recipe"].astype(str) if "recipe" in old else pd.Series("paper", index=old.index)) == recipe)
+               & (old["model"].astype(str) == model) & (old["recipe"].astype(str) == recipe)
                & v.str.match(variant) & (v != str(keep)))
         if hit.any():
             atomic_write_text(path, old[~hit].to_csv(index=False))

@@ -286,11 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     train_feats = feats
     if exp.audio_augment != "none":  # the tuned URLM's speed-perturbed copies (its stage alone trains on them)
         from amsnet_lib.channels import augmented_features
-        from amsnet_lib.paths import default_cache_dir
 
-        cache = Path(args.cache_dir or default_cache_dir())
-        train_feats = augmented_features(feats, exp.audio_augment, audio_dir=cache.parent / "augmented", feature_cache=cache,
-                                         progress=not args.quiet)
+        train_feats = augmented_features(feats, exp.audio_augment, feature_cache=args.cache_dir, progress=not args.quiet)
     t0 = _dt.datetime.now(_dt.timezone.utc)
     model, normaliser = fit_final(exp, train_feats, store=args.run_dir, device=args.device, progress=not args.quiet)
     seconds = (_dt.datetime.now(_dt.timezone.utc) - t0).total_seconds()
