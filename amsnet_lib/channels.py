@@ -193,7 +193,18 @@ def augmented_features(features, augment: str = "channels", *, audio_dir=None, c
         (empty for an original, the original's path for a copy), ``channel`` (what was applied) and
         ``augment`` (``augment``; ``none`` for an original).
         The same input gives the same copies on every run (seeded by file name and copy number).
+        Features that already hold ``augment`` copies (a bundle saved with them) are returned as they
+        are, so a machine without the audio trains on them.
     """
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {augment!r}")
+    copies = COPIES[augment] if copies is None else copies
+    if augment == "none" or copies < 1:
+        return features
+    if "augment" in features.table.columns and (features.table["augment"] == augment).any():
+        # a bundle saved with its copies (amsnet features --save --augment): nothing to derive, and no
+        # audio library imported, so a machine without them trains on it
+        return features
     import pandas as pd
     import soundfile as sf
     from tqdm.auto import tqdm
@@ -202,11 +213,6 @@ def augmented_features(features, augment: str = "channels", *, audio_dir=None, c
     from .audio import load_audio
     from .features import Features, extract_features
 
-    if augment not in AUGMENTATIONS:
-        raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {augment!r}")
-    copies = COPIES[augment] if copies is None else copies
-    if augment == "none" or copies < 1:
-        return features
     if audio_dir is None:
         from .paths import default_cache_dir
 

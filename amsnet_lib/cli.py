@@ -134,6 +134,7 @@ def _cmd_features(args) -> int:
     feats = _load(args)
     s = feats.summary()
     if args.save:
+        feats = _augmented(args, feats, args.augment)  # the copies travel in the bundle: no audio needed there
         path = feats.save(args.save, precision=args.precision)
         print(f"saved: {path} ({path.stat().st_size / 1e6:.1f} MB, {args.precision}); train from it with --features {path}",
               file=sys.stderr if args.json else sys.stdout)
@@ -545,6 +546,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save", default=None, metavar="FILE", help="also write the features to one .npz bundle (Features.save)")
     p.add_argument("--precision", default="float32", choices=["float32", "float16"],
                    help="of the saved bundle: float32 lossless, float16 half the size (rounded values)")
+    p.add_argument("--augment", default="none", choices=list(AUGMENTATIONS),
+                   help="with --save: the bundle also holds this augmentation's copies (e.g. speed, the tuned URLM's), "
+                        "so `--features FILE` trains a recipe that uses them on a machine without the audio")
     p.add_argument("--report", default=None, metavar="CSV",
                    help="write every feature warning (path, reason) here (default: reports/ beside the feature cache); "
                         "the terminal shows them grouped by reason")
