@@ -48,7 +48,7 @@ stamp amsnet_end
 
 if [ "$(left)" -gt 30 ]; then
     stamp suite_start
-    timeout "$(left)" "$py" -m amsnet_lib.cli pretrain --features "$bundle" --workers "$(( workers + 4 ))" --threads 1 --fusion \
+    timeout "$(left)" "$py" -m amsnet_lib.cli pretrain --features "$bundle" --cpus "$(( workers + 4 ))" --threads 1 --fusion \
         --device "$device" --run-dir "$runs" 2>&1 | tr '\r' '\n' | grep -v 'it/s\|ep/s\|s/it\|s/ep' > "$out/suite.txt"
     echo "exit ${PIPESTATUS[0]}" >> "$out/suite.txt"
     stamp suite_end

@@ -63,6 +63,35 @@ def test_training_from_a_saved_bundle_needs_no_audio(tmp_path, capsys):
     assert table(out.stdout) == table(from_corpus) and len(table(from_corpus)) >= 3
 
 
+def test_a_bundle_saved_with_its_copies_trains_an_augmented_recipe_without_audio(tmp_path, capsys):
+    """`amsnet features --save --augment speed` puts the speed copies in the bundle; training from it
+    with --augment speed gives the numbers of training from the corpus, with no audio library
+    imported (the tuned URLM's copies on a GPU machine that has none)."""
+    import subprocess
+    import sys
+
+    from amsnet_lib.features import Features
+
+    corpus = _corpus(tmp_path)
+    common = ["--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0"]
+    bundle = tmp_path / "speed.npz"
+    assert cli.main(["features", "--corpus", str(corpus), *common, "--save", str(bundle), "--augment", "speed"]) == 0
+    capsys.readouterr()
+    assert Features.load(bundle).table["augment"].value_counts().to_dict() == {"speed": 20, "none": 10}
+    train = ["--model", "urlm", "--profile", "quick", "--folds", "2", "--summary", "", "--threads", "1", "--augment", "speed"]
+    assert cli.main(["train", "--corpus", str(corpus), *common, *train, "--run-dir", str(tmp_path / "r1")]) == 0
+    from_corpus = capsys.readouterr().out
+    code = ("import sys; from amsnet_lib import cli; rc = cli.main(sys.argv[1:]); "
+            "bad = [m for m in ('soundfile', 'soxr', 'opensmile', 'librosa') if m in sys.modules]; "
+            "print('audio modules:', bad); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, "train", "--features", str(bundle), *train,
+                          "--run-dir", str(tmp_path / "r2")], capture_output=True, text=True, env={**os.environ, "AMSNET_NO_REEXEC": "1"})
+    assert out.returncode == 0, out.stderr
+    assert "audio modules: []" in out.stdout
+    table = lambda s: [line for line in s.splitlines() if "fold" in line or "mean" in line]  # noqa: E731
+    assert table(out.stdout) == table(from_corpus) and len(table(from_corpus)) >= 3
+
+
 def test_missing_corpus_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["features", "--corpus", "emodb", "--data-dir", str(tmp_path / "nowhere"), "--no-download"]) == 2
     err = capsys.readouterr().err
