@@ -418,6 +418,10 @@ def _cmd_pretrain(args) -> int:
         suite = [e for e in suite if e.model in args.models]
         if not suite:
             raise SystemExit(f"error: no experiment of the suite (after the other filters) is a model of {args.models}")
+    if args.recipe:
+        suite = [e for e in suite if e.recipe == args.recipe]
+        if not suite:
+            raise SystemExit(f"error: no experiment of the suite (after the other filters) uses the {args.recipe} recipe")
     kinds = sorted({e.audio_augment for e in suite} - {"none"})
     if len(kinds) > 1:
         raise SystemExit(f"error: the suite's experiments train with {kinds}: one audio augmentation per run "
@@ -631,6 +635,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=None, choices=list(MODELS), metavar="MODEL",
                    help=f"only the experiments of these models ({', '.join(MODELS)}); a fusion model still trains the "
                         "branch folds it stands on")
+    p.add_argument("--recipe", default=None, choices=list(RECIPES),
+                   help="only the experiments of this training recipe (e.g. tuned with --studies tuned_recipe: the "
+                        "tuned Table 5 without the paper recipe's ablations)")
     p.add_argument("--profile", default="full", choices=list(studies.PROFILES))
     p.add_argument("--cpus", type=int, default=None,
                    help="CPUs of the local Ray (default: all cores); Ray runs as many trainings at once as CPUs, "

@@ -224,6 +224,18 @@ def test_pretrain_models_selects_experiments_by_their_model(tmp_path, capsys):
         cli.main(_pretrain_args(tmp_path, "se_ratio") + ["--variants", "r=2", "--models", "early"])
 
 
+def test_pretrain_recipe_selects_experiments_by_their_training_recipe(tmp_path, capsys):
+    """`--recipe tuned`: the tuned rows without the paper recipe's ablations, which every suite holds
+    (how benchmarks/cpu_table5_run.sh times the tuned Table 5 alone)."""
+    assert cli.main(_pretrain_args(tmp_path, "tuned_recipe") + ["--models", "urlm", "--recipe", "tuned"]) == 0
+    out = capsys.readouterr().out
+    assert "1 experiments" in out and "5 stage-1 trainings" in out
+    configs = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/config.json")]
+    assert len(configs) == 1 and configs[0]["model"] == "urlm" and configs[0]["train"]["optimizer"] == "adamw"  # the paper recipe: rmsprop
+    with pytest.raises(SystemExit, match="uses the tuned recipe"):  # Table 3's variants are the paper recipe's
+        cli.main(_pretrain_args(tmp_path, "se_ratio") + ["--variants", "r=2", "--recipe", "tuned"])
+
+
 def test_pretrain_help_names_every_study(capsys):
     """`--studies` lists what the suite accepts, taken from the registries (it once missed one)."""
     from amsnet_lib import studies

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Wall time of the tuned recipe's Table 5 `[paper]` on this machine's CPU, from an empty run store:
+# the five models (FRLM, URLM, early fusion, concatenation, AMSNet), every fold, each training once
+# (the branches the fusion heads stand on are shared, as a user's `amsnet pretrain` shares them):
+#   amsnet pretrain --studies tuned_recipe --recipe tuned --models frlm urlm early concat amsnet --fusion --no-loso
+# The features (and the tuned URLM's speed-perturbed copies) come from the feature cache.
+# Writes results/cpu_table5_run.txt: GNU time's figures (wall clock, CPU seconds, peak memory), the
+# load before and after, and each model's per-fold WA/UA from this run's store beside the committed
+# run store's (the same seed on the same kind of machine must give the same numbers).
+# Takes about 50 minutes on 2 cores; run it on an otherwise idle machine. Needs GNU time (/usr/bin/time).
+#   benchmarks/cpu_table5_run.sh [CPUS]   (default: all cores)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$("$root/scripts/setup_env.sh")"
+cd "$root"
+cpus="${1:-$(nproc)}"
+store="$(mktemp -d)"
+trap 'rm -rf "$store"' EXIT
+out=results/cpu_table5_run.txt
+tmp="$out.partial"
+models=(frlm urlm early concat amsnet)
+mkdir -p results
+{
+    echo "# benchmarks/cpu_table5_run.sh $cpus: the tuned recipe's Table 5 [paper] (${models[*]}) from an empty run store, CPU"
+    echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)')"
+    echo "start $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
+    TQDM_DISABLE=1 command time -v "$venv/bin/amsnet" pretrain --corpus emodb --studies tuned_recipe --recipe tuned \
+        --models "${models[@]}" --fusion --no-loso --cpus "$cpus" --device cpu --run-dir "$store" 2>&1 | grep -v "WARNING"
+    echo "end $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    echo "## each model: this run's store, then the committed run store's (runs/, read only)"
+    for m in "${models[@]}"; do
+        for d in "$store" runs; do
+            echo "$m, run store $d:"
+            TQDM_DISABLE=1 "$venv/bin/amsnet" train --corpus emodb --model "$m" --recipe tuned --protocol paper --device cpu \
+                --finished-only --summary '' --run-dir "$d" 2>&1 | grep -A7 '^seed'
+        done
+    done
+} > "$tmp"
+mv "$tmp" "$out"
+echo "wrote $out"
