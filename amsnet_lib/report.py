@@ -17,7 +17,7 @@ from . import paper, studies
 from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_RUN, PROTOCOL_DESCRIPTIONS, PROTOCOL_SHORT, protocol_notes, summary_row, ablation_table, comparison_table2, markdown_table, normalisation_table, protocol_tag, se_ratio_table, write_table
 
 
-__all__ = ["build_report", "compact_table", "cpu_run_facts", "suite_cost", "training_text"]
+__all__ = ["build_report", "compact_table", "cpu_run_facts", "cpu_table5_facts", "suite_cost", "training_text"]
 
 
 def _training_text(t) -> str:
@@ -145,6 +145,7 @@ def build_report(
     suite: pd.DataFrame | None = None,
     gpu: str | Sequence[str] | None = None,
     cpu_run: str | None = None,
+    cpu_table5: str | None = None,
     searches: Sequence[str] = (),
 ) -> str:
     """The reproduction report (Markdown): every paper table beside ours, figures, hardware, time.
@@ -171,6 +172,8 @@ def build_report(
             ``# title``, its ``## `` sections go one level below it.
         cpu_run: the text of ``cpu_amsnet_run.txt`` (``benchmarks/cpu_amsnet_run.sh``: the full 5-fold
             AMSNet run on the CPU from an empty run store); see :func:`cpu_run_facts`.
+        cpu_table5: the text of ``cpu_table5_run.txt`` (``benchmarks/cpu_table5_run.sh``: the tuned
+            recipe's Table 5 on the CPU from an empty run store); see :func:`cpu_table5_facts`.
         searches: names of the tables ``amsnet search`` wrote (``recipe_search_*``): how the tuned
             recipe was chosen, linked after its tables.
     """
@@ -398,11 +401,35 @@ def build_report(
                 f"average), peak memory {facts['max_rss_gib']:.1f} GiB.",
                 f"- Per-fold WA / UA {same} the committed run store's (same seed, same code): mean "
                 f"{facts['wa']} / {facts['ua']} `[paper]`.", *[f"- Note: {n}." for n in facts["notes"]], ""]
+    if cpu_table5:
+        out += _cpu_table5_section(cpu_table5_facts(cpu_table5))
     for text in [gpu] if isinstance(gpu, str) else (gpu or []):
         lines = text.strip().splitlines()
         out += [f"### {lines[0].lstrip('# ').strip()}", *[f"##{ln}" if ln.startswith("## ") else ln for ln in lines[1:]], ""]
     out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(out)
+
+
+#: The issue's target for the tuned Table 5 (five models, `[paper]`) on the 2-core CPU, minutes.
+TABLE5_TARGET_MIN = 60
+
+
+def _cpu_table5_section(facts: dict) -> list[str]:
+    wall_min = facts["wall_s"] / 60
+    same = {True: "identical", False: "different", None: "not compared"}
+    rows = [f"| {paper.ABLATION_LABELS.get(m, m)} | {v['wa']} | {v['ua']} | {same[v['identical']]} |"
+            for m, v in facts["models"].items()]
+    return ["### Measured on this CPU: the tuned recipe's Table 5", "",
+            f"`benchmarks/cpu_table5_run.sh` ({facts['host']}; raw output: `results/cpu_table5_run.txt`): "
+            "`amsnet pretrain --studies tuned_recipe --recipe tuned --models frlm urlm early concat amsnet --fusion` "
+            "from an empty run store (features and URLM's speed-perturbed copies from the cache): every fold of the five "
+            "models, each training once, the fusion heads on the branches trained in the same run.", "",
+            f"- **{wall_min:.1f} min of wall time** ({facts['wall_s']:.0f} s), "
+            f"{'within' if wall_min <= TABLE5_TARGET_MIN else 'over'} the target of {TABLE5_TARGET_MIN} min; "
+            f"{facts['cpu_s']:.0f} CPU seconds (user + system, {facts['cpu_s'] / facts['wall_s']:.2f} cores busy on "
+            f"average), peak memory {facts['max_rss_gib']:.1f} GiB.", *[f"- Note: {n}." for n in facts["notes"]], "",
+            "| model | WA `[paper]`, tuned (%) | UA `[paper]`, tuned (%) | per fold, against the committed run store |",
+            "|---|---|---|---|", *rows, ""]
 
 
 def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str = "emodb", store=None,
@@ -476,6 +503,24 @@ def _finished_folds(dirs, key: str) -> dict:
             "cpu_hours_measured": sum(float(m.get(key, 0.0)) for m in cpu) / 3600}
 
 
+def _gnu_time(text: str, name: str, script: str) -> dict:
+    """``host``, ``wall_s``, ``cpu_s`` (user + system) and ``max_rss_gib`` of a timed run's output file."""
+    def field(label):
+        m = re.search(rf"^\s*{re.escape(label)}: (.+)$", text, re.M)
+        if not m:
+            raise ValueError(f"{name}: no {label!r} line; the run did not finish. Fix: run {script} again.")
+        return m.group(1).strip()
+
+    clock = [float(x) for x in field("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":")]
+    return {"host": field("host"), "wall_s": sum(v * 60 ** i for i, v in enumerate(reversed(clock))),
+            "cpu_s": float(field("User time (seconds)")) + float(field("System time (seconds)")),
+            "max_rss_gib": float(field("Maximum resident set size (kbytes)")) / 2 ** 20}
+
+
+_FOLD_ROW = r"^\s+\d+ fold\S+ +[\d.]+ +[\d.]+$"
+_MEAN_ROW = r"^\s+mean +([\d.]+) +([\d.]+)$"
+
+
 def cpu_run_facts(text: str) -> dict:
     """What ``benchmarks/cpu_amsnet_run.sh`` measured, from its output file.
 
@@ -488,27 +533,45 @@ def cpu_run_facts(text: str) -> dict:
     Raises:
         ValueError: the text lacks GNU time's figures or the run's table (an interrupted run).
     """
-    def field(label):
-        m = re.search(rf"^\s*{re.escape(label)}: (.+)$", text, re.M)
-        if not m:
-            raise ValueError(f"cpu_amsnet_run.txt: no {label!r} line; the run did not finish. "
-                             "Fix: run benchmarks/cpu_amsnet_run.sh again.")
-        return m.group(1).strip()
-
-    clock = [float(x) for x in field("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":")]
-    wall = sum(v * 60 ** i for i, v in enumerate(reversed(clock)))
+    timed = _gnu_time(text, "cpu_amsnet_run.txt", "benchmarks/cpu_amsnet_run.sh")
     run, _, committed = text.partition("## the committed run store")
-    tables = [re.findall(r"^\s+\d+ fold\S+ +[\d.]+ +[\d.]+$", part, re.M) for part in (run, committed)]
-    mean = re.search(r"^\s+mean +([\d.]+) +([\d.]+)$", run, re.M)
+    tables = [re.findall(_FOLD_ROW, part, re.M) for part in (run, committed)]
+    mean = re.search(_MEAN_ROW, run, re.M)
     if not tables[0] or not mean:
         raise ValueError("cpu_amsnet_run.txt: no per-fold table of the run. Fix: run benchmarks/cpu_amsnet_run.sh again.")
     second = re.search(r"^\s+\d+ fold", committed, re.M) is not None
-    return {"host": field("host"), "wall_s": wall,
-            "cpu_s": float(field("User time (seconds)")) + float(field("System time (seconds)")),
-            "max_rss_gib": float(field("Maximum resident set size (kbytes)")) / 2 ** 20,
-            "wa": mean.group(1), "ua": mean.group(2),
+    return {**timed, "wa": mean.group(1), "ua": mean.group(2),
             "identical": (tables[0] == tables[1][:len(tables[0])]) if second else None,
             "notes": re.findall(r"^note: (.+)$", text, re.M)}
+
+
+def cpu_table5_facts(text: str) -> dict:
+    """What ``benchmarks/cpu_table5_run.sh`` measured (the tuned Table 5 from an empty run store).
+
+    Returns:
+        :func:`cpu_run_facts`' ``host``, ``wall_s``, ``cpu_s``, ``max_rss_gib`` and ``notes``, and
+        ``models``: model -> ``{"wa", "ua", "identical"}``, the run's mean (%, as printed) and whether
+        its per-fold table equals the committed run store's (``None`` when that one has none).
+
+    Raises:
+        ValueError: the text lacks GNU time's figures or a model's table (an interrupted run).
+    """
+    timed = _gnu_time(text, "cpu_table5_run.txt", "benchmarks/cpu_table5_run.sh")
+    blocks = re.split(r"^(\w+), run store .+:$", text.partition("## each model")[2], flags=re.M)
+    runs: dict[str, list[str]] = {}
+    for model, block in zip(blocks[1::2], blocks[2::2]):
+        runs.setdefault(model, []).append(block)
+    models = {}
+    for model, (run, *committed) in runs.items():
+        mean = re.search(_MEAN_ROW, run, re.M)
+        if not mean:
+            raise ValueError(f"cpu_table5_run.txt: no per-fold table of {model}. Fix: run benchmarks/cpu_table5_run.sh again.")
+        theirs = re.findall(_FOLD_ROW, committed[0], re.M) if committed else []
+        models[model] = {"wa": mean.group(1), "ua": mean.group(2),
+                         "identical": re.findall(_FOLD_ROW, run, re.M) == theirs if theirs else None}
+    if not models:
+        raise ValueError("cpu_table5_run.txt: no model's table. Fix: run benchmarks/cpu_table5_run.sh again.")
+    return {**timed, "models": models, "notes": re.findall(r"^note: (.+)$", text, re.M)}
 
 
 MIXED_DEVICES_NOTE = (

@@ -421,8 +421,13 @@ class Session:
             return path
         return Image(filename=str(path))
 
+    def _timed_run(self, name: str | None) -> str | None:
+        """The text of a timed CPU run's output file in the results folder (full profile), when present."""
+        return _read_if_exists(self.results_dir / name) if self.profile == "full" and name else None
+
     def write_report(self, protocols: Sequence[str] | None = None, *, diagnostics: Sequence[str] = (),
-                     measurements: Sequence[str] = (), cpu_run: str | None = None) -> Path:
+                     measurements: Sequence[str] = (), cpu_run: str | None = None,
+                     cpu_table5: str | None = None) -> Path:
         """Build ``REPORT.md`` from ``summary.csv``, the study tables, figures and ``timings.csv``.
 
         Args:
@@ -432,6 +437,7 @@ class Session:
             measurements: names of ``tables/<name>.md`` of measurement sessions (GPU runs), shown in
                 the hardware section when present (full profile).
             cpu_run: a file of the results folder holding a timed CPU run (full profile), when present.
+            cpu_table5: likewise, the timed tuned Table 5 (``benchmarks/cpu_table5_run.sh``).
         """
         from .atomic import atomic_write_text
 
@@ -452,7 +458,7 @@ class Session:
                             suite=self._suite_cost(summary),
                             gpu=[t for t in (_read_if_exists(self.tables_dir / f"{n}.md") for n in measurements)
                                  if t] if self.profile == "full" else None,
-                            cpu_run=_read_if_exists(self.results_dir / cpu_run) if self.profile == "full" and cpu_run else None)
+                            cpu_run=self._timed_run(cpu_run), cpu_table5=self._timed_run(cpu_table5))
         path = self.results_dir / "REPORT.md"
         atomic_write_text(path, text)
         print(f"written: {_short(path)}")

@@ -550,6 +550,41 @@ def test_cpu_run_facts_reads_gnu_time_and_compares_the_folds_with_the_committed_
     assert "- Note: something shared the CPU." in hardware
 
 
+def _table5_block(model: str, store: str, wa: str) -> str:
+    return (f"{model}, run store {store}:\nseed  fold    wa    ua\n   0 fold0 {wa} 80.00\n   0 fold1 90.00 90.00\n"
+            f"      mean {(float(wa) + 90) / 2:.2f} 85.00\n")
+
+
+_TABLE5_RUN = ("# benchmarks/cpu_table5_run.sh 2: the tuned recipe's Table 5 [paper] (frlm urlm) from an empty run store, CPU\n"
+               "host: 2 cores, Some CPU, torch 2.13.0+cpu\nstart 2026-01-01T00:00:00Z load 0.1 0.1 0.1\n"
+               "\tUser time (seconds): 5000.00\n\tSystem time (seconds): 40.00\n"
+               "\tElapsed (wall clock) time (h:mm:ss or m:ss): 52:30.00\n\tMaximum resident set size (kbytes): 4194304\n"
+               "end 2026-01-01T00:52:30Z load 1.9 1.9 1.9\n\n"
+               "## each model: this run's store, then the committed run store's (runs/, read only)\n"
+               + _table5_block("frlm", "/tmp/x", "80.00") + _table5_block("frlm", "runs", "80.00")
+               + _table5_block("urlm", "/tmp/x", "70.00") + _table5_block("urlm", "runs", "72.00"))
+
+
+def test_cpu_table5_facts_time_the_run_and_compare_each_model_with_the_committed_store():
+    facts = report.cpu_table5_facts(_TABLE5_RUN)
+    assert facts["wall_s"] == pytest.approx(3150.0) and facts["cpu_s"] == pytest.approx(5040.0)
+    assert facts["max_rss_gib"] == pytest.approx(4.0)
+    assert facts["models"] == {"frlm": {"wa": "85.00", "ua": "85.00", "identical": True},
+                               "urlm": {"wa": "80.00", "ua": "85.00", "identical": False}}
+    with pytest.raises(ValueError, match="cpu_table5_run.txt: no 'Elapsed"):
+        report.cpu_table5_facts(_TABLE5_RUN.replace("Elapsed (wall clock)", "Elapsed"))
+    with pytest.raises(ValueError, match="no model's table"):
+        report.cpu_table5_facts(_TABLE5_RUN.split("## each model")[0])
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, cpu_table5=_TABLE5_RUN,
+                             se_params={r: 1 for r in studies.SE_RATIOS})
+    section = md.split("### Measured on this CPU: the tuned recipe's Table 5", 1)[1].split("\n## ", 1)[0]
+    assert "**52.5 min of wall time** (3150 s), within the target of 60 min" in section
+    assert "| FRLM | 85.00 | 85.00 | identical |" in section and "| URLM | 80.00 | 85.00 | different |" in section
+    slow = _TABLE5_RUN.replace("52:30.00", "1:01:00.00")
+    assert "over the target of 60 min" in report.build_report(None, profile="full", protocols=["paper"], availability={},
+                                                             cpu_table5=slow, se_params={r: 1 for r in studies.SE_RATIOS})
+
+
 def test_report_has_a_significance_section_with_formatted_p_values_not_run_until_measured():
     title = "## Beyond the paper: are the differences of the ablation table larger than the test set's noise?"
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS})
