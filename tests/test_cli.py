@@ -37,13 +37,27 @@ def test_features_summary_reports_counts_shapes_and_skips(tmp_path, capsys):
     assert summary["cache_hits"] == 10 and summary["frame_dims"] == 76
 
 
+def _assert_bundle_trains_as_the_corpus(bundle, train: list[str], run_dir, from_corpus: str) -> None:
+    """`amsnet train --features bundle` in a fresh process: the per-fold table of training from the
+    corpus, and no audio library imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from amsnet_lib import cli; rc = cli.main(sys.argv[1:]); "
+            "bad = [m for m in ('soundfile', 'soxr', 'opensmile', 'librosa') if m in sys.modules]; "
+            "print('audio modules:', bad); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, "train", "--features", str(bundle), *train, "--run-dir", str(run_dir)],
+                         capture_output=True, text=True, env={**os.environ, "AMSNET_NO_REEXEC": "1"})
+    assert out.returncode == 0, out.stderr
+    assert "audio modules: []" in out.stdout
+    table = lambda s: [line for line in s.splitlines() if "fold" in line or "mean" in line]  # noqa: E731
+    assert table(out.stdout) == table(from_corpus) and len(table(from_corpus)) >= 3
+
+
 def test_training_from_a_saved_bundle_needs_no_audio(tmp_path, capsys):
     """`amsnet features --save` then `amsnet train --features`: the same folds and numbers as
     training from the corpus, and the training process imports no audio library (a GPU machine
     without openSMILE, librosa or libsndfile trains from the bundle)."""
-    import subprocess
-    import sys
-
     corpus = _corpus(tmp_path)
     common = ["--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0"]
     bundle = tmp_path / "corpus.npz"
@@ -52,24 +66,13 @@ def test_training_from_a_saved_bundle_needs_no_audio(tmp_path, capsys):
     train = ["--model", "urlm", "--profile", "quick", "--folds", "2", "--summary", "", "--threads", "1"]
     assert cli.main(["train", "--corpus", str(corpus), *common, *train, "--run-dir", str(tmp_path / "r1")]) == 0
     from_corpus = capsys.readouterr().out
-    code = ("import sys; from amsnet_lib import cli; rc = cli.main(sys.argv[1:]); "
-            "bad = [m for m in ('soundfile', 'soxr', 'opensmile', 'librosa') if m in sys.modules]; "
-            "print('audio modules:', bad); sys.exit(rc)")
-    out = subprocess.run([sys.executable, "-c", code, "train", "--features", str(bundle), *train,
-                          "--run-dir", str(tmp_path / "r2")], capture_output=True, text=True, env={**os.environ, "AMSNET_NO_REEXEC": "1"})
-    assert out.returncode == 0, out.stderr
-    assert "audio modules: []" in out.stdout
-    table = lambda s: [line for line in s.splitlines() if "fold" in line or "mean" in line]  # noqa: E731
-    assert table(out.stdout) == table(from_corpus) and len(table(from_corpus)) >= 3
+    _assert_bundle_trains_as_the_corpus(bundle, train, tmp_path / "r2", from_corpus)
 
 
 def test_a_bundle_saved_with_its_copies_trains_an_augmented_recipe_without_audio(tmp_path, capsys):
     """`amsnet features --save --augment speed` puts the speed copies in the bundle; training from it
     with --augment speed gives the numbers of training from the corpus, with no audio library
     imported (the tuned URLM's copies on a GPU machine that has none)."""
-    import subprocess
-    import sys
-
     from amsnet_lib.features import Features
 
     corpus = _corpus(tmp_path)
@@ -81,15 +84,7 @@ def test_a_bundle_saved_with_its_copies_trains_an_augmented_recipe_without_audio
     train = ["--model", "urlm", "--profile", "quick", "--folds", "2", "--summary", "", "--threads", "1", "--augment", "speed"]
     assert cli.main(["train", "--corpus", str(corpus), *common, *train, "--run-dir", str(tmp_path / "r1")]) == 0
     from_corpus = capsys.readouterr().out
-    code = ("import sys; from amsnet_lib import cli; rc = cli.main(sys.argv[1:]); "
-            "bad = [m for m in ('soundfile', 'soxr', 'opensmile', 'librosa') if m in sys.modules]; "
-            "print('audio modules:', bad); sys.exit(rc)")
-    out = subprocess.run([sys.executable, "-c", code, "train", "--features", str(bundle), *train,
-                          "--run-dir", str(tmp_path / "r2")], capture_output=True, text=True, env={**os.environ, "AMSNET_NO_REEXEC": "1"})
-    assert out.returncode == 0, out.stderr
-    assert "audio modules: []" in out.stdout
-    table = lambda s: [line for line in s.splitlines() if "fold" in line or "mean" in line]  # noqa: E731
-    assert table(out.stdout) == table(from_corpus) and len(table(from_corpus)) >= 3
+    _assert_bundle_trains_as_the_corpus(bundle, train, tmp_path / "r2", from_corpus)
 
 
 def test_missing_corpus_is_a_clear_error(tmp_path, capsys):
