@@ -4,9 +4,10 @@
 # (the branches the fusion heads stand on are shared, as a user's `amsnet pretrain` shares them):
 #   amsnet pretrain --studies tuned_recipe --recipe tuned --models frlm urlm early concat amsnet --fusion --no-loso
 # The features (and the tuned URLM's speed-perturbed copies) come from the feature cache.
-# Writes results/cpu_table5_run.txt: GNU time's figures (wall clock, CPU seconds, peak memory), the
-# load before and after, and each model's per-fold WA/UA from this run's store beside the committed
-# run store's (the same seed on the same kind of machine must give the same numbers).
+# Writes results/cpu_table5_run.txt: GNU time's figures (the wall clock; its CPU and memory figures
+# count the driver alone, since Ray's workers, which train, are not its children), the load before
+# and after, and each model's per-fold WA/UA from this run's store beside the committed run store's
+# (the same seed on the same kind of machine must give the same numbers).
 # Takes about 50 minutes on 2 cores; run it on an otherwise idle machine. Needs GNU time (/usr/bin/time).
 #   benchmarks/cpu_table5_run.sh [CPUS]   (default: all cores)
 set -euo pipefail
@@ -23,9 +24,10 @@ mkdir -p results
 {
     echo "# benchmarks/cpu_table5_run.sh $cpus: the tuned recipe's Table 5 [paper] (${models[*]}) from an empty run store, CPU"
     echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)')"
+    echo "note: GNU time's CPU and memory figures below count the driver process only: Ray's worker processes, which train, are not its children"
     echo "start $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
     TQDM_DISABLE=1 command time -v "$venv/bin/amsnet" pretrain --corpus emodb --studies tuned_recipe --recipe tuned \
-        --models "${models[@]}" --fusion --no-loso --cpus "$cpus" --device cpu --run-dir "$store" 2>&1 | grep -v "WARNING"
+        --models "${models[@]}" --fusion --no-loso --cpus "$cpus" --device cpu --run-dir "$store" 2>&1 | tr '\r' '\n' | grep -v '%|\|WARNING'  # no bars
     echo "end $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
     echo "## each model: this run's store, then the committed run store's (runs/, read only)"
