@@ -24,7 +24,7 @@ mkdir -p results
 {
     echo "# benchmarks/cpu_table5_run.sh $cpus: the tuned recipe's Table 5 [paper] (${models[*]}) from an empty run store, CPU"
     echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)')"
-    echo "note: GNU time's CPU and memory figures below count the driver process only: Ray's worker processes, which train, are not its children"
+    echo "note: GNU time's CPU and memory figures in this file count the driver process only: Ray's worker processes, which train, are not its children"
     echo "start $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
     TQDM_DISABLE=1 command time -v "$venv/bin/amsnet" pretrain --corpus emodb --studies tuned_recipe --recipe tuned \
         --models "${models[@]}" --fusion --no-loso --cpus "$cpus" --device cpu --run-dir "$store" 2>&1 | tr '\r' '\n' | grep -v '%|\|WARNING'  # no bars
