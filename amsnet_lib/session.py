@@ -245,14 +245,14 @@ class Session:
             out.append(res)
         return out
 
-    def run_models(self, models: Sequence[str]) -> dict[str, dict]:
-        """Each model on each available corpus: ``{corpus: {model: ExperimentResult}}``.
+    def run_models(self, models: Sequence[str], recipe: str = "paper") -> dict[str, dict]:
+        """Each model on each available corpus, trained with ``recipe``: ``{corpus: {model: ExperimentResult}}``.
 
         Corpora on which not every model could be run (``train=False``) are left out.
         """
         out = {}
         for c in self.available:
-            done = {r.config.model: r for r in self.run(self.experiment(c, m) for m in models)}
+            done = {r.config.model: r for r in self.run(self.experiment(c, m, recipe=recipe) for m in models)}
             if set(done) == set(models):
                 out[c] = done
         return out

@@ -631,3 +631,23 @@ def test_ensembles_whose_members_are_not_finished_lose_their_summary_rows(tmp_pa
     assert len(pd.read_csv(s.summary_path, keep_default_na=False)) == 4
     assert tables.drop_summary_rows(s.summary_path, corpus="emodb", protocol="paper", model="amsnet", recipe="tuned",
                                     variant=r"^ensemble of \d+ seeds$", keep="ensemble of 2 seeds") == 0
+
+
+def test_notebook_02_runs_the_tuned_amsnet_so_table2_has_its_row_on_the_first_run(tmp_path, monkeypatch):
+    """Table 2 (notebook 02) reads summary.csv, where notebook 03's study used to write the tuned
+    AMSNet first: on the first run after a training its tuned row said "not run". run_models with
+    the recipe records it before the table is read."""
+    from amsnet_lib import session, tables
+
+    feats = _features()
+    monkeypatch.setattr(session, "_corpus_status", lambda corpus, data_dir: (feats.table, None))
+    s = session.Session("emodb", profile="quick", results_dir=tmp_path / "results", run_dir=tmp_path / "runs")
+    monkeypatch.setattr(s, "features", lambda corpus, config=None, augment="none": feats)
+    monkeypatch.setattr(s, "experiment", lambda c, m, protocol=None, recipe="paper": dataclasses.replace(_exp(m), corpus=c, recipe=recipe))
+    before = tables.comparison_table2(s.read_summary(), ["paper"], s.availability)
+    tuned_row = lambda t: t[(t["model"] == "AMSNet" + tables.TUNED_SUFFIX) & (t["corpus"] == "EmoDB")].iloc[0]  # noqa: E731
+    assert str(tuned_row(before)["WA ours [paper] (%)"]).startswith("not run")
+    res = s.run_models(["amsnet"], recipe="tuned")["emodb"]["amsnet"]
+    assert res.config.recipe == "tuned"
+    after = tuned_row(tables.comparison_table2(s.read_summary(), ["paper"], s.availability))
+    assert float(after["WA ours [paper] (%)"]) == pytest.approx(res.summary()["wa"], abs=0.01)
