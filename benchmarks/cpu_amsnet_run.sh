@@ -10,18 +10,14 @@
 # Takes about 35 minutes on 2 cores; run it on an otherwise idle machine. Needs GNU time (/usr/bin/time).
 #   benchmarks/cpu_amsnet_run.sh [WORKERS]   (default: one per core)
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$("$root/scripts/setup_env.sh")"
-cd "$root"
+source "$(dirname "${BASH_SOURCE[0]}")/_cpu_common.sh"
 workers="${1:-$(nproc)}"
-store="$(mktemp -d)"
-trap 'rm -rf "$store"' EXIT
 out=results/cpu_amsnet_run.txt
 tmp="$out.partial"
 mkdir -p results
 {
     echo "# benchmarks/cpu_amsnet_run.sh $workers: full 5-fold AMSNet [paper] from an empty run store, CPU"
-    echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)')"
+    host_line
     echo "start $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
     TQDM_DISABLE=1 command time -v "$venv/bin/amsnet" train --corpus emodb --model amsnet --protocol paper \
         --workers "$workers" --device cpu --run-dir "$store" --summary '' 2>&1

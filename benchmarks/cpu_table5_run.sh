@@ -11,19 +11,15 @@
 # Takes about 50 minutes on 2 cores; run it on an otherwise idle machine. Needs GNU time (/usr/bin/time).
 #   benchmarks/cpu_table5_run.sh [CPUS]   (default: all cores)
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$("$root/scripts/setup_env.sh")"
-cd "$root"
+source "$(dirname "${BASH_SOURCE[0]}")/_cpu_common.sh"
 cpus="${1:-$(nproc)}"
-store="$(mktemp -d)"
-trap 'rm -rf "$store"' EXIT
 out=results/cpu_table5_run.txt
 tmp="$out.partial"
 models=(frlm urlm early concat amsnet)
 mkdir -p results
 {
     echo "# benchmarks/cpu_table5_run.sh $cpus: the tuned recipe's Table 5 [paper] (${models[*]}) from an empty run store, CPU"
-    echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)')"
+    host_line
     echo "note: GNU time's CPU and memory figures in this file count the driver process only: Ray's worker processes, which train, are not its children"
     echo "start $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
     TQDM_DISABLE=1 command time -v "$venv/bin/amsnet" pretrain --corpus emodb --studies tuned_recipe --recipe tuned \
