@@ -130,6 +130,8 @@ def _set_threads(args) -> None:
 
 
 def _cmd_features(args) -> int:
+    if args.augment != "none" and not args.save:
+        raise SystemExit("error: --augment adds the copies to the bundle --save writes; name it with --save FILE")
     _check_outputs(args, files={"--save": args.save})
     feats = _load(args)
     s = feats.summary()

@@ -81,6 +81,8 @@ def test_a_bundle_saved_with_its_copies_trains_an_augmented_recipe_without_audio
     assert cli.main(["features", "--corpus", str(corpus), *common, "--save", str(bundle), "--augment", "speed"]) == 0
     capsys.readouterr()
     assert Features.load(bundle).table["augment"].value_counts().to_dict() == {"speed": 20, "none": 10}
+    with pytest.raises(SystemExit, match="name it with --save FILE"):  # copies with nowhere to go
+        cli.main(["features", "--corpus", str(corpus), *common, "--augment", "speed"])
     train = ["--model", "urlm", "--profile", "quick", "--folds", "2", "--summary", "", "--threads", "1", "--augment", "speed"]
     assert cli.main(["train", "--corpus", str(corpus), *common, *train, "--run-dir", str(tmp_path / "r1")]) == 0
     from_corpus = capsys.readouterr().out
