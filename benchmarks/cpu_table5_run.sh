@@ -8,7 +8,7 @@
 # count the driver alone, since Ray's workers, which train, are not its children), the load before
 # and after, and each model's per-fold WA/UA from this run's store beside the committed run store's
 # (the same seed on the same kind of machine must give the same numbers).
-# Takes about 50 minutes on 2 cores; run it on an otherwise idle machine. Needs GNU time (/usr/bin/time).
+# Takes about 45 minutes on 2 cores; run it on an otherwise idle machine. Needs GNU time (/usr/bin/time).
 #   benchmarks/cpu_table5_run.sh [CPUS]   (default: all cores)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_cpu_common.sh"

@@ -8,7 +8,7 @@ runs.tgz). Sessions already recorded under ``results/gpu/studies/`` are kept, so
 every session so far; a folder named again replaces its record. Joining the finished runs to the
 run store is a separate, deliberate step (unpack runs.tgz into ``runs/``): the table says which
 experiments a session finished whole (only those are worth joining: a fusion fold needs its branch
-weights, which do not come back).
+weights, which come back only with KEEP_WEIGHTS). A tarball that came back split is joined again.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from amsnet_lib.atomic import atomic_write_text
+from amsnet_lib.atomic import atomic_path, atomic_write_text
 
 
 def _clean(text: str) -> str:
@@ -33,14 +33,22 @@ def _clean(text: str) -> str:
 
 
 def record(src: Path, dst: Path) -> None:
+    """Copy a session folder to ``dst``: logs cleaned, a tarball that came back split
+    (``runs.tgz.part-*``, gpu_studies.sh's SPLIT_MB) joined again into ``runs.tgz``."""
     dst.mkdir(parents=True, exist_ok=True)
+    parts = sorted(src.glob("runs.tgz.part-*"))
     for f in sorted(src.iterdir()):
-        if f.name.startswith("."):
+        if f.name.startswith(".") or f in parts:
             continue
         if f.suffix == ".txt":
             atomic_write_text(dst / f.name, _clean(f.read_text()))
         else:
             shutil.copyfile(f, dst / f.name)
+    if parts:
+        with atomic_path(dst / "runs.tgz") as tmp, open(tmp, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out)
 
 
 def _runs(tgz: Path) -> list[dict]:

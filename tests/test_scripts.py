@@ -84,3 +84,33 @@ def test_notebooks_use_the_public_api_only():
                     raise AssertionError(f"{path.name} uses the private name {node.attr}")
                 if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("amsnet_lib"):
                     assert not [a.name for a in node.names if a.name.startswith("_")], (path.name, node.module)
+
+
+def test_a_gpu_studies_session_whose_tarball_came_back_split_is_recorded_whole(tmp_path):
+    """gpu_studies.sh splits a large runs.tgz (SPLIT_MB) so it fits the transfer; the record joins
+    the parts again, and the table reads the runs from it."""
+    import io
+    import json
+    import tarfile
+
+    from scripts import gpu_studies_report
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in (("urlm-abc/config.json", {"model": "urlm", "train": {"optimizer": "adamw", "lr": 3e-4, "batch_size": 32}}),
+                           ("urlm-abc/seed0/fold0/metrics.json", {"wa": 0.8, "ua": 0.7, "seconds": 60.0, "device": "cuda"})):
+            raw = json.dumps(data).encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    blob = buf.getvalue()
+    src = tmp_path / "session"
+    src.mkdir()
+    (src / "timings.txt").write_text("start urlm 0\nend urlm 30\n")
+    half = len(blob) // 2
+    (src / "runs.tgz.part-aa").write_bytes(blob[:half])
+    (src / "runs.tgz.part-ab").write_bytes(blob[half:])
+    dst = tmp_path / "studies" / "s1"
+    gpu_studies_report.record(src, dst)
+    assert (dst / "runs.tgz").read_bytes() == blob and not list(dst.glob("runs.tgz.part-*"))
+    assert "| urlm-abc | urlm | adamw |" in gpu_studies_report.table(tmp_path / "studies")
