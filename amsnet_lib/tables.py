@@ -414,7 +414,8 @@ def _diff(ours, reported):
 
 
 def comparison_table2(summary: pd.DataFrame | None, protocols: Sequence[str] = ("paper",),
-                      availability: Mapping[str, str | None] | None = None, corpora: Sequence[str] = CORPORA) -> pd.DataFrame:
+                      availability: Mapping[str, str | None] | None = None, corpora: Sequence[str] = CORPORA,
+                      ensembles: bool = True) -> pd.DataFrame:
     """Table 2: the paper's rows (literature: reported, not re-run) and ours beside AMSNet's.
 
     Args:
@@ -423,22 +424,31 @@ def comparison_table2(summary: pd.DataFrame | None, protocols: Sequence[str] = (
         availability: corpus -> None when available, else the reason (``"not run: corpus not
             available ..."``); it fills the cells of corpora we could not run.
         corpora: which of the paper's corpora to list.
+        ensembles: also the tuned AMSNet's seed ensemble, where ``summary`` holds one. Notebook 02,
+            which runs before notebook 03 chooses the ensembles, leaves it out, so that its table
+            does not depend on whether an earlier run left one in ``summary``.
     """
     availability = dict(availability or {})
     rows = []
     for r in paper.TABLE2:
         if r.corpus not in corpora:
             continue
-        # AMSNet's row once per training recipe of ours (the tuned one: beyond the paper)
-        for recipe in (RECIPES if r.amsnet else ("paper",)):
-            row = {"model": r.model + ("" if recipe == "paper" else TUNED_SUFFIX), "corpus": CORPUS_LABELS[r.corpus],
+        # AMSNet's row once per training recipe of ours (the tuned one: beyond the paper), then the
+        # tuned recipe's seed ensemble where notebook 03 chose one on validation
+        lines = [(recipe, "", r.model + ("" if recipe == "paper" else TUNED_SUFFIX))
+                 for recipe in (RECIPES if r.amsnet else ("paper",))]
+        ens = ensemble_variant(summary, r.corpus, "amsnet", protocols) if r.amsnet and ensembles else None
+        if ens:
+            lines.append(("tuned", ens, f"{r.model}{TUNED_SUFFIX}, {ens}"))
+        for recipe, variant, text in lines:
+            row = {"model": text, "corpus": CORPUS_LABELS[r.corpus],
                    "source": (f"paper vs ours, {recipe} recipe" if r.amsnet else REPORTED_NOT_RERUN)}
             for metric, reported in (("WA", r.wa), ("UA", r.ua)):
                 row[f"{metric} reported [paper] (%)"] = reported
                 for p in protocols:
                     tag = protocol_tag(p)
                     if r.amsnet:
-                        ours = _ours(summary, availability, r.corpus, p, "amsnet", "", metric.lower(), recipe)
+                        ours = _ours(summary, availability, r.corpus, p, "amsnet", variant, metric.lower(), recipe)
                         row[f"{metric} ours {tag} (%)"] = ours
                         row[f"Δ{metric} {tag}"] = _diff(ours, reported)
                     else:
@@ -450,20 +460,21 @@ def comparison_table2(summary: pd.DataFrame | None, protocols: Sequence[str] = (
 
 def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequence[str] = ("paper",),
                    availability: Mapping[str, str | None] | None = None,
-                   recipes: Sequence[str] = RECIPES) -> pd.DataFrame:
+                   recipes: Sequence[str] = RECIPES, ensembles: bool = True) -> pd.DataFrame:
     """Tables 4 (IEMOCAP) / 5 (EmoDB): each ablation model, reported vs ours per protocol.
 
     The paper's five models, then late fusion (beyond the paper: :data:`LATE_FUSION_LABEL`,
     :data:`LATE_AVERAGE_LABEL`) on the same folds and branches, whose reported cells say
     :data:`NOT_IN_PAPER`. Each model once per training recipe of ``recipes``: the paper's, then
-    the tuned one (beyond the paper, labelled with :data:`TUNED_SUFFIX`).
+    the tuned one (beyond the paper, labelled with :data:`TUNED_SUFFIX`), and with ``ensembles`` the
+    tuned model's seed ensemble where ``summary`` holds one (as :func:`comparison_table2`).
     """
     availability = dict(availability or {})
     rows = []
     for model, variant, label in [(m, "", paper.ABLATION_LABELS[m]) for m in studies.ABLATION_MODELS] + list(_BEYOND_ABLATIONS):
         wa, ua = paper.ABLATIONS[corpus].get(model, (None, None))
         lines = [(recipe, variant, label + ("" if recipe == "paper" else TUNED_SUFFIX)) for recipe in recipes]
-        if "tuned" in recipes and not variant:  # its seed ensemble, where notebook 03 chose one on validation
+        if ensembles and "tuned" in recipes and not variant:  # its seed ensemble, where notebook 03 chose one on validation
             ens = ensemble_variant(summary, corpus, model, protocols)
             if ens:
                 lines.append(("tuned", ens, f"{label}{TUNED_SUFFIX}, {ens}"))

@@ -41,6 +41,30 @@ def test_table2_literature_rows_marked_and_ours_beside_paper():
     assert emodb["ΔUA [loso]"] == pytest.approx(65.00 - 88.56)
 
 
+def test_table2_shows_amsnets_seed_ensemble_only_where_one_was_chosen():
+    from amsnet_lib.ensemble import ensemble_label
+
+    tuned = _summary([("emodb", "paper", "amsnet", "", 5, 1, 87.85, 87.36, 1.0, 1.0, 1.0),
+                      ("emodb", "paper", "frlm", ensemble_label(5), 5, 1, 87.10, 86.26, 1.0, 1.0, 1.0)]).assign(recipe="tuned")
+    summary = pd.concat([SUMMARY.assign(recipe="paper"), tuned])
+    t = tables.comparison_table2(summary, ["paper", "loso"], AVAIL)
+    assert not t["model"].str.contains("ensemble").any()  # FRLM's ensemble is no row of Table 2
+    summary = pd.concat([summary, _summary([("emodb", "paper", "amsnet", ensemble_label(3), 5, 1, 88.60, 88.24,
+                                             1.0, 1.0, 1.0)]).assign(recipe="tuned")])
+    t = tables.comparison_table2(summary, ["paper", "loso"], AVAIL)
+    ens = t[t["model"] == f"AMSNet{tables.TUNED_SUFFIX}, {ensemble_label(3)}"]
+    assert len(ens) == 1 and ens["corpus"].iloc[0] == "EmoDB"  # IEMOCAP has none
+    row = ens.iloc[0]
+    assert row["WA ours [paper] (%)"] == 88.60 and row["ΔUA [paper]"] == pytest.approx(88.24 - 88.56)
+    assert row["WA ours [loso] (%)"] == tables.NOT_RUN  # measured under the paper's protocol only
+    single = t[(t["model"] == "AMSNet" + tables.TUNED_SUFFIX) & (t["corpus"] == "EmoDB")].iloc[0]
+    assert single["WA ours [paper] (%)"] == 87.85  # the single network keeps its own row
+    # notebooks 02 and 03 leave ensembles out: their tables must not depend on an earlier run's summary
+    assert not tables.comparison_table2(summary, ["paper"], AVAIL, ensembles=False)["model"].str.contains("ensemble").any()
+    assert tables.ablation_table(summary, "emodb", ["paper"], AVAIL)["model"].str.contains("ensemble").sum() == 2
+    assert not tables.ablation_table(summary, "emodb", ["paper"], AVAIL, ensembles=False)["model"].str.contains("ensemble").any()
+
+
 def test_table2_unavailable_corpus_says_so_never_a_number():
     t = tables.comparison_table2(SUMMARY, ["paper", "loso"], AVAIL)
     iem = t[(t["model"] == "AMSNet") & (t["corpus"] == "IEMOCAP")].iloc[0]
