@@ -139,7 +139,7 @@ def build_report(
     figures: Sequence[str] = (),
     timings: pd.DataFrame | None = None,
     environment: Mapping | None = None,
-    se_params: Mapping[int, int] | None = None,
+    se_params: Mapping[tuple[str, int], int] | None = None,
     tables_out: str | os.PathLike | None = None,
     diagnostics: Mapping[str, str] | None = None,
     suite: pd.DataFrame | None = None,
@@ -160,7 +160,7 @@ def build_report(
         figures: file names under ``figures/`` to link.
         timings: ``timings.csv`` written by ``run_all.sh`` (per notebook wall time).
         environment: :func:`environment_info`.
-        se_params: r -> our parameter count for Table 3 (default: computed).
+        se_params: (recipe, r) -> our parameter count for Table 3 (default: computed).
         tables_out: folder to also write the report's comparison tables to (CSV + Markdown).
         diagnostics: name -> Markdown of a diagnostic beyond the paper (first line its ``# title``),
             e.g. ``frame_feature_check`` and ``frlm_tuning`` written by the scripts of those names.

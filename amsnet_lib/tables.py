@@ -568,30 +568,34 @@ def normalisation_table(summary: pd.DataFrame | None, corpus: str, protocols: Se
 
 def se_ratio_table(summary: pd.DataFrame | None, protocols: Sequence[str] = ("paper",),
                    availability: Mapping[str, str | None] | None = None, corpora: Sequence[str] = CORPORA,
-                   params: Mapping[int, int] | None = None, profile: str = "full") -> pd.DataFrame:
-    """Table 3: SE reduction ratio r -> accuracy (WA, "ACC") per corpus and parameter count.
+                   params: Mapping[tuple[str, int], int] | None = None, profile: str = "full",
+                   recipes: Sequence[str] = RECIPES) -> pd.DataFrame:
+    """Table 3: SE reduction ratio r -> accuracy (WA, "ACC") per corpus and parameter count, one row
+    per r and training recipe (the paper's, then the tuned one, beyond the paper).
 
     Args:
-        params: r -> our parameter count (:func:`parameter_count` of the EmoDB configuration of
-            ``profile``); ``None`` computes it.
+        params: ``(recipe, r)`` -> our parameter count (:func:`parameter_count` of the EmoDB
+            configuration of ``profile``; the tuned recipe's frame stacking widens FRLM's input);
+            ``None`` computes it.
     """
     availability = dict(availability or {})
     if params is None:
-        params = {r: parameter_count(c) for r, c in zip(studies.SE_RATIOS, studies.se_ratio_study("emodb", "paper", profile))}
+        params = {(c.recipe, c.urlm.se_ratio): parameter_count(c) for c in studies.se_ratio_study("emodb", "paper", profile)}
     rows = []
     for r, rep in paper.TABLE3.items():
-        row = {"r": r}
-        for corpus in corpora:
-            label = CORPUS_LABELS[corpus]
-            row[f"ACC {label} reported [paper] (%)"] = rep[corpus]
-            for p in protocols:
-                tag = protocol_tag(p)
-                ours = _ours(summary, availability, corpus, p, "amsnet", f"r={r}", "wa")
-                row[f"ACC {label} ours {tag} (%)"] = ours
-                row[f"ΔACC {label} {tag}"] = _diff(ours, rep[corpus])
-        row["params reported"] = rep["params"]
-        row[f"params ours (EmoDB, {profile})"] = params.get(r, NOT_RUN)
-        rows.append(row)
+        for recipe in recipes:
+            row = {"r": r, "recipe": recipe}
+            for corpus in corpora:
+                label = CORPUS_LABELS[corpus]
+                row[f"ACC {label} reported [paper] (%)"] = rep[corpus]
+                for p in protocols:
+                    tag = protocol_tag(p)
+                    ours = _ours(summary, availability, corpus, p, "amsnet", f"r={r}", "wa", recipe)
+                    row[f"ACC {label} ours {tag} (%)"] = ours
+                    row[f"ΔACC {label} {tag}"] = _diff(ours, rep[corpus])
+            row["params reported"] = rep["params"]
+            row[f"params ours (EmoDB, {profile})"] = params.get((recipe, r), NOT_RUN)
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -481,3 +481,16 @@ def test_search_with_augmentation_is_a_search_of_its_own(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="hold no augmented copies"):
         search.run_search("urlm", feats, tmp_path, trials=1, corpus="synthetic", profile="quick", progress=False,
                           augment="speed")
+
+
+def test_table3_under_the_tuned_recipe_varies_only_urlms_ratio_and_its_r16_is_the_tuned_amsnet():
+    rows = studies.se_ratio_study("emodb")
+    assert [(c.recipe, c.urlm.se_ratio) for c in rows] == [(rc, r) for rc in ("paper", "tuned") for r in studies.SE_RATIOS]
+    tuned_amsnet = studies.experiment("emodb", "amsnet", "paper", "full", recipe="tuned")
+    store = runstore.RunStore("/nonexistent")
+    keys = {c.urlm.se_ratio: runstore.experiment_fold_dir(c, 535, 0, "00", store) for c in rows if c.recipe == "tuned"}
+    assert keys[16] == runstore.experiment_fold_dir(tuned_amsnet, 535, 0, "00", store)  # nothing trained again
+    assert len(set(keys.values())) == len(studies.SE_RATIOS)
+    for c in rows:  # FRLM is the recipe's own, shared by every r
+        assert runstore.branch_key("frlm", c, 535) == runstore.branch_key("frlm", tuned_amsnet if c.recipe == "tuned"
+                                                                          else studies.experiment("emodb"), 535)

@@ -23,6 +23,7 @@ SUMMARY = _summary([
     ("emodb", "paper", "amsnet", "r=8", 5, 1, 81.59, 80.00, 1.0, 1.0, 90.0),
 ])
 AVAIL = {"emodb": None, "iemocap": tables.NOT_AVAILABLE + " (no IEMOCAP at /x)"}
+SE_PARAMS = {(recipe, r): 1 for recipe in tables.RECIPES for r in studies.SE_RATIOS}  # Table 3's, not built
 
 
 def test_table2_literature_rows_marked_and_ours_beside_paper():
@@ -121,21 +122,31 @@ def test_normalisation_table_pairs_corpus_and_speaker_rows_per_protocol():
     frlm = t[t["model"] == "FRLM"].iloc[0]
     assert frlm["WA corpus [paper] (%)"] == tables.NOT_RUN and frlm["WA speaker [paper] (%)"] == tables.NOT_RUN
     md = report.build_report(summary, profile="full", protocols=["paper", "loso"], availability=AVAIL,
-                             se_params={r: 1 for r in studies.SE_RATIOS})
+                             se_params=SE_PARAMS)
     assert "Beyond the paper: per-speaker feature standardisation, EmoDB" in md and "+3.25" in md
     assert "per-speaker feature standardisation, IEMOCAP" not in md  # a corpus not available has no such section
 
 
 def test_se_ratio_table():
-    params = {r: 1000 * r for r in studies.SE_RATIOS}
-    t = tables.se_ratio_table(SUMMARY, ["paper"], AVAIL, params=params, profile="quick")
-    r8 = t[t["r"] == 8].iloc[0]
+    params = {(recipe, r): 1000 * r + (recipe == "tuned") for recipe in tables.RECIPES for r in studies.SE_RATIOS}
+    summary = pd.concat([SUMMARY.assign(recipe="paper"), _summary([("emodb", "paper", "amsnet", "r=8", 5, 1, 86.00, 85.00,
+                                                                   1.0, 1.0, 1.0)]).assign(recipe="tuned")])
+    t = tables.se_ratio_table(summary, ["paper"], AVAIL, params=params, profile="quick")
+    assert list(t["recipe"]) == list(tables.RECIPES) * len(studies.SE_RATIOS)  # the tuned row beside each paper row
+    r8 = t[(t["r"] == 8) & (t["recipe"] == "paper")].iloc[0]
     assert r8["ACC EmoDB reported [paper] (%)"] == 88.59 and r8["ACC EmoDB ours [paper] (%)"] == 81.59
     assert r8["ΔACC EmoDB [paper]"] == pytest.approx(-7.0)
     assert r8["params reported"] == 12.5e6 and r8["params ours (EmoDB, quick)"] == 8000
-    r2 = t[t["r"] == 2].iloc[0]
+    tuned8 = t[(t["r"] == 8) & (t["recipe"] == "tuned")].iloc[0]  # its own measurement, never the paper recipe's
+    assert tuned8["ACC EmoDB ours [paper] (%)"] == 86.00 and tuned8["ΔACC EmoDB [paper]"] == pytest.approx(86.00 - 88.59)
+    assert tuned8["params ours (EmoDB, quick)"] == 8001
+    r2 = t[(t["r"] == 2) & (t["recipe"] == "tuned")].iloc[0]
     assert r2["ACC EmoDB ours [paper] (%)"] == tables.NOT_RUN
     assert str(r2["ACC IEMOCAP ours [paper] (%)"]).startswith(tables.NOT_AVAILABLE)
+    # without given counts, the tuned recipe's are its own: frame stacking widens FRLM's input
+    counts = tables.se_ratio_table(None, ["paper"], AVAIL, corpora=["emodb"], profile="quick")
+    by = {(rc, r): n for rc, r, n in zip(counts["recipe"], counts["r"], counts["params ours (EmoDB, quick)"])}
+    assert by[("tuned", 16)] != by[("paper", 16)] and by[("paper", 2)] > by[("paper", 32)]
 
 
 def test_nothing_measured_gives_not_run_everywhere():
@@ -171,7 +182,7 @@ def test_build_report_labels_protocols_and_marks_missing(tmp_path):
     env = {"cpu": "Test CPU", "cores": 2, "memory": "1 GiB", "gpu": "none", "os": "linux", "python": "3.11", "versions": {"torch": "x"}}
     md = report.build_report(SUMMARY, profile="full", protocols=["paper", "loso"], availability=AVAIL, study_tables=study,
                              figures=["fig4_confusion_emodb_paper.png"], timings=timings, environment=env,
-                             se_params={r: 1 for r in studies.SE_RATIOS}, tables_out=tmp_path,
+                             se_params=SE_PARAMS, tables_out=tmp_path,
                              searches=["recipe_search_emodb_urlm", "recipe_search_emodb_frlm_speed"])
     assert "[paper]" in md and "[loso]" in md and "leave one speaker out" in md
     chosen = md.split("## Beyond the paper: how the tuned recipe was chosen")[1].split("\n## ")[0]
@@ -187,7 +198,7 @@ def test_build_report_labels_protocols_and_marks_missing(tmp_path):
 
 
 def test_build_report_without_anything():
-    md = report.build_report(None, profile="quick", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS})
+    md = report.build_report(None, profile="quick", protocols=["paper"], availability={}, se_params=SE_PARAMS)
     assert "Profile quick" in md and "not measured" in md
     assert "80.00" not in md
     assert f"how the tuned recipe was chosen\n\n`amsnet search`" in md and f"Ours: {tables.NOT_RUN}." in md
@@ -284,25 +295,25 @@ def test_fold_sizes_match_protocol():
 def test_report_links_the_diagnostic_tables_under_their_own_titles():
     diag = {"frame_feature_check": "# Frame-feature check (diagnostic)\n\n| protocol | WA |\n|---|---|\n| [paper] | 84.49 |\n"}
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, diagnostics=diag,
-                             se_params={r: 1 for r in studies.SE_RATIOS})
+                             se_params=SE_PARAMS)
     assert "## Diagnostics beyond the paper" in md
     assert "- Frame-feature check (diagnostic): [`tables/frame_feature_check.md`](tables/frame_feature_check.md)" in md
     assert "84.49" not in md  # the detail stays in its file
     assert "Diagnostics" not in report.build_report(None, profile="full", protocols=["paper"], availability={},
-                                                    se_params={r: 1 for r in studies.SE_RATIOS})
+                                                    se_params=SE_PARAMS)
 
 
 def test_report_shows_the_gpu_session_in_the_hardware_section():
     gpu = "# Measured on a GPU (H100)\n\n- Full 5-fold AMSNet run: 112 s wall\n"
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, gpu=gpu,
-                             se_params={r: 1 for r in studies.SE_RATIOS})
+                             se_params=SE_PARAMS)
     hardware = md.split("## Hardware, software, time", 1)[1].split("\n## ", 1)[0]
     assert "### Measured on a GPU (H100)" in hardware and "112 s wall" in hardware
     assert "Measured on a GPU" not in report.build_report(None, profile="full", protocols=["paper"], availability={},
-                                                          se_params={r: 1 for r in studies.SE_RATIOS})
+                                                          se_params=SE_PARAMS)
     studies_md = "# GPU sessions that trained studies\n\n## `call_1`: H200\n\n| study group | wall time |\n"
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, gpu=[gpu, studies_md],
-                             se_params={r: 1 for r in studies.SE_RATIOS})
+                             se_params=SE_PARAMS)
     hardware = md.split("## Hardware, software, time", 1)[1].split("\n## ", 1)[0]
     # both inside the hardware section, the second's own sections one level down
     assert "### Measured on a GPU (H100)" in hardware and "### GPU sessions that trained studies" in hardware
@@ -328,7 +339,8 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     # URLM: like FRLM, but Table 3's 4 other ratios instead of the hidden sizes
     # and the tuned recipe's URLM under both protocols (the study paper_urlm's URLM is the paper's: counted once),
     # with and without speed perturbation (the study urlm_without_speed)
-    tuned_urlm = 2 * (5 + 10)
+    # and Table 3's 4 other ratios under the tuned recipe (its r = 16 is the tuned URLM)
+    tuned_urlm = 2 * (5 + 10) + 4 * 5
     assert cost.loc["urlm", "trainings"] == (1 + 4 + 11 + 4) * 5 + 10 + 15 + 10 + tuned_urlm + members
     assert cost.loc["early", "trainings"] == 5 + 10 + 15 + members  # early fusion: the ablations, paper and tuned recipe
     assert cost.loc["frlm", "seconds_per_fold"] == 100 and cost.loc["frlm", "cpu_hours_all"] == round((150 + members) * 100 / 3600, 1)
@@ -349,7 +361,7 @@ def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path
     assert cost.loc["urlm", "cpu_hours_measured"] == 1.5 and cost.loc["urlm", "finished_on_gpu"] == 1
     assert cost.loc["total", "cpu_hours_measured"] == 1.5 and cost.loc["total", "finished_on_gpu"] == 1
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, suite=cost.reset_index(),
-                             se_params={r: 1 for r in studies.SE_RATIOS})
+                             se_params=SE_PARAMS)
     assert "Measured (`cpu_hours_measured`" in md and "1.5 CPU hours for 2 trainings" in md
     assert np.isnan(report.suite_cost(None, table).set_index("kind").loc["frlm", "cpu_hours_all"])
 
@@ -375,7 +387,8 @@ def test_full_suite_lists_each_experiment_once_and_the_normalisation_study_under
     tuned = [e for e in suite if e.recipe == "tuned" and not e.member
              and e.variant not in (studies.PAPER_URLM_VARIANT, studies.URLM_WITHOUT_SPEED_VARIANT)]
     assert sorted((e.model, e.protocol, e.variant) for e in tuned) == sorted(
-        (m, p, v) for p in ("paper", "loso") for m, v in [(m, "") for m in studies.ABLATION_MODELS] + [("late", ""), ("late", "w=0.5")])
+        [(m, p, v) for p in ("paper", "loso") for m, v in [(m, "") for m in studies.ABLATION_MODELS] + [("late", ""), ("late", "w=0.5")]]
+        + [("amsnet", "paper", studies.se_ratio_label(r)) for r in studies.SE_RATIOS])  # and Table 3, its protocol only
     # URLM paper-trained, under the tuned recipe: the models that use URLM's training, both protocols
     paper_urlm = [e for e in suite if e.variant == studies.PAPER_URLM_VARIANT]
     assert sorted((e.model, e.protocol) for e in paper_urlm) == sorted(
@@ -467,11 +480,11 @@ def test_seed_table_means_per_seed_then_over_seeds():
 
 
 def test_report_has_a_training_seed_section_not_run_until_measured():
-    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS})
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params=SE_PARAMS)
     section = md.split("## Beyond the paper: training seeds", 1)[1].split("\n## ", 1)[0]
     assert f"Ours: {tables.NOT_RUN}." in section
     t = pd.DataFrame({"model": ["AMSNet"], "WA mean [paper] (%)": [80.0]})
-    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS},
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params=SE_PARAMS,
                              study_tables={"training_seeds_emodb_paper": t})
     section = md.split("## Beyond the paper: training seeds", 1)[1].split("\n## ", 1)[0]
     assert "(tables/training_seeds_emodb_paper.md)" in section and "80.00" not in section  # linked: the detail is in its file
@@ -568,7 +581,7 @@ def test_cpu_run_facts_reads_gnu_time_and_compares_the_folds_with_the_committed_
     with pytest.raises(ValueError, match="did not finish"):
         report.cpu_run_facts(_CPU_RUN.replace("Elapsed (wall clock)", "Elapsed"))
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, cpu_run=_CPU_RUN,
-                             se_params={r: 1 for r in studies.SE_RATIOS})
+                             se_params=SE_PARAMS)
     hardware = md.split("## Hardware, software, time", 1)[1].split("\n## ", 1)[0]
     assert "**62.1 min of wall time** (3724 s)" in hardware and "identical to the committed run store's" in hardware
     assert "- Note: something shared the CPU." in hardware
@@ -600,22 +613,22 @@ def test_cpu_table5_facts_time_the_run_and_compare_each_model_with_the_committed
     with pytest.raises(ValueError, match="no model's table"):
         report.cpu_table5_facts(_TABLE5_RUN.split("## each model")[0])
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, cpu_table5=_TABLE5_RUN,
-                             se_params={r: 1 for r in studies.SE_RATIOS})
+                             se_params=SE_PARAMS)
     section = md.split("### Measured on this CPU: the tuned recipe's Table 5", 1)[1].split("\n## ", 1)[0]
     assert "**52.5 min of wall time** (3150 s), within the target of 60 min" in section
     assert "| FRLM | 85.00 | 85.00 | identical |" in section and "| URLM | 80.00 | 85.00 | different |" in section
     slow = _TABLE5_RUN.replace("52:30.00", "1:01:00.00")
     assert "over the target of 60 min" in report.build_report(None, profile="full", protocols=["paper"], availability={},
-                                                             cpu_table5=slow, se_params={r: 1 for r in studies.SE_RATIOS})
+                                                             cpu_table5=slow, se_params=SE_PARAMS)
 
 
 def test_report_has_a_significance_section_with_formatted_p_values_not_run_until_measured():
     title = "## Beyond the paper: are the differences of the ablation table larger than the test set's noise?"
-    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS})
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params=SE_PARAMS)
     assert f"Ours: {tables.NOT_RUN}." in md.split(title, 1)[1].split("\n## ", 1)[0]
     t = pd.DataFrame({"model": ["URLM"], "ΔWA (pp)": [-2.24], "ΔWA 95 % CI": ["-4.67 to 0.19"], "p (UA, bootstrap)": [0.08],
                       "p (WA, McNemar)": [2e-6]})
-    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params={r: 1 for r in studies.SE_RATIOS},
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, se_params=SE_PARAMS,
                              study_tables={"significance_emodb_paper": t})
     section = md.split(title, 1)[1].split("\n## ", 1)[0]
     assert "- [`significance_emodb_paper`](tables/significance_emodb_paper.md)" in section  # linked, not inlined
@@ -669,7 +682,7 @@ def test_report_tables_fold_wa_and_ua_into_one_cell_and_link_every_column(tmp_pa
     assert c.iloc[0].tolist() == ["AMSNet", "88.34 / 88.56", "81.12 / 80.62", "-7.22 / -7.94"]
     assert c.iloc[1].tolist() == ["FRLM", "84.14 / 84.46", "not run", "not run"]
     md = report.build_report(SUMMARY, profile="full", protocols=["paper", "loso"], availability=AVAIL, tables_out=tmp_path,
-                             se_params={r: 1 for r in studies.SE_RATIOS})
+                             se_params=SE_PARAMS)
     table5 = md.split("## Table 5", 1)[1].split("\n## ", 1)[0]
     assert "| WA / UA reported [paper] (%) |" in table5 and "[`tables/report_table5_emodb.md`]" in table5
     assert "UA ours [paper] (%)" in (tmp_path / "report_table5_emodb.md").read_text()  # the file keeps every column
@@ -679,11 +692,11 @@ def test_corpora_table_lists_every_corpus_that_was_run():
     """With --iemocap both corpora are run: the report says so for both, not for the last one only."""
     both = pd.concat([SUMMARY, SUMMARY.assign(corpus="iemocap")], ignore_index=True)
     md = report.build_report(both, profile="quick", protocols=["paper"], availability={"emodb": None, "iemocap": None},
-                             se_params={r: 1 for r in studies.SE_RATIOS})
+                             se_params=SE_PARAMS)
     corpora = md.split("## Corpora", 1)[1].split("\n## ", 1)[0]
     assert "| IEMOCAP | measured |" in corpora and "| EmoDB | measured |" in corpora
     only_emodb = report.build_report(SUMMARY, profile="quick", protocols=["paper"], availability=AVAIL,
-                                     se_params={r: 1 for r in studies.SE_RATIOS}).split("## Corpora", 1)[1].split("\n## ", 1)[0]
+                                     se_params=SE_PARAMS).split("## Corpora", 1)[1].split("\n## ", 1)[0]
     assert "| EmoDB | measured |" in only_emodb and f"| IEMOCAP | {AVAIL['iemocap']} |" in only_emodb
 
 
