@@ -222,7 +222,8 @@ class Session:
         out = []
         for cfg in configs:
             t0 = time.perf_counter()
-            label = f"{cfg.model}" + (f" {cfg.variant}" if cfg.variant else "")
+            label = (f"{cfg.model}" + (f" {cfg.variant}" if cfg.variant else "")
+                     + ("" if cfg.recipe == "paper" else f", {cfg.recipe} recipe"))
             with warnings.catch_warnings():
                 # tqdm.auto warns inside Jupyter without ipywidgets even when its bars are disabled
                 warnings.filterwarnings("ignore", message="IProgress not found")
@@ -270,9 +271,10 @@ class Session:
             print(f"{study}: {NOT_RUN} (not in the notebook's `studies` parameter)")
             return {}
         if self.profile == "quick" and st.quick_variants is not None:
-            n = len(st.configurations("emodb", self.protocol, self.profile))
-            print(f"profile quick: {len(st.quick_variants)} of {n} variants ({', '.join(st.quick_variants)}); "
-                  f"the full profile runs all {n}")
+            configs = st.configurations("emodb", self.protocol, self.profile)
+            k = sum(c.variant in st.quick_variants for c in configs)  # a label may name one per recipe
+            print(f"profile quick: {k} of {len(configs)} experiments ({', '.join(st.quick_variants)}); "
+                  f"the full profile runs all {len(configs)}")
         out = {c: self.run(self.configs(study, c)) for c in self.available}
         return {c: res for c, res in out.items() if res}  # train=False: only what finished
 
@@ -387,7 +389,8 @@ class Session:
         for c in self.corpora:
             cfgs = self.configs(study, c, all_variants=True) if study else [self.experiment(c, m) for m in (models or [])]
             for cfg in cfgs:
-                rows.append({"corpus": c, "model": cfg.model, "variant": cfg.variant, "params": parameter_count(cfg)})
+                rows.append({"corpus": c, "model": cfg.model, "recipe": cfg.recipe, "variant": cfg.variant,
+                             "params": parameter_count(cfg)})
         return pd.DataFrame(rows)
 
     # ---- output
