@@ -221,7 +221,9 @@ def build_report(
         (summary["protocol"].astype(str) == p) & summary["variant"].astype(str).str.startswith("r=")).any())]
     emit("Table 3: SE reduction ratio r", se_ratio_table(summary, se_protocols, availability, params=se_params, profile=profile),
          "report_table3", ["ACC = accuracy (WA). Params: the paper's model vs ours as built by `build_model` "
-                           "(the paper's dense layer sizes are not given, so counts differ)."])
+                           "(the paper's dense layer sizes are not given, so counts differ).",
+                           "recipe: our training recipe (`tuned`: beyond the paper, docs/RECIPE.md; its frame "
+                           "stacking widens FRLM's input, hence its larger counts). The paper reports one figure per r."])
     late_note = ("Late fusion: not a model of the paper. The pre-trained FRLM and URLM of the rows above, their class "
                  "probabilities averaged, w·p_FRLM + (1 − w)·p_URLM, with one weight per fold chosen on the fold's "
                  "validation split (lowest cross-entropy among 0, 0.05, ..., 1; `amsnet train --model late`) or fixed at "
