@@ -271,10 +271,9 @@ class Session:
             print(f"{study}: {NOT_RUN} (not in the notebook's `studies` parameter)")
             return {}
         if self.profile == "quick" and st.quick_variants is not None:
-            configs = st.configurations("emodb", self.protocol, self.profile)
-            k = sum(c.variant in st.quick_variants for c in configs)  # a label may name one per recipe
-            print(f"profile quick: {k} of {len(configs)} experiments ({', '.join(st.quick_variants)}); "
-                  f"the full profile runs all {len(configs)}")
+            k, n = (len(self.configs(study, "emodb", all_variants=a)) for a in (False, True))
+            print(f"profile quick: {k} of {n} experiments ({', '.join(st.quick_variants)}); "
+                  f"the full profile runs all {n}")
         out = {c: self.run(self.configs(study, c)) for c in self.available}
         return {c: res for c, res in out.items() if res}  # train=False: only what finished
 

@@ -433,13 +433,9 @@ def comparison_table2(summary: pd.DataFrame | None, protocols: Sequence[str] = (
     for r in paper.TABLE2:
         if r.corpus not in corpora:
             continue
-        # AMSNet's row once per training recipe of ours (the tuned one: beyond the paper), then the
-        # tuned recipe's seed ensemble where notebook 03 chose one on validation
-        lines = [(recipe, "", r.model + ("" if recipe == "paper" else TUNED_SUFFIX))
-                 for recipe in (RECIPES if r.amsnet else ("paper",))]
-        ens = ensemble_variant(summary, r.corpus, "amsnet", protocols) if r.amsnet and ensembles else None
-        if ens:
-            lines.append(("tuned", ens, f"{r.model}{TUNED_SUFFIX}, {ens}"))
+        # ours: AMSNet's rows; a literature row once, as reported
+        lines = _recipe_lines(summary, r.corpus, "amsnet", r.model, protocols,
+                              RECIPES if r.amsnet else ("paper",), ensembles=ensembles)
         for recipe, variant, text in lines:
             row = {"model": text, "corpus": CORPUS_LABELS[r.corpus],
                    "source": (f"paper vs ours, {recipe} recipe" if r.amsnet else REPORTED_NOT_RERUN)}
@@ -473,11 +469,7 @@ def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequenc
     rows = []
     for model, variant, label in [(m, "", paper.ABLATION_LABELS[m]) for m in studies.ABLATION_MODELS] + list(_BEYOND_ABLATIONS):
         wa, ua = paper.ABLATIONS[corpus].get(model, (None, None))
-        lines = [(recipe, variant, label + ("" if recipe == "paper" else TUNED_SUFFIX)) for recipe in recipes]
-        if ensembles and "tuned" in recipes and not variant:  # its seed ensemble, where notebook 03 chose one on validation
-            ens = ensemble_variant(summary, corpus, model, protocols)
-            if ens:
-                lines.append(("tuned", ens, f"{label}{TUNED_SUFFIX}, {ens}"))
+        lines = _recipe_lines(summary, corpus, model, label, protocols, recipes, variant, ensembles)
         for recipe, variant, text in lines:  # the tuned recipe's row beside the paper recipe's
             row = {"model": text}
             for metric, reported in (("WA", wa), ("UA", ua)):
@@ -489,6 +481,18 @@ def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequenc
                     row[f"Δ{metric} {tag}"] = NOT_IN_PAPER if reported is None else _diff(ours, reported)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _recipe_lines(summary: pd.DataFrame | None, corpus: str, model: str, label: str, protocols: Sequence[str],
+                  recipes: Sequence[str] = RECIPES, variant: str = "", ensembles: bool = True) -> list[tuple[str, str, str]]:
+    """``(recipe, variant, row label)`` of one model's rows in Tables 2, 4 and 5: once per training
+    recipe of ``recipes`` (the tuned one labelled with :data:`TUNED_SUFFIX`), then, with ``ensembles``,
+    the tuned recipe's seed ensemble where notebook 03 chose one on validation."""
+    lines = [(recipe, variant, label + ("" if recipe == "paper" else TUNED_SUFFIX)) for recipe in recipes]
+    ens = ensemble_variant(summary, corpus, model, protocols) if ensembles and "tuned" in recipes and not variant else None
+    if ens:
+        lines.append(("tuned", ens, f"{label}{TUNED_SUFFIX}, {ens}"))
+    return lines
 
 
 def ensemble_variant(summary: pd.DataFrame | None, corpus: str, model: str, protocols: Sequence[str]) -> str | None:
