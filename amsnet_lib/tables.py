@@ -313,10 +313,14 @@ def study_table(results: Sequence, study: str, planned: Sequence[ExperimentConfi
         return {**_study_factors(study, c), **{col: np.nan for col in metric_cols},
                 "params": parameter_count(c), "folds": 0, "seeds": 0, "trained on": NOT_RUN}
 
-    by_variant = {res.config.variant: res for res in results}
-    listed = {c.variant for c in planned}
-    rows = [measured(by_variant[c.variant]) if c.variant in by_variant else not_run(c) for c in planned]
-    rows += [measured(res) for res in results if res.config.variant not in listed]
+    # A variant label is unique within one model and recipe only: Table 3 holds "r=8" under both recipes.
+    def identity(c: ExperimentConfig) -> tuple[str, str, str]:
+        return c.model, c.recipe, c.variant
+
+    by_identity = {identity(res.config): res for res in results}
+    listed = {identity(c) for c in planned}
+    rows = [measured(by_identity[identity(c)]) if identity(c) in by_identity else not_run(c) for c in planned]
+    rows += [measured(res) for res in results if identity(res.config) not in listed]
     return pd.DataFrame(rows)
 
 

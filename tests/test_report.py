@@ -490,6 +490,23 @@ def test_report_has_a_training_seed_section_not_run_until_measured():
     assert "(tables/training_seeds_emodb_paper.md)" in section and "80.00" not in section  # linked: the detail is in its file
 
 
+def test_a_study_table_keeps_the_same_variant_of_two_recipes_apart():
+    # Table 3 holds "r=8" under both recipes: each planned row shows its own recipe's result
+    planned = studies.se_ratio_study("emodb", "paper")
+    folds = pd.DataFrame({"seed": [0, 0], "fold": ["fold0", "fold1"], "wa": [0.8, 0.6], "ua": [0.7, 0.5],
+                          "loss": [0.9, 1.1], "best_epoch": [10, 20], "seconds": 1.0})
+    done = [c for c in planned if c.variant == "r=8"]
+    assert [c.recipe for c in done] == ["paper", "tuned"]
+    res = [training.ExperimentResult(c, folds.assign(wa=folds["wa"] - 0.1 * i), pd.DataFrame(), pd.DataFrame(), list("abcdefg"))
+           for i, c in enumerate(done)]
+    t = tables.study_table(res, "se_ratio", planned=planned)
+    assert len(t) == len(planned) and list(zip(t["recipe"], t["r"])) == [(c.recipe, c.urlm.se_ratio) for c in planned]
+    measured = t[t["trained on"] != tables.NOT_RUN].set_index("recipe")
+    assert list(measured["r"]) == [8, 8]
+    assert measured.loc["paper", "WA [paper] (%)"] == pytest.approx(70.0)
+    assert measured.loc["tuned", "WA [paper] (%)"] == pytest.approx(60.0)
+
+
 def test_a_study_table_lists_the_planned_configurations_not_run_with_empty_cells(tmp_path):
     planned = studies.optimizer_batch_study("emodb", "paper")
     done = next(c for c in planned if c.variant == "adam,bs=128")
