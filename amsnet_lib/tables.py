@@ -313,15 +313,18 @@ def study_table(results: Sequence, study: str, planned: Sequence[ExperimentConfi
         return {**_study_factors(study, c), **{col: np.nan for col in metric_cols},
                 "params": parameter_count(c), "folds": 0, "seeds": 0, "trained on": NOT_RUN}
 
-    # A variant label is unique within one model and recipe only: Table 3 holds "r=8" under both recipes.
-    def identity(c: ExperimentConfig) -> tuple[str, str, str]:
-        return c.model, c.recipe, c.variant
-
-    by_identity = {identity(res.config): res for res in results}
-    listed = {identity(c) for c in planned}
-    rows = [measured(by_identity[identity(c)]) if identity(c) in by_identity else not_run(c) for c in planned]
-    rows += [measured(res) for res in results if identity(res.config) not in listed]
+    by_identity = {_identity(res.config): res for res in results}
+    listed = {_identity(c) for c in planned}
+    rows = [measured(by_identity[_identity(c)]) if _identity(c) in by_identity else not_run(c) for c in planned]
+    rows += [measured(res) for res in results if _identity(res.config) not in listed]
     return pd.DataFrame(rows)
+
+
+def _identity(c: ExperimentConfig, model: str | None = None) -> tuple[str, str, str]:
+    """What tells a study's results apart: a variant label is unique within one model and recipe
+    only (Table 3 holds "r=8" under both recipes). ``model`` looks up another model of ``c``'s
+    variant, e.g. its branches."""
+    return model or c.model, c.recipe, c.variant
 
 
 def branch_table(study: str, planned: Sequence[ExperimentConfig], results: Sequence) -> pd.DataFrame:
@@ -336,14 +339,14 @@ def branch_table(study: str, planned: Sequence[ExperimentConfig], results: Seque
             empty. "trained on" is the fusion's (it names its branches' devices too); before the
             fusion has run it names the finished branches' devices and says the fusion is "not run".
     """
-    by_key = {(r.config.model, r.config.variant): r for r in results}
+    by_key = {_identity(r.config): r for r in results}
     tag = protocol_tag(planned[0].protocol if planned else "paper")
     rows = []
     for c in planned:
         row = _study_factors(study, c)
         devices = []
         for model in ("frlm", "urlm", c.model):
-            res = by_key.get((model, c.variant))
+            res = by_key.get(_identity(c, model))
             s = res.summary() if res is not None else {"wa": np.nan, "ua": np.nan, "trained_on": NOT_RUN}
             label = paper.ABLATION_LABELS.get(model, model)
             row.update({f"{label} WA {tag} (%)": s["wa"], f"{label} UA {tag} (%)": s["ua"]})
