@@ -97,7 +97,7 @@ print(repr(keep))' "$skip_studies")"
 # Full profile: every fold of the whole suite first, as Ray tasks of one thread each (independent
 # folds scale with the cores better than intra-op threads do: benchmarks/bench_parallel.py).
 if [ "$profile" = full ] && [ "$train" = True ] && [ ${#only[@]} -eq 0 ] && [ "$update_notebooks" = 0 ]; then
-    [ -z "$jobs" ] && jobs=$(nproc)  # Ray holds back what memory cannot carry (amsnet_lib.engine)
+    [ -z "$jobs" ] && jobs=$(nproc)  # Ray holds back what memory cannot carry (amsnet_lib.train.engine)
     if [ "$jobs" -gt 1 ] || [ -n "$ray_address" ]; then
         kept="$("$py" -c 'import ast, sys; print(",".join(ast.literal_eval(sys.argv[1])))' "$studies")"
         pre=(pretrain --studies "$kept" --threads 1 --fusion)
@@ -113,7 +113,7 @@ if [ "$profile" = full ] && [ "$train" = True ] && [ ${#only[@]} -eq 0 ] && [ "$
                 echo "FAILED: amsnet pretrain on $c; rerun ./run_all.sh to resume (finished folds are kept)" >&2
                 exit 1
             fi
-            "$py" -c 'import sys; from amsnet_lib.timings import record_timing; record_timing(*sys.argv[1:5], float(sys.argv[5]))' \
+            "$py" -c 'import sys; from amsnet_lib.report.timings import record_timing; record_timing(*sys.argv[1:5], float(sys.argv[5]))' \
                 "$results/timings.csv" "pretrain_$c" paper "$profile" "$(( SECONDS - t0 ))"
         done
     fi
@@ -143,7 +143,7 @@ if [ "$update_notebooks" = 1 ]; then
         echo "== $name (in place, profile quick)"
         t0=$SECONDS
         "$py" -m papermill "$nb" "$nb" --cwd notebooks --progress-bar --kernel python3
-        "$py" -c 'import sys; from amsnet_lib.timings import record_timing; record_timing(*sys.argv[1:5], float(sys.argv[5]))' \
+        "$py" -c 'import sys; from amsnet_lib.report.timings import record_timing; record_timing(*sys.argv[1:5], float(sys.argv[5]))' \
             "$results/timings.csv" "$name" paper quick "$(( SECONDS - t0 ))"
     done
     echo "notebooks updated in $(fmt_time $(( SECONDS - t_all )))"
@@ -175,7 +175,7 @@ for step in "${plan[@]}"; do
     fi
     seconds=$(( SECONDS - t0 ))
     # A --no-train run only reads the run store: its minutes are not the suite's wall time.
-    [ "$train" = True ] && "$py" -c 'import sys; from amsnet_lib.timings import record_timing; record_timing(*sys.argv[1:5], float(sys.argv[5]), sys.argv[6])' \
+    [ "$train" = True ] && "$py" -c 'import sys; from amsnet_lib.report.timings import record_timing; record_timing(*sys.argv[1:5], float(sys.argv[5]), sys.argv[6])' \
         "$results/timings.csv" "$name" "$protocol" "$profile" "$seconds" "$status"
     if [ "$status" = failed ]; then
         echo >&2

@@ -1,14 +1,18 @@
 """amsnet: reference implementation of AMSNet (Chen et al., ESWA 2023) for speech emotion recognition.
 
-The public API is small; everything else lives in the sub-modules named after the paper's parts.
+The public API is small; everything else lives in sub-packages by job, each importing only the ones
+below it: ``data`` (audio, corpora, features, protocols), ``models`` (the paper's networks),
+``train`` (training loop, run store, engine, search), ``serve`` (checkpoints, predict, stream,
+export), ``report`` (tables, figures, REPORT.md) and ``cli``; the modules at this root
+(configuration, studies, metrics, errors, paths, atomic writes) serve every layer.
 """
 from __future__ import annotations
 
-from .audio import load_audio
+from .data.audio import load_audio
 from .config import ExperimentConfig, FeatureConfig, FRLMConfig, FusionConfig, TrainConfig, URLMConfig
-from .corpora import load_corpus
+from .data.corpora import load_corpus
 from .errors import AmsnetError, AudioError, CheckpointError, CorpusError, ManifestError
-from .features import Features, Normaliser, extract_features
+from .data.features import Features, Normaliser, extract_features
 
 
 def __getattr__(name):
@@ -16,12 +20,12 @@ def __getattr__(name):
     # ``import amsnet_lib`` stays light for corpus and feature work.
     lazy = {
         "build_model": "models", "count_parameters": "models",
-        "run_experiment": "training", "fit_final": "training",
-        "pretrain": "engine", "EngineConfig": "engine",
+        "run_experiment": "train.training", "fit_final": "train.training",
+        "pretrain": "train.engine", "EngineConfig": "train.engine",
         "experiment": "studies",
-        "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
-        "Recognizer": "predict", "predict": "predict", "evaluate": "predict",
-        "stream_predict": "stream", "export_torchscript": "export",
+        "save_checkpoint": "serve.checkpoint", "load_checkpoint": "serve.checkpoint",
+        "Recognizer": "serve.predict", "predict": "serve.predict", "evaluate": "serve.predict",
+        "stream_predict": "serve.stream", "export_torchscript": "serve.export",
     }
     if name in lazy:
         import importlib

@@ -150,7 +150,7 @@ class FusionConfig:
     dropout: float = 0.2
 
 
-#: Training augmentations at audio level (:func:`amsnet_lib.channels.augmented_features`).
+#: Training augmentations at audio level (:func:`amsnet_lib.data.channels.augmented_features`).
 AUGMENTATIONS = ("none", "channels", "speed")
 #: Model-selection criteria on the validation split (``TrainConfig.monitor``).
 MONITORS = ("val_loss", "val_ua")
@@ -182,7 +182,7 @@ class TrainConfig:
         weight_decay: L2 penalty (decoupled for ``adamw``).
 
     The remaining fields belong to the tuned recipe (their defaults are the paper's training:
-    none of it). Each is applied by :func:`amsnet_lib.training.train_model` to the training batches
+    none of it). Each is applied by :func:`amsnet_lib.train.training.train_model` to the training batches
     only; validation and test see the plain inputs.
 
     Attributes:
@@ -203,7 +203,7 @@ class TrainConfig:
             frequency of the training part; UA weighs every class alike).
         augment: audio-level augmentation of this stage's training (:data:`AUGMENTATIONS`; ``speed``:
             copies at 0.9 and 1.1 times the speed, Ko et al. 2015). The copies must be in the features
-            (:func:`amsnet_lib.channels.augmented_features`); a stage with ``none`` trains without them,
+            (:func:`amsnet_lib.data.channels.augmented_features`); a stage with ``none`` trains without them,
             so one set of features serves every stage of an experiment. See
             :meth:`ExperimentConfig.stage_augment`.
     """
@@ -301,12 +301,12 @@ class ExperimentConfig:
         variant: free label distinguishing studies of the same model (e.g. ``r=8``).
         normalisation: ``corpus`` (paper; each fold standardised with the statistics of its
             training part) or ``speaker`` (each speaker first standardised with their own
-            statistics, see :func:`amsnet_lib.features.standardise_per_speaker`; not in the
+            statistics, see :func:`amsnet_lib.data.features.standardise_per_speaker`; not in the
             paper, and only for cross-validation: a model for new audio cannot know the
             speaker's statistics).
         late_weights: late fusion's candidate weights w of FRLM's probabilities (URLM's: 1 − w),
             each in [0, 1]; the one with the best validation ``fusion_train.monitor`` is kept
-            (:func:`amsnet_lib.training.fit_late_weight`). One value fixes w (``(0.5,)``: the
+            (:func:`amsnet_lib.train.training.fit_late_weight`). One value fixes w (``(0.5,)``: the
             plain average of the two branches). Used by ``model="late"`` only.
         recipe: ``paper`` or ``tuned`` (:data:`RECIPES`): which training recipe the stage
             configurations come from; a label of the results (``summary.csv``'s ``recipe``
@@ -315,7 +315,7 @@ class ExperimentConfig:
             paper): after the head is trained on frozen branches, the whole model is trained end to
             end with this configuration (low learning rate, the branches' augmentation), the epoch
             chosen on validation as everywhere. The fold then keeps the whole model's weights.
-        member: member of a seed ensemble (beyond the paper, :mod:`amsnet_lib.ensemble`). Member
+        member: member of a seed ensemble (beyond the paper, :mod:`amsnet_lib.train.ensemble`). Member
             0 is the experiment itself; member m > 0 initialises and orders its batches with
             :meth:`init_seed` (``seed + 1000 m``) but draws the validation split of ``seed``, so
             that every member of an ensemble is selected, and the ensemble scored, on the same
@@ -323,7 +323,7 @@ class ExperimentConfig:
         augment: training-time augmentation at audio level of every stage (beyond the paper,
             :data:`AUGMENTATIONS`): ``none``; ``channels`` (a random-channel copy of each training
             utterance); ``speed`` (speed perturbation: copies at 0.9 and 1.1 times the speed, Ko et
-            al. 2015). The copies are made by :func:`amsnet_lib.channels.augmented_features` before
+            al. 2015). The copies are made by :func:`amsnet_lib.data.channels.augmented_features` before
             training; folds are drawn over the originals, and the engine trains on a copy only when
             its original is in the fit part, and never validates or tests on one. One stage alone:
             its :attr:`TrainConfig.augment` (the tuned recipe's URLM). With this experiment-wide

@@ -30,7 +30,7 @@ LEARNING_RATES = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3)  # §4.5
 NORMALISATION_MODELS = ("frlm", "urlm", "concat", "amsnet")  # beyond the paper: early fusion costs most, adds least
 TRAINING_SEEDS = (0, 1, 2)  # beyond the paper: the training seeds of the seed study
 SEED_MODELS = ("frlm", "urlm", "concat", "amsnet")
-#: Seed ensembles (beyond the paper, :mod:`amsnet_lib.ensemble`): members per ensemble, and the
+#: Seed ensembles (beyond the paper, :mod:`amsnet_lib.train.ensemble`): members per ensemble, and the
 #: models ensembled (Table 5's, AMSNet first so that a partial run has it).
 ENSEMBLE_MEMBERS = 5
 ENSEMBLE_MODELS = ("amsnet", "concat", "frlm", "urlm", "early")
@@ -420,7 +420,7 @@ def seed_ensemble_study(corpus="emodb", protocol="paper", profile="full") -> lis
     """Beyond the paper: the members of the tuned recipe's seed ensembles, :data:`ENSEMBLE_MEMBERS`
     per model of :data:`ENSEMBLE_MODELS` (member 0 is the tuned row itself, so these are members
     1, 2, ...). Whether an ensemble pays is decided on the members' shared validation splits
-    (:func:`amsnet_lib.ensemble.validation_scores`). Under the paper's protocol only: each
+    (:func:`amsnet_lib.train.ensemble.validation_scores`). Under the paper's protocol only: each
     leave-one-speaker-out member costs twice as much (URLM ~8 CPU-min a fold). The quick profile:
     AMSNet's members only."""
     if protocol != "paper":

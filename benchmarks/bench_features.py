@@ -16,8 +16,8 @@ import tempfile
 import time
 
 from amsnet_lib.config import FeatureConfig
-from amsnet_lib.corpora import load_corpus
-from amsnet_lib.features import extract_features
+from amsnet_lib.data.corpora import load_corpus
+from amsnet_lib.data.features import extract_features
 
 
 def main() -> None:

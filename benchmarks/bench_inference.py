@@ -36,9 +36,9 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
-from amsnet_lib.audio import load_audio  # noqa: E402
-from amsnet_lib.features import _frame_features_two_pass, frame_features, log_mel_spectrogram  # noqa: E402
-from amsnet_lib.predict import SHIPPED_CHECKPOINT, Recognizer  # noqa: E402
+from amsnet_lib.data.audio import load_audio  # noqa: E402
+from amsnet_lib.data.features import _frame_features_two_pass, frame_features, log_mel_spectrogram  # noqa: E402
+from amsnet_lib.serve.predict import SHIPPED_CHECKPOINT, Recognizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {
@@ -102,8 +102,8 @@ def _recognizer(checkpoint: str | None) -> tuple[Recognizer, str]:
     if path.is_file():
         rec = Recognizer(path)
         return rec, f"trained checkpoint {path}"
-    from amsnet_lib.checkpoint import CheckpointInfo
-    from amsnet_lib.features import Normaliser
+    from amsnet_lib.serve.checkpoint import CheckpointInfo
+    from amsnet_lib.data.features import Normaliser
     from amsnet_lib.models import build_model
     from amsnet_lib.studies import experiment
 
@@ -161,7 +161,7 @@ def _interleaved(fns: dict, runs: int, warmup: int = 2) -> dict:
     return out
 
 
-from amsnet_lib.predict import _threads as _Threads  # noqa: E402  torch AND numpy-BLAS threads, as the predictor sets them
+from amsnet_lib.serve.predict import _threads as _Threads  # noqa: E402  torch AND numpy-BLAS threads, as the predictor sets them
 
 
 def _no_grad_call(model, args):
@@ -178,7 +178,7 @@ def clip_latency(rec: Recognizer, clip_path: Path, runs: int) -> dict:
     default_threads = torch.get_num_threads()
 
     # TorchScript (the export): the traced graph without Python overhead per op.
-    from amsnet_lib.export import ExportWrapper
+    from amsnet_lib.serve.export import ExportWrapper
 
     with _Threads(1), warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
@@ -209,7 +209,7 @@ def clip_latency(rec: Recognizer, clip_path: Path, runs: int) -> dict:
 
 
 def streaming(rec: Recognizer, signals: list[np.ndarray], seconds: float, tmp: Path) -> dict:
-    from amsnet_lib.stream import StreamRecognizer, file_chunks
+    from amsnet_lib.serve.stream import StreamRecognizer, file_chunks
 
     x = np.concatenate(signals)
     while len(x) < seconds * 16000:
@@ -291,7 +291,7 @@ def report(inf: dict, tr: dict | None, out: Path, feat: dict | None = None, allo
                  + "\n".join(f"    {line}" for line in parallel.splitlines()) + "\n")
     if ray:
         L.append("\n## Ray engine (`bench_ray.py`)\n")
-        L.append("What Ray costs `amsnet pretrain` / `run_all.sh` (`amsnet_lib/engine.py`: every fold a Ray task, a local "
+        L.append("What Ray costs `amsnet pretrain` / `run_all.sh` (`amsnet_lib/train/engine.py`: every fold a Ray task, a local "
                  "Ray on 127.0.0.1 started and stopped by the command), and 5-fold AMSNet through Ray against the serial "
                  "path (the same task function one unit after another in process), both in the same run. Read the wall times "
                  "with the load averages: above the number of cores, the runs shared the cores with other work, which "

@@ -1,6 +1,6 @@
 """What Ray costs the engine on this machine, and 5-fold AMSNet through Ray against the serial path.
 
-Measured in one run (`amsnet_lib.engine`, a local Ray of ``--cpus`` CPUs on 127.0.0.1):
+Measured in one run (`amsnet_lib.train.engine`, a local Ray of ``--cpus`` CPUs on 127.0.0.1):
 
   start-up    ``ray.init`` of a local Ray as ``amsnet pretrain`` starts it, and its shutdown
               (median of ``--starts``; each a fresh Ray)
@@ -42,7 +42,7 @@ def _load() -> str:
 
 
 def _import_engine() -> int:
-    import amsnet_lib.engine  # noqa: F401  (what a unit's task imports first)
+    import amsnet_lib.train.engine  # noqa: F401  (what a unit's task imports first)
 
     return os.getpid()
 
@@ -54,7 +54,7 @@ def _noop() -> None:
 def startup(cpus: int, starts: int) -> str:
     import ray
 
-    from amsnet_lib.engine import EngineConfig, ray_session
+    from amsnet_lib.train.engine import EngineConfig, ray_session
 
     up, down = [], []
     for _ in range(starts):
@@ -73,13 +73,13 @@ def startup(cpus: int, starts: int) -> str:
 def overhead(cpus: int, tasks: int, features) -> list[str]:
     import ray
 
-    from amsnet_lib.engine import EngineConfig, ray_session
+    from amsnet_lib.train.engine import EngineConfig, ray_session
 
     lines = []
     with ray_session(EngineConfig(num_cpus=cpus)):
         t0 = time.perf_counter()
         ray.get(ray.remote(num_cpus=1)(_import_engine).remote())
-        lines.append(f"first task (a fresh worker imports amsnet_lib.engine and torch): {time.perf_counter() - t0:.2f} s")
+        lines.append(f"first task (a fresh worker imports amsnet_lib.train.engine and torch): {time.perf_counter() - t0:.2f} s")
         noop = ray.remote(num_cpus=1)(_noop)
         ray.get([noop.remote() for _ in range(2 * cpus)])  # every worker warm
         trips = []
@@ -103,9 +103,9 @@ def overhead(cpus: int, tasks: int, features) -> list[str]:
 
 
 def suite(cpus: int, profile: str, epochs: int | None, features) -> list[str]:
-    from amsnet_lib.engine import EngineConfig, run_units
+    from amsnet_lib.train.engine import EngineConfig, run_units
     from amsnet_lib.studies import experiment
-    from amsnet_lib.units import fusion_units, stage1_units
+    from amsnet_lib.train.units import fusion_units, stage1_units
 
     exp = dataclasses.replace(experiment("emodb", "amsnet", "paper", profile), features=features.config)
     if epochs:
@@ -150,8 +150,8 @@ def _same_numbers(a: Path, b: Path) -> bool:
 
 def _features():
     from amsnet_lib.config import FeatureConfig
-    from amsnet_lib.corpora import load_corpus
-    from amsnet_lib.features import extract_features
+    from amsnet_lib.data.corpora import load_corpus
+    from amsnet_lib.data.features import extract_features
 
     try:
         table = load_corpus("emodb", download=False)

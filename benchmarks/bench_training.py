@@ -33,7 +33,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from amsnet_lib.models import build_model  # noqa: E402
 from amsnet_lib.studies import experiment  # noqa: E402
-from amsnet_lib.training import train_model  # noqa: E402
+from amsnet_lib.train.training import train_model  # noqa: E402
 
 N_CLASSES = 7
 

@@ -18,7 +18,7 @@ through a channel change:
 
 Every condition is scored without adaptation and with each ``--adapt`` mode (``corpus``: statistics of
 all five test speakers' shifted audio; ``speaker``: of each speaker's), through the public API
-(:func:`amsnet_lib.predict.evaluate`). The labels are read only to score.
+(:func:`amsnet_lib.serve.predict.evaluate`). The labels are read only to score.
 
     python -m benchmarks.channel_shift                      # train (once, resumable), then every condition
     python -m benchmarks.channel_shift --model urlm         # another model of the paper
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: python benchmarks/channel_shift.py
     sys.path.insert(0, str(ROOT))
 
-from amsnet_lib.channels import CONDITIONS  # noqa: E402  (after the sys.path line above)
+from amsnet_lib.data.channels import CONDITIONS  # noqa: E402  (after the sys.path line above)
 
 TRAIN_SPEAKERS = ("03", "08", "09", "10", "11")
 TEST_SPEAKERS = ("12", "13", "14", "15", "16")
@@ -91,7 +91,7 @@ def train(out_dir: Path, model: str = "amsnet", recipe: str = "paper", augment: 
     """
     import amsnet_lib as ams
     from amsnet_lib import studies
-    from amsnet_lib.checkpoint import describe_training_data, save_checkpoint
+    from amsnet_lib.serve.checkpoint import describe_training_data, save_checkpoint
 
     path = out_dir / f"model_{model_tag(model, recipe, augment, profile, split)}.pt"
     speakers = SPLITS[split][0]
@@ -109,7 +109,7 @@ def train(out_dir: Path, model: str = "amsnet", recipe: str = "paper", augment: 
         print(f"{path.name}: trained with another configuration than {recipe}'s current one; training again")
     originals = train_feats  # what the checkpoint records as its training data (the copies derive from them)
     if exp.audio_augment != "none":  # --augment, or a stage of the recipe (the tuned URLM's speed copies)
-        from amsnet_lib.channels import augmented_features
+        from amsnet_lib.data.channels import augmented_features
 
         train_feats = augmented_features(train_feats, exp.audio_augment, audio_dir=out_dir / "augmented",
                                          feature_cache=feature_cache)
@@ -123,15 +123,15 @@ def train(out_dir: Path, model: str = "amsnet", recipe: str = "paper", augment: 
 
 def _trained_as(path: Path, exp) -> bool:
     """Whether the checkpoint ``path`` holds a model of configuration ``exp``."""
-    from amsnet_lib.checkpoint import config_to_dict, read_checkpoint_info
+    from amsnet_lib.serve.checkpoint import config_to_dict, read_checkpoint_info
 
     return config_to_dict(read_checkpoint_info(path).experiment) == config_to_dict(exp)
 
 
 def checkpoint_digest(path: Path) -> str:
-    """The first 12 hex digits of ``path``'s SHA-256 (:func:`amsnet_lib.checkpoint.file_digest`): the
+    """The first 12 hex digits of ``path``'s SHA-256 (:func:`amsnet_lib.serve.checkpoint.file_digest`): the
     scores of a model are kept under it, so a model trained again (another recipe) is scored again."""
-    from amsnet_lib.checkpoint import file_digest
+    from amsnet_lib.serve.checkpoint import file_digest
 
     return file_digest(path)[:12]
 
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="amsnet", choices=["amsnet", "urlm", "frlm", "concat"])
     p.add_argument("--recipe", default="paper", choices=RECIPES, help="training recipe (default the paper's; tuned: the shipped model's)")
     p.add_argument("--augment", default="none", choices=["none", "channels"],
-                   help="training-time channel augmentation (amsnet_lib.channels)")
+                   help="training-time channel augmentation (amsnet_lib.data.channels)")
     p.add_argument("--split", default="test", choices=list(SPLITS),
                    help="test: train on speakers 03-11, score 12-16 (the benchmark); validation: train on 03 08 09 10, "
                         "score 11 (for choices such as --augment, never made on the test speakers)")
@@ -181,8 +181,8 @@ def derived_table(table, condition: str, audio_dir: Path, progress: bool = True)
     from tqdm.auto import tqdm
 
     from amsnet_lib.atomic import atomic_path
-    from amsnet_lib.channels import apply_channel
-    from amsnet_lib.audio import load_audio
+    from amsnet_lib.data.channels import apply_channel
+    from amsnet_lib.data.audio import load_audio
 
     if condition == "clean":
         return table
@@ -204,7 +204,7 @@ def derived_table(table, condition: str, audio_dir: Path, progress: bool = True)
 
 def score(rec, feats, adapt: str, speakers=True) -> dict:
     """WA / UA (%) of the checkpoint on ``feats`` with ``adapt``; the labels are read only here, to score."""
-    from amsnet_lib.adapt import adapt_features
+    from amsnet_lib.serve.adapt import adapt_features
     from amsnet_lib.metrics import unweighted_accuracy, weighted_accuracy
 
     spk = feats.table["speaker"].astype(str).to_numpy() if adapt == "speaker" else None
@@ -222,7 +222,7 @@ def min_audio_curve(rec, feats, sizes=(1, 3, 10, 30), draws: int = 5) -> list[di
 
     ``corpus``: n utterances of the whole test set; ``speaker``: n of each speaker, for that speaker.
     """
-    from amsnet_lib.adapt import FeatureMoments, blend, normalise
+    from amsnet_lib.serve.adapt import FeatureMoments, blend, normalise
     from amsnet_lib.metrics import unweighted_accuracy
 
     classes = list(rec.classes)
@@ -252,9 +252,9 @@ def run_benchmark(ckpt, cache, out, tag, args) -> int:
     import pandas as pd
 
     from amsnet_lib.atomic import atomic_write_text
-    from amsnet_lib.features import extract_features
-    from amsnet_lib.predict import Recognizer
-    from amsnet_lib.tables import write_table
+    from amsnet_lib.data.features import extract_features
+    from amsnet_lib.serve.predict import Recognizer
+    from amsnet_lib.report.tables import write_table
 
     rec = Recognizer(ckpt, num_threads=args.threads)
     feats, _, te = load_split(None, args.split)
@@ -296,7 +296,7 @@ def run_benchmark(ckpt, cache, out, tag, args) -> int:
         f"{n_test} utterances of speakers {' '.join(test_speakers)}, passed through each condition. Mean of one training seed.",
         "none: the training statistics (the checkpoint's normaliser); corpus: statistics of all the test audio of the "
         "condition; speaker: of each test speaker's; both blended with the training statistics by n / (n + 10), n the "
-        "utterances (amsnet_lib.adapt). No label is read by adaptation.",
+        "utterances (amsnet_lib.serve.adapt). No label is read by adaptation.",
         "Conditions: telephone = 8 kHz + 300-3400 Hz band-pass; gain-20dB; snr20 / snr10 = white noise; eq-tilt = FIR falling "
         "12 dB from 100 Hz to 8 kHz; reverb = decaying-noise room response, RT60 0.5 s (benchmarks/channel_shift.py).",
         "The test speakers chose nothing here: the model is selected on its own training speakers' validation split.",
@@ -317,7 +317,7 @@ def run_benchmark(ckpt, cache, out, tag, args) -> int:
                            "speaker (speaker); the statistics, blended with training's by n / (n + 10), standardise all of "
                            "that group's utterances. 'none' is the same for every n.",
                            ("Measured on the validation speaker, inside the training speakers: the minimum amount of audio "
-                            "each --adapt mode asks for (amsnet_lib.adapt.MIN_UTTERANCES) is read here." if args.split == "validation"
+                            "each --adapt mode asks for (amsnet_lib.serve.adapt.MIN_UTTERANCES) is read here." if args.split == "validation"
                             else "Measured on the test speakers of the benchmark: it documents how much audio a user needs; the "
                             "minimum each --adapt mode asks for is chosen on the validation speaker (adapt_min_audio_*_val), "
                             "and the blending prior n0 = 10 was fixed beforehand.")])
@@ -335,7 +335,7 @@ def augmentation_table(cache: Path, out: Path, args) -> None:
     """
     import pandas as pd
 
-    from amsnet_lib.tables import write_table
+    from amsnet_lib.report.tables import write_table
 
     tags = {a: model_tag(args.model, args.recipe, a, args.profile, "validation") for a in ("none", "channels")}
     scores = {}
@@ -362,7 +362,7 @@ def augmentation_table(cache: Path, out: Path, args) -> None:
                 caption="Training-time channel augmentation, measured on a validation speaker: UA (%)",
                 notes=[f"Regenerate: `{command}` (both; the second writes this table).",
                        f"{args.model} trained on EmoDB speakers {' '.join(train)} without and with `--augment channels` "
-                       f"(one random-channel copy of every training utterance, amsnet_lib.channels.random_channel); scored on "
+                       f"(one random-channel copy of every training utterance, amsnet_lib.data.channels.random_channel); scored on "
                        f"speaker {' '.join(val)} under each condition. The test speakers of the benchmark are not used. One "
                        "seed, one speaker (about 55 utterances): a small sample. With one speaker, corpus and speaker "
                        "adaptation use the same statistics.",
@@ -374,7 +374,7 @@ def augmentation_table(cache: Path, out: Path, args) -> None:
 def _figure(table, path: Path, title: str) -> None:
     from matplotlib.figure import Figure
 
-    from amsnet_lib.plotting import save_figure
+    from amsnet_lib.report.plotting import save_figure
 
     fig = Figure(figsize=(9, 4))
     ax = fig.subplots()

@@ -24,7 +24,7 @@ cd "$root"
 runs=${5:-.dev/gpu_suite_runs}
 mkdir -p "$out" "$runs"
 source benchmarks/_gpu_common.sh
-cpus=()  # Ray packs the GPU by memory (amsnet_lib.engine); WORKERS, when given, caps the CPUs of its local Ray
+cpus=()  # Ray packs the GPU by memory (amsnet_lib.train.engine); WORKERS, when given, caps the CPUs of its local Ray
 [ -n "$workers" ] && cpus=(--cpus "$workers")
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"; nproc
   "$py" -c "import sys, torch, numpy, pandas; print(sys.version.split()[0], torch.__version__, numpy.__version__, pandas.__version__, torch.cuda.is_available())"

@@ -33,10 +33,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 
 from amsnet_lib.atomic import atomic_write_text
-from amsnet_lib.corpora import load_corpus
-from amsnet_lib.features import extract_features
+from amsnet_lib.data.corpora import load_corpus
+from amsnet_lib.data.features import extract_features
 from amsnet_lib.metrics import unweighted_accuracy, weighted_accuracy
-from amsnet_lib.protocols import make_folds
+from amsnet_lib.data.protocols import make_folds
 from amsnet_lib.studies import experiment
 
 PERCENTILES = (10, 50, 90)

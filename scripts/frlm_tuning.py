@@ -32,11 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from amsnet_lib.atomic import atomic_write_text
 from amsnet_lib.config import ExperimentConfig
-from amsnet_lib.corpora import load_corpus
-from amsnet_lib.features import extract_features
+from amsnet_lib.data.corpora import load_corpus
+from amsnet_lib.data.features import extract_features
 from amsnet_lib.studies import experiment
-from amsnet_lib.training import run_experiment
-from amsnet_lib.runstore import RunStore, branch_key, fusion_dirs
+from amsnet_lib.train.training import run_experiment
+from amsnet_lib.train.runstore import RunStore, branch_key, fusion_dirs
 
 DEFAULT_VARIANTS = ("0.3,0", "0.5,0", "0.5,0.001")
 

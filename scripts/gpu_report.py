@@ -30,10 +30,11 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from amsnet_lib import studies, tables
+from amsnet_lib import studies
+from amsnet_lib.report import tables
 from amsnet_lib.atomic import atomic_write_text
-from amsnet_lib.training import SINGLE_STAGE
-from amsnet_lib.units import fusion_units, stage1_units
+from amsnet_lib.train.training import SINGLE_STAGE
+from amsnet_lib.train.units import fusion_units, stage1_units
 
 RAW = ("env.txt", "peephole_gpu.txt", "timings.txt", "amsnet_paper.txt", "suite.txt", "runs_gpu.tgz")
 RAW_GRAPHS = ("peephole_gpu_graphs.txt", "amsnet_paper_graphs.txt", "pytest_cuda.txt", "runs_graphs.tgz")
@@ -81,7 +82,7 @@ def _suite_bound(units: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def _emodb_table() -> pd.DataFrame:
-    from amsnet_lib.corpora import load_corpus
+    from amsnet_lib.data.corpora import load_corpus
 
     return load_corpus("emodb", download=False)
 

@@ -34,12 +34,13 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from amsnet_lib import studies, tables
+from amsnet_lib import studies
+from amsnet_lib.report import tables
 from amsnet_lib.atomic import atomic_write_text
-from amsnet_lib.features import Features
-from amsnet_lib.devices import trained_on_cpu
-from amsnet_lib.units import fusion_units, stage1_units
-from amsnet_lib.runstore import RunStore
+from amsnet_lib.data.features import Features
+from amsnet_lib.train.devices import trained_on_cpu
+from amsnet_lib.train.units import fusion_units, stage1_units
+from amsnet_lib.train.runstore import RunStore
 
 
 def _log_lines(path: Path) -> list[str]:
@@ -144,7 +145,7 @@ def main() -> int:
               f"{calls['wall_s'].iloc[0]} s (peak {calls['peak_gpu_mib'].iloc[0]} MiB; the largest process held "
               f"{max(map(float, oom)):.2f} GiB, the error in `suite_1.txt` lists each; the first trainings are FRLM with "
               f"512 and 256 BLSTM units). The later calls ran {n_proc}, chosen by hand "
-              "after the failure; `amsnet_lib.engine` now gives each training 10 GiB's share of a GPU (its Ray task's "
+              "after the failure; `amsnet_lib.train.engine` now gives each training 10 GiB's share of a GPU (its Ray task's "
               "`num_gpus`), which packs the same 7 onto an 80 GB GPU, `run_all.sh` and `amsnet pretrain` use it, and an "
               "out-of-memory failure says to give each more (fewer at once)."]
     L += ["", "Per kind (seconds per fold as run side by side; the ratio is GPU seconds over single-thread CPU seconds "

@@ -28,12 +28,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 
 from amsnet_lib.atomic import atomic_write_text, locked
-from amsnet_lib.corpora import load_corpus
-from amsnet_lib.features import extract_features
+from amsnet_lib.data.corpora import load_corpus
+from amsnet_lib.data.features import extract_features
 from amsnet_lib.studies import experiment
-from amsnet_lib.splits import fold_data
-from amsnet_lib.training import frozen_fusion_model, fusion_embeddings, train_fusion_head, evaluate_split, make_folds
-from amsnet_lib.runstore import RunStore, fusion_dirs
+from amsnet_lib.data.splits import fold_data
+from amsnet_lib.train.training import frozen_fusion_model, fusion_embeddings, train_fusion_head, evaluate_split, make_folds
+from amsnet_lib.train.runstore import RunStore, fusion_dirs
 
 BRANCH_SEED = 0
 KEYS = ["model", "normalisation", "fold", "head_seed"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from amsnet_lib import plotting, recipe_ablation, session
+from amsnet_lib.report import plotting, recipe_ablation, session
 
 
 def main(argv: list[str] | None = None) -> int:

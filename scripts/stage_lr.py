@@ -11,7 +11,7 @@ validation loss keeps falling up to 1e-3, URLM's is lowest at 1e-4. This script 
 
 1. each branch's learning rate: the lowest mean validation loss, at the epoch each fold selected,
    over the learning-rate study's branch trainings of that branch (their run-store entries;
-   :meth:`amsnet_lib.training.ExperimentResult.validation`);
+   :meth:`amsnet_lib.train.training.ExperimentResult.validation`);
 2. each fusion head's learning rate (AMSNet, concatenation): the same criterion, over heads trained
    with each of the study's learning rates on the branches chosen in 1.
    (:func:`amsnet_lib.studies.with_stage_learning_rates`; the heads train in seconds each).
@@ -43,12 +43,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from amsnet_lib.atomic import atomic_write_text
 from amsnet_lib.errors import AmsnetError
-from amsnet_lib import significance
+from amsnet_lib.report import significance
 from amsnet_lib.studies import LEARNING_RATES, experiment, with_learning_rate, with_stage_learning_rates
-from amsnet_lib.engine import EngineConfig, pretrain
-from amsnet_lib.training import run_experiment
-from amsnet_lib.tables import update_summary
-from amsnet_lib.runstore import RunStore
+from amsnet_lib.train.engine import EngineConfig, pretrain
+from amsnet_lib.train.training import run_experiment
+from amsnet_lib.report.tables import update_summary
+from amsnet_lib.train.runstore import RunStore
 from scripts.head_seeds import paper_folds
 
 BRANCH_STAGES = ("frlm", "urlm")

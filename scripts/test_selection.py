@@ -38,14 +38,14 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from amsnet_lib.paper import ABLATIONS
+from amsnet_lib.report.paper import ABLATIONS
 from amsnet_lib.studies import experiment
-from amsnet_lib.splits import fold_data
-from amsnet_lib.training import branch_model, branch_embeddings
-from amsnet_lib.runstore import RunStore, branch_key
-from amsnet_lib.training import frozen_fusion_model, fusion_embeddings, train_fusion_head
-from amsnet_lib.runstore import fusion_dirs
-from amsnet_lib.training import evaluate_split, seed_everything, train_model
+from amsnet_lib.data.splits import fold_data
+from amsnet_lib.train.training import branch_model, branch_embeddings
+from amsnet_lib.train.runstore import RunStore, branch_key
+from amsnet_lib.train.training import frozen_fusion_model, fusion_embeddings, train_fusion_head
+from amsnet_lib.train.runstore import fusion_dirs
+from amsnet_lib.train.training import evaluate_split, seed_everything, train_model
 from scripts.head_seeds import add_common_args, collect, finished_rows, paper_folds, write_markdown
 
 SEED = 0

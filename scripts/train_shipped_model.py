@@ -10,7 +10,7 @@ trained with the tuned recipe (``studies.tuned``, docs/RECIPE.md), by ``training
 utterance; a stratified 10 % validation split selects the epoch). The shipped model uses the recipe
 whose AMSNet is more accurate on speakers never seen in training (the leave-one-speaker-out rows of
 ``summary.csv``, both recipes; the card quotes both).
-Writes ``amsnet_lib/pretrained/amsnet_emodb.pt`` (see ``amsnet_lib.checkpoint``) and
+Writes ``amsnet_lib/pretrained/amsnet_emodb.pt`` (see ``amsnet_lib.serve.checkpoint``) and
 ``amsnet_lib/pretrained/MODEL_CARD.md``. The model trained on everything has no test part, so
 the accuracy the card and the checkpoint quote is the speaker-independent (leave-one-speaker-out)
 cross-validation of the same configuration, read from ``results/tables/summary.csv`` (written by
@@ -29,9 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from amsnet_lib.checkpoint import TRAINING_DIGESTS, config_to_dict, describe_training_data, load_checkpoint, save_checkpoint
-from amsnet_lib.predict import SHIPPED_CHECKPOINT
-from amsnet_lib.tables import summary_row
+from amsnet_lib.serve.checkpoint import TRAINING_DIGESTS, config_to_dict, describe_training_data, load_checkpoint, save_checkpoint
+from amsnet_lib.serve.predict import SHIPPED_CHECKPOINT
+from amsnet_lib.report.tables import summary_row
 
 NOT_MEASURED = "not yet measured"
 
@@ -95,7 +95,7 @@ def _acc_text(acc) -> str:
 def render_card(meta: dict | None, checkpoint_name: str = "amsnet_emodb.pt") -> str:
     """MODEL_CARD.md from a checkpoint's meta (None: the model has not been trained yet)."""
     m = meta or {}
-    from amsnet_lib.report import training_text
+    from amsnet_lib.report.report import training_text
 
     recipe = m.get("recipe", "paper")
     exp = shipped_experiment(recipe, "full")  # the configuration the card describes
@@ -135,7 +135,7 @@ summary (`results/tables/summary.csv`), never typed in by hand.
   128 bands, 3 s → temporal convolutions with squeeze-and-excitation → 128), fused by connection
   attention (eqs 9-12). The output includes the fusion weights `alpha_frlm`, `alpha_urlm`.
 - **Configuration**: `amsnet_lib.studies.experiment("emodb", "amsnet", "paper", "full")`{", trained with the tuned recipe (`studies.tuned`, docs/RECIPE.md)" if recipe == "tuned" else ", the paper's training recipe"}, stored in
-  full inside the checkpoint (`amsnet_lib.checkpoint.load_checkpoint(...)[1].experiment`).
+  full inside the checkpoint (`amsnet_lib.serve.checkpoint.load_checkpoint(...)[1].experiment`).
 - **Input**: any WAV/FLAC (any sample rate, any channel count; brought to 16 kHz mono). Only the
   first 3 s of a file are used (shorter files are zero-padded, as in training); for longer
   recordings use `amsnet stream FILE` (3-s windows every 0.5 s).
@@ -145,7 +145,7 @@ summary (`results/tables/summary.csv`), never typed in by hand.
 ## Training data
 - **EmoDB** (Berlin Database of Emotional Speech; Burkhardt et al., 2005): acted German speech,
   10 professional speakers (5 female, 5 male), 10 sentences, 7 emotions; all {n_utt} utterances
-  are used for training (`amsnet_lib.training.fit_final`). The checkpoint records a digest of
+  are used for training (`amsnet_lib.train.training.fit_final`). The checkpoint records a digest of
   every training file, so `amsnet evaluate` leaves EmoDB's files out (training accuracy is no result).
 - **Protocol**: two-stage training as in the paper (branches pre-trained, then the fusion head
   over frozen branches), the {recipe} recipe; FRLM: {training_text(exp.stage_train("frlm"))}{f"; {exp.frlm.frame_stack} frames per recurrent step" if exp.frlm.frame_stack > 1 else ""}.
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             meta.update(_accuracies(summary, recipe))
         if not isinstance(meta.get(TRAINING_DIGESTS), list) and meta.get("n_utterances") == meta.get("corpus_utterances"):
             # trained on the whole corpus: its files are EmoDB's, whose counts must still agree
-            from amsnet_lib.corpora import load_corpus
+            from amsnet_lib.data.corpora import load_corpus
 
             table = load_corpus("emodb", data_dir=args.data_dir, download=False if args.no_download else "auto")
             described = describe_training_data(table, info.classes)
@@ -266,9 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"updated {out} meta and {card}")
         return 0
 
-    from amsnet_lib.corpora import load_corpus
-    from amsnet_lib.features import extract_features
-    from amsnet_lib.training import fit_final
+    from amsnet_lib.data.corpora import load_corpus
+    from amsnet_lib.data.features import extract_features
+    from amsnet_lib.train.training import fit_final
 
     table = load_corpus("emodb", data_dir=args.data_dir, download=False if args.no_download else "auto")
     n_corpus = len(table)
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     feats = extract_features(table, exp.features, cache_dir=args.cache_dir, n_jobs=args.jobs, progress=not args.quiet)
     train_feats = feats
     if exp.audio_augment != "none":  # the tuned URLM's speed-perturbed copies (its stage alone trains on them)
-        from amsnet_lib.channels import augmented_features
+        from amsnet_lib.data.channels import augmented_features
 
         train_feats = augmented_features(feats, exp.audio_augment, feature_cache=args.cache_dir, progress=not args.quiet)
     t0 = _dt.datetime.now(_dt.timezone.utc)

@@ -23,11 +23,11 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from amsnet_lib.atomic import atomic_write_text, locked
-from amsnet_lib.paper import ABLATION_LABELS
+from amsnet_lib.report.paper import ABLATION_LABELS
 from amsnet_lib.studies import ENSEMBLE_MODELS
 from amsnet_lib.paths import REPO_ROOT
-from amsnet_lib.report import compact_table
-from amsnet_lib.tables import (NOT_AVAILABLE, NOT_RUN, ablation_table, ensemble_variant, markdown_table, protocol_notes,
+from amsnet_lib.report.report import compact_table
+from amsnet_lib.report.tables import (NOT_AVAILABLE, NOT_RUN, ablation_table, ensemble_variant, markdown_table, protocol_notes,
                                summary_row)
 
 START = "<!-- headline: written by scripts/update_docs.py (run_all.sh); do not edit by hand -->"

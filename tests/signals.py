@@ -11,7 +11,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from amsnet_lib.checkpoint import save_checkpoint
+from amsnet_lib.serve.checkpoint import save_checkpoint
 from amsnet_lib.config import FeatureConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,10 +42,10 @@ def tiny_checkpoint(base: Path) -> Path:
     out = base / "tiny" / "amsnet_tiny.pt"
     if out.is_file():
         return out
-    from amsnet_lib.corpora import load_corpus
-    from amsnet_lib.features import extract_features
+    from amsnet_lib.data.corpora import load_corpus
+    from amsnet_lib.data.features import extract_features
     from amsnet_lib.studies import experiment
-    from amsnet_lib.training import fit_final
+    from amsnet_lib.train.training import fit_final
 
     corpus = base / "tiny" / "corpus"
     for i in range(6):

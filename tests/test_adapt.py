@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from amsnet_lib import adapt as adapt_mod
+from amsnet_lib.serve import adapt as adapt_mod
 from amsnet_lib import cli
-from amsnet_lib.adapt import FeatureMoments, adapt_features, blend
-from amsnet_lib.features import Normaliser
-from amsnet_lib.predict import Recognizer, evaluate, predict
+from amsnet_lib.serve.adapt import FeatureMoments, adapt_features, blend
+from amsnet_lib.data.features import Normaliser
+from amsnet_lib.serve.predict import Recognizer, evaluate, predict
 
 from signals import tone
 
@@ -141,7 +141,7 @@ def test_each_mode_on_files_and_manifests(rec, tmp_path):
 
 
 def test_stream_adapts_after_its_warm_up(rec, tmp_path, monkeypatch):
-    from amsnet_lib.stream import StreamRecognizer, file_chunks
+    from amsnet_lib.serve.stream import StreamRecognizer, file_chunks
 
     monkeypatch.setattr(adapt_mod, "MIN_UTTERANCES", {"corpus": 2, "speaker": 2})
     path = tmp_path / "long.wav"

@@ -1,4 +1,4 @@
-"""amsnet_lib.audio: decoding, resampling, mono mixdown, bounded reads, and every bad input."""
+"""amsnet_lib.data.audio: decoding, resampling, mono mixdown, bounded reads, and every bad input."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from amsnet_lib.audio import MIN_DURATION, audio_info, inspect_audio, load_audio
+from amsnet_lib.data.audio import MIN_DURATION, audio_info, inspect_audio, load_audio
 from amsnet_lib.errors import AmsnetError, AudioError
 from signals import sine
 

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from amsnet_lib.channels import CONDITIONS, apply_channel, augmented_features, random_channel
+from amsnet_lib.data.channels import CONDITIONS, apply_channel, augmented_features, random_channel
 from amsnet_lib.errors import AmsnetError
-from amsnet_lib.protocols import Fold
+from amsnet_lib.data.protocols import Fold
 
 from signals import TINY_FEATURES, tone
 
@@ -53,9 +53,9 @@ def test_random_channels_are_seeded_bounded_and_varied():
 
 
 def test_augmented_features_add_cached_copies_that_train_only_with_their_originals(tmp_path):
-    from amsnet_lib.corpora import load_corpus
-    from amsnet_lib.features import extract_features
-    from amsnet_lib.splits import _without_augmented_leaks
+    from amsnet_lib.data.corpora import load_corpus
+    from amsnet_lib.data.features import extract_features
+    from amsnet_lib.data.splits import _without_augmented_leaks
 
     for i in range(3):
         for label, f0 in (("high", 320.0), ("low", 110.0)):
@@ -96,7 +96,7 @@ def test_augmented_features_add_cached_copies_that_train_only_with_their_origina
 
 
 def test_speed_perturbation_scales_duration_and_pitch_together():
-    from amsnet_lib.channels import speed_perturb
+    from amsnet_lib.data.channels import speed_perturb
 
     x = np.sin(2 * np.pi * 400.0 * np.arange(16000) / 16000).astype(np.float32)
     for factor in (0.9, 1.1):
@@ -110,7 +110,7 @@ def test_speed_perturbation_scales_duration_and_pitch_together():
 
 
 def test_predictions_name_the_originals_relative_to_the_corpus_wherever_the_copies_sit():
-    from amsnet_lib.training import _prediction_frame
+    from amsnet_lib.train.training import _prediction_frame
 
     table = pd.DataFrame({"path": ["/aug/a.0.wav", "/c/x/a.wav", "/c/y/b.wav"], "source": ["/c/x/a.wav", "", ""]})
     ev = {"pred": np.array([0, 1]), "true": np.array([0, 1]), "proba": np.array([[0.9, 0.1], [0.2, 0.8]]), "alpha": None}
@@ -119,7 +119,7 @@ def test_predictions_name_the_originals_relative_to_the_corpus_wherever_the_copi
 
 
 def test_folds_of_augmented_features_are_the_originals_folds_and_hold_no_copy():
-    from amsnet_lib.protocols import make_folds
+    from amsnet_lib.data.protocols import make_folds
 
     n = 40
     originals = pd.DataFrame({"path": [f"/c/{i:02d}.wav" for i in range(n)], "label": ["a", "b"] * (n // 2),
@@ -139,11 +139,11 @@ def test_one_stage_trains_on_the_copies_and_the_others_as_without_them(tmp_path)
     """Per-stage augmentation (TrainConfig.augment): URLM trains on its speed copies, FRLM on the
     originals alone, with the run key and the numbers of FRLM trained on features without copies;
     the fusion over both is standardised with the originals' statistics, as each branch was."""
-    from amsnet_lib.corpora import load_corpus
-    from amsnet_lib.features import extract_features
-    from amsnet_lib.runstore import branch_key, n_utterances
+    from amsnet_lib.data.corpora import load_corpus
+    from amsnet_lib.data.features import extract_features
+    from amsnet_lib.train.runstore import branch_key, n_utterances
     from amsnet_lib.studies import experiment
-    from amsnet_lib.training import run_experiment
+    from amsnet_lib.train.training import run_experiment
 
     table = load_corpus(_tone_corpus(tmp_path / "c", 5, seed=70))
     feats = extract_features(table, TINY_FEATURES, cache_dir=tmp_path / "cache", n_jobs=1, progress=False)
@@ -167,7 +167,7 @@ def test_one_stage_trains_on_the_copies_and_the_others_as_without_them(tmp_path)
         assert res.folds.iloc[f]["n_train"] == m_plain["n_train"]  # the head: the originals
     assert len(res.predictions) == len(urlm.predictions) == 10  # every original tested once, no copy
     # a trained model is scored on validation without the copies (a read-back session makes none)
-    from amsnet_lib.ensemble import validation_scores
+    from amsnet_lib.train.ensemble import validation_scores
 
     urlm_exp = dataclasses.replace(exp, model="urlm")
     with_copies = validation_scores(urlm_exp, fast, 1, store=tmp_path / "runs", train=False)
@@ -193,7 +193,7 @@ def test_cli_fit_augment_trains_on_copies_and_records_the_originals(tmp_path, ca
     import torch
 
     from amsnet_lib import cli
-    from amsnet_lib.checkpoint import file_digest, read_checkpoint_info
+    from amsnet_lib.serve.checkpoint import file_digest, read_checkpoint_info
 
     train = _tone_corpus(tmp_path / "train", 4, seed=40)
     out = tmp_path / "aug.pt"
@@ -237,7 +237,7 @@ def test_channel_shift_benchmark_reuses_a_cached_model_only_for_its_configuratio
     recipe's URLM did) must not be scored with the model its old values trained."""
     import dataclasses
 
-    from amsnet_lib.checkpoint import load_checkpoint
+    from amsnet_lib.serve.checkpoint import load_checkpoint
     from benchmarks import channel_shift
 
     exp = load_checkpoint(tiny_ckpt)[1].experiment

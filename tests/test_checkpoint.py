@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from amsnet_lib.checkpoint import (
+from amsnet_lib.serve.checkpoint import (
     FORMAT_VERSION,
     TRAINING_DIGESTS,
     config_from_dict,
@@ -102,8 +102,8 @@ def test_training_data_is_described_by_counts_speakers_and_file_contents(tiny_ck
 
 
 def test_shipped_checkpoint_records_every_emodb_file_it_was_trained_on(emodb_dir):
-    from amsnet_lib.corpora import load_corpus
-    from amsnet_lib.predict import SHIPPED_CHECKPOINT
+    from amsnet_lib.data.corpora import load_corpus
+    from amsnet_lib.serve.predict import SHIPPED_CHECKPOINT
 
     meta = read_checkpoint_info(SHIPPED_CHECKPOINT).meta
     table = load_corpus("emodb", data_dir=emodb_dir, download=False)

@@ -73,7 +73,7 @@ def test_a_bundle_saved_with_its_copies_trains_an_augmented_recipe_without_audio
     """`amsnet features --save --augment speed` puts the speed copies in the bundle; training from it
     with --augment speed gives the numbers of training from the corpus, with no audio library
     imported (the tuned URLM's copies on a GPU machine that has none)."""
-    from amsnet_lib.features import Features
+    from amsnet_lib.data.features import Features
 
     corpus = _corpus(tmp_path)
     common = ["--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0"]
@@ -105,7 +105,7 @@ def test_train_prints_per_fold_table(tmp_path, capsys):
 
 
 def test_train_ensemble_chooses_its_size_on_validation_then_reports_it(tmp_path, capsys, monkeypatch):
-    from amsnet_lib import ensemble
+    from amsnet_lib.train import ensemble
 
     chosen = []
     real = ensemble.choose_size
@@ -125,7 +125,8 @@ def test_train_ensemble_chooses_its_size_on_validation_then_reports_it(tmp_path,
 def test_train_options_name_the_variant_as_the_studies_do(tmp_path, monkeypatch):
     """A changed factor changes the configuration and its summary label, the same way the study
     notebook does; the paper configuration's summary row is never overwritten by a variant."""
-    from amsnet_lib import studies, training
+    from amsnet_lib import studies
+    from amsnet_lib.train import training
 
     seen = []
 

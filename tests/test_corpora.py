@@ -1,4 +1,4 @@
-"""amsnet_lib.corpora: EmoDB (verification, download), IEMOCAP (label files), custom corpora."""
+"""amsnet_lib.data.corpora: EmoDB (verification, download), IEMOCAP (label files), custom corpora."""
 from __future__ import annotations
 
 import functools
@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from amsnet_lib.audio import audio_info
-from amsnet_lib.corpora import CLASSES, COLUMNS, emodb, load_corpus, resolve_data_dir
+from amsnet_lib.data.audio import audio_info
+from amsnet_lib.data.corpora import CLASSES, COLUMNS, emodb, load_corpus, resolve_data_dir
 from amsnet_lib.errors import AudioError, CorpusError, ManifestError
 from signals import REPO_ROOT, sine
 

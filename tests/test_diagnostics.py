@@ -56,7 +56,7 @@ def test_tuning_reads_the_epoch_early_stopping_keeps(tmp_path):
 def test_tuning_hidden_size_variant_is_the_fig7_study_run():
     """``0.3,0,256`` must land in the same run-store entry as the hidden-size study's 256 (no retraining)."""
     from amsnet_lib import studies
-    from amsnet_lib.runstore import branch_key
+    from amsnet_lib.train.runstore import branch_key
 
     tuning = _script("frlm_tuning")
     base = studies.experiment("emodb", "frlm", "paper", "full")
@@ -72,8 +72,8 @@ def test_head_seed_zero_reproduces_the_engines_head_and_other_seeds_differ(tmp_p
     must be the engine's computation exactly, or its spread over seeds would measure something else."""
     import torch
 
-    from amsnet_lib.training import make_folds, run_experiment
-    from amsnet_lib.runstore import RunStore
+    from amsnet_lib.train.training import make_folds, run_experiment
+    from amsnet_lib.train.runstore import RunStore
     from tests.test_training import _exp, _features
 
     heads = _script("head_seeds")

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from amsnet_lib import cli, engine
-from amsnet_lib.engine import EngineConfig, run_units
-from amsnet_lib.units import Stage1Unit, stage1_units
-from amsnet_lib.runstore import RunStore
+from amsnet_lib import cli
+from amsnet_lib.train import engine
+from amsnet_lib.train.engine import EngineConfig, run_units
+from amsnet_lib.train.units import Stage1Unit, stage1_units
+from amsnet_lib.train.runstore import RunStore
 from test_cli import _corpus
 from test_training import _exp, _features
 
@@ -92,7 +93,7 @@ def test_train_with_workers_trains_the_folds_as_ray_tasks_then_reports_them(tmp_
 def test_units_trained_as_ray_tasks_equal_training_in_process(tmp_path, local_ray):
     """A fold trained by a Ray task is the fold run_experiment trains in process with one thread;
     a second run submits nothing, and a fold whose files are lost is the only one trained again."""
-    from amsnet_lib.training import run_experiment
+    from amsnet_lib.train.training import run_experiment
 
     feats = _features()
     exps = [_exp("amsnet"), _exp("concat"), _exp("early")]
@@ -221,7 +222,7 @@ def test_a_second_process_joins_a_ray_head_on_loopback_by_address(tmp_path):
             "import sys, ray\n"
             f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
             "from test_training import _exp, _features\n"
-            "from amsnet_lib import engine\n"
+            "from amsnet_lib.train import engine\n"
             f"n = engine.pretrain([_exp('frlm')], _features(), store={str(tmp_path / 'runs')!r}, device='cpu', progress=False,\n"
             f"                    engine=engine.EngineConfig(address='127.0.0.1:{port}'))\n"
             "print('trained', n)\n")
@@ -306,8 +307,8 @@ def _session_pids(sid: int) -> set[int]:
 def test_search_trial_folds_on_ray_equal_the_serial_ones_and_reuse_run_store_weights(tmp_path, local_ray):
     """A search's trial folds trained as Ray tasks (side by side, the branches' run-store weights sent
     with them) give the files and figures of the serial path; nothing evaluates a test fold."""
-    from amsnet_lib import search
-    from amsnet_lib.training import run_experiment
+    from amsnet_lib.train import search
+    from amsnet_lib.train.training import run_experiment
 
     feats = _features()
     exp = _exp("amsnet")

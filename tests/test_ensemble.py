@@ -8,11 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from amsnet_lib import ensemble, runstore, studies, training
+from amsnet_lib.train import ensemble, runstore, training
+from amsnet_lib import studies
 from amsnet_lib.errors import AmsnetError
-from amsnet_lib.protocols import make_folds
-from amsnet_lib.runstore import RunStore
-from amsnet_lib.training import run_experiment
+from amsnet_lib.data.protocols import make_folds
+from amsnet_lib.train.runstore import RunStore
+from amsnet_lib.train.training import run_experiment
 from test_training import _exp, _features
 
 
@@ -101,7 +102,7 @@ def test_members_not_trained_are_missing_without_training(tmp_path):
 def test_table5_shows_a_seed_ensemble_row_only_where_one_was_chosen():
     import pandas as pd
 
-    from amsnet_lib import tables
+    from amsnet_lib.report import tables
 
     rows = [{"corpus": "emodb", "protocol": "paper", "recipe": r, "model": "amsnet", "variant": "", "wa": w, "ua": w}
             for r, w in (("paper", 81.0), ("tuned", 86.0))]

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from amsnet_lib import cli
-from amsnet_lib.checkpoint import load_checkpoint
+from amsnet_lib.serve.checkpoint import load_checkpoint
 from amsnet_lib.errors import CheckpointError
-from amsnet_lib.export import ExportWrapper, example_inputs, export_torchscript, load_exported
-from amsnet_lib.predict import Recognizer
+from amsnet_lib.serve.export import ExportWrapper, example_inputs, export_torchscript, load_exported
+from amsnet_lib.serve.predict import Recognizer
 
 from signals import TINY_FEATURES, tone
 
@@ -98,8 +98,8 @@ def test_export_of_a_model_without_fusion_weights(tmp_path):
     """Concatenation fusion returns no alpha: the export gives NaN for it, at every batch size."""
     import dataclasses
 
-    from amsnet_lib.checkpoint import save_checkpoint
-    from amsnet_lib.features import Normaliser
+    from amsnet_lib.serve.checkpoint import save_checkpoint
+    from amsnet_lib.data.features import Normaliser
     from amsnet_lib.models import build_model
     from amsnet_lib.studies import experiment
 
@@ -120,8 +120,8 @@ def test_late_fusion_checkpoint_predicts_and_exports_its_weight(tmp_path, write_
     probabilities and the same alpha."""
     import dataclasses
 
-    from amsnet_lib.checkpoint import save_checkpoint
-    from amsnet_lib.features import Normaliser
+    from amsnet_lib.serve.checkpoint import save_checkpoint
+    from amsnet_lib.data.features import Normaliser
     from amsnet_lib.models import build_model
     from amsnet_lib.studies import experiment
 

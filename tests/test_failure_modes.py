@@ -17,9 +17,9 @@ import torch
 
 import amsnet_lib as ams
 from amsnet_lib import cli
-from amsnet_lib.corpora import load_corpus
+from amsnet_lib.data.corpora import load_corpus
 from amsnet_lib.errors import AmsnetError, ManifestError
-from amsnet_lib.features import extract_features
+from amsnet_lib.data.features import extract_features
 from signals import REPO_ROOT, TINY_FEATURES, tone
 
 LINUX = sys.platform.startswith("linux")
@@ -53,8 +53,8 @@ def _env(tmp_path) -> dict:
 
 _WRITER = """
 import sys, time
-from amsnet_lib.timings import record_timing
-from amsnet_lib.tables import update_summary
+from amsnet_lib.report.timings import record_timing
+from amsnet_lib.report.tables import update_summary
 who, summary, timings, start = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 while time.time() < start:  # both processes begin together, so their updates interleave
     time.sleep(0.005)
@@ -155,7 +155,9 @@ def test_many_skipped_files_are_grouped_by_reason_with_a_count_and_an_example(tm
     table = pd.DataFrame({"path": ["ok.wav"], "label": ["a"]})
     table.attrs["skipped"] = ([(f"/c/bad{i}.wav", f"cannot be decoded as audio (error {i})") for i in range(12)]
                               + [("/c/empty.wav", "contains no audio samples (empty recording)")])
-    cli._report_skipped(table, sys.stdout)
+    from amsnet_lib.cli._common import _report_skipped
+
+    _report_skipped(table, sys.stdout)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "skipped 13 of 14 files (not used):"
     assert out[1] == "  12 file(s) cannot be decoded as audio, e.g. /c/bad0.wav: cannot be decoded as audio (error 0)"
@@ -281,7 +283,7 @@ def test_stream_of_empty_input_says_there_was_no_audio(tiny_ckpt, monkeypatch, c
 
 
 def test_checkpoint_errors_never_advise_weights_only_false_and_end_in_whole_sentences(tmp_path):
-    from amsnet_lib.checkpoint import CheckpointError, load_checkpoint
+    from amsnet_lib.serve.checkpoint import CheckpointError, load_checkpoint
 
     unsafe = tmp_path / "unsafe.pt"
     torch.save({"format": "x", "obj": _Foreign()}, unsafe)
@@ -304,7 +306,7 @@ class _Foreign:
 def test_extraction_computes_with_one_blas_thread_whoever_calls_it(tmp_path, monkeypatch):
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from amsnet_lib import features as fmod
+    from amsnet_lib.data import features as fmod
 
     seen = []
     real = fmod.log_mel_spectrogram

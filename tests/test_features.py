@@ -11,7 +11,7 @@ import soundfile as sf
 
 from amsnet_lib.config import FeatureConfig
 from amsnet_lib.errors import AudioError
-from amsnet_lib.features import Normaliser, extract_features, frame_features, log_mel_spectrogram, pad_frames
+from amsnet_lib.data.features import Normaliser, extract_features, frame_features, log_mel_spectrogram, pad_frames
 
 
 def _tone(seconds, sr=16000, f0=220.0, seed=0):
@@ -43,7 +43,7 @@ def test_frame_features_are_76_dims_at_10ms():
 
 
 def test_one_opensmile_run_gives_the_two_run_reference_exactly():
-    from amsnet_lib.features import _frame_features_two_pass, _single_pass
+    from amsnet_lib.data.features import _frame_features_two_pass, _single_pass
 
     cfg = FeatureConfig()
     assert _single_pass(cfg.sample_rate) is not None  # the fast path is in use with this opensmile
@@ -55,8 +55,8 @@ def test_one_opensmile_run_gives_the_two_run_reference_exactly():
 
 @pytest.mark.emodb
 def test_one_opensmile_run_equals_the_reference_on_real_speech(emodb_dir):
-    from amsnet_lib.audio import load_audio
-    from amsnet_lib.features import _frame_features_two_pass
+    from amsnet_lib.data.audio import load_audio
+    from amsnet_lib.data.features import _frame_features_two_pass
 
     for name in sorted(p.name for p in (emodb_dir / "wav").glob("*.wav"))[:2]:
         x = load_audio(emodb_dir / "wav" / name, max_duration=3.05)
@@ -142,7 +142,7 @@ def test_normaliser_is_fitted_on_training_data_only(tmp_path):
 
 @pytest.mark.emodb
 def test_emodb_features_end_to_end(emodb_dir, tmp_path):
-    from amsnet_lib.corpora import load_corpus
+    from amsnet_lib.data.corpora import load_corpus
 
     table = load_corpus("emodb", data_dir=emodb_dir, download=False)
     sub = table.groupby("label", sort=False).head(2)
@@ -155,7 +155,7 @@ def test_emodb_features_end_to_end(emodb_dir, tmp_path):
 
 def test_saved_bundle_round_trips_and_float16_halves_it(tmp_path):
     from amsnet_lib.errors import AmsnetError
-    from amsnet_lib.features import Features
+    from amsnet_lib.data.features import Features
 
     table = _table(tmp_path, [("a", 0.8, 16000), ("b", 1.5, 16000), ("a", 0.4, 16000)])
     table["session"] = None

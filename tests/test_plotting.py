@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from amsnet_lib import plotting
+from amsnet_lib.report import plotting
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -12,8 +12,8 @@ import torch
 
 from amsnet_lib import cli
 from amsnet_lib.errors import CheckpointError
-from amsnet_lib.features import Normaliser, extract_features, frame_features
-from amsnet_lib.predict import Recognizer, collect_inputs, predict
+from amsnet_lib.data.features import Normaliser, extract_features, frame_features
+from amsnet_lib.serve.predict import Recognizer, collect_inputs, predict
 
 from signals import TINY_FEATURES, tone
 
@@ -82,7 +82,7 @@ def test_collect_inputs_reports_empty_folders_and_bad_manifests(tmp_path):
 
 
 def test_recognizer_is_loaded_once_per_checkpoint(tiny_ckpt, write_audio):
-    from amsnet_lib import predict as P
+    from amsnet_lib.serve import predict as P
 
     p = write_audio("x.wav", tone(1.0, 200.0))
     predict(p, checkpoint=tiny_ckpt, progress=False)
@@ -92,7 +92,7 @@ def test_recognizer_is_loaded_once_per_checkpoint(tiny_ckpt, write_audio):
 
 
 def test_missing_shipped_checkpoint_says_how_to_train_it(monkeypatch, tmp_path):
-    from amsnet_lib import predict as P
+    from amsnet_lib.serve import predict as P
 
     monkeypatch.setattr(P, "SHIPPED_CHECKPOINT", tmp_path / "absent.pt")
     with pytest.raises(CheckpointError, match=r"python -m scripts\.train_shipped_model"):
@@ -196,7 +196,7 @@ def test_models_without_connection_attention(name, tmp_path, write_audio):
 
     import torch
 
-    from amsnet_lib.checkpoint import save_checkpoint
+    from amsnet_lib.serve.checkpoint import save_checkpoint
     from amsnet_lib.models import build_model
     from amsnet_lib.studies import experiment
 
@@ -231,7 +231,7 @@ def _labelled_corpus(root: Path) -> Path:
 
 def test_evaluate_maps_labels_to_the_models_classes_lists_what_it_leaves_out_and_measures_the_rest(rec, tmp_path):
     from amsnet_lib.metrics import unweighted_accuracy
-    from amsnet_lib.predict import evaluate
+    from amsnet_lib.serve.predict import evaluate
 
     corpus = _labelled_corpus(tmp_path / "other")
     ev = evaluate(corpus, rec, progress=False)
@@ -282,8 +282,8 @@ def test_evaluate_leaves_out_the_checkpoints_training_files_by_content(rec, tiny
     listed; kept and flagged on request; a corpus of nothing else is refused."""
     import shutil
 
-    from amsnet_lib.checkpoint import load_checkpoint, save_checkpoint
-    from amsnet_lib.predict import evaluate
+    from amsnet_lib.serve.checkpoint import load_checkpoint, save_checkpoint
+    from amsnet_lib.serve.predict import evaluate
 
     training = tiny_ckpt.parent / "corpus"
     corpus = _labelled_corpus(tmp_path / "other")
@@ -311,7 +311,7 @@ def test_evaluate_leaves_out_the_checkpoints_training_files_by_content(rec, tiny
 def test_cli_fit_writes_a_checkpoint_that_predict_and_evaluate_use(tmp_path, capsys):
     """`amsnet fit` on a folder-per-label corpus: a checkpoint with the training data described; evaluate then
     refuses that corpus (training accuracy) unless asked, and measures other audio."""
-    from amsnet_lib.checkpoint import file_digest, read_checkpoint_info
+    from amsnet_lib.serve.checkpoint import file_digest, read_checkpoint_info
 
     train = tmp_path / "train"
     for i in range(5):

@@ -7,7 +7,7 @@ import pytest
 
 from amsnet_lib.errors import ManifestError
 from amsnet_lib.metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
-from amsnet_lib.protocols import make_folds, validation_split
+from amsnet_lib.data.protocols import make_folds, validation_split
 
 
 def _table(n=100, speakers=5, classes=4, seed=0):

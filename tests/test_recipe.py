@@ -10,13 +10,15 @@ import pandas as pd
 import pytest
 import torch
 
-from amsnet_lib import plotting, recipe_ablation, runstore, search, studies, training
-from amsnet_lib.augment import augment_batch, mask_spans, mixup_lambda
+from amsnet_lib.report import plotting, recipe_ablation
+from amsnet_lib.train import runstore, search, training
+from amsnet_lib import studies
+from amsnet_lib.data.augment import augment_batch, mask_spans, mixup_lambda
 from amsnet_lib.config import FRLMConfig, TrainConfig, identity
 from amsnet_lib.models import build_model
 from amsnet_lib.models.frlm import stack_frames
-from amsnet_lib.training import run_experiment
-from amsnet_lib.tables import update_summary
+from amsnet_lib.train.training import run_experiment
+from amsnet_lib.report.tables import update_summary
 from test_training import _exp, _features, spy_on_evaluations
 
 TUNED_TRAIN = dict(optimizer="adamw", lr=3e-3, batch_size=16, epochs=4, patience=0, val_fraction=0.2, schedule="cosine",
@@ -311,7 +313,7 @@ def test_a_run_stores_branch_weights_are_reused_on_validation_without_reading_it
 
 
 def test_recipe_significance_pairs_each_tuned_model_with_its_paper_run(tmp_path, monkeypatch):
-    from amsnet_lib import significance
+    from amsnet_lib.report import significance
 
     feats = _features()
     paper = [run_experiment(_exp(m), feats, store=tmp_path, device="cpu", progress=False) for m in ("frlm", "urlm", "amsnet")]
@@ -417,7 +419,7 @@ def test_recipe_ablation_significance_and_figure_from_stored_predictions(tmp_pat
 def test_variant_table_pairs_each_model_with_its_base_row_and_names_the_validation_choice():
     from types import SimpleNamespace
 
-    from amsnet_lib import significance
+    from amsnet_lib.report import significance
 
     rng = np.random.default_rng(1)
     true = rng.integers(0, 3, 200)
@@ -444,8 +446,8 @@ def test_variant_table_pairs_each_model_with_its_base_row_and_names_the_validati
 
 
 def _with_copies(feats):
-    """``feats`` and one copy of each utterance (as amsnet_lib.channels.augmented_features lays them out)."""
-    from amsnet_lib.features import Features
+    """``feats`` and one copy of each utterance (as amsnet_lib.data.channels.augmented_features lays them out)."""
+    from amsnet_lib.data.features import Features
 
     copies = feats.table.assign(source=feats.table["path"], path=[p.replace("/x/", "/aug/") for p in feats.table["path"]])
     table = pd.concat([feats.table.assign(source=""), copies], ignore_index=True)

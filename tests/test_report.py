@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from amsnet_lib import paper, paths, report, runstore, session, studies, tables, timings, training, units
+from amsnet_lib.report import paper, report, session, tables, timings
+from amsnet_lib import paths, studies
+from amsnet_lib.train import runstore, training, units
 
 
 def _summary(rows):
@@ -43,7 +45,7 @@ def test_table2_literature_rows_marked_and_ours_beside_paper():
 
 
 def test_table2_shows_amsnets_seed_ensemble_only_where_one_was_chosen():
-    from amsnet_lib.ensemble import ensemble_label
+    from amsnet_lib.train.ensemble import ensemble_label
 
     tuned = _summary([("emodb", "paper", "amsnet", "", 5, 1, 87.85, 87.36, 1.0, 1.0, 1.0),
                       ("emodb", "paper", "frlm", ensemble_label(5), 5, 1, 87.10, 86.26, 1.0, 1.0, 1.0)]).assign(recipe="tuned")
@@ -321,7 +323,7 @@ def test_report_shows_the_gpu_session_in_the_hardware_section():
 
 
 def test_suite_cost_counts_shared_branches_once_and_uses_measured_times(tmp_path):
-    from amsnet_lib.runstore import RunStore
+    from amsnet_lib.train.runstore import RunStore
 
     summary = pd.DataFrame([{"corpus": "emodb", "protocol": "paper", "model": m, "variant": "", "n_folds": 5, "n_seeds": 1,
                              "train_seconds": s} for m, s in (("frlm", 500.0), ("urlm", 1000.0), ("early", 600.0))])

@@ -13,8 +13,8 @@ import soundfile as sf
 
 from amsnet_lib import cli
 from amsnet_lib.config import FeatureConfig
-from amsnet_lib.predict import Recognizer
-from amsnet_lib.stream import RingBuffer, SlidingWindow, StreamRecognizer, file_chunks, mic_available, pcm_chunks, stream_predict
+from amsnet_lib.serve.predict import Recognizer
+from amsnet_lib.serve.stream import RingBuffer, SlidingWindow, StreamRecognizer, file_chunks, mic_available, pcm_chunks, stream_predict
 
 from signals import TINY_FEATURES, tone
 SR = 16000

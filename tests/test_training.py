@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
-from amsnet_lib import runstore, splits, training, units
+from amsnet_lib.train import runstore, training, units
+from amsnet_lib.data import splits
 from amsnet_lib.config import ExperimentConfig, FeatureConfig, FRLMConfig, FusionConfig, TrainConfig, URLMConfig
-from amsnet_lib.features import Features
-from amsnet_lib.training import fit_final, run_experiment
-from amsnet_lib.tables import update_summary
-from amsnet_lib.runstore import RunStore
+from amsnet_lib.data.features import Features
+from amsnet_lib.train.training import fit_final, run_experiment
+from amsnet_lib.report.tables import update_summary
+from amsnet_lib.train.runstore import RunStore
 
 CLASSES = ["a", "b", "c"]
 
@@ -139,7 +140,7 @@ def test_finished_folds_are_skipped_and_an_interrupted_run_resumes(tmp_path, mon
 
 def spy_on_evaluations(monkeypatch, *modules):
     """Record every evaluated split (``evaluate_split`` of ``modules``) and every fold's test split
-    (:func:`amsnet_lib.splits.fold_data`, which every stage's data comes from).
+    (:func:`amsnet_lib.data.splits.fold_data`, which every stage's data comes from).
 
     Returns ``(test_ids, calls)``: ids of the test splits' label tensors, and of each evaluated
     split's, in order. The tensors are kept alive, so their ids stay unique.
@@ -252,7 +253,7 @@ def test_only_folds_runs_a_subset(tmp_path):
 
 def test_report_session_without_training_reports_only_finished_experiments(tmp_path, monkeypatch, capsys):
     """run_all.sh --no-train: a finished experiment is read back; partial or absent ones say "not run"."""
-    from amsnet_lib import session
+    from amsnet_lib.report import session
 
     feats = _features()
     run_experiment(_exp("frlm"), feats, store=tmp_path / "runs", device="cpu", progress=False)  # all folds
@@ -319,7 +320,7 @@ def test_the_full_profile_keeps_the_keys_of_the_committed_run_store():
 
 
 def test_speaker_normalisation_standardises_each_speaker_and_keeps_padding_zero():
-    from amsnet_lib.features import standardise_per_speaker
+    from amsnet_lib.data.features import standardise_per_speaker
 
     feats = _features()
     feats.frames[feats.table["speaker"].to_numpy() == "s1"] *= 5.0  # one loud speaker
@@ -476,7 +477,7 @@ def test_late_fusion_is_the_branches_probabilities_weighted_by_the_validation_ch
         assert np.allclose(m.loc[m["fold"] == fold["fold"], "alpha_frlm"], chosen["weight"])
     assert late.validation()["val_loss"] == round(float(own.groupby("fold")["val_loss"].min().mean()), 4)
     # what the report shows of it: each fold's choice and the criterion at the branches alone
-    from amsnet_lib import plotting, significance, tables
+    from amsnet_lib.report import plotting, significance, tables
 
     t = tables.late_fusion_table(late)
     assert list(t["fold"]) == ["fold0", "fold1", "fold2", "mean"]
@@ -575,7 +576,7 @@ def test_a_corpus_no_classifier_can_learn_is_refused_before_training(tmp_path):
 
 
 def test_significance_table_compares_models_on_the_same_utterances_as_the_tables_do(tmp_path):
-    from amsnet_lib import significance, tables
+    from amsnet_lib.report import significance, tables
 
     feats = _features()
     res = {m: run_experiment(_exp(m), feats, store=tmp_path, device="cpu", progress=False) for m in ("frlm", "urlm", "amsnet")}
@@ -606,7 +607,7 @@ def test_ensembles_whose_members_are_not_finished_lose_their_summary_rows(tmp_pa
     """A summary row of a seed ensemble stands for the configuration in force: when the recipe changes
     and its members are not trained yet, the old ensemble rows go (the single rows stay), and only
     the chosen size's row is ever kept."""
-    from amsnet_lib import session, tables
+    from amsnet_lib.report import session, tables
 
     feats = _features()
     monkeypatch.setattr(session, "_corpus_status", lambda corpus, data_dir: (feats.table, None))
@@ -637,7 +638,7 @@ def test_notebook_02_runs_the_tuned_amsnet_so_table2_has_its_row_on_the_first_ru
     """Table 2 (notebook 02) reads summary.csv, where notebook 03's study used to write the tuned
     AMSNet first: on the first run after a training its tuned row said "not run". run_models with
     the recipe records it before the table is read."""
-    from amsnet_lib import session, tables
+    from amsnet_lib.report import session, tables
 
     feats = _features()
     monkeypatch.setattr(session, "_corpus_status", lambda corpus, data_dir: (feats.table, None))

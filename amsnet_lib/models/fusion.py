@@ -83,7 +83,7 @@ class LateFusionHead(nn.Module):
     (``frlm_head``, ``urlm_head``: the branches' modules, shared, not copies), so w = 1 gives
     FRLM's predictions and w = 0 URLM's. Nothing here learns by gradient descent: the single
     weight w (a buffer) is chosen on held-out predictions, the fold's validation split
-    (:func:`amsnet_lib.training.fit_late_weight`). Why: the learned heads (AMSNet,
+    (:func:`amsnet_lib.train.training.fit_late_weight`). Why: the learned heads (AMSNet,
     concatenation) fit embeddings of the training part, which the branches already classify
     almost perfectly, so what one branch adds to the other is invisible to them; a branch's
     probabilities on utterances it was not trained on show it.

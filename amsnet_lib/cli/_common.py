@@ -1,0 +1,139 @@
+"""What the command line's two halves share: reading a corpus, reporting skipped files, checking
+outputs before any work starts, and the full lists of warnings and left-out items."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..config import FeatureConfig
+
+
+def _add_corpus_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", default="emodb", help="emodb, iemocap, or a CSV manifest / folder-per-label of your own corpus")
+    p.add_argument("--data-dir", default=None, help="corpus directory (default: $AMSNET_EMODB_DIR / $AMSNET_IEMOCAP_DIR, else ./data/<corpus>)")
+    p.add_argument("--no-download", action="store_true", help="never download EmoDB; fail if it is absent")
+    p.add_argument("--name", default=None,
+                   help="name of a manifest or folder corpus in tables, summaries and run names (default: the "
+                        "manifest's file name without .csv, or the folder's name)")
+    p.add_argument("--cache-dir", default=None, help="feature cache (default: $AMSNET_CACHE_DIR or ./.cache/features)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes for feature extraction (default: all cores)")
+    p.add_argument("--duration", type=float, default=None, help="fixed utterance length in seconds (default: "
+                        f"{FeatureConfig.for_corpus('emodb').duration:g} EmoDB, {FeatureConfig.for_corpus('iemocap').duration:g} IEMOCAP)")
+    p.add_argument("--n-mels", type=int, default=FeatureConfig.n_mels, help="mel bands of the spectrogram (default: %(default)s)")
+    p.add_argument("--features", default=None, metavar="FILE",
+                   help="read both feature streams from a bundle written by `amsnet features --save` instead of the "
+                        "corpus (no audio or openSMILE needed; the corpus options above are then ignored)")
+
+
+def _load(args):
+    """The corpus' features (``--features`` bundle, or extracted); what the corpus skipped is
+    reported first, on stdout (stderr with ``--json``), for every command that reads a corpus."""
+    from ..config import FeatureConfig
+    from ..data.corpora import load_corpus
+    from ..data.features import Features, extract_features
+
+    out = sys.stderr if getattr(args, "json", False) else sys.stdout
+    if args.features:
+        feats = Features.load(args.features)
+        _report_skipped(feats.table, out, when=f"when {args.features} was made")
+        return feats
+    named = {"name": args.name} if getattr(args, "name", None) and args.corpus.lower() not in ("emodb", "iemocap") else {}
+    table = load_corpus(args.corpus, data_dir=args.data_dir, download=False if args.no_download else "auto", **named)
+    _report_skipped(table, out)
+    corpus = table.attrs.get("corpus", "custom")
+    overrides = {"n_mels": args.n_mels}
+    if args.duration is not None:
+        overrides["duration"] = args.duration
+    config = FeatureConfig.for_corpus(corpus, **overrides)
+    return extract_features(table, config, cache_dir=args.cache_dir, n_jobs=args.jobs)
+
+
+# Up to this many skipped files are listed one by one; more are grouped by reason.
+_MAX_LISTED = 10
+
+
+def _report_skipped(table, out, when: str = "") -> None:
+    """Print the files the corpus loader left out (``table.attrs["skipped"]``) with their reasons.
+
+    Up to :data:`_MAX_LISTED` files are listed one per line; more are grouped by reason
+    (:func:`amsnet_lib.errors.group_reasons`), each with its count and one example.
+    """
+    import re
+
+    from ..errors import group_reasons
+
+    skipped = [(str(p), str(r)) for p, r in table.attrs.get("skipped") or []]
+    if not skipped:
+        return
+    total = len(table) + len(skipped)
+    print(f"skipped {len(skipped)} of {total} files{f' {when}' if when else ''} (not used):", file=out)
+    if len(skipped) <= _MAX_LISTED:
+        for path, reason in skipped:
+            print(f"  {path}: {reason}", file=out)
+        return
+    for reason, count, path in group_reasons(skipped):
+        kind = re.sub(r"\s*\(.*\)\s*$", "", reason)
+        print(f"  {count} file(s) {kind}, e.g. {path}: {reason}", file=out)
+
+
+def _check_outputs(args, *, run_store: bool = False, files: dict | None = None) -> None:
+    """Every location the command will write, checked before any work starts (creating missing
+    folders): a folder that cannot be written is an error naming it and the fix, not a traceback
+    after the training. ``files``: ``{what: path}`` of the files to write (``None``: not written)."""
+    from ..atomic import check_writable
+
+    if run_store:
+        from ..paths import default_run_dir
+
+        check_writable(args.run_dir or default_run_dir(), "run store", "pass --run-dir (or set AMSNET_RUN_DIR) to a "
+                       "folder you can write", folder=True)
+    for what, path in (files or {}).items():
+        if path:
+            check_writable(path, what, f"give {what} a file name in a folder you can write")
+
+
+# --------------------------------------------------------------------------- full lists of warnings and left-out items (features, evaluate)
+
+
+def _report_grouped(items, what: str, report_path, stream=None) -> None:
+    """``items`` ((path, reason) pairs) grouped by reason, with a count and an example each; all to ``report_path``."""
+    import pandas as pd
+
+    from ..atomic import atomic_write_text
+    from ..errors import group_reasons
+
+    stream = stream or sys.stderr
+    if not items:
+        return
+    groups = group_reasons(items)
+    print(f"{len(items)} {what}, {len(groups)} reason(s):", file=stream)
+    for reason, count, path in groups:
+        print(f"  {count} x {reason} (e.g. {path})", file=stream)
+    if report_path is not None:
+        report_path = Path(report_path)
+        atomic_write_text(report_path, pd.DataFrame(list(items), columns=["path", "reason"]).to_csv(index=False))
+        print(f"  every one of them: {report_path}", file=stream)
+
+
+def _augmented(args, feats, augment: str):
+    """``feats`` and their ``augment`` copies (:func:`amsnet_lib.data.channels.augmented_features`; ``none``:
+    ``feats``), the copies' audio in ``augmented/`` beside the feature cache."""
+    if augment == "none":
+        return feats  # no audio module imported: a features bundle trains without the audio
+    from ..data.channels import augmented_features
+
+    return augmented_features(feats, augment, feature_cache=args.cache_dir)
+
+
+def _report_dir(args) -> Path:
+    """Where a command's full lists go when no file is named: ``reports/`` beside the feature cache."""
+    from ..paths import default_cache_dir
+
+    cache = getattr(args, "cache_dir", None)
+    return Path(cache or default_cache_dir()).parent / "reports"
+
+
+def _corpus_name(corpus) -> str:
+    """A corpus's name for files and labels: ``emodb``/``iemocap``, else the manifest's or folder's name."""
+    return Path(str(corpus)).stem or "corpus"

@@ -1,0 +1,84 @@
+"""Corpus tables: one row per utterance, the same layout for every corpus.
+
+>>> table = load_corpus("emodb")                      # doctest: +SKIP
+>>> table.attrs["classes"]                            # doctest: +SKIP
+['anger', 'boredom', 'disgust', 'fear', 'happiness', 'sadness', 'neutral']
+
+Columns, in order: ``path`` (absolute str), ``label`` (str), ``speaker`` (str or None),
+``gender`` (``"m"``/``"f"``/None), ``session`` (str or None), ``text`` (str or None),
+``duration`` (float, seconds); IEMOCAP adds ``improvised`` (bool). ``attrs``: ``corpus``,
+``classes`` (fixed order), ``skipped`` (list of ``(path, reason)``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ...errors import CorpusError
+from . import emodb, iemocap
+from ._common import COLUMNS, resolve_data_dir
+from .custom import load_custom
+from .emodb import load_emodb
+from .iemocap import load_iemocap
+
+__all__ = ["CLASSES", "COLUMNS", "load_corpus", "resolve_data_dir", "load_emodb", "load_iemocap", "load_custom"]
+
+#: Fixed class order of each named corpus (index = integer label).
+CLASSES = {"emodb": list(emodb.CLASSES), "iemocap": list(iemocap.CLASSES)}
+
+
+def load_corpus(
+    name_or_path: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    download: bool | str = "auto",
+    skip_bad: bool = True,
+    **options,
+) -> pd.DataFrame:
+    """Load a corpus as a table (one row per utterance).
+
+    Args:
+        name_or_path: ``"emodb"``, ``"iemocap"``, a CSV manifest, or a folder. A folder that
+            is an EmoDB copy (``wav/`` + ``erklaerung.txt``) or an IEMOCAP release
+            (``SessionN/`` folders) loads as that corpus; any other folder is read as one
+            sub-folder per label.
+        data_dir: folder of a named corpus (overrides ``AMSNET_EMODB_DIR`` /
+            ``AMSNET_IEMOCAP_DIR`` and ``<repo>/data/<corpus>``); see :func:`resolve_data_dir`.
+        download: EmoDB only: ``"auto"``/``True`` downloads it when absent, ``False`` never.
+        skip_bad: leave out unusable files, listed in ``attrs["skipped"]``, instead of raising.
+        **options: passed to the loader: ``verify``/``url`` (EmoDB), ``check_audio``
+            (IEMOCAP), ``classes`` (CSV manifest or folder).
+
+    Returns:
+        ``pandas.DataFrame`` with the columns above and ``attrs`` ``corpus``, ``classes``,
+        ``skipped``.
+
+    Raises:
+        CorpusError: unknown name or path; a corpus absent, incomplete or corrupt.
+        ManifestError: malformed manifest or label file.
+        AudioError: unusable audio with ``skip_bad=False``.
+    """
+    name = str(name_or_path)
+    if name.lower() == "emodb":
+        return load_emodb(data_dir, download=download, skip_bad=skip_bad, **options)
+    if name.lower() == "iemocap":
+        return load_iemocap(data_dir, skip_bad=skip_bad, **options)
+    path = Path(name_or_path).expanduser().absolute()
+    if not path.exists():
+        raise CorpusError(path, "is neither a known corpus name (emodb, iemocap) nor an existing CSV manifest "
+                          "or folder", "check the spelling or the path")
+    if data_dir is not None:
+        raise ValueError("data_dir applies to the named corpora 'emodb' and 'iemocap'; "
+                         "for a path, pass the path only")
+    if path.is_dir() and (path / "wav").is_dir() and (path / "erklaerung.txt").is_file():
+        return load_emodb(path, download=False, skip_bad=skip_bad, **options)
+    if path.is_dir() and _looks_like_iemocap(path):
+        return load_iemocap(path, skip_bad=skip_bad, **options)
+    return load_custom(path, skip_bad=skip_bad, **options)
+
+
+def _looks_like_iemocap(folder: Path) -> bool:
+    if (folder / "IEMOCAP_full_release").is_dir():
+        return True
+    return any((p / "dialog" / "EmoEvaluation").is_dir() for p in folder.glob("Session[0-9]*"))

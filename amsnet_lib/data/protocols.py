@@ -1,0 +1,122 @@
+"""Evaluation protocols: which utterances each fold trains and tests on.
+
+- ``paper``: stratified random k-fold (k = 5: 80 % train, 20 % test), as in the paper. The same
+  speakers appear in training and test, so it measures speaker-*dependent* accuracy.
+- ``loso``: leave one speaker out (EmoDB: 10 folds), speaker-independent.
+- ``loso_session``: leave one session out (IEMOCAP: 5 folds, each session's two speakers unseen).
+- ``split_file``: a CSV ``path,fold`` giving each utterance's test fold.
+
+Folds depend only on the table, the protocol and ``split_seed``: every model of a study is
+evaluated on the same folds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ManifestError
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One train/test partition, as positional indices into the corpus table."""
+
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+
+
+def original_rows(table: pd.DataFrame) -> np.ndarray:
+    """Boolean ``(len(table),)``: the rows that are recordings of the corpus, not augmented copies
+    (a copy names its original in the ``source`` column, :func:`amsnet_lib.data.channels.augmented_features`)."""
+    if "source" not in table.columns:
+        return np.ones(len(table), bool)
+    return (table["source"].fillna("").astype(str) == "").to_numpy()
+
+
+def make_folds(
+    table: pd.DataFrame,
+    protocol: str = "paper",
+    *,
+    n_folds: int = 5,
+    split_seed: int = 0,
+    split_file: str | None = None,
+) -> list[Fold]:
+    """The folds of a protocol over a corpus table (see the module docstring).
+
+    A table with augmented copies (a ``source`` column, :func:`amsnet_lib.data.channels.augmented_features`)
+    is split over its originals, so its folds are those of the originals alone; no copy is in any
+    fold (the engine adds each copy to the fit part of its original's fold).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    if "source" in table.columns:
+        original = np.flatnonzero(original_rows(table))
+        folds = make_folds(table.iloc[original].drop(columns="source").reset_index(drop=True), protocol,
+                           n_folds=n_folds, split_seed=split_seed, split_file=split_file)
+        return [Fold(f.name, original[f.train], original[f.test]) for f in folds]
+
+    n = len(table)
+    idx = np.arange(n)
+    if protocol == "paper":
+        skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=split_seed)
+        return [Fold(f"fold{k}", tr, te) for k, (tr, te) in enumerate(skf.split(idx, table["label"]))]
+    if protocol in ("loso", "loso_session"):
+        column = "speaker" if protocol == "loso" else "session"
+        groups = table[column]
+        if groups.isna().any():
+            raise ValueError(f"protocol {protocol!r} needs a {column!r} for every utterance")
+        names = sorted(groups.unique())
+        if len(names) < 2:
+            raise ValueError(f"protocol {protocol!r} needs at least two values of {column!r}, got {names}")
+        return [Fold(str(g), idx[groups.to_numpy() != g], idx[groups.to_numpy() == g]) for g in names]
+    if protocol == "split_file":
+        return _folds_from_file(table, split_file)
+    raise ValueError(f"unknown protocol {protocol!r}; use paper, loso, loso_session or split_file")
+
+
+def _folds_from_file(table: pd.DataFrame, split_file: str | None) -> list[Fold]:
+    fix = "give a CSV with columns path,fold where fold names each utterance's test fold"
+    if not split_file or not Path(split_file).is_file():
+        raise ManifestError(split_file, "split file not found", fix)
+    try:
+        splits = pd.read_csv(split_file, dtype=str)
+    except Exception as e:
+        raise ManifestError(split_file, f"cannot be read as CSV ({e})", fix) from None
+    if not {"path", "fold"} <= set(splits.columns):
+        raise ManifestError(split_file, f"has columns {list(splits.columns)}, needs path and fold", fix)
+    # Match on full path, else on file name, so split files stay portable across machines.
+    by_name = {Path(p).name: f for p, f in zip(splits["path"], splits["fold"])}
+    by_path = dict(zip(splits["path"], splits["fold"]))
+    folds = [by_path.get(p, by_name.get(Path(p).name)) for p in table["path"]]
+    missing = [p for p, f in zip(table["path"], folds) if f is None or pd.isna(f)]
+    if missing:
+        raise ManifestError(split_file, f"gives no fold for {len(missing)} utterances, e.g. {missing[0]}", fix)
+    folds = np.asarray(folds)
+    idx = np.arange(len(table))
+    names = sorted(set(folds))
+    if len(names) < 2:
+        raise ManifestError(split_file, "defines fewer than two folds", fix)
+    return [Fold(str(f), idx[folds != f], idx[folds == f]) for f in names]
+
+
+def validation_split(labels: np.ndarray, train: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified hold-out of ``fraction`` of a fold's training indices for model selection.
+
+    The test fold is never involved: early stopping and checkpoint selection look only at this
+    split. Returns ``(fit_indices, val_indices)``; ``fraction=0`` gives no validation set.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if fraction <= 0:
+        return train, train[:0]
+    y = labels[train]
+    counts = np.bincount(y)
+    n_val = int(np.ceil(fraction * len(train)))
+    # Stratify when every class can give one validation item; tiny sets fall back to random.
+    stratify = y if counts[counts > 0].min() >= 2 and n_val >= (counts > 0).sum() else None
+    fit, val = train_test_split(train, test_size=fraction, random_state=seed, stratify=stratify)
+    return np.sort(fit), np.sort(val)

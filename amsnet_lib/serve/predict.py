@@ -1,0 +1,665 @@
+"""Emotion recognition on new audio with a trained checkpoint.
+
+>>> from amsnet_lib.serve.predict import Recognizer, predict
+>>> df = predict(["clip.wav", "folder/"])                   # doctest: +SKIP  (shipped model)
+>>> rec = Recognizer("my_model.pt")                          # doctest: +SKIP  (load once...)
+>>> rec.predict("a.wav"); rec.predict("manifest.csv")        # doctest: +SKIP  (...use many times)
+
+Every file goes through the feature path of training (``amsnet_lib.data.features``): decoded to
+16 kHz mono, the first ``duration`` seconds (+50 ms, as the feature cache reads them) taken,
+IS10 frame features cut/padded to q frames with :func:`~amsnet_lib.data.features.pad_frames`, the
+log-mel spectrogram of the first ``duration`` seconds, standardised with the checkpoint's
+normaliser, then batched through the model in inference mode. The IS10 frames come from
+:func:`~amsnet_lib.data.features.frame_features`, the function the feature cache uses.
+
+One bad input never stops a batch: it gets a row with ``error`` set and no label.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data.audio import audio_info, inspect_audio, load_audio
+from .checkpoint import CheckpointInfo, load_checkpoint
+from ..config import FRAME_DIM, FeatureConfig
+from ..errors import AmsnetError, CheckpointError
+from ..data.features import frame_features, log_mel_spectrogram, pad_frames
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "Evaluation",
+    "SHIPPED_CHECKPOINT",
+    "Recognizer",
+    "collect_inputs",
+    "evaluate",
+    "predict",
+    "shipped_checkpoint",
+]
+
+#: File name endings collected from folders (compared case-insensitively).
+AUDIO_EXTENSIONS = (".wav", ".flac")
+
+#: The model shipped with the package (trained on all of EmoDB by scripts/train_shipped_model.py).
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "amsnet_emodb.pt"
+
+#: Extra audio read beyond ``duration``, exactly as the training feature path reads it.
+_READ_MARGIN_S = 0.05
+
+
+def shipped_checkpoint() -> Path:
+    """Path of the shipped EmoDB model; CheckpointError telling how to make it when absent."""
+    if not SHIPPED_CHECKPOINT.is_file():
+        raise CheckpointError(
+            SHIPPED_CHECKPOINT, "the shipped model has not been trained yet (the file does not exist)",
+            "train it with `python -m scripts.train_shipped_model` (full paper configuration on all of EmoDB; "
+            "several hours on CPU), or pass your own checkpoint (--checkpoint FILE / checkpoint=...)")
+    return SHIPPED_CHECKPOINT
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class _Item:
+    path: str
+    error: str = ""
+    speaker: str = ""
+
+
+def _scan_folder(folder: Path) -> list[Path]:
+    files = []
+    for p in sorted(folder.rglob("*")):
+        hidden = any(part.startswith(".") for part in p.relative_to(folder).parts)
+        if p.is_file() and not hidden and p.suffix.lower() in AUDIO_EXTENSIONS:
+            files.append(p)
+    return files
+
+
+def _read_manifest(csv_path: Path) -> list[_Item]:
+    """``path`` column of a CSV manifest (relative paths are relative to the CSV's folder)."""
+    try:
+        text = csv_path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        return [_Item(str(csv_path), f"manifest cannot be read as UTF-8 CSV ({error}). Fix: save it as UTF-8 CSV "
+                      "with a header line holding a `path` column")]
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if not rows:
+        return [_Item(str(csv_path), "manifest is empty. Fix: write a header line with a `path` column, then one row per file")]
+    header = [h.strip().lower() for h in rows[0]]
+    if "path" not in header:
+        return [_Item(str(csv_path), f"manifest header {rows[0]} has no `path` column. Fix: name the column of "
+                      "audio file paths `path`")]
+    col = header.index("path")
+    spk = header.index("speaker") if "speaker" in header else None
+    items = []
+    for n, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        value = row[col].strip() if col < len(row) else ""
+        if not value:
+            items.append(_Item(f"{csv_path}:line {n}", "empty path in manifest. Fix: fill in the path or remove the row"))
+            continue
+        p = Path(value).expanduser()
+        speaker = row[spk].strip() if spk is not None and spk < len(row) else ""
+        items.append(_Item(str(p if p.is_absolute() else (csv_path.parent / p).absolute()), speaker=speaker))
+    if not items:
+        return [_Item(str(csv_path), "manifest has a header but no rows. Fix: add one row per audio file")]
+    return items
+
+
+def collect_inputs(paths_or_manifest) -> list[tuple[str, str]]:
+    """Expand files, folders (recursive ``.wav``/``.flac``) and CSV manifests (``path`` column).
+
+    Returns:
+        ``(path, error)`` pairs in input order; ``error`` is empty for a file to process, or
+        says why an input yields nothing (empty folder, broken manifest). Missing files are
+        returned as paths: loading them gives their error row.
+    """
+    return [(it.path, it.error) for it in _collect(paths_or_manifest)]
+
+
+def _collect(paths_or_manifest) -> list[_Item]:
+    """:func:`collect_inputs` with each file's speaker (a manifest's or DataFrame's ``speaker`` column; else empty)."""
+    if isinstance(paths_or_manifest, pd.DataFrame):  # e.g. a corpus table
+        if "path" not in paths_or_manifest.columns:
+            raise ValueError("a DataFrame input needs a `path` column")
+        speakers = (paths_or_manifest["speaker"] if "speaker" in paths_or_manifest.columns
+                    else pd.Series([""] * len(paths_or_manifest)))
+        return [_Item(str(p), speaker="" if s is None or s != s else str(s))
+                for p, s in zip(paths_or_manifest["path"], speakers)]
+    if isinstance(paths_or_manifest, (str, os.PathLike)):
+        paths_or_manifest = [paths_or_manifest]
+    out: list[_Item] = []
+    for entry in paths_or_manifest:
+        p = Path(entry).expanduser()
+        if p.is_dir():
+            files = _scan_folder(p)
+            if not files:
+                out.append(_Item(str(p), "folder holds no .wav or .flac files. Fix: pass the audio files or a folder "
+                                 "that contains them"))
+            out.extend(_Item(str(f)) for f in files)
+        elif p.suffix.lower() == ".csv" and p.is_file():
+            out.extend(_read_manifest(p))
+        else:
+            out.append(_Item(str(p)))
+    return out
+
+
+# --------------------------------------------------------------------------- recognizer
+
+
+class Recognizer:
+    """A loaded model, ready for repeated predictions (load once, predict many times).
+
+    Args:
+        checkpoint: a ``.pt`` written by :func:`amsnet_lib.serve.checkpoint.save_checkpoint`;
+            default the shipped EmoDB model (:data:`SHIPPED_CHECKPOINT`).
+        device: ``cpu`` (default) or ``cuda``.
+        num_threads: torch intra-op threads used while predicting (default 1; the previous
+            setting is restored after each call). One thread is the fast choice for the small
+            matrices of inference: on a loaded machine, OpenMP threads waiting for a busy core
+            made a batch-1 forward pass 100x slower with 2 threads than with 1 (measured:
+            1.5 s vs 11 ms on the 2-core CI machine). Pass 0 to keep torch's setting.
+
+    Attributes:
+        model, info: the model (eval mode) and its :class:`~amsnet_lib.serve.checkpoint.CheckpointInfo`.
+        config: the feature configuration of the checkpoint.
+        classes: class names in output order.
+    """
+
+    def __init__(self, checkpoint: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+                 num_threads: int | None = 1, *, model: torch.nn.Module | None = None,
+                 info: CheckpointInfo | None = None):
+        self.num_threads = int(num_threads or 0)
+        if model is not None and info is not None:
+            self.model, self.info = model.to(device).eval(), info
+        else:
+            path = shipped_checkpoint() if checkpoint is None else Path(checkpoint)
+            self.model, self.info = load_checkpoint(path, device)
+        self.device = torch.device(device)
+        self.config: FeatureConfig = self.info.features
+        self.classes: list[str] = list(self.info.classes)
+        self.has_alpha = self.info.model_name in ("amsnet", "late")
+        self.inputs = tuple(getattr(self.model, "inputs", ("frames", "mask", "spec")))
+        n = self.info.normaliser
+        self._norm = [np.asarray(a, np.float32) for a in (n.frames_mean, n.frames_std, n.spec_mean, n.spec_std)]
+        self._pool = None
+
+    def warmup(self) -> "Recognizer":
+        """Run one synthetic utterance through features and model (first-call costs: librosa, openSMILE)."""
+        c = self.config
+        t = np.arange(c.n_samples, dtype=np.float32) / c.sample_rate
+        self.predict_signal((0.1 * np.sin(2 * np.pi * 200.0 * t)).astype(np.float32))
+        return self
+
+    # ---- features
+
+    @property
+    def read_seconds(self) -> float:
+        """Seconds read from the start of a file, as the training feature path reads them."""
+        c = self.config
+        return max(c.duration, c.q * c.frame_hop_ms / 1000.0) + _READ_MARGIN_S
+
+    def load(self, path: str | os.PathLike) -> np.ndarray:
+        """Decode the part of a file the features use (16 kHz mono); AudioError if unusable."""
+        return load_audio(path, sample_rate=self.config.sample_rate, max_duration=self.read_seconds)
+
+    def features(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unnormalised ``frames (q, 76)``, ``mask (q,)``, ``spec (n_mels, T)`` of a signal, as in training."""
+        c = self.config
+        frames, mask = pad_frames(frame_features(signal, c)[: c.q], c.q)
+        spec = log_mel_spectrogram(signal, c)
+        return frames, mask, spec
+
+    def normalise(self, frames: np.ndarray, mask: np.ndarray, spec: np.ndarray):
+        """The checkpoint's :class:`~amsnet_lib.data.features.Normaliser` on arrays (single or batched)."""
+        fm, fs, sm, ss = self._norm
+        f = (frames - fm) / fs
+        f = np.where(mask[..., None], f, 0.0).astype(np.float32)
+        s = ((spec - sm[:, None]) / ss[:, None]).astype(np.float32)
+        return f, mask, s
+
+    # ---- model
+
+    def infer(self, frames: np.ndarray, mask: np.ndarray, spec: np.ndarray, normalised: bool = False):
+        """Class probabilities ``(B, C)`` and fusion weights ``(B, 2)`` (NaN without fusion) of a batch."""
+        if not normalised:
+            frames, mask, spec = self.normalise(frames, mask, spec)
+        batch = {"frames": torch.from_numpy(np.ascontiguousarray(frames)), "mask": torch.from_numpy(np.ascontiguousarray(mask)),
+                 "spec": torch.from_numpy(np.ascontiguousarray(spec))}
+        with torch.inference_mode(), _threads(self.num_threads):
+            out = self.model(*(batch[k].to(self.device) for k in self.inputs))
+            logits, alpha = out if isinstance(out, tuple) else (out, None)
+            proba = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            alpha = np.full((len(proba), 2), np.nan, np.float32) if alpha is None else alpha.float().cpu().numpy()
+        return proba, alpha
+
+    def predict_signal(self, signal: np.ndarray, sample_rate: int | None = None, overlap: bool = True) -> dict:
+        """Prediction for one signal: ``label``, ``probabilities`` (dict), ``alpha_frlm``, ``alpha_urlm``.
+
+        With ``overlap`` (default) and a two-branch model (AMSNet, concatenation, late fusion), openSMILE runs
+        in a worker thread while this thread computes the spectrogram and URLM's embedding; then
+        FRLM and the fusion head run. The result is the same as the model's ``forward`` (which
+        is ``head(frlm.embed(...), urlm.embed(...))``), only sooner: openSMILE is the largest
+        part of the latency and releases the GIL while it works.
+        """
+        signal = np.asarray(signal, dtype=np.float32).reshape(-1)
+        if sample_rate is not None and sample_rate != self.config.sample_rate:
+            import soxr
+
+            signal = soxr.resample(signal, sample_rate, self.config.sample_rate, quality="HQ").astype(np.float32)
+        with _threads(self.num_threads):
+            if overlap and self._two_branch:
+                proba, alpha = self._infer_overlapped(signal)
+            else:
+                f, m, s = self.features(signal)
+                proba, alpha = self.infer(f[None], m[None], s[None])
+        return self._record(proba[0], alpha[0])
+
+    @property
+    def _two_branch(self) -> bool:
+        m = self.model
+        return all(hasattr(m, k) for k in ("frlm", "urlm", "head")) and self.inputs == ("frames", "mask", "spec")
+
+    def _infer_overlapped(self, signal: np.ndarray):
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="amsnet-opensmile")
+        c = self.config
+        future = self._pool.submit(frame_features, signal, self.config)
+        fm, fs, sm, ss = self._norm
+        spec = log_mel_spectrogram(signal, c)
+        spec = ((spec - sm[:, None]) / ss[:, None]).astype(np.float32)
+        with torch.inference_mode(), _threads(self.num_threads):
+            h2 = self.model.urlm.embed(torch.from_numpy(spec)[None].to(self.device))
+            frames, mask = pad_frames(future.result()[: c.q], c.q)
+            frames = np.where(mask[:, None], (frames - fm) / fs, 0.0).astype(np.float32)
+            h1 = self.model.frlm.embed(torch.from_numpy(frames)[None].to(self.device), torch.from_numpy(mask)[None].to(self.device))
+            out = self.model.head(h1, h2)
+            logits, alpha = out if isinstance(out, tuple) else (out, None)
+            proba = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            alpha = np.full((len(proba), 2), np.nan, np.float32) if alpha is None else alpha.float().cpu().numpy()
+        return proba, alpha
+
+    def _record(self, p: np.ndarray, a: np.ndarray) -> dict:
+        return {
+            "label": self.classes[int(np.argmax(p))],
+            "probabilities": {c: float(v) for c, v in zip(self.classes, p)},
+            "alpha_frlm": float(a[0]),
+            "alpha_urlm": float(a[1]),
+        }
+
+    # ---- files
+
+    def columns(self) -> list[str]:
+        return (["path", "label"] + [f"p_{c}" for c in self.classes]
+                + ["alpha_frlm", "alpha_urlm", "duration", "warnings", "error"])
+
+    def predict(self, paths_or_manifest, batch_size: int = 32, progress: bool = True, adapt: str = "none",
+                speakers: str | None = None) -> pd.DataFrame:
+        """Predict every file of files, folders and CSV manifests; see :func:`predict`."""
+        from tqdm.auto import tqdm
+
+        from .adapt import adapt_features, check_mode, too_little_audio
+
+        check_mode(adapt)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        items = _collect(paths_or_manifest)
+        if speakers is not None:  # --speaker NAME: one speaker said all of it
+            items = [dataclasses.replace(it, speaker=str(speakers)) for it in items]
+        rows = [self._empty_row(p.path, p.error) for p in items]
+        pending: list[tuple[int, tuple]] = []
+        adapted = {"mode": adapt, "groups": {}, "warnings": []}
+
+        def flush():
+            if not pending:
+                return
+            f = np.stack([x[1][0] for x in pending])
+            m = np.stack([x[1][1] for x in pending])
+            s = np.stack([x[1][2] for x in pending])
+            try:
+                if adapt == "none":
+                    proba, alpha = self.infer(f, m, s)
+                else:  # every file's features are in: statistics of all of them (or each speaker's)
+                    spk = [items[i].speaker for i, _ in pending] if adapt == "speaker" else None
+                    f, s, adapted["groups"] = adapt_features(self.info.normaliser, f, m, s, adapt, spk)
+                    parts = [self.infer(f[k:k + batch_size], m[k:k + batch_size], s[k:k + batch_size], normalised=True)
+                             for k in range(0, len(f), batch_size)]
+                    proba, alpha = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            except ValueError:
+                raise  # e.g. adapt='speaker' without speakers: the caller's to fix
+            except Exception as error:  # pragma: no cover - a model failure is reported per file
+                for i, _ in pending:
+                    rows[i]["error"] = f"model failed: {type(error).__name__}: {error}"
+                pending.clear()
+                return
+            for (i, _), p, a in zip(pending, proba, alpha):
+                rec = self._record(p, a)
+                rows[i]["label"] = rec["label"]
+                for c, v in rec["probabilities"].items():
+                    rows[i][f"p_{c}"] = v
+                rows[i]["alpha_frlm"], rows[i]["alpha_urlm"] = rec["alpha_frlm"], rec["alpha_urlm"]
+            pending.clear()
+
+        if adapt == "speaker" and not any(it.speaker for it in items if not it.error):
+            raise ValueError("adapt='speaker' needs to know who speaks: none of the inputs has a speaker. Fix: add a "
+                             "`speaker` column to the manifest or table, pass speakers=NAME / --speaker NAME for audio "
+                             "of one speaker, or use adapt='corpus'")
+        bar = tqdm(total=len(items), desc="predict", unit="file", disable=not progress)
+        try:
+            with _threads(self.num_threads):
+                # adaptation needs every file's features before the first prediction: one batch of all
+                self._predict_items([(it.path, it.error) for it in items], rows, pending, flush, bar,
+                                    batch_size if adapt == "none" else len(items) + 1)
+        finally:
+            bar.close()
+        adapted["warnings"] = too_little_audio(adapt, adapted["groups"])
+        df = pd.DataFrame(rows, columns=self.columns())
+        df.attrs["adapt"] = adapted
+        df.attrs["classes"] = list(self.classes)
+        df.attrs["checkpoint"] = self.info.path
+        df.attrs["failed"] = [(r["path"], r["error"]) for r in rows if r["error"]]
+        return df
+
+    def _predict_items(self, items, rows, pending, flush, bar, batch_size) -> None:
+        for i, (path, err) in enumerate(items):
+            if not err:
+                try:
+                    duration = audio_info(path)[0]
+                    signal = self.load(path)
+                    warns = inspect_audio(signal)
+                    if duration > self.config.duration + _READ_MARGIN_S:
+                        warns.append(f"truncated: only the first {self.config.duration:g} s of {duration:.1f} s are used")
+                    rows[i]["duration"] = duration
+                    rows[i]["warnings"] = "; ".join(warns)
+                    pending.append((i, self.features(signal)))
+                except AmsnetError as error:
+                    rows[i]["error"] = f"{error.problem}. Fix: {error.fix}"
+                except Exception as error:  # any other failure stays with its file
+                    rows[i]["error"] = f"{type(error).__name__}: {error}"
+            if len(pending) >= batch_size:
+                flush()
+            bar.update()
+        flush()
+
+    def _empty_row(self, path: str, error: str = "") -> dict:
+        row = {"path": path, "label": None}
+        row.update({f"p_{c}": math.nan for c in self.classes})
+        row.update(alpha_frlm=math.nan, alpha_urlm=math.nan, duration=math.nan, warnings="", error=error)
+        return row
+
+
+_BLAS = None
+
+
+def _blas_controller():
+    """threadpoolctl's controller of numpy's BLAS (threadpoolctl comes with scikit-learn); None if absent."""
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS = ThreadpoolController()
+        except Exception:  # pragma: no cover - threadpoolctl missing or broken: leave BLAS alone
+            _BLAS = False
+    return _BLAS or None
+
+
+class _threads:
+    """Temporarily set torch's intra-op threads AND numpy's BLAS threads to ``n`` (0: leave them).
+
+    Both matter for inference on a small, shared machine: numpy's OpenBLAS (the mel filterbank
+    product in librosa) keeps its worker threads spinning after a call, which took a core from
+    the model that ran next (measured: model 79 ms after the log-mel vs 42 ms with one BLAS
+    thread; the log-mel itself 11 ms vs 2.6 ms).
+    """
+
+    def __init__(self, n: int):
+        self.n, self.old, self.blas = n, None, None
+
+    def __enter__(self):
+        if not self.n:
+            return self
+        if torch.get_num_threads() != self.n:
+            self.old = torch.get_num_threads()
+            torch.set_num_threads(self.n)
+        ctl = _blas_controller()
+        if ctl is not None:
+            self.blas = ctl.limit(limits=self.n, user_api="blas")
+        return self
+
+    def __exit__(self, *exc):
+        if self.blas is not None:
+            self.blas.restore_original_limits()
+            self.blas = None
+        if self.old is not None:
+            torch.set_num_threads(self.old)
+            self.old = None
+        return False
+
+
+_CACHE: dict = {}
+
+
+def _cached_recognizer(checkpoint) -> Recognizer:
+    """One Recognizer per checkpoint file (and modification time) per process."""
+    path = (shipped_checkpoint() if checkpoint is None else Path(checkpoint)).expanduser()
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        return Recognizer(path)  # raises the CheckpointError naming the problem
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = Recognizer(path)
+    return _CACHE[key]
+
+
+def predict(paths_or_manifest, checkpoint: str | os.PathLike | Recognizer | None = None, batch_size: int = 32,
+            progress: bool = True, adapt: str = "none", speakers: str | None = None) -> pd.DataFrame:
+    """Emotion of every audio file in files, folders and CSV manifests.
+
+    Args:
+        paths_or_manifest: a path or a list of paths: audio files (any sample rate or channel
+            count libsndfile reads; resampled to 16 kHz mono), folders (searched recursively for
+            ``.wav``/``.flac``), or CSV manifests with a ``path`` column (relative paths are
+            relative to the manifest); or a DataFrame with a ``path`` column (a corpus table).
+        checkpoint: checkpoint file or a :class:`Recognizer`; default the shipped EmoDB model.
+            The loaded model is kept for the next call with the same file.
+        batch_size: utterances per forward pass.
+        progress: tqdm progress bar over files.
+        adapt: unsupervised adaptation (:mod:`amsnet_lib.serve.adapt`): ``none`` (the training
+            statistics), ``corpus`` (standardise with the statistics of all the files given,
+            blended with the training statistics by n / (n + 10)), ``speaker`` (each speaker's files
+            with their own statistics). No label is read.
+        speakers: for ``speaker``: the one speaker of all the files; default the ``speaker`` column of a
+            manifest or DataFrame.
+
+    Returns:
+        One row per file, in input order: ``path``, ``label`` (None on error), ``p_<class>``
+        for every class, ``alpha_frlm``, ``alpha_urlm`` (fusion weights: AMSNet's α, late
+        fusion's fixed w and 1 − w; NaN for the other models), ``duration`` (s), ``warnings`` (``silent``,
+        ``clipped``, ``truncated: ...``; ``; ``-separated), ``error`` (empty when fine).
+        ``df.attrs["failed"]`` lists ``(path, error)`` of the files that failed;
+        ``df.attrs["adapt"]``: ``mode``, ``groups`` (statistics group -> files) and ``warnings``
+        (groups with less audio than adaptation was measured to need).
+
+    Raises:
+        CheckpointError: the checkpoint is missing or invalid (the shipped one: how to train it).
+        ValueError: ``adapt`` is unknown, or ``speaker`` without any speaker.
+    """
+    rec = checkpoint if isinstance(checkpoint, Recognizer) else _cached_recognizer(checkpoint)
+    return rec.predict(paths_or_manifest, batch_size=batch_size, progress=progress, adapt=adapt, speakers=speakers)
+
+
+# --------------------------------------------------------------------------- evaluation on labelled audio
+
+
+@dataclass
+class Evaluation:
+    """A checkpoint's accuracy on labelled audio it was not trained on (e.g. another corpus).
+
+    Attributes:
+        predictions: :func:`predict`'s rows of the utterances evaluated, plus ``true`` (the
+            model's class the utterance's label maps to) and ``corpus_label`` (the label as given).
+        classes: the model's classes, in output order.
+        wa, ua: WA (eq 15) and UA (eq 16, over the classes present), percent.
+        recall: percent per class present among the true labels.
+        confusion: counts, rows the true class, columns the predicted one (the model's classes).
+        left_out: ``(path, reason)`` of every utterance not evaluated: a label that is no class
+            of the model, a file the corpus loader or the model could not use, a file the model
+            was trained on.
+        checkpoint: the checkpoint file.
+        training_overlap: how many of the corpus's utterances (with a label of the model) are
+            files the checkpoint was trained on, by content (:func:`~amsnet_lib.serve.checkpoint.file_digest`);
+            ``None`` when the checkpoint records no training files, so nothing could be checked.
+            With ``include_training`` they are evaluated (``predictions["in_training"]``), else
+            left out.
+        adapt: the adaptation used: ``mode``, ``groups`` (statistics group -> utterances),
+            ``warnings`` (groups with less audio than adaptation was measured to need).
+    """
+
+    predictions: pd.DataFrame
+    classes: list[str]
+    wa: float
+    ua: float
+    recall: dict[str, float]
+    confusion: pd.DataFrame
+    left_out: list[tuple[str, str]]
+    checkpoint: str | None
+    training_overlap: int | None = None
+    adapt: dict = field(default_factory=lambda: {"mode": "none", "groups": {}, "warnings": []})
+
+
+def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *, data_dir=None,
+             label_map: dict[str, str] | None = None, include_training: bool = False, batch_size: int = 32,
+             progress: bool = True, adapt: str = "none", speakers: str | None = None) -> Evaluation:
+    """Accuracy of a trained checkpoint on labelled audio: cross-corpus evaluation, or a held-out set.
+
+    Every utterance goes through :func:`predict` (the feature path of training); its label is
+    mapped to one of the model's classes, by ``label_map`` first, else by the same name (case
+    and surrounding spaces ignored). Utterances whose label maps to no class (IEMOCAP's
+    ``excited`` for an EmoDB model, say) and files that fail are left out and listed, never
+    guessed; the measures cover the rest.
+
+    Files the checkpoint was trained on are left out too, so that its training accuracy never
+    passes for a test result: checkpoints written with the training table (``amsnet fit``,
+    the shipped model) record a digest of every training file's content, compared with each
+    file here (renamed or moved copies are caught; re-encoded ones are not).
+
+    Args:
+        corpus: a corpus table (a DataFrame with ``path`` and ``label``, as
+            :func:`~amsnet_lib.data.corpora.load_corpus` returns), or what ``load_corpus`` takes:
+            ``"emodb"``, ``"iemocap"``, a CSV manifest ``path,label[,speaker]``, a folder with one
+            sub-folder per label.
+        checkpoint: checkpoint file or :class:`Recognizer`; default the shipped EmoDB model (which
+            was trained on all of EmoDB, so every EmoDB file is left out as training data).
+        data_dir: folder of a named corpus (see ``load_corpus``).
+        label_map: corpus label -> model class, e.g. ``{"ang": "anger", "hap": "happiness"}``.
+        include_training: evaluate the checkpoint's training files too (flagged in
+            ``predictions["in_training"]``): the figures then mix in training accuracy.
+        batch_size: utterances per forward pass.
+        progress: tqdm progress bar over files.
+        adapt, speakers: unsupervised adaptation, as :func:`predict`; the statistics come from the
+            utterances evaluated (labels are never passed to it: only paths and speakers).
+
+    Raises:
+        ValueError: ``label_map`` names a class the model does not have, or no utterance is left to
+            evaluate (the message lists the corpus's labels and the model's classes).
+    """
+    from ..data.corpora import load_corpus
+    from ..metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
+
+    rec = checkpoint if isinstance(checkpoint, Recognizer) else _cached_recognizer(checkpoint)
+    table = corpus if isinstance(corpus, pd.DataFrame) else load_corpus(corpus, data_dir=data_dir)
+    if not {"path", "label"} <= set(table.columns):
+        raise ValueError(f"the corpus table needs `path` and `label` columns, it has {list(table.columns)}")
+    classes = list(rec.classes)
+    by_name = {c.strip().lower(): c for c in classes}
+    label_map = dict(label_map or {})
+    unknown = sorted({v for v in label_map.values() if v not in classes})
+    if unknown:
+        raise ValueError(f"label_map maps to {unknown}, which are not classes of the model {classes}. "
+                         "Fix: map each corpus label to one of the model's classes")
+
+    def to_class(label) -> str | None:
+        label = str(label)
+        return label_map.get(label, by_name.get(label.strip().lower()))
+
+    true = table["label"].map(to_class)
+    left_out = [(str(p), str(reason)) for p, reason in table.attrs.get("skipped", [])]
+    for p, lab in zip(table.loc[true.isna(), "path"], table.loc[true.isna(), "label"]):
+        left_out.append((str(p), f"label {lab!r} is no class of the model {classes}. Fix: map it with "
+                                 f"label_map / --label-map {lab}=CLASS, or leave it out"))
+    kept = table[true.notna()]
+    seen = _training_files_seen(rec.info, kept["path"])
+    overlap = None if seen is None else int(seen.sum())
+    if seen is not None and not include_training:
+        for p in kept.loc[seen, "path"]:
+            left_out.append((str(p), "in the checkpoint's training data (same file content): its prediction would be "
+                                     "training accuracy. Fix: evaluate audio the model was not trained on, or pass "
+                                     "include_training / --include-training to measure training accuracy"))
+        kept, seen = kept[~seen], seen[~seen]
+    # only paths and speakers go to prediction: adaptation cannot see a label
+    cols = ["path"] + (["speaker"] if "speaker" in kept.columns else [])
+    df = rec.predict(kept[cols].reset_index(drop=True), batch_size=batch_size, progress=progress, adapt=adapt,
+                     speakers=speakers)
+    df.insert(1, "corpus_label", kept["label"].astype(str).to_numpy())
+    df.insert(2, "true", true[kept.index].to_numpy())
+    adapted = df.attrs.get("adapt", {})
+    if seen is not None:
+        df["in_training"] = seen.to_numpy()
+    left_out += [(r.path, r.error) for r in df.itertuples() if r.error]
+    df = df[df["error"] == ""].reset_index(drop=True)
+    if df.empty and overlap and not include_training:
+        others = f", the other {len(table) - overlap} were left out (see left_out)" if overlap < len(table) else ""
+        raise ValueError(f"no utterance left to evaluate: {overlap} of the {len(table)} in the corpus are files "
+                         f"{rec.info.path or 'the checkpoint'} was trained on (same content){others}. Fix: evaluate "
+                         "audio the model was not trained on; pass include_training / --include-training to measure "
+                         "its training accuracy")
+    if df.empty:
+        raise ValueError(f"no utterance left to evaluate ({len(table)} in the corpus, labels "
+                         f"{sorted(set(map(str, table['label'])))}; model classes {classes}). Fix: map the corpus's "
+                         "labels to the model's classes (label_map / --label-map LABEL=CLASS) and check the files "
+                         "listed in left_out")
+    idx = {c: i for i, c in enumerate(classes)}
+    y, p = df["true"].map(idx).to_numpy(), df["label"].map(idx).to_numpy()
+    recall = per_class_recall(y, p, len(classes))
+    return Evaluation(
+        predictions=df, classes=classes,
+        wa=100 * weighted_accuracy(y, p), ua=100 * unweighted_accuracy(y, p, len(classes)),
+        recall={c: 100 * float(r) for c, r in zip(classes, recall) if r == r},
+        confusion=pd.DataFrame(confusion_matrix(y, p, len(classes)), index=classes, columns=classes),
+        left_out=left_out, checkpoint=rec.info.path, training_overlap=overlap, adapt=adapted)
+
+
+def _training_files_seen(info: CheckpointInfo, paths: pd.Series) -> pd.Series | None:
+    """Per path: is the file one the checkpoint was trained on (by content)? ``None``: not recorded.
+
+    A file that cannot be read counts as unseen here; :meth:`Recognizer.predict` reports it.
+    """
+    from .checkpoint import TRAINING_DIGESTS, file_digest
+
+    recorded = info.meta.get(TRAINING_DIGESTS)
+    if not isinstance(recorded, list):
+        return None
+    recorded = set(recorded)
+
+    def seen(p) -> bool:
+        try:
+            return file_digest(p) in recorded
+        except OSError:
+            return False
+
+    return paths.map(seen).astype(bool)

@@ -1,0 +1,457 @@
+"""Sliding-window emotion recognition on a stream: a long file, raw PCM on stdin, or a microphone.
+
+Audio arrives in blocks, is resampled incrementally to 16 kHz mono (``soxr.ResampleStream``),
+and goes into a ring buffer that holds exactly one window. Every ``hop`` seconds, as soon as a
+window ``[start, start + window]`` is complete, its features are computed as in training and the
+model predicts it; the prediction carries the timestamps and the processing latency of that hop.
+Memory is bounded by the window (plus one input block), whatever the length of the input, so
+files far larger than memory work.
+
+>>> from amsnet_lib.serve.stream import StreamRecognizer, file_chunks
+>>> sr = StreamRecognizer(window=3.0, hop=0.5)                     # doctest: +SKIP
+>>> for p in sr.run(file_chunks("long.flac")):                      # doctest: +SKIP
+...     print(p.start, p.end, p.label, p.latency_ms)
+>>> sr.summary()                                                    # doctest: +SKIP
+
+Windowing: windows end at ``window, window + hop, window + 2 hop, ...`` seconds, so a stream of
+D >= window seconds gives ``floor((D - window) / hop) + 1`` windows. A stream shorter than one
+window gives one final window over all of it (zero-padded to the model's length, as in
+training) when it is at least :data:`amsnet_lib.data.audio.MIN_DURATION` long.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator
+
+import numpy as np
+
+from ..data.audio import MIN_DURATION, audio_info, inspect_audio
+from ..errors import AudioError
+
+__all__ = [
+    "RingBuffer",
+    "SlidingWindow",
+    "StreamRecognizer",
+    "StreamSummary",
+    "WindowPrediction",
+    "file_chunks",
+    "mic_available",
+    "mic_chunks",
+    "pcm_chunks",
+    "stream_predict",
+]
+
+
+# --------------------------------------------------------------------------- buffering
+
+
+class RingBuffer:
+    """Fixed-size float32 ring buffer: keeps the latest ``capacity`` samples.
+
+    Args:
+        capacity: samples held; memory use is ``4 * capacity`` bytes, whatever is written.
+    """
+
+    def __init__(self, capacity: int):
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1 sample, got {capacity}")
+        self._buf = np.zeros(int(capacity), dtype=np.float32)
+        self._pos = 0  # next write position
+        self.total = 0  # samples ever written
+
+    @property
+    def capacity(self) -> int:
+        return len(self._buf)
+
+    @property
+    def nbytes(self) -> int:
+        return self._buf.nbytes
+
+    def write(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float32).reshape(-1)
+        n, cap = len(x), self.capacity
+        self.total += n
+        if n >= cap:
+            self._buf[:] = x[-cap:]
+            self._pos = 0
+            return
+        first = min(n, cap - self._pos)
+        self._buf[self._pos : self._pos + first] = x[:first]
+        self._buf[: n - first] = x[first:]
+        self._pos = (self._pos + n) % cap
+
+    def latest(self, n: int | None = None) -> np.ndarray:
+        """Copy of the last ``n`` samples (default: all held), oldest first."""
+        held = min(self.total, self.capacity)
+        n = held if n is None else int(n)
+        if n > held:
+            raise ValueError(f"asked for {n} samples, the buffer holds {held}")
+        start = (self._pos - n) % self.capacity
+        if start + n <= self.capacity:
+            return self._buf[start : start + n].copy()
+        return np.concatenate([self._buf[start:], self._buf[: n - (self.capacity - start)]])
+
+
+class SlidingWindow:
+    """Cuts a sample stream into windows of ``window`` samples every ``hop`` samples.
+
+    :meth:`push` takes blocks of any size and returns ``(start_sample, window_samples)`` for
+    each window completed by the block, splitting the block at window ends, so the ring
+    buffer never needs more than one window.
+    """
+
+    def __init__(self, window: int, hop: int):
+        if window < 1 or hop < 1:
+            raise ValueError(f"window and hop must be positive sample counts, got {window}, {hop}")
+        self.window, self.hop = int(window), int(hop)
+        self.ring = RingBuffer(self.window)
+        self.next_end = self.window
+        self.emitted = 0
+
+    @property
+    def total(self) -> int:
+        return self.ring.total
+
+    def push(self, x: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        x = np.asarray(x, dtype=np.float32).reshape(-1)
+        out, pos = [], 0
+        while pos < len(x):
+            take = min(self.next_end - self.ring.total, len(x) - pos)
+            self.ring.write(x[pos : pos + take])
+            pos += take
+            if self.ring.total == self.next_end:
+                out.append((self.next_end - self.window, self.ring.latest(self.window)))
+                self.next_end += self.hop
+                self.emitted += 1
+        return out
+
+    def flush(self, min_samples: int = 1) -> list[tuple[int, np.ndarray]]:
+        """At the end of the stream: one window over everything if none was complete."""
+        if self.emitted == 0 and self.ring.total >= min_samples:
+            self.emitted += 1
+            return [(0, self.ring.latest(self.ring.total))]
+        return []
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _resampler(in_rate: int, out_rate: int):
+    import soxr
+
+    return soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+
+
+def file_chunks(path: str | os.PathLike, block_seconds: float = 0.5, sample_rate: int = 16000) -> Iterator[np.ndarray]:
+    """Blocks of a file, decoded incrementally, mono, resampled incrementally to ``sample_rate``.
+
+    Only one block is in memory at a time, so files larger than memory stream fine.
+
+    Raises:
+        AudioError: the file is missing, not audio, empty or shorter than MIN_DURATION.
+    """
+    _, rate, _ = audio_info(path)  # the AudioError of a missing / undecodable / empty file, raised now
+    return _file_blocks(path, rate, block_seconds, sample_rate)
+
+
+def _file_blocks(path, rate: int, block_seconds: float, sample_rate: int) -> Iterator[np.ndarray]:
+    import soundfile as sf
+
+    block = max(1, int(round(block_seconds * rate)))
+    rs = None if rate == sample_rate else _resampler(rate, sample_rate)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            for data in f.blocks(blocksize=block, dtype="float32", always_2d=True):
+                mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+                if not np.all(np.isfinite(mono)):
+                    raise AudioError(path, "contains NaN or infinite samples", "re-export the recording")
+                out = mono if rs is None else rs.resample_chunk(mono, last=False)
+                if len(out):
+                    yield np.ascontiguousarray(out, dtype=np.float32)
+    except (sf.SoundFileError, RuntimeError) as error:
+        raise AudioError(path, f"cannot be decoded past some point ({error})",
+                         "check that the file is complete (re-copy or re-export it)") from error
+    if rs is not None:
+        tail = rs.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        if len(tail):
+            yield np.ascontiguousarray(tail, dtype=np.float32)
+
+
+def pcm_chunks(stream: BinaryIO, block_seconds: float = 0.5, sample_rate: int = 16000) -> Iterator[np.ndarray]:
+    """Raw 16-bit little-endian mono PCM at ``sample_rate`` from a binary stream (e.g. stdin).
+
+    Blocks are yielded as soon as data arrives (``read1``), so a live pipe is not held back
+    waiting for a full block; an odd trailing byte is kept for the next read.
+    """
+    n_bytes = max(2, 2 * int(round(block_seconds * sample_rate)))
+    read = getattr(stream, "read1", None) or stream.read
+    carry = b""
+    while True:
+        data = read(n_bytes)
+        if not data:
+            break
+        data = carry + data
+        cut = len(data) - (len(data) % 2)
+        carry = data[cut:]
+        if cut:
+            yield (np.frombuffer(data[:cut], dtype="<i2").astype(np.float32) / 32768.0)
+
+
+def mic_available() -> bool:
+    """True when the optional ``sounddevice`` module is importable (it is not a dependency)."""
+    try:
+        import sounddevice  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def mic_chunks(block_seconds: float = 0.5, sample_rate: int = 16000, device=None) -> Iterator[np.ndarray]:
+    """Blocks from the default (or given) input device; needs ``pip install sounddevice``."""
+    if not mic_available():
+        raise AudioError(None, "microphone input needs the optional `sounddevice` module, which is not installed",
+                         "pip install sounddevice (and PortAudio), or pipe raw PCM: "
+                         "arecord -f S16_LE -r 16000 -c 1 -t raw | amsnet stream -")
+    import queue
+
+    import sounddevice as sd
+
+    q: queue.Queue = queue.Queue()
+    block = max(1, int(round(block_seconds * sample_rate)))
+
+    def callback(indata, frames, t, status):  # pragma: no cover - needs a sound device
+        q.put(indata[:, 0].copy())
+
+    with sd.InputStream(samplerate=sample_rate, channels=1, dtype="float32", blocksize=block, device=device,
+                        callback=callback):  # pragma: no cover - needs a sound device
+        while True:
+            yield q.get()
+
+
+# --------------------------------------------------------------------------- recognition
+
+
+@dataclass
+class WindowPrediction:
+    """The prediction of one window.
+
+    Attributes:
+        index: 0-based window number.
+        start, end: seconds from the start of the stream.
+        label: predicted class.
+        probabilities: class -> probability.
+        alpha_frlm, alpha_urlm: fusion weights (NaN for models without connection attention).
+        latency_ms: processing time of this window (features + model), from the moment its
+            last sample arrived until its prediction was ready.
+        warnings: ``silent``, ``clipped`` for this window.
+        adapted: standardised with the stream's running statistics (``adapt`` past its warm-up).
+    """
+
+    index: int
+    start: float
+    end: float
+    label: str
+    probabilities: dict
+    alpha_frlm: float
+    alpha_urlm: float
+    latency_ms: float
+    warnings: list = field(default_factory=list)
+    adapted: bool = False
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k in ("alpha_frlm", "alpha_urlm"):
+            if isinstance(d[k], float) and math.isnan(d[k]):
+                d[k] = None
+        return d
+
+
+@dataclass
+class StreamSummary:
+    """Totals of a stream: windows, audio length, latency statistics and real-time factor.
+
+    ``real_time_factor`` = processing time / audio duration: below 1 the recogniser is faster
+    than the audio arrives. ``keeps_up``: every hop's processing fit in the hop. ``adapt``: the
+    adaptation mode; ``adapt_warmup_seconds``: audio it waits for before adapting;
+    ``adapted_from_seconds``: stream time of the first adapted window (None: never adapted).
+    """
+
+    windows: int
+    audio_seconds: float
+    processing_seconds: float
+    mean_latency_ms: float
+    p95_latency_ms: float
+    max_latency_ms: float
+    real_time_factor: float
+    hop_seconds: float
+    keeps_up: bool
+    buffer_samples: int
+    adapt: str = "none"
+    adapt_warmup_seconds: float = 0.0
+    adapted_from_seconds: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class StreamRecognizer:
+    """Sliding-window predictions over a stream of audio blocks.
+
+    Args:
+        recognizer: a :class:`amsnet_lib.serve.predict.Recognizer` (or anything with
+            ``predict_signal(signal) -> dict`` and ``config``); default: load ``checkpoint``.
+        checkpoint: checkpoint file when ``recognizer`` is not given (default: the shipped model).
+        window: window length in seconds (default: the model's utterance length, 3 s for EmoDB).
+        hop: seconds between window starts (default 0.5).
+        adapt: ``none``, or ``corpus`` / ``speaker`` (the same here: one stream, one speaker):
+            standardise each window with running statistics of the stream so far (every window's
+            features; the new audio of a window counts as new_seconds / window utterances), blended
+            with the training statistics as :func:`amsnet_lib.serve.adapt.blend`. Windows before the warm-up
+            (:data:`amsnet_lib.serve.adapt.MIN_UTTERANCES` utterances' worth of audio, ``warmup_seconds``)
+            use the training statistics; the statistics gather from the first window on.
+    """
+
+    def __init__(self, recognizer=None, *, checkpoint=None, window: float | None = None, hop: float = 0.5,
+                 adapt: str = "none"):
+        from .adapt import MIN_UTTERANCES, check_mode
+
+        self.adapt = check_mode(adapt)
+        if recognizer is None:
+            from .predict import Recognizer
+
+            recognizer = Recognizer(checkpoint)
+        self.recognizer = recognizer
+        if hasattr(recognizer, "warmup"):
+            recognizer.warmup()  # first-call costs must not count as the first window's latency
+        self.sample_rate = int(recognizer.config.sample_rate)
+        self.window_seconds = float(window if window is not None else recognizer.config.duration)
+        self.hop_seconds = float(hop)
+        if not self.window_seconds > 0 or not self.hop_seconds > 0:
+            raise ValueError(f"window and hop must be positive seconds, got {window}, {hop}")
+        if self.window_seconds < MIN_DURATION:
+            raise ValueError(f"window must be at least {MIN_DURATION} s, got {self.window_seconds}")
+        self._win = SlidingWindow(round(self.window_seconds * self.sample_rate), round(self.hop_seconds * self.sample_rate))
+        self._latencies: list[float] = []
+        self._processing = 0.0
+        self._index = 0
+        self._moments = None
+        self._last_end = 0
+        self._adapted_from = None
+        c = getattr(recognizer, "config", None)
+        self.warmup_seconds = (MIN_UTTERANCES[self.adapt] * float(getattr(c, "duration", self.window_seconds))
+                               if self.adapt != "none" else 0.0)
+
+    @property
+    def buffer_samples(self) -> int:
+        """Samples held by the ring buffer: one window, independent of the input length."""
+        return self._win.ring.capacity
+
+    @property
+    def samples_seen(self) -> int:
+        return self._win.total
+
+    def _predict_adapted(self, start: int, signal: np.ndarray) -> tuple[dict, bool]:
+        """Features, running statistics updated with this window's, and the prediction (adapted past the warm-up)."""
+        from .adapt import FeatureMoments, blend, normalise
+
+        r = self.recognizer
+        frames, mask, spec = r.features(signal)
+        if self._moments is None:
+            self._moments = FeatureMoments.empty(frames.shape[-1], spec.shape[0])
+        end = start + len(signal)
+        new = max(0, end - max(start, self._last_end)) / self.sample_rate  # audio no earlier window held
+        self._last_end = max(self._last_end, end)
+        self._moments.add(frames, mask, spec, weight=new / max(self.window_seconds, 1e-9))
+        adapted = self._last_end / self.sample_rate >= self.warmup_seconds
+        norm = blend(r.info.normaliser, self._moments) if adapted else r.info.normaliser
+        f, s = normalise(norm, frames, mask, spec)
+        proba, alpha = r.infer(f[None], mask[None], s[None], normalised=True)
+        if adapted and self._adapted_from is None:
+            self._adapted_from = start / self.sample_rate
+        return r._record(proba[0], alpha[0]), adapted
+
+    def _predict(self, start: int, signal: np.ndarray) -> WindowPrediction:
+        t0 = time.perf_counter()
+        if self.adapt != "none":
+            rec, adapted = self._predict_adapted(start, signal)
+        else:
+            rec, adapted = self.recognizer.predict_signal(signal), False
+        warns = inspect_audio(signal)
+        dt = time.perf_counter() - t0
+        self._processing += dt
+        self._latencies.append(1000.0 * dt)
+        p = WindowPrediction(self._index, start / self.sample_rate, (start + len(signal)) / self.sample_rate,
+                             rec["label"], rec["probabilities"], rec["alpha_frlm"], rec["alpha_urlm"], 1000.0 * dt, warns,
+                             adapted)
+        self._index += 1
+        return p
+
+    def push(self, samples: np.ndarray) -> list[WindowPrediction]:
+        """Add a block of 16 kHz mono samples; predictions of the windows it completed."""
+        return [self._predict(s, w) for s, w in self._win.push(samples)]
+
+    def finish(self) -> list[WindowPrediction]:
+        """End of stream: the one partial window of a stream shorter than a window, if any."""
+        return [self._predict(s, w) for s, w in self._win.flush(int(MIN_DURATION * self.sample_rate))]
+
+    def run(self, chunks: Iterable[np.ndarray]) -> Iterator[WindowPrediction]:
+        """Push every block of ``chunks`` and yield predictions as soon as they are ready."""
+        for chunk in chunks:
+            yield from self.push(chunk)
+        yield from self.finish()
+
+    def summary(self) -> StreamSummary:
+        lat = np.asarray(self._latencies, dtype=np.float64)
+        audio_s = self._win.total / self.sample_rate
+        return StreamSummary(
+            windows=len(lat),
+            audio_seconds=round(audio_s, 3),
+            processing_seconds=round(self._processing, 4),
+            mean_latency_ms=round(float(lat.mean()), 2) if len(lat) else float("nan"),
+            p95_latency_ms=round(float(np.percentile(lat, 95)), 2) if len(lat) else float("nan"),
+            max_latency_ms=round(float(lat.max()), 2) if len(lat) else float("nan"),
+            real_time_factor=round(self._processing / audio_s, 4) if audio_s else float("nan"),
+            hop_seconds=self.hop_seconds,
+            keeps_up=bool(len(lat) == 0 or lat.max() < 1000.0 * self.hop_seconds),
+            buffer_samples=self.buffer_samples,
+            adapt=self.adapt,
+            adapt_warmup_seconds=self.warmup_seconds,
+            adapted_from_seconds=self._adapted_from,
+        )
+
+
+def stream_predict(source=None, *, checkpoint=None, recognizer=None, window: float | None = None, hop: float = 0.5,
+                   block_seconds: float | None = None, mic: bool = False,
+                   adapt: str = "none") -> tuple[StreamRecognizer, Iterator[WindowPrediction]]:
+    """Set up streaming recognition of ``source``.
+
+    Args:
+        source: an audio file path; ``"-"`` for raw 16 kHz 16-bit little-endian mono PCM on
+            stdin; or a binary file object of such PCM. Ignored with ``mic=True``.
+        mic: record from the default microphone instead (needs the optional ``sounddevice``).
+        checkpoint, recognizer, window, hop, adapt: see :class:`StreamRecognizer`.
+        block_seconds: input block size (default: ``hop``).
+
+    Returns:
+        ``(stream_recognizer, predictions)``: iterate ``predictions`` for the windows as they
+        complete, then call ``stream_recognizer.summary()``.
+    """
+    sr = StreamRecognizer(recognizer, checkpoint=checkpoint, window=window, hop=hop, adapt=adapt)
+    block = block_seconds or hop
+    rate = sr.sample_rate
+    if mic:
+        chunks = mic_chunks(block, rate)
+    elif source is None:
+        raise ValueError("give a source (file path, '-' for stdin, or a binary stream) or mic=True")
+    elif hasattr(source, "read"):
+        chunks = pcm_chunks(source, block, rate)
+    elif str(source) == "-":
+        chunks = pcm_chunks(sys.stdin.buffer, block, rate)
+    else:
+        chunks = file_chunks(Path(source), block, rate)
+    return sr, sr.run(chunks)
