@@ -46,6 +46,12 @@ class FeatureConfig:
         frame_hop_ms: openSMILE IS10 frame hop, ms (fixed by the feature set).
         max_frames: q, frames of the frame-level stream; ``None`` means
             ``duration * 100`` (the same span as the spectrogram).
+        trim_db: beyond the paper: leading and trailing stretches quieter than this many dB
+            below the file's peak are cut before the window is taken (``librosa.effects.trim``,
+            50-ms frames); ``None``: no trimming (the paper; EmoDB's files hold little silence).
+            RAVDESS's files open with about 0.8 s of silence: 40 dB keeps 92 % of its utterances
+            whole within a 3-s window (measured on every 24th file), and is its setting
+            (:meth:`for_corpus`); a choice of preprocessing, not searched.
     """
 
     sample_rate: int = 16000
@@ -57,6 +63,7 @@ class FeatureConfig:
     log_offset: float = 1e-6
     frame_hop_ms: float = 10.0
     max_frames: int | None = None
+    trim_db: float | None = field(default=None, metadata={"omit_default": True})
 
     @property
     def q(self) -> int:
@@ -76,9 +83,11 @@ class FeatureConfig:
 
     @classmethod
     def for_corpus(cls, corpus: str, **overrides) -> "FeatureConfig":
-        """The paper's setting for a corpus: 3 s EmoDB, 5 s IEMOCAP, 3 s otherwise."""
+        """The paper's setting for a corpus: 3 s EmoDB, 5 s IEMOCAP, 3 s otherwise; RAVDESS (beyond
+        the paper) 3 s after its leading and trailing silence is trimmed at 40 dB."""
         duration = {"emodb": 3.0, "iemocap": 5.0}.get(corpus, 3.0)
-        return cls(**{"duration": duration, **overrides})
+        trim = {"ravdess": {"trim_db": 40.0}}.get(corpus, {})
+        return cls(**{"duration": duration, **trim, **overrides})
 
 
 FRAME_DIM = 76  # IS10: 38 LLDs + 38 deltas
@@ -269,7 +278,9 @@ QUICK_FUSION = dict(hidden=(8, 8))
 MODELS = ("frlm", "urlm", "concat", "early", "amsnet", "late")
 #: Late fusion's candidate weights of FRLM's probabilities (URLM's: 1 - w): 0 to 1 in steps of 0.05.
 LATE_WEIGHTS = tuple(round(0.05 * i, 2) for i in range(21))
-PROTOCOLS = ("paper", "loso", "loso_session", "split_file")
+PROTOCOLS = ("paper", "loso", "loso_session", "split_file", "emobox")
+#: How a fold's validation split is drawn from its training part (``ExperimentConfig.validation``).
+VALIDATIONS = ("utterance", "speaker")
 NORMALISATIONS = ("corpus", "speaker")
 #: Member m of a seed ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * m``: far above the
 #: training seeds in use (0-4), so no member repeats another experiment's seed.
@@ -287,7 +298,8 @@ class ExperimentConfig:
             optimiser settings are unused, its ``monitor`` is the criterion).
         protocol: ``paper`` (stratified random k-fold, speaker-dependent, as the paper),
             ``loso`` (leave one speaker out), ``loso_session`` (leave one session out),
-            ``split_file`` (folds read from ``split_file``).
+            ``split_file`` (folds read from ``split_file``), ``emobox`` (EmoBox's published folds of
+            EmoDB and RAVDESS, :func:`amsnet_lib.data.protocols.emobox_folds`).
         n_folds: folds of the ``paper`` protocol (paper: 5, i.e. 80/20).
         split_seed: seed of the fold assignment; the same for every model of a study.
         seeds: training seeds (initialisation, batching, validation split); results are
@@ -330,6 +342,11 @@ class ExperimentConfig:
             field, the normalisation statistics include the copies (as every run made with it
             was trained); with the per-stage field they are the originals' alone, so that every
             stage of a model sees its inputs standardised alike.
+        validation: how each fold's validation split is drawn from its training part:
+            ``utterance`` (stratified by label, the training speakers' utterances; the default and
+            every run before this field) or ``speaker`` (whole training speakers held out, beyond
+            the paper: selection for voices the model has not heard, as speaker-independent test
+            folds ask; :func:`amsnet_lib.data.protocols.validation_split`).
     """
 
     corpus: str = "emodb"
@@ -353,8 +370,11 @@ class ExperimentConfig:
     finetune: TrainConfig | None = None
     augment: str = "none"
     member: int = 0
+    validation: str = field(default="utterance", metadata={"omit_default": True})
 
     def __post_init__(self):
+        if self.validation not in VALIDATIONS:
+            raise ValueError(f"validation must be one of {VALIDATIONS}, got {self.validation!r}")
         if self.member < 0:
             raise ValueError(f"member must be 0 or more, got {self.member!r}")
         if self.recipe not in RECIPES:

@@ -46,6 +46,17 @@ def emodb_dir() -> Path:
     pytest.skip("EmoDB not available (set AMSNET_EMODB_DIR)")
 
 
+@pytest.fixture(scope="session")
+def ravdess_dir() -> Path:
+    """The real RAVDESS speech folder (``Actor_NN/``): ``$AMSNET_RAVDESS_DIR``, else ``./data/ravdess``,
+    else ``../shared/data/ravdess``; skip if none holds it."""
+    candidates = [os.environ.get("AMSNET_RAVDESS_DIR"), REPO_ROOT / "data" / "ravdess",
+                  REPO_ROOT.parent / "shared" / "data" / "ravdess"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "Actor_01").is_dir():
+            return Path(candidate)
+    pytest.skip("RAVDESS not available (set AMSNET_RAVDESS_DIR)")
+
 
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory) -> Path:

@@ -52,13 +52,16 @@ def test_resolve_data_dir_precedence(tmp_path, monkeypatch):
     assert resolve_data_dir("emodb", tmp_path / "arg") == tmp_path / "arg"
     monkeypatch.setenv("AMSNET_IEMOCAP_DIR", str(tmp_path / "iemo"))
     assert resolve_data_dir("iemocap") == tmp_path / "iemo"
+    monkeypatch.setenv("AMSNET_RAVDESS_DIR", str(tmp_path / "rav"))
+    assert resolve_data_dir("ravdess") == tmp_path / "rav"
     with pytest.raises(ValueError, match="unknown corpus"):
-        resolve_data_dir("ravdess")
+        resolve_data_dir("savee")
 
 
 def test_class_orders():
     assert CLASSES == {"emodb": ["anger", "boredom", "disgust", "fear", "happiness", "sadness", "neutral"],
-                       "iemocap": ["angry", "happy", "sad", "neutral"]}
+                       "iemocap": ["angry", "happy", "sad", "neutral"],
+                       "ravdess": ["anger", "disgust", "fear", "happiness", "sadness", "neutral", "calm", "surprise"]}
 
 
 def test_unknown_name_or_path(tmp_path):
@@ -207,7 +210,7 @@ def test_emodb_absent_without_download(tmp_path):
 def test_emodb_folder_with_other_content_is_not_overwritten(tmp_path):
     (tmp_path / "emodb").mkdir()
     (tmp_path / "emodb" / "notes.txt").write_text("mine")
-    with pytest.raises(CorpusError, match="has no wav/ folder"):
+    with pytest.raises(CorpusError, match=r"does not hold EmoDB \(no wav/ folder\)"):
         load_corpus("emodb", data_dir=tmp_path / "emodb")
     assert (tmp_path / "emodb" / "notes.txt").read_text() == "mine"
 

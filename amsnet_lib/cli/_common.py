@@ -10,9 +10,10 @@ from ..config import FeatureConfig
 
 
 def _add_corpus_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", default="emodb", help="emodb, iemocap, or a CSV manifest / folder-per-label of your own corpus")
-    p.add_argument("--data-dir", default=None, help="corpus directory (default: $AMSNET_EMODB_DIR / $AMSNET_IEMOCAP_DIR, else ./data/<corpus>)")
-    p.add_argument("--no-download", action="store_true", help="never download EmoDB; fail if it is absent")
+    p.add_argument("--corpus", default="emodb", help="emodb, iemocap, ravdess, or a CSV manifest / folder-per-label of your own corpus")
+    p.add_argument("--data-dir", default=None, help="corpus directory (default: $AMSNET_EMODB_DIR / $AMSNET_IEMOCAP_DIR / "
+                                                   "$AMSNET_RAVDESS_DIR, else ./data/<corpus>)")
+    p.add_argument("--no-download", action="store_true", help="never download EmoDB or RAVDESS; fail if it is absent")
     p.add_argument("--name", default=None,
                    help="name of a manifest or folder corpus in tables, summaries and run names (default: the "
                         "manifest's file name without .csv, or the folder's name)")
@@ -30,7 +31,7 @@ def _load(args):
     """The corpus' features (``--features`` bundle, or extracted); what the corpus skipped is
     reported first, on stdout (stderr with ``--json``), for every command that reads a corpus."""
     from ..config import FeatureConfig
-    from ..data.corpora import load_corpus
+    from ..data.corpora import NAMED, load_corpus
     from ..data.features import Features, extract_features
 
     out = sys.stderr if getattr(args, "json", False) else sys.stdout
@@ -38,7 +39,7 @@ def _load(args):
         feats = Features.load(args.features)
         _report_skipped(feats.table, out, when=f"when {args.features} was made")
         return feats
-    named = {"name": args.name} if getattr(args, "name", None) and args.corpus.lower() not in ("emodb", "iemocap") else {}
+    named = {"name": args.name} if getattr(args, "name", None) and args.corpus.lower() not in NAMED else {}
     table = load_corpus(args.corpus, data_dir=args.data_dir, download=False if args.no_download else "auto", **named)
     _report_skipped(table, out)
     corpus = table.attrs.get("corpus", "custom")

@@ -26,7 +26,7 @@ import pandas as pd
 from ..atomic import atomic_path, check_writable
 from .._procs import die_with_parent
 from .audio import inspect_audio, load_audio
-from ..config import FRAME_DIM, FeatureConfig
+from ..config import FRAME_DIM, FeatureConfig, identity
 from ..paths import default_cache_dir
 
 __all__ = [
@@ -113,6 +113,26 @@ def log_mel_spectrogram(signal: np.ndarray, config: FeatureConfig = FeatureConfi
         power=2.0,
     )
     return np.log(mel + config.log_offset).astype(np.float32)
+
+
+def trim_silence(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """``signal`` without its leading and trailing silence when ``config.trim_db`` is set
+    (:class:`~amsnet_lib.config.FeatureConfig`), else unchanged.
+
+    Args:
+        signal: mono audio at ``config.sample_rate``, float32 ``(n_samples,)``.
+
+    Returns:
+        float32 ``(m,)``, ``m <= n_samples``: the span between the first and the last 50-ms frame
+        (12.5-ms hop) within ``trim_db`` dB of the loudest one; an all-silent signal is returned whole.
+    """
+    if not config.trim_db or signal.size == 0:
+        return signal
+    import librosa
+
+    frame = int(round(0.05 * config.sample_rate))
+    _, (start, end) = librosa.effects.trim(signal, top_db=float(config.trim_db), frame_length=frame, hop_length=frame // 4)
+    return signal[start:end] if end > start else signal
 
 
 def pad_frames(frames: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
@@ -355,8 +375,9 @@ def _versions() -> dict:
 
 
 def _cache_namespace(config: FeatureConfig) -> str:
-    """Cache key part shared by all utterances: configuration and library versions."""
-    payload = json.dumps({"config": dataclasses.asdict(config), "versions": _versions()}, sort_keys=True)
+    """Cache key part shared by all utterances: configuration (its identity: a field added at its
+    default leaves every existing entry valid) and library versions."""
+    payload = json.dumps({"config": identity(config), "versions": _versions()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -542,8 +563,10 @@ def _compute_one(args) -> tuple[np.ndarray, np.ndarray, list[str]]:
     # Only the first `duration` seconds are ever used by either stream (the frame stream is cut
     # to q frames of the same span), so longer files are never read whole.
     span = max(config.duration, config.q * config.frame_hop_ms / 1000.0)
-    signal = load_audio(path, sample_rate=config.sample_rate, max_duration=span + 0.05)
+    # with trimming the window starts where the speech does: the whole file is read
+    signal = load_audio(path, sample_rate=config.sample_rate, max_duration=None if config.trim_db else span + 0.05)
     warns = inspect_audio(signal)
+    signal = trim_silence(signal, config)
     frames = frame_features(signal, config)[: config.q]
     spec = log_mel_spectrogram(signal, config)
     if entry_path is not None:

@@ -5,6 +5,10 @@
 - ``loso``: leave one speaker out (EmoDB: 10 folds), speaker-independent.
 - ``loso_session``: leave one session out (IEMOCAP: 5 folds, each session's two speakers unseen).
 - ``split_file``: a CSV ``path,fold`` giving each utterance's test fold.
+- ``emobox``: EmoBox's published folds (Ma et al., Interspeech 2024), shipped in
+  ``amsnet_lib/data/corpora/folds/`` with their provenance: EmoDB 5 speaker-dependent folds,
+  RAVDESS 6 speaker-independent folds of 4 actors. Numbers under it are comparable with EmoBox's
+  leaderboard.
 
 Folds depend only on the table, the protocol and ``split_seed``: every model of a study is
 evaluated on the same folds.
@@ -75,7 +79,39 @@ def make_folds(
         return [Fold(str(g), idx[groups.to_numpy() != g], idx[groups.to_numpy() == g]) for g in names]
     if protocol == "split_file":
         return _folds_from_file(table, split_file)
-    raise ValueError(f"unknown protocol {protocol!r}; use paper, loso, loso_session or split_file")
+    if protocol == "emobox":
+        return emobox_folds(table)
+    raise ValueError(f"unknown protocol {protocol!r}; use paper, loso, loso_session, split_file or emobox")
+
+
+#: Folder of the shipped EmoBox fold lists (``emobox_<corpus>.csv``).
+EMOBOX_DIR = Path(__file__).resolve().parent / "corpora" / "folds"
+
+
+def emobox_folds(table: pd.DataFrame) -> list[Fold]:
+    """EmoBox's folds of a named corpus (``table.attrs["corpus"]``: ``emodb`` or ``ravdess``),
+    each utterance matched on its file's stem.
+
+    Raises:
+        ManifestError: the corpus has no EmoBox folds shipped, or an utterance has none.
+    """
+    corpus = table.attrs.get("corpus")
+    folds_csv = EMOBOX_DIR / f"emobox_{corpus}.csv"
+    if not folds_csv.is_file():
+        shipped = sorted(p.stem.removeprefix("emobox_") for p in EMOBOX_DIR.glob("emobox_*.csv"))
+        raise ManifestError(folds_csv, f"no EmoBox folds are shipped for the corpus {corpus!r}",
+                            f"use the protocol emobox with one of {shipped}, or give your own folds with "
+                            "protocol split_file")
+    splits = pd.read_csv(folds_csv, dtype=str)
+    by_stem = {Path(p).stem: f for p, f in zip(splits["path"], splits["fold"])}
+    folds = [by_stem.get(Path(p).stem) for p in table["path"]]
+    missing = [p for p, f in zip(table["path"], folds) if f is None]
+    if missing:
+        raise ManifestError(folds_csv, f"gives no fold for {len(missing)} utterance(s) of the corpus, e.g. {missing[0]}",
+                            "use the corpus as released (EmoBox's folds name every utterance of it)")
+    folds = np.asarray(folds)
+    idx = np.arange(len(table))
+    return [Fold(str(f), idx[folds != f], idx[folds == f]) for f in sorted(set(folds))]
 
 
 def _folds_from_file(table: pd.DataFrame, split_file: str | None) -> list[Fold]:
@@ -103,16 +139,27 @@ def _folds_from_file(table: pd.DataFrame, split_file: str | None) -> list[Fold]:
     return [Fold(str(f), idx[folds != f], idx[folds == f]) for f in names]
 
 
-def validation_split(labels: np.ndarray, train: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified hold-out of ``fraction`` of a fold's training indices for model selection.
+def validation_split(labels: np.ndarray, train: np.ndarray, fraction: float, seed: int,
+                     groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Hold-out of ``fraction`` of a fold's training indices for model selection.
 
     The test fold is never involved: early stopping and checkpoint selection look only at this
-    split. Returns ``(fit_indices, val_indices)``; ``fraction=0`` gives no validation set.
+    split. Without ``groups`` the hold-out is stratified by label (utterances of the training
+    speakers); with ``groups`` (one speaker name per corpus row) whole speakers are held out,
+    about ``fraction`` of the training part, so that choices are made on voices the model did not
+    train on, as a speaker-independent test fold asks. Returns ``(fit_indices, val_indices)``;
+    ``fraction=0`` gives no validation set.
     """
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
     if fraction <= 0:
         return train, train[:0]
+    if groups is not None:
+        g = np.asarray(groups)[train]
+        if len(set(g)) < 2:
+            raise ValueError(f"a validation split by speaker needs at least two training speakers, got {sorted(set(g))}")
+        fit, val = next(GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(train, groups=g))
+        return np.sort(train[fit]), np.sort(train[val])
     y = labels[train]
     counts = np.bincount(y)
     n_val = int(np.ceil(fraction * len(train)))

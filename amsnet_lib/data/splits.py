@@ -46,7 +46,8 @@ class FoldData:
 
 
 def fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, device,
-              normalisation: str = "corpus", augment: str = "none", copy_statistics: bool = False) -> FoldData:
+              normalisation: str = "corpus", augment: str = "none", copy_statistics: bool = False,
+              validation: str = "utterance") -> FoldData:
     """The fit, validation and test tensors of ``fold``.
 
     Args:
@@ -61,11 +62,14 @@ def fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, de
         copy_statistics: the normalisation statistics include those copies (an experiment-wide
             ``ExperimentConfig.augment``, as every run made with it was trained); otherwise they are
             the fit part's originals' alone, whatever the stage trains on.
+        validation: ``utterance`` or ``speaker`` (whole training speakers held out,
+            :func:`amsnet_lib.data.protocols.validation_split`).
 
     Raises:
         AmsnetError: ``augment`` asks for copies that ``features`` does not carry.
     """
-    fit_idx, val_idx = validation_split(features.labels, fold.train, val_fraction, seed)
+    groups = features.table["speaker"].to_numpy() if validation == "speaker" else None
+    fit_idx, val_idx = validation_split(features.labels, fold.train, val_fraction, seed, groups=groups)
     fit_idx, val_idx, fold = _without_augmented_leaks(features, fit_idx, val_idx, fold, augment)
     if normalisation == "speaker":  # label-free, per speaker; then the usual fit-part statistics
         features = standardise_per_speaker(features)
@@ -92,7 +96,7 @@ def stage_fold_data(exp: ExperimentConfig, stage: str, features: Features, fold:
     augmentation put its copies into the statistics."""
     augment = exp.stage_augment(stage) if fit or exp.augment != "none" else "none"
     return fold_data(features, fold, exp.branch_train.val_fraction, seed, device, exp.normalisation,
-                     augment=augment, copy_statistics=exp.augment != "none")
+                     augment=augment, copy_statistics=exp.augment != "none", validation=exp.validation)
 
 
 def _without_augmented_leaks(features: Features, fit_idx, val_idx, fold: Fold, augment: str):

@@ -37,11 +37,14 @@ PROTOCOL_DESCRIPTIONS = {
     "loso": "speaker-independent: leave one speaker out",
     "loso_session": "speaker-independent: leave one session out",
     "split_file": "folds read from a split file",
+    "emobox": ("EmoBox's published folds (Ma et al., Interspeech 2024): RAVDESS 6 speaker-independent folds of "
+               "4 actors, EmoDB 5 speaker-dependent folds; validation drawn inside each fold's training part, by "
+               "speaker where the folds are speaker-independent"),
 }
 
 
 PROTOCOL_SHORT = {"paper": "paper protocol (speaker-dependent 5-fold)", "loso": "LOSO (leave-one-speaker-out)",
-                  "loso_session": "leave-one-session-out", "split_file": "split file"}
+                  "loso_session": "leave-one-session-out", "split_file": "split file", "emobox": "EmoBox folds"}
 
 
 NOT_RUN = "not run"
@@ -190,7 +193,8 @@ def fold_sizes(table: pd.DataFrame, config: ExperimentConfig) -> pd.DataFrame:
     folds = make_folds(table, config.protocol, n_folds=config.n_folds, split_seed=config.split_seed, split_file=config.split_file)
     rows = []
     for f in folds:
-        fit, val = validation_split(labels, f.train, config.branch_train.val_fraction, config.seeds[0])
+        groups = table["speaker"].to_numpy() if config.validation == "speaker" else None
+        fit, val = validation_split(labels, f.train, config.branch_train.val_fraction, config.seeds[0], groups=groups)
         rows.append({"fold": f.name, "n_train": len(fit), "n_val": len(val), "n_test": len(f.test),
                      "test speakers": ",".join(sorted(map(str, table["speaker"].iloc[f.test].unique())))})
     return pd.DataFrame(rows)

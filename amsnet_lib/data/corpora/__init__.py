@@ -6,7 +6,8 @@
 
 Columns, in order: ``path`` (absolute str), ``label`` (str), ``speaker`` (str or None),
 ``gender`` (``"m"``/``"f"``/None), ``session`` (str or None), ``text`` (str or None),
-``duration`` (float, seconds); IEMOCAP adds ``improvised`` (bool). ``attrs``: ``corpus``,
+``duration`` (float, seconds); IEMOCAP adds ``improvised`` (bool), RAVDESS ``intensity``,
+``statement`` and ``repetition``. ``attrs``: ``corpus``,
 ``classes`` (fixed order), ``skipped`` (list of ``(path, reason)``).
 """
 from __future__ import annotations
@@ -17,16 +18,20 @@ from pathlib import Path
 import pandas as pd
 
 from ...errors import CorpusError
-from . import emodb, iemocap
+from . import emodb, iemocap, ravdess
 from ._common import COLUMNS, resolve_data_dir
 from .custom import load_custom
 from .emodb import load_emodb
 from .iemocap import load_iemocap
+from .ravdess import load_ravdess
 
-__all__ = ["CLASSES", "COLUMNS", "load_corpus", "resolve_data_dir", "load_emodb", "load_iemocap", "load_custom"]
+__all__ = ["CLASSES", "COLUMNS", "NAMED", "load_corpus", "resolve_data_dir", "load_emodb", "load_iemocap", "load_ravdess",
+           "load_custom"]
 
 #: Fixed class order of each named corpus (index = integer label).
-CLASSES = {"emodb": list(emodb.CLASSES), "iemocap": list(iemocap.CLASSES)}
+CLASSES = {"emodb": list(emodb.CLASSES), "iemocap": list(iemocap.CLASSES), "ravdess": list(ravdess.CLASSES)}
+#: The corpora known by name.
+NAMED = tuple(CLASSES)
 
 
 def load_corpus(
@@ -39,15 +44,16 @@ def load_corpus(
     """Load a corpus as a table (one row per utterance).
 
     Args:
-        name_or_path: ``"emodb"``, ``"iemocap"``, a CSV manifest, or a folder. A folder that
-            is an EmoDB copy (``wav/`` + ``erklaerung.txt``) or an IEMOCAP release
-            (``SessionN/`` folders) loads as that corpus; any other folder is read as one
-            sub-folder per label.
+        name_or_path: ``"emodb"``, ``"iemocap"``, ``"ravdess"``, a CSV manifest, or a folder. A
+            folder that is an EmoDB copy (``wav/`` + ``erklaerung.txt``), an IEMOCAP release
+            (``SessionN/`` folders) or a RAVDESS copy (``Actor_NN/`` folders) loads as that
+            corpus; any other folder is read as one sub-folder per label.
         data_dir: folder of a named corpus (overrides ``AMSNET_EMODB_DIR`` /
-            ``AMSNET_IEMOCAP_DIR`` and ``<repo>/data/<corpus>``); see :func:`resolve_data_dir`.
-        download: EmoDB only: ``"auto"``/``True`` downloads it when absent, ``False`` never.
+            ``AMSNET_IEMOCAP_DIR`` / ``AMSNET_RAVDESS_DIR`` and ``<repo>/data/<corpus>``); see
+            :func:`resolve_data_dir`.
+        download: EmoDB and RAVDESS: ``"auto"``/``True`` downloads it when absent, ``False`` never.
         skip_bad: leave out unusable files, listed in ``attrs["skipped"]``, instead of raising.
-        **options: passed to the loader: ``verify``/``url`` (EmoDB), ``check_audio``
+        **options: passed to the loader: ``verify``/``url`` (EmoDB, RAVDESS), ``check_audio``
             (IEMOCAP), ``classes`` (CSV manifest or folder).
 
     Returns:
@@ -64,17 +70,21 @@ def load_corpus(
         return load_emodb(data_dir, download=download, skip_bad=skip_bad, **options)
     if name.lower() == "iemocap":
         return load_iemocap(data_dir, skip_bad=skip_bad, **options)
+    if name.lower() == "ravdess":
+        return load_ravdess(data_dir, download=download, skip_bad=skip_bad, **options)
     path = Path(name_or_path).expanduser().absolute()
     if not path.exists():
-        raise CorpusError(path, "is neither a known corpus name (emodb, iemocap) nor an existing CSV manifest "
+        raise CorpusError(path, "is neither a known corpus name (emodb, iemocap, ravdess) nor an existing CSV manifest "
                           "or folder", "check the spelling or the path")
     if data_dir is not None:
-        raise ValueError("data_dir applies to the named corpora 'emodb' and 'iemocap'; "
+        raise ValueError("data_dir applies to the named corpora 'emodb', 'iemocap' and 'ravdess'; "
                          "for a path, pass the path only")
     if path.is_dir() and (path / "wav").is_dir() and (path / "erklaerung.txt").is_file():
         return load_emodb(path, download=False, skip_bad=skip_bad, **options)
     if path.is_dir() and _looks_like_iemocap(path):
         return load_iemocap(path, skip_bad=skip_bad, **options)
+    if path.is_dir() and ravdess.looks_like_ravdess(path):
+        return load_ravdess(path, download=False, skip_bad=skip_bad, **options)
     return load_custom(path, skip_bad=skip_bad, **options)
 
 

@@ -8,20 +8,14 @@ official site when absent.
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import re
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
-import zipfile
 from pathlib import Path
 
 import pandas as pd
 
 from ...errors import CorpusError
-from ._common import ENV_VARS, duration_or_skip, make_table, resolve_data_dir, skip_or_raise
+from ._common import ENV_VARS, duration_or_skip, file_sha256, make_table, obtain_archive, resolve_data_dir, skip_or_raise
 
 __all__ = ["CLASSES", "CODES", "DOWNLOAD_URL", "load_emodb"]
 
@@ -117,8 +111,7 @@ def _read_manifest(manifest: Path | None = None) -> dict[str, tuple[int, str]]:
 
 
 def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    return file_sha256(path)
 
 
 def _verify(wav_dir: Path, manifest: Path | None = None) -> None:
@@ -163,73 +156,8 @@ def _obtain(root: Path, download: bool | str, url: str) -> None:
     fix = (f"download {url} and unzip it into {root} (so that {root / 'wav'} holds the .wav files), "
            f"or set {ENV_VARS['emodb']} (or pass data_dir / --data-dir) to a folder holding EmoDB's "
            "wav/ folder")
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        # Never unpack into a folder holding something else: it is likely a wrong setting.
-        raise CorpusError(root, "exists but has no wav/ folder, so it does not hold EmoDB", fix)
-    if not download:
-        raise CorpusError(root, "does not hold EmoDB (no wav/ folder) and download=False", fix)
-    try:
-        root.parent.mkdir(parents=True, exist_ok=True)
-        archive = _download(url, root.parent)
-    except (OSError, urllib.error.URLError, ValueError) as error:
-        raise CorpusError(root, f"does not hold EmoDB and downloading it from {url} failed ({error})",
-                          fix) from error
-    try:
-        _unpack(archive, root)
-    except (OSError, zipfile.BadZipFile) as error:
-        raise CorpusError(root, f"the archive downloaded from {url} could not be unpacked ({error})",
-                          fix) from error
-    finally:
-        archive.unlink(missing_ok=True)
-
-
-def _download(url: str, folder: Path) -> Path:
-    """Stream ``url`` into a temporary file in ``folder`` with a progress bar; return its path."""
-    from tqdm.auto import tqdm
-
-    fd, name = tempfile.mkstemp(prefix=".emodb-", suffix=".zip.part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc="EmoDB download") as bar:
-                while chunk := response.read(1 << 16):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    return Path(name)
-
-
-def _unpack(archive: Path, root: Path) -> None:
-    """Extract ``archive`` next to ``root``, then rename it into place in one step.
-
-    A crash or a concurrent process never sees a half-extracted ``root``.
-    """
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    try:
-        with zipfile.ZipFile(archive) as z:
-            for member in z.namelist():
-                # Refuse absolute paths and ".." so the archive cannot write outside staging.
-                target = (staging / member).resolve()
-                if not target.is_relative_to(staging.resolve()):
-                    raise OSError(f"archive member {member!r} points outside the target folder")
-            z.extractall(staging)
-        content = staging
-        entries = [p for p in staging.iterdir() if not p.name.startswith(("__MACOSX", "."))]
-        if not (staging / "wav").is_dir() and len(entries) == 1 and (entries[0] / "wav").is_dir():
-            content = entries[0]  # archive wrapped in one top-level folder
-        if not (content / "wav").is_dir():
-            raise OSError("the archive holds no wav/ folder, so it is not EmoDB")
-        if root.is_dir():
-            root.rmdir()  # empty (checked by the caller); rename cannot replace a folder
-        try:
-            content.rename(root)
-        except OSError:
-            if not (root / "wav").is_dir():  # another process unpacked it meanwhile: fine
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    obtain_archive(root, download, url, corpus="EmoDB", has_content=lambda d: (d / "wav").is_dir(),
+                   what="wav/ folder", fix=fix)
 
 
 def _write_manifest(wav_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> int:
