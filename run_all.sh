@@ -8,6 +8,10 @@
 #                                     "not run: corpus not available"
 #   ./run_all.sh --emodb DIR          EmoDB folder (default: $AMSNET_EMODB_DIR, else ./data/emodb,
 #                                     downloaded there when absent and online)
+#   ./run_all.sh --ravdess DIR        beyond the paper, a second corpus: RAVDESS on EmoBox's folds
+#                                     (notebook 03's models under both recipes). Profile full: on by
+#                                     default when found ($AMSNET_RAVDESS_DIR, else ./data/ravdess);
+#                                     --no-ravdess leaves it out; the quick profile only with --ravdess
 #   ./run_all.sh --only 02            only the notebooks whose name contains 02 (repeatable)
 #   ./run_all.sh --skip-studies learning_rate,optimizer_batch   leave out studies (the default studies
 #                                     of the registry amsnet_lib.studies.STUDIES: notebook 04's
@@ -37,6 +41,8 @@ cd "$root"
 profile=full
 emodb_dir=""
 iemocap_dir=""
+ravdess_dir=""
+ravdess=auto
 device=""
 only=()
 skip_studies=""
@@ -47,13 +53,15 @@ update_notebooks=0
 jobs=""
 ray_address="${RAY_ADDRESS:-}"
 
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) profile=quick ;;
         --full) profile=full ;;
         --emodb) emodb_dir="$(cd "${2:?--emodb needs a folder}" && pwd)"; shift ;;
         --iemocap) iemocap_dir="$(cd "${2:?--iemocap needs a folder}" && pwd)"; shift ;;
+        --ravdess) ravdess_dir="$(cd "${2:?--ravdess needs a folder}" && pwd)"; ravdess=1; shift ;;
+        --no-ravdess) ravdess=0 ;;
         --only) only+=("${2:?--only needs a notebook name}"); shift ;;
         --skip-studies) skip_studies="${2:?--skip-studies needs a comma-separated list}"; shift ;;
         --no-loso) loso=0 ;;
@@ -80,6 +88,14 @@ eval "$("$py" -m amsnet_lib._runtime)"
 # spend their time synchronising, worse still on a shared machine).
 [ "$profile" = quick ] && export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 [ -n "$emodb_dir" ] && export AMSNET_EMODB_DIR="$emodb_dir"
+# RAVDESS (beyond the paper): where the project looks for it; in the full profile it is on when found.
+if [ "$ravdess" = auto ]; then
+    ravdess=0
+    guess="${AMSNET_RAVDESS_DIR:-$root/data/ravdess}"
+    if [ "$profile" = full ] && compgen -G "$guess/Actor_[0-9][0-9]" > /dev/null; then ravdess=1; ravdess_dir="$(cd "$guess" && pwd)"; fi
+fi
+[ "$ravdess" = 1 ] && [ -z "$ravdess_dir" ] && ravdess_dir="$(cd "${AMSNET_RAVDESS_DIR:-$root/data/ravdess}" 2>/dev/null && pwd || true)"
+[ "$ravdess" = 1 ] && [ -z "$ravdess_dir" ] && { echo "run_all.sh: RAVDESS not found; pass --ravdess DIR" >&2; exit 2; }
 
 if [ "$profile" = full ]; then results="$root/results"; else results="$root/.cache/results-$profile"; fi
 executed="$results/executed"
@@ -93,6 +109,11 @@ import sys
 from amsnet_lib.studies import default_studies
 keep = [s for s in default_studies() if s not in set(sys.argv[1].split(","))]
 print(repr(keep))' "$skip_studies")"
+# RAVDESS's notebook runs only the studies of the second corpus (amsnet_lib.studies.SECOND_CORPUS_STUDIES).
+ravdess_studies="$("$py" -c '
+import ast, sys
+from amsnet_lib.studies import SECOND_CORPUS_STUDIES
+print(repr([s for s in ast.literal_eval(sys.argv[1]) if s in SECOND_CORPUS_STUDIES]))' "$studies")"
 
 # Full profile: every fold of the whole suite first, as Ray tasks of one thread each (independent
 # folds scale with the cores better than intra-op threads do: benchmarks/bench_parallel.py).
@@ -105,10 +126,12 @@ if [ "$profile" = full ] && [ "$train" = True ] && [ ${#only[@]} -eq 0 ] && [ "$
         else where="a local Ray of $jobs CPUs"; pre+=(--cpus "$jobs"); fi
         [ "$loso" = 0 ] && pre+=(--no-loso)
         [ -n "$device" ] && pre+=(--device "$device")
-        for c in emodb ${iemocap_dir:+iemocap}; do
+        corpora=(emodb); [ -n "$iemocap_dir" ] && corpora+=(iemocap); [ "$ravdess" = 1 ] && corpora+=(ravdess)
+        for c in "${corpora[@]}"; do
             echo "== every training of the suite on $c, on $where (amsnet pretrain --fusion)"
             t0=$SECONDS
             dir_args=(); [ "$c" = iemocap ] && dir_args=(--data-dir "$iemocap_dir")
+            [ "$c" = ravdess ] && dir_args=(--data-dir "$ravdess_dir")
             if ! "$py" -m amsnet_lib.cli "${pre[@]}" --corpus "$c" "${dir_args[@]}"; then
                 echo "FAILED: amsnet pretrain on $c; rerun ./run_all.sh to resume (finished folds are kept)" >&2
                 exit 1
@@ -122,6 +145,8 @@ fi
 # notebook protocol (in order); the report comes last and shows both protocols side by side.
 plan=("00_data_prep paper" "01_branch_training paper" "02_fusion paper" "03_ablations paper" "04_hyperparameters paper")
 if [ "$loso" = 1 ]; then plan+=("02_fusion loso" "03_ablations loso"); fi
+# beyond the paper: RAVDESS on EmoBox's folds (a third field names the corpus of the step)
+if [ "$ravdess" = 1 ]; then plan+=("03_ablations emobox ravdess"); fi
 plan+=("05_report paper")
 
 selected() {
@@ -154,19 +179,20 @@ echo "amsnet run_all: profile $profile, corpus $corpus, results in ${results#"$r
 t_all=$SECONDS
 n_run=0
 for step in "${plan[@]}"; do
-    read -r name protocol <<< "$step"
+    read -r name protocol step_corpus <<< "$step"
     selected "$name" || continue
-    suffix=""; [ "$protocol" != paper ] && suffix="_$protocol"
+    suffix=""; [ -n "$step_corpus" ] && suffix="_$step_corpus"; [ "$protocol" != paper ] && suffix="${suffix}_$protocol"
     out="$executed/$name$suffix.ipynb"
     log="$executed/$name$suffix.log"
-    args=(-p corpus "$corpus" -p protocol "$protocol" -p profile "$profile" -p results_dir "$results" -p train "$train")
+    args=(-p corpus "${step_corpus:-$corpus}" -p protocol "$protocol" -p profile "$profile" -p results_dir "$results" -p train "$train")
     [ -n "$emodb_dir" ] && args+=(-p emodb_dir "$emodb_dir")
     [ -n "$iemocap_dir" ] && args+=(-p iemocap_dir "$iemocap_dir")
     [ -n "$device" ] && args+=(-p device "$device")
-    case "$name" in 03_ablations|04_hyperparameters) args+=(-y "studies: $studies") ;; esac
+    if [ "$step_corpus" = ravdess ]; then args+=(-p ravdess_dir "$ravdess_dir" -y "studies: $ravdess_studies")
+    else case "$name" in 03_ablations|04_hyperparameters) args+=(-y "studies: $studies") ;; esac; fi
     [ "$verbose" = 1 ] && args+=(--log-output)
     echo
-    echo "== $name [protocol $protocol] -> ${out#"$root"/}"
+    echo "== $name [protocol $protocol${step_corpus:+, corpus $step_corpus}] -> ${out#"$root"/}"
     t0=$SECONDS
     status=ok
     if ! "$py" -m papermill "notebooks/$name.ipynb" "$out" "${args[@]}" --cwd notebooks --progress-bar --kernel python3 \

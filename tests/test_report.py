@@ -231,8 +231,27 @@ def test_results_and_run_dirs(monkeypatch, tmp_path):
 def test_resolve_corpora():
     assert session.resolve_corpora("both") == ["emodb", "iemocap"]
     assert session.resolve_corpora("EmoDB") == ["emodb"]
+    assert session.resolve_corpora(["ravdess", "emodb"]) == ["ravdess", "emodb"]
     with pytest.raises(ValueError):
-        session.resolve_corpora("ravdess")
+        session.resolve_corpora("savee")
+
+
+def test_the_report_sets_ravdess_beside_emobox_and_says_whether_the_ordering_holds():
+    from amsnet_lib.report import second_corpus
+
+    rows = [("ravdess", "emobox", "tuned", m, "", 6, True, 1, wa, ua, 1.0, 1.5, 0.0, "cpu")
+            for m, wa, ua in (("amsnet", 70.0, 69.0), ("frlm", 60.0, 59.5), ("urlm", 71.0, 70.0), ("concat", 68.0, 69.0))]
+    summary = pd.DataFrame(rows, columns=["corpus", "protocol", "recipe", "model", "variant", "n_folds", "complete",
+                                          "n_seeds", "wa", "ua", "wa_std", "ua_std", "train_seconds", "trained_on"])
+    table, notes = second_corpus.section(summary, {}, {"significance_ravdess_emobox": pd.DataFrame()})
+    amsnet = table[table["model"] == "AMSNet, tuned recipe"].iloc[0]
+    assert amsnet["WA ours [emobox] (%)"] == 70.0 and amsnet["UA std"] == 1.5 and amsnet["source"] == "measured here"
+    assert table[table["model"] == "AMSNet"].iloc[0]["WA ours [emobox] (%)"] == "not run"
+    assert table[table["model"].str.startswith("HuBERT base")].iloc[0]["WA ours [emobox] (%)"] == 66.21
+    ordering = next(n for n in notes if n.startswith("Does the paper's ordering hold"))
+    assert "is above FRLM (UA 59.50), Δ +9.50" in ordering and "is below URLM (UA 70.00), Δ -1.00" in ordering
+    assert "is level with URLM+FRLM (Concat)" in ordering
+    assert any("significance_ravdess_emobox" in n for n in notes)
 
 
 class _FakeResult:

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from . import paper
+from . import paper, second_corpus
 from .. import studies
 
 from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_RUN, PROTOCOL_DESCRIPTIONS, PROTOCOL_SHORT, protocol_notes, summary_row, ablation_table, comparison_table2, markdown_table, normalisation_table, protocol_tag, se_ratio_table, write_table
@@ -234,6 +234,9 @@ def build_report(
     emit("Table 5: ablations on EmoDB", ablation_table(summary, "emodb", protocols, availability), "report_table5_emodb",
          ["Early fusion is not defined by the paper; ours: per-frame concatenation of both input streams into one attention "
           "BLSTM (docs/DESIGN.md).", late_note])
+
+    ravdess, ravdess_notes = second_corpus.section(summary, availability, study_tables)
+    emit("Beyond the paper: a second corpus, RAVDESS on EmoBox's folds", ravdess, "report_ravdess_emobox", ravdess_notes)
 
     for c in CORPORA:
         if availability.get(c):  # a corpus we could not run has no study beyond the paper to show

@@ -28,7 +28,7 @@ from ..config import RECIPES, ExperimentConfig
 CORPORA = ("iemocap", "emodb")
 
 
-CORPUS_LABELS = {"emodb": "EmoDB", "iemocap": "IEMOCAP"}
+CORPUS_LABELS = {"emodb": "EmoDB", "iemocap": "IEMOCAP", "ravdess": "RAVDESS"}
 
 
 #: What each protocol measures, as written next to every number it produced.
@@ -480,7 +480,7 @@ def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequenc
     availability = dict(availability or {})
     rows = []
     for model, variant, label in [(m, "", paper.ABLATION_LABELS[m]) for m in studies.ABLATION_MODELS] + list(_BEYOND_ABLATIONS):
-        wa, ua = paper.ABLATIONS[corpus].get(model, (None, None))
+        wa, ua = paper.ABLATIONS.get(corpus, {}).get(model, (None, None))  # RAVDESS: not in the paper
         lines = _recipe_lines(summary, corpus, model, label, protocols, recipes, variant, ensembles)
         for recipe, variant, text in lines:  # the tuned recipe's row beside the paper recipe's
             row = {"model": text}
