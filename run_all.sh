@@ -23,7 +23,8 @@
 #   ./run_all.sh --ray-address HOST:PORT   the same, on a running Ray cluster (docs/CLUSTER.md;
 #                                     default $RAY_ADDRESS)
 #   ./run_all.sh --no-train           train nothing: tables, figures and REPORT.md from the folds the run
-#                                     store already holds (the committed runs/); the rest say "not run"
+#                                     store already holds (the committed runs/); the rest say "not run";
+#                                     without --only/--skip-studies, summary.csv is rebuilt from them
 #   ./run_all.sh --update-notebooks   execute notebooks/*.ipynb in place in the quick profile (the
 #                                     outputs committed for the nbval checks of ./run_tests.sh)
 #
@@ -47,7 +48,7 @@ update_notebooks=0
 jobs=""
 ray_address="${RAY_ADDRESS:-}"
 
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) profile=quick ;;
@@ -150,6 +151,17 @@ if [ "$update_notebooks" = 1 ]; then
     exit 0
 fi
 
+# --no-train over the whole plan: summary.csv is rebuilt from the experiments the notebooks read
+# back, so a row no configuration names any more goes (rows of corpora and protocols not read stay).
+rebuild=0
+if [ "$train" = False ] && [ ${#only[@]} -eq 0 ] && [ -z "$skip_studies" ]; then
+    rebuild=1
+    protocols=paper; [ "$loso" = 1 ] && protocols=paper,loso
+    corpora=emodb; [ -n "$iemocap_dir" ] && corpora=emodb,iemocap
+    "$py" -c 'import sys; from amsnet_lib.report.tables import begin_summary_rebuild as b; b(sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(","))' \
+        "$results/tables/summary.csv" "$corpora" "$protocols"
+fi
+
 echo "amsnet run_all: profile $profile, corpus $corpus, results in ${results#"$root"/}"
 t_all=$SECONDS
 n_run=0
@@ -198,6 +210,15 @@ for step in "${plan[@]}"; do
     fi
 done
 [ "$n_run" -eq 0 ] && { echo "run_all.sh: --only ${only[*]} matches no notebook" >&2; exit 2; }
+if [ "$rebuild" = 1 ]; then
+    "$py" -c '
+import sys
+from amsnet_lib.report.tables import SUMMARY_KEYS, end_summary_rebuild
+gone = end_summary_rebuild(sys.argv[1])
+print(f"summary.csv rebuilt from the run store: {len(gone)} row(s) of experiments no notebook reads any more dropped")
+for row in gone[SUMMARY_KEYS].itertuples(index=False):
+    print("    " + ", ".join(map(str, row)))' "$results/tables/summary.csv"
+fi
 echo
 echo "all done: $n_run notebook runs in $(fmt_time $(( SECONDS - t_all ))); results in ${results#"$root"/}/"
 [ -f "$results/REPORT.md" ] && echo "report: ${results#"$root"/}/REPORT.md"
