@@ -27,7 +27,8 @@
 #   ./run_all.sh --ray-address HOST:PORT   the same, on a running Ray cluster (docs/CLUSTER.md;
 #                                     default $RAY_ADDRESS)
 #   ./run_all.sh --no-train           train nothing: tables, figures and REPORT.md from the folds the run
-#                                     store already holds (the committed runs/); the rest say "not run"
+#                                     store already holds (the committed runs/); the rest say "not run";
+#                                     without --only/--skip-studies, summary.csv is rebuilt from them
 #   ./run_all.sh --update-notebooks   execute notebooks/*.ipynb in place in the quick profile (the
 #                                     outputs committed for the nbval checks of ./run_tests.sh)
 #
@@ -126,8 +127,8 @@ if [ "$profile" = full ] && [ "$train" = True ] && [ ${#only[@]} -eq 0 ] && [ "$
         else where="a local Ray of $jobs CPUs"; pre+=(--cpus "$jobs"); fi
         [ "$loso" = 0 ] && pre+=(--no-loso)
         [ -n "$device" ] && pre+=(--device "$device")
-        corpora=(emodb); [ -n "$iemocap_dir" ] && corpora+=(iemocap); [ "$ravdess" = 1 ] && corpora+=(ravdess)
-        for c in "${corpora[@]}"; do
+        suite_corpora=(emodb); [ -n "$iemocap_dir" ] && suite_corpora+=(iemocap); [ "$ravdess" = 1 ] && suite_corpora+=(ravdess)
+        for c in "${suite_corpora[@]}"; do
             echo "== every training of the suite on $c, on $where (amsnet pretrain --fusion)"
             t0=$SECONDS
             dir_args=(); [ "$c" = iemocap ] && dir_args=(--data-dir "$iemocap_dir")
@@ -173,6 +174,18 @@ if [ "$update_notebooks" = 1 ]; then
     done
     echo "notebooks updated in $(fmt_time $(( SECONDS - t_all )))"
     exit 0
+fi
+
+# --no-train over the whole plan: summary.csv is rebuilt from the experiments the notebooks read
+# back, so a row no configuration names any more goes (rows of corpora and protocols not read stay).
+rebuild=0
+if [ "$train" = False ] && [ ${#only[@]} -eq 0 ] && [ -z "$skip_studies" ]; then
+    rebuild=1
+    protocols=paper; [ "$loso" = 1 ] && protocols=paper,loso
+    corpora=emodb; [ -n "$iemocap_dir" ] && corpora=emodb,iemocap
+    [ "$ravdess" = 1 ] && corpora="$corpora,ravdess" && protocols="$protocols,emobox"
+    "$py" -c 'import sys; from amsnet_lib.report.tables import begin_summary_rebuild as b; b(sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(","))' \
+        "$results/tables/summary.csv" "$corpora" "$protocols"
 fi
 
 echo "amsnet run_all: profile $profile, corpus $corpus, results in ${results#"$root"/}"
@@ -224,6 +237,15 @@ for step in "${plan[@]}"; do
     fi
 done
 [ "$n_run" -eq 0 ] && { echo "run_all.sh: --only ${only[*]} matches no notebook" >&2; exit 2; }
+if [ "$rebuild" = 1 ]; then
+    "$py" -c '
+import sys
+from amsnet_lib.report.tables import SUMMARY_KEYS, end_summary_rebuild
+gone = end_summary_rebuild(sys.argv[1])
+print(f"summary.csv rebuilt from the run store: {len(gone)} row(s) of experiments no notebook reads any more dropped")
+for row in gone[SUMMARY_KEYS].itertuples(index=False):
+    print("    " + ", ".join(map(str, row)))' "$results/tables/summary.csv"
+fi
 echo
 echo "all done: $n_run notebook runs in $(fmt_time $(( SECONDS - t_all ))); results in ${results#"$root"/}/"
 [ -f "$results/REPORT.md" ] && echo "report: ${results#"$root"/}/REPORT.md"

@@ -6,7 +6,7 @@ mmap threshold (at most 32 MB, adjusted dynamically) with a fresh ``mmap`` and r
 kernel on ``free``, so every batch pays page faults and zero-filling of ~1 GB. With the
 settings below the paper-size FRLM step (batch 256, 300 frames, hidden 128, one thread) ran
 1.4x to 1.9x faster on the 2-core development machine, depending on the load beside it;
-``python benchmarks/bench_peephole.py --allocator`` measures the ratio on yours. The cost: a
+``python -m benchmarks.bench_peephole --allocator`` measures the ratio on yours. The cost: a
 process keeps its peak memory until it exits instead of handing it back between batches.
 
 glibc reads these variables once, at start-up, so they cannot be set from inside Python

@@ -15,8 +15,8 @@
 Uses the shipped checkpoint (or ``--checkpoint``) when it exists, else a randomly initialised
 AMSNet of the full paper size (latency does not depend on the weights) and says so.
 
-    python benchmarks/bench_inference.py [--checkpoint F] [--runs 30] [--json out.json]
-    python benchmarks/bench_inference.py report --inference a.json --training b.json --out results/benchmarks.md
+    python -m benchmarks.bench_inference [--checkpoint F] [--runs 30] [--json out.json]
+    python -m benchmarks.bench_inference report --inference a.json --training b.json --out results/benchmarks.md
 """
 from __future__ import annotations
 
@@ -30,15 +30,13 @@ import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import soundfile as sf
+import torch
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-import torch  # noqa: E402
-
-from amsnet_lib.data.audio import load_audio  # noqa: E402
-from amsnet_lib.data.features import _frame_features_two_pass, frame_features, log_mel_spectrogram  # noqa: E402
-from amsnet_lib.serve.predict import SHIPPED_CHECKPOINT, Recognizer  # noqa: E402
+from amsnet_lib.data.audio import load_audio
+from amsnet_lib.data.features import frame_features, log_mel_spectrogram
+from amsnet_lib.serve.predict import SHIPPED_CHECKPOINT, Recognizer
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {
@@ -121,7 +119,7 @@ def _recognizer(checkpoint: str | None) -> tuple[Recognizer, str]:
 
 def feature_rtf(signals: list[np.ndarray], config) -> dict:
     audio = sum(len(x) for x in signals) / 16000.0
-    two_pass = lambda x: _frame_features_two_pass(x, config)  # noqa: E731
+    two_pass = lambda x: frame_features(x, config, two_pass=True)  # noqa: E731
     one_pass = lambda x: frame_features(x, config)  # noqa: E731
     one_pass(signals[0]), two_pass(signals[0]), log_mel_spectrogram(signals[0], config)  # first-call costs
     out = {}
@@ -161,7 +159,7 @@ def _interleaved(fns: dict, runs: int, warmup: int = 2) -> dict:
     return out
 
 
-from amsnet_lib.serve.predict import _threads as _Threads  # noqa: E402  torch AND numpy-BLAS threads, as the predictor sets them
+from amsnet_lib.serve.predict import inference_threads  # torch AND numpy-BLAS threads, as the predictor sets them
 
 
 def _no_grad_call(model, args):
@@ -180,7 +178,7 @@ def clip_latency(rec: Recognizer, clip_path: Path, runs: int) -> dict:
     # TorchScript (the export): the traced graph without Python overhead per op.
     from amsnet_lib.serve.export import ExportWrapper
 
-    with _Threads(1), warnings.catch_warnings(), torch.no_grad():
+    with inference_threads(1), warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(ExportWrapper(model, rec.info, normalise=False).eval(), (ft, mt, st), check_trace=False)
         for _ in range(3):  # the profiling executor optimises on the first calls
@@ -188,11 +186,11 @@ def clip_latency(rec: Recognizer, clip_path: Path, runs: int) -> dict:
 
     def in_mode(fn, threads):
         def run():
-            with torch.inference_mode(), _Threads(threads):
+            with torch.inference_mode(), inference_threads(threads):
                 fn()
         return run
 
-    with _Threads(1):  # one torch and one BLAS thread, as the predictor runs
+    with inference_threads(1):  # one torch and one BLAS thread, as the predictor runs
         res = _interleaved({
             "e2e_sequential": lambda: rec.predict_signal(rec.load(clip_path), overlap=False),
             "e2e_overlapped": lambda: rec.predict_signal(rec.load(clip_path), overlap=True),
@@ -409,7 +407,7 @@ def main(argv=None) -> dict | None:
         clip[: min(48000, len(longest))] = longest[:48000]
         clip_path = tmp / "clip3s.wav"
         sf.write(clip_path, clip, 16000, subtype="PCM_16")
-        with _Threads(1):  # per core: one torch and one BLAS thread
+        with inference_threads(1):  # per core: one torch and one BLAS thread
             res["features"] = feature_rtf(signals, rec.config)
         for k, v in res["features"].items():
             if k != "audio_seconds":

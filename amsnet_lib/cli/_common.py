@@ -50,32 +50,18 @@ def _load(args):
     return extract_features(table, config, cache_dir=args.cache_dir, n_jobs=args.jobs)
 
 
-# Up to this many skipped files are listed one by one; more are grouped by reason.
-_MAX_LISTED = 10
-
-
 def _report_skipped(table, out, when: str = "") -> None:
-    """Print the files the corpus loader left out (``table.attrs["skipped"]``) with their reasons.
-
-    Up to :data:`_MAX_LISTED` files are listed one per line; more are grouped by reason
-    (:func:`amsnet_lib.errors.group_reasons`), each with its count and one example.
-    """
-    import re
-
-    from ..errors import group_reasons
+    """Print the files the corpus loader left out (``table.attrs["skipped"]``) with their reasons,
+    grouped by reason as every list of problem files is (:func:`amsnet_lib.errors.problem_lines`)."""
+    from ..errors import problem_lines
 
     skipped = [(str(p), str(r)) for p, r in table.attrs.get("skipped") or []]
     if not skipped:
         return
     total = len(table) + len(skipped)
     print(f"skipped {len(skipped)} of {total} files{f' {when}' if when else ''} (not used):", file=out)
-    if len(skipped) <= _MAX_LISTED:
-        for path, reason in skipped:
-            print(f"  {path}: {reason}", file=out)
-        return
-    for reason, count, path in group_reasons(skipped):
-        kind = re.sub(r"\s*\(.*\)\s*$", "", reason)
-        print(f"  {count} file(s) {kind}, e.g. {path}: {reason}", file=out)
+    for line in problem_lines(skipped):
+        print(f"  {line}", file=out)
 
 
 def _check_outputs(args, *, run_store: bool = False, files: dict | None = None) -> None:
@@ -98,19 +84,19 @@ def _check_outputs(args, *, run_store: bool = False, files: dict | None = None) 
 
 
 def _report_grouped(items, what: str, report_path, stream=None) -> None:
-    """``items`` ((path, reason) pairs) grouped by reason, with a count and an example each; all to ``report_path``."""
+    """``items`` ((path, reason) pairs) grouped by reason (:func:`amsnet_lib.errors.problem_lines`); all to ``report_path``."""
     import pandas as pd
 
     from ..atomic import atomic_write_text
-    from ..errors import group_reasons
+    from ..errors import problem_lines
 
     stream = stream or sys.stderr
     if not items:
         return
-    groups = group_reasons(items)
-    print(f"{len(items)} {what}, {len(groups)} reason(s):", file=stream)
-    for reason, count, path in groups:
-        print(f"  {count} x {reason} (e.g. {path})", file=stream)
+    lines = problem_lines(items)
+    print(f"{len(items)} {what}, {len(lines)} reason(s):", file=stream)
+    for line in lines:
+        print(f"  {line}", file=stream)
     if report_path is not None:
         report_path = Path(report_path)
         atomic_write_text(report_path, pd.DataFrame(list(items), columns=["path", "reason"]).to_csv(index=False))

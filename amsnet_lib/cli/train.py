@@ -130,7 +130,7 @@ def _add_configuration_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None, help=f"learning rate of both stages (default: the profile's; full: {TrainConfig.lr:g})")
     p.add_argument("--frlm-lr", type=float, default=None,
                    help="FRLM's (and early fusion's) learning rate where it differs from --lr (not in the paper; "
-                        "scripts/stage_lr.py chooses one per stage on validation)")
+                        "scripts/diagnostics/stage_lr.py chooses one per stage on validation)")
     p.add_argument("--urlm-lr", type=float, default=None, help="URLM's learning rate where it differs from --lr")
     p.add_argument("--fusion-lr", type=float, default=None, help="the fusion head's learning rate where it differs from --lr")
     p.add_argument("--late-weight", type=float, default=None,
@@ -192,7 +192,7 @@ def _cmd_train(args) -> int:
     s = result.summary()
     print(f"mean WA {s['wa']:.2f} ± {s['wa_std']:.2f} %, UA {s['ua']:.2f} ± {s['ua_std']:.2f} % [protocol: {exp.protocol}] [recipe: {exp.recipe}]")
     if writes_summary and not result.missing:
-        update_summary(result, args.summary)
+        update_summary(result, args.summary, written_by="amsnet train")
         print(f"summary: {args.summary}")
     if args.ensemble > 1 and not result.missing:
         _train_ensemble(args, exp, feats, writes_summary)
@@ -228,7 +228,7 @@ def _train_ensemble(args, exp: ExperimentConfig, feats, writes_summary: bool) ->
     print(f"{ensemble.ensemble_label(k)}: mean WA {s['wa']:.2f} ± {s['wa_std']:.2f} %, UA {s['ua']:.2f} ± {s['ua_std']:.2f} % "
           f"[protocol: {exp.protocol}] [recipe: {exp.recipe}]")
     if writes_summary:
-        update_summary(res, args.summary)
+        update_summary(res, args.summary, written_by="amsnet train")
 
 
 def _cmd_fit(args) -> int:

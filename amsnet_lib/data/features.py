@@ -49,12 +49,14 @@ def _json_default(o):
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
-def frame_features(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+def frame_features(signal: np.ndarray, config: FeatureConfig = FeatureConfig(), *, two_pass: bool = False) -> np.ndarray:
     """IS10 frame-level features of one utterance.
 
     Args:
         signal: mono audio at ``config.sample_rate``, float32 ``(n_samples,)``.
         config: feature configuration; only the sample rate is used here.
+        two_pass: the reference path, ``opensmile.Smile`` once per level (what the one run below
+            is checked and timed against).
 
     Returns:
         float32 ``(n_frames, 76)``: 38 LLDs then their 38 deltas, one row per 10 ms frame,
@@ -66,7 +68,7 @@ def frame_features(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) 
     The result equals the two-run one element for element (tested); on an opensmile whose
     internals differ, the two-run path is used.
     """
-    extractor = _single_pass(config.sample_rate)
+    extractor = None if two_pass else _single_pass(config.sample_rate)
     out = extractor(signal) if extractor is not None else _frame_features_two_pass(signal, config)
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 

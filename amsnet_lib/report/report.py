@@ -167,9 +167,9 @@ def build_report(
             e.g. ``frame_feature_check`` and ``frlm_tuning`` written by the scripts of those names.
         suite: :func:`suite_cost` of the corpus the report is about (what the whole suite trains).
         gpu: Markdown of the GPU measurements, or several (``tables/gpu_session.md``, written by
-            ``scripts/gpu_report.py`` from a ``benchmarks/gpu_session.sh`` run, and
-            ``tables/gpu_suite.md`` by ``scripts/gpu_suite_report.py``, ``tables/gpu_studies.md`` by
-            ``scripts/gpu_studies_report.py``); each's first line is its
+            ``scripts/diagnostics/gpu_report.py`` from a ``benchmarks/gpu_session.sh`` run, and
+            ``tables/gpu_suite.md`` by ``scripts/diagnostics/gpu_suite_report.py``, ``tables/gpu_studies.md`` by
+            ``scripts/diagnostics/gpu_studies_report.py``); each's first line is its
             ``# title``, its ``## `` sections go one level below it.
         cpu_run: the text of ``cpu_amsnet_run.txt`` (``benchmarks/cpu_amsnet_run.sh``: the full 5-fold
             AMSNet run on the CPU from an empty run store); see :func:`cpu_run_facts`.

@@ -214,7 +214,7 @@ class Session:
 
         from ..errors import AmsnetError
         from ..train.training import run_experiment, summary_variant
-        from .tables import drop_summary_rows, update_summary
+        from .tables import SUITE, drop_summary_rows, update_summary
 
         def unmeasured(cfg, why: str) -> None:
             print(f"{cfg.corpus} {label} {protocol_tag(cfg.protocol)}: {NOT_RUN} ({why})")
@@ -241,7 +241,7 @@ class Session:
             if res.missing:
                 unmeasured(cfg, f"incomplete: {len(res.missing)} of {len(res.missing) + len(res.folds)} fold runs not finished")
                 continue
-            update_summary(res, self.summary_path)
+            update_summary(res, self.summary_path, written_by=SUITE)
             s = res.summary()
             print(f"{cfg.corpus} {label} {protocol_tag(cfg.protocol)}: WA {s['wa']:.2f} UA {s['ua']:.2f} "
                   f"({s['n_folds']} folds x {s['n_seeds']} seed(s), {time.perf_counter() - t0:.1f} s)", flush=True)
@@ -298,7 +298,7 @@ class Session:
         finished, are removed, so no table quotes an ensemble of another configuration.
         """
         from ..train import ensemble
-        from .tables import drop_summary_rows, update_summary
+        from .tables import SUITE, drop_summary_rows, update_summary
 
         self.run_study("seed_ensemble", selected)  # the members (read back with train=False)
         if not _selected("seed_ensemble", selected):
@@ -320,7 +320,7 @@ class Session:
                 if chosen.get(model, 1) > 1:
                     res = ensemble.run_ensemble(base, features, chosen[model], store=self.store, device=self.device,
                                                 train=self.train)
-                    update_summary(res, self.summary_path)
+                    update_summary(res, self.summary_path, written_by=SUITE)
                     results[model], keep = res, ensemble.ensemble_label(chosen[model])
                 drop_summary_rows(self.summary_path, corpus=c, protocol=base.protocol, model=model, recipe="tuned",
                                   variant=ensemble.ENSEMBLE_VARIANT, keep=keep)

@@ -37,7 +37,7 @@ from ..atomic import atomic_path
 from .checkpoint import CheckpointInfo, config_to_dict, load_checkpoint
 from ..config import FRAME_DIM
 from ..errors import CheckpointError
-from .predict import _threads
+from .predict import inference_threads
 
 __all__ = ["ExportWrapper", "example_inputs", "export_torchscript", "load_exported"]
 
@@ -160,7 +160,7 @@ def export_torchscript(checkpoint, out: str | os.PathLike, *, normalise: bool = 
     sequence (steps past a sequence's end are never read), so variable lengths and batch
     sizes are handled.
     """
-    with _threads(num_threads):
+    with inference_threads(num_threads):
         return _export_torchscript(checkpoint, out, normalise, check, atol, rtol)
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "Recognizer",
     "collect_inputs",
     "evaluate",
+    "inference_threads",
     "predict",
     "shipped_checkpoint",
 ]
@@ -236,7 +237,7 @@ class Recognizer:
             frames, mask, spec = self.normalise(frames, mask, spec)
         batch = {"frames": torch.from_numpy(np.ascontiguousarray(frames)), "mask": torch.from_numpy(np.ascontiguousarray(mask)),
                  "spec": torch.from_numpy(np.ascontiguousarray(spec))}
-        with torch.inference_mode(), _threads(self.num_threads):
+        with torch.inference_mode(), inference_threads(self.num_threads):
             out = self.model(*(batch[k].to(self.device) for k in self.inputs))
             logits, alpha = out if isinstance(out, tuple) else (out, None)
             proba = torch.softmax(logits.float(), dim=-1).cpu().numpy()
@@ -257,7 +258,7 @@ class Recognizer:
             import soxr
 
             signal = soxr.resample(signal, sample_rate, self.config.sample_rate, quality="HQ").astype(np.float32)
-        with _threads(self.num_threads):
+        with inference_threads(self.num_threads):
             if overlap and self._two_branch:
                 proba, alpha = self._infer_overlapped(signal)
             else:
@@ -280,7 +281,7 @@ class Recognizer:
         fm, fs, sm, ss = self._norm
         spec = log_mel_spectrogram(signal, c)
         spec = ((spec - sm[:, None]) / ss[:, None]).astype(np.float32)
-        with torch.inference_mode(), _threads(self.num_threads):
+        with torch.inference_mode(), inference_threads(self.num_threads):
             h2 = self.model.urlm.embed(torch.from_numpy(spec)[None].to(self.device))
             frames, mask = pad_frames(future.result()[: c.q], c.q)
             frames = np.where(mask[:, None], (frames - fm) / fs, 0.0).astype(np.float32)
@@ -358,7 +359,7 @@ class Recognizer:
                              "of one speaker, or use adapt='corpus'")
         bar = tqdm(total=len(items), desc="predict", unit="file", disable=not progress)
         try:
-            with _threads(self.num_threads):
+            with inference_threads(self.num_threads):
                 # adaptation needs every file's features before the first prediction: one batch of all
                 self._predict_items([(it.path, it.error) for it in items], rows, pending, flush, bar,
                                     batch_size if adapt == "none" else len(items) + 1)
@@ -416,7 +417,7 @@ def _blas_controller():
     return _BLAS or None
 
 
-class _threads:
+class inference_threads:
     """Temporarily set torch's intra-op threads AND numpy's BLAS threads to ``n`` (0: leave them).
 
     Both matter for inference on a small, shared machine: numpy's OpenBLAS (the mel filterbank

@@ -182,7 +182,7 @@ def train_model(
             best epoch so far, curves) is saved atomically every ``save_every`` epochs. If the
             file exists, training continues from it, with the numbers an uninterrupted run gives.
         on_epoch: called as ``on_epoch(epoch)`` (1-based) after each epoch, for diagnostics that look
-            at the model as it trains (``scripts/test_selection.py``); what it returns is ignored,
+            at the model as it trains (``scripts/diagnostics/test_selection.py``); what it returns is ignored,
             so it cannot steer selection or stopping. It must leave the model's weights alone.
     """
     from tqdm.auto import tqdm

@@ -1,6 +1,6 @@
 """Turn the files of `benchmarks/gpu_suite.sh` calls into the report's section on the suite's GPU time.
 
-    python -m scripts.gpu_suite_report FOLDER [FOLDER ...] [--out results] [--cpu-store runs]
+    python -m scripts.diagnostics.gpu_suite_report FOLDER [FOLDER ...] [--out results] [--cpu-store runs]
 
 Each FOLDER is one call's output (env.txt, suite_calls.txt, suite_<n>.txt, gpu_mem.txt,
 runs_suite.tgz); the last holds the run store as it stood at the end. Writes:
@@ -153,7 +153,7 @@ def main() -> int:
           f"- **Estimate, not a measurement**: stage 1 {stage1_s / n_proc / 60:.1f} min and the fusion heads "
           f"{heads_s / n_proc / 60:.1f} min ({len(heads)} at {head_s:.1f} s each, the `fusion_seconds` of gpu_session.sh's AMSNet heads), {n_proc} processes side by side: "
           f"about **{(stage1_s + heads_s) / n_proc / 60:.0f} minutes** for the whole suite on this GPU, against the "
-          "project's 20-minute target (method in `scripts/gpu_suite_report.py`: perfect packing and one GPU/CPU ratio "
+          "project's 20-minute target (method in `scripts/diagnostics/gpu_suite_report.py`: perfect packing and one GPU/CPU ratio "
           "per kind, so a rough figure). It replaces the earlier estimate of 8.4 minutes, which assumed 14 processes "
           "(they do not fit an 80 GB GPU) and the paper configuration's seconds per fold for every training.", ""]
     out = args.out / "tables" / "gpu_suite.md"

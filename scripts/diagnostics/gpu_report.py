@@ -1,6 +1,6 @@
 """Turn the files of one `benchmarks/gpu_session.sh` run into the report's GPU section.
 
-    python -m scripts.gpu_report FOLDER [--graphs FOLDER2] [--out results]
+    python -m scripts.diagnostics.gpu_report FOLDER [--graphs FOLDER2] [--out results]
 
 FOLDER holds what gpu_session.sh wrote (env.txt, peephole_gpu.txt, timings.txt, amsnet_paper.txt,
 suite.txt, runs_gpu.tgz). Writes, all measured on that machine:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Are the frame-level features informative? A linear reference on the FRLM input.
 
-    python -m scripts.check_frame_features                 # EmoDB from $AMSNET_EMODB_DIR / ../shared
-    python -m scripts.check_frame_features --protocols paper
+    python -m scripts.diagnostics.check_frame_features                 # EmoDB from $AMSNET_EMODB_DIR / ../shared
+    python -m scripts.diagnostics.check_frame_features --protocols paper
 
 FRLM (the attention BLSTM over IS10 frames) lands far below the paper's Table 5 on our folds.
 This script separates "the features are poor" from "the BLSTM does not learn from them": it
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     lines = [
         "# Frame-feature check: IS10 frame statistics + logistic regression (diagnostic, not in the paper)",
         "",
-        "Written by `scripts/check_frame_features.py` (see its docstring): the FRLM input arrays summarised per "
+        "Written by `scripts/diagnostics/check_frame_features.py` (see its docstring): the FRLM input arrays summarised per "
         "utterance (mean, std, 10/50/90th percentiles of each of the 76 dimensions over valid frames), L2 logistic "
         "regression with its strength chosen inside each fold's training part. WA / UA in %, mean ± std over folds; "
         "`[paper]` = stratified random 5-fold (speaker-dependent), `[loso]` = leave-one-speaker-out. `speaker` "

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """What choosing the epoch on the test fold would report: a diagnostic of the gap to the paper.
 
-    python -m scripts.test_selection --models amsnet concat     # fusion heads: seconds each
-    python -m scripts.test_selection --models frlm &            # branches: the engine's minutes per
-    python -m scripts.test_selection --models urlm              #   fold, one process per model
+    python -m scripts.diagnostics.test_selection --models amsnet concat     # fusion heads: seconds each
+    python -m scripts.diagnostics.test_selection --models frlm &            # branches: the engine's minutes per
+    python -m scripts.diagnostics.test_selection --models urlm              #   fold, one process per model
 
 The engine selects every model's epoch on a validation split drawn from the training part of each
 fold and evaluates the test fold once, at the end. A paper that picked the epoch with the best
@@ -46,7 +46,7 @@ from amsnet_lib.train.runstore import RunStore, branch_key
 from amsnet_lib.train.training import frozen_fusion_model, fusion_embeddings, train_fusion_head
 from amsnet_lib.train.runstore import fusion_dirs
 from amsnet_lib.train.training import evaluate_split, seed_everything, train_model
-from scripts.head_seeds import add_common_args, collect, finished_rows, paper_folds, write_markdown
+from scripts.diagnostics.head_seeds import add_common_args, collect, finished_rows, paper_folds, write_markdown
 
 SEED = 0
 
@@ -110,7 +110,7 @@ def _summary(res, ev: dict, watched: list, d) -> dict:
 
 def markdown(df: pd.DataFrame) -> str:
     lines = ["# Selecting the epoch on the test fold (EmoDB, [paper] folds, seed 0)", "",
-             "Written by `scripts/test_selection.py` (see its docstring). The engine selects on a validation split "
+             "Written by `scripts/diagnostics/test_selection.py` (see its docstring). The engine selects on a validation split "
              "from the training part; here the same models are trained again, identically, while the test fold is "
              "watched after every epoch (never used by the training; a fusion head's branches keep their own "
              "validation-selected epochs). 'selected on test' takes each fold's best "

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """FRLM regularisation, chosen on validation: train variants on some folds, tabulate their validation curves.
 
-    python -m scripts.frlm_tuning                                     # train what is missing, then tabulate
-    python -m scripts.frlm_tuning --no-train                          # tabulate what the run store holds
-    python -m scripts.frlm_tuning --variants 0.3,0 0.5,0 --folds fold0 fold1
-    python -m scripts.frlm_tuning --no-train --variants 0.3,0 0.3,0,256   # a hidden size of Fig. 7's study
+    python -m scripts.diagnostics.frlm_tuning                                     # train what is missing, then tabulate
+    python -m scripts.diagnostics.frlm_tuning --no-train                          # tabulate what the run store holds
+    python -m scripts.diagnostics.frlm_tuning --variants 0.3,0 0.5,0 --folds fold0 fold1
+    python -m scripts.diagnostics.frlm_tuning --no-train --variants 0.3,0 0.3,0,256   # a hidden size of Fig. 7's study
 
 The paper gives neither FRLM's dropout rate nor any weight decay, and FRLM overfits EmoDB's ~385
 training utterances of a fold (training accuracy -> 99 %, validation loss rising after ~100
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     out = Path(a.out)
     atomic_write_text(out.with_suffix(".csv"), df.to_csv(index=False))
     lines = ["# FRLM regularisation on validation (EmoDB, [paper] folds, seed 0)", "",
-             "Written by `scripts/frlm_tuning.py`: the paper configuration of FRLM with the dropout after attention "
+             "Written by `scripts/diagnostics/frlm_tuning.py`: the paper configuration of FRLM with the dropout after attention "
              "pooling and RMSprop's weight decay varied (the paper gives neither). Metrics of each fold's validation "
              "split (10 % of its training part) at the epoch of lowest validation loss (the epoch early stopping "
              "keeps); the test folds are not shown, so that the choice cannot be made on them.", "",

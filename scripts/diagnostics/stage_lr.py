@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """A learning rate per stage, each chosen on validation (beyond the paper), and what the branches add to each other.
 
-    python -m scripts.stage_lr                 # selects, trains what is missing, writes the table
-    python -m scripts.stage_lr --no-train      # the table from what the run store holds
+    python -m scripts.diagnostics.stage_lr                 # selects, trains what is missing, writes the table
+    python -m scripts.diagnostics.stage_lr --no-train      # the table from what the run store holds
 
 The paper trains every stage with one learning rate (5e-5 to 1e-4). Its learning-rate study
 (§4.5; ours: notebook 04, `results/tables/learning_rate_emodb_paper.md`) pre-trains FRLM and URLM
@@ -49,7 +49,7 @@ from amsnet_lib.train.engine import EngineConfig, pretrain
 from amsnet_lib.train.training import run_experiment
 from amsnet_lib.report.tables import update_summary
 from amsnet_lib.train.runstore import RunStore
-from scripts.head_seeds import paper_folds
+from scripts.diagnostics.head_seeds import paper_folds
 
 BRANCH_STAGES = ("frlm", "urlm")
 FUSIONS = ("amsnet", "concat")
@@ -94,7 +94,7 @@ def complementarity(frlm, urlm) -> dict:
 def markdown(df: pd.DataFrame, chosen: dict, pairs: list[dict] | None = None) -> str:
     """The page: what was chosen, the chosen fusions' test figures, every candidate's row."""
     lines = ["# A learning rate per stage, chosen on validation (beyond the paper)", "",
-             "`scripts/stage_lr.py`, EmoDB, `[paper]` protocol (stratified random 5-fold, speaker-dependent), seed 0. "
+             "`scripts/diagnostics/stage_lr.py`, EmoDB, `[paper]` protocol (stratified random 5-fold, speaker-dependent), seed 0. "
              "Each stage's learning rate is the one with the lowest mean validation loss at the selected epochs "
              "(`val loss`); branches first, over the learning-rate study's trainings, then each fusion head over the "
              "chosen branches. Test WA/UA are shown for every candidate, never used to choose. The heads' validation "
@@ -227,14 +227,14 @@ def main(argv=None) -> int:
         for r, res in found:
             rows.append({**r, "chosen": r["lr"] == chosen[model]})
             if a.summary and res is not None and r["lr"] == chosen[model]:
-                update_summary(res, a.summary)
+                update_summary(res, a.summary, written_by="scripts/diagnostics/stage_lr.py")
     # the engine's late fusion over each pair of branches: seconds per fold where their weights are
     # here (a branch kept without them is trained again)
     for protocol, f, u in rate_pairs(chosen) if not a.no_train else []:
         exp = pair_experiment("late", protocol, f, u)
         res = run_experiment(exp, feats, store=store, device=a.device, progress=False)
         if a.summary and exp.variant:  # the paper-rate late fusion's row is notebook 03's
-            update_summary(res, a.summary)
+            update_summary(res, a.summary, written_by="scripts/diagnostics/stage_lr.py")
     pairs = branch_pairs(feats, store, chosen, branch)
     df = pd.DataFrame(rows)
     out = Path(a.out)

@@ -1,7 +1,7 @@
 """Record `benchmarks/gpu_studies.sh` sessions: raw files into ``results/gpu/studies/``, a table of
 what they trained into ``results/tables/gpu_studies.md`` (the report includes it).
 
-    python -m scripts.gpu_studies_report SESSION_FOLDER [SESSION_FOLDER ...] [--out results]
+    python -m scripts.diagnostics.gpu_studies_report SESSION_FOLDER [SESSION_FOLDER ...] [--out results]
 
 Each SESSION_FOLDER is what one call of gpu_studies.sh wrote (env.txt, timings.txt, <n>_<study>.txt,
 runs.tgz). Sessions already recorded under ``results/gpu/studies/`` are kept, so the table covers

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """How much the fusion head's seed decides: heads retrained over the same pre-trained branches.
 
-    python -m scripts.head_seeds                          # AMSNet and concatenation, corpus and speaker standardisation
-    python -m scripts.head_seeds --seeds 0 1 2 --models amsnet --normalisations corpus
+    python -m scripts.diagnostics.head_seeds                          # AMSNet and concatenation, corpus and speaker standardisation
+    python -m scripts.diagnostics.head_seeds --seeds 0 1 2 --models amsnet --normalisations corpus
 
 AMSNet and concatenation differ only in their head (eq 12's weighted sum vs concatenation), and a
 head trains in seconds over frozen branches. For each `[paper]` fold this script loads the seed-0
@@ -41,7 +41,7 @@ KEYS = ["model", "normalisation", "fold", "head_seed"]
 
 def paper_folds(data_dir, threads: int):
     """EmoDB's features and ``[paper]`` folds as the engine makes them, torch set as for the engine's
-    CPU trainings (threads, deterministic algorithms). Shared with ``scripts/test_selection.py``."""
+    CPU trainings (threads, deterministic algorithms). Shared with ``scripts/diagnostics/test_selection.py``."""
     import torch
 
     torch.set_num_threads(threads)
@@ -123,7 +123,7 @@ def retrain_head(exp, feats, fold, head_seed: int, store: RunStore, cached: dict
 
 def markdown(df: pd.DataFrame) -> str:
     lines = ["# Fusion heads retrained with other seeds over the same branches (EmoDB, [paper] folds)", "",
-             "Written by `scripts/head_seeds.py` (see its docstring): each fold's seed-0 FRLM and URLM, frozen as in the "
+             "Written by `scripts/diagnostics/head_seeds.py` (see its docstring): each fold's seed-0 FRLM and URLM, frozen as in the "
              "paper's stage 2; only the head's initial weights and batch order change with the seed. Test WA/UA (%), "
              "mean over the 5 folds per head seed; then the mean, standard deviation and range of those 5-fold means "
              "over the seeds. Head seed 0 is the run store's head.", ""]
