@@ -69,6 +69,31 @@ LATE_AVERAGE_LABEL = "Late fusion, average w = 0.5 (beyond the paper)"
 _BEYOND_ABLATIONS = (("late", "", LATE_FUSION_LABEL), ("late", "w=0.5", LATE_AVERAGE_LABEL))
 
 
+#: Tables 2, 4 and 5's rows of the classic baselines (beyond the paper, issue #37;
+#: ``amsnet train --model compare-svm``): no network, so one row each, whatever the recipe.
+BASELINE_LABELS = {"compare-svm": "ComParE functionals + linear SVM (baseline, beyond the paper)",
+                   "egemaps-svm": "eGeMAPS functionals + linear SVM (baseline, beyond the paper)"}
+
+
+def _baseline_rows(summary, availability, corpus: str, protocols: Sequence[str], reported: Sequence[str]) -> list[dict]:
+    """One row per classic baseline of :data:`BASELINE_LABELS`: ours per protocol (their
+    ``summary.csv`` rows carry the recipe ``paper``, which means nothing for them), "not run" where
+    not measured; ``reported`` names the metrics whose reported and Δ cells say :data:`NOT_IN_PAPER`."""
+    rows = []
+    for model, label in BASELINE_LABELS.items():
+        row = {"model": label}
+        for metric in ("WA", "UA"):
+            if metric in reported:
+                row[f"{metric} reported [paper] (%)"] = NOT_IN_PAPER
+            for p in protocols:
+                tag = protocol_tag(p)
+                row[f"{metric} ours {tag} (%)"] = _ours(summary, availability, corpus, p, model, "", metric.lower())
+                if metric in reported:
+                    row[f"Δ{metric} {tag}"] = NOT_IN_PAPER
+        rows.append(row)
+    return rows
+
+
 #: Appended to a row's model label when the tuned training recipe produced it (docs/RECIPE.md).
 TUNED_SUFFIX = ", tuned recipe"
 
@@ -459,6 +484,9 @@ def comparison_table2(summary: pd.DataFrame | None, protocols: Sequence[str] = (
                         row[f"{metric} ours {tag} (%)"] = NOT_RERUN
                         row[f"Δ{metric} {tag}"] = NOT_RERUN
             rows.append(row)
+        if r.amsnet:  # what practitioners would use instead, measured on the same folds
+            rows += [{**b, "corpus": CORPUS_LABELS[r.corpus], "source": "measured here, not in the paper"}
+                     for b in _baseline_rows(summary, availability, r.corpus, protocols, ("WA", "UA"))]
     return pd.DataFrame(rows)
 
 
@@ -488,6 +516,7 @@ def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequenc
                     row[f"{metric} ours {tag} (%)"] = ours
                     row[f"Δ{metric} {tag}"] = NOT_IN_PAPER if reported is None else _diff(ours, reported)
             rows.append(row)
+    rows += _baseline_rows(summary, availability, corpus, protocols, ("WA", "UA"))
     return pd.DataFrame(rows)
 
 
