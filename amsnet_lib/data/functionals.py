@@ -8,11 +8,14 @@ The standard paralinguistics baseline summarises each utterance by one fixed vec
 - ``eGeMAPSv02``: the extended Geneva Minimalistic Acoustic Parameter Set v02 (Eyben et al. 2016,
   IEEE Trans. Affective Computing), 88 functionals.
 
-Both come from ``opensmile`` (opensmile-python, audEERING), a dependency of the project, through its
-own ``opensmile.FeatureSet`` names; no openSMILE configuration file is copied into this repository.
-openSMILE is distributed by audEERING under its research licence (free for private, research and
-educational use; commercial use needs a licence from audEERING): the same terms hold for the
-features computed here as for AMSNet's IS10 stream (:mod:`amsnet_lib.data.features`).
+Both come from ``opensmile`` (opensmile-python 2.x with openSMILE 3, audEERING), a dependency of the
+project, through its own ``opensmile.FeatureSet`` names; no openSMILE configuration file is copied into
+this repository. openSMILE is licensed under the audEERING Research License Agreement (the
+``LICENSE`` of the installed ``opensmile`` package): non-commercial use (teaching, academic research,
+personal experimentation) and research-like commercial evaluation; any use in a product, features
+extracted with it included, needs a commercial licence from audEERING, and publications are asked to
+cite openSMILE (Eyben, Wöllmer & Schuller 2010). The same terms hold for AMSNet's IS10 stream
+(:mod:`amsnet_lib.data.features`).
 
 Each file is computed once per (audio content, feature set, sample rate, library versions) and kept
 in the feature cache beside AMSNet's streams (:func:`amsnet_lib.data.features.cached_per_file`).
