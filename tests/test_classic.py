@@ -175,6 +175,9 @@ def test_a_baseline_flows_through_run_experiment_the_run_store_and_the_tables(tm
     assert row["WA ours [loso] (%)"] == s["wa"] and row["WA ours [paper] (%)"] == tables.NOT_RUN
     assert row["WA reported [paper] (%)"] == tables.NOT_IN_PAPER
     assert t5[t5["model"] == tables.BASELINE_LABELS["egemaps-svm"]]["UA ours [loso] (%)"].iloc[0] == tables.NOT_RUN
+    study = tables.study_table([res], "ablations", planned=[exp, _exp("loso", "egemaps-svm")])  # no network, no params
+    assert list(study["model"]) == ["compare-svm", "egemaps-svm"] and study["params"].isna().all()
+    assert list(study["trained on"]) == ["cpu", tables.NOT_RUN]
     t2 = tables.comparison_table2(summary, ["loso"])
     emodb = t2[t2["corpus"] == "EmoDB"]["model"].tolist()
     assert emodb[-3:] == ["AMSNet, tuned recipe", *tables.BASELINE_LABELS.values()]  # beside AMSNet's rows

@@ -20,7 +20,7 @@ import pandas as pd
 from . import paper
 from .. import studies
 from ..atomic import atomic_write_text, locked
-from ..config import RECIPES, ExperimentConfig
+from ..config import CLASSIC_MODELS, RECIPES, ExperimentConfig
 
 
 
@@ -296,11 +296,14 @@ def fusion_weight_table(result) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def parameter_count(config: ExperimentConfig, n_classes: int | None = None) -> int:
-    """Trainable and frozen parameters of ``config.model`` as built by :func:`build_model`."""
+def parameter_count(config: ExperimentConfig, n_classes: int | None = None) -> int | None:
+    """Trainable and frozen parameters of ``config.model`` as built by :func:`build_model`; None for a
+    classic baseline (an SVM's size is its support vectors, a number of the fitted fold, not of the model)."""
     from ..data.corpora import CLASSES
     from ..models import build_model, count_parameters
 
+    if config.model in CLASSIC_MODELS:
+        return None
     if n_classes is None:
         n_classes = len(CLASSES.get(config.corpus, CLASSES["emodb"]))
     model = build_model(config.model, n_classes, frlm=config.frlm, urlm=config.urlm, fusion=config.fusion, n_mels=config.features.n_mels)
