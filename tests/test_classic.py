@@ -211,6 +211,14 @@ def test_train_compare_svm_from_the_command_line_on_a_manifest(tmp_path, capsys)
     assert (row["model"], row["protocol"], row["n_folds"]) == ("compare-svm", "loso", 3)
     metrics = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("compare-svm-*/seed0/*/metrics.json")]
     assert len(metrics) == 3 and all(m["n_functionals"] == 6373 and m["svm_C"] > 0 for m in metrics)
+    # compare: the baselines' stored test predictions against each other, from the run store alone
+    assert cli.main([*args[:3], "--model", "egemaps-svm", *args[5:]]) == 0
+    capsys.readouterr()
+    common = ["--corpus", str(manifest), "--protocol", "loso", "--cache-dir", str(tmp_path / "cache"), "--run-dir",
+              str(tmp_path / "runs")]
+    assert cli.main(["compare", "compare-svm", "egemaps-svm", *common, "--resamples", "200"]) == 0
+    assert "compare-svm against egemaps-svm on mine, protocol loso" in capsys.readouterr().out
+    assert [d.name.split("-")[0] for d in (tmp_path / "cache").iterdir()] == ["functionals", "functionals"]
     assert cli.main(args + ["--recipe", "tuned", "--lr", "0.1"]) != 0  # a network's option: a clear error
     err = capsys.readouterr().err
     assert "--model compare-svm with --lr, --recipe" in err and "leave out the network's options" in err

@@ -322,7 +322,7 @@ def _cmd_compare(args) -> int:
         raise AmsnetError(None, f"compare got the models {args.models}", "name two or more different models, e.g. "
                                 "amsnet compare amsnet concat urlm (the first is compared with each other one)")
     _check_outputs(args, files={"--out": args.out})
-    feats = _load(args)
+    feats = _load(args, streams=False)  # reads finished runs only: the corpus table names them, no stream is needed
     corpus = feats.table.attrs.get("corpus", "custom")
     results = {}
     for model in args.models:
