@@ -222,3 +222,18 @@ def test_train_compare_svm_from_the_command_line_on_a_manifest(tmp_path, capsys)
     assert cli.main(args + ["--recipe", "tuned", "--lr", "0.1"]) != 0  # a network's option: a clear error
     err = capsys.readouterr().err
     assert "--model compare-svm with --lr, --recipe" in err and "leave out the network's options" in err
+
+
+def test_the_readme_headline_says_where_a_baseline_is_above_every_amsnet_row():
+    from scripts import update_docs
+
+    row = lambda protocol, model, wa, ua, recipe="paper": {"corpus": "emodb", "protocol": protocol, "recipe": recipe,  # noqa: E731
+                                                          "model": model, "variant": "", "wa": wa, "ua": ua}
+    summary = pd.DataFrame([row("paper", "amsnet", 81.0, 80.0), row("paper", "amsnet", 87.9, 87.4, "tuned"),
+                            row("loso", "amsnet", 73.6, 72.2, "tuned"), row("paper", "compare-svm", 86.9, 86.0),
+                            row("loso", "compare-svm", 80.1, 71.0), row("loso", "egemaps-svm", 65.9, 62.8)])
+    notes = update_docs.baseline_notes(summary, ["paper", "loso"])
+    assert len(notes) == 1 and notes[0].startswith("[loso]: the classic baseline ComParE functionals + linear SVM (80.10 / 71.00)")
+    assert "best WA: tuned recipe, 73.60" in notes[0]
+    assert "- " + notes[0] in update_docs.headline(summary, {"emodb": None})
+    assert update_docs.baseline_notes(summary[summary["model"] != "compare-svm"]) == []
