@@ -57,6 +57,11 @@ def test_baselines_are_models_and_leave_every_existing_run_key_alone():
         experiment("emodb", "compare-svm", "loso", recipe="tuned")
     with pytest.raises(ValueError, match="c_grid"):
         SVMConfig(c_grid=(0.0,))
+    # no network: the engine's units (Ray tasks) leave them to run_experiment, which fits them in process
+    from amsnet_lib.train.units import fusion_units, stage1_units
+
+    features, _ = _synthetic()
+    assert stage1_units([_exp("loso")], features.table) == [] == fusion_units([_exp("loso")], features.table)
 
 
 # --------------------------------------------------------------------------- functionals
