@@ -27,8 +27,8 @@ from amsnet_lib.report.paper import ABLATION_LABELS
 from amsnet_lib.studies import ENSEMBLE_MODELS
 from amsnet_lib.paths import REPO_ROOT
 from amsnet_lib.report.report import compact_table
-from amsnet_lib.report.tables import (NOT_AVAILABLE, NOT_RUN, ablation_table, ensemble_variant, markdown_table, protocol_notes,
-                               summary_row)
+from amsnet_lib.report.tables import (BASELINE_LABELS, NOT_AVAILABLE, NOT_RUN, ablation_table, ensemble_variant, markdown_table,
+                               protocol_notes, summary_row)
 
 START = "<!-- headline: written by scripts/update_docs.py (run_all.sh); do not edit by hand -->"
 END = "<!-- /headline -->"
@@ -46,11 +46,39 @@ def headline(summary: pd.DataFrame | None, availability: Mapping[str, str | None
              "mean over folds; 'not run' = not measured yet. All tables: [results/REPORT.md](results/REPORT.md).", "",
              markdown_table(t)]
     lines += [f"- {n}" for n in protocol_notes(protocols, "full")]
+    lines += [f"- {n}" for n in baseline_notes(summary, protocols)]
     shown = [f for f in FIGURES if f in set(figures)]
     if shown:
         lines.append("")
         lines += [f"![{Path(f).stem}](results/figures/{f})" for f in shown]
     return "\n".join(lines)
+
+
+def baseline_notes(summary: pd.DataFrame | None, protocols: Sequence[str] = ("paper", "loso")) -> list[str]:
+    """Where a classic baseline (``compare-svm``, ``egemaps-svm``) is above every AMSNet row of Table 5
+    under a protocol, in WA or UA (EmoDB): one line each, from the summary, so that the headline says so."""
+    out = []
+    for p in protocols:
+        ensemble = ensemble_variant(summary, "emodb", "amsnet", [p])
+        candidates = [("paper", "", "paper recipe"), ("tuned", "", "tuned recipe")]
+        if ensemble:
+            candidates.append(("tuned", ensemble, f"tuned recipe, {ensemble}"))
+        amsnet = []
+        for recipe, variant, label in candidates:
+            r = summary_row(summary, "emodb", p, "amsnet", variant, recipe)
+            if r is not None:
+                amsnet.append((label, float(r["wa"]), float(r["ua"])))
+        if not amsnet:
+            continue
+        best_wa, best_ua = max(amsnet, key=lambda x: x[1]), max(amsnet, key=lambda x: x[2])
+        for model, label in BASELINE_LABELS.items():
+            b = summary_row(summary, "emodb", p, model)
+            if b is None or not (float(b["wa"]) > best_wa[1] or float(b["ua"]) > best_ua[2]):
+                continue
+            out.append(f"[{p}]: the classic baseline {label.split(' (')[0]} ({float(b['wa']):.2f} / {float(b['ua']):.2f}) "
+                       f"is above every AMSNet row (best WA: {best_wa[0]}, {best_wa[1]:.2f}; best UA: {best_ua[0]}, "
+                       f"{best_ua[2]:.2f}).")
+    return out
 
 
 #: The rows of the key figures: (model, variant of the tuned / paper row), label.

@@ -30,7 +30,8 @@ SE_PARAMS = {(recipe, r): 1 for recipe in tables.RECIPES for r in studies.SE_RAT
 
 def test_table2_literature_rows_marked_and_ours_beside_paper():
     t = tables.comparison_table2(SUMMARY, ["paper", "loso"], AVAIL)
-    assert len(t) == len(paper.TABLE2) + sum(r.amsnet for r in paper.TABLE2)  # ours: the paper and the tuned recipe
+    # ours: the paper and the tuned recipe, and the two classic baselines after each AMSNet
+    assert len(t) == len(paper.TABLE2) + sum(r.amsnet for r in paper.TABLE2) * (1 + len(tables.BASELINE_LABELS))
     tuned = t[t["model"] == "AMSNet" + tables.TUNED_SUFFIX]
     assert len(tuned) == 2 and (tuned["WA ours [paper] (%)"].iloc[[0, 1]] != 80.00).all()
     lit = t[t["source"] == tables.REPORTED_NOT_RERUN]
@@ -82,12 +83,13 @@ def test_ablation_table_not_run_cells_and_protocol_columns():
     summary = pd.concat([summary, _summary([("emodb", "paper", "frlm", "", 5, 1, 85.00, 84.00, 1.0, 1.0, 1.0)]).assign(recipe="tuned")])
     t = tables.ablation_table(summary, "emodb", ["paper", "loso"], AVAIL)
     labels = [paper.ABLATION_LABELS[m] for m in studies.ABLATION_MODELS] + [tables.LATE_FUSION_LABEL, tables.LATE_AVERAGE_LABEL]
-    assert list(t["model"]) == [x for label in labels for x in (label, label + tables.TUNED_SUFFIX)]
+    baselines = list(tables.BASELINE_LABELS.values())  # one row each, whatever the recipe
+    assert list(t["model"]) == [x for label in labels for x in (label, label + tables.TUNED_SUFFIX)] + baselines
     tuned = t[t["model"] == "FRLM" + tables.TUNED_SUFFIX].iloc[0]  # its own row, never the paper recipe's
     assert tuned["WA ours [paper] (%)"] == 85.00 and tuned["ΔWA [paper]"] == pytest.approx(85.00 - 84.14)
     assert t[t["model"] == "AMSNet" + tables.TUNED_SUFFIX].iloc[0]["WA ours [paper] (%)"] == tables.NOT_RUN
     only_paper = tables.ablation_table(summary, "emodb", ["paper"], AVAIL, recipes=("paper",))
-    assert list(only_paper["model"]) == labels
+    assert list(only_paper["model"]) == labels + baselines
     late = t[t["model"] == tables.LATE_FUSION_LABEL].iloc[0]  # beyond the paper: ours only, no reported value or Δ
     assert late["WA ours [paper] (%)"] == 83.36 and late["UA ours [loso] (%)"] == tables.NOT_RUN
     assert t[t["model"] == tables.LATE_AVERAGE_LABEL].iloc[0]["WA ours [paper] (%)"] == 84.49
@@ -104,7 +106,7 @@ def test_ablation_table_not_run_cells_and_protocol_columns():
 def test_ablation_table_iemocap_unavailable():
     t = tables.ablation_table(SUMMARY, "iemocap", ["paper"], AVAIL)
     assert all(str(v).startswith(tables.NOT_AVAILABLE) for v in t["WA ours [paper] (%)"])
-    assert list(t["WA reported [paper] (%)"]) == [v for m in studies.ABLATION_MODELS for v in [paper.ABLATIONS["iemocap"][m][0]] * 2] + [tables.NOT_IN_PAPER] * 4
+    assert list(t["WA reported [paper] (%)"]) == [v for m in studies.ABLATION_MODELS for v in [paper.ABLATIONS["iemocap"][m][0]] * 2] + [tables.NOT_IN_PAPER] * 6
 
 
 def test_normalisation_table_pairs_corpus_and_speaker_rows_per_protocol():

@@ -27,9 +27,13 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
                         "corpus (no audio or openSMILE needed; the corpus options above are then ignored)")
 
 
-def _load(args):
+def _load(args, streams: bool = True):
     """The corpus' features (``--features`` bundle, or extracted); what the corpus skipped is
-    reported first, on stdout (stderr with ``--json``), for every command that reads a corpus."""
+    reported first, on stdout (stderr with ``--json``), for every command that reads a corpus.
+
+    ``streams=False``: the corpus table and labels without AMSNet's two streams (empty arrays), for
+    the classic baselines, which read their functionals from the audio
+    (:mod:`amsnet_lib.data.functionals`)."""
     from ..config import FeatureConfig
     from ..data.corpora import NAMED, load_corpus
     from ..data.features import Features, extract_features
@@ -47,6 +51,8 @@ def _load(args):
     if args.duration is not None:
         overrides["duration"] = args.duration
     config = FeatureConfig.for_corpus(corpus, **overrides)
+    if not streams:
+        return Features.without_streams(table, config)
     return extract_features(table, config, cache_dir=args.cache_dir, n_jobs=args.jobs)
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from . import paper
 from .. import studies
 from ..atomic import atomic_write_text, locked
-from ..config import RECIPES, ExperimentConfig
+from ..config import CLASSIC_MODELS, RECIPES, ExperimentConfig
 
 
 
@@ -70,6 +70,31 @@ LATE_AVERAGE_LABEL = "Late fusion, average w = 0.5 (beyond the paper)"
 
 
 _BEYOND_ABLATIONS = (("late", "", LATE_FUSION_LABEL), ("late", "w=0.5", LATE_AVERAGE_LABEL))
+
+
+#: Tables 2, 4 and 5's rows of the classic baselines (beyond the paper, issue #37;
+#: ``amsnet train --model compare-svm``): no network, so one row each, whatever the recipe.
+BASELINE_LABELS = {"compare-svm": "ComParE functionals + linear SVM (baseline, beyond the paper)",
+                   "egemaps-svm": "eGeMAPS functionals + linear SVM (baseline, beyond the paper)"}
+
+
+def _baseline_rows(summary, availability, corpus: str, protocols: Sequence[str], reported: Sequence[str]) -> list[dict]:
+    """One row per classic baseline of :data:`BASELINE_LABELS`: ours per protocol (their
+    ``summary.csv`` rows carry the recipe ``paper``, which means nothing for them), "not run" where
+    not measured; ``reported`` names the metrics whose reported and Δ cells say :data:`NOT_IN_PAPER`."""
+    rows = []
+    for model, label in BASELINE_LABELS.items():
+        row = {"model": label}
+        for metric in ("WA", "UA"):
+            if metric in reported:
+                row[f"{metric} reported [paper] (%)"] = NOT_IN_PAPER
+            for p in protocols:
+                tag = protocol_tag(p)
+                row[f"{metric} ours {tag} (%)"] = _ours(summary, availability, corpus, p, model, "", metric.lower())
+                if metric in reported:
+                    row[f"Δ{metric} {tag}"] = NOT_IN_PAPER
+        rows.append(row)
+    return rows
 
 
 #: Appended to a row's model label when the tuned training recipe produced it (docs/RECIPE.md).
@@ -275,11 +300,14 @@ def fusion_weight_table(result) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def parameter_count(config: ExperimentConfig, n_classes: int | None = None) -> int:
-    """Trainable and frozen parameters of ``config.model`` as built by :func:`build_model`."""
+def parameter_count(config: ExperimentConfig, n_classes: int | None = None) -> int | None:
+    """Trainable and frozen parameters of ``config.model`` as built by :func:`build_model`; None for a
+    classic baseline (an SVM's size is its support vectors, a number of the fitted fold, not of the model)."""
     from ..data.corpora import CLASSES
     from ..models import build_model, count_parameters
 
+    if config.model in CLASSIC_MODELS:
+        return None
     if n_classes is None:
         n_classes = len(CLASSES.get(config.corpus, CLASSES["emodb"]))
     model = build_model(config.model, n_classes, frlm=config.frlm, urlm=config.urlm, fusion=config.fusion, n_mels=config.features.n_mels)
@@ -463,6 +491,9 @@ def comparison_table2(summary: pd.DataFrame | None, protocols: Sequence[str] = (
                         row[f"{metric} ours {tag} (%)"] = NOT_RERUN
                         row[f"Δ{metric} {tag}"] = NOT_RERUN
             rows.append(row)
+        if r.amsnet:  # what practitioners would use instead, measured on the same folds
+            rows += [{**b, "corpus": CORPUS_LABELS[r.corpus], "source": "measured here, not in the paper"}
+                     for b in _baseline_rows(summary, availability, r.corpus, protocols, ("WA", "UA"))]
     return pd.DataFrame(rows)
 
 
@@ -492,6 +523,7 @@ def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequenc
                     row[f"{metric} ours {tag} (%)"] = ours
                     row[f"Δ{metric} {tag}"] = NOT_IN_PAPER if reported is None else _diff(ours, reported)
             rows.append(row)
+    rows += _baseline_rows(summary, availability, corpus, protocols, ("WA", "UA"))
     return pd.DataFrame(rows)
 
 

@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import pandas as pd
 
-from ..config import ExperimentConfig
+from ..config import CLASSIC_MODELS, ExperimentConfig
 from ..data.features import Features
 from ..data.protocols import Fold, make_folds
 from .runstore import BRANCHES, RunStore, _stage1_done, branch_key, fusion_dirs, n_utterances
@@ -77,6 +77,8 @@ def stage1_units(exps, table: pd.DataFrame, store: RunStore | None = None) -> li
     """
     units: dict[tuple, Stage1Unit] = {}
     for exp in exps:
+        if exp.model in CLASSIC_MODELS:  # no network: run_experiment fits them in seconds, in process
+            continue
         fusion = exp.model not in SINGLE_STAGE
         keys = {kind: branch_key(kind, exp, n_utterances(table, exp)) for kind in (BRANCHES if fusion else (exp.model,))}
         for seed, fold in _seed_folds(exp, table):
@@ -143,7 +145,7 @@ def fusion_units(exps, table: pd.DataFrame, store: RunStore | None = None) -> li
     paths = store if store is not None else RunStore(".")  # without one, only to name each head (its identity)
     units: dict[Path, FusionUnit] = {}
     for exp in exps:
-        if exp.model in SINGLE_STAGE:
+        if exp.model in SINGLE_STAGE or exp.model in CLASSIC_MODELS:
             continue
         for seed, fold in _seed_folds(exp, table):
             d = fusion_dirs(exp, n_utterances(table, exp), seed, fold.name, paths)[0]
