@@ -318,3 +318,23 @@ def test_pretrain_seeds_trains_only_those_seeds_and_later_runs_add_the_rest(tmp_
     assert cli.main(base) == 0  # every seed of the study: seed 1 is not trained again
     seeds = {p.parent.parent.name for p in (tmp_path / "runs").glob("*-*/seed*/fold*/metrics.json")}
     assert seeds == {"seed0", "seed1", "seed2"} and "were finished already" in capsys.readouterr().out
+
+
+def test_help_shows_every_default():
+    """docs/CLI.md says `--help` prints every default; --model, --protocol, --recipe, --profile,
+    --seeds, --split-seed, --format, --trials and others once had none (issue #39)."""
+    import argparse
+
+    from amsnet_lib.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, p in sub.choices.items():
+        formatter = p._get_formatter()
+        for action in p._actions:
+            if not action.option_strings or action.default in (None, False, argparse.SUPPRESS):
+                continue
+            if "default" not in formatter._get_help_string(action).lower():
+                missing.append(f"{name} {action.option_strings[0]}")
+    assert not missing, missing
+    assert "(default: paper)" in sub.choices["train"].format_help().replace("\n", " ")
