@@ -338,3 +338,19 @@ def test_help_shows_every_default():
                 missing.append(f"{name} {action.option_strings[0]}")
     assert not missing, missing
     assert "(default: paper)" in sub.choices["train"].format_help().replace("\n", " ")
+
+
+def test_fit_takes_every_configuration_option_of_train():
+    """README: `amsnet train ... --recipe tuned` then `amsnet fit` with the same options gives that
+    configuration on all the data; fit must accept every option of train that configures the model
+    or its training (not the folds, seeds or reporting, which fitting on everything has none of)."""
+    import argparse
+
+    from amsnet_lib.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    dests = {name: {a.dest for a in p._actions} for name, p in sub.choices.items()}
+    not_configuration = {"protocol", "split_file", "folds", "split_seed", "seeds", "summary", "finished_only", "fold",
+                         "workers", "ensemble", "ray_address", "serial", "normalisation"}
+    assert dests["train"] - not_configuration <= dests["fit"], dests["train"] - not_configuration - dests["fit"]
+    assert {"recipe", "model", "profile", "augment", "epochs", "lr"} <= dests["fit"]
