@@ -4,6 +4,8 @@
 #
 #   ./run_all.sh                      profile full (the paper's settings) on EmoDB -> results/
 #   ./run_all.sh --quick              profile quick (CI smoke test)          -> .cache/results-quick/
+#   ./run_all.sh --full               profile full (the default; after --quick, switches back)
+#   ./run_all.sh --verbose, -v        show each notebook's cell output as it runs (papermill --log-output)
 #   ./run_all.sh --iemocap DIR        also IEMOCAP (IEMOCAP_full_release); without it its cells say
 #                                     "not run: corpus not available"
 #   ./run_all.sh --emodb DIR          EmoDB folder (default: $AMSNET_EMODB_DIR, else ./data/emodb,
@@ -16,7 +18,7 @@
 #   ./run_all.sh --skip-studies learning_rate,optimizer_batch   leave out studies (the default studies
 #                                     of the registry amsnet_lib.studies.STUDIES: notebook 04's
 #                                     hyper-parameter studies, notebook 03's studies beyond the paper)
-#   ./run_all.sh --no-loso            skip the leave-one-speaker-out runs of 02 and 03
+#   ./run_all.sh --no-loso            skip every leave-one-speaker-out experiment (02, 03 and the studies)
 #   ./run_all.sh --device cuda        training device (default: CUDA when present, else CPU)
 #   ./run_all.sh --jobs N             full profile: first train every fold of the suite (branches,
 #                                     then fusion heads) as Ray tasks on a local Ray of N CPUs
@@ -82,7 +84,8 @@ venv="$("$root/scripts/setup_env.sh")"
 py="$venv/bin/python"
 export MPLBACKEND=Agg PYTHONHASHSEED=0 AMSNET_PROFILE="$profile"
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
-# glibc keeps big freed tensors for reuse instead of unmapping them (FRLM trains ~2x faster):
+# glibc keeps big freed tensors for reuse instead of unmapping them (FRLM trains faster:
+# results/benchmarks_allocator.txt):
 # see amsnet_lib/_runtime.py.
 eval "$("$py" -m amsnet_lib._runtime)"
 # The quick profile's tiny networks run several times faster on one intra-op thread (two threads

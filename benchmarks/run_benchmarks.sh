@@ -6,7 +6,8 @@
 # plus feature-extraction real-time factors and training throughput per stage.
 # Uses the shipped checkpoint when it exists, else a randomly initialised full-size AMSNet.
 # Takes about 5-10 minutes on 2 cores. Extra arguments go to bench_inference.py
-# (e.g. --checkpoint F --runs 50). Set SKIP_TRAINING=1 to skip the training benchmarks, SKIP_FEATURES=1 the
+# (e.g. --checkpoint F --runs 50). BENCH_INSTALL=1 also measures the inference install against the
+# full one (bench_install.py; results/benchmarks_install.json). Set SKIP_TRAINING=1 to skip the training benchmarks, SKIP_FEATURES=1 the
 # cold/warm extraction of the whole corpus.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,6 +43,11 @@ if [ "${SKIP_TRAINING:-0}" != "1" ]; then
     extra+=(--allocator results/benchmarks_allocator.txt --peephole results/benchmarks_peephole.txt
             --parallel results/benchmarks_parallel.txt --ray results/benchmarks_ray.txt)
 fi
+if [ "${BENCH_INSTALL:-0}" = "1" ]; then  # two fresh venvs (inference install, full install): ~10 minutes
+    "$venv/bin/python" -m benchmarks.bench_install --light "${TMPDIR:-/tmp}/amsnet-venv-light" \
+        --full "${TMPDIR:-/tmp}/amsnet-venv-full" --json results/benchmarks_install.json
+fi
+[ -f results/benchmarks_install.json ] && extra+=(--install results/benchmarks_install.json)
 "$venv/bin/python" -m benchmarks.bench_inference report --inference results/benchmarks_inference.json "${training[@]}" \
     "${extra[@]}" --out results/benchmarks.md > /dev/null
 echo "wrote results/benchmarks.md" >&2

@@ -131,3 +131,26 @@ def test_a_gpu_studies_session_whose_tarball_came_back_split_is_recorded_whole(t
     gpu_studies_report.record(src, dst)
     assert (dst / "runs.tgz").read_bytes() == blob and not list(dst.glob("runs.tgz.part-*"))
     assert "| urlm-abc | urlm | adamw |" in gpu_studies_report.table(tmp_path / "studies")
+
+
+def test_headline_compares_loso_with_our_own_paper_protocol_figure_not_the_papers():
+    """Issue #39: the "Δ [loso]" column subtracted the paper's speaker-dependent figure from a
+    leave-one-speaker-out result (two tasks); the headline shows our own LOSO gap instead, and
+    rows beyond the paper say so in the row."""
+    import pandas as pd
+
+    summary = pd.read_csv(ROOT / "results" / "tables" / "summary.csv", keep_default_na=False)
+    block = update_docs.block_from_results(ROOT / "results")
+    header = next(line for line in block.splitlines() if line.startswith("| model"))
+    assert "Δ WA / UA [loso]" not in header and "LOSO gap" in header
+    row = next(line for line in block.splitlines() if line.startswith("| AMSNet |"))
+    paper = summary[(summary.corpus == "emodb") & (summary.model == "amsnet") & (summary.variant == "")
+                    & (summary.recipe == "paper")]
+    p = paper[paper.protocol == "paper"].iloc[0]
+    l = paper[paper.protocol == "loso"].iloc[0]
+    assert row.rstrip(" |").endswith(f"{float(l.wa) - float(p.wa):+.2f} / {float(l.ua) - float(p.ua):+.2f}")
+    for line in block.splitlines():
+        if line.startswith("| ") and ("tuned recipe" in line or "ensemble" in line):
+            assert "beyond the paper" in line, line
+        if "ensemble of" in line:
+            assert "networks vs the paper's 1" in line, line

@@ -9,6 +9,18 @@ from pathlib import Path
 from ..config import FeatureConfig
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """``--help`` shows every option's default: "(default: X)" is added where the help does not name it
+    already (options without a value, and those whose absence means "not given", have none to show)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (not action.option_strings or action.default in (None, False, argparse.SUPPRESS)
+                or "default" in text.lower()):
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
 def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="emodb", help="emodb, iemocap, ravdess, or a CSV manifest / folder-per-label of your own corpus")
     p.add_argument("--data-dir", default=None, help="corpus directory (default: $AMSNET_EMODB_DIR / $AMSNET_IEMOCAP_DIR / "

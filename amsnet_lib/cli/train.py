@@ -570,7 +570,8 @@ def _add_training_commands(sub) -> None:
                    help="studies to include besides the ablations: 'all' (the default studies: "
                         f"{', '.join(studies.default_studies())}) or a comma-separated subset of "
                         f"{', '.join(n for n in studies.STUDIES if n != 'ablations')} ('' for none)")
-    p.add_argument("--no-loso", action="store_true", help="leave out the speaker-independent ablations")
+    p.add_argument("--no-loso", action="store_true",
+                   help="leave out every leave-one-speaker-out experiment (ablations and studies alike)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
                    help="only these training seeds of every experiment (default: each experiment's own); the other "
                         "seeds' folds can be trained later, nothing is trained twice")
