@@ -11,7 +11,7 @@ default shipped model (``Recognizer()``: the ONNX file without torch, the checkp
 of ``amsnet predict`` on one 3-s file (a new process: interpreter, imports, model load, features,
 model). Each time is the median of ``--runs`` fresh processes.
 
-    python benchmarks/bench_install.py --light /tmp/venv-light --full /tmp/venv-full --json results/benchmarks_install.json
+    python -m benchmarks.bench_install --light /tmp/venv-light --full /tmp/venv-full --json results/benchmarks_install.json
 
 ``bench_inference.py report --install results/benchmarks_install.json`` puts the figures into
 results/benchmarks.md. Nothing here is asserted: the figures are printed and written.
