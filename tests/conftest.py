@@ -1,6 +1,7 @@
 """Shared fixtures: synthetic audio files and the location of the real EmoDB copy."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,7 @@ def emodb_dir() -> Path:
     if found is None:
         pytest.skip("EmoDB not available (set AMSNET_EMODB_DIR, or let ./run_all.sh download it to ./data/emodb)")
     return found
+
 
 @pytest.fixture(scope="session")
 def ravdess_dir() -> Path:

@@ -265,7 +265,7 @@ def export_onnx(checkpoint, out: str | os.PathLike, *, check: bool = True, atol:
     Returns:
         The written path. Graph and metadata: :mod:`amsnet_lib.serve.onnx_model`.
     """
-    with _threads(num_threads):
+    with inference_threads(num_threads):
         return _export_onnx(checkpoint, Path(out), check, atol, card)
 
 

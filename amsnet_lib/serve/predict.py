@@ -276,7 +276,7 @@ class Recognizer:
         if not normalised:
             frames, mask, spec = self.normalise(frames, mask, spec)
         if self.runtime == "onnxruntime":
-            with _threads(self.num_threads):
+            with inference_threads(self.num_threads):
                 logits, alpha = self.model(frames, mask, spec)
             e = np.exp(logits - logits.max(axis=-1, keepdims=True))
             return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32), alpha.astype(np.float32)
