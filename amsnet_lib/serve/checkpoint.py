@@ -421,6 +421,7 @@ def _check_values(model: torch.nn.Module, norm: Normaliser, exp: ExperimentConfi
     standard deviation positive, every weight finite, and one utterance of the training
     statistics' own mean (standardised zeros, all frames valid) must give finite probabilities.
     """
+    torch = require_torch(path)
     for k in ("frames_mean", "frames_std", "spec_mean", "spec_std"):
         v = np.asarray(getattr(norm, k))
         bad = np.flatnonzero(~np.isfinite(v))
