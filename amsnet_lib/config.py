@@ -65,6 +65,22 @@ class FeatureConfig:
     max_frames: int | None = None
     trim_db: float | None = field(default=None, metadata={"omit_default": True})
 
+    def __post_init__(self):
+        # A zero or NaN duration, or no mel band, gave zero-size features that were cached and
+        # trained on without a word (issue 41): refused here, whoever builds the configuration.
+        import math
+        import numbers
+
+        if not (isinstance(self.duration, numbers.Real) and math.isfinite(self.duration) and self.duration > 0):
+            raise ValueError(f"FeatureConfig.duration must be a positive number of seconds, got {self.duration!r}")
+        for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"FeatureConfig.{name} must be a whole number of at least 1, got {value!r}")
+        if self.max_frames is not None and (isinstance(self.max_frames, bool) or not isinstance(self.max_frames, numbers.Integral)
+                                            or self.max_frames < 1):
+            raise ValueError(f"FeatureConfig.max_frames must be None or at least 1, got {self.max_frames!r}")
+
     @property
     def q(self) -> int:
         """Number of frame-level time steps."""

@@ -528,7 +528,7 @@ def test_bad_audio_in_custom_corpus_is_skipped_or_raises(tmp_path):
 
 def test_empty_folder(tmp_path):
     _mkdir(tmp_path / "corpus" / "happy")
-    with pytest.raises(CorpusError, match="no label sub-folders with .wav or .flac"):
+    with pytest.raises(CorpusError, match=r"no label sub-folders with audio files \(\.wav, \.flac, "):
         load_corpus(tmp_path / "corpus")
 
 

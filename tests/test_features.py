@@ -116,10 +116,15 @@ def test_extract_features_reports_silent_audio(tmp_path):
 
 
 def test_extract_features_names_a_missing_file(tmp_path):
-    table = _table(tmp_path, [("a", 0.5, 16000)])
+    table = _table(tmp_path, [("a", 0.5, 16000), ("b", 0.5, 16000)])
     os.remove(table.loc[0, "path"])
     with pytest.raises(AudioError, match="u0.wav"):
-        extract_features(table, FeatureConfig(duration=0.5), cache_dir=tmp_path / "c", n_jobs=1, progress=False)
+        extract_features(table, FeatureConfig(duration=0.5), cache_dir=tmp_path / "c", n_jobs=1, progress=False,
+                         skip_bad=False)
+    # by default it is left out and listed, as the corpus loader leaves out what it cannot use (issue 41)
+    f = extract_features(table, FeatureConfig(duration=0.5), cache_dir=tmp_path / "c", n_jobs=1, progress=False)
+    assert list(f.table["path"]) == [table.loc[1, "path"]] and len(f) == 1
+    assert [(p, r) for p, r in f.table.attrs["skipped"]] == [(table.loc[0, "path"], "file does not exist")]
 
 
 def test_normaliser_is_fitted_on_training_data_only(tmp_path):

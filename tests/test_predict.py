@@ -76,7 +76,7 @@ def test_collect_inputs_reports_empty_folders_and_bad_manifests(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "m.csv").write_text("file,label\na.wav,x\n")
     got = dict(collect_inputs([tmp_path / "empty", tmp_path / "m.csv", tmp_path / "missing.wav"]))
-    assert "no .wav or .flac" in got[str(tmp_path / "empty")]
+    assert "holds no audio files" in got[str(tmp_path / "empty")] and ".wav, .flac, .ogg" in got[str(tmp_path / "empty")]
     assert "no `path` column" in got[str(tmp_path / "m.csv")]
     assert got[str(tmp_path / "missing.wav")] == ""  # its error comes from loading it
 

@@ -1,9 +1,20 @@
 """Command line: ``amsnet features | train | compare | fit | pretrain | search`` (:mod:`.train`) and
-``amsnet predict | evaluate | stream | export`` (:mod:`.serve`)."""
+``amsnet predict | evaluate | stream | export`` (:mod:`.serve`).
+
+Exit status: 0 done, 1 nothing could be done (e.g. no file predicted), 2 an error (the message
+names the file and the fix), 130 interrupted (Ctrl-C: every command stops, and every output is
+written whole or not at all), 141 the reader of standard output went away (``| head``).
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+#: Exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
+#: Exit status when standard output's reader has gone (128 + SIGPIPE, as for a command killed by it).
+EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -11,7 +22,27 @@ def main(argv: list[str] | None = None) -> int:
         from .._runtime import reexec_with_allocator_settings
 
         reexec_with_allocator_settings("amsnet_lib.cli", sys.argv[1:])
-    args = build_parser().parse_args(argv)
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C): stopped; every file is written whole or not at all", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `amsnet predict ... | head -1`: the reader is gone, so stop as quietly as a command killed by
+        # SIGPIPE; stdout goes to /dev/null so that the interpreter's last flush cannot fail again
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):  # pragma: no cover - stdout without a file descriptor
+            pass
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: list[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage error (a value out of range): its status, returned
+        return stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 2
     from ..errors import AmsnetError
 
     try:

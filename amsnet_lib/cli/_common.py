@@ -7,6 +7,45 @@ import sys
 from pathlib import Path
 
 from ..config import FeatureConfig
+from ..data.audio import MIN_DURATION
+
+
+def _number(kind: type, low: float, high: float | None = None, *, above: bool = False):
+    """An argparse ``type`` for a number in a range, checked at parse time (issue 41).
+
+    ``kind`` is ``int`` or ``float``; ``low`` is the smallest value (``above``: values must
+    exceed it), ``high`` the largest (``None``: no bound). NaN, infinities and values out of range
+    are refused with argparse's usage error (exit 2) naming the option's range, so a bad value
+    never reaches the work (``--hop 0`` was a traceback after the model loaded).
+    """
+    import math
+
+    shown = f"{'above' if above else 'at least'} {low:g}" + (f" and at most {high:g}" if high is not None else "")
+    noun = "a whole number" if kind is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: give a finite number {shown}")
+        if (value <= low if above else value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range: give {noun} {shown}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its message
+    return parse
+
+
+#: The longest utterance, stream window or hop the command line takes, in seconds: beyond it a
+#: window's buffers (and the features of an utterance) no longer fit a small machine's memory
+#: (``--window 1e7`` was a MemoryError), and no model here is trained on more than seconds.
+MAX_SECONDS = 600.0
+#: Mel bands: with the paper's 800-point STFT at 16 kHz, over ~300 bands some come out empty.
+MAX_MELS = 256
+#: The largest seed: numpy's generators take seeds below 2**32.
+MAX_SEED = 2**32 - 1
 
 
 class DefaultsFormatter(argparse.HelpFormatter):
@@ -30,18 +69,19 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
                    help="name of a manifest or folder corpus in tables, summaries and run names (default: the "
                         "manifest's file name without .csv, or the folder's name)")
     p.add_argument("--cache-dir", default=None, help="feature cache (default: $AMSNET_CACHE_DIR or ./.cache/features)")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes for feature extraction (default: all cores)")
-    p.add_argument("--duration", type=float, default=None, help="fixed utterance length in seconds (default: "
+    p.add_argument("--jobs", type=_number(int, 1), default=None, help="worker processes for feature extraction (default: all cores)")
+    p.add_argument("--duration", type=_number(float, MIN_DURATION, MAX_SECONDS), default=None, help="fixed utterance length in seconds (default: "
                         f"{FeatureConfig.for_corpus('emodb').duration:g} EmoDB, {FeatureConfig.for_corpus('iemocap').duration:g} IEMOCAP)")
-    p.add_argument("--n-mels", type=int, default=FeatureConfig.n_mels, help="mel bands of the spectrogram (default: %(default)s)")
+    p.add_argument("--n-mels", type=_number(int, 1, MAX_MELS), default=FeatureConfig.n_mels, help="mel bands of the spectrogram (default: %(default)s)")
     p.add_argument("--features", default=None, metavar="FILE",
                    help="read both feature streams from a bundle written by `amsnet features --save` instead of the "
                         "corpus (no audio or openSMILE needed; the corpus options above are then ignored)")
 
 
 def _load(args, streams: bool = True):
-    """The corpus' features (``--features`` bundle, or extracted); what the corpus skipped is
-    reported first, on stdout (stderr with ``--json``), for every command that reads a corpus.
+    """The corpus' features (``--features`` bundle, or extracted); what the corpus skipped (the
+    loader, and extraction: files unusable only once decoded) is reported, on stdout (stderr with
+    ``--json``), for every command that reads a corpus.
 
     ``streams=False``: the corpus table and labels without AMSNet's two streams (empty arrays), for
     the classic baselines, which read their functionals from the audio
@@ -57,36 +97,47 @@ def _load(args, streams: bool = True):
         return feats
     named = {"name": args.name} if getattr(args, "name", None) and args.corpus.lower() not in NAMED else {}
     table = load_corpus(args.corpus, data_dir=args.data_dir, download=False if args.no_download else "auto", **named)
-    _report_skipped(table, out)
     corpus = table.attrs.get("corpus", "custom")
     overrides = {"n_mels": args.n_mels}
     if args.duration is not None:
         overrides["duration"] = args.duration
     config = FeatureConfig.for_corpus(corpus, **overrides)
     if not streams:
+        _report_skipped(table, out)
         return Features.without_streams(table, config)
-    return extract_features(table, config, cache_dir=args.cache_dir, n_jobs=args.jobs)
+    feats = extract_features(table, config, cache_dir=args.cache_dir, n_jobs=args.jobs)
+    _report_skipped(feats.table, out)
+    return feats
 
 
 def _report_skipped(table, out, when: str = "") -> None:
     """Print the files the corpus loader left out (``table.attrs["skipped"]``) with their reasons,
-    grouped by reason as every list of problem files is (:func:`amsnet_lib.errors.problem_lines`)."""
-    from ..errors import problem_lines
-
+    grouped by reason as every list of problem files is (:func:`_list_reasons`)."""
     skipped = [(str(p), str(r)) for p, r in table.attrs.get("skipped") or []]
     if not skipped:
         return
     total = len(table) + len(skipped)
     print(f"skipped {len(skipped)} of {total} files{f' {when}' if when else ''} (not used):", file=out)
-    for line in problem_lines(skipped):
+    _list_reasons(skipped, out)
+
+
+def _list_reasons(items, out) -> None:
+    """``(path, reason)`` pairs, grouped by reason as every list of problem files is
+    (:func:`amsnet_lib.errors.problem_lines`), one line each."""
+    from ..errors import problem_lines
+
+    for line in problem_lines(items):
         print(f"  {line}", file=out)
 
 
-def _check_outputs(args, *, run_store: bool = False, files: dict | None = None) -> None:
+def _check_outputs(args, *, run_store: bool = False, files: dict | None = None, inputs=()) -> None:
     """Every location the command will write, checked before any work starts (creating missing
     folders): a folder that cannot be written is an error naming it and the fix, not a traceback
-    after the training. ``files``: ``{what: path}`` of the files to write (``None``: not written)."""
-    from ..atomic import check_writable
+    after the training. ``files``: ``{what: path}`` of the files to write (``None``: not written).
+    No file written may be one the command reads (:func:`amsnet_lib.atomic.check_distinct`): the
+    inputs its options name (manifest, ``--features``, ``--split-file``, checkpoint) and ``inputs``
+    (``(what, path)`` pairs, e.g. a corpus's audio files)."""
+    from ..atomic import check_distinct, check_writable
 
     if run_store:
         from ..paths import default_run_dir
@@ -96,6 +147,18 @@ def _check_outputs(args, *, run_store: bool = False, files: dict | None = None) 
     for what, path in (files or {}).items():
         if path:
             check_writable(path, what, f"give {what} a file name in a folder you can write")
+    check_distinct((files or {}).items(), [*_named_inputs(args), *inputs])
+
+
+def _named_inputs(args) -> list[tuple[str, str]]:
+    """``(what, path)`` of the files a command's options name as inputs."""
+    named = []
+    for attr, what in (("corpus", "corpus manifest"), ("features", "--features bundle"), ("split_file", "--split-file"),
+                       ("checkpoint", "checkpoint")):
+        value = getattr(args, attr, None)
+        if isinstance(value, str) and value and value.lower() not in ("emodb", "iemocap"):
+            named.append((what, value))
+    return named
 
 
 # --------------------------------------------------------------------------- full lists of warnings and left-out items (features, evaluate)
@@ -142,3 +205,26 @@ def _report_dir(args) -> Path:
 def _corpus_name(corpus) -> str:
     """A corpus's name for files and labels: ``emodb``/``iemocap``, else the manifest's or folder's name."""
     return Path(str(corpus)).stem or "corpus"
+
+
+def _dumps(obj, **kwargs) -> str:
+    """``json.dumps`` that always writes valid JSON: NaN and infinities become ``null``.
+
+    Python's default writes a bare ``NaN``, which JSON has no word for: ``jq`` and other parsers
+    refuse the whole document (a model with NaN outputs made ``predict --format json`` unreadable).
+    """
+    import json
+    import math
+
+    def finite(o):
+        if isinstance(o, float):
+            return o if math.isfinite(o) else None
+        if isinstance(o, dict):
+            return {k: finite(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [finite(v) for v in o]
+        if hasattr(o, "item") and getattr(o, "ndim", None) == 0:  # numpy scalars
+            return finite(o.item())
+        return o
+
+    return json.dumps(finite(obj), allow_nan=False, **kwargs)

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from ._common import _check_outputs, _corpus_name, _report_dir, _report_grouped
+from ._common import MAX_SECONDS, _check_outputs, _corpus_name, _dumps, _number, _report_dir, _report_grouped
+from ..data.audio import MIN_DURATION
+
+
+#: The shortest hop of ``stream``: one 10 ms frame of the IS10 features (a hop below one sample
+#: was a traceback; every hop is a whole model evaluation, so shorter ones only fall behind).
+MIN_HOP = 0.01
 
 
 def _fmt_prob(v) -> str:
@@ -74,7 +79,7 @@ def _cmd_predict(args) -> int:
                 "warnings": [w for w in r["warnings"].split("; ") if w],
                 "error": r["error"] or None,
             })
-        print(json.dumps(out, indent=1))
+        print(_dumps(out, indent=1))
     else:
         show = df[ok]
         if len(show):
@@ -88,6 +93,12 @@ def _cmd_predict(args) -> int:
             print(f"warning: {r.path}: {r.warnings}")
         print(f"{int(ok.sum())} of {len(df)} files predicted with {rec.info.path}")
     _print_adapt(df.attrs.get("adapt"))
+    passed = df.attrs.get("skipped") or []
+    if passed:
+        from ._common import _list_reasons
+
+        print(f"folder scans passed over {len(passed)} file(s) not named as audio:", file=sys.stderr)
+        _list_reasons(passed, sys.stderr)
     if (~ok).any():
         print(f"{int((~ok).sum())} file(s) failed:", file=sys.stderr)
         for r in df[~ok].itertuples():
@@ -96,7 +107,9 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from ..serve.predict import Recognizer, evaluate
+    from ..atomic import check_distinct
+    from ..data.corpora import load_corpus
+    from ..serve.predict import SHIPPED_CHECKPOINT, Recognizer, evaluate
 
     label_map = {}
     for pair in args.label_map or []:
@@ -105,10 +118,20 @@ def _cmd_evaluate(args) -> int:
             print(f"error: --label-map {pair!r}: write CORPUS_LABEL=MODEL_CLASS, e.g. ang=anger", file=sys.stderr)
             return 2
         label_map[label] = cls
-    _check_outputs(args, files={"--out": args.out, "--figure": args.figure})
+    report = args.left_out or (Path(args.out).with_suffix(".left_out.csv") if args.out else
+                               _report_dir(args) / f"evaluate_{_corpus_name(args.corpus)}_left_out.csv")
+    outputs = {"--out": args.out, "--figure": args.figure, "--left-out" if args.left_out else "left-out list": report}
+    checkpoint = ("checkpoint", args.checkpoint or SHIPPED_CHECKPOINT)
+    _check_outputs(args, files=outputs, inputs=[checkpoint])
+    try:  # the corpus first: no output may be one of its audio files either, before any prediction
+        table = load_corpus(args.corpus, data_dir=args.data_dir)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    check_distinct(outputs.items(), [checkpoint, *(("audio file of the corpus", p) for p in table["path"])])
     rec = Recognizer(args.checkpoint)
     try:
-        ev = evaluate(args.corpus, rec, data_dir=args.data_dir, label_map=label_map, include_training=args.include_training,
+        ev = evaluate(table, rec, label_map=label_map, include_training=args.include_training,
                       batch_size=args.batch_size, progress=(not args.quiet) and sys.stderr.isatty(), adapt=args.adapt,
                       speakers=args.speaker)
     except ValueError as error:
@@ -144,8 +167,6 @@ def _cmd_evaluate(args) -> int:
     print("recall (%): " + ", ".join(f"{c} {r:.2f}" for c, r in ev.recall.items()))
     print("confusion (rows: true, columns: predicted):")
     print(ev.confusion.loc[list(ev.recall)].to_string())
-    report = args.left_out or (Path(args.out).with_suffix(".left_out.csv") if args.out else
-                               _report_dir(args) / f"evaluate_{_corpus_name(args.corpus)}_left_out.csv")
     _report_grouped(ev.left_out, "utterance(s) left out", report)
     return 0
 
@@ -171,7 +192,7 @@ def _cmd_stream(args) -> int:
     if sr.adapt != "none":
         print(f"adaptation: --adapt {sr.adapt}, running statistics of the stream; the first {sr.warmup_seconds:g} s "
               "(warm-up) use the training statistics", file=sys.stderr, flush=True)
-    told = False
+    told, interrupted = False, False
     try:
         for p in predictions:
             if p.adapted and not told:
@@ -179,17 +200,22 @@ def _cmd_stream(args) -> int:
                 print(f"adaptation: on from the window {p.start:.2f}-{p.end:.2f} s (warm-up of {sr.warmup_seconds:g} s done)",
                       file=sys.stderr, flush=True)
             if args.format == "jsonl":
-                print(json.dumps(p.to_dict()), flush=True)
+                print(_dumps(p.to_dict()), flush=True)
             else:
                 alpha = "" if p.alpha_frlm != p.alpha_frlm else f"  alpha frlm {p.alpha_frlm:.2f} urlm {p.alpha_urlm:.2f}"
                 probs = " ".join(f"{c[:4]} {p.probabilities[c]:.2f}" for c in classes)
                 warn = f"  [{', '.join(p.warnings)}]" if p.warnings else ""
                 print(f"{p.start:8.2f}-{p.end:8.2f} s  {p.label:<10} {probs}{alpha}  {p.latency_ms:6.1f} ms{warn}", flush=True)
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:  # Ctrl-C ends a stream (a microphone's only end): the summary, then exit 130
+        interrupted = True
     s = sr.summary()
     if args.format == "jsonl":
-        print(json.dumps({"summary": s.to_dict()}), flush=True)
+        print(_dumps({"summary": s.to_dict()}), flush=True)
+    if s.windows == 0 and interrupted:
+        from . import EXIT_INTERRUPTED
+
+        print("interrupted (Ctrl-C) before the first window", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if s.windows == 0:  # no latency or real-time factor to speak of: say why instead of printing nan
         from ..data.audio import MIN_DURATION
 
@@ -202,6 +228,11 @@ def _cmd_stream(args) -> int:
         print(f"{s.windows} windows over {s.audio_seconds:.2f} s of audio (window {sr.window_seconds:g} s, hop {s.hop_seconds:g} s); "
               f"latency per hop mean {s.mean_latency_ms:.1f} ms, p95 {s.p95_latency_ms:.1f} ms, max {s.max_latency_ms:.1f} ms; "
               f"real-time factor {s.real_time_factor:.3f} ({'keeps up with' if s.keeps_up else 'FALLS BEHIND'} real time)")
+    if interrupted:
+        from . import EXIT_INTERRUPTED
+
+        print("interrupted (Ctrl-C): stopped after the windows above", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -230,11 +261,11 @@ def _cmd_export(args) -> int:
 
 def _add_inference_commands(sub) -> None:
     p = sub.add_parser("predict", help="predict the emotion of audio files, folders or CSV manifests")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files, folders (recursive .wav/.flac), CSV manifests with a path column")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files, folders (recursive: .wav .flac .ogg .mp3 .aiff ...), CSV manifests with a path column")
     p.add_argument("--checkpoint", default=None, help="model checkpoint (.pt) or ONNX file (.onnx) (default: the "
                    "shipped EmoDB model, its .onnx form when torch is not installed)")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=_number(int, 1), default=32)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_adapt_args(p, "predict")
     p.set_defaults(func=_cmd_predict)
@@ -252,7 +283,7 @@ def _add_inference_commands(sub) -> None:
     p.add_argument("--include-training", action="store_true",
                    help="also evaluate files the checkpoint was trained on (by default they are left out and listed; "
                         "with them the figures mix in training accuracy)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=_number(int, 1), default=32)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--left-out", default=None, metavar="CSV",
                    help="write every utterance left out, with its reason (default: beside --out, else "
@@ -262,9 +293,10 @@ def _add_inference_commands(sub) -> None:
 
     p = sub.add_parser("stream", help="sliding-window predictions over a long file, raw PCM on stdin, or a microphone")
     p.add_argument("source", nargs="?", default=None, metavar="SOURCE",
-                   help="audio file (any rate/channels), or - for raw 16 kHz 16-bit little-endian mono PCM on stdin")
-    p.add_argument("--window", type=float, default=None, help="window length in s (default: the model's utterance length, 3 s for EmoDB)")
-    p.add_argument("--hop", type=float, default=0.5, help="seconds between windows (default 0.5)")
+                   help="audio file (any rate/channels), or - for stdin: raw 16 kHz 16-bit little-endian mono PCM, or a WAV "
+                        "stream (e.g. arecord's)")
+    p.add_argument("--window", type=_number(float, MIN_DURATION, MAX_SECONDS), default=None, help="window length in s (default: the model's utterance length, 3 s for EmoDB)")
+    p.add_argument("--hop", type=_number(float, MIN_HOP, MAX_SECONDS), default=0.5, help="seconds between windows (default 0.5)")
     p.add_argument("--checkpoint", default=None, help="model checkpoint (.pt) or ONNX file (.onnx) (default: the "
                    "shipped EmoDB model, its .onnx form when torch is not installed)")
     p.add_argument("--mic", action="store_true", help="record from the microphone (needs the optional sounddevice module)")

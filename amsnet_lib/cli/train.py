@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 from .. import studies  # configuration dataclasses only: cheap, and --help names the studies
 from ..config import (AUGMENTATIONS, CLASSIC_MODELS, CORPUS_BATCH_SIZE, FUSION_TRAIN, MODELS, MONITORS, OPTIMIZERS, PROTOCOLS, QUICK_TRAIN,
                      RECIPES, ExperimentConfig, FeatureConfig, FRLMConfig, TrainConfig, URLMConfig)
-from ._common import (_add_corpus_args, _load, _report_skipped, _check_outputs, _report_grouped, _augmented, _report_dir, _corpus_name)
+from ._common import (MAX_SEED, _add_corpus_args, _load, _report_skipped, _check_outputs, _report_grouped, _augmented, _report_dir,
+                      _corpus_name, _dumps, _number)
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -50,7 +50,8 @@ def _set_threads(args) -> None:
 def _cmd_features(args) -> int:
     if args.augment != "none" and not args.save:
         raise SystemExit("error: --augment adds the copies to the bundle --save writes; name it with --save FILE")
-    _check_outputs(args, files={"--save": args.save})
+    report = args.report or _report_dir(args) / f"features_{_corpus_name(args.features or args.corpus)}_warnings.csv"
+    _check_outputs(args, files={"--save": args.save, "--report" if args.report else "warnings list": report})
     feats = _load(args)
     s = feats.summary()
     if args.save:
@@ -59,7 +60,7 @@ def _cmd_features(args) -> int:
         print(f"saved: {path} ({path.stat().st_size / 1e6:.1f} MB, {args.precision}); train from it with --features {path}",
               file=sys.stderr if args.json else sys.stdout)
     if args.json:
-        print(json.dumps(s, indent=1))
+        print(_dumps(s, indent=1))
         return 0
     t = feats.table
     print(f"corpus: {t.attrs.get('corpus', args.corpus)}")
@@ -75,7 +76,6 @@ def _cmd_features(args) -> int:
     print(f"frame-level features: {s['frames_shape']} (utterances, q frames, {s['frame_dims']} dims)")
     print(f"spectrogram: {s['spec_shape']} (utterances, mel bands, frames)")
     print(f"cache hits: {s['cache_hits']} / {s['utterances']}")
-    report = args.report or _report_dir(args) / f"features_{_corpus_name(args.features or args.corpus)}_warnings.csv"
     _report_grouped(feats.warnings, "warning(s)", report if feats.warnings else None, stream=sys.stdout)
     return 0
 
@@ -108,9 +108,9 @@ def _add_protocol_args(p: argparse.ArgumentParser) -> None:
     """The options of ``train`` and ``compare`` that choose the folds and the seeds."""
     p.add_argument("--protocol", default="paper", choices=list(PROTOCOLS))
     p.add_argument("--split-file", default=None, help="CSV path,fold for --protocol split_file")
-    p.add_argument("--folds", type=int, default=ExperimentConfig.n_folds, help="folds of the paper protocol (default: %(default)s)")
-    p.add_argument("--split-seed", type=int, default=ExperimentConfig.split_seed)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--folds", type=_number(int, 2), default=ExperimentConfig.n_folds, help="folds of the paper protocol (default: %(default)s)")
+    p.add_argument("--split-seed", type=_number(int, 0, MAX_SEED), default=ExperimentConfig.split_seed)
+    p.add_argument("--seeds", type=_number(int, 0, MAX_SEED), nargs="+", default=[0])
     p.add_argument("--normalisation", default="corpus", choices=["corpus", "speaker"],
                    help="corpus (paper): fold-training statistics; speaker: each speaker standardised with their own "
                         "statistics first (not in the paper; assumes the test speaker is known)")
@@ -129,21 +129,21 @@ def _add_configuration_args(p: argparse.ArgumentParser) -> None:
                    help="training recipe: paper (the paper's stated settings) or tuned (beyond the paper, chosen on "
                         "validation: docs/RECIPE.md); the options below change either")
     p.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS), help=f"default: the recipe's (paper: {TrainConfig.optimizer})")
-    p.add_argument("--lr", type=float, default=None, help=f"learning rate of both stages (default: the profile's; full: {TrainConfig.lr:g})")
-    p.add_argument("--frlm-lr", type=float, default=None,
+    p.add_argument("--lr", type=_number(float, 0, 10, above=True), default=None, help=f"learning rate of both stages (default: the profile's; full: {TrainConfig.lr:g})")
+    p.add_argument("--frlm-lr", type=_number(float, 0, 10, above=True), default=None,
                    help="FRLM's (and early fusion's) learning rate where it differs from --lr (not in the paper; "
                         "scripts/diagnostics/stage_lr.py chooses one per stage on validation)")
-    p.add_argument("--urlm-lr", type=float, default=None, help="URLM's learning rate where it differs from --lr")
-    p.add_argument("--fusion-lr", type=float, default=None, help="the fusion head's learning rate where it differs from --lr")
-    p.add_argument("--late-weight", type=float, default=None,
+    p.add_argument("--urlm-lr", type=_number(float, 0, 10, above=True), default=None, help="URLM's learning rate where it differs from --lr")
+    p.add_argument("--fusion-lr", type=_number(float, 0, 10, above=True), default=None, help="the fusion head's learning rate where it differs from --lr")
+    p.add_argument("--late-weight", type=_number(float, 0, 1), default=None,
                    help="--model late: fix the weight of FRLM's probabilities (0-1; 0.5: the plain average) instead of choosing it on validation")
-    p.add_argument("--batch-size", type=int, default=None, help=f"default: {TrainConfig.batch_size} EmoDB, {CORPUS_BATCH_SIZE['iemocap']} IEMOCAP")
-    p.add_argument("--se-ratio", type=int, default=None, help=f"URLM squeeze-and-excitation reduction ratio r (Table 3; default {URLMConfig.se_ratio})")
-    p.add_argument("--hidden-size", type=int, default=None, help=f"FRLM BLSTM units per direction (Fig. 7; default {FRLMConfig.hidden_size})")
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--batch-size", type=_number(int, 1), default=None, help=f"default: {TrainConfig.batch_size} EmoDB, {CORPUS_BATCH_SIZE['iemocap']} IEMOCAP")
+    p.add_argument("--se-ratio", type=_number(int, 1), default=None, help=f"URLM squeeze-and-excitation reduction ratio r (Table 3; default {URLMConfig.se_ratio})")
+    p.add_argument("--hidden-size", type=_number(int, 1), default=None, help=f"FRLM BLSTM units per direction (Fig. 7; default {FRLMConfig.hidden_size})")
+    p.add_argument("--epochs", type=_number(int, 1), default=None,
                    help=f"maximum epochs per stage (default, profile full: {TrainConfig.epochs} for the branches, "
                         f"{FUSION_TRAIN['epochs']} for the fusion head; quick: {QUICK_TRAIN['epochs']})")
-    p.add_argument("--patience", type=int, default=None,
+    p.add_argument("--patience", type=_number(int, 0), default=None,
                    help=f"early-stopping patience in epochs, 0: off (default, profile full: {TrainConfig.patience} for the "
                         f"branches, {FUSION_TRAIN['patience']} for the fusion head; quick: {QUICK_TRAIN['patience']})")
     p.add_argument("--monitor", default=None, choices=list(MONITORS),
@@ -510,7 +510,7 @@ def _add_training_commands(sub) -> None:
     _add_protocol_args(p)
     _add_configuration_args(p)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=_number(int, 1), default=None,
                    help="CPU threads for torch (default: torch's choice). Use 1 per process when running several at once: "
                         "oversubscribed threads slow recurrent training down several-fold")
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
@@ -518,10 +518,10 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--finished-only", action="store_true", help="train nothing: report the folds the run store already holds")
     p.add_argument("--fold", nargs="+", default=None, metavar="NAME",
                    help="run only these folds (fold0..fold4, or speakers for loso): several processes can share one experiment")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=_number(int, 1), default=1,
                    help="N > 1: first train the folds as Ray tasks on a local Ray of N CPUs, --threads (default 1) "
                         "per task, then report them (on a CPU: the number of cores)")
-    p.add_argument("--ensemble", type=int, default=1, metavar="N",
+    p.add_argument("--ensemble", type=_number(int, 1), default=1, metavar="N",
                    help="N > 1: also train members 1..N-1 (other seeds, the same validation splits), choose the ensemble "
                         "size 1..N on validation and report the test folds for that size (beyond the paper; docs/RECIPE.md)")
     p.add_argument("--augment", default="none", choices=list(AUGMENTATIONS),
@@ -538,8 +538,8 @@ def _add_training_commands(sub) -> None:
                    help="two or more of amsnet, frlm, urlm, concat, early, late; the first is compared with each other")
     _add_protocol_args(p)
     _add_configuration_args(p)
-    p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
-    p.add_argument("--seed", type=int, default=0, help="of the bootstrap")
+    p.add_argument("--resamples", type=_number(int, 1), default=10000, help="bootstrap resamples")
+    p.add_argument("--seed", type=_number(int, 0, MAX_SEED), default=0, help="of the bootstrap")
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
     p.add_argument("--out", default=None, metavar="CSV", help="also write the table")
     p.set_defaults(func=_cmd_compare)
@@ -549,12 +549,12 @@ def _add_training_commands(sub) -> None:
     _add_corpus_args(p)
     p.add_argument("--model", default="amsnet", choices=MODELS)
     _add_configuration_args(p)
-    p.add_argument("--seed", type=int, default=0, help="training seed: initial weights, validation split, batch order")
+    p.add_argument("--seed", type=_number(int, 0, MAX_SEED), default=0, help="training seed: initial weights, validation split, batch order")
     p.add_argument("--out", required=True, metavar="FILE", help="the checkpoint to write (.pt)")
     p.add_argument("--description", default=None, metavar="TEXT",
                    help="the training data in words, kept in the checkpoint (evaluate prints it)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--threads", type=_number(int, 1), default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs); an interrupted fit resumes")
     p.add_argument("--augment", default="none", choices=list(AUGMENTATIONS),
                    help="channels: also train on one random-channel copy of every utterance; speed: on copies at 0.9 and "
@@ -572,7 +572,7 @@ def _add_training_commands(sub) -> None:
                         f"{', '.join(n for n in studies.STUDIES if n != 'ablations')} ('' for none)")
     p.add_argument("--no-loso", action="store_true",
                    help="leave out every leave-one-speaker-out experiment (ablations and studies alike)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+    p.add_argument("--seeds", type=_number(int, 0, MAX_SEED), nargs="+", default=None, metavar="SEED",
                    help="only these training seeds of every experiment (default: each experiment's own); the other "
                         "seeds' folds can be trained later, nothing is trained twice")
     p.add_argument("--variants", nargs="+", default=None, metavar="TEXT",
@@ -585,13 +585,13 @@ def _add_training_commands(sub) -> None:
                    help="only the experiments of this training recipe (e.g. tuned with --studies tuned_recipe: the "
                         "tuned Table 5 without the paper recipe's ablations)")
     p.add_argument("--profile", default="full", choices=list(studies.PROFILES))
-    p.add_argument("--cpus", type=int, default=None,
+    p.add_argument("--cpus", type=_number(int, 1), default=None,
                    help="CPUs of the local Ray (default: all cores); Ray runs as many trainings at once as CPUs, "
                         "memory (~3.5 GB each on a CPU) and GPU memory (10 GiB each) allow")
     _add_engine_args(p)
     p.add_argument("--fusion", action="store_true",
                    help="then also train every fusion head (AMSNet, concatenation, late fusion) of the suite, side by side")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per training, the CPUs its Ray task declares (default 1)")
+    p.add_argument("--threads", type=_number(int, 1), default=None, help="torch threads per training, the CPUs its Ray task declares (default 1)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
     p.set_defaults(func=_cmd_pretrain)
@@ -600,7 +600,7 @@ def _add_training_commands(sub) -> None:
     _add_corpus_args(p)
     p.add_argument("--stage", required=True, choices=["frlm", "urlm", "fusion"],
                    help="the stage whose recipe is searched (fusion: AMSNet's head and fine-tuning over the recipe's branches)")
-    p.add_argument("--trials", type=int, default=8, help="finished trials wanted in all (those in the journal count)")
+    p.add_argument("--trials", type=_number(int, 1), default=8, help="finished trials wanted in all (those in the journal count)")
     p.add_argument("--protocol", default="paper", choices=[x for x in PROTOCOLS if x != "split_file"],
                    help="whose folds' validation splits score a trial")
     p.add_argument("--profile", default="full", choices=list(studies.PROFILES))
@@ -612,8 +612,8 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--weights-from", default=None, metavar="RUN_DIR",
                    help="run store whose finished branch folds of the same key are reused, weights only (default: "
                         "$AMSNET_RUN_DIR or ./runs; 'none' to train every branch fold in the search store)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (of each Ray task: default 1)")
-    p.add_argument("--cpus", type=int, default=None, help="CPUs of the local Ray (default: all cores)")
+    p.add_argument("--threads", type=_number(int, 1), default=None, help="CPU threads for torch (of each Ray task: default 1)")
+    p.add_argument("--cpus", type=_number(int, 1), default=None, help="CPUs of the local Ray (default: all cores)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     _add_engine_args(p)
     p.set_defaults(func=_cmd_search)

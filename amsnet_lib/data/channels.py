@@ -233,7 +233,8 @@ def augmented_features(features, augment: str = "channels", *, audio_dir=None, c
         rows.append({**row, "path": str(dst), "source": str(row["path"]), "channel": what, "augment": augment})
     table = pd.DataFrame(rows)
     table.attrs = dict(features.table.attrs)
-    extra = extract_features(table, features.config, cache_dir=feature_cache, n_jobs=1, progress=progress)
+    extra = extract_features(table, features.config, cache_dir=feature_cache, n_jobs=1, progress=progress,
+                             skip_bad=False)  # a copy of a usable file must be usable: rows stay aligned
     originals = features.table.assign(source="", channel="clean", augment="none")
     both = pd.concat([originals, extra.table], ignore_index=True)
     both.attrs = dict(features.table.attrs)

@@ -10,12 +10,15 @@ and stored in an on-disk cache; see :func:`extract_features`.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import json
 import os
 import shutil
+import signal
+import threading
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ import pandas as pd
 from ..atomic import atomic_path, check_writable
 from .._procs import die_with_parent
 from .audio import inspect_audio, load_audio
+from ..errors import AudioError
 from ..config import FRAME_DIM, FeatureConfig, identity
 from ..paths import default_cache_dir
 
@@ -70,8 +74,41 @@ def frame_features(signal: np.ndarray, config: FeatureConfig = FeatureConfig(), 
     internals differ, the two-run path is used.
     """
     extractor = None if two_pass else _single_pass(config.sample_rate)
-    out = extractor(signal) if extractor is not None else _frame_features_two_pass(signal, config)
+    with _sigint_deferred():
+        out = extractor(signal) if extractor is not None else _frame_features_two_pass(signal, config)
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Hold Ctrl-C back while openSMILE runs, and deliver it as soon as openSMILE returns.
+
+    openSMILE calls back into Python (ctypes) with every frame. A KeyboardInterrupt raised inside
+    such a callback cannot propagate: ctypes prints "Exception ignored", the frame is dropped and
+    extraction goes on, so a Ctrl-C gave a run that finished with exit 0 and wrong features
+    (issue 41). Here SIGINT only records that it came; when the run is over the previous handler
+    gets it (Python's raises KeyboardInterrupt; an ignored SIGINT stays ignored). One utterance's
+    run takes milliseconds, so Ctrl-C still stops at once. Signals reach only the main thread's
+    handler, so elsewhere (a worker thread) there is nothing to defer.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):
+        yield
+        return
+    caught = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            if callable(previous):
+                previous(signal.SIGINT, caught[0])
+            else:  # SIG_DFL: end the process as the signal would have
+                signal.raise_signal(signal.SIGINT)
 
 
 def _frame_features_two_pass(signal: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -397,6 +434,10 @@ def _cache_namespace(config: FeatureConfig) -> str:
 
 
 def _content_hash(path: str) -> str:
+    import stat
+
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read forever; load_audio names it
+        raise OSError(f"{path} is not a regular file")
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -566,8 +607,11 @@ _LIBRARIES_LOADED = False
 def _extraction_worker_init() -> None:
     """Initializer of the extraction pool's workers: they stop with their parent (a killed
     ``amsnet features`` or ``train`` would otherwise leave them waiting forever on the pool's
-    pipe) and compute with :data:`_EXTRACTION_THREADS` BLAS threads."""
+    pipe), leave Ctrl-C to their parent (which stops them: :func:`_stop_pool`; a worker's own
+    KeyboardInterrupt would only fail its current utterance and go on to the next) and compute
+    with :data:`_EXTRACTION_THREADS` BLAS threads."""
     die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _WORKER_LIMITS
     _WORKER_LIMITS = _pin_extraction_threads()  # kept for the worker's lifetime
 
@@ -575,22 +619,51 @@ def _extraction_worker_init() -> None:
 _WORKER_LIMITS = None
 
 
-def _compute_streams(path: str, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Both AMSNet streams of one file: ``(frames (n<=q, 76), spec (n_mels, T), warnings)``."""
+def _compute_streams(path: str, config: FeatureConfig, skip_bad: bool = True) -> tuple:
+    """Both AMSNet streams of one file: ``(frames (n<=q, 76), spec (n_mels, T), warnings)``, or
+    ``(None, None, reason)`` for a file that cannot be used (``skip_bad``; else its AudioError is raised)."""
     # Only the first `duration` seconds are ever used by either stream (the frame stream is cut
     # to q frames of the same span), so longer files are never read whole.
     span = max(config.duration, config.q * config.frame_hop_ms / 1000.0)
-    # with trimming the window starts where the speech does: the whole file is read
-    signal = load_audio(path, sample_rate=config.sample_rate, max_duration=None if config.trim_db else span + 0.05)
-    warns = inspect_audio(signal)
+    warns: list[str] = []
+    try:
+        # with trimming the window starts where the speech does: the whole file is read
+        signal = load_audio(path, sample_rate=config.sample_rate, max_duration=None if config.trim_db else span + 0.05,
+                            warnings=warns)
+    except AudioError as error:
+        if not skip_bad:
+            raise
+        return None, None, error.problem
+    warns += inspect_audio(signal)
     signal = trim_silence(signal, config)
     return frame_features(signal, config)[: config.q], log_mel_spectrogram(signal, config), warns
 
 
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop an extraction pool at once: queued utterances cancelled, workers terminated.
+
+    ``shutdown`` alone waits for every utterance already handed to the workers (``map`` hands
+    them all out at once), which kept an interrupted ``amsnet features`` running to the end.
+    """
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.join(timeout=10)
+
+
 def _compute_one(args) -> tuple:
-    """One file's entry computed (and written to the cache when it has a place there)."""
+    """One file's entry computed (and written to the cache when it has a place there); an unusable
+    file (``compute`` gave ``None`` arrays and its reason) is not cached."""
     compute, path, names, entry_path, key = args
     *arrays, warns = compute(path)
+    if arrays[0] is None:
+        return (*arrays, warns)
     if entry_path is not None:
         _write_entry(Path(entry_path), key, dict(zip(names, arrays)), warns)
     return (*arrays, warns)
@@ -663,11 +736,16 @@ def cached_per_file(paths: list[str], namespace: str, compute, names: tuple[str,
                     results[i] = _compute_one(args)
                     bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=jobs, initializer=_extraction_worker_init) as pool:
+            pool = ProcessPoolExecutor(max_workers=jobs, initializer=_extraction_worker_init)
+            try:
                 chunks = max(1, len(todo) // (jobs * 8))
                 for (i, _), res in zip(todo, pool.map(_compute_one, [a for _, a in todo], chunksize=chunks)):
                     results[i] = res
                     bar.update()
+            except BaseException:
+                _stop_pool(pool)  # Ctrl-C or an error: now, not after every utterance still queued
+                raise
+            pool.shutdown()
         bar.close()
     return results, hits
 
@@ -689,6 +767,7 @@ def extract_features(
     use_cache: bool = True,
     n_jobs: int | None = None,
     progress: bool = True,
+    skip_bad: bool = True,
 ) -> Features:
     """Both AMSNet streams for every utterance of a corpus table.
 
@@ -702,12 +781,18 @@ def extract_features(
         n_jobs: worker processes for the utterances not in the cache; default all cores. The
             numbers do not depend on it: extraction always computes with one BLAS thread.
         progress: show a tqdm progress bar.
+        skip_bad: leave out a file that turns out unusable only when decoded (NaN samples, a
+            decoding error past its header), as :func:`~amsnet_lib.data.corpora.load_corpus` leaves
+            out the files whose header is unusable: the features' table lacks its row and
+            ``attrs["skipped"]`` lists it with the reason, after the loader's. ``predict`` and
+            ``evaluate`` report such a file as failed and go on: one rule for every command.
+            ``False``: its AudioError is raised.
 
     Returns:
-        :class:`Features` aligned with ``table``.
+        :class:`Features` aligned with their ``table``: ``table`` without the files left out.
 
     Raises:
-        AudioError: a file that cannot be decoded, naming it.
+        AudioError: a file that cannot be decoded, with ``skip_bad=False``, naming it.
         AmsnetError: utterances to compute and a cache folder that cannot be written, before
             any is computed.
     """
@@ -715,10 +800,19 @@ def extract_features(
         config = FeatureConfig.for_corpus(table.attrs.get("corpus", ""))
     classes, labels = _class_labels(table)
     paths = [str(p) for p in table["path"]]
-    results, hits = cached_per_file(paths, _cache_namespace(config), functools.partial(_compute_streams, config=config),
+    results, hits = cached_per_file(paths, _cache_namespace(config),
+                                    functools.partial(_compute_streams, config=config, skip_bad=skip_bad),
                                     ("frames", "spec"), cache_dir=cache_dir, use_cache=use_cache, n_jobs=n_jobs,
                                     progress=progress, desc="features")
 
+    unusable = [(paths[i], r[2]) for i, r in enumerate(results) if r[0] is None]
+    if unusable:
+        keep = [i for i, r in enumerate(results) if r[0] is not None]
+        attrs = dict(table.attrs)
+        attrs["skipped"] = [tuple(s) for s in attrs.get("skipped") or []] + unusable
+        table = table.iloc[keep].reset_index(drop=True)
+        table.attrs = attrs
+        results, paths, labels = [results[i] for i in keep], [paths[i] for i in keep], labels[keep]
     q = config.q
     frames = np.zeros((len(paths), q, FRAME_DIM), dtype=np.float32)
     mask = np.zeros((len(paths), q), dtype=bool)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import os
 import re
 import typing
@@ -171,6 +172,10 @@ def file_digest(path: str | os.PathLike) -> str:
     renamed or moved training file is still recognised; a re-encoded or resampled copy is not
     (its bytes differ).
     """
+    import stat
+
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read forever
+        raise OSError(f"{path} is not a regular file")
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -280,7 +285,6 @@ def save_checkpoint(
 
 def _plain(obj):
     """JSON-like copy (dict/list/str/int/float/bool/None): numpy scalars become numbers, other objects strings."""
-    import json
 
     def default(o):
         if isinstance(o, np.generic):
@@ -336,6 +340,7 @@ def _read_payload(path: Path, device) -> dict:
                               "(writes amsnet_lib/pretrained/amsnet_emodb.pt)")
     if path.is_dir():
         raise CheckpointError(path, "is a directory, not a checkpoint file", "pass the .pt file inside it")
+    _refuse_other_files(path)
     torch = require_torch(path)
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
@@ -364,6 +369,89 @@ def _read_payload(path: Path, device) -> dict:
     return payload
 
 
+#: First bytes of files that are surely not checkpoints, named in the error.
+_MAGIC = {b"RIFF": "a WAV (RIFF) file", b"fLaC": "a FLAC file", b"OggS": "an Ogg file", b"ID3": "an MP3 file",
+          b"\x93NUMPY": "a numpy .npy file", b"\x89HDF": "an HDF5 file", b"{": "JSON or text", b"#": "text"}
+
+
+def _refuse_other_files(path: Path) -> None:
+    """CheckpointError for what ``torch.load`` would misdescribe: not a regular file (a FIFO would
+    block the load forever), an empty file, a TorchScript export, bytes that are neither of the
+    two layouts ``torch.save`` writes (a zip archive; a pickle, first byte 0x80)."""
+    import stat
+
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(path, "cannot be read as a checkpoint: it is not a regular file (a FIFO, device or socket)",
+                              "pass the checkpoint file itself")
+    if st.st_size == 0:
+        raise CheckpointError(path, "cannot be read as a checkpoint: it is empty (0 bytes)",
+                              f"copy or download it again, or {_FIX_RETRAIN}")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+                extra = next((n for n in names if n.endswith("/extra/amsnet.json")), None)
+                source = json.loads(z.read(extra)).get("source_checkpoint") if extra else None
+        except Exception:  # a damaged archive: torch.load names the damage
+            return
+        if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+            origin = f" (exported from {source})" if source else ""
+            raise CheckpointError(path, f"is a TorchScript export{origin}, not a checkpoint: it holds the traced model "
+                                  "without the configuration, classes and normaliser amsnet reads",
+                                  "pass the checkpoint it was exported from; to run the export itself, use "
+                                  "amsnet_lib.serve.export.load_exported (or torch.jit.load)")
+        return
+    if head[:1] == b"\x80":  # a pickle: torch.save's legacy layout
+        return
+    what = next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+    shown = " ".join(f"{b:02x}" for b in head[:4])
+    raise CheckpointError(path, "cannot be read as a checkpoint: it is not a torch file ("
+                          f"{what or f'neither a zip archive nor a pickle; it begins with the bytes {shown}'})",
+                          f"pass a checkpoint written by amsnet fit or save_checkpoint, or {_FIX_RETRAIN}")
+
+
+def _check_values(model: torch.nn.Module, norm: Normaliser, exp: ExperimentConfig, classes: tuple, path: Path) -> None:
+    """CheckpointError unless the statistics, weights and outputs of a checkpoint are usable numbers.
+
+    A normaliser with a NaN mean or a zero standard deviation loaded before and predicted NaN
+    probabilities under a confident label (issue 41): every normaliser value must be finite, every
+    standard deviation positive, every weight finite, and one utterance of the training
+    statistics' own mean (standardised zeros, all frames valid) must give finite probabilities.
+    """
+    torch = require_torch(path)
+    for k in ("frames_mean", "frames_std", "spec_mean", "spec_std"):
+        v = np.asarray(getattr(norm, k))
+        bad = np.flatnonzero(~np.isfinite(v))
+        if len(bad):
+            raise CheckpointError(path, f"normaliser {k} holds {len(bad)} non-finite value(s) (NaN or infinite; first at "
+                                  f"index {bad[0]})", _FIX_RETRAIN)
+        if k.endswith("_std") and (v <= 0).any():
+            bad = np.flatnonzero(v <= 0)
+            raise CheckpointError(path, f"normaliser {k} holds {len(bad)} standard deviation(s) of zero or below (first "
+                                  f"at index {bad[0]}): standardising divides by them", _FIX_RETRAIN)
+    for k, v in model.state_dict().items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise CheckpointError(path, f"weight {k} holds non-finite values (NaN or infinite): the training diverged",
+                                  f"train again (a lower learning rate), or {_FIX_RETRAIN}")
+    fc = exp.features
+    named = {"frames": torch.zeros(1, fc.q, exp.frlm.input_dim), "mask": torch.ones(1, fc.q, dtype=torch.bool),
+             "spec": torch.zeros(1, fc.n_mels, fc.spec_frames)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one small forward pass: one thread is the fast choice (serve.predict.Recognizer)
+    try:
+        with torch.inference_mode():
+            out = model.eval()(*(named[k] for k in getattr(model, "inputs", ("frames", "mask", "spec"))))
+    finally:
+        torch.set_num_threads(threads)
+    logits = out[0] if isinstance(out, tuple) else out
+    if tuple(logits.shape) != (1, len(classes)) or not bool(torch.isfinite(logits).all()):
+        raise CheckpointError(path, f"gives non-finite or misshaped outputs {tuple(logits.shape)} on an utterance of its "
+                              "training statistics' mean", _FIX_RETRAIN)
+
+
 def _build_and_load(payload: dict, path: Path):
     """Rebuild the model from the stored configs and load the weights; every mismatch → CheckpointError."""
     from ..config import MODELS
@@ -387,6 +475,10 @@ def _build_and_load(payload: dict, path: Path):
         raise CheckpointError(path, f"has invalid class names {classes!r} (need a non-empty list of unique names)",
                               _FIX_RETRAIN)
     classes = tuple(str(c) for c in classes)
+    unprintable = [c for c in classes if not c.isprintable() or not c.strip()]
+    if unprintable:  # escape sequences in a class name would reach the terminal with every prediction
+        raise CheckpointError(path, f"has class names that are blank or hold control characters {unprintable!r}",
+                              _FIX_RETRAIN + " with printable class names")
     try:
         norm = Normaliser.from_state_dict({k: np.asarray(torch.as_tensor(v).cpu(), dtype=np.float32)
                                           for k, v in payload["normaliser"].items()})
@@ -435,6 +527,7 @@ def _build_and_load(payload: dict, path: Path):
     except RuntimeError as error:
         raise CheckpointError(path, f"weights do not load into the {name} model ({str(error)[:300]})",
                               _FIX_RETRAIN) from error
+    _check_values(model, norm, exp, classes, path)
     meta = payload.get("meta") or {}
     info = CheckpointInfo(
         path=str(path), model_name=name, experiment=exp, classes=classes, normaliser=norm,

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.audio import audio_info, inspect_audio, load_audio
+from ..data.audio import AUDIO_EXTENSIONS, audio_info, inspect_audio, load_audio
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .onnx_model import OnnxModel, is_onnx
 from ..config import FRAME_DIM, FeatureConfig
@@ -47,9 +47,6 @@ __all__ = [
     "predict",
     "shipped_checkpoint",
 ]
-
-#: File name endings collected from folders (compared case-insensitively).
-AUDIO_EXTENSIONS = (".wav", ".flac")
 
 #: The model shipped with the package (trained on all of EmoDB by scripts/train_shipped_model.py).
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "amsnet_emodb.pt"
@@ -95,13 +92,20 @@ class _Item:
     speaker: str = ""
 
 
-def _scan_folder(folder: Path) -> list[Path]:
-    files = []
+def _scan_folder(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Every file under ``folder`` named as audio (:data:`~amsnet_lib.data.audio.AUDIO_EXTENSIONS`; a
+    broken link or a FIFO among them is returned too, so that loading it names the problem), and
+    ``(path, reason)`` of every other non-hidden file passed over."""
+    files, passed = [], []
     for p in sorted(folder.rglob("*")):
-        hidden = any(part.startswith(".") for part in p.relative_to(folder).parts)
-        if p.is_file() and not hidden and p.suffix.lower() in AUDIO_EXTENSIONS:
+        if any(part.startswith(".") for part in p.relative_to(folder).parts) or p.is_dir():
+            continue
+        if p.suffix.lower() in AUDIO_EXTENSIONS:
             files.append(p)
-    return files
+        else:
+            passed.append((str(p), f"not read: not named as audio ({', '.join(AUDIO_EXTENSIONS)}); name it directly "
+                                   "to read it anyway"))
+    return files, passed
 
 
 def _read_manifest(csv_path: Path) -> list[_Item]:
@@ -137,7 +141,8 @@ def _read_manifest(csv_path: Path) -> list[_Item]:
 
 
 def collect_inputs(paths_or_manifest) -> list[tuple[str, str]]:
-    """Expand files, folders (recursive ``.wav``/``.flac``) and CSV manifests (``path`` column).
+    """Expand files, folders (recursive, the files named as audio: :data:`~amsnet_lib.data.audio.AUDIO_EXTENSIONS`)
+    and CSV manifests (``path`` column).
 
     Returns:
         ``(path, error)`` pairs in input order; ``error`` is empty for a file to process, or
@@ -147,8 +152,9 @@ def collect_inputs(paths_or_manifest) -> list[tuple[str, str]]:
     return [(it.path, it.error) for it in _collect(paths_or_manifest)]
 
 
-def _collect(paths_or_manifest) -> list[_Item]:
-    """:func:`collect_inputs` with each file's speaker (a manifest's or DataFrame's ``speaker`` column; else empty)."""
+def _collect(paths_or_manifest, passed: list | None = None) -> list[_Item]:
+    """:func:`collect_inputs` with each file's speaker (a manifest's or DataFrame's ``speaker`` column; else empty);
+    ``passed`` receives ``(path, reason)`` of the files a folder scan passed over."""
     if isinstance(paths_or_manifest, pd.DataFrame):  # e.g. a corpus table
         if "path" not in paths_or_manifest.columns:
             raise ValueError("a DataFrame input needs a `path` column")
@@ -160,12 +166,18 @@ def _collect(paths_or_manifest) -> list[_Item]:
         paths_or_manifest = [paths_or_manifest]
     out: list[_Item] = []
     for entry in paths_or_manifest:
+        if not str(entry).strip():  # Path("") is the current folder: it would be scanned whole
+            out.append(_Item(str(entry), "an empty path was given. Fix: give an audio file, a folder or a manifest"))
+            continue
         p = Path(entry).expanduser()
         if p.is_dir():
-            files = _scan_folder(p)
+            files, skipped = _scan_folder(p)
+            if passed is not None:
+                passed.extend(skipped)
             if not files:
-                out.append(_Item(str(p), "folder holds no .wav or .flac files. Fix: pass the audio files or a folder "
-                                 "that contains them"))
+                other = f" ({len(skipped)} other file(s) passed over)" if skipped else ""
+                out.append(_Item(str(p), f"folder holds no audio files{other}. Fix: pass the audio files or a folder "
+                                 f"that contains them ({', '.join(AUDIO_EXTENSIONS)})"))
             out.extend(_Item(str(f)) for f in files)
         elif p.suffix.lower() == ".csv" and p.is_file():
             out.extend(_read_manifest(p))
@@ -237,9 +249,10 @@ class Recognizer:
         c = self.config
         return max(c.duration, c.q * c.frame_hop_ms / 1000.0) + _READ_MARGIN_S
 
-    def load(self, path: str | os.PathLike) -> np.ndarray:
-        """Decode the part of a file the features use (16 kHz mono); AudioError if unusable."""
-        return load_audio(path, sample_rate=self.config.sample_rate, max_duration=self.read_seconds)
+    def load(self, path: str | os.PathLike, warnings: list[str] | None = None) -> np.ndarray:
+        """Decode the part of a file the features use (16 kHz mono); AudioError if unusable;
+        ``warnings`` receives the file's (:func:`~amsnet_lib.data.audio.load_audio`)."""
+        return load_audio(path, sample_rate=self.config.sample_rate, max_duration=self.read_seconds, warnings=warnings)
 
     def features(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unnormalised ``frames (q, 76)``, ``mask (q,)``, ``spec (n_mels, T)`` of a signal, as in training."""
@@ -352,7 +365,8 @@ class Recognizer:
         check_mode(adapt)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        items = _collect(paths_or_manifest)
+        passed: list[tuple[str, str]] = []
+        items = _collect(paths_or_manifest, passed)
         if speakers is not None:  # --speaker NAME: one speaker said all of it
             items = [dataclasses.replace(it, speaker=str(speakers)) for it in items]
         rows = [self._empty_row(p.path, p.error) for p in items]
@@ -382,6 +396,10 @@ class Recognizer:
                 pending.clear()
                 return
             for (i, _), p, a in zip(pending, proba, alpha):
+                if not np.all(np.isfinite(p)):  # never a label with NaN probabilities
+                    rows[i]["error"] = ("the model gave non-finite probabilities (NaN or infinite). Fix: check the "
+                                        "checkpoint (amsnet evaluate on audio it was trained for) and this file's features")
+                    continue
                 rec = self._record(p, a)
                 rows[i]["label"] = rec["label"]
                 for c, v in rec["probabilities"].items():
@@ -407,6 +425,7 @@ class Recognizer:
         df.attrs["classes"] = list(self.classes)
         df.attrs["checkpoint"] = self.info.path
         df.attrs["failed"] = [(r["path"], r["error"]) for r in rows if r["error"]]
+        df.attrs["skipped"] = passed
         return df
 
     def _predict_items(self, items, rows, pending, flush, bar, batch_size) -> None:
@@ -414,8 +433,9 @@ class Recognizer:
             if not err:
                 try:
                     duration = audio_info(path)[0]
-                    signal = self.load(path)
-                    warns = inspect_audio(signal)
+                    warns: list[str] = []
+                    signal = self.load(path, warnings=warns)
+                    warns += inspect_audio(signal)
                     if duration > self.config.duration + _READ_MARGIN_S:
                         warns.append(f"truncated: only the first {self.config.duration:g} s of {duration:.1f} s are used")
                     rows[i]["duration"] = duration
@@ -512,8 +532,9 @@ def predict(paths_or_manifest, checkpoint: str | os.PathLike | Recognizer | None
     Args:
         paths_or_manifest: a path or a list of paths: audio files (any sample rate or channel
             count libsndfile reads; resampled to 16 kHz mono), folders (searched recursively for
-            ``.wav``/``.flac``), or CSV manifests with a ``path`` column (relative paths are
-            relative to the manifest); or a DataFrame with a ``path`` column (a corpus table).
+            the files named as audio, :data:`~amsnet_lib.data.audio.AUDIO_EXTENSIONS`), or CSV
+            manifests with a ``path`` column (relative paths are relative to the manifest); or a
+            DataFrame with a ``path`` column (a corpus table).
         checkpoint: checkpoint file or a :class:`Recognizer`; default the shipped EmoDB model.
             The loaded model is kept for the next call with the same file.
         batch_size: utterances per forward pass.
@@ -529,8 +550,10 @@ def predict(paths_or_manifest, checkpoint: str | os.PathLike | Recognizer | None
         One row per file, in input order: ``path``, ``label`` (None on error), ``p_<class>``
         for every class, ``alpha_frlm``, ``alpha_urlm`` (fusion weights: AMSNet's α, late
         fusion's fixed w and 1 − w; NaN for the other models), ``duration`` (s), ``warnings`` (``silent``,
-        ``clipped``, ``truncated: ...``; ``; ``-separated), ``error`` (empty when fine).
+        ``clipped``, ``over full scale ...``, ``truncated file ...``, ``truncated: ...``; ``; ``-separated),
+        ``error`` (empty when fine).
         ``df.attrs["failed"]`` lists ``(path, error)`` of the files that failed;
+        ``df.attrs["skipped"]`` ``(path, reason)`` of the files folder scans passed over (not named as audio);
         ``df.attrs["adapt"]``: ``mode``, ``groups`` (statistics group -> files) and ``warnings``
         (groups with less audio than adaptation was measured to need).
 

@@ -43,6 +43,7 @@ __all__ = [
     "mic_available",
     "mic_chunks",
     "pcm_chunks",
+    "stdin_chunks",
     "stream_predict",
 ]
 
@@ -200,6 +201,149 @@ def pcm_chunks(stream: BinaryIO, block_seconds: float = 0.5, sample_rate: int = 
         carry = data[cut:]
         if cut:
             yield (np.frombuffer(data[:cut], dtype="<i2").astype(np.float32) / 32768.0)
+
+
+class _Peeked:
+    """A binary stream read in blocks as they arrive (``read1``), with bytes already taken put back in front."""
+
+    def __init__(self, stream: BinaryIO, head: bytes = b""):
+        self._read = getattr(stream, "read1", None) or stream.read
+        self._head = head
+
+    def read_some(self, n: int) -> bytes:
+        """Up to ``n`` bytes, as soon as any arrive; ``b""`` at the end."""
+        if self._head:
+            out, self._head = self._head[:n], self._head[n:]
+            return out
+        return self._read(n)
+
+    read1 = read_some  # what pcm_chunks reads with
+
+    def read_exact(self, n: int) -> bytes:
+        """``n`` bytes, fewer only at the end of the stream."""
+        parts, got = [], 0
+        while got < n:
+            part = self.read_some(n - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
+
+
+#: Container files recognised on stdin by their first bytes, which cannot be decoded from a pipe
+#: (libsndfile needs to seek in them). Bare MP3 frames are not among them: their sync bytes
+#: (0xFF 0xE0..0xFF) also begin raw PCM whose first sample is a small negative number.
+_CONTAINERS = {b"fLaC": "FLAC", b"OggS": "Ogg (Vorbis or Opus)", b"ID3": "MP3", b"FORM": "AIFF", b".snd": "AU",
+               b"caff": "CAF", b"RIFX": "big-endian WAV (RIFX)", b"RF64": "RF64 WAV", b"\x1aE\xdf\xa3": "WebM/Matroska"}
+
+#: WAV format tags streamed from a pipe: integer PCM and IEEE float.
+_WAV_PCM, _WAV_FLOAT, _WAV_EXTENSIBLE = 1, 3, 0xFFFE
+
+#: data-chunk sizes that mean "until the end of the stream" (a recorder writing to a pipe
+#: cannot go back to fill in the size: arecord writes 0x7FFFFFFF-ish, others 0 or 0xFFFFFFFF).
+_OPEN_ENDED = 0x7FFF0000
+
+
+def _stdin_refusal(what: str) -> AudioError:
+    return AudioError("stdin", f"holds {what} audio, not raw PCM: a pipe cannot be decoded in that format",
+                      "pass the file as SOURCE (amsnet stream FILE decodes any length incrementally), or pipe WAV or raw "
+                      "16 kHz 16-bit mono PCM (e.g. ffmpeg -i FILE -f s16le -ar 16000 -ac 1 - | amsnet stream -)")
+
+
+def stdin_chunks(stream: BinaryIO, block_seconds: float = 0.5, sample_rate: int = 16000) -> Iterator[np.ndarray]:
+    """What arrives on a binary stream (stdin), as blocks of float32 mono at ``sample_rate``.
+
+    Raw 16-bit little-endian mono PCM at ``sample_rate`` (:func:`pcm_chunks`), unless the stream
+    begins with a container header (issue 41: a WAV piped in was read as PCM, header and all, at
+    the wrong rate, and gave confident wrong labels):
+
+    - WAV (``RIFF....WAVE``: integer PCM 8/16/24/32 bit or float 32/64 bit, any rate and channel
+      count; ``arecord``'s default output) is decoded as it arrives: channels averaged, resampled
+      incrementally, so a live recording streams with bounded memory;
+    - FLAC, Ogg, MP3 (ID3), AIFF, AU, CAF, RF64, WebM: AudioError naming the container and the fix
+      (pass the file as SOURCE, or convert to WAV or raw PCM).
+    """
+    reader = _Peeked(stream)
+    head = reader.read_exact(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        yield from _wav_chunks(reader, block_seconds, sample_rate)
+        return
+    what = next((name for magic, name in _CONTAINERS.items() if head.startswith(magic)), None)
+    if what is not None:
+        raise _stdin_refusal(what)
+    reader._head = head + reader._head
+    yield from pcm_chunks(reader, block_seconds, sample_rate)
+
+
+def _wav_chunks(reader: _Peeked, block_seconds: float, sample_rate: int) -> Iterator[np.ndarray]:
+    """The samples of a WAV stream after its 12-byte RIFF header, decoded as they arrive."""
+    import struct
+
+    fmt = None
+    while True:
+        header = reader.read_exact(8)
+        if len(header) < 8:
+            raise AudioError("stdin", "holds a WAV header without a data chunk (no audio)",
+                             "pipe a complete WAV stream, or raw 16 kHz 16-bit mono PCM")
+        cid, size = header[:4], struct.unpack("<I", header[4:])[0]
+        if cid == b"data":
+            break
+        body = reader.read_exact(size + (size & 1))  # chunks are padded to even sizes
+        if cid == b"fmt " and len(body) >= 16:
+            tag, channels, rate, _, align, bits = struct.unpack("<HHIIHH", body[:16])
+            if tag == _WAV_EXTENSIBLE and len(body) >= 26:
+                tag = struct.unpack("<H", body[24:26])[0]  # the sub-format GUID begins with the tag
+            fmt = (tag, channels, rate, align, bits)
+    if fmt is None:
+        raise AudioError("stdin", "holds a WAV stream whose data comes before its format chunk",
+                         "pass the file as SOURCE (amsnet stream FILE)")
+    tag, channels, rate, align, bits = fmt
+    dtype = {(_WAV_PCM, 8): "u1", (_WAV_PCM, 16): "<i2", (_WAV_PCM, 24): "i3", (_WAV_PCM, 32): "<i4",
+             (_WAV_FLOAT, 32): "<f4", (_WAV_FLOAT, 64): "<f8"}.get((tag, bits))
+    if dtype is None or channels < 1 or rate < 1 or align != channels * bits // 8:
+        raise AudioError("stdin", f"holds a WAV stream in a format not decoded from a pipe (format tag {tag:#x}, {bits} "
+                         f"bit, {channels} channel(s), block align {align})",
+                         "pass the file as SOURCE (amsnet stream FILE), or convert it to 16-bit PCM WAV or raw PCM")
+    left = None if size == 0 or size >= _OPEN_ENDED else size
+    rs = None if rate == sample_rate else _resampler(rate, sample_rate)
+    block = max(align, align * int(round(block_seconds * rate)))
+    carry = b""
+    while left is None or left > 0:
+        data = reader.read_some(block if left is None else min(block, left))
+        if not data:
+            break
+        if left is not None:
+            left -= len(data)
+        data = carry + data
+        cut = len(data) - len(data) % align
+        carry = data[cut:]
+        if not cut:
+            continue
+        x = _wav_samples(data[:cut], dtype, bits).reshape(-1, channels)
+        mono = x[:, 0] if channels == 1 else x.mean(axis=1, dtype=np.float32)
+        if not np.all(np.isfinite(mono)):
+            raise AudioError("stdin", "contains NaN or infinite samples", "check the program writing to the pipe")
+        out = mono if rs is None else rs.resample_chunk(mono, last=False)
+        if len(out):
+            yield np.ascontiguousarray(out, dtype=np.float32)
+    if rs is not None:
+        tail = rs.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        if len(tail):
+            yield np.ascontiguousarray(tail, dtype=np.float32)
+
+
+def _wav_samples(data: bytes, dtype: str, bits: int) -> np.ndarray:
+    """float32 samples in [-1, 1) of WAV sample bytes (8-bit unsigned, 16/24/32-bit signed, float)."""
+    if dtype == "u1":
+        return (np.frombuffer(data, np.uint8).astype(np.float32) - 128.0) / 128.0
+    if dtype == "i3":  # 24-bit: three little-endian bytes, sign-extended through the top byte of an int32
+        b = np.frombuffer(data, np.uint8).reshape(-1, 3).astype(np.int32)
+        return ((b[:, 0] << 8 | b[:, 1] << 16 | b[:, 2] << 24) >> 8).astype(np.float32) / float(1 << 23)
+    x = np.frombuffer(data, dtype)
+    if x.dtype.kind == "f":
+        return x.astype(np.float32)
+    return x.astype(np.float32) / float(1 << (bits - 1))
 
 
 def mic_available() -> bool:
@@ -431,8 +575,9 @@ def stream_predict(source=None, *, checkpoint=None, recognizer=None, window: flo
     """Set up streaming recognition of ``source``.
 
     Args:
-        source: an audio file path; ``"-"`` for raw 16 kHz 16-bit little-endian mono PCM on
-            stdin; or a binary file object of such PCM. Ignored with ``mic=True``.
+        source: an audio file path; ``"-"`` for stdin: raw 16 kHz 16-bit little-endian mono PCM,
+            or a WAV stream (:func:`stdin_chunks`); or a binary file object of either. Ignored
+            with ``mic=True``.
         mic: record from the default microphone instead (needs the optional ``sounddevice``).
         checkpoint, recognizer, window, hop, adapt: see :class:`StreamRecognizer`.
         block_seconds: input block size (default: ``hop``).
@@ -449,9 +594,9 @@ def stream_predict(source=None, *, checkpoint=None, recognizer=None, window: flo
     elif source is None:
         raise ValueError("give a source (file path, '-' for stdin, or a binary stream) or mic=True")
     elif hasattr(source, "read"):
-        chunks = pcm_chunks(source, block, rate)
+        chunks = stdin_chunks(source, block, rate)
     elif str(source) == "-":
-        chunks = pcm_chunks(sys.stdin.buffer, block, rate)
+        chunks = stdin_chunks(sys.stdin.buffer, block, rate)
     else:
         chunks = file_chunks(Path(source), block, rate)
     return sr, sr.run(chunks)

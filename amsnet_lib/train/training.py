@@ -203,8 +203,12 @@ def train_model(
     start, elapsed = 0, 0.0
     resume_path = Path(resume_path) if resume_path is not None else None
     if resume_path is not None and resume_path.is_file():
+        fresh = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()),
+                 None if sched is None else sched.state_dict(), gen.get_state(), torch.get_rng_state())
         try:
-            st = torch.load(resume_path, map_location="cpu", weights_only=False)
+            # weights_only, like every checkpoint amsnet reads: a resume point is plain tensors, numbers and
+            # lists, and a file put in the run store's place must not run code when it is loaded
+            st = torch.load(resume_path, map_location="cpu", weights_only=True)
             model.load_state_dict(st["model"])
             opt.load_state_dict(st["optimizer"])
             if sched is not None:
@@ -213,7 +217,17 @@ def train_model(
             torch.set_rng_state(st["torch_rng"])
             best, best_state, best_epoch, since_best = st["best"], st["best_state"], st["best_epoch"], st["since_best"]
             rows, start, elapsed = st["rows"], st["epoch"], st["elapsed"]
-        except Exception:  # unreadable or from another model: start this stage afresh
+        except Exception as error:  # unreadable or from another model: start this stage afresh, and say so
+            import warnings
+
+            warnings.warn(f"{resume_path}: resume point not used ({type(error).__name__}: {str(error)[:200]}); "
+                          "this stage trains from its start", RuntimeWarning, stacklevel=2)
+            model.load_state_dict(fresh[0])  # a half-applied resume point must not leak into the fresh start
+            opt.load_state_dict(fresh[1])
+            if sched is not None:
+                sched.load_state_dict(fresh[2])
+            gen.set_state(fresh[3])
+            torch.set_rng_state(fresh[4])
             start, rows = 0, []
     t0 = time.perf_counter() - elapsed
     bar = tqdm(range(start, cfg.epochs), desc=desc, unit="ep", disable=not progress, leave=False, initial=start, total=cfg.epochs)

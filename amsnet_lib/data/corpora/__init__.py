@@ -66,6 +66,8 @@ def load_corpus(
         AudioError: unusable audio with ``skip_bad=False``.
     """
     name = str(name_or_path)
+    if not name.strip():  # Path("") is the current folder, which would be read as a corpus
+        raise CorpusError(None, "an empty corpus name was given", "pass emodb, iemocap, a CSV manifest or a folder")
     if name.lower() == "emodb":
         return load_emodb(data_dir, download=download, skip_bad=skip_bad, **options)
     if name.lower() == "iemocap":

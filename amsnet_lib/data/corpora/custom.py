@@ -10,12 +10,15 @@ CSV manifest (UTF-8, header required)::
 ignored). Relative paths are relative to the CSV's folder. Gender accepts ``m``/``f``/
 ``male``/``female`` (any case) or empty.
 
-Folder layout: ``<folder>/<label>/**/*.wav|*.flac`` (searched recursively inside each
-label folder; hidden files and folders are ignored).
+Folder layout: ``<folder>/<label>/**/<file>`` (searched recursively inside each label folder
+for the files named as audio, :data:`amsnet_lib.data.audio.AUDIO_EXTENSIONS`: WAV, FLAC, Ogg,
+MP3, AIFF; hidden files and folders are ignored; every other file is listed in
+``attrs["skipped"]``, never passed over in silence).
 
 Labels are compared exactly: two labels that differ only in case (``ANGER`` and ``anger``) are
 refused with the fix, rather than becoming two classes or being merged under a spelling the
-loader would have to guess (the class names end up in checkpoints and tables).
+loader would have to guess (the class names end up in checkpoints and tables). So is a label
+holding control characters (a terminal escape sequence would reach every printout).
 """
 from __future__ import annotations
 
@@ -28,12 +31,10 @@ from typing import Sequence
 import pandas as pd
 
 from ...errors import CorpusError, ManifestError
+from ..audio import AUDIO_EXTENSIONS
 from ._common import duration_or_skip, make_table
 
 __all__ = ["load_custom", "AUDIO_EXTENSIONS"]
-
-#: File name endings collected from a folder-per-label corpus (compared case-insensitively).
-AUDIO_EXTENSIONS = (".wav", ".flac")
 
 _REQUIRED = ("path", "label")
 _OPTIONAL = ("speaker", "gender", "session", "text")
@@ -68,16 +69,21 @@ def load_custom(
         CorpusError: a folder without label sub-folders holding audio.
         AudioError: a bad audio file with ``skip_bad=False``.
     """
+    if not str(source).strip():  # Path("") is the current folder
+        raise CorpusError(None, "an empty corpus path was given", "pass a CSV manifest or a folder with one sub-folder "
+                          "per label")
     source = Path(source).expanduser().absolute()
+    passed: list[tuple[str, str]] = []
     if source.is_dir():
-        entries = _scan_folder(source)
+        entries, passed = _scan_folder(source)
         where = {}
     elif source.is_file():
         entries, where = _read_manifest(source)
     else:
-        raise CorpusError(source, "does not exist",
+        raise CorpusError(source, "does not exist" if not source.exists() else "is not a regular file or a folder",
                           "pass an existing CSV manifest or a folder with one sub-folder per label")
     _refuse_case_variants(entries, where, source)
+    _refuse_unprintable(entries, where, source)
     found = sorted({e["label"] for e in entries})
     if classes is None:
         classes = found
@@ -91,7 +97,7 @@ def load_custom(
             raise ManifestError(source, f"{where.get(first['path'], first['path'])}: label(s) {unknown} "
                                 f"are not among the given classes {classes}",
                                 "add them to classes, or leave those rows out of the manifest")
-    rows, skipped = [], []
+    rows, skipped = [], list(passed)
     for entry in entries:
         entry["duration"] = duration_or_skip(entry["path"], skipped, skip_bad)
         if entry["duration"] is not None:
@@ -116,6 +122,15 @@ def _refuse_case_variants(entries: list[dict], where: dict[str, str], source: Pa
         named = ", ".join(f"{label!r} ({where.get(path, path)})" for label, path in clash.items())
         raise ManifestError(source, f"labels {named} differ only in case, so they would be separate classes",
                             "spell each class one way in the whole corpus (labels are compared exactly)")
+
+
+def _refuse_unprintable(entries: list[dict], where: dict[str, str], source: Path) -> None:
+    """ManifestError for a label that is blank or holds control characters (an ANSI escape
+    sequence in a class name would reach the terminal with every table and prediction)."""
+    bad = next((e for e in entries if not e["label"].isprintable() or not e["label"].strip()), None)
+    if bad is not None:
+        raise ManifestError(source, f"{where.get(bad['path'], bad['path'])}: label {bad['label']!r} is blank or holds "
+                            "control characters", "name each class with printable characters")
 
 
 def _read_manifest(csv_path: Path) -> tuple[list[dict], dict[str, str]]:
@@ -163,6 +178,14 @@ def _read_manifest(csv_path: Path) -> tuple[list[dict], dict[str, str]]:
                                     "list the audio files inside it, one row each, or pass the folder itself "
                                     "as a corpus with one sub-folder per label")
             if not path.is_file():
+                if path.exists() or path.is_symlink():  # a FIFO, a broken link, a link loop: say which
+                    from ...errors import AudioError
+                    from ..audio import _check_path
+
+                    try:
+                        _check_path(path)
+                    except AudioError as error:
+                        raise ManifestError(csv_path, f"{line}: {path} {error.problem}", error.fix) from None
                 raise ManifestError(csv_path, f"{line}: audio file {path} does not exist",
                                     "fix the path (relative paths are relative to the manifest's folder) "
                                     "or remove the row")
@@ -189,17 +212,22 @@ def _read_manifest(csv_path: Path) -> tuple[list[dict], dict[str, str]]:
     return entries, where
 
 
-def _scan_folder(folder: Path) -> list[dict]:
-    """One entry per audio file under ``folder/<label>/``, sorted by path."""
-    entries = []
+def _scan_folder(folder: Path) -> tuple[list[dict], list[tuple[str, str]]]:
+    """One entry per file named as audio under ``folder/<label>/``, sorted by path (a broken link
+    among them too: loading it names the problem), and ``(path, reason)`` of every other
+    non-hidden file passed over."""
+    entries, passed = [], []
     for label_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for path in sorted(label_dir.rglob("*")):
-            hidden = any(part.startswith(".") for part in path.relative_to(label_dir).parts)
-            if path.is_file() and not hidden and path.suffix.lower() in AUDIO_EXTENSIONS:
+            if any(part.startswith(".") for part in path.relative_to(label_dir).parts) or path.is_dir():
+                continue
+            if path.suffix.lower() in AUDIO_EXTENSIONS:
                 entries.append({"path": str(path.absolute()), "label": label_dir.name, "speaker": None,
                                 "gender": None, "session": None, "text": None})
+            else:
+                passed.append((str(path.absolute()), f"not read: not named as audio ({', '.join(AUDIO_EXTENSIONS)})"))
     if not entries:
-        raise CorpusError(folder, "holds no label sub-folders with .wav or .flac files",
+        raise CorpusError(folder, f"holds no label sub-folders with audio files ({', '.join(AUDIO_EXTENSIONS)})",
                           "arrange the corpus as <folder>/<label>/<file>.wav (one sub-folder per label) "
                           "or pass a CSV manifest with columns path,label")
-    return entries
+    return entries, passed

@@ -20,6 +20,10 @@ from ._common import ENV_VARS, duration_or_skip, file_sha256, make_table, obtain
 __all__ = ["CLASSES", "CODES", "DOWNLOAD_URL", "load_emodb"]
 
 #: Official download (about 40 MB). Module-level so tests can point it at a local server.
+#: Plain HTTP, the address the corpus's site gives: the transport protects nothing, and what does
+#: is the check after unpacking, where every file's size and SHA-256 must match the manifest
+#: shipped inside this package (:func:`_verify`, on by default): a tampered or truncated download
+#: is refused, whoever served it.
 DOWNLOAD_URL = "http://emodb.bilderbar.info/download/download.zip"
 
 #: Emotion code → class name. The order of ``CLASSES`` follows the codes W L E A F T N.
