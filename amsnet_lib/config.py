@@ -446,7 +446,8 @@ class WindowConfig:
 
     The recording's leading and trailing silence is trimmed, then the model's window
     (``FeatureConfig.duration``) slides over it every ``hop`` seconds, with one more window ending at
-    the recording's end so that no audio is left unscored; the windows' class probabilities are
+    the recording's end so that no audio is left unscored (unless what is left is within the 50 ms the
+    features read past a window's end); the windows' class probabilities are
     pooled into the recording's. A recording no longer than one window is one window, zero-padded,
     as in training.
 

@@ -35,7 +35,7 @@ from .checkpoint import CheckpointInfo, load_checkpoint
 from ..config import FRAME_DIM, FeatureConfig, WindowConfig
 from ..errors import AmsnetError, CheckpointError
 from ..data.features import frame_features, log_mel_spectrogram, pad_frames
-from .windows import allowed_classes, cut_windows, effective_trim_db, pool, restrict
+from .windows import allowed_classes, cut_windows, effective_trim_db, pool, pool_files, restrict
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -399,7 +399,7 @@ class Recognizer:
                                     batch_size if adapt == "none" else None)
         finally:
             bar.close()
-        window_rows = self._pool_windows(rows, spans, scores)
+        window_rows = pool_files(rows, spans, scores, self.classes, self.windowing.pooling)
         adapted["warnings"] = too_little_audio(adapt, adapted["groups"])
         df = pd.DataFrame(rows, columns=self.columns())
         df.attrs["adapt"] = adapted
@@ -440,28 +440,6 @@ class Recognizer:
                 flush()
             bar.update()
         flush()
-
-    def _pool_windows(self, rows, spans, scores) -> list[dict]:
-        """Each file's row from its windows' scores (:func:`~amsnet_lib.serve.windows.pool`); the windows' rows."""
-        window_rows = []
-        for i, (starts, ends) in spans.items():
-            got = [scores.get((i, k)) for k in range(len(starts))]
-            if any(g is None for g in got):
-                continue  # the model failed on its batch: the row holds the error
-            proba, alpha = np.stack([g[0] for g in got]), np.stack([g[1] for g in got])
-            rec = self._record(pool(proba, self.windowing.pooling), alpha.mean(axis=0))
-            rows[i]["label"] = rec["label"]
-            for c, v in rec["probabilities"].items():
-                rows[i][f"p_{c}"] = v
-            rows[i]["alpha_frlm"], rows[i]["alpha_urlm"] = rec["alpha_frlm"], rec["alpha_urlm"]
-            rows[i]["windows"] = len(starts)
-            for k, (p, a) in enumerate(zip(proba, alpha)):
-                w = self._record(p, a)
-                window_rows.append({"path": rows[i]["path"], "window": k, "start": round(starts[k], 4),
-                                    "end": round(ends[k], 4), "label": w["label"],
-                                    **{f"p_{c}": v for c, v in w["probabilities"].items()},
-                                    "alpha_frlm": w["alpha_frlm"], "alpha_urlm": w["alpha_urlm"]})
-        return window_rows
 
     def _empty_row(self, path: str, error: str = "") -> dict:
         row = {"path": path, "label": None}

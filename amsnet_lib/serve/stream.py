@@ -16,7 +16,9 @@ files far larger than memory work.
 Windowing: windows end at ``window, window + hop, window + 2 hop, ...`` seconds, so a stream of
 D >= window seconds gives ``floor((D - window) / hop) + 1`` windows. A stream shorter than one
 window gives one final window over all of it (zero-padded to the model's length, as in
-training) when it is at least :data:`amsnet_lib.data.audio.MIN_DURATION` long.
+training) when it is at least :data:`amsnet_lib.data.audio.MIN_DURATION` long. Each window is scored
+as a recording by :meth:`~amsnet_lib.serve.predict.Recognizer.predict_signal`: its silent edges trimmed
+(:class:`~amsnet_lib.config.WindowConfig` ``trim_db``), then one window of the model, zero-padded.
 """
 from __future__ import annotations
 

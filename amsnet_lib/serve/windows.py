@@ -30,27 +30,29 @@ from ..data.features import silence_span
 #: window's last frames see the same context as in training).
 READ_MARGIN_S = 0.05
 
-__all__ = ["POOLINGS", "READ_MARGIN_S", "Windows", "allowed_classes", "cut_windows", "effective_trim_db", "pool", "restrict",
-           "window_starts"]
+__all__ = ["POOLINGS", "READ_MARGIN_S", "Windows", "allowed_classes", "cut_windows", "effective_trim_db", "pool",
+           "pool_files", "restrict", "window_starts"]
 
 
-def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
+def window_starts(n_samples: int, window: int, hop: int, min_tail: int = 0) -> list[int]:
     """Start samples of the windows over ``n_samples`` (see the module docstring).
 
     Args:
         n_samples: length of the (trimmed) recording, samples.
         window, hop: window length and hop, samples (positive).
+        min_tail: audio after the last regular window shorter than or equal to this gets no window of
+            its own (:func:`cut_windows`: the read margin, which the last window's features read anyway).
 
     Returns:
-        ``[0]`` when ``n_samples <= window``; else ``0, hop, 2 hop, ...`` while a window fits, then
-        ``n_samples - window`` if the last of those ends before the recording does.
+        ``[0]`` when ``n_samples <= window + min_tail``; else ``0, hop, 2 hop, ...`` while a window fits,
+        then ``n_samples - window`` if the last of those ends more than ``min_tail`` before the recording does.
     """
     if window < 1 or hop < 1:
         raise ValueError(f"window and hop must be positive sample counts, got {window}, {hop}")
-    if n_samples <= window:
+    if n_samples <= window + min_tail:
         return [0]
     starts = list(range(0, n_samples - window + 1, hop))
-    if starts[-1] + window < n_samples:
+    if starts[-1] + window + min_tail < n_samples:
         starts.append(n_samples - window)
     return starts
 
@@ -91,11 +93,10 @@ def cut_windows(signal: np.ndarray, features: FeatureConfig, windowing: WindowCo
     trim = effective_trim_db(features, windowing)
     start, end = silence_span(signal, dataclasses.replace(features, trim_db=trim))
     speech = signal[start:end]
-    window = features.n_samples
-    starts = window_starts(len(speech), window, max(1, int(round(windowing.hop * sr))))
+    window, margin = features.n_samples, int(round(READ_MARGIN_S * sr))
+    starts = window_starts(len(speech), window, max(1, int(round(windowing.hop * sr))), min_tail=margin)
     if windowing.pooling == "first":
         starts = starts[:1]
-    margin = int(round(READ_MARGIN_S * sr))
     segments = [speech[s : s + window + margin] for s in starts]
     return Windows(segments=segments, starts=[(start + s) / sr for s in starts],
                    ends=[(start + s + min(window, len(g))) / sr for s, g in zip(starts, segments)],
@@ -132,6 +133,32 @@ def pool(proba: np.ndarray, pooling: str) -> np.ndarray:
     else:  # max_proba
         out = proba.max(axis=0)
     return (out / out.sum()).astype(np.float32)
+
+
+def pool_files(rows: list[dict], spans: dict, scores: dict, classes: list[str], pooling: str) -> list[dict]:
+    """Fill each file's row with its pooled scores; return one row per window.
+
+    Args:
+        rows: the files' rows (``path``, ``label``, ``p_<class>``, ``alpha_*``, ``windows``), filled in place.
+        spans: file index -> (window starts, window ends), seconds in the file.
+        scores: (file index, window index) -> (probabilities ``(C,)``, fusion weights ``(2,)``); a file
+            with a window missing (its batch failed) is left as it is (its row holds the error).
+        classes: the model's classes, in output order; ``pooling``: see :func:`pool`.
+    """
+    window_rows = []
+    for i, (starts, ends) in spans.items():
+        got = [scores.get((i, k)) for k in range(len(starts))]
+        if any(g is None for g in got):
+            continue
+        proba, alpha = np.stack([g[0] for g in got]), np.stack([g[1] for g in got])
+        pooled, mean_alpha = pool(proba, pooling), alpha.mean(axis=0)
+        rows[i].update({"label": classes[int(np.argmax(pooled))], **{f"p_{c}": float(v) for c, v in zip(classes, pooled)},
+                        "alpha_frlm": float(mean_alpha[0]), "alpha_urlm": float(mean_alpha[1]), "windows": len(starts)})
+        for k, (p, a) in enumerate(zip(proba, alpha)):
+            window_rows.append({"path": rows[i]["path"], "window": k, "start": round(starts[k], 4), "end": round(ends[k], 4),
+                                "label": classes[int(np.argmax(p))], **{f"p_{c}": float(v) for c, v in zip(classes, p)},
+                                "alpha_frlm": float(a[0]), "alpha_urlm": float(a[1])})
+    return window_rows
 
 
 def allowed_classes(classes, model_classes) -> np.ndarray | None:
