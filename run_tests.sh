@@ -16,8 +16,7 @@ export AMSNET_PROFILE="${AMSNET_PROFILE:-quick}"
 # The allocator settings every amsnet process runs with (amsnet_lib/_runtime.py).
 eval "$("$venv/bin/python" -m amsnet_lib._runtime)"
 # Both cores: with no arguments the notebook checks (in order, one process: notebooks/conftest.py)
-# run beside the library tests, which get the other cores (pytest-xdist when there are more than
-# two). AMSNET_TEST_WORKERS=1, or any argument, runs one pytest as before.
+# run beside the library tests. AMSNET_TEST_WORKERS=1, or any argument, runs one pytest as before.
 # (nproc without OMP_NUM_THREADS, which it would honour: exported as 1 above.)
 cores="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
 workers="${AMSNET_TEST_WORKERS:-$cores}"
@@ -29,8 +28,10 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 "${pytest[@]}" -p no:cacheprovider notebooks > "$log" 2>&1 &
 notebooks=$!
-library=(tests)
-[ "$workers" -gt 2 ] && library=(-n "$(( workers - 1 ))" tests)
+# The library tests on two workers or more (pytest-xdist, work stealing) even on 2 cores: Ray's
+# start-ups and the tests that run subprocesses wait more than they compute, and the other worker
+# fills those gaps beside the notebooks.
+library=(-n "$(( workers > 2 ? workers - 1 : 2 ))" --dist worksteal tests)
 set +e
 "${pytest[@]}" "${library[@]}"
 library_rc=$?

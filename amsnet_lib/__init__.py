@@ -15,23 +15,33 @@ from .errors import AmsnetError, AudioError, CheckpointError, CorpusError, Manif
 from .data.features import Features, Normaliser, extract_features
 
 
+# Training and inference pull in torch (or ONNX Runtime); their names load on first use so that
+# ``import amsnet_lib`` stays light for corpus and feature work, and works without torch.
+_LAZY = {
+    "build_model": "models", "count_parameters": "models",
+    "run_experiment": "train.training", "fit_final": "train.training",
+    "pretrain": "train.engine", "EngineConfig": "train.engine",
+    "experiment": "studies",
+    "save_checkpoint": "serve.checkpoint", "load_checkpoint": "serve.checkpoint",
+    "Recognizer": "serve.predict", "predict": "serve.predict", "evaluate": "serve.predict",
+    "stream_predict": "serve.stream", "export_torchscript": "serve.export", "export_onnx": "serve.export",
+}
+
+
 def __getattr__(name):
-    # Training and inference pull in torch; import them on first use so that
-    # ``import amsnet_lib`` stays light for corpus and feature work.
-    lazy = {
-        "build_model": "models", "count_parameters": "models",
-        "run_experiment": "train.training", "fit_final": "train.training",
-        "pretrain": "train.engine", "EngineConfig": "train.engine",
-        "experiment": "studies",
-        "save_checkpoint": "serve.checkpoint", "load_checkpoint": "serve.checkpoint",
-        "Recognizer": "serve.predict", "predict": "serve.predict", "evaluate": "serve.predict",
-        "stream_predict": "serve.stream", "export_torchscript": "serve.export",
-    }
-    if name in lazy:
+    if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f".{lazy[name]}", __name__), name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        # Bound here once: later look-ups skip this function and always give the same object, even
+        # if an import of a sub-module of the same name were to set the attribute meanwhile.
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'amsnet_lib' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __version__ = "0.1.0"
@@ -56,6 +66,7 @@ __all__ = [
     "count_parameters",
     "experiment",
     "evaluate",
+    "export_onnx",
     "export_torchscript",
     "extract_features",
     "fit_final",

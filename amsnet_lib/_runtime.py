@@ -4,9 +4,9 @@ FRLM's peephole recurrence (``models/peephole.py``) allocates tensors of 80-320 
 (gates, cells and their gradients for all 300 steps). glibc serves every allocation above its
 mmap threshold (at most 32 MB, adjusted dynamically) with a fresh ``mmap`` and returns it to the
 kernel on ``free``, so every batch pays page faults and zero-filling of ~1 GB. With the
-settings below the paper-size FRLM step (batch 256, 300 frames, hidden 128, one thread) ran
-1.4x to 1.9x faster on the 2-core development machine, depending on the load beside it;
-``python benchmarks/bench_peephole.py --allocator`` measures the ratio on yours. The cost: a
+settings below the paper-size FRLM step (batch 256, 300 frames, hidden 128, one thread) runs
+faster (``results/benchmarks_allocator.txt``, by ``python -m benchmarks.bench_peephole --allocator``,
+which measures the ratio on yours). The cost: a
 process keeps its peak memory until it exits instead of handing it back between batches.
 
 glibc reads these variables once, at start-up, so they cannot be set from inside Python

@@ -275,7 +275,11 @@ QUICK_FRLM = dict(hidden_size=16, embedding_dim=16)
 QUICK_URLM = dict(filters=(32, 16, 16), embedding_dim=16)
 QUICK_FUSION = dict(hidden=(8, 8))
 
-MODELS = ("frlm", "urlm", "concat", "early", "amsnet", "late")
+#: The classic baselines (beyond the paper, issue #37): openSMILE functionals of the whole utterance
+#: (:mod:`amsnet_lib.data.functionals`) classified by a linear SVM (:mod:`amsnet_lib.train.classic`);
+#: model name -> its ``opensmile.FeatureSet`` name.
+CLASSIC_MODELS = {"compare-svm": "ComParE_2016", "egemaps-svm": "eGeMAPSv02"}
+MODELS = ("frlm", "urlm", "concat", "early", "amsnet", "late", *CLASSIC_MODELS)
 #: Late fusion's candidate weights of FRLM's probabilities (URLM's: 1 - w): 0 to 1 in steps of 0.05.
 LATE_WEIGHTS = tuple(round(0.05 * i, 2) for i in range(21))
 PROTOCOLS = ("paper", "loso", "loso_session", "split_file", "emobox")
@@ -285,6 +289,38 @@ NORMALISATIONS = ("corpus", "speaker")
 #: Member m of a seed ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * m``: far above the
 #: training seeds in use (0-4), so no member repeats another experiment's seed.
 MEMBER_SEED_STRIDE = 1000
+
+
+@dataclass(frozen=True)
+class SVMConfig:
+    """The classic baselines' classifier (:data:`CLASSIC_MODELS`; :mod:`amsnet_lib.train.classic`).
+
+    Functionals standardised with the statistics of the training part, then a linear SVM
+    (scikit-learn's ``SVC(kernel="linear")``: libsvm, hinge loss, one-vs-one, as the ComParE
+    challenges' baseline); its complexity C and whether classes are weighted by inverse frequency
+    are chosen together by cross-validation inside each fold's training part, scored by UA.
+
+    Attributes:
+        c_grid: the candidate complexities C (the ComParE baselines search 1e-5 to 1 on standardised
+            functionals); ties in inner UA go to the smaller C (the stronger regularisation).
+        class_weights: the candidate class weightings, ``none`` and/or ``balanced`` (inverse class
+            frequency of the training part); ties go to the first listed.
+        inner_folds: folds of the inner cross-validation; speaker-grouped (no speaker on both sides)
+            when the outer fold is speaker-independent, stratified otherwise. Fewer when the training
+            part has fewer speakers (grouped) or fewer utterances of a class (stratified).
+    """
+
+    c_grid: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+    class_weights: tuple[str, ...] = ("none", "balanced")
+    inner_folds: int = 5
+
+    def __post_init__(self):
+        if not self.c_grid or not all(float(c) > 0 for c in self.c_grid):
+            raise ValueError(f"c_grid must be one or more positive values, got {self.c_grid!r}")
+        if not self.class_weights or not set(self.class_weights) <= {"none", "balanced"}:
+            raise ValueError(f"class_weights must be one or both of 'none', 'balanced', got {self.class_weights!r}")
+        if self.inner_folds < 2:
+            raise ValueError(f"inner_folds must be 2 or more, got {self.inner_folds}")
 
 
 @dataclass(frozen=True)
@@ -332,6 +368,9 @@ class ExperimentConfig:
             :meth:`init_seed` (``seed + 1000 m``) but draws the validation split of ``seed``, so
             that every member of an ensemble is selected, and the ensemble scored, on the same
             validation utterances. Part of the run key only when not 0.
+        svm: the classic baselines' classifier (:class:`SVMConfig`; ``model`` of :data:`CLASSIC_MODELS`
+            only). They have no network, so no training recipe: their ``recipe`` is ``paper``, the
+            default, which for them means nothing (their ``summary.csv`` rows are found by model).
         augment: training-time augmentation at audio level of every stage (beyond the paper,
             :data:`AUGMENTATIONS`): ``none``; ``channels`` (a random-channel copy of each training
             utterance); ``speed`` (speed perturbation: copies at 0.9 and 1.1 times the speed, Ko et
@@ -371,6 +410,7 @@ class ExperimentConfig:
     augment: str = "none"
     member: int = 0
     validation: str = field(default="utterance", metadata={"omit_default": True})
+    svm: SVMConfig = field(default=SVMConfig(), metadata={"omit_default": True})
 
     def __post_init__(self):
         if self.validation not in VALIDATIONS:
@@ -396,6 +436,13 @@ class ExperimentConfig:
             raise ValueError(f"late_weights must be one or more weights in [0, 1], got {self.late_weights!r}")
         if self.protocol == "split_file" and not self.split_file:
             raise ValueError("protocol 'split_file' needs split_file=<csv with path,fold>")
+        if self.model in CLASSIC_MODELS:
+            unused = {k: v for k, v in (("recipe", self.recipe), ("augment", self.augment), ("member", self.member),
+                                        ("normalisation", self.normalisation)) if v != ExperimentConfig.__dataclass_fields__[k].default}
+            if unused:
+                raise ValueError(f"{self.model} is a classic baseline (openSMILE functionals and a linear SVM): "
+                                 f"{', '.join(f'{k}={v!r}' for k, v in unused.items())} applies to the networks only. "
+                                 "Fix: leave it at its default (recipe 'paper', augment 'none', member 0, normalisation 'corpus').")
 
     def init_seed(self, seed: int) -> int:
         """The seed of the initial weights, batch order and augmentation of training seed ``seed``

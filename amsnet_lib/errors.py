@@ -37,12 +37,19 @@ class CheckpointError(AmsnetError):
     """A checkpoint that cannot be loaded or does not fit the request."""
 
 
+def _kind(reason: str) -> str:
+    """A reason without its closing parenthesised detail (``unreadable (error: ...)`` -> ``unreadable``)."""
+    import re
+
+    return re.sub(r"\s*\(.*\)\s*$", "", reason)
+
+
 def group_reasons(items) -> list[tuple[str, int, str]]:
     """Problems grouped by reason, for a summary instead of one line per file.
 
     Args:
-        items: ``(path, reason)`` pairs, e.g. the utterances an evaluation left out or the
-            feature warnings of a corpus.
+        items: ``(path, reason)`` pairs, e.g. the utterances an evaluation left out, the
+            feature warnings of a corpus or the files its loader skipped.
 
     Returns:
         ``(reason, count, example_path)`` per group, the largest group first. Reasons that differ
@@ -54,6 +61,23 @@ def group_reasons(items) -> list[tuple[str, int, str]]:
 
     groups: dict[str, list] = {}
     for path, reason in items:
-        key = re.sub(r"\d+(\.\d+)?", "#", re.sub(r"\s*\(.*\)\s*$", "", str(reason)))
+        key = re.sub(r"\d+(\.\d+)?", "#", _kind(str(reason)))
         groups.setdefault(key, [str(reason), 0, str(path)])[1] += 1
     return sorted((tuple(g) for g in groups.values()), key=lambda g: -g[1])
+
+
+def problem_lines(items) -> list[str]:
+    """The one way problems with files are shown (skipped files, feature warnings, utterances left
+    out): one line per group of :func:`group_reasons`, largest first. A group of one file names it
+    with its reason (``a.wav: clipped``); a larger one gives its count, its reason without the
+    detail, and one example with its detail (``12 x unreadable (e.g. b.wav: error 0)``).
+    """
+    lines = []
+    for reason, count, path in group_reasons(items):
+        if count == 1:
+            lines.append(f"{path}: {reason}")
+            continue
+        kind = _kind(reason)
+        detail = reason[len(kind):].strip()[1:-1] if reason != kind else ""
+        lines.append(f"{count} x {kind} (e.g. {path}{': ' + detail if detail else ''})")
+    return lines

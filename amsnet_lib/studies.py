@@ -62,7 +62,7 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
         fusion_train = TrainConfig(batch_size=batch, **FUSION_TRAIN)
         # FRLM overfits a fold of EmoDB (~385 training utterances) within ~100 epochs. Stronger
         # regularisation (dropout 0.5, with or without weight decay 1e-3) raised the mean
-        # validation loss over the five folds (scripts/frlm_tuning.py, results/tables/
+        # validation loss over the five folds (scripts/diagnostics/frlm_tuning.py, results/tables/
         # frlm_tuning.md), so FRLM keeps dropout 0.3 and no weight decay, as URLM.
         frlm, urlm, fusion = FRLMConfig(), URLMConfig(input_channels=features.n_mels), FusionConfig()
     else:
@@ -239,7 +239,7 @@ def with_stage_learning_rates(exp: ExperimentConfig, frlm: float | None = None, 
     """``exp`` with a learning rate per stage (None keeps the stage's current one); variant
     ``lr frlm=<a>,urlm=<b>,fusion=<c>``. Not a paper study: the paper gives one learning rate, but
     its two branches converge at different rates (FRLM's validation loss is lowest at 1e-3, URLM's
-    at 1e-4 in the learning-rate study; ``scripts/stage_lr.py`` chooses each on validation).
+    at 1e-4 in the learning-rate study; ``scripts/diagnostics/stage_lr.py`` chooses each on validation).
 
     FRLM's rate applies to early fusion too (FRLM's BLSTM over both streams, :attr:`ExperimentConfig.frlm_train`);
     URLM's is stage 1's ``branch_train``.

@@ -5,7 +5,7 @@ Warm: the same call again, everything read from the cache.
 Also the corpus load itself, first and again: EmoDB's first load in a process checks every file
 against its manifest (size and SHA-256), a later one only the folder's listing.
 
-    python benchmarks/bench_features.py [--corpus emodb] [--data-dir DIR] [--jobs N] [--json OUT]
+    python -m benchmarks.bench_features [--corpus emodb] [--data-dir DIR] [--jobs N] [--json OUT]
 """
 from __future__ import annotations
 

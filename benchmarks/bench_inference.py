@@ -6,8 +6,9 @@
   run) and as the two-run reference does (``opensmile.Smile`` once per level, identical output),
   the log-mel stream, both.
 - Latency of one 3-s clip, p50/p95: end to end (file decode, both feature streams,
-  normalisation, model), sequential and with openSMILE overlapped with URLM; model only
-  (batch 1, eager PyTorch with 1 and with the default thread count, and the TorchScript export),
+  normalisation, model), sequential and with openSMILE overlapped with URLM, and with the ONNX
+  form run by ONNX Runtime; model only (batch 1, eager PyTorch with 1 and with the default thread
+  count, the TorchScript export and the ONNX export under ONNX Runtime, interleaved in one run),
   with the per-branch breakdown.
 - Streaming: a long file through ``stream.StreamRecognizer`` (3-s window, 0.5-s hop): latency per
   hop (mean, p95, max) and real-time factor.
@@ -15,8 +16,8 @@
 Uses the shipped checkpoint (or ``--checkpoint``) when it exists, else a randomly initialised
 AMSNet of the full paper size (latency does not depend on the weights) and says so.
 
-    python benchmarks/bench_inference.py [--checkpoint F] [--runs 30] [--json out.json]
-    python benchmarks/bench_inference.py report --inference a.json --training b.json --out results/benchmarks.md
+    python -m benchmarks.bench_inference [--checkpoint F] [--runs 30] [--json out.json]
+    python -m benchmarks.bench_inference report --inference a.json --training b.json --out results/benchmarks.md
 """
 from __future__ import annotations
 
@@ -30,15 +31,13 @@ import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import soundfile as sf
+import torch
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-import torch  # noqa: E402
-
-from amsnet_lib.data.audio import load_audio  # noqa: E402
-from amsnet_lib.data.features import _frame_features_two_pass, frame_features, log_mel_spectrogram  # noqa: E402
-from amsnet_lib.serve.predict import SHIPPED_CHECKPOINT, Recognizer  # noqa: E402
+from amsnet_lib.data.audio import load_audio
+from amsnet_lib.data.features import frame_features, log_mel_spectrogram
+from amsnet_lib.serve.predict import SHIPPED_CHECKPOINT, Recognizer
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {
@@ -121,7 +120,7 @@ def _recognizer(checkpoint: str | None) -> tuple[Recognizer, str]:
 
 def feature_rtf(signals: list[np.ndarray], config) -> dict:
     audio = sum(len(x) for x in signals) / 16000.0
-    two_pass = lambda x: _frame_features_two_pass(x, config)  # noqa: E731
+    two_pass = lambda x: frame_features(x, config, two_pass=True)  # noqa: E731
     one_pass = lambda x: frame_features(x, config)  # noqa: E731
     one_pass(signals[0]), two_pass(signals[0]), log_mel_spectrogram(signals[0], config)  # first-call costs
     out = {}
@@ -161,7 +160,7 @@ def _interleaved(fns: dict, runs: int, warmup: int = 2) -> dict:
     return out
 
 
-from amsnet_lib.serve.predict import _threads as _Threads  # noqa: E402  torch AND numpy-BLAS threads, as the predictor sets them
+from amsnet_lib.serve.predict import inference_threads  # torch AND numpy-BLAS threads, as the predictor sets them
 
 
 def _no_grad_call(model, args):
@@ -169,7 +168,18 @@ def _no_grad_call(model, args):
         model(*args)
 
 
-def clip_latency(rec: Recognizer, clip_path: Path, runs: int) -> dict:
+def _onnx_recognizer(rec: Recognizer, tmp: Path) -> Recognizer:
+    """The same model in ONNX form under ONNX Runtime: the shipped .onnx beside the shipped
+    checkpoint, else exported here (``export_onnx``, checked against the eager model)."""
+    from amsnet_lib.serve.export import export_onnx
+    from amsnet_lib.serve.predict import SHIPPED_ONNX
+
+    if rec.info.path and Path(rec.info.path).resolve() == SHIPPED_CHECKPOINT.resolve() and SHIPPED_ONNX.is_file():
+        return Recognizer(SHIPPED_ONNX)
+    return Recognizer(export_onnx((rec.model, rec.info), tmp / "model.onnx"))
+
+
+def clip_latency(rec: Recognizer, clip_path: Path, runs: int, onnx: Recognizer | None = None) -> dict:
     c = rec.config
     x = rec.load(clip_path)
     f, m, s = rec.normalise(*rec.features(x))
@@ -180,7 +190,7 @@ def clip_latency(rec: Recognizer, clip_path: Path, runs: int) -> dict:
     # TorchScript (the export): the traced graph without Python overhead per op.
     from amsnet_lib.serve.export import ExportWrapper
 
-    with _Threads(1), warnings.catch_warnings(), torch.no_grad():
+    with inference_threads(1), warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(ExportWrapper(model, rec.info, normalise=False).eval(), (ft, mt, st), check_trace=False)
         for _ in range(3):  # the profiling executor optimises on the first calls
@@ -188,11 +198,11 @@ def clip_latency(rec: Recognizer, clip_path: Path, runs: int) -> dict:
 
     def in_mode(fn, threads):
         def run():
-            with torch.inference_mode(), _Threads(threads):
+            with torch.inference_mode(), inference_threads(threads):
                 fn()
         return run
 
-    with _Threads(1):  # one torch and one BLAS thread, as the predictor runs
+    with inference_threads(1):  # one torch and one BLAS thread, as the predictor runs
         res = _interleaved({
             "e2e_sequential": lambda: rec.predict_signal(rec.load(clip_path), overlap=False),
             "e2e_overlapped": lambda: rec.predict_signal(rec.load(clip_path), overlap=True),
@@ -200,6 +210,8 @@ def clip_latency(rec: Recognizer, clip_path: Path, runs: int) -> dict:
             "stage_log_mel": lambda: log_mel_spectrogram(x, c),
             "model_eager_1thread": in_mode(lambda: model(ft, mt, st), 1),
             "model_torchscript_1thread": in_mode(lambda: traced(ft, mt, st), 1),
+            **({"model_onnxruntime_1thread": lambda: onnx.model(f[None], m[None], s[None]),
+                "e2e_onnxruntime": lambda: onnx.predict_signal(onnx.load(clip_path))} if onnx is not None else {}),
             "stage_frlm_1thread": in_mode(lambda: model.frlm.embed(ft, mt), 1),
             "stage_urlm_1thread": in_mode(lambda: model.urlm.embed(st), 1),
         }, runs)
@@ -241,7 +253,8 @@ def _busy(load: str, cpus: int) -> bool:
 
 
 def report(inf: dict, tr: dict | None, out: Path, feat: dict | None = None, alloc: str | None = None,
-           peephole: str | None = None, parallel: str | None = None, ray: str | None = None) -> str:
+           peephole: str | None = None, parallel: str | None = None, ray: str | None = None,
+           install: dict | None = None) -> str:
     L = []
     ms = lambda d: f"{d['p50_ms']:.1f} / {d['p95_ms']:.1f}"  # noqa: E731
     c = inf["clip"]
@@ -264,9 +277,16 @@ def report(inf: dict, tr: dict | None, out: Path, feat: dict | None = None, allo
              f"| {e2e:.1f} ms wall (p95 {c['e2e_overlapped']['p95_ms']:.1f}); CPU time of the sequential path {cpu('e2e_sequential')} ms "
              f"| ≤ {TARGETS['e2e_p50_ms']:.0f} ms | {_ok(e2e, TARGETS['e2e_p50_ms'])} |")
     eager, ts = c["model_eager_1thread"], c["model_torchscript_1thread"]
-    L.append(f"| model-only latency, batch 1, p50: eager (the predictor) / TorchScript export | {eager['p50_ms']:.1f} / "
-             f"{ts['p50_ms']:.1f} ms wall; CPU {cpu('model_eager_1thread')} / {cpu('model_torchscript_1thread')} ms "
+    ort = c.get("model_onnxruntime_1thread")
+    L.append(f"| model-only latency, batch 1, p50: eager (the predictor) / TorchScript export"
+             + (" / ONNX Runtime (the ONNX export)" if ort else "") + f" | {eager['p50_ms']:.1f} / {ts['p50_ms']:.1f}"
+             + (f" / {ort['p50_ms']:.1f}" if ort else "") + f" ms wall; CPU {cpu('model_eager_1thread')} / "
+             f"{cpu('model_torchscript_1thread')}" + (f" / {cpu('model_onnxruntime_1thread')}" if ort else "") + " ms "
              f"| ≤ {TARGETS['model_p50_ms']:.0f} ms | {_ok(min(eager['p50_ms'], ts['p50_ms']), TARGETS['model_p50_ms'])} |")
+    if ort:
+        L.append(f"| ONNX Runtime model-only p50 at or below TorchScript's, same run | {ort['p50_ms']:.1f} vs {ts['p50_ms']:.1f} "
+                 f"ms wall (CPU {cpu('model_onnxruntime_1thread')} vs {cpu('model_torchscript_1thread')} ms) | ≤ | "
+                 f"{_ok(ort['p50_ms'], ts['p50_ms'])} |")
     s = inf["stream"]
     L.append(f"| streaming, 3-s window every 0.5 s: real-time factor (processing / audio) | {s['real_time_factor']:.3f} "
              f"(max latency per hop {s['max_latency_ms']:.0f} ms vs 500 ms hop) | < 1, every hop within 0.5 s | "
@@ -297,6 +317,8 @@ def report(inf: dict, tr: dict | None, out: Path, feat: dict | None = None, allo
                  "with the load averages: above the number of cores, the runs shared the cores with other work, which "
                  "leaves Ray's tasks no idle core to run side by side on:\n\n"
                  + "\n".join(f"    {line}" for line in ray.splitlines()) + "\n")
+    if install:
+        L.extend(install_section(install))
     L.append("\n## Feature extraction (one process, one core)\n")
     L.append("Real-time factor = processing time / audio duration (lower is faster; 0.05 = 20× faster than real time).\n")
     L.append("| stream | real-time factor | × real time |")
@@ -320,9 +342,14 @@ def report(inf: dict, tr: dict | None, out: Path, feat: dict | None = None, allo
             ("model only, eager, 1 thread (the predictor's setting)", "model_eager_1thread"),
             (f"model only, eager, {c['default_threads']} threads (torch default)", "model_eager_default_threads"),
             ("model only, TorchScript export, 1 thread", "model_torchscript_1thread"),
+            ("model only, ONNX export under ONNX Runtime, 1 thread", "model_onnxruntime_1thread"),
+            ("end to end with the ONNX form (ONNX Runtime, sequential path; what an install without torch runs)",
+             "e2e_onnxruntime"),
             ("stage: FRLM embedding (300-step peephole BLSTM), 1 thread", "stage_frlm_1thread"),
             ("stage: URLM embedding, 1 thread", "stage_urlm_1thread")]
     for label, k in rows:
+        if k not in c:
+            continue
         cpu = c[k].get("cpu_p50_ms")
         L.append(f"| {label} | {ms(c[k])} | {'' if cpu is None else f'{cpu:.1f}'} |")
     L.append("\n## Streaming (file, 3-s window, 0.5-s hop)\n")
@@ -353,6 +380,26 @@ def report(inf: dict, tr: dict | None, out: Path, feat: dict | None = None, allo
     return text
 
 
+def install_section(r: dict) -> list[str]:
+    """``bench_install.py``'s figures: the inference install against the full one."""
+    mib = lambda b: f"{b / 2**20:,.0f} MiB"  # noqa: E731
+    L = ["\n## Inference install against the full install (`bench_install.py`)\n",
+         f"Two fresh virtual environments, non-editable installs of this clone, measured {r['date']} (load average "
+         f"{r['load_before']}); times are the median of {r['runs']} fresh processes, outside the clone.\n",
+         "| | inference install | full install |", "|---|---|---|"]
+    a, b = r["light"], r["full"]
+    L.append(f"| command | `{a['install']}` | `{b['install']}` |")
+    L.append(f"| PyTorch installed | {'yes' if a['has']['torch'] else 'no'} | {'yes' if b['has']['torch'] else 'no'} |")
+    L.append(f"| size of site-packages | {mib(a['site_packages_bytes'])} | {mib(b['site_packages_bytes'])} |")
+    for key, label in (("import_predict", "`import amsnet_lib.serve.predict`"),
+                       ("load_default_model", "`Recognizer()`: imports and the default shipped model"),
+                       ("cli_predict_one_file", "`amsnet predict` on one 3-s file (new process)")):
+        L.append(f"| {label} | {a[key]['median_s']:.2f} s | {b[key]['median_s']:.2f} s |")
+    L.append(f"\nThe inference install takes {100 * r['size_ratio']:.1f} % of the full install's size (target: at most 25 %). "
+             "The default model is the shipped ONNX file where PyTorch is absent, the checkpoint where it is installed.\n")
+    return L
+
+
 NOTES = [
     "The CPU-time columns are what the work costs; on a busy machine the wall time adds the waiting for a core.",
     "Threads: the predictor runs with 1 torch thread and 1 numpy-BLAS thread (`Recognizer(num_threads=1)`): compare "
@@ -380,12 +427,13 @@ def main(argv=None) -> dict | None:
         ap.add_argument("--peephole", default=None, help="file with the lines bench_peephole.py printed")
         ap.add_argument("--parallel", default=None, help="file with the line bench_parallel.py printed")
         ap.add_argument("--ray", default=None, help="file with the lines bench_ray.py printed")
+        ap.add_argument("--install", default=None, help="bench_install.py --json output")
         ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks.md"))
         a = ap.parse_args(argv[1:])
         read = lambda f: json.loads(Path(f).read_text()) if f and Path(f).is_file() else None  # noqa: E731
         text = lambda f: Path(f).read_text().strip() if f and Path(f).is_file() else None  # noqa: E731
         print(report(read(a.inference), read(a.training), Path(a.out), read(a.features), text(a.allocator), text(a.peephole),
-                     text(a.parallel), text(a.ray)))
+                     text(a.parallel), text(a.ray), read(a.install)))
         return None
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=None)
@@ -393,6 +441,7 @@ def main(argv=None) -> dict | None:
     ap.add_argument("--files", type=int, default=20, help="utterances for the feature real-time factor")
     ap.add_argument("--stream-seconds", type=float, default=30.0)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--no-onnx", action="store_true", help="leave out the ONNX Runtime rows")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     res = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": f"{platform.processor() or platform.machine()} "
@@ -409,12 +458,16 @@ def main(argv=None) -> dict | None:
         clip[: min(48000, len(longest))] = longest[:48000]
         clip_path = tmp / "clip3s.wav"
         sf.write(clip_path, clip, 16000, subtype="PCM_16")
-        with _Threads(1):  # per core: one torch and one BLAS thread
+        with inference_threads(1):  # per core: one torch and one BLAS thread
             res["features"] = feature_rtf(signals, rec.config)
         for k, v in res["features"].items():
             if k != "audio_seconds":
                 print(f"  feature RTF {k:<20} {v:.4f} ({1 / v:.1f}x real time)")
-        res["clip"] = clip_latency(rec, clip_path, args.runs)
+        onnx = None if args.no_onnx else _onnx_recognizer(rec, tmp)
+        if onnx is not None:
+            onnx.warmup()
+            res["onnx_model"] = str(onnx.info.path)
+        res["clip"] = clip_latency(rec, clip_path, args.runs, onnx)
         for k, v in res["clip"].items():
             if isinstance(v, dict):
                 print(f"  {k:<28} p50 {v['p50_ms']:7.1f} ms  p95 {v['p95_ms']:7.1f} ms  (CPU p50 {v.get('cpu_p50_ms', float('nan')):6.1f} ms)")

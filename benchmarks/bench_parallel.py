@@ -10,8 +10,8 @@ random data):
   processes  ``cores`` processes of one thread each, running at once: steps per second, all together
   alone      one process, one thread, the machine otherwise idle (what each process would do alone)
 
-    python benchmarks/bench_parallel.py              # 6 steps per process after 2 warm-up steps
-    python benchmarks/bench_parallel.py --steps 10 --cores 4
+    python -m benchmarks.bench_parallel              # 6 steps per process after 2 warm-up steps
+    python -m benchmarks.bench_parallel --steps 10 --cores 4
 
 Prints one line; ``run_benchmarks.sh`` keeps it in results/benchmarks_parallel.txt for the report.
 Run it on an otherwise idle machine: other load hits the contenders unequally.
@@ -31,7 +31,6 @@ def _worker(threads: int, steps: int, warmup: int) -> None:
     """Train FRLM for ``warmup + steps`` steps; print the seconds of the last ``steps``."""
     import torch
 
-    sys.path.insert(0, ROOT)
     from amsnet_lib.models import build_model
     from amsnet_lib.studies import experiment
 

@@ -11,10 +11,10 @@ One step = forward + backward of a weighted-sum loss, on a padded batch (lengths
 Warm-up, then the median of several repeats, interleaved so that load from other processes
 hits every contender alike; torch's default thread count.
 
-    python benchmarks/bench_peephole.py                  # real size (256, 300, 76, 256) + small
-    python benchmarks/bench_peephole.py --sizes 64,100,76,128 --repeats 3
-    python benchmarks/bench_peephole.py --allocator       # glibc defaults vs amsnet's settings
-    python benchmarks/bench_peephole.py --device cuda --repeats 20   # on a GPU (nn.LSTM is cuDNN)
+    python -m benchmarks.bench_peephole                  # real size (256, 300, 76, 256) + small
+    python -m benchmarks.bench_peephole --sizes 64,100,76,128 --repeats 3
+    python -m benchmarks.bench_peephole --allocator       # glibc defaults vs amsnet's settings
+    python -m benchmarks.bench_peephole --device cuda --repeats 20   # on a GPU (nn.LSTM is cuDNN)
 
 ``--allocator`` times the peephole step at the paper's FRLM size (256, 300, 76, 128) in two fresh
 processes, one with glibc's default allocator settings and one with those of
@@ -115,14 +115,16 @@ def bench(B: int, T: int, D: int, H: int, repeats: int, warmup: int, packed: boo
 
 def allocator_ratio(size: str, repeats: int, threads: int) -> None:
     """Peephole step time under glibc's defaults vs amsnet's allocator settings, in fresh processes."""
-    from amsnet_lib._runtime import ALLOCATOR_ENV, allocator_env
-
-    plain = {k: v for k, v in os.environ.items() if k not in ALLOCATOR_ENV}
+    # the settings as every amsnet process gets them (run_all.sh: `eval "$(python -m amsnet_lib._runtime)"`)
+    words = subprocess.run([sys.executable, "-m", "amsnet_lib._runtime", "--kernel-args"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    settings = dict(zip(words[1::3], words[2::3]))  # "--env K V" triples
+    plain = {k: v for k, v in os.environ.items() if k not in settings}
     code = ("import sys, torch; torch.set_num_threads(int(sys.argv[2])); "
             "from benchmarks.bench_peephole import peephole_step_ms; print(peephole_step_ms(sys.argv[1], int(sys.argv[3])))")
     times: dict[str, list[float]] = {"glibc defaults": [], "amsnet settings": []}
     for _ in range(2):  # alternate, so that load from other processes hits both alike
-        for name, env in (("glibc defaults", plain), ("amsnet settings", allocator_env(plain))):
+        for name, env in (("glibc defaults", plain), ("amsnet settings", {**plain, **settings})):
             env["AMSNET_NO_REEXEC"] = "1"
             out = subprocess.run([sys.executable, "-c", code, size, str(threads), str(repeats)], env=env, check=True,
                                  capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

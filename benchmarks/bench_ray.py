@@ -15,8 +15,8 @@ Measured in one run (`amsnet_lib.train.engine`, a local Ray of ``--cpus`` CPUs o
               hold the same numbers. ``--epochs N`` caps every stage at N epochs (a reduced
               configuration when the full one does not fit the time).
 
-    python benchmarks/bench_ray.py                             # quick profile suite
-    python benchmarks/bench_ray.py --profile full --epochs 4   # full-size models, 4 epochs a stage
+    python -m benchmarks.bench_ray                             # quick profile suite
+    python -m benchmarks.bench_ray --profile full --epochs 4   # full-size models, 4 epochs a stage
 
 Prints its lines; ``run_benchmarks.sh`` keeps them in results/benchmarks_ray.txt for the report.
 Needs EmoDB (``AMSNET_EMODB_DIR``) for the object-store and suite lines; the feature cache
@@ -33,8 +33,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def _load() -> str:

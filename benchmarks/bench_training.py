@@ -12,7 +12,7 @@ the cost of a step.
   ``torch.utils.flop_counter.FlopCounterMode``, divided by its median time) as a fraction of
   this machine's fp32 matmul FLOP/s (2048 x 2048, same thread count), measured in the same run.
 
-    python benchmarks/bench_training.py [--threads N] [--utterances 256] [--json out.json]
+    python -m benchmarks.bench_training [--threads N] [--utterances 256] [--json out.json]
 """
 from __future__ import annotations
 
@@ -21,19 +21,16 @@ import dataclasses
 import json
 import os
 import statistics
-import sys
 import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from amsnet_lib.models import build_model  # noqa: E402
-from amsnet_lib.studies import experiment  # noqa: E402
-from amsnet_lib.train.training import train_model  # noqa: E402
+from amsnet_lib.models import build_model
+from amsnet_lib.studies import experiment
+from amsnet_lib.train.training import train_model
 
 N_CLASSES = 7
 

@@ -35,16 +35,12 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script: python benchmarks/channel_shift.py
-    sys.path.insert(0, str(ROOT))
-
-from amsnet_lib.data.channels import CONDITIONS  # noqa: E402  (after the sys.path line above)
+from amsnet_lib.data.channels import CONDITIONS
 
 TRAIN_SPEAKERS = ("03", "08", "09", "10", "11")
 TEST_SPEAKERS = ("12", "13", "14", "15", "16")

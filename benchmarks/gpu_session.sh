@@ -35,7 +35,7 @@ cat "$out/env.txt"
 (while true; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits >> "$out/gpu_mem.txt" 2>/dev/null; sleep 2; done) &
 sampler=$!
 stamp bench_start
-timeout $(( $(left) > 90 ? 90 : $(left) )) "$py" benchmarks/bench_peephole.py --device "$device" --sizes 256,300,76,128 256,300,76,256 \
+timeout $(( $(left) > 90 ? 90 : $(left) )) "$py" -m benchmarks.bench_peephole --device "$device" --sizes 256,300,76,128 256,300,76,256 \
     --repeats 20 --warmup 3 2>&1 | tee "$out/peephole_gpu.txt"
 stamp bench_end
 

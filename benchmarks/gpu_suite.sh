@@ -10,7 +10,7 @@
 # second call resumes where the first was cut (finished folds kept, the cut ones from their
 # `partial.pt`). Each call appends "call <start epoch s> <end epoch s> <exit>" to
 # RUN_DIR/suite_calls.txt: the suite's time is the sum of the calls' walls once one exits 0
-# (restarts included, so it over- rather than under-states). scripts/gpu_suite_report.py turns
+# (restarts included, so it over- rather than under-states). scripts/diagnostics/gpu_suite_report.py turns
 # OUT_DIR into the report's section.
 #
 # Writes to OUT_DIR: env.txt, suite_calls.txt, suite_<n>.txt (this call's log), gpu_mem.txt (MiB in

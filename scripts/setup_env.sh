@@ -14,7 +14,7 @@ fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "[setup] installing amsnet and its pinned dependencies into $venv" >&2
     "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
-    "$venv/bin/python" -m pip install --quiet -e "$root[notebooks,test]" >&2
+    "$venv/bin/python" -m pip install --quiet -e "$root[torch,train,notebooks,test]" >&2
     # The kernel carries the allocator settings of amsnet_lib/_runtime.py (JupyterLab, papermill).
     # shellcheck disable=SC2046
     "$venv/bin/python" -m ipykernel install --sys-prefix --name python3 \

@@ -38,12 +38,13 @@ def write_audio(tmp_path):
 
 @pytest.fixture(scope="session")
 def emodb_dir() -> Path:
-    """The real EmoDB folder: ``$AMSNET_EMODB_DIR``, else ``../shared/data/emodb``; skip if neither."""
-    candidates = [os.environ.get("AMSNET_EMODB_DIR"), REPO_ROOT.parent / "shared" / "data" / "emodb"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "wav").is_dir():
-            return Path(candidate)
-    pytest.skip("EmoDB not available (set AMSNET_EMODB_DIR)")
+    """The real EmoDB folder (:func:`signals.find_emodb`: where the project finds it); skip if absent."""
+    from signals import find_emodb
+
+    found = find_emodb()
+    if found is None:
+        pytest.skip("EmoDB not available (set AMSNET_EMODB_DIR, or let ./run_all.sh download it to ./data/emodb)")
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,17 @@ from amsnet_lib.config import FeatureConfig
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def find_emodb() -> Path | None:
+    """The EmoDB folder the tests use: where the project itself looks (``$AMSNET_EMODB_DIR``, else
+    ``<repo>/data/emodb``, where ``./run_all.sh`` downloads it), else the shared copy beside the clone."""
+    from amsnet_lib.data.corpora import resolve_data_dir
+
+    for candidate in (resolve_data_dir("emodb"), REPO_ROOT.parent / "shared" / "data" / "emodb"):
+        if (Path(candidate) / "wav").is_dir():
+            return Path(candidate)
+    return None
+
+
 def sine(duration: float = 0.5, sample_rate: int = 16000, freq: float = 440.0, amplitude: float = 0.5) -> np.ndarray:
     """A float32 sine, shape ``(round(duration * sample_rate),)``."""
     t = np.arange(int(round(duration * sample_rate))) / sample_rate

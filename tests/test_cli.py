@@ -318,3 +318,39 @@ def test_pretrain_seeds_trains_only_those_seeds_and_later_runs_add_the_rest(tmp_
     assert cli.main(base) == 0  # every seed of the study: seed 1 is not trained again
     seeds = {p.parent.parent.name for p in (tmp_path / "runs").glob("*-*/seed*/fold*/metrics.json")}
     assert seeds == {"seed0", "seed1", "seed2"} and "were finished already" in capsys.readouterr().out
+
+
+def test_help_shows_every_default():
+    """docs/CLI.md says `--help` prints every default; --model, --protocol, --recipe, --profile,
+    --seeds, --split-seed, --format, --trials and others once had none (issue #39)."""
+    import argparse
+
+    from amsnet_lib.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, p in sub.choices.items():
+        formatter = p._get_formatter()
+        for action in p._actions:
+            if not action.option_strings or action.default in (None, False, argparse.SUPPRESS):
+                continue
+            if "default" not in formatter._get_help_string(action).lower():
+                missing.append(f"{name} {action.option_strings[0]}")
+    assert not missing, missing
+    assert "(default: paper)" in sub.choices["train"].format_help().replace("\n", " ")
+
+
+def test_fit_takes_every_configuration_option_of_train():
+    """README: `amsnet train ... --recipe tuned` then `amsnet fit` with the same options gives that
+    configuration on all the data; fit must accept every option of train that configures the model
+    or its training (not the folds, seeds or reporting, which fitting on everything has none of)."""
+    import argparse
+
+    from amsnet_lib.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    dests = {name: {a.dest for a in p._actions} for name, p in sub.choices.items()}
+    not_configuration = {"protocol", "split_file", "folds", "split_seed", "seeds", "summary", "finished_only", "fold",
+                         "workers", "ensemble", "ray_address", "serial", "normalisation"}
+    assert dests["train"] - not_configuration <= dests["fit"], dests["train"] - not_configuration - dests["fit"]
+    assert {"recipe", "model", "profile", "augment", "epochs", "lr"} <= dests["fit"]

@@ -1,21 +1,17 @@
 """The diagnostic scripts: frame-feature check and FRLM tuning table (their computations, on synthetic data)."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A one-off diagnostic of ``scripts/diagnostics/``, as ``python -m scripts.diagnostics.<name>`` imports it."""
+    return importlib.import_module(f"scripts.diagnostics.{name}")
 
 
 def test_utterance_statistics_use_only_valid_frames():
@@ -68,7 +64,7 @@ def test_tuning_hidden_size_variant_is_the_fig7_study_run():
 
 
 def test_head_seed_zero_reproduces_the_engines_head_and_other_seeds_differ(tmp_path):
-    """scripts/head_seeds.py retrains a fusion head over the stored branches: with the run's own seed it
+    """scripts/diagnostics/head_seeds.py retrains a fusion head over the stored branches: with the run's own seed it
     must be the engine's computation exactly, or its spread over seeds would measure something else."""
     import torch
 

@@ -327,3 +327,30 @@ def test_search_trial_folds_on_ray_equal_the_serial_ones_and_reuse_run_store_wei
     assert on_ray.folds[cols].equals(serial.folds[cols]) and len(on_ray.folds) == 3
     assert all("weights_from" in json.loads(p.read_text()) for p in (tmp_path / "ray").glob("urlm-*/seed0/*/val.json"))
     assert not list((tmp_path / "ray").rglob("predictions.csv"))
+
+
+def test_a_search_trial_fold_is_an_engine_unit_whose_failure_names_it(tmp_path, local_ray):
+    """A trial fold runs through the engine's one path (run_units): a failing one stops the run with
+    the engine's message naming the trial fold, and the search's fold store keeps no half-written fold."""
+    from amsnet_lib.train.search import TrialUnit
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    feats = _features()
+    fold = stage1_units([_exp("frlm")], feats.table)[0].fold
+    unit = _FailingTrial(_exp("urlm"), fold, 0)
+    with pytest.raises(RuntimeError, match="search trial fold of urlm, fold fold0, seed 0 failed: .*no data here.*run again to resume"):
+        run_units([unit], feats, tmp_path / "search", device="cpu", progress=False)
+    assert not list((tmp_path / "search").rglob("val.json"))
+    assert not TrialUnit(_exp("urlm"), fold, 0).done(RunStore(tmp_path / "search"), feats.table)
+
+
+def _failing_trial_base():
+    from amsnet_lib.train.search import TrialUnit
+
+    return TrialUnit
+
+
+@dataclass(frozen=True)
+class _FailingTrial(_failing_trial_base()):
+    def train(self, features, store, device, progress=False):
+        raise ValueError("no data here")

@@ -160,8 +160,26 @@ def test_many_skipped_files_are_grouped_by_reason_with_a_count_and_an_example(tm
     _report_skipped(table, sys.stdout)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "skipped 13 of 14 files (not used):"
-    assert out[1] == "  12 file(s) cannot be decoded as audio, e.g. /c/bad0.wav: cannot be decoded as audio (error 0)"
-    assert out[2].startswith("  1 file(s) contains no audio samples, e.g. /c/empty.wav") and len(out) == 3
+    assert out[1] == "  12 x cannot be decoded as audio (e.g. /c/bad0.wav: error 0)"
+    assert out[2] == "  /c/empty.wav: contains no audio samples (empty recording)" and len(out) == 3
+
+
+def test_skipped_files_and_warned_files_are_grouped_by_one_rule(tmp_path, capsys):
+    """The corpus loader's skipped files and the feature warnings / evaluation's left-out utterances
+    are shown by the same rule (errors.problem_lines): the same items, the same lines."""
+    from amsnet_lib.cli._common import _report_grouped, _report_skipped
+
+    items = ([(f"/c/clip{i}.wav", "clipped") for i in range(3)] + [("/c/odd.wav", "unreadable (error 7)")]
+             + [(f"/c/long{i}.wav", f"truncated: only the first 3 s of {4 + i}.5 s are used") for i in range(2)])
+    table = pd.DataFrame({"path": ["ok.wav"], "label": ["a"]})
+    table.attrs["skipped"] = items
+    _report_skipped(table, sys.stdout)
+    skipped = capsys.readouterr().out.splitlines()[1:]
+    _report_grouped(items, "warning(s)", None, stream=sys.stdout)
+    warned = capsys.readouterr().out.splitlines()[1:]
+    assert skipped == warned == ["  3 x clipped (e.g. /c/clip0.wav)",
+                                 "  2 x truncated: only the first 3 s of 4.5 s are used (e.g. /c/long0.wav)",
+                                 "  /c/odd.wav: unreadable (error 7)"]
 
 
 # --------------------------------------------------------------------------- 4. output locations

@@ -42,16 +42,60 @@ def test_console_command_is_declared():
     assert scripts["amsnet"] == "amsnet_lib.cli:main"
 
 
-def test_the_package_alone_installs_no_notebook_or_test_tooling():
-    """`pip install amsnet` (predict, evaluate, stream, export, train) pulls neither JupyterLab
-    nor pytest; the notebooks and the tests have their extras, which scripts/setup_env.sh installs."""
+def _requirements() -> tuple[set, dict]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     core = {r.split("==")[0] for r in project["dependencies"]}
     extras = {name: {r.split("==")[0] for r in reqs} for name, reqs in project["optional-dependencies"].items()}
+    return core, extras
+
+
+def test_the_package_alone_installs_no_notebook_or_test_tooling():
+    """`pip install amsnet` (predict, evaluate, stream) pulls neither JupyterLab nor pytest; the
+    notebooks and the tests have their extras, which scripts/setup_env.sh installs."""
+    core, extras = _requirements()
     assert {"papermill", "ipykernel", "jupyterlab"} <= extras["notebooks"]
     assert {"pytest", "nbval", "pytest-xdist"} <= extras["test"]
     assert not core & (extras["notebooks"] | extras["test"])
-    assert '[notebooks,test]' in (ROOT / "scripts" / "setup_env.sh").read_text()
+
+
+def test_the_core_install_is_the_inference_install_without_torch():
+    """Issue #39: someone who only wants predictions installs neither PyTorch nor Ray, Optuna,
+    scikit-learn, matplotlib or seaborn; ONNX Runtime runs the shipped model."""
+    core, extras = _requirements()
+    assert "onnxruntime" in core
+    assert not core & {"torch", "ray", "optuna", "scikit-learn", "matplotlib", "seaborn", "onnx", "onnxscript"}
+    assert {"torch", "onnx", "onnxscript"} <= extras["torch"]
+    assert {"torch", "ray", "optuna", "scikit-learn"} <= extras["train"]
+    assert {"matplotlib", "seaborn"} <= extras["notebooks"]
+
+
+def test_setup_env_installs_every_extra():
+    """./run_all.sh, ./run_tests.sh and CI go through scripts/setup_env.sh: they need everything."""
+    _, extras = _requirements()
+    m = re.search(r'-e "\$root\[([a-z,]+)\]"', (ROOT / "scripts" / "setup_env.sh").read_text())
+    assert m, "setup_env.sh installs the package with its extras"
+    assert set(m.group(1).split(",")) == set(extras)
+
+
+def test_every_third_party_import_of_the_library_is_declared():
+    """A module the library imports (at any depth) comes with the core or one of the extras."""
+    core, extras = _requirements()
+    declared = core | set().union(*extras.values())
+    # None: optional, imported under try (sounddevice for --mic; IPython comes with ipykernel)
+    dist = {"sklearn": "scikit-learn", "sounddevice": None, "IPython": "ipykernel"}
+    stdlib = set(__import__("sys").stdlib_module_names)
+    import ast
+
+    for path in (ROOT / "amsnet_lib").rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names.add(node.module.split(".")[0])
+        for name in sorted(names - stdlib - {"amsnet_lib"}):
+            want = dist.get(name, name)
+            assert want is None or want in declared, (path.name, name)
 
 
 def test_the_library_imports_no_notebook_or_test_tooling():

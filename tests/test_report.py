@@ -30,7 +30,8 @@ SE_PARAMS = {(recipe, r): 1 for recipe in tables.RECIPES for r in studies.SE_RAT
 
 def test_table2_literature_rows_marked_and_ours_beside_paper():
     t = tables.comparison_table2(SUMMARY, ["paper", "loso"], AVAIL)
-    assert len(t) == len(paper.TABLE2) + sum(r.amsnet for r in paper.TABLE2)  # ours: the paper and the tuned recipe
+    # ours: the paper and the tuned recipe, and the two classic baselines after each AMSNet
+    assert len(t) == len(paper.TABLE2) + sum(r.amsnet for r in paper.TABLE2) * (1 + len(tables.BASELINE_LABELS))
     tuned = t[t["model"] == "AMSNet" + tables.TUNED_SUFFIX]
     assert len(tuned) == 2 and (tuned["WA ours [paper] (%)"].iloc[[0, 1]] != 80.00).all()
     lit = t[t["source"] == tables.REPORTED_NOT_RERUN]
@@ -82,12 +83,13 @@ def test_ablation_table_not_run_cells_and_protocol_columns():
     summary = pd.concat([summary, _summary([("emodb", "paper", "frlm", "", 5, 1, 85.00, 84.00, 1.0, 1.0, 1.0)]).assign(recipe="tuned")])
     t = tables.ablation_table(summary, "emodb", ["paper", "loso"], AVAIL)
     labels = [paper.ABLATION_LABELS[m] for m in studies.ABLATION_MODELS] + [tables.LATE_FUSION_LABEL, tables.LATE_AVERAGE_LABEL]
-    assert list(t["model"]) == [x for label in labels for x in (label, label + tables.TUNED_SUFFIX)]
+    baselines = list(tables.BASELINE_LABELS.values())  # one row each, whatever the recipe
+    assert list(t["model"]) == [x for label in labels for x in (label, label + tables.TUNED_SUFFIX)] + baselines
     tuned = t[t["model"] == "FRLM" + tables.TUNED_SUFFIX].iloc[0]  # its own row, never the paper recipe's
     assert tuned["WA ours [paper] (%)"] == 85.00 and tuned["ΔWA [paper]"] == pytest.approx(85.00 - 84.14)
     assert t[t["model"] == "AMSNet" + tables.TUNED_SUFFIX].iloc[0]["WA ours [paper] (%)"] == tables.NOT_RUN
     only_paper = tables.ablation_table(summary, "emodb", ["paper"], AVAIL, recipes=("paper",))
-    assert list(only_paper["model"]) == labels
+    assert list(only_paper["model"]) == labels + baselines
     late = t[t["model"] == tables.LATE_FUSION_LABEL].iloc[0]  # beyond the paper: ours only, no reported value or Δ
     assert late["WA ours [paper] (%)"] == 83.36 and late["UA ours [loso] (%)"] == tables.NOT_RUN
     assert t[t["model"] == tables.LATE_AVERAGE_LABEL].iloc[0]["WA ours [paper] (%)"] == 84.49
@@ -104,7 +106,7 @@ def test_ablation_table_not_run_cells_and_protocol_columns():
 def test_ablation_table_iemocap_unavailable():
     t = tables.ablation_table(SUMMARY, "iemocap", ["paper"], AVAIL)
     assert all(str(v).startswith(tables.NOT_AVAILABLE) for v in t["WA ours [paper] (%)"])
-    assert list(t["WA reported [paper] (%)"]) == [v for m in studies.ABLATION_MODELS for v in [paper.ABLATIONS["iemocap"][m][0]] * 2] + [tables.NOT_IN_PAPER] * 4
+    assert list(t["WA reported [paper] (%)"]) == [v for m in studies.ABLATION_MODELS for v in [paper.ABLATIONS["iemocap"][m][0]] * 2] + [tables.NOT_IN_PAPER] * 6
 
 
 def test_normalisation_table_pairs_corpus_and_speaker_rows_per_protocol():
@@ -231,8 +233,27 @@ def test_results_and_run_dirs(monkeypatch, tmp_path):
 def test_resolve_corpora():
     assert session.resolve_corpora("both") == ["emodb", "iemocap"]
     assert session.resolve_corpora("EmoDB") == ["emodb"]
+    assert session.resolve_corpora(["ravdess", "emodb"]) == ["ravdess", "emodb"]
     with pytest.raises(ValueError):
-        session.resolve_corpora("ravdess")
+        session.resolve_corpora("savee")
+
+
+def test_the_report_sets_ravdess_beside_emobox_and_says_whether_the_ordering_holds():
+    from amsnet_lib.report import second_corpus
+
+    rows = [("ravdess", "emobox", "tuned", m, "", 6, True, 1, wa, ua, 1.0, 1.5, 0.0, "cpu")
+            for m, wa, ua in (("amsnet", 70.0, 69.0), ("frlm", 60.0, 59.5), ("urlm", 71.0, 70.0), ("concat", 68.0, 69.0))]
+    summary = pd.DataFrame(rows, columns=["corpus", "protocol", "recipe", "model", "variant", "n_folds", "complete",
+                                          "n_seeds", "wa", "ua", "wa_std", "ua_std", "train_seconds", "trained_on"])
+    table, notes = second_corpus.section(summary, {}, {"significance_ravdess_emobox": pd.DataFrame()})
+    amsnet = table[table["model"] == "AMSNet, tuned recipe"].iloc[0]
+    assert amsnet["WA ours [emobox] (%)"] == 70.0 and amsnet["UA std"] == 1.5 and amsnet["source"] == "measured here"
+    assert table[table["model"] == "AMSNet"].iloc[0]["WA ours [emobox] (%)"] == "not run"
+    assert table[table["model"].str.startswith("HuBERT base")].iloc[0]["WA ours [emobox] (%)"] == 66.21
+    ordering = next(n for n in notes if n.startswith("Does the paper's ordering hold"))
+    assert "is above FRLM (UA 59.50), Δ +9.50" in ordering and "is below URLM (UA 70.00), Δ -1.00" in ordering
+    assert "is level with URLM+FRLM (Concat)" in ordering
+    assert any("significance_ravdess_emobox" in n for n in notes)
 
 
 class _FakeResult:

@@ -278,6 +278,64 @@ def test_report_session_without_training_reports_only_finished_experiments(tmp_p
     assert sorted(zip(summary["model"], summary["variant"])) == [("frlm", ""), ("urlm", "r=8")]
 
 
+def test_a_no_train_run_rebuilds_the_summary_from_the_experiments_it_reads(tmp_path, monkeypatch, capsys):
+    """run_all.sh --no-train: the notebooks' rows of summary.csv become what the run store holds of the
+    experiments they read back. A stray row (an experiment no configuration names any more) goes; the
+    rows read are as the training run wrote them; rows another writer made (`amsnet train`, a script),
+    which the notebooks never read, and rows of a protocol the run does not read stay."""
+    from pathlib import Path
+
+    from amsnet_lib.report import session
+    from amsnet_lib.report.tables import SUITE, begin_summary_rebuild, end_summary_rebuild
+
+    feats = _features()
+    res = run_experiment(_exp("frlm"), feats, store=tmp_path / "runs", device="cpu", progress=False)
+    monkeypatch.setattr(session, "_corpus_status", lambda corpus, data_dir: (feats.table, None))
+    s = session.Session("emodb", profile="quick", results_dir=tmp_path / "results", run_dir=tmp_path / "runs", train=False)
+    monkeypatch.setattr(s, "features", lambda corpus, config=None, augment="none": feats)
+    update_summary(res, s.summary_path, written_by=SUITE)  # as the training run of the notebooks wrote it
+    stray = dict(res.summary(), variant="hidden=99", wa=1.0, ua=1.0)
+    update_summary(stray, s.summary_path, written_by=SUITE)
+    update_summary(dict(stray, protocol="loso", variant=""), s.summary_path, written_by=SUITE)  # not read by this run
+    update_summary(dict(stray, variant="hidden=256"), s.summary_path, written_by="amsnet train")
+    update_summary(dict(stray, variant="from before the column"), s.summary_path)
+    trained = pd.read_csv(s.summary_path, keep_default_na=False)
+
+    begin_summary_rebuild(s.summary_path, ["synthetic"], ["paper"])
+    s.run([_exp("frlm")])
+    gone = end_summary_rebuild(s.summary_path)
+
+    rebuilt = pd.read_csv(s.summary_path, keep_default_na=False)
+    assert sorted(zip(rebuilt["protocol"], rebuilt["variant"])) == [
+        ("loso", ""), ("paper", ""), ("paper", "from before the column"), ("paper", "hidden=256")]
+    pd.testing.assert_frame_equal(rebuilt, trained[trained["variant"] != "hidden=99"].reset_index(drop=True))
+    assert list(gone["variant"]) == ["hidden=99"]
+    assert not list(s.summary_path.parent.glob(".*before*"))  # the summary it started from is forgotten
+    # run_all.sh rebuilds on a --no-train run of the whole plan
+    run_all = (Path(__file__).resolve().parents[1] / "run_all.sh").read_text()
+    assert "begin_summary_rebuild" in run_all and "end_summary_rebuild" in run_all
+
+
+def test_an_interrupted_summary_rebuild_starts_again_from_the_summary_it_began_with(tmp_path):
+    from amsnet_lib.report.tables import begin_summary_rebuild, end_summary_rebuild
+
+    from amsnet_lib.report.tables import SUITE
+
+    path = tmp_path / "summary.csv"
+    row = dict(corpus="synthetic", protocol="paper", recipe="paper", model="frlm", variant="", wa=1.0, ua=1.0)
+    update_summary(row, path, written_by=SUITE)
+    update_summary(dict(row, variant="stray"), path, written_by=SUITE)
+    begin_summary_rebuild(path)
+    assert not path.exists()
+    update_summary(row, path, written_by=SUITE)  # ... interrupted here, then run again
+    begin_summary_rebuild(path)
+    assert not path.exists()
+    update_summary(row, path, written_by=SUITE)
+    assert list(end_summary_rebuild(path)["variant"]) == ["stray"]
+    assert list(pd.read_csv(path, keep_default_na=False)["variant"]) == [""]
+    assert end_summary_rebuild(path).empty  # nothing begun
+
+
 def test_run_store_experiment_dirs_describe_their_key(tmp_path):
     run_experiment(_exp("amsnet"), _features(), store=tmp_path, device="cpu", progress=False)
     frlm = json.loads(next(tmp_path.glob("frlm-*/config.json")).read_text())
@@ -390,7 +448,7 @@ def test_stage1_units_share_branches_between_experiments():
 
 
 def test_on_epoch_watches_the_model_without_changing_its_training():
-    """A diagnostic hook (scripts/test_selection.py evaluates the test fold in it) is called once per
+    """A diagnostic hook (scripts/diagnostics/test_selection.py evaluates the test fold in it) is called once per
     epoch and cannot move the training: same curves, same selected epoch, same weights."""
     feats = _features()
     exp = _exp("urlm")

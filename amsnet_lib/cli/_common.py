@@ -9,6 +9,18 @@ from pathlib import Path
 from ..config import FeatureConfig
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """``--help`` shows every option's default: "(default: X)" is added where the help does not name it
+    already (options without a value, and those whose absence means "not given", have none to show)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (not action.option_strings or action.default in (None, False, argparse.SUPPRESS)
+                or "default" in text.lower()):
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
 def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="emodb", help="emodb, iemocap, ravdess, or a CSV manifest / folder-per-label of your own corpus")
     p.add_argument("--data-dir", default=None, help="corpus directory (default: $AMSNET_EMODB_DIR / $AMSNET_IEMOCAP_DIR / "
@@ -27,9 +39,13 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
                         "corpus (no audio or openSMILE needed; the corpus options above are then ignored)")
 
 
-def _load(args):
+def _load(args, streams: bool = True):
     """The corpus' features (``--features`` bundle, or extracted); what the corpus skipped is
-    reported first, on stdout (stderr with ``--json``), for every command that reads a corpus."""
+    reported first, on stdout (stderr with ``--json``), for every command that reads a corpus.
+
+    ``streams=False``: the corpus table and labels without AMSNet's two streams (empty arrays), for
+    the classic baselines, which read their functionals from the audio
+    (:mod:`amsnet_lib.data.functionals`)."""
     from ..config import FeatureConfig
     from ..data.corpora import NAMED, load_corpus
     from ..data.features import Features, extract_features
@@ -47,35 +63,23 @@ def _load(args):
     if args.duration is not None:
         overrides["duration"] = args.duration
     config = FeatureConfig.for_corpus(corpus, **overrides)
+    if not streams:
+        return Features.without_streams(table, config)
     return extract_features(table, config, cache_dir=args.cache_dir, n_jobs=args.jobs)
 
 
-# Up to this many skipped files are listed one by one; more are grouped by reason.
-_MAX_LISTED = 10
-
-
 def _report_skipped(table, out, when: str = "") -> None:
-    """Print the files the corpus loader left out (``table.attrs["skipped"]``) with their reasons.
-
-    Up to :data:`_MAX_LISTED` files are listed one per line; more are grouped by reason
-    (:func:`amsnet_lib.errors.group_reasons`), each with its count and one example.
-    """
-    import re
-
-    from ..errors import group_reasons
+    """Print the files the corpus loader left out (``table.attrs["skipped"]``) with their reasons,
+    grouped by reason as every list of problem files is (:func:`amsnet_lib.errors.problem_lines`)."""
+    from ..errors import problem_lines
 
     skipped = [(str(p), str(r)) for p, r in table.attrs.get("skipped") or []]
     if not skipped:
         return
     total = len(table) + len(skipped)
     print(f"skipped {len(skipped)} of {total} files{f' {when}' if when else ''} (not used):", file=out)
-    if len(skipped) <= _MAX_LISTED:
-        for path, reason in skipped:
-            print(f"  {path}: {reason}", file=out)
-        return
-    for reason, count, path in group_reasons(skipped):
-        kind = re.sub(r"\s*\(.*\)\s*$", "", reason)
-        print(f"  {count} file(s) {kind}, e.g. {path}: {reason}", file=out)
+    for line in problem_lines(skipped):
+        print(f"  {line}", file=out)
 
 
 def _check_outputs(args, *, run_store: bool = False, files: dict | None = None) -> None:
@@ -98,19 +102,19 @@ def _check_outputs(args, *, run_store: bool = False, files: dict | None = None) 
 
 
 def _report_grouped(items, what: str, report_path, stream=None) -> None:
-    """``items`` ((path, reason) pairs) grouped by reason, with a count and an example each; all to ``report_path``."""
+    """``items`` ((path, reason) pairs) grouped by reason (:func:`amsnet_lib.errors.problem_lines`); all to ``report_path``."""
     import pandas as pd
 
     from ..atomic import atomic_write_text
-    from ..errors import group_reasons
+    from ..errors import problem_lines
 
     stream = stream or sys.stderr
     if not items:
         return
-    groups = group_reasons(items)
-    print(f"{len(items)} {what}, {len(groups)} reason(s):", file=stream)
-    for reason, count, path in groups:
-        print(f"  {count} x {reason} (e.g. {path})", file=stream)
+    lines = problem_lines(items)
+    print(f"{len(items)} {what}, {len(lines)} reason(s):", file=stream)
+    for line in lines:
+        print(f"  {line}", file=stream)
     if report_path is not None:
         report_path = Path(report_path)
         atomic_write_text(report_path, pd.DataFrame(list(items), columns=["path", "reason"]).to_csv(index=False))

@@ -265,11 +265,24 @@ def _cmd_stream(args) -> int:
 
 
 def _cmd_export(args) -> int:
+    fmt = args.format or ("onnx" if str(args.out).lower().endswith(".onnx") else "torchscript")
+    _check_outputs(args, files={"OUT": args.out})
+    if fmt == "onnx":
+        from ..serve.export import export_onnx
+
+        if args.no_normalise:
+            print("error: --no-normalise is for TorchScript; an ONNX file always takes standardised features "
+                  "(its metadata holds the normaliser)", file=sys.stderr)
+            return 2
+        out = export_onnx(args.checkpoint, args.out)
+        print(f"wrote {out} (onnx; inputs standardised frames (B, q, 76), mask (B, q), spec (B, n_mels, T) -> "
+              "logits (B, C), alpha (B, 2); classes, normaliser, feature settings and card in its metadata; "
+              "run it with amsnet predict --checkpoint, no torch needed)")
+        return 0
     from ..serve.export import export_torchscript
 
-    _check_outputs(args, files={"OUT": args.out})
     out = export_torchscript(args.checkpoint, args.out, normalise=not args.no_normalise)
-    print(f"wrote {out} ({args.format}; inputs frames (B, q, 76), mask (B, q), spec (B, n_mels, T) -> "
+    print(f"wrote {out} ({fmt}; inputs frames (B, q, 76), mask (B, q), spec (B, n_mels, T) -> "
           f"probabilities (B, C), alpha (B, 2){'; normaliser built in' if not args.no_normalise else ''})")
     return 0
 
@@ -278,7 +291,8 @@ def _add_inference_commands(sub) -> None:
     p = sub.add_parser("predict", help="predict the emotion of audio files, folders or CSV manifests")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files, folders (recursive .wav/.flac), CSV manifests with a "
                                                           "path column, or a named corpus (emodb, ravdess, iemocap)")
-    p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped EmoDB model)")
+    p.add_argument("--checkpoint", default=None, help="model checkpoint (.pt) or ONNX file (.onnx) (default: the "
+                   "shipped EmoDB model, its .onnx form when torch is not installed)")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -319,7 +333,8 @@ def _add_inference_commands(sub) -> None:
                    help="audio file (any rate/channels), or - for raw 16 kHz 16-bit little-endian mono PCM on stdin")
     p.add_argument("--window", type=float, default=None, help="window length in s (default: the model's utterance length, 3 s for EmoDB)")
     p.add_argument("--hop", type=float, default=0.5, help="seconds between windows (default 0.5)")
-    p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped EmoDB model)")
+    p.add_argument("--checkpoint", default=None, help="model checkpoint (.pt) or ONNX file (.onnx) (default: the "
+                   "shipped EmoDB model, its .onnx form when torch is not installed)")
     p.add_argument("--mic", action="store_true", help="record from the microphone (needs the optional sounddevice module)")
     p.add_argument("--format", default="table", choices=["table", "jsonl"])
     p.add_argument("--classes", default=None, metavar="A,B,C",
@@ -327,10 +342,12 @@ def _add_inference_commands(sub) -> None:
     _add_adapt_args(p, "stream")
     p.set_defaults(func=_cmd_stream)
 
-    p = sub.add_parser("export", help="export a checkpoint to TorchScript: (frames, mask, spec) -> (probabilities, alpha)")
+    p = sub.add_parser("export", help="export a checkpoint (.pt) to TorchScript or ONNX (needs the [torch] extra)")
     p.add_argument("checkpoint", metavar="CHECKPOINT")
     p.add_argument("out", metavar="OUT")
-    p.add_argument("--format", default="torchscript", choices=["torchscript"])
+    p.add_argument("--format", default=None, choices=["torchscript", "onnx"],
+                   help="onnx: run by ONNX Runtime without torch (predict/evaluate/stream --checkpoint OUT) "
+                        "(default: onnx for an OUT ending in .onnx, else torchscript)")
     p.add_argument("--no-normalise", action="store_true", help="export a module that takes standardised features")
     p.set_defaults(func=_cmd_export)
 

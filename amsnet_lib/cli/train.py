@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .. import studies  # configuration dataclasses only: cheap, and --help names the studies
-from ..config import (AUGMENTATIONS, CORPUS_BATCH_SIZE, FUSION_TRAIN, MODELS, MONITORS, OPTIMIZERS, PROTOCOLS, QUICK_TRAIN,
+from ..config import (AUGMENTATIONS, CLASSIC_MODELS, CORPUS_BATCH_SIZE, FUSION_TRAIN, MODELS, MONITORS, OPTIMIZERS, PROTOCOLS, QUICK_TRAIN,
                      RECIPES, ExperimentConfig, FeatureConfig, FRLMConfig, TrainConfig, URLMConfig)
 from ._common import (_add_corpus_args, _load, _report_skipped, _check_outputs, _report_grouped, _augmented, _report_dir, _corpus_name)
 
@@ -83,6 +83,8 @@ def _cmd_features(args) -> int:
 def _experiment(args, corpus: str, feats, *, protocol: str = "paper", **kw):
     """The paper's configuration (``studies.experiment``) with only the options given here changed,
     so the CLI and the notebooks share their run store entries."""
+    if args.model in CLASSIC_MODELS:  # no network: no recipe (``compare`` sets them beside a tuned AMSNet) and no network option
+        return studies.experiment(corpus, args.model, protocol, args.profile, features=feats.config, **kw)
     exp = studies.experiment(corpus, args.model, protocol, args.profile, recipe=args.recipe, features=feats.config, **kw)
     # each changed factor also names the variant, so the summary row of a changed configuration
     # never overwrites the paper configuration's row (and matches the study notebook's row)
@@ -130,7 +132,7 @@ def _add_configuration_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None, help=f"learning rate of both stages (default: the profile's; full: {TrainConfig.lr:g})")
     p.add_argument("--frlm-lr", type=float, default=None,
                    help="FRLM's (and early fusion's) learning rate where it differs from --lr (not in the paper; "
-                        "scripts/stage_lr.py chooses one per stage on validation)")
+                        "scripts/diagnostics/stage_lr.py chooses one per stage on validation)")
     p.add_argument("--urlm-lr", type=float, default=None, help="URLM's learning rate where it differs from --lr")
     p.add_argument("--fusion-lr", type=float, default=None, help="the fusion head's learning rate where it differs from --lr")
     p.add_argument("--late-weight", type=float, default=None,
@@ -149,8 +151,21 @@ def _add_configuration_args(p: argparse.ArgumentParser) -> None:
                         "its weight's criterion): lowest loss (default) or highest UA")
 
 
+#: The options of ``train`` that change a network or its training (``None``: not given).
+_NETWORK_OPTIONS = ("optimizer", "lr", "frlm_lr", "urlm_lr", "fusion_lr", "late_weight", "batch_size", "se_ratio",
+                    "hidden_size", "epochs", "patience", "monitor")
+
+
 def _check_configuration_args(args) -> None:
     from ..errors import AmsnetError
+
+    model = getattr(args, "model", None)
+    given = [o for o in _NETWORK_OPTIONS if getattr(args, o, None) is not None]
+    if model in CLASSIC_MODELS and (given or getattr(args, "recipe", "paper") != "paper" or getattr(args, "augment", "none") != "none"):
+        given += (["recipe"] if args.recipe != "paper" else []) + (["augment"] if getattr(args, "augment", "none") != "none" else [])
+        raise AmsnetError(None, f"--model {model} with --{', --'.join(o.replace('_', '-') for o in given)}",
+                          f"{model} is a classic baseline (openSMILE functionals, linear SVM with C chosen by inner "
+                          "cross-validation): leave out the network's options")
 
     if args.late_weight is not None and (args.model != "late" or not 0.0 <= args.late_weight <= 1.0):
         raise AmsnetError(None, f"--late-weight {args.late_weight:g} with --model {args.model}",
@@ -166,13 +181,14 @@ def _cmd_train(args) -> int:
     writes_summary = args.summary and args.profile == "full" and not args.fold
     _check_outputs(args, run_store=True, files={"--summary": args.summary if writes_summary else None})
     _set_threads(args)
-    feats = _load(args)
+    classic = args.model in CLASSIC_MODELS
+    feats = _load(args, streams=not classic)  # a classic baseline needs the corpus table, not AMSNet's streams
     corpus = feats.table.attrs.get("corpus", "custom")
     exp = _experiment(args, corpus, feats, **_protocol_kwargs(args))
     if args.augment != "none":  # the folds stay the originals'; a copy trains only beside its original
         exp = dataclasses.replace(exp, augment=args.augment)
     feats = _augmented(args, feats, exp.audio_augment)  # every stage's copies (the tuned URLM's speed copies)
-    if (args.workers > 1 or args.ray_address) and not args.finished_only:
+    if (args.workers > 1 or args.ray_address) and not args.finished_only and not classic:
         from ..train.engine import pretrain
 
         # the folds side by side as Ray tasks, branches first, then the fusion heads
@@ -182,17 +198,32 @@ def _cmd_train(args) -> int:
             engine = _engine(args, args.workers, args.threads)
             print(f"training: {_engine_line(engine)}")
             pretrain([exp], feats, store=args.run_dir, device=args.device, engine=engine, fusion=True)
+    functionals = None
+    if classic:  # through the feature cache --cache-dir names, with --jobs workers, when a fold needs them
+        import functools
+
+        from ..data.functionals import extract_functionals
+        from ..train.classic import describe
+
+        print(f"{exp.model}: {describe(exp)}")
+        functionals = functools.cache(lambda: extract_functionals(feats.table, CLASSIC_MODELS[exp.model], sample_rate=
+                                                                  exp.features.sample_rate, cache_dir=args.cache_dir,
+                                                                  n_jobs=args.jobs))
     result = run_experiment(exp, feats, store=args.run_dir, device=args.device, finished_only=args.finished_only,
-                            only_folds=args.fold)
+                            only_folds=args.fold, functionals=functionals)
     if result.missing:
         print(f"INCOMPLETE: {len(result.missing)} of {len(result.missing) + len(result.folds)} fold runs not finished yet "
               f"({', '.join(f for _, f in result.missing)}); the mean below covers the finished folds only")
     print(f"{exp.model} on {corpus}, protocol {exp.protocol}, profile {args.profile} ({len(result.folds)} fold runs)")
     print(result.fold_table().to_string(index=False))
+    if classic:  # what the inner cross-validation chose on each training part
+        chosen = result.folds[["seed", "fold", "svm_C", "svm_class_weight", "inner_cv", "inner_ua"]].copy()
+        chosen["inner_ua"] = (100 * chosen["inner_ua"]).round(2)
+        print("chosen on the training part (inner CV, UA %):\n" + chosen.to_string(index=False))
     s = result.summary()
     print(f"mean WA {s['wa']:.2f} ± {s['wa_std']:.2f} %, UA {s['ua']:.2f} ± {s['ua_std']:.2f} % [protocol: {exp.protocol}] [recipe: {exp.recipe}]")
     if writes_summary and not result.missing:
-        update_summary(result, args.summary)
+        update_summary(result, args.summary, written_by="amsnet train")
         print(f"summary: {args.summary}")
     if args.ensemble > 1 and not result.missing:
         _train_ensemble(args, exp, feats, writes_summary)
@@ -228,7 +259,7 @@ def _train_ensemble(args, exp: ExperimentConfig, feats, writes_summary: bool) ->
     print(f"{ensemble.ensemble_label(k)}: mean WA {s['wa']:.2f} ± {s['wa_std']:.2f} %, UA {s['ua']:.2f} ± {s['ua_std']:.2f} % "
           f"[protocol: {exp.protocol}] [recipe: {exp.recipe}]")
     if writes_summary:
-        update_summary(res, args.summary)
+        update_summary(res, args.summary, written_by="amsnet train")
 
 
 def _cmd_fit(args) -> int:
@@ -291,7 +322,7 @@ def _cmd_compare(args) -> int:
         raise AmsnetError(None, f"compare got the models {args.models}", "name two or more different models, e.g. "
                                 "amsnet compare amsnet concat urlm (the first is compared with each other one)")
     _check_outputs(args, files={"--out": args.out})
-    feats = _load(args)
+    feats = _load(args, streams=False)  # reads finished runs only: the corpus table names them, no stream is needed
     corpus = feats.table.attrs.get("corpus", "custom")
     results = {}
     for model in args.models:
@@ -539,7 +570,8 @@ def _add_training_commands(sub) -> None:
                    help="studies to include besides the ablations: 'all' (the default studies: "
                         f"{', '.join(studies.default_studies())}) or a comma-separated subset of "
                         f"{', '.join(n for n in studies.STUDIES if n != 'ablations')} ('' for none)")
-    p.add_argument("--no-loso", action="store_true", help="leave out the speaker-independent ablations")
+    p.add_argument("--no-loso", action="store_true",
+                   help="leave out every leave-one-speaker-out experiment (ablations and studies alike)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
                    help="only these training seeds of every experiment (default: each experiment's own); the other "
                         "seeds' folds can be trained later, nothing is trained twice")

@@ -11,6 +11,7 @@ and stored in an on-disk cache; see :func:`extract_features`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -49,12 +50,14 @@ def _json_default(o):
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
-def frame_features(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+def frame_features(signal: np.ndarray, config: FeatureConfig = FeatureConfig(), *, two_pass: bool = False) -> np.ndarray:
     """IS10 frame-level features of one utterance.
 
     Args:
         signal: mono audio at ``config.sample_rate``, float32 ``(n_samples,)``.
         config: feature configuration; only the sample rate is used here.
+        two_pass: the reference path, ``opensmile.Smile`` once per level (what the one run below
+            is checked and timed against).
 
     Returns:
         float32 ``(n_frames, 76)``: 38 LLDs then their 38 deltas, one row per 10 ms frame,
@@ -66,7 +69,7 @@ def frame_features(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) 
     The result equals the two-run one element for element (tested); on an opensmile whose
     internals differ, the two-run path is used.
     """
-    extractor = _single_pass(config.sample_rate)
+    extractor = None if two_pass else _single_pass(config.sample_rate)
     out = extractor(signal) if extractor is not None else _frame_features_two_pass(signal, config)
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
@@ -180,6 +183,18 @@ class Features:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @classmethod
+    def without_streams(cls, table: pd.DataFrame, config: FeatureConfig | None = None) -> "Features":
+        """A corpus's table and labels with empty streams (``frames (N, 0, 76)``, ``spec (N, n_mels, 0)``):
+        for what reads the audio itself (the classic baselines' functionals,
+        :mod:`amsnet_lib.data.functionals`), so that no AMSNet stream is extracted for nothing."""
+        config = config or FeatureConfig.for_corpus(table.attrs.get("corpus", ""))
+        classes, labels = _class_labels(table)
+        n = len(table)
+        return cls(frames=np.zeros((n, 0, FRAME_DIM), np.float32), mask=np.zeros((n, 0), bool),
+                   spec=np.zeros((n, config.n_mels, 0), np.float32), labels=labels, classes=classes,
+                   table=table.reset_index(drop=True), config=config)
 
     def subset(self, index) -> "Features":
         """The utterances at positional ``index`` (array of ints or bool mask)."""
@@ -403,22 +418,23 @@ def _array_digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _read_entry(path: Path, key: str) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
-    """A cached entry, or None when it is absent, corrupt or stale (written for another key)."""
+def _read_entry(path: Path, key: str, names: tuple[str, ...] = ("frames", "spec")) -> tuple | None:
+    """A cached entry: its arrays ``names`` then its warnings, or None when it is absent, corrupt or
+    stale (written for another key)."""
     if not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
-            frames, spec = z["frames"], z["spec"]
+            arrays = tuple(z[n] for n in names)
             meta = json.loads(str(z["meta"]))
-        if meta.get("key") != key or meta.get("digest") != _array_digest(frames, spec):
+        if meta.get("key") != key or meta.get("digest") != _array_digest(*arrays):
             return None
-        return frames, spec, list(meta.get("warnings", []))
+        return (*arrays, list(meta.get("warnings", [])))
     except Exception:  # truncated zip, bad json, missing array: recompute
         return None
 
 
-def _write_entry(path: Path, key: str, frames: np.ndarray, spec: np.ndarray, warns: list[str]) -> None:
+def _write_entry(path: Path, key: str, arrays: dict[str, np.ndarray], warns: list[str]) -> None:
     """Atomic write: a reader sees the old entry or the complete new one, never a partial file.
 
     A folder where the entry belongs is a corrupt entry like any other (:func:`_read_entry`
@@ -426,9 +442,10 @@ def _write_entry(path: Path, key: str, frames: np.ndarray, spec: np.ndarray, war
     """
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
-    meta = json.dumps({"key": key, "digest": _array_digest(frames, spec), "warnings": warns})
+    # the digest covers the arrays in their order (frames, spec), as entries written before did
+    meta = json.dumps({"key": key, "digest": _array_digest(*arrays.values()), "warnings": warns})
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, frames=frames, spec=spec, meta=np.array(meta))
+        np.savez(f, **arrays, meta=np.array(meta))
 
 
 _SMILES: dict = {}
@@ -565,8 +582,8 @@ def _extraction_worker_init() -> None:
 _WORKER_LIMITS = None
 
 
-def _compute_one(args) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    path, config, entry_path, key = args
+def _compute_streams(path: str, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Both AMSNet streams of one file: ``(frames (n<=q, 76), spec (n_mels, T), warnings)``."""
     # Only the first `duration` seconds are ever used by either stream (the frame stream is cut
     # to q frames of the same span), so longer files are never read whole.
     span = max(config.duration, config.q * config.frame_hop_ms / 1000.0)
@@ -574,11 +591,101 @@ def _compute_one(args) -> tuple[np.ndarray, np.ndarray, list[str]]:
     signal = load_audio(path, sample_rate=config.sample_rate, max_duration=None if config.trim_db else span + 0.05)
     warns = inspect_audio(signal)
     signal = trim_silence(signal, config)
-    frames = frame_features(signal, config)[: config.q]
-    spec = log_mel_spectrogram(signal, config)
+    return frame_features(signal, config)[: config.q], log_mel_spectrogram(signal, config), warns
+
+
+def _compute_one(args) -> tuple:
+    """One file's entry computed (and written to the cache when it has a place there)."""
+    compute, path, names, entry_path, key = args
+    *arrays, warns = compute(path)
     if entry_path is not None:
-        _write_entry(Path(entry_path), key, frames, spec, warns)
-    return frames, spec, warns
+        _write_entry(Path(entry_path), key, dict(zip(names, arrays)), warns)
+    return (*arrays, warns)
+
+
+def cached_per_file(paths: list[str], namespace: str, compute, names: tuple[str, ...], *,
+                    cache_dir: str | os.PathLike | None = None, use_cache: bool = True, n_jobs: int | None = None,
+                    progress: bool = True, desc: str = "features") -> tuple[list[tuple], int]:
+    """``compute(path)`` for every file, through the content-addressed feature cache.
+
+    The cache's one mechanism, shared by :func:`extract_features` and
+    :func:`amsnet_lib.data.functionals.extract_functionals`: an entry lives at
+    ``<cache>/<namespace>/<sha[:2]>/<sha>.npz``, ``sha`` the SHA-256 of the file's bytes, so a
+    renamed or moved file is still found and an edited one is computed again; ``namespace`` hashes
+    everything else that decides the numbers (configuration, library versions). Entries are written
+    atomically by whichever process computed them, so an interrupted run (Ctrl-C) keeps every
+    finished entry and the next run computes only the rest.
+
+    Args:
+        paths: audio files.
+        namespace: the cache folder of this kind of entry.
+        compute: ``compute(path) -> (*arrays, warnings)``, picklable (a module-level function or a
+            ``functools.partial`` of one): it runs in the worker processes.
+        names: the names of the arrays ``compute`` returns, in order.
+        cache_dir: default :func:`default_cache_dir`.
+        use_cache: read and write the cache.
+        n_jobs: worker processes for the files not in the cache; default all cores. Each computes
+            with one BLAS thread, so the numbers do not depend on it.
+        progress: a tqdm bar named ``desc``.
+
+    Returns:
+        ``(results, hits)``: ``results[i] = (*arrays, warnings)`` of ``paths[i]``; ``hits`` the files
+        read from the cache.
+
+    Raises:
+        AmsnetError: files to compute and a cache folder that cannot be written, before any is computed.
+    """
+    from tqdm.auto import tqdm
+
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    results: list = [None] * len(paths)
+    todo = []
+    hits = 0
+    for i, p in enumerate(paths):
+        entry = key = None
+        if use_cache:
+            try:
+                digest = _content_hash(p)
+            except OSError:
+                digest = None  # load_audio in the worker raises the proper AudioError
+            if digest is not None:
+                key = f"{namespace}/{digest}"
+                entry = root / namespace / digest[:2] / f"{digest}.npz"
+                cached = _read_entry(entry, key, names)
+                if cached is not None:
+                    results[i] = cached
+                    hits += 1
+                    continue
+        todo.append((i, (compute, p, names, None if entry is None else str(entry), key)))
+
+    if todo:
+        if use_cache:  # found now, not after the first computed entry fails to be written
+            check_writable(root, "feature cache", "pass --cache-dir (or set AMSNET_CACHE_DIR) to a folder you can "
+                           "write, or turn the cache off (use_cache=False)", folder=True)
+        jobs = n_jobs or os.cpu_count() or 1
+        bar = tqdm(total=len(todo), desc=desc, unit="utt", disable=not progress)
+        if jobs == 1 or len(todo) < 4:
+            with _pin_extraction_threads():
+                for i, args in todo:
+                    results[i] = _compute_one(args)
+                    bar.update()
+        else:
+            with ProcessPoolExecutor(max_workers=jobs, initializer=_extraction_worker_init) as pool:
+                chunks = max(1, len(todo) // (jobs * 8))
+                for (i, _), res in zip(todo, pool.map(_compute_one, [a for _, a in todo], chunksize=chunks)):
+                    results[i] = res
+                    bar.update()
+        bar.close()
+    return results, hits
+
+
+def _class_labels(table: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """The corpus's classes (``attrs["classes"]``, else the sorted labels) and int64 ``(N,)`` labels."""
+    classes = list(table.attrs.get("classes") or sorted(table["label"].unique()))
+    unknown = sorted(set(table["label"]) - set(classes))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among the classes {classes}")
+    return classes, np.array([classes.index(lab) for lab in table["label"]], dtype=np.int64)
 
 
 def extract_features(
@@ -611,56 +718,13 @@ def extract_features(
         AmsnetError: utterances to compute and a cache folder that cannot be written, before
             any is computed.
     """
-    from tqdm.auto import tqdm
-
     if config is None:
         config = FeatureConfig.for_corpus(table.attrs.get("corpus", ""))
-    classes = list(table.attrs.get("classes") or sorted(table["label"].unique()))
-    unknown = sorted(set(table["label"]) - set(classes))
-    if unknown:
-        raise ValueError(f"labels {unknown} are not among the classes {classes}")
+    classes, labels = _class_labels(table)
     paths = [str(p) for p in table["path"]]
-    namespace = _cache_namespace(config)
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-
-    results: list = [None] * len(paths)
-    todo = []
-    hits = 0
-    for i, p in enumerate(paths):
-        entry = key = None
-        if use_cache:
-            try:
-                digest = _content_hash(p)
-            except OSError:
-                digest = None  # load_audio in the worker raises the proper AudioError
-            if digest is not None:
-                key = f"{namespace}/{digest}"
-                entry = root / namespace / digest[:2] / f"{digest}.npz"
-                cached = _read_entry(entry, key)
-                if cached is not None:
-                    results[i] = cached
-                    hits += 1
-                    continue
-        todo.append((i, (p, config, None if entry is None else str(entry), key)))
-
-    if todo:
-        if use_cache:  # found now, not after the first computed entry fails to be written
-            check_writable(root, "feature cache", "pass --cache-dir (or set AMSNET_CACHE_DIR) to a folder you can "
-                           "write, or turn the cache off (use_cache=False)", folder=True)
-        jobs = n_jobs or os.cpu_count() or 1
-        bar = tqdm(total=len(todo), desc="features", unit="utt", disable=not progress)
-        if jobs == 1 or len(todo) < 4:
-            with _pin_extraction_threads():
-                for i, args in todo:
-                    results[i] = _compute_one(args)
-                    bar.update()
-        else:
-            with ProcessPoolExecutor(max_workers=jobs, initializer=_extraction_worker_init) as pool:
-                chunks = max(1, len(todo) // (jobs * 8))
-                for (i, _), res in zip(todo, pool.map(_compute_one, [a for _, a in todo], chunksize=chunks)):
-                    results[i] = res
-                    bar.update()
-        bar.close()
+    results, hits = cached_per_file(paths, _cache_namespace(config), functools.partial(_compute_streams, config=config),
+                                    ("frames", "spec"), cache_dir=cache_dir, use_cache=use_cache, n_jobs=n_jobs,
+                                    progress=progress, desc="features")
 
     q = config.q
     frames = np.zeros((len(paths), q, FRAME_DIM), dtype=np.float32)
@@ -670,7 +734,6 @@ def extract_features(
     for i, (f, _, w) in enumerate(results):
         frames[i], mask[i] = pad_frames(f, q)
         warns.extend((paths[i], x) for x in w)
-    labels = np.array([classes.index(lab) for lab in table["label"]], dtype=np.int64)
     return Features(
         frames=frames,
         mask=mask,

@@ -8,7 +8,8 @@ backend, Agg included, and are not kept alive by a global figure manager.
 Paper figures: Fig. 1 :func:`spectrograms`; Fig. 4 :func:`confusion_matrix`; Fig. 5 and Fig. 8
 :func:`training_curves`; Fig. 6 and Fig. 7 :func:`study_bars` / :func:`study_curves`; the
 fusion-weight distribution (not in the paper) :func:`fusion_weights`; late fusion's weight choice
-(not in the paper) :func:`late_fusion_weights`.
+(not in the paper) :func:`late_fusion_weights`; training corpus x test corpus (not in the paper)
+:func:`cross_corpus`.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ..atomic import atomic_path
 
 __all__ = [
     "confusion_matrix",
+    "cross_corpus",
     "ensemble_validation",
     "fusion_weights",
     "late_fusion_weights",
@@ -457,3 +459,33 @@ def recipe_ablation(table: pd.DataFrame, title: str | None = None, save=None) ->
         return None
     return significance(panels, xlabel="without the component − all components (points), 95 % interval", title=title,
                         save=save)
+
+
+def cross_corpus(table: pd.DataFrame, value: str = "UA (%)", chance: float | None = None, title: str | None = None,
+                 save=None) -> Figure:
+    """Training corpus x test corpus heat maps, one panel per adaptation (beyond the paper).
+
+    Args:
+        table: one row per evaluation with columns ``train``, ``test``, ``adapt`` and ``value``
+            (e.g. :func:`amsnet_lib.train.cross_corpus.classic_cross_corpus`'s scores); a pair never
+            evaluated is left blank.
+        value: the column shown, in %.
+        chance: the chance level of ``value``, named in the colour bar.
+    """
+    import seaborn as sns
+
+    corpora = sorted(set(table["train"]) | set(table["test"]))
+    modes = list(dict.fromkeys(table["adapt"]))
+    fig = Figure(figsize=(1.2 + 3.2 * len(modes), 3.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(modes), sharey=True))
+    for k, (ax, mode) in enumerate(zip(axes, modes)):
+        grid = (table[table["adapt"] == mode].pivot_table(index="train", columns="test", values=value, aggfunc="mean")
+                .reindex(index=corpora, columns=corpora))
+        label = value + (f" (chance {chance:g})" if chance is not None else "")
+        sns.heatmap(grid.astype(float), annot=True, fmt=".1f", cmap="viridis", vmin=0, vmax=100, square=True, ax=ax,
+                    cbar=k == len(modes) - 1, cbar_kws={"label": label}, annot_kws={"fontsize": 9})
+        ax.set_title(f"--adapt {mode}")
+        ax.set_xlabel("test corpus")
+        ax.set_ylabel("training corpus" if k == 0 else "")
+        ax.tick_params(axis="y", rotation=0)
+    return _finish(fig, title, save)

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from . import paper
+from . import paper, second_corpus
 from .. import studies
 
 from .tables import _STUDY_TABLE_PREFIX, CORPORA, CORPUS_LABELS, NOT_RUN, PROTOCOL_DESCRIPTIONS, PROTOCOL_SHORT, protocol_notes, summary_row, ablation_table, comparison_table2, markdown_table, normalisation_table, protocol_tag, se_ratio_table, write_table
@@ -167,9 +167,9 @@ def build_report(
             e.g. ``frame_feature_check`` and ``frlm_tuning`` written by the scripts of those names.
         suite: :func:`suite_cost` of the corpus the report is about (what the whole suite trains).
         gpu: Markdown of the GPU measurements, or several (``tables/gpu_session.md``, written by
-            ``scripts/gpu_report.py`` from a ``benchmarks/gpu_session.sh`` run, and
-            ``tables/gpu_suite.md`` by ``scripts/gpu_suite_report.py``, ``tables/gpu_studies.md`` by
-            ``scripts/gpu_studies_report.py``); each's first line is its
+            ``scripts/diagnostics/gpu_report.py`` from a ``benchmarks/gpu_session.sh`` run, and
+            ``tables/gpu_suite.md`` by ``scripts/diagnostics/gpu_suite_report.py``, ``tables/gpu_studies.md`` by
+            ``scripts/diagnostics/gpu_studies_report.py``); each's first line is its
             ``# title``, its ``## `` sections go one level below it.
         cpu_run: the text of ``cpu_amsnet_run.txt`` (``benchmarks/cpu_amsnet_run.sh``: the full 5-fold
             AMSNet run on the CPU from an empty run store); see :func:`cpu_run_facts`.
@@ -234,6 +234,9 @@ def build_report(
     emit("Table 5: ablations on EmoDB", ablation_table(summary, "emodb", protocols, availability), "report_table5_emodb",
          ["Early fusion is not defined by the paper; ours: per-frame concatenation of both input streams into one attention "
           "BLSTM (docs/DESIGN.md).", late_note])
+
+    ravdess, ravdess_notes = second_corpus.section(summary, availability, study_tables)
+    emit("Beyond the paper: a second corpus, RAVDESS on EmoBox's folds", ravdess, "report_ravdess_emobox", ravdess_notes)
 
     for c in CORPORA:
         if availability.get(c):  # a corpus we could not run has no study beyond the paper to show

@@ -28,7 +28,8 @@ from .timings import environment_info, read_timings
 
 
 def resolve_corpora(corpus: str | Sequence[str]) -> list[str]:
-    """``"emodb"``, ``"iemocap"``, ``"both"`` (or a list of those) -> list of corpus names."""
+    """``"emodb"``, ``"iemocap"``, ``"ravdess"``, ``"both"`` (EmoDB and IEMOCAP, the paper's) or a list of
+    those -> list of corpus names."""
     names = [corpus] if isinstance(corpus, str) else list(corpus)
     out: list[str] = []
     for name in names:
@@ -36,7 +37,7 @@ def resolve_corpora(corpus: str | Sequence[str]) -> list[str]:
         expanded = ["emodb", "iemocap"] if name == "both" else [name]
         for n in expanded:
             if n not in CORPUS_LABELS:
-                raise ValueError(f"corpus must be 'emodb', 'iemocap' or 'both', got {name!r}")
+                raise ValueError(f"corpus must be 'emodb', 'iemocap', 'ravdess' or 'both', got {name!r}")
             if n not in out:
                 out.append(n)
     return out
@@ -52,9 +53,10 @@ def _corpus_status(name: str, data_dir) -> tuple[pd.DataFrame | None, str | None
     """
     from ..data.corpora import load_corpus, resolve_data_dir
 
-    if name == "iemocap" and not resolve_data_dir("iemocap", data_dir).exists():
-        where = resolve_data_dir("iemocap", data_dir)
-        return None, f"{NOT_AVAILABLE} (no IEMOCAP at {where}; pass iemocap_dir or set AMSNET_IEMOCAP_DIR)"
+    if name in ("iemocap", "ravdess") and not resolve_data_dir(name, data_dir).exists():
+        where, label = resolve_data_dir(name, data_dir), CORPUS_LABELS[name]
+        return None, (f"{NOT_AVAILABLE} (no {label} at {where}; pass {name}_dir or set "
+                      f"AMSNET_{name.upper()}_DIR)")
     return load_corpus(name, data_dir=data_dir), None
 
 
@@ -69,14 +71,14 @@ class Session:
     writes tables and figures.
     """
 
-    def __init__(self, corpus="emodb", *, emodb_dir=None, iemocap_dir=None, protocol="paper", profile="full", seeds=(0,),
-                 device=None, results_dir=None, run_dir=None, cache_dir=None, progress=False, train=True):
+    def __init__(self, corpus="emodb", *, emodb_dir=None, iemocap_dir=None, ravdess_dir=None, protocol="paper", profile="full",
+                 seeds=(0,), device=None, results_dir=None, run_dir=None, cache_dir=None, progress=False, train=True):
         from ..train.runstore import RunStore
 
         if profile not in studies.PROFILES:
             raise ValueError(f"profile must be one of {studies.PROFILES}, got {profile!r}")
         if protocol not in _CONFIG_PROTOCOLS or protocol == "split_file":
-            raise ValueError(f"protocol must be 'paper', 'loso' or 'loso_session', got {protocol!r}")
+            raise ValueError(f"protocol must be 'paper', 'loso', 'loso_session' or 'emobox', got {protocol!r}")
         self.corpora = resolve_corpora(corpus)
         self.protocol = protocol
         self.profile = profile
@@ -89,7 +91,7 @@ class Session:
         self.tables_dir = self.results_dir / "tables"
         self.figures_dir = self.results_dir / "figures"
         self.store = RunStore(resolve_run_dir(run_dir, profile))
-        self.data_dirs = {"emodb": emodb_dir, "iemocap": iemocap_dir}
+        self.data_dirs = {"emodb": emodb_dir, "iemocap": iemocap_dir, "ravdess": ravdess_dir}
         self.tables: dict[str, pd.DataFrame] = {}
         self.unavailable: dict[str, str] = {}
         for c in self.corpora:
@@ -212,7 +214,7 @@ class Session:
 
         from ..errors import AmsnetError
         from ..train.training import run_experiment, summary_variant
-        from .tables import drop_summary_rows, update_summary
+        from .tables import SUITE, drop_summary_rows, update_summary
 
         def unmeasured(cfg, why: str) -> None:
             print(f"{cfg.corpus} {label} {protocol_tag(cfg.protocol)}: {NOT_RUN} ({why})")
@@ -239,7 +241,7 @@ class Session:
             if res.missing:
                 unmeasured(cfg, f"incomplete: {len(res.missing)} of {len(res.missing) + len(res.folds)} fold runs not finished")
                 continue
-            update_summary(res, self.summary_path)
+            update_summary(res, self.summary_path, written_by=SUITE)
             s = res.summary()
             print(f"{cfg.corpus} {label} {protocol_tag(cfg.protocol)}: WA {s['wa']:.2f} UA {s['ua']:.2f} "
                   f"({s['n_folds']} folds x {s['n_seeds']} seed(s), {time.perf_counter() - t0:.1f} s)", flush=True)
@@ -296,7 +298,7 @@ class Session:
         finished, are removed, so no table quotes an ensemble of another configuration.
         """
         from ..train import ensemble
-        from .tables import drop_summary_rows, update_summary
+        from .tables import SUITE, drop_summary_rows, update_summary
 
         self.run_study("seed_ensemble", selected)  # the members (read back with train=False)
         if not _selected("seed_ensemble", selected):
@@ -318,7 +320,7 @@ class Session:
                 if chosen.get(model, 1) > 1:
                     res = ensemble.run_ensemble(base, features, chosen[model], store=self.store, device=self.device,
                                                 train=self.train)
-                    update_summary(res, self.summary_path)
+                    update_summary(res, self.summary_path, written_by=SUITE)
                     results[model], keep = res, ensemble.ensemble_label(chosen[model])
                 drop_summary_rows(self.summary_path, corpus=c, protocol=base.protocol, model=model, recipe="tuned",
                                   variant=ensemble.ENSEMBLE_VARIANT, keep=keep)
@@ -450,6 +452,9 @@ class Session:
             for prefix in _STUDY_TABLE_PREFIX.values():
                 for f in sorted(self.tables_dir.glob(f"{prefix}*_{p}.csv")):
                     study_tables[f.stem] = pd.read_csv(f)
+        for prefix in _STUDY_TABLE_PREFIX.values():  # beyond the paper: the second corpus on EmoBox's folds
+            for f in sorted(self.tables_dir.glob(f"{prefix}ravdess_emobox.csv")):
+                study_tables[f.stem] = pd.read_csv(f)
         figures = sorted(f.name for f in self.figures_dir.glob("*.png")) if self.figures_dir.is_dir() else []
         text = build_report(summary, profile=self.profile, protocols=protocols, availability=self.availability,
                             study_tables=study_tables, figures=figures, timings=read_timings(self.results_dir / "timings.csv"),
@@ -509,13 +514,14 @@ def _short(path: Path) -> str:
 
 
 def setup(corpus="emodb", emodb_dir=None, iemocap_dir=None, protocol="paper", profile="full", seeds=(0,), device=None,
-          results_dir=None, run_dir=None, cache_dir=None, progress=False, train=True) -> Session:
+          results_dir=None, run_dir=None, cache_dir=None, progress=False, train=True, ravdess_dir=None) -> Session:
     """A :class:`Session` from a notebook's parameters (see the notebooks' ``parameters`` cell).
 
     ``train=False`` trains nothing and reports what the run store holds (``run_all.sh --no-train``).
     """
-    return Session(corpus, emodb_dir=emodb_dir, iemocap_dir=iemocap_dir, protocol=protocol, profile=profile, seeds=seeds,
-                   device=device, results_dir=results_dir, run_dir=run_dir, cache_dir=cache_dir, progress=progress, train=train)
+    return Session(corpus, emodb_dir=emodb_dir, iemocap_dir=iemocap_dir, ravdess_dir=ravdess_dir, protocol=protocol,
+                   profile=profile, seeds=seeds, device=device, results_dir=results_dir, run_dir=run_dir,
+                   cache_dir=cache_dir, progress=progress, train=train)
 
 
 def print_facts(facts: Mapping, indent: str = "") -> None:

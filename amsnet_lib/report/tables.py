@@ -20,7 +20,7 @@ import pandas as pd
 from . import paper
 from .. import studies
 from ..atomic import atomic_write_text, locked
-from ..config import RECIPES, ExperimentConfig
+from ..config import CLASSIC_MODELS, RECIPES, ExperimentConfig
 
 
 
@@ -28,7 +28,7 @@ from ..config import RECIPES, ExperimentConfig
 CORPORA = ("iemocap", "emodb")
 
 
-CORPUS_LABELS = {"emodb": "EmoDB", "iemocap": "IEMOCAP"}
+CORPUS_LABELS = {"emodb": "EmoDB", "iemocap": "IEMOCAP", "ravdess": "RAVDESS"}
 
 
 #: What each protocol measures, as written next to every number it produced.
@@ -70,6 +70,31 @@ LATE_AVERAGE_LABEL = "Late fusion, average w = 0.5 (beyond the paper)"
 
 
 _BEYOND_ABLATIONS = (("late", "", LATE_FUSION_LABEL), ("late", "w=0.5", LATE_AVERAGE_LABEL))
+
+
+#: Tables 2, 4 and 5's rows of the classic baselines (beyond the paper, issue #37;
+#: ``amsnet train --model compare-svm``): no network, so one row each, whatever the recipe.
+BASELINE_LABELS = {"compare-svm": "ComParE functionals + linear SVM (baseline, beyond the paper)",
+                   "egemaps-svm": "eGeMAPS functionals + linear SVM (baseline, beyond the paper)"}
+
+
+def _baseline_rows(summary, availability, corpus: str, protocols: Sequence[str], reported: Sequence[str]) -> list[dict]:
+    """One row per classic baseline of :data:`BASELINE_LABELS`: ours per protocol (their
+    ``summary.csv`` rows carry the recipe ``paper``, which means nothing for them), "not run" where
+    not measured; ``reported`` names the metrics whose reported and Δ cells say :data:`NOT_IN_PAPER`."""
+    rows = []
+    for model, label in BASELINE_LABELS.items():
+        row = {"model": label}
+        for metric in ("WA", "UA"):
+            if metric in reported:
+                row[f"{metric} reported [paper] (%)"] = NOT_IN_PAPER
+            for p in protocols:
+                tag = protocol_tag(p)
+                row[f"{metric} ours {tag} (%)"] = _ours(summary, availability, corpus, p, model, "", metric.lower())
+                if metric in reported:
+                    row[f"Δ{metric} {tag}"] = NOT_IN_PAPER
+        rows.append(row)
+    return rows
 
 
 #: Appended to a row's model label when the tuned training recipe produced it (docs/RECIPE.md).
@@ -275,11 +300,14 @@ def fusion_weight_table(result) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def parameter_count(config: ExperimentConfig, n_classes: int | None = None) -> int:
-    """Trainable and frozen parameters of ``config.model`` as built by :func:`build_model`."""
+def parameter_count(config: ExperimentConfig, n_classes: int | None = None) -> int | None:
+    """Trainable and frozen parameters of ``config.model`` as built by :func:`build_model`; None for a
+    classic baseline (an SVM's size is its support vectors, a number of the fitted fold, not of the model)."""
     from ..data.corpora import CLASSES
     from ..models import build_model, count_parameters
 
+    if config.model in CLASSIC_MODELS:
+        return None
     if n_classes is None:
         n_classes = len(CLASSES.get(config.corpus, CLASSES["emodb"]))
     model = build_model(config.model, n_classes, frlm=config.frlm, urlm=config.urlm, fusion=config.fusion, n_mels=config.features.n_mels)
@@ -463,6 +491,9 @@ def comparison_table2(summary: pd.DataFrame | None, protocols: Sequence[str] = (
                         row[f"{metric} ours {tag} (%)"] = NOT_RERUN
                         row[f"Δ{metric} {tag}"] = NOT_RERUN
             rows.append(row)
+        if r.amsnet:  # what practitioners would use instead, measured on the same folds
+            rows += [{**b, "corpus": CORPUS_LABELS[r.corpus], "source": "measured here, not in the paper"}
+                     for b in _baseline_rows(summary, availability, r.corpus, protocols, ("WA", "UA"))]
     return pd.DataFrame(rows)
 
 
@@ -480,7 +511,7 @@ def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequenc
     availability = dict(availability or {})
     rows = []
     for model, variant, label in [(m, "", paper.ABLATION_LABELS[m]) for m in studies.ABLATION_MODELS] + list(_BEYOND_ABLATIONS):
-        wa, ua = paper.ABLATIONS[corpus].get(model, (None, None))
+        wa, ua = paper.ABLATIONS.get(corpus, {}).get(model, (None, None))  # RAVDESS: not in the paper
         lines = _recipe_lines(summary, corpus, model, label, protocols, recipes, variant, ensembles)
         for recipe, variant, text in lines:  # the tuned recipe's row beside the paper recipe's
             row = {"model": text}
@@ -492,6 +523,7 @@ def ablation_table(summary: pd.DataFrame | None, corpus: str, protocols: Sequenc
                     row[f"{metric} ours {tag} (%)"] = ours
                     row[f"Δ{metric} {tag}"] = NOT_IN_PAPER if reported is None else _diff(ours, reported)
             rows.append(row)
+    rows += _baseline_rows(summary, availability, corpus, protocols, ("WA", "UA"))
     return pd.DataFrame(rows)
 
 
@@ -617,6 +649,11 @@ def se_ratio_table(summary: pd.DataFrame | None, protocols: Sequence[str] = ("pa
 
 #: The columns that identify a row of ``summary.csv`` (one row per experiment).
 SUMMARY_KEYS = ["corpus", "protocol", "recipe", "model", "variant"]
+#: ``summary.csv``'s column naming what wrote a row: :data:`SUITE` (the notebooks' sessions), ``amsnet
+#: train``, a script; empty for a row written before the column existed.
+WRITTEN_BY = "written_by"
+#: What the notebooks' sessions write: the rows a ``run_all.sh --no-train`` rebuild reads back.
+SUITE = "notebooks"
 
 
 def _read_summary(path: Path) -> pd.DataFrame:
@@ -627,16 +664,19 @@ def _read_summary(path: Path) -> pd.DataFrame:
     return old
 
 
-def update_summary(result, path: str | os.PathLike = "results/tables/summary.csv") -> pd.DataFrame:
+def update_summary(result, path: str | os.PathLike = "results/tables/summary.csv", *, written_by: str = "") -> pd.DataFrame:
     """Insert or replace an experiment's row (``result``: an
     :class:`~amsnet_lib.train.training.ExperimentResult`, or its ``summary()`` dict) in ``summary.csv``,
     the machine-readable summary every table of the report reads.
 
+    ``written_by``: what writes it (:data:`WRITTEN_BY`; :data:`SUITE` for the notebooks' sessions,
+    whose rows a ``--no-train`` rebuild reads back and so judges; other writers' rows it keeps).
     Under :func:`~amsnet_lib.atomic.locked`: processes updating one summary at once each keep their
     row; the file is replaced atomically.
     """
     row = dict(result) if isinstance(result, dict) else result.summary()
     row.setdefault("recipe", "paper")
+    row[WRITTEN_BY] = written_by
     with locked(path) as path:
         old = _read_summary(path) if path.is_file() else pd.DataFrame(columns=list(row))
         if len(old):
@@ -664,6 +704,60 @@ def drop_summary_rows(path: str | os.PathLike, *, corpus: str, protocol: str, mo
         if hit.any():
             atomic_write_text(path, old[~hit].to_csv(index=False))
         return int(hit.sum())
+
+
+def _summary_before(path: Path) -> Path:
+    """Where :func:`begin_summary_rebuild` keeps the summary a rebuild started from (a dotfile beside it)."""
+    return path.with_name(f".{path.stem}-before{path.suffix}")
+
+
+def _suite_rows(old: pd.DataFrame) -> np.ndarray:
+    """Rows the notebooks' sessions wrote (:data:`SUITE`)."""
+    return (old[WRITTEN_BY].astype(str) == SUITE).to_numpy(copy=True) if WRITTEN_BY in old else np.zeros(len(old), dtype=bool)
+
+
+def begin_summary_rebuild(path: str | os.PathLike, corpora: Sequence[str] | None = None,
+                          protocols: Sequence[str] | None = None) -> None:
+    """Start ``summary.csv`` without the notebooks' rows (:data:`SUITE`) of ``corpora`` and ``protocols``
+    (None: every one), so that what a run of the notebooks writes into it (``run_all.sh --no-train``:
+    the experiments they read back from the run store) is all it holds of them: a row of an
+    experiment no configuration names any more does not survive. The rows other writers made
+    (``amsnet train``, scripts, or before :data:`WRITTEN_BY` existed), which the notebooks do not
+    read, are kept, and so are rows of corpora and protocols the run does not read. The summary it
+    started from is kept beside it until :func:`end_summary_rebuild`; after an interrupted rebuild,
+    the rebuild starts again from that first one.
+    """
+    with locked(path) as path:
+        before = _summary_before(path)
+        if path.is_file() and not before.is_file():
+            path.replace(before)
+        if not before.is_file():
+            return
+        old = _read_summary(before)
+        read = _suite_rows(old)
+        for col, values in (("corpus", corpora), ("protocol", protocols)):
+            if values is not None:
+                read &= old[col].astype(str).isin(list(values)).to_numpy()
+        if read.all():
+            path.unlink(missing_ok=True)  # the run's rows make a new one, as in a fresh clone
+        else:
+            atomic_write_text(path, old[~read].to_csv(index=False))
+
+
+def end_summary_rebuild(path: str | os.PathLike) -> pd.DataFrame:
+    """Finish a rebuild begun by :func:`begin_summary_rebuild`: returns the rows of the summary it
+    started from whose experiment (``SUMMARY_KEYS``) has no row any more, and forgets that summary.
+    Nothing begun: an empty table."""
+    with locked(path) as path:
+        before = _summary_before(path)
+        if not before.is_file():
+            return pd.DataFrame(columns=SUMMARY_KEYS)
+        old = _read_summary(before)
+        new = _read_summary(path) if path.is_file() else pd.DataFrame(columns=SUMMARY_KEYS)
+        kept = set(map(tuple, new[SUMMARY_KEYS].astype(str).to_numpy()))
+        gone = old[[tuple(r) not in kept for r in old[SUMMARY_KEYS].astype(str).to_numpy()]]
+        before.unlink()
+        return gone.reset_index(drop=True)
 
 
 def ensemble_validation_table(validation: pd.DataFrame, chosen: Mapping[str, int]) -> pd.DataFrame:

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..atomic import atomic_write_bytes
 from ..config import ExperimentConfig, FeatureConfig
@@ -43,18 +42,39 @@ from ..data.features import Normaliser
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "TORCH_EXTRA",
     "TRAINING_DIGESTS",
     "CheckpointInfo",
     "describe_training_data",
     "file_digest",
     "load_checkpoint",
     "read_checkpoint_info",
+    "require_torch",
     "save_checkpoint",
 ]
 
 FORMAT = "amsnet-checkpoint"
 #: Layout version of the file. Bump it when the layout changes; loaders refuse other versions.
 FORMAT_VERSION = 1
+
+#: What to install for the commands and files that need PyTorch (the inference install leaves it out).
+TORCH_EXTRA = "pip install 'amsnet[torch]' (CPU-only wheels: add --extra-index-url https://download.pytorch.org/whl/cpu)"
+
+
+def require_torch(path: str | os.PathLike | None = None, what: str = "reading a .pt checkpoint"):
+    """``torch``, imported; CheckpointError naming the extra to install (and the ONNX way) when it is absent.
+
+    Imported here rather than at module level so that the checkpoint's description
+    (:class:`CheckpointInfo`) serves an ONNX model in an install without PyTorch.
+    """
+    try:
+        import torch
+    except ImportError as error:
+        raise CheckpointError(path or "torch", f"{what} needs PyTorch, which this install leaves out",
+                              f"{TORCH_EXTRA}; or run the model's ONNX form (.onnx, e.g. the shipped "
+                              "amsnet_emodb.onnx), which needs no torch") from error
+    return torch
+
 
 _FIX_RETRAIN = "re-create it with scripts/train_shipped_model.py or amsnet_lib.serve.checkpoint.save_checkpoint"
 
@@ -229,6 +249,7 @@ def save_checkpoint(
     import amsnet_lib
 
     path = Path(path)
+    torch = require_torch(path, "writing a checkpoint")
     classes = [str(c) for c in classes]
     if len(set(classes)) != len(classes) or not classes:
         raise ValueError(f"classes must be non-empty and unique, got {classes}")
@@ -315,6 +336,7 @@ def _read_payload(path: Path, device) -> dict:
                               "(writes amsnet_lib/pretrained/amsnet_emodb.pt)")
     if path.is_dir():
         raise CheckpointError(path, "is a directory, not a checkpoint file", "pass the .pt file inside it")
+    torch = require_torch(path)
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except (zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError,
@@ -345,6 +367,8 @@ def _read_payload(path: Path, device) -> dict:
 def _build_and_load(payload: dict, path: Path):
     """Rebuild the model from the stored configs and load the weights; every mismatch → CheckpointError."""
     from ..config import MODELS
+
+    torch = require_torch(path)
     from ..models import build_model
 
     name = payload["model"]

@@ -23,15 +23,16 @@ import dataclasses
 import io
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..data.audio import audio_info, inspect_audio, load_audio
 from .checkpoint import CheckpointInfo, load_checkpoint
+from .onnx_model import OnnxModel, is_onnx
 from ..config import FRAME_DIM, FeatureConfig, WindowConfig
 from ..errors import AmsnetError, CheckpointError
 from ..data.features import frame_features, log_mel_spectrogram, pad_frames
@@ -41,9 +42,11 @@ __all__ = [
     "AUDIO_EXTENSIONS",
     "Evaluation",
     "SHIPPED_CHECKPOINT",
+    "SHIPPED_ONNX",
     "Recognizer",
     "collect_inputs",
     "evaluate",
+    "inference_threads",
     "predict",
     "shipped_checkpoint",
 ]
@@ -53,13 +56,30 @@ AUDIO_EXTENSIONS = (".wav", ".flac")
 
 #: The model shipped with the package (trained on all of EmoDB by scripts/train_shipped_model.py).
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "amsnet_emodb.pt"
+#: The same model in ONNX form (``amsnet export --format onnx``), run by ONNX Runtime without torch.
+SHIPPED_ONNX = SHIPPED_CHECKPOINT.with_suffix(".onnx")
 
 #: Extra audio read beyond ``duration``, exactly as the training feature path reads it.
 _READ_MARGIN_S = 0.05
 
 
+def _torch_installed() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def shipped_checkpoint() -> Path:
-    """Path of the shipped EmoDB model; CheckpointError telling how to make it when absent."""
+    """Path of the shipped EmoDB model; CheckpointError telling how to make it when absent.
+
+    The checkpoint (``.pt``) where PyTorch is installed, else its ONNX form (``.onnx``; the
+    inference install leaves torch out). Both give the same logits within 1e-4 (tested).
+    """
+    if not _torch_installed() and SHIPPED_ONNX.is_file():
+        return SHIPPED_ONNX
     if not SHIPPED_CHECKPOINT.is_file():
         raise CheckpointError(
             SHIPPED_CHECKPOINT, "the shipped model has not been trained yet (the file does not exist)",
@@ -179,14 +199,16 @@ class Recognizer:
     """A loaded model, ready for repeated predictions (load once, predict many times).
 
     Args:
-        checkpoint: a ``.pt`` written by :func:`amsnet_lib.serve.checkpoint.save_checkpoint`;
-            default the shipped EmoDB model (:data:`SHIPPED_CHECKPOINT`).
+        checkpoint: a ``.pt`` written by :func:`amsnet_lib.serve.checkpoint.save_checkpoint`, or
+            a ``.onnx`` written by :func:`amsnet_lib.serve.export.export_onnx` (run by ONNX Runtime,
+            no torch needed); default the shipped EmoDB model (:func:`shipped_checkpoint`).
         device: ``cpu`` (default) or ``cuda``.
         num_threads: torch intra-op threads used while predicting (default 1; the previous
             setting is restored after each call). One thread is the fast choice for the small
             matrices of inference: on a loaded machine, OpenMP threads waiting for a busy core
             made a batch-1 forward pass 100x slower with 2 threads than with 1 (measured:
-            1.5 s vs 11 ms on the 2-core CI machine). Pass 0 to keep torch's setting.
+            1.5 s vs 11 ms on the 2-core CI machine). Pass 0 to keep torch's setting. For an
+            ONNX model: ONNX Runtime's intra-op threads.
         windowing: how a recording longer than the model's window is scored (hop, pooling, trimming);
             default :class:`~amsnet_lib.config.WindowConfig`'s.
 
@@ -196,7 +218,7 @@ class Recognizer:
         classes: class names in output order.
     """
 
-    def __init__(self, checkpoint: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+    def __init__(self, checkpoint: str | os.PathLike | None = None, device: str = "cpu",
                  num_threads: int | None = 1, *, model: torch.nn.Module | None = None,
                  info: CheckpointInfo | None = None, windowing: WindowConfig | None = None):
         self.num_threads = int(num_threads or 0)
@@ -205,8 +227,14 @@ class Recognizer:
             self.model, self.info = model.to(device).eval(), info
         else:
             path = shipped_checkpoint() if checkpoint is None else Path(checkpoint)
-            self.model, self.info = load_checkpoint(path, device)
-        self.device = torch.device(device)
+            if is_onnx(path):  # ONNX Runtime: numpy in, numpy out, torch never imported
+                self.model = OnnxModel(path, self.num_threads)
+                self.info = self.model.info
+            else:
+                self.model, self.info = load_checkpoint(path, device)
+        #: ``torch`` for a checkpoint, ``onnxruntime`` for an ONNX file
+        self.runtime = getattr(self.model, "runtime", "torch")
+        self.device = device
         self.config: FeatureConfig = self.info.features
         self.classes: list[str] = list(self.info.classes)
         self.has_alpha = self.info.model_name in ("amsnet", "late")
@@ -255,9 +283,16 @@ class Recognizer:
         """Class probabilities ``(B, C)`` and fusion weights ``(B, 2)`` (NaN without fusion) of a batch."""
         if not normalised:
             frames, mask, spec = self.normalise(frames, mask, spec)
+        if self.runtime == "onnxruntime":
+            with inference_threads(self.num_threads):
+                logits, alpha = self.model(frames, mask, spec)
+            e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+            return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32), alpha.astype(np.float32)
+        import torch
+
         batch = {"frames": torch.from_numpy(np.ascontiguousarray(frames)), "mask": torch.from_numpy(np.ascontiguousarray(mask)),
                  "spec": torch.from_numpy(np.ascontiguousarray(spec))}
-        with torch.inference_mode(), _threads(self.num_threads):
+        with torch.inference_mode(), inference_threads(self.num_threads):
             out = self.model(*(batch[k].to(self.device) for k in self.inputs))
             logits, alpha = out if isinstance(out, tuple) else (out, None)
             proba = torch.softmax(logits.float(), dim=-1).cpu().numpy()
@@ -286,7 +321,7 @@ class Recognizer:
             signal = soxr.resample(signal, sample_rate, self.config.sample_rate, quality="HQ").astype(np.float32)
         index = allowed_classes(classes, self.classes)
         windows = cut_windows(signal, self.config, self.windowing)
-        with _threads(self.num_threads):
+        with inference_threads(self.num_threads):
             if overlap and self._two_branch and len(windows.segments) == 1:
                 proba, alpha = self._infer_overlapped(windows.segments[0])
             else:
@@ -305,6 +340,8 @@ class Recognizer:
     def _infer_overlapped(self, signal: np.ndarray):
         from concurrent.futures import ThreadPoolExecutor
 
+        import torch
+
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="amsnet-opensmile")
         c = self.config
@@ -312,7 +349,7 @@ class Recognizer:
         fm, fs, sm, ss = self._norm
         spec = log_mel_spectrogram(signal, c)
         spec = ((spec - sm[:, None]) / ss[:, None]).astype(np.float32)
-        with torch.inference_mode(), _threads(self.num_threads):
+        with torch.inference_mode(), inference_threads(self.num_threads):
             h2 = self.model.urlm.embed(torch.from_numpy(spec)[None].to(self.device))
             frames, mask = pad_frames(future.result()[: c.q], c.q)
             frames = np.where(mask[:, None], (frames - fm) / fs, 0.0).astype(np.float32)
@@ -393,7 +430,7 @@ class Recognizer:
                              "of one speaker, or use adapt='corpus'")
         bar = tqdm(total=len(items), desc="predict", unit="file", disable=not progress)
         try:
-            with _threads(self.num_threads):
+            with inference_threads(self.num_threads):
                 # adaptation needs every window's features before the first prediction: one batch of all
                 self._predict_items([(it.path, it.error) for it in items], rows, spans, pending, flush, bar,
                                     batch_size if adapt == "none" else None)
@@ -464,7 +501,7 @@ def _blas_controller():
     return _BLAS or None
 
 
-class _threads:
+class inference_threads:
     """Temporarily set torch's intra-op threads AND numpy's BLAS threads to ``n`` (0: leave them).
 
     Both matter for inference on a small, shared machine: numpy's OpenBLAS (the mel filterbank
@@ -479,7 +516,9 @@ class _threads:
     def __enter__(self):
         if not self.n:
             return self
-        if torch.get_num_threads() != self.n:
+        # torch's threads only where torch is loaded (an ONNX model runs without it)
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.get_num_threads() != self.n:
             self.old = torch.get_num_threads()
             torch.set_num_threads(self.n)
         ctl = _blas_controller()
@@ -492,7 +531,7 @@ class _threads:
             self.blas.restore_original_limits()
             self.blas = None
         if self.old is not None:
-            torch.set_num_threads(self.old)
+            sys.modules["torch"].set_num_threads(self.old)
             self.old = None
         return False
 

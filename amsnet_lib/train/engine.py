@@ -2,16 +2,19 @@
 
 A unit is one training of the run store: a stage-1 fold (:class:`~amsnet_lib.train.units.Stage1Unit`:
 FRLM, URLM or early fusion on one fold and seed) or a fusion head
-(:class:`~amsnet_lib.train.units.FusionUnit`). Each runs as one Ray task (:func:`_run_unit`) that
-declares what it holds: ``num_cpus`` (its torch threads) and, on a CPU, Ray ``memory``; on a GPU a
+(:class:`~amsnet_lib.train.units.FusionUnit`); a recipe search's trial fold
+(:class:`~amsnet_lib.train.search.TrialUnit`) runs the same way, into the search's fold store. A unit
+names its folders, its finished-marker and the files it stands on (:mod:`amsnet_lib.train.units`).
+Each runs as one Ray task (:func:`_run_unit`) that declares what it holds: ``num_cpus`` (its torch threads) and, on a CPU, Ray ``memory``; on a GPU a
 fractional ``num_gpus`` from the measured memory of one training, so that Ray packs the GPU.
 
 Workers need no shared filesystem. The features go to them once, through the object store
 (``ray.put``); a task trains into a scratch run store on its own machine and returns the fold's
 files as bytes (``metrics.json``, ``curves.csv``, ``predictions.csv``, ``model.pt``, the
-experiment's ``config.json``); the driver writes them into the run store atomically, ``metrics.json``
-last, so that a fold is finished exactly when it was before. A fusion head gets its two branch
-folds' files from the driver, sent with the task.
+experiment's ``config.json``); the driver writes them into the run store atomically, the
+finished-marker (``metrics.json``; a trial's ``val.json``) last, so that a fold is finished exactly
+when it was before. A fusion head gets its two branch folds' files from the driver, sent with the
+task; a trial fold its finished branch trial folds and the run store's weights it reuses.
 
 Finished folds are never submitted; a task whose worker dies is run again (``max_retries``, and it
 resumes from the scratch store's resume point when it lands on the same machine); an interrupted
@@ -36,7 +39,7 @@ import torch
 
 from ..atomic import atomic_write_bytes
 from ..data.features import Features
-from .runstore import BRANCHES, RunStore, fusion_dirs, n_utterances, _stage1_done
+from .runstore import RunStore
 from .devices import _training_device
 from .units import FusionUnit, fusion_units, stage1_units
 
@@ -80,13 +83,6 @@ class EngineConfig:
 # --------------------------------------------------------------------------- the task
 
 
-def unit_dir(unit, store: RunStore, table) -> Path:
-    """The run-store folder a unit writes (``<kind>-<key>/seed<s>/<fold>``); ``table``: the corpus table."""
-    if isinstance(unit, FusionUnit):
-        return fusion_dirs(unit.exp, n_utterances(table, unit.exp), unit.seed, unit.fold.name, store)[0]
-    return store.fold_dir(unit.kind, unit.key, unit.seed, unit.fold.name)
-
-
 def _scratch_root(scratch_id: str) -> Path:
     return Path(tempfile.gettempdir()) / "amsnet-units" / scratch_id
 
@@ -96,18 +92,20 @@ def _run_unit(unit, features: Features, device: str, threads: int, inputs: dict[
     """Train ``unit`` in a scratch run store of this machine; return its files.
 
     Args:
-        unit: a :class:`~amsnet_lib.train.units.Stage1Unit` or :class:`~amsnet_lib.train.units.FusionUnit`.
+        unit: a unit of :mod:`amsnet_lib.train.units` (a stage-1 fold, a fusion head) or a search's
+            trial fold (:class:`~amsnet_lib.train.search.TrialUnit`).
         features: the corpus' features (from the object store).
         device: ``cpu`` or ``cuda`` (a task sees only the GPU Ray gave it).
         threads: torch intra-op threads while it trains.
-        inputs: files the unit stands on, ``{path relative to the run store: bytes}`` (a head's
-            branch folds: ``metrics.json`` and ``model.pt`` of each).
+        inputs: the files it stands on (its ``inputs``), ``{path relative to the store: bytes}``.
         scratch_id: names the scratch store: the same unit of the same run store gets the same one,
             so a retried task resumes from the resume point (``partial.pt``) an earlier attempt left
             on this machine.
 
     Returns:
-        ``{path relative to the run store: bytes}``: the fold's files and its experiment's ``config.json``.
+        ``{path relative to the store: bytes}`` in the order they are to be written: the files of
+        the folders it wrote (and their experiments' ``config.json``), but for its inputs and resume
+        points, each finished-marker after the other files, its own folder's last.
     """
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -115,10 +113,17 @@ def _run_unit(unit, features: Features, device: str, threads: int, inputs: dict[
     try:
         for rel, data in inputs.items():
             atomic_write_bytes(root / rel, data)
-        d = unit.train(features, RunStore(root), _training_device(device), progress=False)
-        files = [d.parent.parent / "config.json"] + sorted(f for f in d.iterdir() if f.is_file()
-                                                            and f.name != "partial.pt" and not f.name.startswith("."))
-        out = {f.relative_to(root).as_posix(): f.read_bytes() for f in files}
+        store = RunStore(root)
+        own = unit.in_scratch(root).train(features, store, _training_device(device), progress=False)
+        files = []
+        for d in unit.folders(store, features.table):
+            files += [d.parent.parent / "config.json"] if (d.parent.parent / "config.json").is_file() else []
+            files += sorted(f for f in d.glob("*") if f.is_file() and f.name != "partial.pt" and not f.name.startswith("."))
+        rels = [f.relative_to(root).as_posix() for f in dict.fromkeys(files)]
+        rels = [r for r in rels if r not in inputs]
+        own_marker = (own / unit.done_marker).relative_to(root).as_posix()
+        rels.sort(key=lambda r: (r == own_marker, r.endswith("/" + unit.done_marker)))
+        out = {r: (root / r).read_bytes() for r in rels}
     finally:
         torch.set_num_threads(before)
     shutil.rmtree(root, ignore_errors=True)  # only after success: a failed attempt's resume point stays
@@ -126,28 +131,15 @@ def _run_unit(unit, features: Features, device: str, threads: int, inputs: dict[
 
 
 def _write_unit(store: RunStore, files: dict[str, bytes]) -> None:
-    """Write a unit's files into ``store`` atomically; ``metrics.json`` last (it marks a fold finished)."""
-    for rel in sorted(files, key=lambda r: r.endswith("metrics.json")):
+    """Write a unit's files into ``store`` atomically, in the order :func:`_run_unit` gives them (its
+    finished-marker last); then a resume point a local run left beside them goes."""
+    for rel, data in files.items():
         path = store.root / rel
         if path.name == "config.json" and path.is_file():
             continue  # an experiment's description is written once
-        atomic_write_bytes(path, files[rel])
-        if path.name == "metrics.json":
-            (path.parent / "partial.pt").unlink(missing_ok=True)  # a resume point a local run left
-
-
-def _inputs(unit, store: RunStore, table) -> dict[str, bytes]:
-    """The branch folds' files a fusion head loads (nothing for a stage-1 unit)."""
-    if not isinstance(unit, FusionUnit):
-        return {}
-    branch_dirs = fusion_dirs(unit.exp, n_utterances(table, unit.exp), unit.seed, unit.fold.name, store)[1]
-    return {(branch_dirs[b] / f).relative_to(store.root).as_posix(): (branch_dirs[b] / f).read_bytes()
-            for b in BRANCHES for f in ("metrics.json", "model.pt") if (branch_dirs[b] / f).is_file()}
-
-
-def _branches_ready(unit, store: RunStore, table) -> bool:
-    branch_dirs = fusion_dirs(unit.exp, n_utterances(table, unit.exp), unit.seed, unit.fold.name, store)[1]
-    return all(_stage1_done(store, d, need_weights=True) for d in branch_dirs.values())
+        atomic_write_bytes(path, data)
+    for folder in {(store.root / rel).parent for rel in files}:
+        (folder / "partial.pt").unlink(missing_ok=True)
 
 
 def _scratch_id(store: RunStore, d: Path) -> str:
@@ -156,10 +148,9 @@ def _scratch_id(store: RunStore, d: Path) -> str:
 
 
 def _failure(unit, e: BaseException) -> str:
-    stage = "fusion head" if isinstance(unit, FusionUnit) else "stage-1 training"
     hint = (" The trainings sharing a device do not fit its memory: raise EngineConfig.gpu_bytes_per_task / "
             "cpu_bytes_per_task (fewer at once)." if "out of memory" in repr(e).lower() else "")
-    return (f"{stage} of {unit.kind}, fold {unit.fold.name}, seed {unit.seed} failed: {e!r}.{hint} "
+    return (f"{unit.role} of {unit.kind}, fold {unit.fold.name}, seed {unit.seed} failed: {e!r}.{hint} "
             "Finished folds are kept; run again to resume.")
 
 
@@ -282,8 +273,7 @@ def run_units(units, features: Features, store: RunStore | str | os.PathLike | N
     engine = engine or EngineConfig()
     store = store if isinstance(store, RunStore) else RunStore(store)
     table = features.table
-    todo = [u for u in units if not (store.done(unit_dir(u, store, table)) if isinstance(u, FusionUnit) else
-                                     _stage1_done(store, unit_dir(u, store, table), u.need_weights))]
+    todo = [u for u in units if not u.done(store, table)]
     if not todo:
         return 0
     # the longest first (recurrent branches, the larger the later-finishing), so that the last ones
@@ -295,8 +285,8 @@ def run_units(units, features: Features, store: RunStore | str | os.PathLike | N
         if engine.serial:
             dev = str(_training_device(device))
             for u in todo:
-                d = unit_dir(u, store, table)
-                _write_unit(store, _run_unit(u, features, dev, engine.threads, _inputs(u, store, table), _scratch_id(store, d)))
+                d = u.folders(store, table)[0]
+                _write_unit(store, _run_unit(u, features, dev, engine.threads, u.inputs(store, table), _scratch_id(store, d)))
                 bar.set_postfix_str(f"{u.kind} {u.fold.name}")
                 bar.update()
         else:
@@ -317,8 +307,8 @@ def _run_on_ray(todo, features, store: RunStore, device, engine: EngineConfig, b
     flight: dict = {}
 
     def submit(u):
-        d = unit_dir(u, store, table)
-        flight[task.remote(u, feats, device, engine.threads, _inputs(u, store, table), _scratch_id(store, d))] = u
+        d = u.folders(store, table)[0]
+        flight[task.remote(u, feats, device, engine.threads, u.inputs(store, table), _scratch_id(store, d))] = u
 
     heads = [u for u in todo if isinstance(u, FusionUnit)]
     for u in todo:
@@ -326,7 +316,7 @@ def _run_on_ray(todo, features, store: RunStore, device, engine: EngineConfig, b
             submit(u)
 
     def submit_ready_heads():
-        ready = [h for h in heads if _branches_ready(h, store, table)]
+        ready = [h for h in heads if h.branches_ready(store, table)]
         if not flight and not ready:
             ready = list(heads)  # branches the run cannot provide: each head trains its own (as run_experiment)
         for h in ready:

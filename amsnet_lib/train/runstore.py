@@ -76,6 +76,21 @@ class RunStore:
         return torch.load(d / "model.pt", map_location=device, weights_only=True)
 
 
+def corpus_relative_paths(paths) -> list[str]:
+    """``paths`` relative to the deepest directory holding all of them (for EmoDB, ``wav/``).
+
+    The run store is committed and shared: an absolute path would name the training machine's
+    disk, a relative one names the utterance in any copy of the corpus. Already relative paths
+    are returned unchanged.
+    """
+    paths = [str(p) for p in paths]
+    absolute = [p for p in paths if os.path.isabs(p)]
+    if not absolute:
+        return paths
+    root = os.path.commonpath([os.path.dirname(p) for p in absolute])
+    return [os.path.relpath(p, root) if os.path.isabs(p) else p for p in paths]
+
+
 def n_utterances(data, exp: ExperimentConfig) -> int:
     """The utterance count a run key holds for ``data`` (:class:`~amsnet_lib.data.features.Features` or its
     table): the corpus's recordings, without augmented copies, so that the keys of a stage that trains

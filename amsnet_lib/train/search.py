@@ -17,6 +17,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 import torch
@@ -24,7 +25,7 @@ import torch
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..config import ExperimentConfig
 from ..data.features import Features
-from ..data.protocols import make_folds
+from ..data.protocols import Fold, make_folds
 from .devices import _training_device
 from .runstore import (BRANCHES, RunStore, _finetune_identity, branch_key, experiment_fold_dir, fusion_dirs,
                        n_utterances)
@@ -42,7 +43,7 @@ from .training import (
     train_model,
 )
 
-__all__ = ["ValidationScore", "validation_score"]
+__all__ = ["TrialUnit", "ValidationScore", "validation_score"]
 
 
 @dataclass
@@ -142,83 +143,70 @@ def _fusion_fold(exp: ExperimentConfig, features: Features, fold, seed: int, roo
     return d
 
 
-def _trial_fold(exp: ExperimentConfig, features: Features, fold, seed: int, device: str, threads: int,
-                inputs: dict[str, bytes], scratch_id: str) -> dict[str, bytes]:
-    """One trial fold as a Ray task: trained in a scratch store of the worker's machine from the files
-    it stands on (``inputs``: ``{"search/<rel>" | "donor/<rel>": bytes}``, the branch folds already
-    finished and the run store's reusable weights); returns the files it wrote, ``{rel: bytes}``."""
-    import shutil
-    import tempfile
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    scratch = Path(tempfile.gettempdir()) / "amsnet-trials" / scratch_id
-    try:
-        for rel, data in inputs.items():
-            atomic_write_bytes(scratch / rel, data)
-        root, donor = scratch / "search", RunStore(scratch / "donor")
-        fn = _branch_fold if exp.model in SINGLE_STAGE else _fusion_fold
-        args = (exp.model,) if exp.model in SINGLE_STAGE else ()
-        fn(*args, exp, features, fold, seed, root, _training_device(device), False, donor)
-        out = {f.relative_to(root).as_posix(): f.read_bytes() for f in sorted(root.rglob("*"))
-               if f.is_file() and f.name != "partial.pt" and f"search/{f.relative_to(root).as_posix()}" not in inputs}
-    finally:
-        torch.set_num_threads(before)
-    shutil.rmtree(scratch, ignore_errors=True)  # after success only: a retried attempt resumes from partial.pt
-    return out
+#: Inside a trial's scratch store: the run store's weights it reuses (no ``<kind>-<key>`` folder is named so).
+_DONOR = "_donor"
 
 
-def _trial_inputs(exp: ExperimentConfig, features: Features, fold, seed: int, root: Path,
-                  donor: RunStore | None) -> dict[str, bytes]:
-    """What a trial fold stands on: its finished branch trial folds, and the run store's weights of
-    the branch folds it may reuse (``model.pt`` only)."""
-    n = n_utterances(features, exp)
-    names = [exp.model] if exp.model in SINGLE_STAGE else list(BRANCHES)
-    out = {}
-    for b in names:
-        key = branch_key(b, exp, n)
-        d = RunStore(root).fold_dir(b, key, seed, fold.name)
-        if (d / "val.json").is_file():
-            out.update({f"search/{(d / f).relative_to(root).as_posix()}": (d / f).read_bytes()
-                        for f in ("val.json", "model.pt") if (d / f).is_file()})
-        elif donor is not None and (donor.fold_dir(b, key, seed, fold.name) / "model.pt").is_file():
-            w = donor.fold_dir(b, key, seed, fold.name) / "model.pt"
-            out[f"donor/{w.relative_to(donor.root).as_posix()}"] = w.read_bytes()
-    return out
+@dataclass(frozen=True)
+class TrialUnit:
+    """One trial fold of a search, an engine unit (:mod:`amsnet_lib.train.units`): ``exp`` trained on
+    ``fold``'s fit part and scored on its validation split, into the search's fold store.
 
+    A fusion trial trains (or finds) its branch trial folds in the same store first.
+    ``weights_from``: a run store whose branch folds of the same key, seed and fold are taken,
+    weights only, instead of training them again.
+    """
 
-def _trial_dir(exp: ExperimentConfig, features: Features, fold, seed: int, root: Path) -> Path:
-    return experiment_fold_dir(exp, n_utterances(features, exp), seed, fold.name, RunStore(root))
+    exp: ExperimentConfig
+    fold: Fold
+    seed: int
+    weights_from: Path | None = None
 
+    role: ClassVar[str] = "search trial fold"
+    done_marker: ClassVar[str] = "val.json"
 
-def _score_on_ray(exp: ExperimentConfig, features: Features, todo: list, root: Path, donor: RunStore | None,
-                  device, engine, progress: bool) -> None:
-    """Train the unfinished trial folds ``todo`` (``(seed, fold)``) as Ray tasks, side by side, and write
-    their files into ``root`` atomically (``val.json`` last: it marks a trial fold finished)."""
-    import ray
-    from tqdm.auto import tqdm
+    @property
+    def kind(self) -> str:
+        return self.exp.model
 
-    from .engine import _cluster_device, _drain, _resources, _scratch_id, ray_session
+    def _branches(self, store: RunStore, table) -> dict[str, Path]:
+        n = n_utterances(table, self.exp)
+        names = [self.exp.model] if self.exp.model in SINGLE_STAGE else list(BRANCHES)
+        return {b: store.fold_dir(b, branch_key(b, self.exp, n), self.seed, self.fold.name) for b in names}
 
-    def write(name, files):
-        for rel in sorted(files, key=lambda r: r.endswith("val.json")):
-            atomic_write_bytes(root / rel, files[rel])
-        bar.set_postfix_str(name)
+    def folders(self, store: RunStore, table) -> list[Path]:
+        """Its own trial fold; a fusion trial's branch trial folds after it."""
+        own = experiment_fold_dir(self.exp, n_utterances(table, self.exp), self.seed, self.fold.name, store)
+        return [own] + [d for d in self._branches(store, table).values() if d != own]
 
-    with ray_session(engine):
-        dev = _cluster_device(device)
-        task = ray.remote(_trial_fold).options(**_resources(engine, dev))
-        feats = ray.put(features)
-        flight = {}
-        for seed, fold in todo:
-            sid = _scratch_id(RunStore(root), _trial_dir(exp, features, fold, seed, root))
-            inputs = _trial_inputs(exp, features, fold, seed, root, donor)
-            flight[task.remote(exp, feats, fold, seed, dev, engine.threads, inputs, sid)] = fold.name
-        bar = tqdm(total=len(flight), desc=f"{exp.model} trial folds", unit="fold", disable=not progress)
-        try:
-            _drain(flight, write, bar)
-        finally:
-            bar.close()
+    def done(self, store: RunStore, table) -> bool:
+        return (self.folders(store, table)[0] / self.done_marker).is_file()
+
+    def inputs(self, store: RunStore, table) -> dict[str, bytes]:
+        """Its finished branch trial folds (``val.json``, ``model.pt``), and the run store's weights
+        (``model.pt``, under ``_donor/``) of the branch folds it may reuse."""
+        donor = RunStore(self.weights_from) if self.weights_from is not None else None
+        out = {}
+        for b, d in self._branches(store, table).items():
+            if (d / "val.json").is_file():
+                out.update({(d / f).relative_to(store.root).as_posix(): (d / f).read_bytes()
+                            for f in ("val.json", "model.pt") if (d / f).is_file()})
+            elif donor is not None:
+                w = donor.root / d.relative_to(store.root) / "model.pt"  # the same key, seed and fold there
+                if w.is_file():
+                    out[f"{_DONOR}/{w.relative_to(donor.root).as_posix()}"] = w.read_bytes()
+        return out
+
+    def in_scratch(self, root: Path) -> "TrialUnit":
+        return dataclasses.replace(self, weights_from=root / _DONOR) if self.weights_from is not None else self
+
+    def train(self, features: Features, store: RunStore, device, progress: bool = False) -> Path:
+        """Train (or read back) this trial fold in ``store``; returns its folder."""
+        donor = RunStore(self.weights_from) if self.weights_from is not None else None
+        if self.exp.model in SINGLE_STAGE:
+            return _branch_fold(self.exp.model, self.exp, features, self.fold, self.seed, store.root, device,
+                                progress, donor)
+        return _fusion_fold(self.exp, features, self.fold, self.seed, store.root, device, progress, donor)
 
 
 def validation_score(exp: ExperimentConfig, features: Features, root: str | os.PathLike, *, device=None,
@@ -246,24 +234,20 @@ def validation_score(exp: ExperimentConfig, features: Features, root: str | os.P
         chose that epoch, as in every stage of the engine: the figures are optimistic in absolute
         terms, alike for every configuration compared). No test fold is evaluated.
     """
-    root = Path(root)
+    store = RunStore(root)
     all_folds = make_folds(features.table, exp.protocol, n_folds=exp.n_folds, split_seed=exp.split_seed,
                            split_file=exp.split_file)
     chosen = [f for f in all_folds if folds is None or f.name in folds]
-    donor = RunStore(weights_from) if weights_from is not None else None
-    units = [(seed, fold) for seed in exp.seeds for fold in chosen]
+    donor = Path(weights_from) if weights_from is not None else None
+    units = [TrialUnit(exp, fold, seed, donor) for seed in exp.seeds for fold in chosen]
     if engine is not None and not engine.serial:
-        todo = [(s, f) for s, f in units if not (_trial_dir(exp, features, f, s, root) / "val.json").is_file()]
-        if todo:
-            _score_on_ray(exp, features, todo, root, donor, device, engine, progress)
+        from .engine import run_units
+
+        run_units(units, features, store, device=device, engine=engine, progress=progress,
+                  desc=f"{exp.model} trial folds")
     device = _training_device(device)
-    rows = []
-    for seed, fold in units:
-        if exp.model in SINGLE_STAGE:
-            d = _branch_fold(exp.model, exp, features, fold, seed, root, device, progress, donor)
-        else:
-            d = _fusion_fold(exp, features, fold, seed, root, device, progress, donor)
-        rows.append(json.loads((d / "val.json").read_text()))
+    # each finished trial fold is read back here; without an engine, each trains here first
+    rows = [json.loads((u.train(features, store, device, progress) / "val.json").read_text()) for u in units]
     return ValidationScore(pd.DataFrame(rows))
 
 

@@ -14,6 +14,7 @@ second run skips finished folds and an interrupted one resumes at the fold it st
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import json
 import math
@@ -29,15 +30,16 @@ import torch.nn.functional as F
 
 from ..atomic import atomic_write_bytes
 from ..data.augment import augment_batch, mixup_lambda
-from ..config import LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig
+from ..config import CLASSIC_MODELS, LATE_WEIGHTS, MONITORS, ExperimentConfig, TrainConfig
+from .classic import functionals_of, run_classic_fold
 from .devices import _LEGACY_DEVICE, _join_devices, _training_device, device_name
 from ..errors import AmsnetError
 from ..data.features import Features, Normaliser
 from ..metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
 from ..models import build_model, call_model
 from ..data.protocols import Fold, make_folds, original_rows
-from .runstore import (BRANCHES, SINGLE_STAGE, RunStore, _branch_identity, branch_key, _describe, _finetune_identity,
-                       _member_identity, fusion_dirs, _late_identity, n_utterances, _stage1_done)
+from .runstore import (BRANCHES, SINGLE_STAGE, RunStore, _branch_identity, branch_key, corpus_relative_paths, _describe,
+                       _finetune_identity, _member_identity, fusion_dirs, _late_identity, n_utterances, _stage1_done)
 from ..data.splits import FoldData, _take, stage_fold_data
 
 __all__ = [
@@ -182,7 +184,7 @@ def train_model(
             best epoch so far, curves) is saved atomically every ``save_every`` epochs. If the
             file exists, training continues from it, with the numbers an uninterrupted run gives.
         on_epoch: called as ``on_epoch(epoch)`` (1-based) after each epoch, for diagnostics that look
-            at the model as it trains (``scripts/test_selection.py``); what it returns is ignored,
+            at the model as it trains (``scripts/diagnostics/test_selection.py``); what it returns is ignored,
             so it cannot steer selection or stopping. It must leave the model's weights alone.
     """
     from tqdm.auto import tqdm
@@ -372,21 +374,6 @@ class ExperimentResult:
 
 def branch_model(name: str, exp: ExperimentConfig, n_classes: int):
     return build_model(name, n_classes, frlm=exp.frlm, urlm=exp.urlm, fusion=exp.fusion, n_mels=exp.features.n_mels)
-
-
-def corpus_relative_paths(paths) -> list[str]:
-    """``paths`` relative to the deepest directory holding all of them (for EmoDB, ``wav/``).
-
-    The run store is committed and shared: an absolute path would name the training machine's
-    disk, a relative one names the utterance in any copy of the corpus. Already relative paths
-    are returned unchanged.
-    """
-    paths = [str(p) for p in paths]
-    absolute = [p for p in paths if os.path.isabs(p)]
-    if not absolute:
-        return paths
-    root = os.path.commonpath([os.path.dirname(p) for p in absolute])
-    return [os.path.relpath(p, root) if os.path.isabs(p) else p for p in paths]
 
 
 def _prediction_frame(table: pd.DataFrame, idx, ev: dict, classes, seed, fold) -> pd.DataFrame:
@@ -619,11 +606,14 @@ def load_fold_model(exp: ExperimentConfig, d: Path, n_classes: int, store: RunSt
 
 
 def run_fold(exp: ExperimentConfig, features: Features, fold: Fold, seed: int, store: RunStore, device, progress: bool = True,
-             train: bool = True) -> Path | None:
+             train: bool = True, functionals=None) -> Path | None:
     """Train and evaluate ``exp.model`` on one fold and seed; returns its run-store directory.
 
     With ``train=False`` nothing is trained: the directory of a finished fold, else ``None``.
+    ``functionals``: a classic baseline's inputs, or a callable giving them (:mod:`amsnet_lib.train.classic`).
     """
+    if exp.model in CLASSIC_MODELS:  # scikit-learn on openSMILE functionals, no network
+        return run_classic_fold(exp, features, fold, seed, store, train=train, functionals=functionals)
     if exp.model in SINGLE_STAGE:
         return _run_single_stage(exp.model, exp, features, fold, seed, store, device, progress, train)
     return _run_fusion(exp, features, fold, seed, store, device, progress, train)
@@ -657,6 +647,7 @@ def run_experiment(
     progress: bool = True,
     finished_only: bool = False,
     only_folds: list[str] | None = None,
+    functionals=None,
 ) -> ExperimentResult:
     """Train and evaluate a model under a protocol, over all folds and seeds.
 
@@ -673,6 +664,10 @@ def run_experiment(
             run still in progress). The result's ``missing`` lists the others.
         only_folds: run just these folds (by name, e.g. ``["fold0"]`` or speakers ``["03"]``);
             separate processes can so share the folds of one experiment and one run store.
+        functionals: a classic baseline's (``exp.model`` in :data:`~amsnet_lib.config.CLASSIC_MODELS`)
+            float32 ``(N, D)`` openSMILE functionals of ``features.table``, or a callable returning
+            them (called when a fold first needs them); default: computed from the audio through the
+            feature cache (:func:`amsnet_lib.train.classic.functionals_of`).
     """
     from tqdm.auto import tqdm
 
@@ -688,8 +683,11 @@ def run_experiment(
         folds = [f for f in folds if f.name in set(only_folds)]
     rows, curves, preds, missing = [], [], [], []
     jobs = [(s, f) for s in exp.seeds for f in folds]
+    # a classic baseline's functionals: computed (or read from the cache) once, when a fold first needs them
+    if exp.model in CLASSIC_MODELS and functionals is None:
+        functionals = functools.cache(lambda: functionals_of(exp, features, progress))
     for seed, fold in tqdm(jobs, desc=f"{exp.model} {exp.protocol}", unit="fold", disable=not progress):
-        d = run_fold(exp, features, fold, seed, store, device, progress, train=not finished_only)
+        d = run_fold(exp, features, fold, seed, store, device, progress, train=not finished_only, functionals=functionals)
         if d is None:
             missing.append((seed, fold.name))
             continue
@@ -723,6 +721,10 @@ def fit_final(
         ``(model, normaliser)``: the trained model in eval mode on ``device``, and the
         normalisation fitted on its training utterances.
     """
+    if exp.model in CLASSIC_MODELS:
+        raise AmsnetError(None, f"fit_final: {exp.model} is a baseline measured by cross-validation only; there is no "
+                                "checkpoint of it to serve", "train a network (e.g. --model amsnet) for new audio, "
+                                "or quote the baseline's cross-validated figures (amsnet train --model " + exp.model + ")")
     if exp.normalisation != "corpus":
         raise ValueError(
             f"fit_final: normalisation={exp.normalisation!r} needs each test speaker's statistics, which a model "
