@@ -101,7 +101,8 @@ LIMITS = [
     "or telephone-band channels.",
     "Only the 7 EmoDB categories exist for the model; anything else (e.g. surprise, contempt, mixed "
     "or weak emotion) is forced into one of them.",
-    "Only the first 3 s of an utterance are looked at.",
+    "It was trained on 3-s utterances: a longer recording is judged window by window and pooled into "
+    "one label, which hides changes of emotion within it (see `--windows` for the windows' own).",
     "Emotion recognition from voice is uncertain and culture-dependent: do not use its output for "
     "decisions about people.",
 ]
@@ -167,9 +168,10 @@ summary (`results/tables/summary.csv`), never typed in by hand.
   attention (eqs 9-12). The output includes the fusion weights `alpha_frlm`, `alpha_urlm`.
 - **Configuration**: `amsnet_lib.studies.experiment("emodb", "amsnet", "paper", "full")`{", trained with the tuned recipe (`studies.tuned`, docs/RECIPE.md)" if recipe == "tuned" else ", the paper's training recipe"}, stored in
   full inside the checkpoint (`amsnet_lib.serve.checkpoint.load_checkpoint(...)[1].experiment`).
-- **Input**: any WAV/FLAC (any sample rate, any channel count; brought to 16 kHz mono). Only the
-  first 3 s of a file are used (shorter files are zero-padded, as in training); for longer
-  recordings use `amsnet stream FILE` (3-s windows every 0.5 s).
+- **Input**: any WAV/FLAC (any sample rate, any channel count; brought to 16 kHz mono). A file is
+  scored whole: its leading and trailing silence trimmed, 3-s windows every 1 s, their scores pooled
+  (docs/CLI.md, "Whole recordings"); a file of 3 s or less is one window, zero-padded, as in training.
+  `amsnet stream FILE` gives the windows' predictions with their times as the audio comes in.
 - **Output**: one of 7 classes: anger, boredom, disgust, fear, happiness, sadness, neutral, with
   a probability for each.
 

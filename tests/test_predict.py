@@ -59,7 +59,8 @@ def test_files_folder_and_manifest_give_the_same_predictions(rec, tmp_path):
     by_file = predict([str(p) for p in paths], checkpoint=rec, progress=False)
     by_folder = predict(folder, checkpoint=rec, progress=False)
     by_manifest = predict(tmp_path / "list.csv", checkpoint=rec, progress=False)
-    assert list(by_file.columns) == ["path", "label", "p_high", "p_low", "alpha_frlm", "alpha_urlm", "duration", "warnings", "error"]
+    assert list(by_file.columns) == ["path", "label", "p_high", "p_low", "alpha_frlm", "alpha_urlm", "duration", "windows",
+                                     "warnings", "error"]
     assert (by_file["error"] == "").all() and by_file["label"].isin(["high", "low"]).all()
     np.testing.assert_allclose(by_file[_prob_cols(by_file)].sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(by_file[["alpha_frlm", "alpha_urlm"]].sum(axis=1), 1.0, atol=1e-5)
@@ -138,7 +139,8 @@ def test_each_bad_file_gets_an_error_row_and_the_batch_continues(rec, tmp_path, 
         assert r["error"] == "" and r["label"] in ("high", "low"), (ok, r["error"])
     assert row(silent)["warnings"] == "silent"
     assert row(clipped)["warnings"] == "clipped"
-    assert row(long)["warnings"].startswith("truncated")
+    # scored whole: 1-s windows at 0, 1 and 1.5 s (the last one ends at the end), nothing truncated
+    assert row(long)["warnings"] == "" and row(long)["windows"] == 3 and row(good)["windows"] == 1
     assert row(good)["warnings"] == ""
     assert row(odd_rate)["duration"] == pytest.approx(1.1, abs=1e-3)
     # a stereo file is its channel mean, exactly as load_audio gives it

@@ -39,6 +39,34 @@ def _add_adapt_args(p: argparse.ArgumentParser, command: str) -> None:
                        help="all the audio is of this one speaker (for --adapt speaker without a speaker column)")
 
 
+def _add_window_args(p: argparse.ArgumentParser) -> None:
+    """Whole-recording scoring (hop, pooling, trimming), the per-window table, and the classes scored."""
+    from ..config import POOLINGS, WindowConfig
+
+    w = WindowConfig()
+    p.add_argument("--hop", type=float, default=w.hop,
+                   help="seconds between the model's windows over a longer recording (default: %(default)s)")
+    p.add_argument("--pooling", default=w.pooling, choices=list(POOLINGS),
+                   help="how the windows' scores become the file's: mean of probabilities, softmax of the mean logits, "
+                        "largest probability per class, or the first window only (default: %(default)s, "
+                        "chosen on validation data; docs/CLI.md)")
+    p.add_argument("--trim-db", default=w.trim_db, type=lambda v: None if v.lower() in ("off", "none") else float(v),
+                   metavar="DB", help="trim leading and trailing audio quieter than DB below the peak (off: no trimming) "
+                                      "for a checkpoint trained without trimming; one trained with it uses its own "
+                                      "(default: %(default)s)")
+    p.add_argument("--windows", default=None, metavar="CSV", help="also write one row per window: path, window, start, "
+                                                                   "end (s), label, probabilities")
+    p.add_argument("--classes", default=None, metavar="A,B,C",
+                   help="score over these of the model's classes only (comma-separated): their probabilities are "
+                        "renormalised, the others are 0")
+
+
+def _windowing(args):
+    from ..config import WindowConfig
+
+    return WindowConfig(hop=args.hop, pooling=args.pooling, trim_db=args.trim_db)
+
+
 def _print_adapt(adapted: dict) -> None:
     """One line on the adaptation used, and its warnings (on stderr)."""
     if not adapted or adapted.get("mode", "none") == "none":
@@ -54,13 +82,19 @@ def _print_adapt(adapted: dict) -> None:
 def _cmd_predict(args) -> int:
     from ..serve.predict import Recognizer
 
-    rec = Recognizer(args.checkpoint)
-    progress = (not args.quiet) and sys.stderr.isatty()
+    _check_outputs(args, files={"--windows": args.windows})
     try:
-        df = rec.predict(args.paths, batch_size=args.batch_size, progress=progress, adapt=args.adapt, speakers=args.speaker)
+        rec = Recognizer(args.checkpoint, windowing=_windowing(args))
+        progress = (not args.quiet) and sys.stderr.isatty()
+        df, windows = rec.predict(args.paths, batch_size=args.batch_size, progress=progress, adapt=args.adapt,
+                                  speakers=args.speaker, classes=args.classes, return_windows=True, data_dir=args.data_dir)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.windows:
+        from ..atomic import atomic_write_text
+
+        atomic_write_text(args.windows, windows.to_csv(index=False))
     classes = rec.classes
     ok = df["error"] == ""
     if args.format == "csv":
@@ -76,6 +110,7 @@ def _cmd_predict(args) -> int:
                 "probabilities": {c: r[f"p_{c}"] for c in classes} if fine else None,
                 "alpha": alpha if fine and alpha["frlm"] == alpha["frlm"] else None,
                 "duration": r["duration"] if r["duration"] == r["duration"] else None,
+                "windows": int(r["windows"]),
                 "warnings": [w for w in r["warnings"].split("; ") if w],
                 "error": r["error"] or None,
             })
@@ -83,15 +118,18 @@ def _cmd_predict(args) -> int:
     else:
         show = df[ok]
         if len(show):
-            cols = ["path", "label"] + [f"p_{c}" for c in classes] + (["alpha_frlm", "alpha_urlm"] if rec.has_alpha else [])
+            alpha = ["alpha_frlm", "alpha_urlm"] if rec.has_alpha else []
+            cols = ["path", "label"] + [f"p_{c}" for c in classes] + alpha
             t = show[cols].copy()
             for c in cols[2:]:
                 t[c] = t[c].map(_fmt_prob)
-            t.columns = ["path", "label"] + classes + (["alpha_frlm", "alpha_urlm"] if rec.has_alpha else [])
+            t.columns = ["path", "label"] + classes + alpha
+            if (show["windows"] > 1).any():
+                t["windows"] = show["windows"].to_numpy()
             print(t.to_string(index=False))
         for r in df[ok & (df["warnings"] != "")].itertuples():
             print(f"warning: {r.path}: {r.warnings}")
-        print(f"{int(ok.sum())} of {len(df)} files predicted with {rec.info.path}")
+        print(f"{int(ok.sum())} of {len(df)} files predicted with {rec.info.path}; {_scoring_line(df.attrs)}")
     _print_adapt(df.attrs.get("adapt"))
     passed = df.attrs.get("skipped") or []
     if passed:
@@ -104,6 +142,18 @@ def _cmd_predict(args) -> int:
         for r in df[~ok].itertuples():
             print(f"  {r.path}: {r.error}", file=sys.stderr)
     return 0 if ok.any() else 1
+
+
+def _scoring_line(attrs: dict) -> str:
+    """How the files were scored: windows, pooling, trimming, and the classes scored."""
+    w = attrs.get("windowing", {})
+    trim = f"trimmed at {w['trim_db']:g} dB" if w.get("trim_db") else "not trimmed"
+    line = (f"each file whole ({trim}; {w.get('window', 0):g}-s windows every {w.get('hop', 0):g} s, pooling "
+            f"{w.get('pooling')})" if w.get("pooling") != "first" else f"the first window of each file ({trim})")
+    scored, classes = attrs.get("scored_classes"), attrs.get("classes")
+    if scored and classes and len(scored) < len(classes):
+        line += f"; scored over {', '.join(scored)} only"
+    return line
 
 
 def _cmd_evaluate(args) -> int:
@@ -120,7 +170,8 @@ def _cmd_evaluate(args) -> int:
         label_map[label] = cls
     report = args.left_out or (Path(args.out).with_suffix(".left_out.csv") if args.out else
                                _report_dir(args) / f"evaluate_{_corpus_name(args.corpus)}_left_out.csv")
-    outputs = {"--out": args.out, "--figure": args.figure, "--left-out" if args.left_out else "left-out list": report}
+    outputs = {"--out": args.out, "--figure": args.figure, "--windows": args.windows,
+               "--left-out" if args.left_out else "left-out list": report}
     checkpoint = ("checkpoint", args.checkpoint or SHIPPED_CHECKPOINT)
     _check_outputs(args, files=outputs, inputs=[checkpoint])
     try:  # the corpus first: no output may be one of its audio files either, before any prediction
@@ -129,18 +180,20 @@ def _cmd_evaluate(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     check_distinct(outputs.items(), [checkpoint, *(("audio file of the corpus", p) for p in table["path"])])
-    rec = Recognizer(args.checkpoint)
     try:
+        rec = Recognizer(args.checkpoint, windowing=_windowing(args))
         ev = evaluate(table, rec, label_map=label_map, include_training=args.include_training,
                       batch_size=args.batch_size, progress=(not args.quiet) and sys.stderr.isatty(), adapt=args.adapt,
-                      speakers=args.speaker)
+                      speakers=args.speaker, classes=args.classes, all_classes=args.all_classes)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.out:
-        from ..atomic import atomic_write_text
+    from ..atomic import atomic_write_text
 
+    if args.out:
         atomic_write_text(args.out, ev.predictions.to_csv(index=False))
+    if args.windows:
+        atomic_write_text(args.windows, ev.windows.to_csv(index=False))
     if args.figure:
         from ..report.plotting import confusion_matrix
 
@@ -163,10 +216,13 @@ def _cmd_evaluate(args) -> int:
         print(f"training data: {ev.training_overlap} utterance(s) are files the checkpoint was trained on and are left "
               "out (--include-training keeps them)")
     _print_adapt(ev.adapt)
+    print(f"scoring: {_scoring_line(ev.predictions.attrs)}"
+          + (" (the classes the corpus has; --all-classes: the model's own decision)"
+             if len(ev.scored_classes) < len(ev.classes) else ""))
     print(f"WA {ev.wa:.2f} %, UA {ev.ua:.2f} % (UA over the {len(ev.recall)} classes present)")
     print("recall (%): " + ", ".join(f"{c} {r:.2f}" for c, r in ev.recall.items()))
     print("confusion (rows: true, columns: predicted):")
-    print(ev.confusion.loc[list(ev.recall)].to_string())
+    print(ev.confusion.loc[list(ev.recall), ev.scored_classes].to_string())
     _report_grouped(ev.left_out, "utterance(s) left out", report)
     return 0
 
@@ -186,8 +242,12 @@ def _cmd_stream(args) -> int:
         return 2
     else:
         source = args.source
-    sr, predictions = stream_predict(source, checkpoint=args.checkpoint, window=args.window, hop=args.hop, mic=args.mic,
-                                     adapt=args.adapt)
+    try:
+        sr, predictions = stream_predict(source, checkpoint=args.checkpoint, window=args.window, hop=args.hop, mic=args.mic,
+                                         adapt=args.adapt, classes=args.classes)
+    except ValueError as error:  # e.g. --classes naming no class of the model
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     classes = list(sr.recognizer.classes)
     if sr.adapt != "none":
         print(f"adaptation: --adapt {sr.adapt}, running statistics of the stream; the first {sr.warmup_seconds:g} s "
@@ -261,23 +321,28 @@ def _cmd_export(args) -> int:
 
 def _add_inference_commands(sub) -> None:
     p = sub.add_parser("predict", help="predict the emotion of audio files, folders or CSV manifests")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files, folders (recursive: .wav .flac .ogg .mp3 .aiff ...), CSV manifests with a path column")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files, folders (recursive: .wav .flac .ogg .mp3 .aiff ...), "
+                                                          "CSV manifests with a path column, or a named corpus (emodb, ravdess, iemocap)")
     p.add_argument("--checkpoint", default=None, help="model checkpoint (.pt) or ONNX file (.onnx) (default: the "
                    "shipped EmoDB model, its .onnx form when torch is not installed)")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
     p.add_argument("--batch-size", type=_number(int, 1), default=32)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--data-dir", default=None, help="folder of a named corpus given as PATH (emodb, ravdess, iemocap)")
     _add_adapt_args(p, "predict")
+    _add_window_args(p)
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("evaluate", help="accuracy of a checkpoint on labelled audio (another corpus, a held-out set)")
-    p.add_argument("corpus", metavar="CORPUS", help="emodb, iemocap, a CSV manifest path,label[,speaker], or a folder per label")
-    p.add_argument("--data-dir", default=None, help="folder of a named corpus (default: $AMSNET_EMODB_DIR / $AMSNET_IEMOCAP_DIR)")
+    p.add_argument("corpus", metavar="CORPUS", help="emodb, ravdess, iemocap, a CSV manifest path,label[,speaker], or a folder per label")
+    p.add_argument("--data-dir", default=None, help="folder of a named corpus (default: $AMSNET_EMODB_DIR / $AMSNET_RAVDESS_DIR / "
+                                                    "$AMSNET_IEMOCAP_DIR)")
     p.add_argument("--checkpoint", default=None,
                    help="model checkpoint (default: the shipped EmoDB model, trained on all of EmoDB)")
     p.add_argument("--label-map", nargs="+", default=None, metavar="LABEL=CLASS",
                    help="map corpus labels to the model's classes, e.g. ang=anger hap=happiness; other labels "
-                        "match a class of the same name (case ignored) or are left out and listed")
+                        "match by the default map across corpora (the same name, or an alias: angry=anger, sad=sadness...; "
+                        "docs/CLI.md) or are left out and listed (RAVDESS calm and surprise for an EmoDB model)")
     p.add_argument("--out", default=None, metavar="CSV", help="also write every prediction with its true class")
     p.add_argument("--figure", default=None, metavar="PNG", help="also draw the confusion matrix (rows: recall in %%)")
     p.add_argument("--include-training", action="store_true",
@@ -288,7 +353,11 @@ def _add_inference_commands(sub) -> None:
     p.add_argument("--left-out", default=None, metavar="CSV",
                    help="write every utterance left out, with its reason (default: beside --out, else "
                         "reports/ beside the feature cache); the terminal shows them grouped by reason")
+    p.add_argument("--all-classes", action="store_true",
+                   help="score over all the model's classes (its own argmax); by default, when the corpus has fewer, "
+                        "the probabilities are renormalised over the classes it has")
     _add_adapt_args(p, "evaluate")
+    _add_window_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("stream", help="sliding-window predictions over a long file, raw PCM on stdin, or a microphone")
@@ -301,6 +370,8 @@ def _add_inference_commands(sub) -> None:
                    "shipped EmoDB model, its .onnx form when torch is not installed)")
     p.add_argument("--mic", action="store_true", help="record from the microphone (needs the optional sounddevice module)")
     p.add_argument("--format", default="table", choices=["table", "jsonl"])
+    p.add_argument("--classes", default=None, metavar="A,B,C",
+                   help="score over these of the model's classes only (comma-separated; the others get probability 0)")
     _add_adapt_args(p, "stream")
     p.set_defaults(func=_cmd_stream)
 

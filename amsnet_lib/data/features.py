@@ -166,13 +166,20 @@ def trim_silence(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) ->
         float32 ``(m,)``, ``m <= n_samples``: the span between the first and the last 50-ms frame
         (12.5-ms hop) within ``trim_db`` dB of the loudest one; an all-silent signal is returned whole.
     """
+    start, end = silence_span(signal, config)
+    return signal[start:end] if (start, end) != (0, signal.size) else signal
+
+
+def silence_span(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) -> tuple[int, int]:
+    """``(start, end)`` sample indices of what :func:`trim_silence` keeps (``(0, n_samples)``: all of it),
+    so that callers can place what they score in the original recording."""
     if not config.trim_db or signal.size == 0:
-        return signal
+        return 0, int(signal.size)
     import librosa
 
     frame = int(round(0.05 * config.sample_rate))
     _, (start, end) = librosa.effects.trim(signal, top_db=float(config.trim_db), frame_length=frame, hop_length=frame // 4)
-    return signal[start:end] if end > start else signal
+    return (int(start), int(end)) if end > start else (0, int(signal.size))
 
 
 def pad_frames(frames: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:

@@ -5,12 +5,14 @@
 >>> rec = Recognizer("my_model.pt")                          # doctest: +SKIP  (load once...)
 >>> rec.predict("a.wav"); rec.predict("manifest.csv")        # doctest: +SKIP  (...use many times)
 
-Every file goes through the feature path of training (``amsnet_lib.data.features``): decoded to
-16 kHz mono, the first ``duration`` seconds (+50 ms, as the feature cache reads them) taken,
-IS10 frame features cut/padded to q frames with :func:`~amsnet_lib.data.features.pad_frames`, the
-log-mel spectrogram of the first ``duration`` seconds, standardised with the checkpoint's
-normaliser, then batched through the model in inference mode. The IS10 frames come from
-:func:`~amsnet_lib.data.features.frame_features`, the function the feature cache uses.
+Every file is scored whole (:mod:`amsnet_lib.serve.windows`, :class:`~amsnet_lib.config.WindowConfig`):
+decoded to 16 kHz mono, its leading and trailing silence trimmed, cut into the model's windows
+(``duration`` seconds every ``hop``; one window, zero-padded, for a recording no longer than that),
+and each window goes through the feature path of training (``amsnet_lib.data.features``): IS10 frame
+features cut/padded to q frames with :func:`~amsnet_lib.data.features.pad_frames`, the log-mel
+spectrogram of the window, standardised with the checkpoint's normaliser, then batched through the
+model in inference mode; the windows' probabilities are pooled into the file's. The IS10 frames come
+from :func:`~amsnet_lib.data.features.frame_features`, the function the feature cache uses.
 
 One bad input never stops a batch: it gets a row with ``error`` set and no label.
 """
@@ -31,9 +33,10 @@ import pandas as pd
 from ..data.audio import AUDIO_EXTENSIONS, audio_info, inspect_audio, load_audio
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .onnx_model import OnnxModel, is_onnx
-from ..config import FRAME_DIM, FeatureConfig
+from ..config import FRAME_DIM, FeatureConfig, WindowConfig
 from ..errors import AmsnetError, CheckpointError
 from ..data.features import frame_features, log_mel_spectrogram, pad_frames
+from .windows import allowed_classes, cut_windows, effective_trim_db, pool, pool_files, restrict
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -140,19 +143,30 @@ def _read_manifest(csv_path: Path) -> list[_Item]:
     return items
 
 
-def collect_inputs(paths_or_manifest) -> list[tuple[str, str]]:
-    """Expand files, folders (recursive, the files named as audio: :data:`~amsnet_lib.data.audio.AUDIO_EXTENSIONS`)
-    and CSV manifests (``path`` column).
+def collect_inputs(paths_or_manifest, data_dir=None) -> list[tuple[str, str]]:
+    """Expand files, folders (recursive, the files named as audio: :data:`~amsnet_lib.data.audio.AUDIO_EXTENSIONS`),
+    CSV manifests (``path`` column) and the named corpora (``emodb``, ``ravdess``, ``iemocap``: every
+    utterance; ``data_dir`` their folder, as :func:`~amsnet_lib.data.corpora.load_corpus`; a file or
+    folder of that name wins).
 
     Returns:
         ``(path, error)`` pairs in input order; ``error`` is empty for a file to process, or
         says why an input yields nothing (empty folder, broken manifest). Missing files are
         returned as paths: loading them gives their error row.
     """
-    return [(it.path, it.error) for it in _collect(paths_or_manifest)]
+    return [(it.path, it.error) for it in _collect(paths_or_manifest, data_dir=data_dir)]
 
 
-def _collect(paths_or_manifest, passed: list | None = None) -> list[_Item]:
+def _corpus_items(name: str, data_dir) -> list[_Item]:
+    """A named corpus's utterances (with speakers), and what its loader skipped as error rows."""
+    from ..data.corpora import load_corpus
+
+    table = load_corpus(name, data_dir=data_dir, download=False)
+    items = _collect(table[["path", "speaker"]])
+    return items + [_Item(str(p), str(reason)) for p, reason in table.attrs.get("skipped", [])]
+
+
+def _collect(paths_or_manifest, passed: list | None = None, data_dir=None) -> list[_Item]:
     """:func:`collect_inputs` with each file's speaker (a manifest's or DataFrame's ``speaker`` column; else empty);
     ``passed`` receives ``(path, reason)`` of the files a folder scan passed over."""
     if isinstance(paths_or_manifest, pd.DataFrame):  # e.g. a corpus table
@@ -165,12 +179,16 @@ def _collect(paths_or_manifest, passed: list | None = None) -> list[_Item]:
     if isinstance(paths_or_manifest, (str, os.PathLike)):
         paths_or_manifest = [paths_or_manifest]
     out: list[_Item] = []
+    from ..data.corpora import NAMED
+
     for entry in paths_or_manifest:
         if not str(entry).strip():  # Path("") is the current folder: it would be scanned whole
             out.append(_Item(str(entry), "an empty path was given. Fix: give an audio file, a folder or a manifest"))
             continue
         p = Path(entry).expanduser()
-        if p.is_dir():
+        if not p.exists() and str(entry).lower() in NAMED:
+            out.extend(_corpus_items(str(entry), data_dir))
+        elif p.is_dir():
             files, skipped = _scan_folder(p)
             if passed is not None:
                 passed.extend(skipped)
@@ -203,6 +221,8 @@ class Recognizer:
             made a batch-1 forward pass 100x slower with 2 threads than with 1 (measured:
             1.5 s vs 11 ms on the 2-core CI machine). Pass 0 to keep torch's setting. For an
             ONNX model: ONNX Runtime's intra-op threads.
+        windowing: how a recording longer than the model's window is scored (hop, pooling, trimming);
+            default :class:`~amsnet_lib.config.WindowConfig`'s.
 
     Attributes:
         model, info: the model (eval mode) and its :class:`~amsnet_lib.serve.checkpoint.CheckpointInfo`.
@@ -212,8 +232,9 @@ class Recognizer:
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, device: str = "cpu",
                  num_threads: int | None = 1, *, model: torch.nn.Module | None = None,
-                 info: CheckpointInfo | None = None):
+                 info: CheckpointInfo | None = None, windowing: WindowConfig | None = None):
         self.num_threads = int(num_threads or 0)
+        self.windowing = windowing if windowing is not None else WindowConfig()
         if model is not None and info is not None:
             self.model, self.info = model.to(device).eval(), info
         else:
@@ -291,10 +312,16 @@ class Recognizer:
             alpha = np.full((len(proba), 2), np.nan, np.float32) if alpha is None else alpha.float().cpu().numpy()
         return proba, alpha
 
-    def predict_signal(self, signal: np.ndarray, sample_rate: int | None = None, overlap: bool = True) -> dict:
-        """Prediction for one signal: ``label``, ``probabilities`` (dict), ``alpha_frlm``, ``alpha_urlm``.
+    def predict_signal(self, signal: np.ndarray, sample_rate: int | None = None, overlap: bool = True,
+                       classes=None) -> dict:
+        """Prediction for one recording: ``label``, ``probabilities`` (dict), ``alpha_frlm``, ``alpha_urlm``
+        (means over the windows), ``windows`` (how many were pooled).
 
-        With ``overlap`` (default) and a two-branch model (AMSNet, concatenation, late fusion), openSMILE runs
+        The recording is scored whole, as :meth:`predict` scores a file (trimmed, the model's windows
+        pooled; :attr:`windowing`). ``classes``: score over these of the model's classes only
+        (:func:`~amsnet_lib.serve.windows.allowed_classes`; the others get probability 0).
+
+        With ``overlap`` (default), a recording of one window and a two-branch model (AMSNet, concatenation, late fusion), openSMILE runs
         in a worker thread while this thread computes the spectrogram and URLM's embedding; then
         FRLM and the fusion head run. The result is the same as the model's ``forward`` (which
         is ``head(frlm.embed(...), urlm.embed(...))``), only sooner: openSMILE is the largest
@@ -305,13 +332,18 @@ class Recognizer:
             import soxr
 
             signal = soxr.resample(signal, sample_rate, self.config.sample_rate, quality="HQ").astype(np.float32)
+        index = allowed_classes(classes, self.classes)
+        windows = cut_windows(signal, self.config, self.windowing)
         with inference_threads(self.num_threads):
-            if overlap and self._two_branch:
-                proba, alpha = self._infer_overlapped(signal)
+            if overlap and self._two_branch and len(windows.segments) == 1:
+                proba, alpha = self._infer_overlapped(windows.segments[0])
             else:
-                f, m, s = self.features(signal)
-                proba, alpha = self.infer(f[None], m[None], s[None])
-        return self._record(proba[0], alpha[0])
+                f, m, s = (np.stack(a) for a in zip(*(self.features(w) for w in windows.segments)))
+                proba, alpha = self.infer(f, m, s)
+        proba = restrict(proba, index)
+        out = self._record(pool(proba, self.windowing.pooling), alpha.mean(axis=0))
+        out["windows"] = len(windows.segments)
+        return out
 
     @property
     def _two_branch(self) -> bool:
@@ -353,11 +385,14 @@ class Recognizer:
 
     def columns(self) -> list[str]:
         return (["path", "label"] + [f"p_{c}" for c in self.classes]
-                + ["alpha_frlm", "alpha_urlm", "duration", "warnings", "error"])
+                + ["alpha_frlm", "alpha_urlm", "duration", "windows", "warnings", "error"])
+
+    def window_columns(self) -> list[str]:
+        return ["path", "window", "start", "end", "label"] + [f"p_{c}" for c in self.classes] + ["alpha_frlm", "alpha_urlm"]
 
     def predict(self, paths_or_manifest, batch_size: int = 32, progress: bool = True, adapt: str = "none",
-                speakers: str | None = None) -> pd.DataFrame:
-        """Predict every file of files, folders and CSV manifests; see :func:`predict`."""
+                speakers: str | None = None, classes=None, return_windows: bool = False, data_dir=None):
+        """Predict every file of files, folders, CSV manifests and named corpora; see :func:`predict`."""
         from tqdm.auto import tqdm
 
         from .adapt import adapt_features, check_mode, too_little_audio
@@ -365,25 +400,28 @@ class Recognizer:
         check_mode(adapt)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        index = allowed_classes(classes, self.classes)
         passed: list[tuple[str, str]] = []
-        items = _collect(paths_or_manifest, passed)
+        items = _collect(paths_or_manifest, passed, data_dir)
         if speakers is not None:  # --speaker NAME: one speaker said all of it
             items = [dataclasses.replace(it, speaker=str(speakers)) for it in items]
         rows = [self._empty_row(p.path, p.error) for p in items]
-        pending: list[tuple[int, tuple]] = []
+        spans: dict[int, tuple[list, list]] = {}  # file -> (window starts, ends) in seconds
+        scores: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (file, window) -> (proba, alpha)
+        pending: list[tuple[int, int, tuple]] = []
         adapted = {"mode": adapt, "groups": {}, "warnings": []}
 
         def flush():
             if not pending:
                 return
-            f = np.stack([x[1][0] for x in pending])
-            m = np.stack([x[1][1] for x in pending])
-            s = np.stack([x[1][2] for x in pending])
+            f = np.stack([x[2][0] for x in pending])
+            m = np.stack([x[2][1] for x in pending])
+            s = np.stack([x[2][2] for x in pending])
             try:
                 if adapt == "none":
                     proba, alpha = self.infer(f, m, s)
-                else:  # every file's features are in: statistics of all of them (or each speaker's)
-                    spk = [items[i].speaker for i, _ in pending] if adapt == "speaker" else None
+                else:  # every window's features are in: statistics of all of them (or each speaker's)
+                    spk = [items[i].speaker for i, _, _ in pending] if adapt == "speaker" else None
                     f, s, adapted["groups"] = adapt_features(self.info.normaliser, f, m, s, adapt, spk)
                     parts = [self.infer(f[k:k + batch_size], m[k:k + batch_size], s[k:k + batch_size], normalised=True)
                              for k in range(0, len(f), batch_size)]
@@ -391,20 +429,17 @@ class Recognizer:
             except ValueError:
                 raise  # e.g. adapt='speaker' without speakers: the caller's to fix
             except Exception as error:  # pragma: no cover - a model failure is reported per file
-                for i, _ in pending:
+                for i, _, _ in pending:
                     rows[i]["error"] = f"model failed: {type(error).__name__}: {error}"
+                    spans.pop(i, None)
                 pending.clear()
                 return
-            for (i, _), p, a in zip(pending, proba, alpha):
+            for (i, k, _), p, a in zip(pending, restrict(proba, index), alpha):
                 if not np.all(np.isfinite(p)):  # never a label with NaN probabilities
                     rows[i]["error"] = ("the model gave non-finite probabilities (NaN or infinite). Fix: check the "
                                         "checkpoint (amsnet evaluate on audio it was trained for) and this file's features")
-                    continue
-                rec = self._record(p, a)
-                rows[i]["label"] = rec["label"]
-                for c, v in rec["probabilities"].items():
-                    rows[i][f"p_{c}"] = v
-                rows[i]["alpha_frlm"], rows[i]["alpha_urlm"] = rec["alpha_frlm"], rec["alpha_urlm"]
+                    continue  # a window without scores: pool_files leaves the file's row with this error
+                scores[(i, k)] = (p, a)
             pending.clear()
 
         if adapt == "speaker" and not any(it.speaker for it in items if not it.error):
@@ -414,38 +449,51 @@ class Recognizer:
         bar = tqdm(total=len(items), desc="predict", unit="file", disable=not progress)
         try:
             with inference_threads(self.num_threads):
-                # adaptation needs every file's features before the first prediction: one batch of all
-                self._predict_items([(it.path, it.error) for it in items], rows, pending, flush, bar,
-                                    batch_size if adapt == "none" else len(items) + 1)
+                # adaptation needs every window's features before the first prediction: one batch of all
+                self._predict_items([(it.path, it.error) for it in items], rows, spans, pending, flush, bar,
+                                    batch_size if adapt == "none" else None)
         finally:
             bar.close()
+        window_rows = pool_files(rows, spans, scores, self.classes, self.windowing.pooling)
         adapted["warnings"] = too_little_audio(adapt, adapted["groups"])
         df = pd.DataFrame(rows, columns=self.columns())
         df.attrs["adapt"] = adapted
         df.attrs["classes"] = list(self.classes)
+        df.attrs["scored_classes"] = list(self.classes) if index is None else [self.classes[i] for i in index]
+        df.attrs["windowing"] = dataclasses.asdict(self.windowing) | {
+            "trim_db": effective_trim_db(self.config, self.windowing), "window": self.config.duration}
         df.attrs["checkpoint"] = self.info.path
         df.attrs["failed"] = [(r["path"], r["error"]) for r in rows if r["error"]]
         df.attrs["skipped"] = passed
-        return df
+        if not return_windows:
+            return df
+        return df, pd.DataFrame(window_rows, columns=self.window_columns())
 
-    def _predict_items(self, items, rows, pending, flush, bar, batch_size) -> None:
+    def _predict_items(self, items, rows, spans, pending, flush, bar, batch_size) -> None:
+        """Each file's windows' features into ``pending`` (flushed every ``batch_size`` windows; ``None``: at the end)."""
+        read = (self.read_seconds if self.windowing.pooling == "first"
+                and not effective_trim_db(self.config, self.windowing) else None)  # else the whole file
         for i, (path, err) in enumerate(items):
             if not err:
                 try:
                     duration = audio_info(path)[0]
                     warns: list[str] = []
-                    signal = self.load(path, warnings=warns)
+                    signal = load_audio(path, sample_rate=self.config.sample_rate, max_duration=read, warnings=warns)
                     warns += inspect_audio(signal)
-                    if duration > self.config.duration + _READ_MARGIN_S:
-                        warns.append(f"truncated: only the first {self.config.duration:g} s of {duration:.1f} s are used")
+                    windows = cut_windows(signal, self.config, self.windowing)
+                    if self.windowing.pooling == "first" and duration > windows.ends[0] + _READ_MARGIN_S:
+                        warns.append(f"truncated: only {windows.starts[0]:.2f}-{windows.ends[0]:.2f} s of "
+                                     f"{duration:.1f} s are used (pooling 'first')")
+                    feats = [self.features(w) for w in windows.segments]
                     rows[i]["duration"] = duration
                     rows[i]["warnings"] = "; ".join(warns)
-                    pending.append((i, self.features(signal)))
+                    spans[i] = (windows.starts, windows.ends)
+                    pending.extend((i, k, f) for k, f in enumerate(feats))
                 except AmsnetError as error:
                     rows[i]["error"] = f"{error.problem}. Fix: {error.fix}"
                 except Exception as error:  # any other failure stays with its file
                     rows[i]["error"] = f"{type(error).__name__}: {error}"
-            if len(pending) >= batch_size:
+            if batch_size is not None and len(pending) >= batch_size:
                 flush()
             bar.update()
         flush()
@@ -453,7 +501,7 @@ class Recognizer:
     def _empty_row(self, path: str, error: str = "") -> dict:
         row = {"path": path, "label": None}
         row.update({f"p_{c}": math.nan for c in self.classes})
-        row.update(alpha_frlm=math.nan, alpha_urlm=math.nan, duration=math.nan, warnings="", error=error)
+        row.update(alpha_frlm=math.nan, alpha_urlm=math.nan, duration=math.nan, windows=0, warnings="", error=error)
         return row
 
 
@@ -525,16 +573,29 @@ def _cached_recognizer(checkpoint) -> Recognizer:
     return _CACHE[key]
 
 
+def _with_windowing(rec: Recognizer, windowing: WindowConfig | None) -> Recognizer:
+    """``rec``, or a shallow copy scoring recordings with ``windowing`` (the model is shared)."""
+    if windowing is None or windowing == rec.windowing:
+        return rec
+    import copy
+
+    out = copy.copy(rec)
+    out.windowing = windowing
+    return out
+
+
 def predict(paths_or_manifest, checkpoint: str | os.PathLike | Recognizer | None = None, batch_size: int = 32,
-            progress: bool = True, adapt: str = "none", speakers: str | None = None) -> pd.DataFrame:
-    """Emotion of every audio file in files, folders and CSV manifests.
+            progress: bool = True, adapt: str = "none", speakers: str | None = None, *, classes=None,
+            windowing: WindowConfig | None = None, return_windows: bool = False, data_dir=None):
+    """Emotion of every audio file in files, folders, CSV manifests and named corpora, each scored whole.
 
     Args:
         paths_or_manifest: a path or a list of paths: audio files (any sample rate or channel
             count libsndfile reads; resampled to 16 kHz mono), folders (searched recursively for
-            the files named as audio, :data:`~amsnet_lib.data.audio.AUDIO_EXTENSIONS`), or CSV
-            manifests with a ``path`` column (relative paths are relative to the manifest); or a
-            DataFrame with a ``path`` column (a corpus table).
+            the files named as audio, :data:`~amsnet_lib.data.audio.AUDIO_EXTENSIONS`), CSV manifests
+            with a ``path`` column (relative paths are relative to the manifest), or a named corpus
+            (``"emodb"``, ``"ravdess"``, ``"iemocap"``: every utterance, with its speaker; ``data_dir`` its
+            folder); or a DataFrame with a ``path`` column (a corpus table).
         checkpoint: checkpoint file or a :class:`Recognizer`; default the shipped EmoDB model.
             The loaded model is kept for the next call with the same file.
         batch_size: utterances per forward pass.
@@ -545,24 +606,37 @@ def predict(paths_or_manifest, checkpoint: str | os.PathLike | Recognizer | None
             with their own statistics). No label is read.
         speakers: for ``speaker``: the one speaker of all the files; default the ``speaker`` column of a
             manifest or DataFrame.
+        classes: score over these of the model's classes only (names or ``"a,b,c"``): each window's
+            probabilities are renormalised over them, the others set to 0 (the audio is known to hold
+            none of those). Default: all the model's classes.
+        windowing: hop, pooling and trimming of whole recordings (:class:`~amsnet_lib.config.WindowConfig`);
+            default the recogniser's (``WindowConfig()``).
+        return_windows: also return the per-window table.
+        data_dir: folder of a named corpus.
 
     Returns:
         One row per file, in input order: ``path``, ``label`` (None on error), ``p_<class>``
-        for every class, ``alpha_frlm``, ``alpha_urlm`` (fusion weights: AMSNet's α, late
-        fusion's fixed w and 1 − w; NaN for the other models), ``duration`` (s), ``warnings`` (``silent``,
+        for every class (pooled over the file's windows), ``alpha_frlm``, ``alpha_urlm`` (fusion weights,
+        mean over the windows: AMSNet's α, late fusion's fixed w and 1 − w; NaN for the other models),
+        ``duration`` (s, the whole file), ``windows`` (how many were pooled), ``warnings`` (``silent``,
         ``clipped``, ``over full scale ...``, ``truncated file ...``, ``truncated: ...``; ``; ``-separated),
         ``error`` (empty when fine).
         ``df.attrs["failed"]`` lists ``(path, error)`` of the files that failed;
         ``df.attrs["skipped"]`` ``(path, reason)`` of the files folder scans passed over (not named as audio);
-        ``df.attrs["adapt"]``: ``mode``, ``groups`` (statistics group -> files) and ``warnings``
-        (groups with less audio than adaptation was measured to need).
+        ``df.attrs["adapt"]``: ``mode``, ``groups`` (statistics group -> windows) and ``warnings``
+        (groups with less audio than adaptation was measured to need); ``df.attrs["windowing"]``: the
+        hop, pooling, trimming level and window length used; ``df.attrs["scored_classes"]``.
+        With ``return_windows``: ``(files, windows)``, ``windows`` one row per window: ``path``,
+        ``window`` (0-based), ``start``, ``end`` (s in the file), ``label``, ``p_<class>``, ``alpha_*``.
 
     Raises:
         CheckpointError: the checkpoint is missing or invalid (the shipped one: how to train it).
         ValueError: ``adapt`` is unknown, or ``speaker`` without any speaker.
     """
     rec = checkpoint if isinstance(checkpoint, Recognizer) else _cached_recognizer(checkpoint)
-    return rec.predict(paths_or_manifest, batch_size=batch_size, progress=progress, adapt=adapt, speakers=speakers)
+    return _with_windowing(rec, windowing).predict(paths_or_manifest, batch_size=batch_size, progress=progress,
+                                                   adapt=adapt, speakers=speakers, classes=classes,
+                                                   return_windows=return_windows, data_dir=data_dir)
 
 
 # --------------------------------------------------------------------------- evaluation on labelled audio
@@ -588,8 +662,11 @@ class Evaluation:
             ``None`` when the checkpoint records no training files, so nothing could be checked.
             With ``include_training`` they are evaluated (``predictions["in_training"]``), else
             left out.
-        adapt: the adaptation used: ``mode``, ``groups`` (statistics group -> utterances),
+        adapt: the adaptation used: ``mode``, ``groups`` (statistics group -> windows),
             ``warnings`` (groups with less audio than adaptation was measured to need).
+        scored_classes: the classes the probabilities were renormalised over (all the model's when
+            nothing was restricted); the predictions are among them.
+        windows: one row per window scored (:func:`predict`'s ``return_windows``), with ``true``.
     """
 
     predictions: pd.DataFrame
@@ -602,18 +679,27 @@ class Evaluation:
     checkpoint: str | None
     training_overlap: int | None = None
     adapt: dict = field(default_factory=lambda: {"mode": "none", "groups": {}, "warnings": []})
+    scored_classes: list[str] = field(default_factory=list)
+    windows: pd.DataFrame | None = None
 
 
 def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *, data_dir=None,
              label_map: dict[str, str] | None = None, include_training: bool = False, batch_size: int = 32,
-             progress: bool = True, adapt: str = "none", speakers: str | None = None) -> Evaluation:
+             progress: bool = True, adapt: str = "none", speakers: str | None = None, classes=None,
+             all_classes: bool = False, windowing: WindowConfig | None = None) -> Evaluation:
     """Accuracy of a trained checkpoint on labelled audio: cross-corpus evaluation, or a held-out set.
 
-    Every utterance goes through :func:`predict` (the feature path of training); its label is
-    mapped to one of the model's classes, by ``label_map`` first, else by the same name (case
-    and surrounding spaces ignored). Utterances whose label maps to no class (IEMOCAP's
-    ``excited`` for an EmoDB model, say) and files that fail are left out and listed, never
-    guessed; the measures cover the rest.
+    Every utterance goes through :func:`predict` (the feature path of training, each file scored
+    whole); its label is mapped to one of the model's classes, by ``label_map`` first, else by the
+    default map across corpora (:mod:`amsnet_lib.data.corpora.labels`: the same name, or an alias such as
+    ``angry`` for ``anger``; case and surrounding spaces ignored). Utterances whose label maps to no
+    class (RAVDESS's ``calm`` and ``surprise`` for an EmoDB model, say) and files that fail are left
+    out and listed, never guessed; the measures cover the rest.
+
+    Scored over the classes the audio can have: when the corpus's classes (its ``attrs["classes"]``,
+    else the labels present) map to fewer than the model's, the probabilities are renormalised over
+    those (:func:`~amsnet_lib.serve.windows.restrict`), so that the model cannot answer with a class the
+    corpus does not hold (EmoDB's ``boredom`` on RAVDESS). ``all_classes`` turns that off.
 
     Files the checkpoint was trained on are left out too, so that its training accuracy never
     passes for a test result: checkpoints written with the training table (``amsnet fit``,
@@ -623,7 +709,7 @@ def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *
     Args:
         corpus: a corpus table (a DataFrame with ``path`` and ``label``, as
             :func:`~amsnet_lib.data.corpora.load_corpus` returns), or what ``load_corpus`` takes:
-            ``"emodb"``, ``"iemocap"``, a CSV manifest ``path,label[,speaker]``, a folder with one
+            ``"emodb"``, ``"ravdess"``, ``"iemocap"``, a CSV manifest ``path,label[,speaker]``, a folder with one
             sub-folder per label.
         checkpoint: checkpoint file or :class:`Recognizer`; default the shipped EmoDB model (which
             was trained on all of EmoDB, so every EmoDB file is left out as training data).
@@ -635,36 +721,49 @@ def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *
         progress: tqdm progress bar over files.
         adapt, speakers: unsupervised adaptation, as :func:`predict`; the statistics come from the
             utterances evaluated (labels are never passed to it: only paths and speakers).
+        classes: score over these of the model's classes (names or ``"a,b,c"``); utterances of other
+            classes are left out and listed. Default: the classes the corpus's labels map to.
+        all_classes: score over all the model's classes (the model's own argmax), even when the corpus
+            has fewer.
+        windowing: hop, pooling and trimming of whole recordings, as :func:`predict`.
 
     Raises:
-        ValueError: ``label_map`` names a class the model does not have, or no utterance is left to
-            evaluate (the message lists the corpus's labels and the model's classes).
+        ValueError: ``label_map`` names a class the model does not have, ``classes`` names an unknown
+            class, or no utterance is left to evaluate (the message lists the corpus's labels and the
+            model's classes).
     """
     from ..data.corpora import load_corpus
+    from ..data.corpora.labels import match_labels, no_class_reason
     from ..metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
 
     rec = checkpoint if isinstance(checkpoint, Recognizer) else _cached_recognizer(checkpoint)
+    rec = _with_windowing(rec, windowing)
     table = corpus if isinstance(corpus, pd.DataFrame) else load_corpus(corpus, data_dir=data_dir)
     if not {"path", "label"} <= set(table.columns):
         raise ValueError(f"the corpus table needs `path` and `label` columns, it has {list(table.columns)}")
-    classes = list(rec.classes)
-    by_name = {c.strip().lower(): c for c in classes}
-    label_map = dict(label_map or {})
-    unknown = sorted({v for v in label_map.values() if v not in classes})
-    if unknown:
-        raise ValueError(f"label_map maps to {unknown}, which are not classes of the model {classes}. "
-                         "Fix: map each corpus label to one of the model's classes")
-
-    def to_class(label) -> str | None:
-        label = str(label)
-        return label_map.get(label, by_name.get(label.strip().lower()))
-
-    true = table["label"].map(to_class)
+    wanted, classes = classes, list(rec.classes)
+    labels = [str(x) for x in table["label"]]
+    declared = [str(x) for x in table.attrs.get("classes") or []] or sorted(set(labels))
+    to_class = match_labels(declared + labels, classes, label_map)
+    true = pd.Series([to_class[lab] for lab in labels], index=table.index, dtype=object)
+    if wanted is not None:
+        index = allowed_classes(wanted, classes)
+    elif all_classes:
+        index = None
+    else:  # the classes the audio can have: the corpus's, as the model names them
+        present = sorted({to_class[c] for c in declared if to_class[c]}, key=classes.index)
+        index = allowed_classes(present, classes) if len(present) >= 2 else None
+    if index is not None and len(index) == len(classes):
+        index = None
+    scored = classes if index is None else [classes[i] for i in index]
     left_out = [(str(p), str(reason)) for p, reason in table.attrs.get("skipped", [])]
     for p, lab in zip(table.loc[true.isna(), "path"], table.loc[true.isna(), "label"]):
-        left_out.append((str(p), f"label {lab!r} is no class of the model {classes}. Fix: map it with "
-                                 f"label_map / --label-map {lab}=CLASS, or leave it out"))
-    kept = table[true.notna()]
+        left_out.append((str(p), no_class_reason(lab, classes)))
+    outside = true.notna() & ~true.isin(scored)
+    for p, lab in zip(table.loc[outside, "path"], table.loc[outside, "label"]):
+        left_out.append((str(p), f"label {lab!r} is not among the classes scored {scored}. Fix: add it to "
+                                 "classes / --classes, or leave it out"))
+    kept = table[true.notna() & ~outside]
     seen = _training_files_seen(rec.info, kept["path"])
     overlap = None if seen is None else int(seen.sum())
     if seen is not None and not include_training:
@@ -675,10 +774,11 @@ def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *
         kept, seen = kept[~seen], seen[~seen]
     # only paths and speakers go to prediction: adaptation cannot see a label
     cols = ["path"] + (["speaker"] if "speaker" in kept.columns else [])
-    df = rec.predict(kept[cols].reset_index(drop=True), batch_size=batch_size, progress=progress, adapt=adapt,
-                     speakers=speakers)
+    df, windows = rec.predict(kept[cols].reset_index(drop=True), batch_size=batch_size, progress=progress, adapt=adapt,
+                              speakers=speakers, classes=None if index is None else scored, return_windows=True)
     df.insert(1, "corpus_label", kept["label"].astype(str).to_numpy())
     df.insert(2, "true", true[kept.index].to_numpy())
+    windows.insert(1, "true", windows["path"].map(dict(zip(df["path"], df["true"]))))
     adapted = df.attrs.get("adapt", {})
     if seen is not None:
         df["in_training"] = seen.to_numpy()
@@ -703,7 +803,8 @@ def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *
         wa=100 * weighted_accuracy(y, p), ua=100 * unweighted_accuracy(y, p, len(classes)),
         recall={c: 100 * float(r) for c, r in zip(classes, recall) if r == r},
         confusion=pd.DataFrame(confusion_matrix(y, p, len(classes)), index=classes, columns=classes),
-        left_out=left_out, checkpoint=rec.info.path, training_overlap=overlap, adapt=adapted)
+        left_out=left_out, checkpoint=rec.info.path, training_overlap=overlap, adapt=adapted, scored_classes=scored,
+        windows=windows)
 
 
 def _training_files_seen(info: CheckpointInfo, paths: pd.Series) -> pd.Series | None:

@@ -16,7 +16,9 @@ files far larger than memory work.
 Windowing: windows end at ``window, window + hop, window + 2 hop, ...`` seconds, so a stream of
 D >= window seconds gives ``floor((D - window) / hop) + 1`` windows. A stream shorter than one
 window gives one final window over all of it (zero-padded to the model's length, as in
-training) when it is at least :data:`amsnet_lib.data.audio.MIN_DURATION` long.
+training) when it is at least :data:`amsnet_lib.data.audio.MIN_DURATION` long. Each window is scored
+as a recording by :meth:`~amsnet_lib.serve.predict.Recognizer.predict_signal`: its silent edges trimmed
+(:class:`~amsnet_lib.config.WindowConfig` ``trim_db``), then one window of the model, zero-padded.
 """
 from __future__ import annotations
 
@@ -458,18 +460,25 @@ class StreamRecognizer:
             with the training statistics as :func:`amsnet_lib.serve.adapt.blend`. Windows before the warm-up
             (:data:`amsnet_lib.serve.adapt.MIN_UTTERANCES` utterances' worth of audio, ``warmup_seconds``)
             use the training statistics; the statistics gather from the first window on.
+        classes: score over these of the model's classes only (names or ``"a,b,c"``; the others get
+            probability 0; :func:`amsnet_lib.serve.windows.restrict`); default all.
     """
 
     def __init__(self, recognizer=None, *, checkpoint=None, window: float | None = None, hop: float = 0.5,
-                 adapt: str = "none"):
+                 adapt: str = "none", classes=None):
         from .adapt import MIN_UTTERANCES, check_mode
 
         self.adapt = check_mode(adapt)
+        self.classes = classes
         if recognizer is None:
             from .predict import Recognizer
 
             recognizer = Recognizer(checkpoint)
         self.recognizer = recognizer
+        if classes is not None:
+            from .windows import allowed_classes
+
+            allowed_classes(classes, recognizer.classes)  # a wrong name fails before any audio
         if hasattr(recognizer, "warmup"):
             recognizer.warmup()  # first-call costs must not count as the first window's latency
         self.sample_rate = int(recognizer.config.sample_rate)
@@ -515,6 +524,10 @@ class StreamRecognizer:
         norm = blend(r.info.normaliser, self._moments) if adapted else r.info.normaliser
         f, s = normalise(norm, frames, mask, spec)
         proba, alpha = r.infer(f[None], mask[None], s[None], normalised=True)
+        if self.classes is not None:
+            from .windows import allowed_classes, restrict
+
+            proba = restrict(proba, allowed_classes(self.classes, r.classes))
         if adapted and self._adapted_from is None:
             self._adapted_from = start / self.sample_rate
         return r._record(proba[0], alpha[0]), adapted
@@ -524,7 +537,8 @@ class StreamRecognizer:
         if self.adapt != "none":
             rec, adapted = self._predict_adapted(start, signal)
         else:
-            rec, adapted = self.recognizer.predict_signal(signal), False
+            extra = {} if self.classes is None else {"classes": self.classes}
+            rec, adapted = self.recognizer.predict_signal(signal, **extra), False
         warns = inspect_audio(signal)
         dt = time.perf_counter() - t0
         self._processing += dt
@@ -571,7 +585,7 @@ class StreamRecognizer:
 
 def stream_predict(source=None, *, checkpoint=None, recognizer=None, window: float | None = None, hop: float = 0.5,
                    block_seconds: float | None = None, mic: bool = False,
-                   adapt: str = "none") -> tuple[StreamRecognizer, Iterator[WindowPrediction]]:
+                   adapt: str = "none", classes=None) -> tuple[StreamRecognizer, Iterator[WindowPrediction]]:
     """Set up streaming recognition of ``source``.
 
     Args:
@@ -579,14 +593,14 @@ def stream_predict(source=None, *, checkpoint=None, recognizer=None, window: flo
             or a WAV stream (:func:`stdin_chunks`); or a binary file object of either. Ignored
             with ``mic=True``.
         mic: record from the default microphone instead (needs the optional ``sounddevice``).
-        checkpoint, recognizer, window, hop, adapt: see :class:`StreamRecognizer`.
+        checkpoint, recognizer, window, hop, adapt, classes: see :class:`StreamRecognizer`.
         block_seconds: input block size (default: ``hop``).
 
     Returns:
         ``(stream_recognizer, predictions)``: iterate ``predictions`` for the windows as they
         complete, then call ``stream_recognizer.summary()``.
     """
-    sr = StreamRecognizer(recognizer, checkpoint=checkpoint, window=window, hop=hop, adapt=adapt)
+    sr = StreamRecognizer(recognizer, checkpoint=checkpoint, window=window, hop=hop, adapt=adapt, classes=classes)
     block = block_seconds or hop
     rate = sr.sample_rate
     if mic:
