@@ -88,6 +88,17 @@ def duration_or_skip(path, skipped: list[tuple[str, str]], skip_bad: bool) -> fl
         return None
 
 
+def file_problems(groups, max_named: int = 10) -> list[str]:
+    """``["3 missing file(s): a, b, c", ...]`` for each ``(what, names)`` group that has names, at most
+    ``max_named`` names spelled out per group (a verification's error message)."""
+    out = []
+    for what, names in groups:
+        if names:
+            shown = ", ".join(names[:max_named]) + (f" and {len(names) - max_named} more" if len(names) > max_named else "")
+            out.append(f"{len(names)} {what} file(s): {shown}")
+    return out
+
+
 def file_sha256(path) -> str:
     """SHA-256 (hex) of a file's bytes."""
     with open(path, "rb") as f:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...errors import CorpusError
-from ._common import ENV_VARS, duration_or_skip, file_sha256, make_table, obtain_archive, resolve_data_dir, skip_or_raise
+from ._common import ENV_VARS, duration_or_skip, file_problems, file_sha256, make_table, obtain_archive, resolve_data_dir, skip_or_raise
 
 __all__ = ["CLASSES", "CODES", "DOWNLOAD_URL", "load_emodb"]
 
@@ -139,14 +139,8 @@ def _verify(wav_dir: Path, manifest: Path | None = None) -> None:
     # The size check is free and catches truncated copies before any hashing.
     corrupt = sorted(name for name in set(expected) & set(present)
                      if stats[name].st_size != expected[name][0] or _sha256(present[name]) != expected[name][1])
-    problems = []
-    for what, names in (("missing", missing), ("unexpected", extra),
-                        ("corrupt (size or SHA-256 mismatch)", corrupt)):
-        if names:
-            shown = ", ".join(names[:_MAX_NAMED])
-            if len(names) > _MAX_NAMED:
-                shown += f" and {len(names) - _MAX_NAMED} more"
-            problems.append(f"{len(names)} {what} file(s): {shown}")
+    problems = file_problems((("missing", missing), ("unexpected", extra),
+                              ("corrupt (size or SHA-256 mismatch)", corrupt)), _MAX_NAMED)
     if problems:
         raise CorpusError(
             wav_dir, f"is not a complete, intact copy of EmoDB's {len(expected)} files: " + "; ".join(problems),

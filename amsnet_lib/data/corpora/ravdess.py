@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...errors import CorpusError
-from ._common import ENV_VARS, duration_or_skip, file_sha256, make_table, obtain_archive, resolve_data_dir, skip_or_raise
+from ._common import ENV_VARS, duration_or_skip, file_problems, file_sha256, make_table, obtain_archive, resolve_data_dir, skip_or_raise
 
 __all__ = ["CLASSES", "CODES", "DOWNLOAD_URL", "load_ravdess"]
 
@@ -174,11 +174,7 @@ def _verify(root: Path, files: dict[str, Path], manifest: Path | None = None) ->
         official = want["frames"] / want["sample_rate"]
         if abs(seconds - official) > _TOLERANCE_S:
             corrupt.append(f"{stem}{path.suffix} ({seconds:.3f} s, the official file {official:.3f} s)")
-    problems = []
-    for what, names in (("missing", missing), ("unexpected", extra), ("corrupt", corrupt)):
-        if names:
-            shown = ", ".join(names[:_MAX_NAMED]) + (f" and {len(names) - _MAX_NAMED} more" if len(names) > _MAX_NAMED else "")
-            problems.append(f"{len(names)} {what} file(s): {shown}")
+    problems = file_problems((("missing", missing), ("unexpected", extra), ("corrupt", corrupt)), _MAX_NAMED)
     if problems:
         raise CorpusError(root, f"is not a complete, intact copy of RAVDESS's {len(expected)} speech files: "
                           + "; ".join(problems),
