@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from amsnet_lib.config import MODELS, FRLMConfig, FusionConfig, URLMConfig
+from amsnet_lib.config import CLASSIC_MODELS, MODELS, FRLMConfig, FusionConfig, URLMConfig
+from amsnet_lib.models import NETWORKS
 from amsnet_lib.models import (
     AMSNet, ConcatHead, ConnectionAttentionHead, EarlyFusion, FRLM, LateFusionHead, PeepholeLSTM,
     PlainBLSTM, SEBlock, URLM, align_spectrogram, build_model, call_model, count_parameters,
@@ -358,7 +359,7 @@ def test_early_fusion_uses_both_streams():
 # --------------------------------------------------------------------------- build_model
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_build_model_shapes_and_inputs(name):
     torch.manual_seed(0)
     model = build_model(name, 3, frlm=SMALL_FRLM, urlm=SMALL_URLM, fusion=SMALL_FUSION, n_mels=4)
@@ -404,7 +405,7 @@ def test_build_model_n_mels_and_errors():
 
 
 def test_parameter_counts_at_defaults():
-    counts = {name: count_parameters(build_model(name, 7)) for name in MODELS}
+    counts = {name: count_parameters(build_model(name, 7)) for name in NETWORKS}
     assert counts["amsnet"] == counts["frlm"] + counts["urlm"] + count_parameters(
         ConnectionAttentionHead(FusionConfig(), 128, 7))
     assert counts["concat"] - counts["amsnet"] == 128 * 64 - 129  # wider first FC, no W_f
@@ -429,3 +430,10 @@ def test_seeded_builds_are_deterministic():
     torch.manual_seed(124)
     m3 = build_model("amsnet", 3, frlm=SMALL_FRLM, urlm=SMALL_URLM, fusion=SMALL_FUSION, n_mels=4)
     assert not torch.equal(m3.frlm.blstm.weight_ih, m1.frlm.blstm.weight_ih)
+
+
+def test_networks_are_every_model_but_the_classic_baselines_which_build_model_refuses_naming_the_way():
+    assert set(NETWORKS) == set(MODELS) - set(CLASSIC_MODELS) and "amsnet" in NETWORKS
+    for name in CLASSIC_MODELS:
+        with pytest.raises(ValueError, match=f"{name!r} is a classic baseline.*amsnet train --model {name}"):
+            build_model(name, 7)

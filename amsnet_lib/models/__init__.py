@@ -24,12 +24,14 @@ from collections.abc import Mapping
 import torch
 import torch.nn as nn
 
-from ..config import MODELS, FRLMConfig, FusionConfig, URLMConfig
+from ..config import CLASSIC_MODELS, MODELS, FRLMConfig, FusionConfig, URLMConfig
 from .frlm import FRLM, AttentionPooling, PlainBLSTM
 from .fusion import AMSNet, ConcatHead, ConnectionAttentionHead, EarlyFusion, LateFusionHead, align_spectrogram
 from .peephole import PeepholeLSTM
 from .urlm import URLM, SEBlock, TemporalConvBlock
 
+#: The models :func:`build_model` builds: every model of the suite but the classic baselines.
+NETWORKS = tuple(m for m in MODELS if m not in CLASSIC_MODELS)
 
 
 def build_model(name: str, n_classes: int, frlm: FRLMConfig = FRLMConfig(),
@@ -72,7 +74,11 @@ def build_model(name: str, n_classes: int, frlm: FRLMConfig = FRLMConfig(),
         head_cls = ConnectionAttentionHead if name == "amsnet" else ConcatHead
         head = head_cls(fusion, frlm.embedding_dim, n_classes)
         return AMSNet(FRLM(frlm, n_classes), URLM(urlm, n_classes), head)
-    raise ValueError(f"unknown model {name!r}. Fix: use one of {', '.join(MODELS)}.")
+    if name in CLASSIC_MODELS:
+        raise ValueError(f"{name!r} is a classic baseline (openSMILE functionals and a linear SVM), not a network: "
+                         "there is nothing to build. Fix: run it with run_experiment (amsnet train --model "
+                         f"{name}), or build one of {', '.join(NETWORKS)}.")
+    raise ValueError(f"unknown model {name!r}. Fix: use one of {', '.join(NETWORKS)}.")
 
 
 def count_parameters(model: nn.Module) -> int:
