@@ -38,14 +38,12 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-import amsnet_lib as ams  # noqa: E402
-from amsnet_lib.config import WindowConfig  # noqa: E402
-from amsnet_lib.metrics import unweighted_accuracy, weighted_accuracy  # noqa: E402
-from amsnet_lib.report.tables import markdown_table  # noqa: E402
-from amsnet_lib.serve.windows import allowed_classes, pool, restrict  # noqa: E402
+import amsnet_lib as ams
+from amsnet_lib.config import WindowConfig
+from amsnet_lib.metrics import unweighted_accuracy, weighted_accuracy
+from amsnet_lib.report.tables import markdown_table
+from amsnet_lib.serve.windows import allowed_classes, pool, restrict
 
 OUT = ROOT / "results" / "tables" / "cross_corpus_scoring"
 FOUR = ["anger", "happiness", "neutral", "sadness"]

@@ -33,15 +33,13 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script: python benchmarks/whole_recordings.py
-    sys.path.insert(0, str(ROOT))
 
-import amsnet_lib as ams  # noqa: E402  (after the sys.path line above)
-from amsnet_lib.config import POOLINGS, WindowConfig  # noqa: E402
-from amsnet_lib.data.corpora.labels import match_labels  # noqa: E402
-from amsnet_lib.metrics import paired_bootstrap, unweighted_accuracy, weighted_accuracy  # noqa: E402
-from amsnet_lib.report.tables import markdown_table  # noqa: E402
-from amsnet_lib.serve.windows import allowed_classes, pool, restrict  # noqa: E402
+import amsnet_lib as ams
+from amsnet_lib.config import POOLINGS, WindowConfig
+from amsnet_lib.data.corpora.labels import match_labels
+from amsnet_lib.metrics import paired_bootstrap, unweighted_accuracy, weighted_accuracy
+from amsnet_lib.report.tables import markdown_table
+from amsnet_lib.serve.windows import allowed_classes, pool, restrict
 
 OUT = ROOT / "results" / "tables" / "whole_recordings_validation"
 TRIMS = {"40 dB": 40.0, "none": None}
