@@ -47,7 +47,7 @@ class FeatureConfig:
         max_frames: q, frames of the frame-level stream; ``None`` means
             ``duration * 100`` (the same span as the spectrogram).
         trim_db: beyond the paper: leading and trailing stretches quieter than this many dB
-            below the file's peak are cut before the window is taken (``librosa.effects.trim``,
+            below the file's peak are cut before the window is taken (``data.spectral.silence_span``, librosa's trim,
             50-ms frames); ``None``: no trimming (the paper; EmoDB's files hold little silence).
             RAVDESS's files open with about 0.8 s of silence: 40 dB keeps 92 % of its utterances
             whole within a 3-s window (measured on every 24th file), and is its setting
@@ -523,7 +523,7 @@ class WindowConfig:
             only: the behaviour before whole recordings were scored). On validation data (the shipped
             model on RAVDESS: results/tables/whole_recordings_validation.md) the rules tied; ``mean_proba``
             is the default as the simplest of them (docs/CLI.md, "Whole recordings").
-        trim_db: silence trimming (``librosa.effects.trim`` at this many dB below the peak) for a
+        trim_db: silence trimming (``data.spectral.silence_span`` at this many dB below the peak) for a
             checkpoint trained without it; a checkpoint trained with ``FeatureConfig.trim_db`` always
             trims at its own level, as its training features did. ``None``: no trimming. 40 dB raised the
             shipped model's UA on RAVDESS (validation) by 2.3 points over none.

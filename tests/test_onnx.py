@@ -18,14 +18,17 @@ from signals import REPO_ROOT, tone
 from amsnet_lib.errors import CheckpointError
 from amsnet_lib.serve.predict import SHIPPED_CHECKPOINT, SHIPPED_ONNX, Recognizer
 
-# Put in front of every import: `import torch` (and any torch.*) fails as on a machine without it.
-NO_TORCH = textwrap.dedent('''
+# Put in front of every import: `import torch` (and any torch.*) fails as on a machine without it,
+# and so does every package the inference install (`pip install .`, pyproject's core) leaves out.
+NOT_IN_THE_INFERENCE_INSTALL = ("torch", "librosa", "numba", "llvmlite", "scipy", "sklearn", "ray", "optuna",
+                                "matplotlib", "seaborn", "onnx", "onnxscript")
+NO_TORCH = textwrap.dedent(f'''
     import sys
 
     class _NoTorch:
         def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ModuleNotFoundError(f"No module named {name!r} (made unimportable by the test)", name=name)
+            if name.split(".")[0] in {NOT_IN_THE_INFERENCE_INSTALL!r}:
+                raise ModuleNotFoundError(f"No module named {{name!r}} (made unimportable by the test)", name=name)
             return None
 
     sys.meta_path.insert(0, _NoTorch())
@@ -48,8 +51,9 @@ def _wavs(folder: Path, n: int = 3) -> list[Path]:
     return out
 
 
-def test_the_blocker_really_makes_torch_unimportable(tmp_path):
-    out = _without_torch("import torch\n", tmp_path)
+@pytest.mark.parametrize("package", ["torch", "librosa", "scipy.signal"])
+def test_the_blocker_really_makes_torch_unimportable(tmp_path, package):
+    out = _without_torch(f"import {package}\n", tmp_path)
     assert out.returncode != 0 and "made unimportable by the test" in out.stderr
 
 

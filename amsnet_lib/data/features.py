@@ -30,6 +30,7 @@ import pandas as pd
 from ..atomic import atomic_path, check_writable
 from .._procs import die_with_parent
 from .audio import inspect_audio, load_audio
+from .spectral import log_mel_spectrogram, silence_span, trim_silence
 from ..errors import AudioError
 from ..config import FRAME_DIM, FeatureConfig, identity
 from ..paths import default_cache_dir
@@ -40,6 +41,8 @@ __all__ = [
     "extract_features",
     "frame_features",
     "log_mel_spectrogram",
+    "silence_span",
+    "trim_silence",
     "standardise_per_speaker",
     "default_cache_dir",
 ]
@@ -127,61 +130,6 @@ def _frame_features_two_pass(signal: np.ndarray, config: FeatureConfig) -> np.nd
     return np.concatenate([a.to_numpy(np.float32), d.to_numpy(np.float32)], axis=1)
 
 
-def log_mel_spectrogram(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
-    """Log-mel spectrogram of a fixed-length utterance (paper §4.2).
-
-    The signal is padded with silence (zeros, at the end) or cut to ``config.duration`` seconds.
-
-    Returns:
-        float32 ``(n_mels, T)`` with ``T = 1 + n_samples // hop_length`` (121 for 3 s),
-        natural log of mel power plus ``config.log_offset``.
-    """
-    import librosa
-
-    n = config.n_samples
-    fixed = np.zeros(n, dtype=np.float32)
-    fixed[: min(n, len(signal))] = signal[:n]
-    mel = librosa.feature.melspectrogram(
-        y=fixed,
-        sr=config.sample_rate,
-        n_fft=config.n_fft,
-        win_length=config.win_length,
-        hop_length=config.hop_length,
-        window="hann",
-        center=True,
-        n_mels=config.n_mels,
-        power=2.0,
-    )
-    return np.log(mel + config.log_offset).astype(np.float32)
-
-
-def trim_silence(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
-    """``signal`` without its leading and trailing silence when ``config.trim_db`` is set
-    (:class:`~amsnet_lib.config.FeatureConfig`), else unchanged.
-
-    Args:
-        signal: mono audio at ``config.sample_rate``, float32 ``(n_samples,)``.
-
-    Returns:
-        float32 ``(m,)``, ``m <= n_samples``: the span between the first and the last 50-ms frame
-        (12.5-ms hop) within ``trim_db`` dB of the loudest one; an all-silent signal is returned whole.
-    """
-    start, end = silence_span(signal, config)
-    return signal[start:end] if (start, end) != (0, signal.size) else signal
-
-
-def silence_span(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) -> tuple[int, int]:
-    """``(start, end)`` sample indices of what :func:`trim_silence` keeps (``(0, n_samples)``: all of it),
-    so that callers can place what they score in the original recording."""
-    if not config.trim_db or signal.size == 0:
-        return 0, int(signal.size)
-    import librosa
-
-    frame = int(round(0.05 * config.sample_rate))
-    _, (start, end) = librosa.effects.trim(signal, top_db=float(config.trim_db), frame_length=frame, hop_length=frame // 4)
-    return (int(start), int(end)) if end > start else (0, int(signal.size))
-
-
 def pad_frames(frames: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
     """Zero-pad or cut ``(n, 76)`` frames to ``(q, 76)``; returns them and the bool mask ``(q,)``."""
     out = np.zeros((q, frames.shape[1]), dtype=np.float32)
@@ -248,7 +196,7 @@ class Features:
     def save(self, path: str | os.PathLike, *, precision: str = "float32") -> Path:
         """Write both streams, labels and the corpus table to one ``.npz`` file (atomically).
 
-        A saved bundle trains without the audio, openSMILE or librosa (:meth:`load`, and
+        A saved bundle trains without the audio or openSMILE (:meth:`load`, and
         ``amsnet train --features FILE``): extract once, train on another machine (a GPU
         server, a cluster node).
 
@@ -426,11 +374,15 @@ def standardise_per_speaker(features: Features) -> Features:
     return dataclasses.replace(features, frames=frames, spec=spec)
 
 
+#: The spectrogram's reference: :mod:`.spectral` returns librosa 0.11.0's numbers bit for bit
+#: (tests/test_spectral.py), so the cache key keeps naming it and every entry made with it stays valid.
+_SPECTROGRAM_REFERENCE = "0.11.0"
+
+
 def _versions() -> dict:
-    import librosa
     import opensmile
 
-    return {"opensmile": opensmile.__version__, "librosa": librosa.__version__, "format": _CACHE_FORMAT}
+    return {"opensmile": opensmile.__version__, "librosa": _SPECTROGRAM_REFERENCE, "format": _CACHE_FORMAT}
 
 
 def _cache_namespace(config: FeatureConfig) -> str:
@@ -596,7 +548,7 @@ def _pin_extraction_threads():
 
     Returns threadpoolctl's limiter (a context manager that restores the previous limits).
     A library loaded after the call would keep its own thread count, and numpy and scipy load
-    their OpenBLAS copies on first use (librosa imports lazily): one tiny spectrogram is
+    their OpenBLAS copies on first use: one tiny spectrogram is
     computed first, once per process, so that every library extraction uses is loaded.
     """
     from threadpoolctl import threadpool_limits

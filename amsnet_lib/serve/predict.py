@@ -256,7 +256,7 @@ class Recognizer:
         self._pool = None
 
     def warmup(self) -> "Recognizer":
-        """Run one synthetic utterance through features and model (first-call costs: librosa, openSMILE)."""
+        """Run one synthetic utterance through features and model (first-call costs: numpy's FFT and BLAS, openSMILE)."""
         c = self.config
         t = np.arange(c.n_samples, dtype=np.float32) / c.sample_rate
         self.predict_signal((0.1 * np.sin(2 * np.pi * 200.0 * t)).astype(np.float32))
@@ -525,7 +525,7 @@ class inference_threads:
     """Temporarily set torch's intra-op threads AND numpy's BLAS threads to ``n`` (0: leave them).
 
     Both matter for inference on a small, shared machine: numpy's OpenBLAS (the mel filterbank
-    product in librosa) keeps its worker threads spinning after a call, which took a core from
+    product of the log-mel) keeps its worker threads spinning after a call, which took a core from
     the model that ran next (measured: model 79 ms after the log-mel vs 42 ms with one BLAS
     thread; the log-mel itself 11 ms vs 2.6 ms).
     """
