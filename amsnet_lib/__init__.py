@@ -23,7 +23,7 @@ _LAZY = {
     "pretrain": "train.engine", "EngineConfig": "train.engine",
     "experiment": "studies",
     "save_checkpoint": "serve.checkpoint", "load_checkpoint": "serve.checkpoint",
-    "Recognizer": "serve.predict", "predict": "serve.predict", "evaluate": "serve.predict",
+    "Recognizer": "serve.predict", "predict": "serve.predict", "evaluate": "serve.evaluation",
     "stream_predict": "serve.stream", "export_torchscript": "serve.export", "export_onnx": "serve.export",
 }
 

@@ -18,7 +18,7 @@ through a channel change:
 
 Every condition is scored without adaptation and with each ``--adapt`` mode (``corpus``: statistics of
 all five test speakers' shifted audio; ``speaker``: of each speaker's), through the public API
-(:func:`amsnet_lib.serve.predict.evaluate`). The labels are read only to score.
+(:func:`amsnet_lib.serve.evaluation.evaluate`). The labels are read only to score.
 
     python -m benchmarks.channel_shift                      # train (once, resumable), then every condition
     python -m benchmarks.channel_shift --model urlm         # another model of the paper

@@ -1,7 +1,7 @@
 """Scoring over the classes the audio can have (issue #38 item 6): the shipped model on RAVDESS.
 
 The shipped model (trained on all of EmoDB, German) is evaluated on RAVDESS (English; never seen) with the
-public API (:func:`amsnet_lib.serve.predict.evaluate`), its labels mapped by the default map across corpora
+public API (:func:`amsnet_lib.serve.evaluation.evaluate`), its labels mapped by the default map across corpora
 (``calm`` and ``surprise`` have no EmoDB class and are left out: 1056 of the 1440 files are evaluated):
 
   own argmax       the model's 7-way decision (``all_classes=True``, ``--all-classes``): EmoDB's ``boredom``

@@ -10,7 +10,8 @@ from amsnet_lib.serve import adapt as adapt_mod
 from amsnet_lib import cli
 from amsnet_lib.serve.adapt import FeatureMoments, adapt_features, blend
 from amsnet_lib.data.features import Normaliser
-from amsnet_lib.serve.predict import Recognizer, evaluate, predict
+from amsnet_lib.serve.evaluation import evaluate
+from amsnet_lib.serve.predict import Recognizer, predict
 
 from signals import tone
 

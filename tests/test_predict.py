@@ -13,7 +13,8 @@ import torch
 from amsnet_lib import cli
 from amsnet_lib.errors import CheckpointError
 from amsnet_lib.data.features import Normaliser, extract_features, frame_features
-from amsnet_lib.serve.predict import Recognizer, collect_inputs, predict
+from amsnet_lib.serve.inputs import collect_inputs
+from amsnet_lib.serve.predict import Recognizer, predict
 
 from signals import TINY_FEATURES, tone
 
@@ -233,7 +234,7 @@ def _labelled_corpus(root: Path) -> Path:
 
 def test_evaluate_maps_labels_to_the_models_classes_lists_what_it_leaves_out_and_measures_the_rest(rec, tmp_path):
     from amsnet_lib.metrics import unweighted_accuracy
-    from amsnet_lib.serve.predict import evaluate
+    from amsnet_lib.serve.evaluation import evaluate
 
     corpus = _labelled_corpus(tmp_path / "other")
     ev = evaluate(corpus, rec, progress=False)
@@ -285,7 +286,7 @@ def test_evaluate_leaves_out_the_checkpoints_training_files_by_content(rec, tiny
     import shutil
 
     from amsnet_lib.serve.checkpoint import load_checkpoint, save_checkpoint
-    from amsnet_lib.serve.predict import evaluate
+    from amsnet_lib.serve.evaluation import evaluate
 
     training = tiny_ckpt.parent / "corpus"
     corpus = _labelled_corpus(tmp_path / "other")

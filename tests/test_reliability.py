@@ -305,7 +305,7 @@ def test_export_refuses_to_overwrite_its_checkpoint_however_named(tiny_ckpt, tmp
 
 
 def test_evaluate_refuses_outputs_that_are_its_manifest_audio_or_each_other(tiny_ckpt, tmp_path, capsys, monkeypatch):
-    from amsnet_lib.serve import predict as P
+    from amsnet_lib.serve import evaluation as P
 
     rows = _tones(tmp_path / "corpus", n=1)
     manifest = _manifest(tmp_path / "m.csv", rows)
@@ -523,7 +523,7 @@ def test_numeric_options_are_checked_at_parse_time(argv, tmp_path, capsys):
 
 
 def test_evaluate_checks_left_out_and_report_locations_before_any_work(tiny_ckpt, tmp_path, capsys, monkeypatch):
-    from amsnet_lib.serve import predict as P
+    from amsnet_lib.serve import evaluation as P
 
     manifest = _manifest(tmp_path / "m.csv", _tones(tmp_path / "corpus", n=1))
     monkeypatch.setattr(P, "evaluate", lambda *a, **k: pytest.fail("evaluated before checking where it writes"))

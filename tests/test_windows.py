@@ -14,7 +14,9 @@ from amsnet_lib import cli
 from amsnet_lib.config import POOLINGS, WindowConfig
 from amsnet_lib.data.corpora.labels import canonical, match_labels, no_class_reason
 from amsnet_lib.data.features import Normaliser, silence_span, trim_silence
-from amsnet_lib.serve.predict import Recognizer, collect_inputs, evaluate, predict
+from amsnet_lib.serve.evaluation import evaluate
+from amsnet_lib.serve.inputs import collect_inputs
+from amsnet_lib.serve.predict import Recognizer, predict
 from amsnet_lib.serve.windows import allowed_classes, cut_windows, pool, restrict, window_starts
 
 from signals import TINY_FEATURES, tone

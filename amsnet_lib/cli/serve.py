@@ -159,7 +159,8 @@ def _scoring_line(attrs: dict) -> str:
 def _cmd_evaluate(args) -> int:
     from ..atomic import check_distinct
     from ..data.corpora import load_corpus
-    from ..serve.predict import SHIPPED_CHECKPOINT, Recognizer, evaluate
+    from ..serve.evaluation import evaluate
+    from ..serve.predict import SHIPPED_CHECKPOINT, Recognizer
 
     label_map = {}
     for pair in args.label_map or []:

@@ -14,7 +14,7 @@ loading never runs code from the file) holding:
 - ``amsnet_version``, ``torch_version`` and ``meta`` (free dict: training data, protocol,
   cross-validated accuracy, date...). :func:`describe_training_data` fills in the training
   utterances: counts, speakers and, under ``training_sha256``, a digest of every training file's
-  content, with which :func:`~amsnet_lib.serve.predict.evaluate` keeps training audio out of a test.
+  content, with which :func:`~amsnet_lib.serve.evaluation.evaluate` keeps training audio out of a test.
 
 >>> save_checkpoint("model.pt", model, exp, classes, normaliser, meta={"data": "EmoDB"})  # doctest: +SKIP
 >>> model, info = load_checkpoint("model.pt")                                              # doctest: +SKIP
@@ -241,7 +241,7 @@ def save_checkpoint(
         normaliser: the feature standardisation fitted on the training utterances.
         meta: JSON-like description (training data, protocol, accuracy, date...).
         training_table: the training utterances (a corpus table); when given, ``meta`` gets
-            :func:`describe_training_data`'s entries, so that :func:`~amsnet_lib.serve.predict.evaluate`
+            :func:`describe_training_data`'s entries, so that :func:`~amsnet_lib.serve.evaluation.evaluate`
             can keep these files out of a test.
 
     Returns:

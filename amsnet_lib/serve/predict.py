@@ -18,13 +18,10 @@ One bad input never stops a batch: it gets a row with ``error`` set and no label
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import math
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,19 +30,17 @@ import pandas as pd
 from ..data.audio import AUDIO_EXTENSIONS, audio_info, inspect_audio, load_audio
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .onnx_model import OnnxModel, is_onnx
-from ..config import FRAME_DIM, FeatureConfig, WindowConfig
+from ..config import FeatureConfig, WindowConfig
 from ..errors import AmsnetError, CheckpointError
 from ..data.features import frame_features, log_mel_spectrogram, pad_frames
+from .inputs import collect_items
 from .windows import allowed_classes, cut_windows, effective_trim_db, pool, pool_files, restrict
 
 __all__ = [
     "AUDIO_EXTENSIONS",
-    "Evaluation",
     "SHIPPED_CHECKPOINT",
     "SHIPPED_ONNX",
     "Recognizer",
-    "collect_inputs",
-    "evaluate",
     "inference_threads",
     "predict",
     "shipped_checkpoint",
@@ -83,125 +78,6 @@ def shipped_checkpoint() -> Path:
             "train it with `python -m scripts.train_shipped_model` (full paper configuration on all of EmoDB; "
             "several hours on CPU), or pass your own checkpoint (--checkpoint FILE / checkpoint=...)")
     return SHIPPED_CHECKPOINT
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-@dataclass
-class _Item:
-    path: str
-    error: str = ""
-    speaker: str = ""
-
-
-def _scan_folder(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Every file under ``folder`` named as audio (:data:`~amsnet_lib.data.audio.AUDIO_EXTENSIONS`; a
-    broken link or a FIFO among them is returned too, so that loading it names the problem), and
-    ``(path, reason)`` of every other non-hidden file passed over."""
-    files, passed = [], []
-    for p in sorted(folder.rglob("*")):
-        if any(part.startswith(".") for part in p.relative_to(folder).parts) or p.is_dir():
-            continue
-        if p.suffix.lower() in AUDIO_EXTENSIONS:
-            files.append(p)
-        else:
-            passed.append((str(p), f"not read: not named as audio ({', '.join(AUDIO_EXTENSIONS)}); name it directly "
-                                   "to read it anyway"))
-    return files, passed
-
-
-def _read_manifest(csv_path: Path) -> list[_Item]:
-    """``path`` column of a CSV manifest (relative paths are relative to the CSV's folder)."""
-    try:
-        text = csv_path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        return [_Item(str(csv_path), f"manifest cannot be read as UTF-8 CSV ({error}). Fix: save it as UTF-8 CSV "
-                      "with a header line holding a `path` column")]
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    if not rows:
-        return [_Item(str(csv_path), "manifest is empty. Fix: write a header line with a `path` column, then one row per file")]
-    header = [h.strip().lower() for h in rows[0]]
-    if "path" not in header:
-        return [_Item(str(csv_path), f"manifest header {rows[0]} has no `path` column. Fix: name the column of "
-                      "audio file paths `path`")]
-    col = header.index("path")
-    spk = header.index("speaker") if "speaker" in header else None
-    items = []
-    for n, row in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in row):
-            continue
-        value = row[col].strip() if col < len(row) else ""
-        if not value:
-            items.append(_Item(f"{csv_path}:line {n}", "empty path in manifest. Fix: fill in the path or remove the row"))
-            continue
-        p = Path(value).expanduser()
-        speaker = row[spk].strip() if spk is not None and spk < len(row) else ""
-        items.append(_Item(str(p if p.is_absolute() else (csv_path.parent / p).absolute()), speaker=speaker))
-    if not items:
-        return [_Item(str(csv_path), "manifest has a header but no rows. Fix: add one row per audio file")]
-    return items
-
-
-def collect_inputs(paths_or_manifest, data_dir=None) -> list[tuple[str, str]]:
-    """Expand files, folders (recursive, the files named as audio: :data:`~amsnet_lib.data.audio.AUDIO_EXTENSIONS`),
-    CSV manifests (``path`` column) and the named corpora (``emodb``, ``ravdess``, ``iemocap``: every
-    utterance; ``data_dir`` their folder, as :func:`~amsnet_lib.data.corpora.load_corpus`; a file or
-    folder of that name wins).
-
-    Returns:
-        ``(path, error)`` pairs in input order; ``error`` is empty for a file to process, or
-        says why an input yields nothing (empty folder, broken manifest). Missing files are
-        returned as paths: loading them gives their error row.
-    """
-    return [(it.path, it.error) for it in _collect(paths_or_manifest, data_dir=data_dir)]
-
-
-def _corpus_items(name: str, data_dir) -> list[_Item]:
-    """A named corpus's utterances (with speakers), and what its loader skipped as error rows."""
-    from ..data.corpora import load_corpus
-
-    table = load_corpus(name, data_dir=data_dir, download=False)
-    items = _collect(table[["path", "speaker"]])
-    return items + [_Item(str(p), str(reason)) for p, reason in table.attrs.get("skipped", [])]
-
-
-def _collect(paths_or_manifest, passed: list | None = None, data_dir=None) -> list[_Item]:
-    """:func:`collect_inputs` with each file's speaker (a manifest's or DataFrame's ``speaker`` column; else empty);
-    ``passed`` receives ``(path, reason)`` of the files a folder scan passed over."""
-    if isinstance(paths_or_manifest, pd.DataFrame):  # e.g. a corpus table
-        if "path" not in paths_or_manifest.columns:
-            raise ValueError("a DataFrame input needs a `path` column")
-        speakers = (paths_or_manifest["speaker"] if "speaker" in paths_or_manifest.columns
-                    else pd.Series([""] * len(paths_or_manifest)))
-        return [_Item(str(p), speaker="" if s is None or s != s else str(s))
-                for p, s in zip(paths_or_manifest["path"], speakers)]
-    if isinstance(paths_or_manifest, (str, os.PathLike)):
-        paths_or_manifest = [paths_or_manifest]
-    out: list[_Item] = []
-    from ..data.corpora import NAMED
-
-    for entry in paths_or_manifest:
-        if not str(entry).strip():  # Path("") is the current folder: it would be scanned whole
-            out.append(_Item(str(entry), "an empty path was given. Fix: give an audio file, a folder or a manifest"))
-            continue
-        p = Path(entry).expanduser()
-        if not p.exists() and str(entry).lower() in NAMED:
-            out.extend(_corpus_items(str(entry), data_dir))
-        elif p.is_dir():
-            files, skipped = _scan_folder(p)
-            if passed is not None:
-                passed.extend(skipped)
-            if not files:
-                other = f" ({len(skipped)} other file(s) passed over)" if skipped else ""
-                out.append(_Item(str(p), f"folder holds no audio files{other}. Fix: pass the audio files or a folder "
-                                 f"that contains them ({', '.join(AUDIO_EXTENSIONS)})"))
-            out.extend(_Item(str(f)) for f in files)
-        elif p.suffix.lower() == ".csv" and p.is_file():
-            out.extend(_read_manifest(p))
-        else:
-            out.append(_Item(str(p)))
-    return out
 
 
 # --------------------------------------------------------------------------- recognizer
@@ -402,7 +278,7 @@ class Recognizer:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         index = allowed_classes(classes, self.classes)
         passed: list[tuple[str, str]] = []
-        items = _collect(paths_or_manifest, passed, data_dir)
+        items = collect_items(paths_or_manifest, passed, data_dir)
         if speakers is not None:  # --speaker NAME: one speaker said all of it
             items = [dataclasses.replace(it, speaker=str(speakers)) for it in items]
         rows = [self._empty_row(p.path, p.error) for p in items]
@@ -637,192 +513,3 @@ def predict(paths_or_manifest, checkpoint: str | os.PathLike | Recognizer | None
     return _with_windowing(rec, windowing).predict(paths_or_manifest, batch_size=batch_size, progress=progress,
                                                    adapt=adapt, speakers=speakers, classes=classes,
                                                    return_windows=return_windows, data_dir=data_dir)
-
-
-# --------------------------------------------------------------------------- evaluation on labelled audio
-
-
-@dataclass
-class Evaluation:
-    """A checkpoint's accuracy on labelled audio it was not trained on (e.g. another corpus).
-
-    Attributes:
-        predictions: :func:`predict`'s rows of the utterances evaluated, plus ``true`` (the
-            model's class the utterance's label maps to) and ``corpus_label`` (the label as given).
-        classes: the model's classes, in output order.
-        wa, ua: WA (eq 15) and UA (eq 16, over the classes present), percent.
-        recall: percent per class present among the true labels.
-        confusion: counts, rows the true class, columns the predicted one (the model's classes).
-        left_out: ``(path, reason)`` of every utterance not evaluated: a label that is no class
-            of the model, a file the corpus loader or the model could not use, a file the model
-            was trained on.
-        checkpoint: the checkpoint file.
-        training_overlap: how many of the corpus's utterances (with a label of the model) are
-            files the checkpoint was trained on, by content (:func:`~amsnet_lib.serve.checkpoint.file_digest`);
-            ``None`` when the checkpoint records no training files, so nothing could be checked.
-            With ``include_training`` they are evaluated (``predictions["in_training"]``), else
-            left out.
-        adapt: the adaptation used: ``mode``, ``groups`` (statistics group -> windows),
-            ``warnings`` (groups with less audio than adaptation was measured to need).
-        scored_classes: the classes the probabilities were renormalised over (all the model's when
-            nothing was restricted); the predictions are among them.
-        windows: one row per window scored (:func:`predict`'s ``return_windows``), with ``true``.
-    """
-
-    predictions: pd.DataFrame
-    classes: list[str]
-    wa: float
-    ua: float
-    recall: dict[str, float]
-    confusion: pd.DataFrame
-    left_out: list[tuple[str, str]]
-    checkpoint: str | None
-    training_overlap: int | None = None
-    adapt: dict = field(default_factory=lambda: {"mode": "none", "groups": {}, "warnings": []})
-    scored_classes: list[str] = field(default_factory=list)
-    windows: pd.DataFrame | None = None
-
-
-def evaluate(corpus, checkpoint: str | os.PathLike | Recognizer | None = None, *, data_dir=None,
-             label_map: dict[str, str] | None = None, include_training: bool = False, batch_size: int = 32,
-             progress: bool = True, adapt: str = "none", speakers: str | None = None, classes=None,
-             all_classes: bool = False, windowing: WindowConfig | None = None) -> Evaluation:
-    """Accuracy of a trained checkpoint on labelled audio: cross-corpus evaluation, or a held-out set.
-
-    Every utterance goes through :func:`predict` (the feature path of training, each file scored
-    whole); its label is mapped to one of the model's classes, by ``label_map`` first, else by the
-    default map across corpora (:mod:`amsnet_lib.data.corpora.labels`: the same name, or an alias such as
-    ``angry`` for ``anger``; case and surrounding spaces ignored). Utterances whose label maps to no
-    class (RAVDESS's ``calm`` and ``surprise`` for an EmoDB model, say) and files that fail are left
-    out and listed, never guessed; the measures cover the rest.
-
-    Scored over the classes the audio can have: when the corpus's classes (its ``attrs["classes"]``,
-    else the labels present) map to fewer than the model's, the probabilities are renormalised over
-    those (:func:`~amsnet_lib.serve.windows.restrict`), so that the model cannot answer with a class the
-    corpus does not hold (EmoDB's ``boredom`` on RAVDESS). ``all_classes`` turns that off.
-
-    Files the checkpoint was trained on are left out too, so that its training accuracy never
-    passes for a test result: checkpoints written with the training table (``amsnet fit``,
-    the shipped model) record a digest of every training file's content, compared with each
-    file here (renamed or moved copies are caught; re-encoded ones are not).
-
-    Args:
-        corpus: a corpus table (a DataFrame with ``path`` and ``label``, as
-            :func:`~amsnet_lib.data.corpora.load_corpus` returns), or what ``load_corpus`` takes:
-            ``"emodb"``, ``"ravdess"``, ``"iemocap"``, a CSV manifest ``path,label[,speaker]``, a folder with one
-            sub-folder per label.
-        checkpoint: checkpoint file or :class:`Recognizer`; default the shipped EmoDB model (which
-            was trained on all of EmoDB, so every EmoDB file is left out as training data).
-        data_dir: folder of a named corpus (see ``load_corpus``).
-        label_map: corpus label -> model class, e.g. ``{"ang": "anger", "hap": "happiness"}``.
-        include_training: evaluate the checkpoint's training files too (flagged in
-            ``predictions["in_training"]``): the figures then mix in training accuracy.
-        batch_size: utterances per forward pass.
-        progress: tqdm progress bar over files.
-        adapt, speakers: unsupervised adaptation, as :func:`predict`; the statistics come from the
-            utterances evaluated (labels are never passed to it: only paths and speakers).
-        classes: score over these of the model's classes (names or ``"a,b,c"``); utterances of other
-            classes are left out and listed. Default: the classes the corpus's labels map to.
-        all_classes: score over all the model's classes (the model's own argmax), even when the corpus
-            has fewer.
-        windowing: hop, pooling and trimming of whole recordings, as :func:`predict`.
-
-    Raises:
-        ValueError: ``label_map`` names a class the model does not have, ``classes`` names an unknown
-            class, or no utterance is left to evaluate (the message lists the corpus's labels and the
-            model's classes).
-    """
-    from ..data.corpora import load_corpus
-    from ..data.corpora.labels import match_labels, no_class_reason
-    from ..metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
-
-    rec = checkpoint if isinstance(checkpoint, Recognizer) else _cached_recognizer(checkpoint)
-    rec = _with_windowing(rec, windowing)
-    table = corpus if isinstance(corpus, pd.DataFrame) else load_corpus(corpus, data_dir=data_dir)
-    if not {"path", "label"} <= set(table.columns):
-        raise ValueError(f"the corpus table needs `path` and `label` columns, it has {list(table.columns)}")
-    wanted, classes = classes, list(rec.classes)
-    labels = [str(x) for x in table["label"]]
-    declared = [str(x) for x in table.attrs.get("classes") or []] or sorted(set(labels))
-    to_class = match_labels(declared + labels, classes, label_map)
-    true = pd.Series([to_class[lab] for lab in labels], index=table.index, dtype=object)
-    if wanted is not None:
-        index = allowed_classes(wanted, classes)
-    elif all_classes:
-        index = None
-    else:  # the classes the audio can have: the corpus's, as the model names them
-        present = sorted({to_class[c] for c in declared if to_class[c]}, key=classes.index)
-        index = allowed_classes(present, classes) if len(present) >= 2 else None
-    if index is not None and len(index) == len(classes):
-        index = None
-    scored = classes if index is None else [classes[i] for i in index]
-    left_out = [(str(p), str(reason)) for p, reason in table.attrs.get("skipped", [])]
-    for p, lab in zip(table.loc[true.isna(), "path"], table.loc[true.isna(), "label"]):
-        left_out.append((str(p), no_class_reason(lab, classes)))
-    outside = true.notna() & ~true.isin(scored)
-    for p, lab in zip(table.loc[outside, "path"], table.loc[outside, "label"]):
-        left_out.append((str(p), f"label {lab!r} is not among the classes scored {scored}. Fix: add it to "
-                                 "classes / --classes, or leave it out"))
-    kept = table[true.notna() & ~outside]
-    seen = _training_files_seen(rec.info, kept["path"])
-    overlap = None if seen is None else int(seen.sum())
-    if seen is not None and not include_training:
-        for p in kept.loc[seen, "path"]:
-            left_out.append((str(p), "in the checkpoint's training data (same file content): its prediction would be "
-                                     "training accuracy. Fix: evaluate audio the model was not trained on, or pass "
-                                     "include_training / --include-training to measure training accuracy"))
-        kept, seen = kept[~seen], seen[~seen]
-    # only paths and speakers go to prediction: adaptation cannot see a label
-    cols = ["path"] + (["speaker"] if "speaker" in kept.columns else [])
-    df, windows = rec.predict(kept[cols].reset_index(drop=True), batch_size=batch_size, progress=progress, adapt=adapt,
-                              speakers=speakers, classes=None if index is None else scored, return_windows=True)
-    df.insert(1, "corpus_label", kept["label"].astype(str).to_numpy())
-    df.insert(2, "true", true[kept.index].to_numpy())
-    windows.insert(1, "true", windows["path"].map(dict(zip(df["path"], df["true"]))))
-    adapted = df.attrs.get("adapt", {})
-    if seen is not None:
-        df["in_training"] = seen.to_numpy()
-    left_out += [(r.path, r.error) for r in df.itertuples() if r.error]
-    df = df[df["error"] == ""].reset_index(drop=True)
-    if df.empty and overlap and not include_training:
-        others = f", the other {len(table) - overlap} were left out (see left_out)" if overlap < len(table) else ""
-        raise ValueError(f"no utterance left to evaluate: {overlap} of the {len(table)} in the corpus are files "
-                         f"{rec.info.path or 'the checkpoint'} was trained on (same content){others}. Fix: evaluate "
-                         "audio the model was not trained on; pass include_training / --include-training to measure "
-                         "its training accuracy")
-    if df.empty:
-        raise ValueError(f"no utterance left to evaluate ({len(table)} in the corpus, labels "
-                         f"{sorted(set(map(str, table['label'])))}; model classes {classes}). Fix: map the corpus's "
-                         "labels to the model's classes (label_map / --label-map LABEL=CLASS) and check the files "
-                         "listed in left_out")
-    idx = {c: i for i, c in enumerate(classes)}
-    y, p = df["true"].map(idx).to_numpy(), df["label"].map(idx).to_numpy()
-    recall = per_class_recall(y, p, len(classes))
-    return Evaluation(
-        predictions=df, classes=classes,
-        wa=100 * weighted_accuracy(y, p), ua=100 * unweighted_accuracy(y, p, len(classes)),
-        recall={c: 100 * float(r) for c, r in zip(classes, recall) if r == r},
-        confusion=pd.DataFrame(confusion_matrix(y, p, len(classes)), index=classes, columns=classes),
-        left_out=left_out, checkpoint=rec.info.path, training_overlap=overlap, adapt=adapted, scored_classes=scored,
-        windows=windows)
-
-
-def _training_files_seen(info: CheckpointInfo, paths: pd.Series) -> pd.Series | None:
-    """Per path: is the file one the checkpoint was trained on (by content)? ``None``: not recorded.
-
-    A file that cannot be read counts as unseen here; :meth:`Recognizer.predict` reports it.
-    """
-    from .checkpoint import TRAINING_DIGESTS, file_digest
-
-    recorded = info.meta.get(TRAINING_DIGESTS)
-    if not isinstance(recorded, list):
-        return None
-    recorded = set(recorded)
-
-    def seen(p) -> bool:
-        try:
-            return file_digest(p) in recorded
-        except OSError:
-            return False
-
-    return paths.map(seen).astype(bool)
