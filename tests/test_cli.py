@@ -350,6 +350,9 @@ def test_fit_takes_every_configuration_option_of_train():
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     dests = {name: {a.dest for a in p._actions} for name, p in sub.choices.items()}
     not_configuration = {"protocol", "split_file", "folds", "split_seed", "seeds", "summary", "finished_only", "fold",
-                         "workers", "ensemble", "ray_address", "serial", "normalisation"}
+                         "workers", "ensemble", "ray_address", "serial"}
     assert dests["train"] - not_configuration <= dests["fit"], dests["train"] - not_configuration - dests["fit"]
-    assert {"recipe", "model", "profile", "augment", "epochs", "lr"} <= dests["fit"]
+    assert {"recipe", "model", "profile", "augment", "epochs", "lr", "normalisation", "like"} <= dests["fit"]
+    # what does not apply to fit is said in its --help
+    fit_help = " ".join(sub.choices["fit"].format_help().split())
+    assert all(f"--{o}" in fit_help.split("do not apply")[0] for o in ("protocol", "split-file", "folds", "split-seed", "seeds"))

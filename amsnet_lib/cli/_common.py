@@ -78,10 +78,13 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
                         "corpus (no audio or openSMILE needed; the corpus options above are then ignored)")
 
 
-def _load(args, streams: bool = True):
+def _load(args, streams: bool = True, config=None):
     """The corpus' features (``--features`` bundle, or extracted); what the corpus skipped (the
     loader, and extraction: files unusable only once decoded) is reported, on stdout (stderr with
     ``--json``), for every command that reads a corpus.
+
+    ``config``: extract with this :class:`~amsnet_lib.config.FeatureConfig` (``fit --like``: the run's)
+    instead of the corpus's own with ``--duration`` and ``--n-mels``.
 
     ``streams=False``: the corpus table and labels without AMSNet's two streams (empty arrays), for
     the classic baselines, which read their functionals from the audio
@@ -101,7 +104,7 @@ def _load(args, streams: bool = True):
     overrides = {"n_mels": args.n_mels}
     if args.duration is not None:
         overrides["duration"] = args.duration
-    config = FeatureConfig.for_corpus(corpus, **overrides)
+    config = config or FeatureConfig.for_corpus(corpus, **overrides)
     if not streams:
         _report_skipped(table, out)
         return Features.without_streams(table, config)

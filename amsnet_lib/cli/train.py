@@ -262,35 +262,110 @@ def _train_ensemble(args, exp: ExperimentConfig, feats, writes_summary: bool) ->
         update_summary(res, args.summary, written_by="amsnet train")
 
 
+#: The options of ``fit`` that configure the model or its training: ``--like RUN_DIR`` takes all of them
+#: from the run, so none may be given beside it.
+_LIKE_CONFLICTS = ("model", "profile", "recipe", *_NETWORK_OPTIONS, "normalisation", "augment", "duration", "n_mels")
+
+
+class _NotedStore(argparse.Action):
+    """``store`` that also notes the option as given (``args.given``), whatever its value: ``fit --like``
+    refuses a configuration option given beside it, even at its default."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given = frozenset(getattr(namespace, "given", ())) | {self.dest}
+
+
+def _like(args):
+    """``fit --like RUN_DIR``: the run's configuration (:func:`amsnet_lib.train.like.experiment_like`) and
+    the utterance count its key holds; refused beside a configuration option, or for a run fit cannot make."""
+    from ..errors import AmsnetError
+    from ..train.like import experiment_like, run_utterances
+
+    given = [o for o in _LIKE_CONFLICTS if o in getattr(args, "given", ())]
+    if given:
+        options = ", ".join("--" + o.replace("_", "-") for o in given)
+        raise AmsnetError(None, f"--like {args.like} with {options}",
+                          "--like takes the whole configuration (model, recipe, training, features) from the run: leave "
+                          f"out {options}, or fit without --like, with the run's options and yours")
+    exp = experiment_like(args.like)
+    if exp.model in CLASSIC_MODELS:
+        raise AmsnetError(args.like, f"is a run of {exp.model}, a classic baseline measured by cross-validation only: fit "
+                                     "makes no checkpoint of it", "--like a run of a network (amsnet, frlm, urlm, concat, "
+                                     "early, late), or quote the baseline's cross-validated figures")
+    if exp.normalisation != "corpus":
+        raise AmsnetError(args.like, f"was trained with normalisation {exp.normalisation!r}, which needs each test speaker's "
+                                     "statistics: a model for new audio has none", "--like a run with the corpus normalisation "
+                                     "(the default)")
+    return exp, run_utterances(args.like)
+
+
 def _cmd_fit(args) -> int:
     import datetime as _dt
 
     import amsnet_lib
 
+    from ..errors import AmsnetError
     from ..serve.checkpoint import TRAINING_DIGESTS, config_to_dict, describe_training_data, save_checkpoint
+    from ..train.runstore import n_utterances
     from ..train.training import fit_final
 
+    like = _like(args) if args.like else None
     _check_configuration_args(args)
+    if args.normalisation != "corpus":
+        raise AmsnetError(None, f"fit --normalisation {args.normalisation}", "a model for new audio cannot know a new "
+                          "speaker's statistics: fit with --normalisation corpus (the default); speaker normalisation is "
+                          "for cross-validation (amsnet train)")
     _check_outputs(args, run_store=True, files={"--out": args.out})  # found now, not after the training
     _set_threads(args)
-    feats = _load(args)
+    feats = _load(args, config=like[0].features if like else None)
     corpus = feats.table.attrs.get("corpus", "custom")
-    exp = _experiment(args, corpus, feats, seeds=(args.seed,))
+    if like:
+        run, n_run = like
+        if feats.config != run.features:  # a --features bundle made with other settings
+            raise AmsnetError(args.features, f"holds features made with {feats.config}, and the run {Path(args.like).name} "
+                                             f"was trained on {run.features}", "make the bundle with the run's feature "
+                                             "settings, or give the corpus instead of --features")
+        speakers = set(feats.table["speaker"].dropna()) if "speaker" in feats.table else set()
+        if run.validation == "speaker" and len(speakers) < 2:
+            raise AmsnetError(args.corpus, f"names {len(speakers)} speaker(s), and the run {Path(args.like).name} chose its "
+                                           f"epochs on a validation split of whole speakers ({run.corpus} under {run.protocol})",
+                              "give the corpus two or more speakers (a manifest's speaker column), or fit without --like")
+        # the run's configuration on this corpus: its key then names this corpus, and one seed
+        exp = dataclasses.replace(run, corpus=corpus, seeds=(args.seed,))
+    else:
+        exp = _experiment(args, corpus, feats, seeds=(args.seed,), normalisation=args.normalisation)
+        if args.augment != "none":
+            exp = dataclasses.replace(exp, augment=args.augment)
     originals = feats  # what the checkpoint records as its training data (the copies derive from them)
-    if args.augment != "none":
-        exp = dataclasses.replace(exp, augment=args.augment)
     feats = _augmented(args, feats, exp.audio_augment)
+    if like:
+        n = n_utterances(feats, exp)  # as the run's key counts them (an experiment-wide augmentation's copies too)
+        if (corpus, n) == (run.corpus, n_run):
+            print(f"the configuration of {args.like} ({run.model}, recipe {run.recipe}), trained there on the same "
+                  f"corpus ({run.corpus}, {n_run} utterances)")
+        else:
+            print(f"the configuration of {args.like} ({run.model}, recipe {run.recipe}) on another corpus: the run was "
+                  f"trained on {run.corpus} ({n_run} utterances), this fit trains on {corpus} ({n} utterances)")
     model, normaliser = fit_final(exp, feats, store=args.run_dir, device=args.device)
     shown = corpus  # a manifest's or folder's own name (corpora.custom.corpus_name)
     val = exp.branch_train.val_fraction  # the one validation split of every stage (splits.fold_data)
+    held_out = "whole training speakers held out" if exp.validation == "speaker" else "stratified by class"
+    if like:
+        configuration = (f"that of the run {Path(args.like).name} (amsnet fit --like {args.like}: "
+                         f"amsnet_lib.train.like.experiment_like), trained there on {run.corpus} ({n_run} utterances)")
+    else:
+        configuration = (f'studies.experiment("{corpus}", "{exp.model}", "paper", "{args.profile}", recipe="{exp.recipe}")'
+                         + (f" with {exp.variant}" if exp.variant else "")
+                         + (f", augment {exp.augment}" if exp.augment != "none" else ""))
     meta = {
         "data": args.description or f"{shown}: {len(feats)} utterances of {len(feats.classes)} classes",
         "corpus": corpus,
-        "protocol": f"trained on all given utterances (training.fit_final); a stratified {val:.0%} validation split "
+        "protocol": f"trained on all given utterances (training.fit_final); a {val:.0%} validation split ({held_out}) "
                     "selects the epoch",
-        "configuration": f'studies.experiment("{corpus}", "{exp.model}", "paper", "{args.profile}")'
-                         + (f" with {exp.variant}" if exp.variant else ""),
-        "profile": args.profile,
+        "configuration": configuration,
+        "recipe": exp.recipe,
+        **({"like": str(args.like)} if like else {"profile": args.profile}),
         "seed": args.seed,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "amsnet_version": amsnet_lib.__version__,
@@ -300,14 +375,14 @@ def _cmd_fit(args) -> int:
     out = save_checkpoint(args.out, model, exp, feats.classes, normaliser, meta)
     skipped = len(meta.get("skipped") or [])
     print(f"{out}: {exp.model} trained on all {len(feats)} utterances of {shown} ({', '.join(feats.classes)}), "
-          f"profile {args.profile}, seed {args.seed}"
+          + (f"configuration of {Path(args.like).name}" if like else f"profile {args.profile}") + f", seed {args.seed}"
           + (f"; {skipped} unusable file(s) skipped (listed above and in the checkpoint)" if skipped else ""))
     if isinstance(meta[TRAINING_DIGESTS], list):
         print("its training files are recorded by content: `amsnet evaluate` leaves them out of a test")
     else:
         print(f"warning: `amsnet evaluate` cannot keep its training files out of a test: {meta[TRAINING_DIGESTS]}")
     print(f"no accuracy: the model saw all of {shown}. For one, run `amsnet train` with the same options "
-          "(cross-validated, the same engine)")
+          "(cross-validated, the same engine)" + (f", or read {args.like}'s folds" if like else ""))
     return 0
 
 
@@ -545,10 +620,25 @@ def _add_training_commands(sub) -> None:
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("fit", help="train a model on all of a corpus and write a checkpoint for predict, evaluate, stream "
-                                   "and export (reports no accuracy: that is `train`)")
+                                   "and export (reports no accuracy: that is `train`)",
+                       description="Takes every option of `train` that configures the model or its training, or with "
+                                   "--like the whole configuration of a finished run. train's --protocol, --split-file, "
+                                   "--folds, --split-seed, --seeds and --ensemble choose test folds, seeds and members: "
+                                   "they do not apply here (one model, trained on every utterance; a validation split "
+                                   "chooses its epoch).")
+    p.register("action", None, _NotedStore)  # args.given: what --like must not be given with
+    p.register("action", "store", _NotedStore)
+    p.set_defaults(given=frozenset())
     _add_corpus_args(p)
     p.add_argument("--model", default="amsnet", choices=MODELS)
     _add_configuration_args(p)
+    p.add_argument("--like", default=None, metavar="RUN_DIR",
+                   help="a run-store experiment folder (e.g. runs/amsnet-<key>, which `amsnet train` wrote): fit the "
+                        "configuration it was trained with (read back from its config.json and, for a fusion head, "
+                        "its branches' beside it) on --corpus. The configuration options (--model, --profile, --recipe, "
+                        "--lr..., --augment, --normalisation, --duration, --n-mels) are then refused")
+    p.add_argument("--normalisation", default="corpus", choices=["corpus", "speaker"],
+                   help="as train's; speaker is refused: a model for new audio cannot know a new speaker's statistics")
     p.add_argument("--seed", type=_number(int, 0, MAX_SEED), default=0, help="training seed: initial weights, validation split, batch order")
     p.add_argument("--out", required=True, metavar="FILE", help="the checkpoint to write (.pt)")
     p.add_argument("--description", default=None, metavar="TEXT",
