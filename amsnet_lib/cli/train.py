@@ -9,8 +9,8 @@ from pathlib import Path
 
 from .. import studies  # configuration dataclasses only: cheap, and --help names the studies
 from ..config import (AUGMENTATIONS, CLASSIC_MODELS, CORPUS_BATCH_SIZE, FUSION_TRAIN, MODELS, MONITORS, OPTIMIZERS, PROTOCOLS, QUICK_TRAIN,
-                     RECIPES, ExperimentConfig, FeatureConfig, FRLMConfig, TrainConfig, URLMConfig)
-from ._common import (MAX_SEED, _add_corpus_args, _load, _report_skipped, _check_outputs, _report_grouped, _augmented, _report_dir,
+                     RECIPES, ExperimentConfig, FRLMConfig, TrainConfig, URLMConfig)
+from ._common import (MAX_SEED, _add_corpus_args, _load, _check_outputs, _report_grouped, _augmented, _report_dir,
                       _corpus_name, _dumps, _number)
 
 
