@@ -176,7 +176,7 @@ class FusionConfig:
 
 
 #: Training augmentations at audio level (:func:`amsnet_lib.data.channels.augmented_features`).
-AUGMENTATIONS = ("none", "channels", "speed")
+AUGMENTATIONS = ("none", "channels", "speed", "pitch")
 #: Model-selection criteria on the validation split (``TrainConfig.monitor``).
 MONITORS = ("val_loss", "val_ua")
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
@@ -227,7 +227,8 @@ class TrainConfig:
         class_weighting: ``none`` or ``balanced`` (cross-entropy weighted by inverse class
             frequency of the training part; UA weighs every class alike).
         augment: audio-level augmentation of this stage's training (:data:`AUGMENTATIONS`; ``speed``:
-            copies at 0.9 and 1.1 times the speed, Ko et al. 2015). The copies must be in the features
+            copies at 0.9 and 1.1 times the speed, Ko et al. 2015; ``pitch``: copies shifted by -2 and +2
+            semitones, duration kept, Schlüter & Grill 2015). The copies must be in the features
             (:func:`amsnet_lib.data.channels.augmented_features`); a stage with ``none`` trains without them,
             so one set of features serves every stage of an experiment. See
             :meth:`ExperimentConfig.stage_augment`.
@@ -250,7 +251,7 @@ class TrainConfig:
     freq_mask: float = _recipe_field(0.0, "Park et al. 2019 (SpecAugment)")
     noise_std: float = _recipe_field(0.0)
     class_weighting: str = _recipe_field("none")
-    augment: str = _recipe_field("none", "Ko et al. 2015 (speed perturbation)")
+    augment: str = _recipe_field("none", "Ko et al. 2015 (speed perturbation); Schlüter & Grill 2015 (pitch shifting)")
 
     def __post_init__(self):
         if self.monitor not in MONITORS:
@@ -390,9 +391,12 @@ class ExperimentConfig:
         augment: training-time augmentation at audio level of every stage (beyond the paper,
             :data:`AUGMENTATIONS`): ``none``; ``channels`` (a random-channel copy of each training
             utterance); ``speed`` (speed perturbation: copies at 0.9 and 1.1 times the speed, Ko et
-            al. 2015). The copies are made by :func:`amsnet_lib.data.channels.augmented_features` before
-            training; folds are drawn over the originals, and the engine trains on a copy only when
-            its original is in the fit part, and never validates or tests on one. One stage alone:
+            al. 2015); ``pitch`` (beyond the paper, issue #38: copies shifted by -2 and +2 semitones
+            with their duration kept, ``librosa.effects.pitch_shift``, Schlüter & Grill 2015; built and
+            tested, not yet chosen on validation speakers). The copies are made by
+            :func:`amsnet_lib.data.channels.augmented_features` before training; folds are drawn over
+            the originals, and the engine trains on a copy only when its original is in the fit part,
+            and never validates or tests on one. One stage alone:
             its :attr:`TrainConfig.augment` (the tuned recipe's URLM). With this experiment-wide
             field, the normalisation statistics include the copies (as every run made with it
             was trained); with the per-stage field they are the originals' alone, so that every

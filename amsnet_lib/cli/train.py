@@ -601,7 +601,7 @@ def _add_training_commands(sub) -> None:
                         "size 1..N on validation and report the test folds for that size (beyond the paper; docs/RECIPE.md)")
     p.add_argument("--augment", default="none", choices=list(AUGMENTATIONS),
                    help="also train on audio-level copies of each fit utterance (channels: a random channel; speed: 0.9 "
-                        "and 1.1 times the speed), their audio beside the feature cache in augmented/; the folds, "
+                        "and 1.1 times the speed; pitch: shifted -2 and +2 semitones, duration kept), their audio beside the feature cache in augmented/; the folds, "
                         "validation splits and test folds stay the originals' (summary row variant augment=<name>)")
     _add_engine_args(p)
     p.set_defaults(func=_cmd_train)
@@ -648,7 +648,7 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs); an interrupted fit resumes")
     p.add_argument("--augment", default="none", choices=list(AUGMENTATIONS),
                    help="channels: also train on one random-channel copy of every utterance; speed: on copies at 0.9 and "
-                        "1.1 times the speed (amsnet_lib.data.channels; the "
+                        "1.1 times the speed; pitch: on copies shifted -2 and +2 semitones (amsnet_lib.data.channels; the "
                         "derived audio goes to augmented/ beside the feature cache; results/tables/channel_shift_urlm_val.md "
                         "vs channel_shift_urlm_channels_val.md measure it)")
     p.set_defaults(func=_cmd_fit)
