@@ -302,7 +302,8 @@ LATE_WEIGHTS = tuple(round(0.05 * i, 2) for i in range(21))
 PROTOCOLS = ("paper", "loso", "loso_session", "split_file", "emobox")
 #: How a fold's validation split is drawn from its training part (``ExperimentConfig.validation``).
 VALIDATIONS = ("utterance", "speaker")
-NORMALISATIONS = ("corpus", "speaker")
+#: Label-free standardisation before the fold's corpus statistics (``ExperimentConfig.normalisation``).
+NORMALISATIONS = ("corpus", "speaker", "utterance")
 #: Member m of a seed ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * m``: far above the
 #: training seeds in use (0-4), so no member repeats another experiment's seed.
 MEMBER_SEED_STRIDE = 1000
@@ -365,10 +366,17 @@ class ExperimentConfig:
         split_file: CSV ``path,fold`` for ``protocol="split_file"``.
         variant: free label distinguishing studies of the same model (e.g. ``r=8``).
         normalisation: ``corpus`` (paper; each fold standardised with the statistics of its
-            training part) or ``speaker`` (each speaker first standardised with their own
+            training part), ``speaker`` (each speaker first standardised with their own
             statistics, see :func:`amsnet_lib.data.features.standardise_per_speaker`; not in the
             paper, and only for cross-validation: a model for new audio cannot know the
-            speaker's statistics).
+            speaker's statistics) or ``utterance`` (beyond the paper, issue #38: each utterance first
+            standardised with its own statistics, per IS10 dimension over its valid frames and per
+            mel band over the spectrogram frames that hold it: cepstral mean and variance
+            normalisation per utterance, Viikki & Laurila 1998,
+            :func:`amsnet_lib.data.features.standardise_utterance`). ``utterance`` needs no label and
+            no speaker, so it is applied alike in training, in ``fit_final`` and at inference (each
+            scored window, :class:`amsnet_lib.serve.predict.Recognizer`, ONNX models included). Built
+            and tested, not yet chosen on validation speakers (no training has compared it).
         late_weights: late fusion's candidate weights w of FRLM's probabilities (URLM's: 1 − w),
             each in [0, 1]; the one with the best validation ``fusion_train.monitor`` is kept
             (:func:`amsnet_lib.train.training.fit_late_weight`). One value fixes w (``(0.5,)``: the
