@@ -176,7 +176,7 @@ class FusionConfig:
 
 
 #: Training augmentations at audio level (:func:`amsnet_lib.data.channels.augmented_features`).
-AUGMENTATIONS = ("none", "channels", "speed")
+AUGMENTATIONS = ("none", "channels", "speed", "pitch")
 #: Model-selection criteria on the validation split (``TrainConfig.monitor``).
 MONITORS = ("val_loss", "val_ua")
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
@@ -227,7 +227,8 @@ class TrainConfig:
         class_weighting: ``none`` or ``balanced`` (cross-entropy weighted by inverse class
             frequency of the training part; UA weighs every class alike).
         augment: audio-level augmentation of this stage's training (:data:`AUGMENTATIONS`; ``speed``:
-            copies at 0.9 and 1.1 times the speed, Ko et al. 2015). The copies must be in the features
+            copies at 0.9 and 1.1 times the speed, Ko et al. 2015; ``pitch``: copies shifted by -2 and +2
+            semitones, duration kept, Schlüter & Grill 2015). The copies must be in the features
             (:func:`amsnet_lib.data.channels.augmented_features`); a stage with ``none`` trains without them,
             so one set of features serves every stage of an experiment. See
             :meth:`ExperimentConfig.stage_augment`.
@@ -250,7 +251,7 @@ class TrainConfig:
     freq_mask: float = _recipe_field(0.0, "Park et al. 2019 (SpecAugment)")
     noise_std: float = _recipe_field(0.0)
     class_weighting: str = _recipe_field("none")
-    augment: str = _recipe_field("none", "Ko et al. 2015 (speed perturbation)")
+    augment: str = _recipe_field("none", "Ko et al. 2015 (speed perturbation); Schlüter & Grill 2015 (pitch shifting)")
 
     def __post_init__(self):
         if self.monitor not in MONITORS:
@@ -301,7 +302,8 @@ LATE_WEIGHTS = tuple(round(0.05 * i, 2) for i in range(21))
 PROTOCOLS = ("paper", "loso", "loso_session", "split_file", "emobox")
 #: How a fold's validation split is drawn from its training part (``ExperimentConfig.validation``).
 VALIDATIONS = ("utterance", "speaker")
-NORMALISATIONS = ("corpus", "speaker")
+#: Label-free standardisation before the fold's corpus statistics (``ExperimentConfig.normalisation``).
+NORMALISATIONS = ("corpus", "speaker", "utterance")
 #: Member m of a seed ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * m``: far above the
 #: training seeds in use (0-4), so no member repeats another experiment's seed.
 MEMBER_SEED_STRIDE = 1000
@@ -364,10 +366,17 @@ class ExperimentConfig:
         split_file: CSV ``path,fold`` for ``protocol="split_file"``.
         variant: free label distinguishing studies of the same model (e.g. ``r=8``).
         normalisation: ``corpus`` (paper; each fold standardised with the statistics of its
-            training part) or ``speaker`` (each speaker first standardised with their own
+            training part), ``speaker`` (each speaker first standardised with their own
             statistics, see :func:`amsnet_lib.data.features.standardise_per_speaker`; not in the
             paper, and only for cross-validation: a model for new audio cannot know the
-            speaker's statistics).
+            speaker's statistics) or ``utterance`` (beyond the paper, issue #38: each utterance first
+            standardised with its own statistics, per IS10 dimension over its valid frames and per
+            mel band over the spectrogram frames that hold it: cepstral mean and variance
+            normalisation per utterance, Viikki & Laurila 1998,
+            :func:`amsnet_lib.data.features.standardise_utterance`). ``utterance`` needs no label and
+            no speaker, so it is applied alike in training, in ``fit_final`` and at inference (each
+            scored window, :class:`amsnet_lib.serve.predict.Recognizer`, ONNX models included). Built
+            and tested, not yet chosen on validation speakers (no training has compared it).
         late_weights: late fusion's candidate weights w of FRLM's probabilities (URLM's: 1 − w),
             each in [0, 1]; the one with the best validation ``fusion_train.monitor`` is kept
             (:func:`amsnet_lib.train.training.fit_late_weight`). One value fixes w (``(0.5,)``: the
@@ -390,9 +399,12 @@ class ExperimentConfig:
         augment: training-time augmentation at audio level of every stage (beyond the paper,
             :data:`AUGMENTATIONS`): ``none``; ``channels`` (a random-channel copy of each training
             utterance); ``speed`` (speed perturbation: copies at 0.9 and 1.1 times the speed, Ko et
-            al. 2015). The copies are made by :func:`amsnet_lib.data.channels.augmented_features` before
-            training; folds are drawn over the originals, and the engine trains on a copy only when
-            its original is in the fit part, and never validates or tests on one. One stage alone:
+            al. 2015); ``pitch`` (beyond the paper, issue #38: copies shifted by -2 and +2 semitones
+            with their duration kept, ``librosa.effects.pitch_shift``, Schlüter & Grill 2015; built and
+            tested, not yet chosen on validation speakers). The copies are made by
+            :func:`amsnet_lib.data.channels.augmented_features` before training; folds are drawn over
+            the originals, and the engine trains on a copy only when its original is in the fit part,
+            and never validates or tests on one. One stage alone:
             its :attr:`TrainConfig.augment` (the tuned recipe's URLM). With this experiment-wide
             field, the normalisation statistics include the copies (as every run made with it
             was trained); with the per-stage field they are the originals' alone, so that every

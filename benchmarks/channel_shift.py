@@ -204,7 +204,8 @@ def score(rec, feats, adapt: str, speakers=True) -> dict:
     from amsnet_lib.metrics import unweighted_accuracy, weighted_accuracy
 
     spk = feats.table["speaker"].astype(str).to_numpy() if adapt == "speaker" else None
-    f, s, groups = adapt_features(rec.info.normaliser, feats.frames, feats.mask, feats.spec, adapt, spk)
+    frames, spec = rec.per_utterance(feats.frames, feats.mask, feats.spec)  # a checkpoint's normalisation="utterance"
+    f, s, groups = adapt_features(rec.info.normaliser, frames, feats.mask, spec, adapt, spk)
     proba = np.concatenate([rec.infer(f[k:k + 64], feats.mask[k:k + 64], s[k:k + 64], normalised=True)[0]
                             for k in range(0, len(f), 64)])
     classes = list(rec.classes)
@@ -224,6 +225,7 @@ def min_audio_curve(rec, feats, sizes=(1, 3, 10, 30), draws: int = 5) -> list[di
     classes = list(rec.classes)
     y = np.array([classes.index(feats.classes[i]) for i in feats.labels])
     spk = feats.table["speaker"].astype(str).to_numpy()
+    frames, spec = rec.per_utterance(feats.frames, feats.mask, feats.spec)  # a checkpoint's normalisation="utterance"
     rows = []
     for mode in ("corpus", "speaker"):
         groups = {"all": np.arange(len(feats))} if mode == "corpus" else {g: np.flatnonzero(spk == g) for g in np.unique(spk)}
@@ -231,11 +233,11 @@ def min_audio_curve(rec, feats, sizes=(1, 3, 10, 30), draws: int = 5) -> list[di
             uas = []
             for d in range(draws):
                 rng = np.random.default_rng(1000 * n + d)
-                f, s = np.empty_like(feats.frames), np.empty_like(feats.spec)
+                f, s = np.empty_like(frames), np.empty_like(spec)
                 for idx in groups.values():
                     pick = rng.choice(idx, size=min(n, len(idx)), replace=False)
-                    m = FeatureMoments.empty(f.shape[-1], s.shape[1]).add(feats.frames[pick], feats.mask[pick], feats.spec[pick])
-                    f[idx], s[idx] = normalise(blend(rec.info.normaliser, m), feats.frames[idx], feats.mask[idx], feats.spec[idx])
+                    m = FeatureMoments.empty(f.shape[-1], s.shape[1]).add(frames[pick], feats.mask[pick], spec[pick])
+                    f[idx], s[idx] = normalise(blend(rec.info.normaliser, m), frames[idx], feats.mask[idx], spec[idx])
                 proba = np.concatenate([rec.infer(f[k:k + 64], feats.mask[k:k + 64], s[k:k + 64], normalised=True)[0]
                                         for k in range(0, len(f), 64)])
                 uas.append(100 * unweighted_accuracy(y, proba.argmax(1), len(classes)))

@@ -85,8 +85,8 @@ def test_augmented_features_add_cached_copies_that_train_only_with_their_origina
     with pytest.raises(AmsnetError, match="carry no speed copies"):
         _without_augmented_leaks(aug, np.array([0, 1]), np.array([4]), Fold("f", np.arange(6), np.array([5])), "speed")
     assert list(aug.table["augment"]) == ["none"] * 6 + ["channels"] * 6
-    with pytest.raises(ValueError, match="augment must be one of none, channels, speed"):
-        augmented_features(feats, "pitch", audio_dir=tmp_path / "aug")
+    with pytest.raises(ValueError, match="augment must be one of none, channels, speed, pitch"):
+        augmented_features(feats, "vtlp", audio_dir=tmp_path / "aug")
     assert augmented_features(feats, "none", audio_dir=tmp_path / "aug") is feats
     # speed perturbation: two copies of each, at 0.9 and 1.1, the second run reading the first's files
     fast = augmented_features(feats, "speed", audio_dir=tmp_path / "aug", feature_cache=tmp_path / "cache", progress=False)

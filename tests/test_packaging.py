@@ -66,7 +66,7 @@ def test_the_core_install_is_the_inference_install_without_torch():
     assert not core & {"torch", "ray", "optuna", "scikit-learn", "matplotlib", "seaborn", "onnx", "onnxscript",
                        "librosa", "scipy"}  # librosa brings numba and llvmlite: data/spectral.py computes its numbers
     assert {"torch", "onnx", "onnxscript"} <= extras["torch"]
-    assert {"torch", "ray", "optuna", "scikit-learn"} <= extras["train"]
+    assert {"torch", "ray", "optuna", "scikit-learn", "librosa"} <= extras["train"]  # librosa: --augment pitch
     assert {"matplotlib", "seaborn"} <= extras["notebooks"]
 
 

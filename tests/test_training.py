@@ -409,7 +409,7 @@ def test_speaker_normalisation_is_its_own_experiment(tmp_path):
     with pytest.raises(ValueError, match="normalisation='corpus'"):
         fit_final(_exp("frlm", normalisation="speaker"), feats, store=tmp_path, device="cpu", progress=False)
     with pytest.raises(ValueError, match="normalisation must be one of"):
-        _exp("frlm", normalisation="utterance")
+        _exp("frlm", normalisation="vocal-tract")
 
 
 def test_frlm_can_train_with_its_own_settings_and_with_training_changes_every_stage(tmp_path):

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from .. import studies  # configuration dataclasses only: cheap, and --help names the studies
-from ..config import (AUGMENTATIONS, CLASSIC_MODELS, CORPUS_BATCH_SIZE, FUSION_TRAIN, MODELS, MONITORS, OPTIMIZERS, PROTOCOLS, QUICK_TRAIN,
-                     RECIPES, ExperimentConfig, FRLMConfig, TrainConfig, URLMConfig)
+from ..config import (AUGMENTATIONS, CLASSIC_MODELS, CORPUS_BATCH_SIZE, FUSION_TRAIN, MODELS, MONITORS, NORMALISATIONS,
+                     OPTIMIZERS, PROTOCOLS, QUICK_TRAIN, RECIPES, ExperimentConfig, FRLMConfig, TrainConfig, URLMConfig)
 from ._common import (MAX_SEED, _add_corpus_args, _load, _check_outputs, _report_grouped, _augmented, _report_dir,
                       _corpus_name, _dumps, _number)
 
@@ -111,9 +111,11 @@ def _add_protocol_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folds", type=_number(int, 2), default=ExperimentConfig.n_folds, help="folds of the paper protocol (default: %(default)s)")
     p.add_argument("--split-seed", type=_number(int, 0, MAX_SEED), default=ExperimentConfig.split_seed)
     p.add_argument("--seeds", type=_number(int, 0, MAX_SEED), nargs="+", default=[0])
-    p.add_argument("--normalisation", default="corpus", choices=["corpus", "speaker"],
+    p.add_argument("--normalisation", default="corpus", choices=list(NORMALISATIONS),
                    help="corpus (paper): fold-training statistics; speaker: each speaker standardised with their own "
-                        "statistics first (not in the paper; assumes the test speaker is known)")
+                        "statistics first (not in the paper; assumes the test speaker is known); utterance: each "
+                        "utterance standardised with its own statistics first (per-utterance CMVN, not in the paper; "
+                        "needs no speaker, so a checkpoint can use it too; not yet chosen on validation)")
 
 
 def _protocol_kwargs(args) -> dict:
@@ -293,10 +295,10 @@ def _like(args):
         raise AmsnetError(args.like, f"is a run of {exp.model}, a classic baseline measured by cross-validation only: fit "
                                      "makes no checkpoint of it", "--like a run of a network (amsnet, frlm, urlm, concat, "
                                      "early, late), or quote the baseline's cross-validated figures")
-    if exp.normalisation != "corpus":
+    if exp.normalisation == "speaker":
         raise AmsnetError(args.like, f"was trained with normalisation {exp.normalisation!r}, which needs each test speaker's "
                                      "statistics: a model for new audio has none", "--like a run with the corpus normalisation "
-                                     "(the default)")
+                                     "(the default) or the utterance one")
     return exp, run_utterances(args.like)
 
 
@@ -312,10 +314,10 @@ def _cmd_fit(args) -> int:
 
     like = _like(args) if args.like else None
     _check_configuration_args(args)
-    if args.normalisation != "corpus":
+    if args.normalisation == "speaker":
         raise AmsnetError(None, f"fit --normalisation {args.normalisation}", "a model for new audio cannot know a new "
-                          "speaker's statistics: fit with --normalisation corpus (the default); speaker normalisation is "
-                          "for cross-validation (amsnet train)")
+                          "speaker's statistics: fit with --normalisation corpus (the default) or utterance (each "
+                          "utterance standardised alone); speaker normalisation is for cross-validation (amsnet train)")
     _check_outputs(args, run_store=True, files={"--out": args.out})  # found now, not after the training
     _set_threads(args)
     feats = _load(args, config=like[0].features if like else None)
@@ -357,7 +359,8 @@ def _cmd_fit(args) -> int:
     else:
         configuration = (f'studies.experiment("{corpus}", "{exp.model}", "paper", "{args.profile}", recipe="{exp.recipe}")'
                          + (f" with {exp.variant}" if exp.variant else "")
-                         + (f", augment {exp.augment}" if exp.augment != "none" else ""))
+                         + (f", augment {exp.augment}" if exp.augment != "none" else "")
+                         + (f", normalisation {exp.normalisation}" if exp.normalisation != "corpus" else ""))
     meta = {
         "data": args.description or f"{shown}: {len(feats)} utterances of {len(feats.classes)} classes",
         "corpus": corpus,
@@ -601,7 +604,7 @@ def _add_training_commands(sub) -> None:
                         "size 1..N on validation and report the test folds for that size (beyond the paper; docs/RECIPE.md)")
     p.add_argument("--augment", default="none", choices=list(AUGMENTATIONS),
                    help="also train on audio-level copies of each fit utterance (channels: a random channel; speed: 0.9 "
-                        "and 1.1 times the speed), their audio beside the feature cache in augmented/; the folds, "
+                        "and 1.1 times the speed; pitch: shifted -2 and +2 semitones, duration kept), their audio beside the feature cache in augmented/; the folds, "
                         "validation splits and test folds stay the originals' (summary row variant augment=<name>)")
     _add_engine_args(p)
     p.set_defaults(func=_cmd_train)
@@ -637,8 +640,10 @@ def _add_training_commands(sub) -> None:
                         "configuration it was trained with (read back from its config.json and, for a fusion head, "
                         "its branches' beside it) on --corpus. The configuration options (--model, --profile, --recipe, "
                         "--lr..., --augment, --normalisation, --duration, --n-mels) are then refused")
-    p.add_argument("--normalisation", default="corpus", choices=["corpus", "speaker"],
-                   help="as train's; speaker is refused: a model for new audio cannot know a new speaker's statistics")
+    p.add_argument("--normalisation", default="corpus", choices=list(NORMALISATIONS),
+                   help="as train's: corpus (default) or utterance (each utterance standardised with its own statistics "
+                        "first; predict, evaluate, stream and the ONNX export then do the same to every window); "
+                        "speaker is refused: a model for new audio cannot know a new speaker's statistics")
     p.add_argument("--seed", type=_number(int, 0, MAX_SEED), default=0, help="training seed: initial weights, validation split, batch order")
     p.add_argument("--out", required=True, metavar="FILE", help="the checkpoint to write (.pt)")
     p.add_argument("--description", default=None, metavar="TEXT",
@@ -648,7 +653,7 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--run-dir", default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs); an interrupted fit resumes")
     p.add_argument("--augment", default="none", choices=list(AUGMENTATIONS),
                    help="channels: also train on one random-channel copy of every utterance; speed: on copies at 0.9 and "
-                        "1.1 times the speed (amsnet_lib.data.channels; the "
+                        "1.1 times the speed; pitch: on copies shifted -2 and +2 semitones (amsnet_lib.data.channels; the "
                         "derived audio goes to augmented/ beside the feature cache; results/tables/channel_shift_urlm_val.md "
                         "vs channel_shift_urlm_channels_val.md measure it)")
     p.set_defaults(func=_cmd_fit)

@@ -8,9 +8,19 @@ library available to this project makes one: audiomentations (RoomSimulator need
 requires soxr < 1, against the project's soxr 1.1.0 pin.
 
 Training augmentation (:func:`augmented_features`) adds, for every training utterance, perturbed
-copies: through a random channel drawn by :func:`random_channel` (``channels``), or played 0.9 and
+copies: through a random channel drawn by :func:`random_channel` (``channels``), played 0.9 and
 1.1 times as fast (``speed``, :func:`speed_perturb`: Kaldi's speed perturbation, Ko et al. 2015,
-which changes tempo and pitch together). The derived audio is written once to a folder and its
+which changes tempo and pitch together), or shifted by -2 and +2 semitones with tempo and duration
+kept (``pitch``, :func:`pitch_shift`: ``librosa.effects.pitch_shift``; pitch shifting after
+Schlüter & Grill 2015).
+Speed and pitch change the voice, for speakers the training set lacks (issue #38); both are built
+and tested, and neither has yet been chosen on validation speakers (``speed`` is the tuned URLM's,
+chosen on the stratified validation splits of EmoDB's paper protocol; ``pitch`` has trained nothing
+yet). Vocal-tract length
+perturbation (VTLP, Jaitly & Hinton 2013) is not offered: it warps the frequency axis of a
+spectrogram, and no well-kept library implements it for waveforms (nlpaug's ``VtlpAug`` is
+unmaintained), so it would have to be written here; pitch shifting and speed perturbation cover much
+of what it varies. The derived audio is written once to a folder and its
 features go through :func:`~amsnet_lib.data.features.extract_features` and its cache like any other
 file. The copies carry ``source`` (the original's path) in the table, so that folds are drawn over
 the originals and the training engine keeps every copy of a validation or test utterance out of
@@ -25,15 +35,19 @@ import numpy as np
 
 from ..config import AUGMENTATIONS
 
-__all__ = ["AUGMENTATIONS", "CONDITIONS", "SPEED_FACTORS", "apply_channel", "augmented_features", "random_channel",
-           "speed_perturb"]
+__all__ = ["AUGMENTATIONS", "CONDITIONS", "PITCH_SEMITONES", "SPEED_FACTORS", "apply_channel", "augmented_features",
+           "pitch_shift", "random_channel", "speed_perturb"]
 
 #: Fixed conditions of the channel-shift benchmark (benchmarks/channel_shift.py).
 CONDITIONS = ("clean", "telephone", "gain-20dB", "snr20", "snr10", "eq-tilt", "reverb")
 #: Speed factors of ``speed`` augmentation, one copy each (Ko et al. 2015: 0.9, 1.0, 1.1).
 SPEED_FACTORS = (0.9, 1.1)
+#: Pitch shifts of ``pitch`` augmentation in semitones, one copy each: ±2 semitones, a factor of
+#: 2^(±2/12) = 0.89 and 1.12, about the pitch change of Ko et al.'s speed factors 0.9 and 1.1 without
+#: their change of tempo; two copies, as ``speed`` makes. Not searched.
+PITCH_SEMITONES = (-2.0, 2.0)
 #: Copies per utterance of each augmentation.
-COPIES = {"none": 0, "channels": 1, "speed": len(SPEED_FACTORS)}
+COPIES = {"none": 0, "channels": 1, "speed": len(SPEED_FACTORS), "pitch": len(PITCH_SEMITONES)}
 
 
 def _telephone(x, sr, low=300.0, high=3400.0, narrow_rate=8000):
@@ -162,11 +176,41 @@ def speed_perturb(x: np.ndarray, factor: float, sample_rate: int = 16000) -> np.
                       np.float32)
 
 
+def pitch_shift(x: np.ndarray, semitones: float, sample_rate: int = 16000) -> np.ndarray:
+    """``x`` with its pitch moved by ``semitones`` and its tempo and duration kept: the voice made higher
+    or lower, the timing of what is said unchanged.
+
+    ``librosa.effects.pitch_shift`` (librosa 0.11.0, the ``[train]`` extra): a phase-vocoder time
+    stretch by 2^(-semitones/12), then resampling by soxr (``soxr_hq``) back to the original length.
+    Pitch shifting was the most helpful of the label-preserving audio augmentations Schlüter & Grill
+    2015 compared ("Exploring data augmentation for improved singing voice detection with neural
+    networks", ISMIR; they shifted spectrograms, this shifts the waveform). Formants move with the
+    pitch, as in speed perturbation (Ko et al. 2015, "Audio augmentation for speech recognition",
+    Interspeech), but the duration does not.
+
+    Args:
+        x: float32 ``(n_samples,)`` mono audio at ``sample_rate`` (Hz).
+        semitones: the shift; negative lowers the pitch.
+
+    Returns:
+        float32 ``(n_samples,)`` at ``sample_rate``.
+    """
+    import librosa
+
+    x = np.asarray(x, np.float32)
+    if not np.isfinite(semitones):
+        raise ValueError(f"pitch shift must be a finite number of semitones, got {semitones!r}")
+    return np.asarray(librosa.effects.pitch_shift(x, sr=sample_rate, n_steps=float(semitones)), np.float32)
+
+
 def _perturb(augment: str, x: np.ndarray, sample_rate: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """Copy ``k`` of ``x`` under ``augment``, and what was applied."""
     if augment == "speed":
         factor = SPEED_FACTORS[k % len(SPEED_FACTORS)]
         return speed_perturb(x, factor, sample_rate), f"speed {factor:g}"
+    if augment == "pitch":
+        steps = PITCH_SEMITONES[k % len(PITCH_SEMITONES)]
+        return pitch_shift(x, steps, sample_rate), f"pitch {steps:+g} semitones"
     return random_channel(x, sample_rate, rng)
 
 
@@ -182,7 +226,8 @@ def augmented_features(features, augment: str = "channels", *, audio_dir=None, c
         features: the training utterances' :class:`~amsnet_lib.data.features.Features` (their table's ``path``
             files must be readable).
         augment: ``channels`` (see :func:`random_channel`), ``speed`` (copy k at speed
-            ``SPEED_FACTORS[k % 2]``, :func:`speed_perturb`); ``none`` returns ``features`` unchanged.
+            ``SPEED_FACTORS[k % 2]``, :func:`speed_perturb`), ``pitch`` (copy k shifted by
+            ``PITCH_SEMITONES[k % 2]`` semitones, :func:`pitch_shift`); ``none`` returns ``features`` unchanged.
         audio_dir: where the derived audio is written (once: an existing file is reused); default
             ``augmented/`` beside the feature cache.
         copies: perturbed copies per utterance (default :data:`COPIES` of ``augment``).

@@ -3,7 +3,8 @@
 :func:`fold_data` draws the validation split from a fold's training part
 (:func:`amsnet_lib.data.protocols.validation_split`), adds to the fit part the augmented copies
 (:func:`amsnet_lib.data.channels.augmented_features`) of its own utterances where the stage trains with
-them, standardises every part with statistics of the fit part, and puts the parts on a device.
+them, standardises every part with statistics of the fit part (after a label-free per-speaker or
+per-utterance standardisation where the experiment asks for one), and puts the parts on a device.
 :func:`stage_fold_data` does so for one stage of an experiment, as the engine trains it.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 from ..config import ExperimentConfig
 from ..errors import AmsnetError
-from .features import Features, Normaliser, standardise_per_speaker
+from .features import Features, Normaliser, standardise_per_speaker, standardise_per_utterance
 from .protocols import Fold, original_rows, validation_split
 
 __all__ = ["FoldData", "fold_data", "stage_fold_data"]
@@ -56,7 +57,8 @@ def fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, de
         val_fraction: share of the training part held out, stratified, for model selection.
         seed: the validation split's seed.
         device: where the tensors go.
-        normalisation: ``corpus`` or ``speaker`` (:class:`~amsnet_lib.config.ExperimentConfig`).
+        normalisation: ``corpus``, ``speaker`` or ``utterance`` (:class:`~amsnet_lib.config.ExperimentConfig`):
+            the label-free step before the fit part's statistics.
         augment: the audio augmentation the stage trains with: the copies of that kind whose
             original is in the fit part join it; ``none``: the fit part is the originals alone.
         copy_statistics: the normalisation statistics include those copies (an experiment-wide
@@ -73,6 +75,8 @@ def fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, de
     fit_idx, val_idx, fold = _without_augmented_leaks(features, fit_idx, val_idx, fold, augment)
     if normalisation == "speaker":  # label-free, per speaker; then the usual fit-part statistics
         features = standardise_per_speaker(features)
+    elif normalisation == "utterance":  # label-free, each utterance alone (as at inference); then the same
+        features = standardise_per_utterance(features)
     # Normalisation statistics come from the fit part only: nothing of the test fold leaks in.
     stats_idx = fit_idx if copy_statistics else fit_idx[original_rows(features.table)[fit_idx]]
     norm = Normaliser.fit(features.subset(stats_idx))

@@ -36,8 +36,9 @@ def _recipe_text(t) -> str:
           f"mixup α {t.mixup:g}" if t.mixup else "", f"time mask {t.time_mask:g}" if t.time_mask else "",
           f"frequency mask {t.freq_mask:g}" if t.freq_mask else "", f"noise σ {t.noise_std:g}" if t.noise_std else "",
           f"class weighting {t.class_weighting}" if t.class_weighting != "none" else "",
-          ("speed perturbation (copies at 0.9 and 1.1 times the speed)" if t.augment == "speed" else
-           f"{t.augment} augmentation") if t.augment != "none" else ""]
+          {"speed": "speed perturbation (copies at 0.9 and 1.1 times the speed)",
+           "pitch": "pitch shifting (copies at -2 and +2 semitones, duration kept)"}.get(t.augment, f"{t.augment} augmentation")
+          if t.augment != "none" else ""]
     on = [x for x in on if x]
     return "; " + ", ".join(on) if on else ""
 

@@ -20,6 +20,16 @@ the training statistics dominate (one utterance: w = 1/11), with much the new au
 ``n`` counts utterances, not frames: the frames of one utterance share its speaker, text and
 channel, so they are far from independent samples of the new condition.
 
+After per-utterance normalisation (a checkpoint trained with ``normalisation="utterance"``:
+:meth:`amsnet_lib.serve.predict.Recognizer.per_utterance` runs first, as training did, and the
+statistics here are those of its output) there is little left to adapt: every utterance, of training
+and of the new audio alike, already has mean 0 and standard deviation 1 in each IS10 dimension over
+its valid frames, so the frame stream's blended statistics stay those of training (up to dimensions
+held at the standard-deviation floor). On the log-mel the speech frames are standardised too, and the
+statistics differ only through the zero-padding's frames (how many the scored windows hold against
+the training utterances). The two compose without error; whether adaptation adds anything after
+utterance normalisation has not been measured.
+
 Below :data:`MIN_UTTERANCES` (chosen on a validation speaker: ``python -m benchmarks.channel_shift
 --model urlm --split validation``, ``results/tables/adapt_min_audio_urlm_val.md``) adaptation is still
 applied, but callers warn

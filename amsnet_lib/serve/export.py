@@ -8,8 +8,11 @@ fusion weights::
                                                 mask (B, q) bool, spec (B, n_mels, T) float32)
 
 The checkpoint's normaliser is built in (``normalise=False`` exports a module that takes
-already standardised features instead). ``alpha`` is NaN for models without connection
-attention. The class names, feature configuration and normaliser travel inside the file as
+already standardised features instead); for a checkpoint trained with
+``normalisation="utterance"`` so is the per-utterance standardisation before it
+(:func:`standardise_utterance_torch`, checked against
+:func:`amsnet_lib.data.features.standardise_utterance`). ``alpha`` is NaN for models without
+connection attention. The class names, feature configuration and normaliser travel inside the file as
 ``amsnet.json`` (read them with :func:`load_exported`).
 
 >>> export_torchscript("amsnet_emodb.pt", "amsnet_emodb.ts.pt")             # doctest: +SKIP
@@ -17,8 +20,10 @@ attention. The class names, feature configuration and normaliser travel inside t
 >>> proba, alpha = module(frames, mask, spec)                                # doctest: +SKIP
 
 ONNX (:func:`export_onnx`, ``amsnet export --format onnx``) writes the network alone, on
-standardised features, with classes, normaliser, feature settings, configuration and the model
-card's facts in the file's metadata; :class:`amsnet_lib.serve.onnx_model.OnnxModel` runs it with
+standardised features, with classes, normaliser, feature settings, configuration (its
+``normalisation``: ``utterance`` tells the reader to standardise each utterance with its own
+statistics first, as :class:`~amsnet_lib.serve.predict.Recognizer` does) and the model card's facts
+in the file's metadata; :class:`amsnet_lib.serve.onnx_model.OnnxModel` runs it with
 ONNX Runtime and numpy, without torch. The export goes through ``torch.export`` (the dynamo
 exporter; needs ``onnx`` and ``onnxscript``, in the ``[torch]`` extra): the recurrence of
 :class:`~amsnet_lib.models.peephole.PeepholeLSTM` then runs all q steps, like the traced
@@ -39,11 +44,12 @@ import torch.nn as nn
 
 from ..atomic import atomic_path
 from .checkpoint import CheckpointInfo, config_to_dict, load_checkpoint
-from ..config import FRAME_DIM
+from ..config import FRAME_DIM, FeatureConfig
 from ..errors import CheckpointError
 from .predict import inference_threads
 
-__all__ = ["ExportWrapper", "example_inputs", "export_onnx", "export_torchscript", "load_exported"]
+__all__ = ["ExportWrapper", "example_inputs", "export_onnx", "export_torchscript", "load_exported",
+           "standardise_utterance_torch"]
 
 _META_NAME = "amsnet.json"
 
@@ -55,7 +61,8 @@ class ExportWrapper(nn.Module):
         model: a model from :func:`amsnet_lib.models.build_model` (``inputs`` names what it takes).
         info: the checkpoint's info (normaliser, model name).
         normalise: standardise the inputs with the checkpoint's normaliser (as
-            :meth:`amsnet_lib.data.features.Normaliser.transform`: padded frames stay zero).
+            :meth:`amsnet_lib.data.features.Normaliser.transform`: padded frames stay zero), after
+            the per-utterance standardisation of a checkpoint trained with ``normalisation="utterance"``.
     """
 
     def __init__(self, model: nn.Module, info: CheckpointInfo, normalise: bool = True):
@@ -63,11 +70,15 @@ class ExportWrapper(nn.Module):
         self.model = model.eval()
         self.inputs = tuple(getattr(model, "inputs", ("frames", "mask", "spec")))
         self.normalise = bool(normalise)
+        self.per_utterance = bool(normalise) and info.experiment.normalisation == "utterance"
+        self.features = info.features
         n = info.normaliser
         for name in ("frames_mean", "frames_std", "spec_mean", "spec_std"):
             self.register_buffer(name, torch.as_tensor(np.asarray(getattr(n, name), np.float32)))
 
     def forward(self, frames: torch.Tensor, mask: torch.Tensor, spec: torch.Tensor):
+        if self.per_utterance:
+            frames, spec = standardise_utterance_torch(frames, mask, spec, self.features)
         if self.normalise:
             frames = ((frames - self.frames_mean) / self.frames_std).masked_fill(~mask.unsqueeze(-1), 0.0)
             spec = (spec - self.spec_mean.unsqueeze(-1)) / self.spec_std.unsqueeze(-1)
@@ -81,6 +92,31 @@ class ExportWrapper(nn.Module):
         if alpha is None:
             alpha = torch.full((logits.shape[0], 2), float("nan"), dtype=logits.dtype, device=logits.device)
         return proba, alpha
+
+
+def standardise_utterance_torch(frames: torch.Tensor, mask: torch.Tensor, spec: torch.Tensor,
+                                config: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`amsnet_lib.data.features.standardise_utterance` in torch, batched (``(B, q, 76)``, ``(B, q)``,
+    ``(B, n_mels, T)``), for the TorchScript module: the same statistics, the same spectrogram frames
+    (:func:`~amsnet_lib.data.features.speech_spec_frames`), the same floor; float32 arithmetic where the
+    numpy form uses float64 (tests/test_unseen_speakers.py holds them within 1e-4)."""
+    from ..data.features import UTTERANCE_STD_FLOOR
+
+    def standardised(x, weight, dim):
+        n = weight.sum(dim, keepdim=True).clamp_min(1.0)
+        mean = (x * weight).sum(dim, keepdim=True) / n
+        var = ((x - mean) ** 2 * weight).sum(dim, keepdim=True) / n
+        return (x - mean) / var.sqrt().clamp_min(UTTERANCE_STD_FLOOR)
+
+    valid = mask.unsqueeze(-1)
+    frames = standardised(frames, valid.to(frames.dtype), 1).masked_fill(~valid, 0.0)
+    n_valid = mask.sum(1)
+    n_spec = spec.shape[-1]
+    hop_samples = int(round(config.frame_hop_ms * config.sample_rate / 1000.0))
+    held = (1 + torch.div(n_valid * hop_samples, config.hop_length, rounding_mode="floor")).clamp(1, n_spec)
+    held = torch.where(n_valid >= config.q, torch.full_like(held, n_spec), held)
+    weight = (torch.arange(n_spec, device=spec.device).unsqueeze(0) < held.unsqueeze(1)).unsqueeze(1).to(spec.dtype)
+    return frames, standardised(spec, weight, 2)
 
 
 def example_inputs(info: CheckpointInfo, batch: int = 2, *, seed: int = 0, full_mask: bool = True):
@@ -108,6 +144,7 @@ def _metadata(info: CheckpointInfo, normalise: bool) -> dict:
         "q": info.features.q,
         "spec_frames": info.features.spec_frames,
         "normalised_inside": normalise,
+        "normalisation": info.experiment.normalisation,
         "normaliser": info.normaliser.state_dict(),
         "inputs": ["frames (B, q, 76) float32", "mask (B, q) bool", "spec (B, n_mels, T) float32"],
         "outputs": ["probabilities (B, C)", "alpha (B, 2): [frlm, urlm], NaN without fusion"],
@@ -294,7 +331,8 @@ def _export_onnx(checkpoint, out: Path, check: bool, atol: float, card: dict | N
     metadata = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "model": info.model_name, "classes": list(info.classes),
         "inputs": list(wrapper.inputs), "outputs": ["logits", "alpha"], "normalised_inside": False,
-        "normaliser": info.normaliser.state_dict(), "features": config_to_dict(info.features),
+        "normalisation": info.experiment.normalisation, "normaliser": info.normaliser.state_dict(),
+        "features": config_to_dict(info.features),
         "experiment": config_to_dict(info.experiment), "card": card if card is not None else card_facts(info),
         "meta": info.meta, "amsnet_version": info.amsnet_version, "torch_version": torch.__version__,
         "source_checkpoint": Path(info.path).name if info.path else None,

@@ -14,8 +14,10 @@ The graph is the network alone (no normaliser, no softmax)::
                                                         mask (B, q) bool, spec (B, n_mels, T) float32)
 
 on *standardised* features (the Recognizer applies the normaliser from the metadata, exactly as
-for a checkpoint). ``alpha`` holds the fusion weights ``[frlm, urlm]`` (NaN for models without
-them); a single-branch model's graph takes only the inputs it uses (``inputs`` in the metadata).
+for a checkpoint, after the per-utterance standardisation when the experiment configuration's
+``normalisation`` is ``utterance``: ``normalisation`` in the metadata says so too). ``alpha``
+holds the fusion weights ``[frlm, urlm]`` (NaN for models without them); a single-branch model's
+graph takes only the inputs it uses (``inputs`` in the metadata).
 
 >>> m = OnnxModel("amsnet_emodb.onnx")                     # doctest: +SKIP
 >>> m.info.classes, m.info.features.duration               # doctest: +SKIP
@@ -49,6 +51,9 @@ META_KEYS = {
     "inputs": "graph inputs in order, of frames (B, q, 76) float32, mask (B, q) bool, spec (B, n_mels, T) float32",
     "outputs": "logits (B, C) float32, alpha (B, 2) float32 ([frlm, urlm]; NaN without fusion)",
     "normalised_inside": "false: the graph takes features standardised with `normaliser`",
+    "normalisation": "corpus: the raw features go to `normaliser` as they are; utterance: each utterance is first "
+                     "standardised with its own statistics (per IS10 dimension over its valid frames, per mel band over "
+                     "the spectrogram frames that hold it, std floored at 1e-3: amsnet_lib.data.features.standardise_utterance)",
     "normaliser": "frames_mean, frames_std (76), spec_mean, spec_std (n_mels): (x - mean) / std, padded frames 0",
     "features": "the feature settings (FeatureConfig): sample rate, duration, q, mel bands, STFT",
     "experiment": "the full ExperimentConfig the network was built and trained with",

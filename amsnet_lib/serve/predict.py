@@ -10,9 +10,12 @@ decoded to 16 kHz mono, its leading and trailing silence trimmed, cut into the m
 (``duration`` seconds every ``hop``; one window, zero-padded, for a recording no longer than that),
 and each window goes through the feature path of training (``amsnet_lib.data.features``): IS10 frame
 features cut/padded to q frames with :func:`~amsnet_lib.data.features.pad_frames`, the log-mel
-spectrogram of the window, standardised with the checkpoint's normaliser, then batched through the
-model in inference mode; the windows' probabilities are pooled into the file's. The IS10 frames come
-from :func:`~amsnet_lib.data.features.frame_features`, the function the feature cache uses.
+spectrogram of the window, standardised as in training (a checkpoint trained with
+``normalisation="utterance"`` first standardises each window with its own statistics,
+:func:`~amsnet_lib.data.features.standardise_utterance`; then every checkpoint's normaliser),
+then batched through the model in inference mode; the windows' probabilities are pooled into the
+file's. The IS10 frames come from :func:`~amsnet_lib.data.features.frame_features`, the function
+the feature cache uses.
 
 One bad input never stops a batch: it gets a row with ``error`` set and no label.
 """
@@ -32,7 +35,7 @@ from .checkpoint import CheckpointInfo, load_checkpoint
 from .onnx_model import OnnxModel, is_onnx
 from ..config import FeatureConfig, WindowConfig
 from ..errors import AmsnetError, CheckpointError
-from ..data.features import frame_features, log_mel_spectrogram, pad_frames
+from ..data.features import frame_features, log_mel_spectrogram, pad_frames, standardise_utterance
 from .inputs import collect_items
 from .windows import allowed_classes, cut_windows, effective_trim_db, pool, pool_files, restrict
 
@@ -104,6 +107,9 @@ class Recognizer:
         model, info: the model (eval mode) and its :class:`~amsnet_lib.serve.checkpoint.CheckpointInfo`.
         config: the feature configuration of the checkpoint.
         classes: class names in output order.
+        utterance_normalised: the checkpoint was trained with ``normalisation="utterance"`` (its
+            experiment configuration says so, in a ``.pt`` and in an ONNX file's metadata alike): every
+            window is standardised with its own statistics before the normaliser (:meth:`per_utterance`).
     """
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, device: str = "cpu",
@@ -127,6 +133,7 @@ class Recognizer:
         self.classes: list[str] = list(self.info.classes)
         self.has_alpha = self.info.model_name in ("amsnet", "late")
         self.inputs = tuple(getattr(self.model, "inputs", ("frames", "mask", "spec")))
+        self.utterance_normalised = self.info.experiment.normalisation == "utterance"
         n = self.info.normaliser
         self._norm = [np.asarray(a, np.float32) for a in (n.frames_mean, n.frames_std, n.spec_mean, n.spec_std)]
         self._pool = None
@@ -158,8 +165,19 @@ class Recognizer:
         spec = log_mel_spectrogram(signal, c)
         return frames, mask, spec
 
+    def per_utterance(self, frames: np.ndarray, mask: np.ndarray, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The label-free step before the normaliser, on raw arrays (single or batched): for a checkpoint
+        trained with ``normalisation="utterance"``, each window standardised with its own statistics
+        (:func:`~amsnet_lib.data.features.standardise_utterance`, the function training used); otherwise
+        ``(frames, spec)`` unchanged. Adaptation (``--adapt``) starts from its output."""
+        if not self.utterance_normalised:
+            return frames, spec
+        return standardise_utterance(frames, mask, spec, self.config)
+
     def normalise(self, frames: np.ndarray, mask: np.ndarray, spec: np.ndarray):
-        """The checkpoint's :class:`~amsnet_lib.data.features.Normaliser` on arrays (single or batched)."""
+        """Raw arrays (single or batched) standardised as in training: :meth:`per_utterance`, then the
+        checkpoint's :class:`~amsnet_lib.data.features.Normaliser`."""
+        frames, spec = self.per_utterance(frames, mask, spec)
         fm, fs, sm, ss = self._norm
         f = (frames - fm) / fs
         f = np.where(mask[..., None], f, 0.0).astype(np.float32)
@@ -237,11 +255,16 @@ class Recognizer:
         future = self._pool.submit(frame_features, signal, self.config)
         fm, fs, sm, ss = self._norm
         spec = log_mel_spectrogram(signal, c)
-        spec = ((spec - sm[:, None]) / ss[:, None]).astype(np.float32)
         with torch.inference_mode(), inference_threads(self.num_threads):
-            h2 = self.model.urlm.embed(torch.from_numpy(spec)[None].to(self.device))
-            frames, mask = pad_frames(future.result()[: c.q], c.q)
-            frames = np.where(mask[:, None], (frames - fm) / fs, 0.0).astype(np.float32)
+            if self.utterance_normalised:  # the spectrogram's statistics need the frames' count: wait for them
+                frames, mask = pad_frames(future.result()[: c.q], c.q)
+                frames, mask, spec = self.normalise(frames, mask, spec)
+                h2 = self.model.urlm.embed(torch.from_numpy(spec)[None].to(self.device))
+            else:
+                spec = ((spec - sm[:, None]) / ss[:, None]).astype(np.float32)
+                h2 = self.model.urlm.embed(torch.from_numpy(spec)[None].to(self.device))
+                frames, mask = pad_frames(future.result()[: c.q], c.q)
+                frames = np.where(mask[:, None], (frames - fm) / fs, 0.0).astype(np.float32)
             h1 = self.model.frlm.embed(torch.from_numpy(frames)[None].to(self.device), torch.from_numpy(mask)[None].to(self.device))
             out = self.model.head(h1, h2)
             logits, alpha = out if isinstance(out, tuple) else (out, None)
@@ -298,6 +321,7 @@ class Recognizer:
                     proba, alpha = self.infer(f, m, s)
                 else:  # every window's features are in: statistics of all of them (or each speaker's)
                     spk = [items[i].speaker for i, _, _ in pending] if adapt == "speaker" else None
+                    f, s = self.per_utterance(f, m, s)  # as in training; adaptation then blends the statistics
                     f, s, adapted["groups"] = adapt_features(self.info.normaliser, f, m, s, adapt, spk)
                     parts = [self.infer(f[k:k + batch_size], m[k:k + batch_size], s[k:k + batch_size], normalised=True)
                              for k in range(0, len(f), batch_size)]
@@ -479,7 +503,10 @@ def predict(paths_or_manifest, checkpoint: str | os.PathLike | Recognizer | None
         adapt: unsupervised adaptation (:mod:`amsnet_lib.serve.adapt`): ``none`` (the training
             statistics), ``corpus`` (standardise with the statistics of all the files given,
             blended with the training statistics by n / (n + 10)), ``speaker`` (each speaker's files
-            with their own statistics). No label is read.
+            with their own statistics). No label is read. For a checkpoint trained with
+            ``normalisation="utterance"`` each window is first standardised with its own statistics
+            (:meth:`Recognizer.per_utterance`) and adaptation blends the statistics of the result,
+            which leaves it little to change (:mod:`amsnet_lib.serve.adapt`).
         speakers: for ``speaker``: the one speaker of all the files; default the ``speaker`` column of a
             manifest or DataFrame.
         classes: score over these of the model's classes only (names or ``"a,b,c"``): each window's

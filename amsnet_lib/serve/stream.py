@@ -514,6 +514,7 @@ class StreamRecognizer:
 
         r = self.recognizer
         frames, mask, spec = r.features(signal)
+        frames, spec = r.per_utterance(frames, mask, spec)  # as in training (normalisation="utterance"), else as is
         if self._moments is None:
             self._moments = FeatureMoments.empty(frames.shape[-1], spec.shape[0])
         end = start + len(signal)

@@ -731,18 +731,23 @@ def fit_final(
     This is how a model for use on new audio is made; it has no test part, so it reports no
     accuracy: quote the cross-validated figures of the same configuration instead.
 
+    ``normalisation="utterance"`` is allowed (each utterance is standardised with its own statistics
+    before the fitted ones, and the checkpoint's configuration tells inference to do the same);
+    ``speaker`` is refused.
+
     Returns:
         ``(model, normaliser)``: the trained model in eval mode on ``device``, and the
-        normalisation fitted on its training utterances.
+        normalisation fitted on its training utterances (after the per-utterance step, if any).
     """
     if exp.model in CLASSIC_MODELS:
         raise AmsnetError(None, f"fit_final: {exp.model} is a baseline measured by cross-validation only; there is no "
                                 "checkpoint of it to serve", "train a network (e.g. --model amsnet) for new audio, "
                                 "or quote the baseline's cross-validated figures (amsnet train --model " + exp.model + ")")
-    if exp.normalisation != "corpus":
+    if exp.normalisation == "speaker":
         raise ValueError(
             f"fit_final: normalisation={exp.normalisation!r} needs each test speaker's statistics, which a model "
-            "for new audio does not have. Fix: train the final model with normalisation='corpus'."
+            "for new audio does not have. Fix: train the final model with normalisation='corpus' or "
+            "normalisation='utterance' (each utterance standardised alone, at inference as in training)."
         )
     _check_trainable(features)
     store = store if isinstance(store, RunStore) else RunStore(store)
