@@ -15,7 +15,7 @@ import torch
 
 from amsnet_lib import cli
 from amsnet_lib.config import AUGMENTATIONS, NORMALISATIONS, FeatureConfig, TrainConfig
-from amsnet_lib.data import features as feat_mod
+from amsnet_lib.data import normalisation as norm_mod
 from amsnet_lib.data.features import (UTTERANCE_STD_FLOOR, Features, Normaliser, frame_features, log_mel_spectrogram,
                                       pad_frames, speech_spec_frames, standardise_per_utterance, standardise_utterance)
 from amsnet_lib.data.protocols import Fold
@@ -83,7 +83,7 @@ def test_constant_features_become_zero_not_nan(monkeypatch):
     assert UTTERANCE_STD_FLOOR == 1e-3
     # the large-corpus chunking changes nothing
     whole = standardise_per_utterance(_raw())
-    monkeypatch.setattr(feat_mod, "_UTTERANCE_CHUNK", 2)
+    monkeypatch.setattr(norm_mod, "_UTTERANCE_CHUNK", 2)
     chunked = standardise_per_utterance(_raw())
     np.testing.assert_array_equal(chunked.frames, whole.frames)
     np.testing.assert_array_equal(chunked.spec, whole.spec)
