@@ -326,6 +326,22 @@ def test_report_links_the_diagnostic_tables_under_their_own_titles():
                                                     se_params=SE_PARAMS)
 
 
+def test_report_shows_the_tables_on_corpora_never_heard_whole_with_their_figures():
+    unheard = {"cross_corpus_classic": "**Cross-corpus, the classic baseline**\n\n| train | test | UA (%) |\n|---|---|---|\n"
+                                       "| emodb | ravdess | 49.61 |\n",
+               "whole_recordings_validation": "# Whole recordings\n\nText.\n\n| set | UA |\n|---|---|\n| a | 20.40 |\n"}
+    figures = ["cross_corpus_classic_four.png", "fig1_spectrograms_emodb.png"]
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, unheard=unheard,
+                             figures=figures, se_params=SE_PARAMS)
+    section = md.split("## Beyond the paper: corpora and voices the model never heard")[1].split("\n## ")[0]
+    assert "### Cross-corpus, the classic baseline" in section and "| emodb | ravdess | 49.61 |" in section
+    assert "### Whole recordings" in section and "| a | 20.40 |" in section and "# Whole" not in section.replace("### Whole", "")
+    assert "![cross_corpus_classic_four](figures/cross_corpus_classic_four.png)" in section
+    assert "fig1_spectrograms" not in section
+    assert "never heard" not in report.build_report(None, profile="full", protocols=["paper"], availability={},
+                                                    se_params=SE_PARAMS)
+
+
 def test_report_shows_the_gpu_session_in_the_hardware_section():
     gpu = "# Measured on a GPU (H100)\n\n- Full 5-fold AMSNet run: 112 s wall\n"
     md = report.build_report(None, profile="full", protocols=["paper"], availability={}, gpu=gpu,

@@ -149,6 +149,7 @@ def build_report(
     cpu_run: str | None = None,
     cpu_table5: str | None = None,
     searches: Sequence[str] = (),
+    unheard: Mapping[str, str] | None = None,
 ) -> str:
     """The reproduction report (Markdown): every paper table beside ours, figures, hardware, time.
 
@@ -178,6 +179,10 @@ def build_report(
             recipe's Table 5 on the CPU from an empty run store); see :func:`cpu_table5_facts`.
         searches: names of the tables ``amsnet search`` wrote (``recipe_search_*``): how the tuned
             recipe was chosen, linked after its tables.
+        unheard: name -> Markdown of a table beyond the paper on corpora and voices a model never heard
+            (``tables/<name>.md``: the cross-corpus table, scoring over a corpus's classes, whole recordings;
+            written by ``scripts/cross_corpus.py`` and ``benchmarks/``), shown whole in their own section with
+            the figures named after them.
     """
     availability = dict(availability or {})
     study_tables = dict(study_tables or {})
@@ -340,6 +345,18 @@ def build_report(
             title = lines[0].lstrip("# ").strip() if lines and lines[0].startswith("#") else name
             out.append(f"- {title}: [`tables/{name}.md`](tables/{name}.md)")
         out.append("")
+
+    if unheard:
+        out += ["## Beyond the paper: corpora and voices the model never heard", "",
+                "Each table as its script wrote it (the command is in the table's text); models trained on one corpus, "
+                "scored on another it never saw.", ""]
+        for name, text in unheard.items():
+            lines = text.strip().splitlines()
+            title = lines[0].strip("#* ").strip() if lines else name
+            body = [line for line in lines[1:] if not line.startswith("# ")]
+            out += [f"### {title}", "", *body, "", f"As a file: [`tables/{name}.md`](tables/{name}.md).", ""]
+            out += [f"![{f[:-4]}](figures/{f})" for f in figures if f.startswith(name) and f.endswith(".png")]
+            out.append("")
 
     out += ["## Figures", ""]
     if figures:

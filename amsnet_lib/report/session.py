@@ -431,7 +431,7 @@ class Session:
 
     def write_report(self, protocols: Sequence[str] | None = None, *, diagnostics: Sequence[str] = (),
                      measurements: Sequence[str] = (), cpu_run: str | None = None,
-                     cpu_table5: str | None = None) -> Path:
+                     cpu_table5: str | None = None, unheard: Sequence[str] = ()) -> Path:
         """Build ``REPORT.md`` from ``summary.csv``, the study tables, figures and ``timings.csv``.
 
         Args:
@@ -442,6 +442,8 @@ class Session:
                 the hardware section when present (full profile).
             cpu_run: a file of the results folder holding a timed CPU run (full profile), when present.
             cpu_table5: likewise, the timed tuned Table 5 (``benchmarks/cpu_table5_run.sh``).
+            unheard: names of ``tables/<name>.md`` beyond the paper on corpora the model never heard
+            (cross-corpus), shown whole in their own section when present (full profile).
         """
         from ..atomic import atomic_write_text
 
@@ -465,7 +467,9 @@ class Session:
                             suite=self._suite_cost(summary),
                             gpu=[t for t in (_read_if_exists(self.tables_dir / f"{n}.md") for n in measurements)
                                  if t] if self.profile == "full" else None,
-                            cpu_run=self._timed_run(cpu_run), cpu_table5=self._timed_run(cpu_table5))
+                            cpu_run=self._timed_run(cpu_run), cpu_table5=self._timed_run(cpu_table5),
+                            unheard={n: t for n in unheard if (t := _read_if_exists(self.tables_dir / f"{n}.md"))}
+                            if self.profile == "full" else None)
         path = self.results_dir / "REPORT.md"
         atomic_write_text(path, text)
         print(f"written: {_short(path)}")
