@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,18 @@ import pytest
 import soundfile as sf
 
 from signals import REPO_ROOT, sine  # noqa: F401  (re-exported for fixtures below)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ctrl_c_as_in_a_terminal():
+    """Ctrl-C raises KeyboardInterrupt in the tests and in the processes they start, as in a terminal.
+
+    A shell starts a background job (``./run_tests.sh &``, ``nohup``) with SIGINT ignored, and every
+    process it starts inherits that: the tests of what Ctrl-C does (tests/test_reliability.py) would
+    then test an ignored signal and fail. Outside a background job this changes nothing."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
 
 
 @pytest.fixture
