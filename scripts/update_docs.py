@@ -26,12 +26,14 @@ from amsnet_lib.atomic import atomic_write_text, locked
 from amsnet_lib.report.paper import ABLATION_LABELS
 from amsnet_lib.studies import ENSEMBLE_MODELS
 from amsnet_lib.paths import REPO_ROOT
-from amsnet_lib.report.report import compact_table
+from amsnet_lib.report.report import compact_table, cpu_run_facts, cpu_table5_facts
 from amsnet_lib.report.tables import (BASELINE_LABELS, NOT_AVAILABLE, NOT_RUN, ablation_table, ensemble_variant, markdown_table,
                                protocol_notes, summary_row)
 
 START = "<!-- headline: written by scripts/update_docs.py (run_all.sh); do not edit by hand -->"
 END = "<!-- /headline -->"
+COST_START = "<!-- retraining cost: written by scripts/update_docs.py (run_all.sh); do not edit by hand -->"
+COST_END = "<!-- /retraining cost -->"
 FINDINGS_START = "<!-- key figures: written by scripts/update_docs.py (run_all.sh); do not edit by hand -->"
 FINDINGS_END = "<!-- /key figures -->"
 #: Shown under the table when the full run drew them.
@@ -187,6 +189,26 @@ def _chosen(results: Path) -> dict[str, int]:
     return {models.get(m, m): int(k) for m, k in zip(picked["model"], picked["members"])}
 
 
+def retraining_cost(cpu_run: str | None, cpu_table5: str | None, gpu_suite: str | None) -> str:
+    """The README's retraining cost, from the timed runs' own files (``results/cpu_amsnet_run.txt``,
+    ``results/cpu_table5_run.txt``: ``benchmarks/cpu_*_run.sh``; ``results/tables/gpu_suite.md``)."""
+    parts = []
+    for text, name, what in ((cpu_run, "cpu_amsnet_run.txt", "5-fold AMSNet [paper] (paper recipe)"),
+                             (cpu_table5, "cpu_table5_run.txt", "the tuned recipe's Table 5 (EmoDB, [paper])")):
+        if not text:
+            parts.append(f"{what}: {NOT_RUN}")
+            continue
+        facts = (cpu_run_facts if name == "cpu_amsnet_run.txt" else cpu_table5_facts)(text)
+        # wall time only: GNU time's CPU figure misses Ray's workers where the run trained through Ray
+        parts.append(f"{what} {facts['wall_s'] / 60:.0f} min of wall on a {facts['host'].split(',')[0].replace(' cores', '-core')} "
+                     f"CPU ([results/{name}](results/{name}))")
+    measured = next((line for line in (gpu_suite or "").splitlines() if line.startswith("- **Measured:")), None)
+    gpu = (measured.split("**")[1].removeprefix("Measured: ").strip() + ", the rest not measured"
+           if measured else NOT_RUN)
+    return (f"Measured from an empty run store: {parts[0]}; {parts[1]}; the whole suite on one GPU: {gpu} "
+            "([results/tables/gpu_suite.md](results/tables/gpu_suite.md)).")
+
+
 def block_from_results(results: Path, protocols: Sequence[str] = ("paper", "loso")) -> str:
     """:func:`headline` of a results folder (``summary.csv`` and ``figures/``)."""
     summary = _summary(results)
@@ -204,7 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block is out of date")
     args = p.parse_args(argv)
     results = Path(args.results)
+    read = lambda p: p.read_text() if p.is_file() else None  # noqa: E731
+    cost = retraining_cost(read(results / "cpu_amsnet_run.txt"), read(results / "cpu_table5_run.txt"),
+                           read(results / "tables" / "gpu_suite.md"))
     blocks = [(Path(args.readme), block_from_results(results), START, END),
+              (Path(args.readme), cost, COST_START, COST_END),
               (Path(args.findings), key_figures(_summary(results), _chosen(results)), FINDINGS_START, FINDINGS_END)]
     status = 0
     for path, block, start, end in blocks:

@@ -154,3 +154,15 @@ def test_headline_compares_loso_with_our_own_paper_protocol_figure_not_the_paper
             assert "beyond the paper" in line, line
         if "ensemble of" in line:
             assert "networks vs the paper's 1" in line, line
+
+
+def test_the_retraining_cost_in_the_readme_comes_from_the_timed_runs_files():
+    read = lambda p: (ROOT / "results" / p).read_text()  # noqa: E731
+    text = update_docs.retraining_cost(read("cpu_amsnet_run.txt"), read("cpu_table5_run.txt"), read("tables/gpu_suite.md"))
+    assert "5-fold AMSNet [paper] (paper recipe) 35 min of wall on a 2-core CPU" in text  # 35:23 in the file
+    assert "Table 5 (EmoDB, [paper]) 42 min of wall" in text  # 42:11 in the file
+    assert "661 s of wall (11.0 min) for 46 of the 460 trainings, the rest not measured" in text
+    missing = update_docs.retraining_cost(None, None, None)
+    assert missing.count("not run") == 3 and "min of wall" not in missing
+    readme = (ROOT / "README.md").read_text()
+    assert readme.split(update_docs.COST_START)[1].split(update_docs.COST_END)[0].strip() == text
