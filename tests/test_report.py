@@ -198,6 +198,12 @@ def test_build_report_labels_protocols_and_marks_missing(tmp_path):
     assert "fig7_hidden_size_emodb_paper" in md
     assert "Fig. 6: optimizer and batch size" in md and f"Ours: {tables.NOT_RUN}." in md  # study not run
     assert (tmp_path / "report_table2.csv").is_file() and (tmp_path / "report_table5_emodb.md").is_file()
+    assert "`[emobox]`" not in md and "RAVDESS (beyond the paper)" not in md  # no RAVDESS row measured
+    with_ravdess = pd.concat([SUMMARY, _summary([("ravdess", "emobox", "frlm", "", 6, 1, 61.18, 59.38, 5.7, 5.3, 300.0)])])
+    md = report.build_report(with_ravdess, profile="full", protocols=["paper", "loso"], availability=AVAIL, se_params=SE_PARAMS)
+    protocols = md.split("## Protocols")[1].split("\n## ")[0]
+    assert "`[emobox]` EmoBox folds: EmoBox's published folds" in protocols
+    assert "| RAVDESS (beyond the paper) | measured |" in md.split("## Corpora")[1].split("\n## ")[0]
     assert "88.34" in md and "80.00" in md and "-8.34" in md
 
 

@@ -196,7 +196,10 @@ def build_report(
         out += ["> **Profile quick.** Tiny networks trained for 2 epochs, a smoke test of the pipeline: the accuracies below mean "
                 "nothing. `./run_all.sh` (profile full) produces the real numbers.", ""]
     out += ["## Protocols", ""]
-    for p in dict.fromkeys(["paper", *protocols]):
+    # beyond the paper: EmoBox's folds, where the second corpus's section has a measured row
+    second = ([second_corpus.PROTOCOL] if summary is not None and len(summary)
+              and (summary["protocol"].astype(str) == second_corpus.PROTOCOL).any() else [])
+    for p in dict.fromkeys(["paper", *protocols, *second]):
         out.append(f"- `{protocol_tag(p)}` {PROTOCOL_SHORT.get(p, p)}: {PROTOCOL_DESCRIPTIONS.get(p, p)}.")
     out += ["- Every value of the paper was obtained with `[paper]`; our `[loso]` columns measure what the paper does not "
             "(accuracy on speakers never seen in training), and are compared with the paper's `[paper]` number only to show the gap.",
@@ -208,6 +211,8 @@ def build_report(
         reason = availability.get(c)
         measured = summary is not None and len(summary) and (summary["corpus"].astype(str) == c).any()
         corpora_status.append({"corpus": CORPUS_LABELS[c], "status": "measured" if measured else (reason or NOT_RUN)})
+    if second:
+        corpora_status.append({"corpus": "RAVDESS (beyond the paper)", "status": "measured"})
     out += ["## Corpora", "", markdown_table(pd.DataFrame(corpora_status))]
 
     def emit(title, df, name, extra_notes=()):
