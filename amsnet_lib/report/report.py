@@ -359,6 +359,7 @@ def build_report(
             lines = text.strip().splitlines()
             title = lines[0].strip("#* ").strip() if lines else name
             body = [line for line in lines[1:] if not line.startswith("# ")]
+            body = [line for k, line in enumerate(body) if line.strip() or (k and body[k - 1].strip())]  # no blank runs
             out += [f"### {title}", "", *body, "", f"As a file: [`tables/{name}.md`](tables/{name}.md).", ""]
             out += [f"![{f[:-4]}](figures/{f})" for f in figures if f.startswith(name) and f.endswith(".png")]
             out.append("")
