@@ -197,6 +197,26 @@ def test_fit_final_trains_on_everything(tmp_path):
     assert logits.shape == (4, 3) and alpha.shape == (4, 2)
 
 
+@pytest.mark.parametrize("model", ["frlm", "amsnet"])
+def test_fit_final_retrains_a_finished_fit_whose_weights_a_fresh_clone_lacks(tmp_path, model):
+    """The committed run store keeps a fit's results but not its model.pt (gitignored): on a fresh
+    clone `amsnet fit` found the fold finished and failed reading its weights. It now trains them
+    again, with the same seed, to the same model."""
+    feats = _features()
+    first, _ = fit_final(_exp(model), feats, store=tmp_path, device="cpu", progress=False)
+    weights = sorted(tmp_path.rglob("model.pt"))
+    assert weights and all(w.parent.name == "all" for w in weights)
+    for w in weights:
+        w.unlink()
+    again, _ = fit_final(_exp(model), feats, store=tmp_path, device="cpu", progress=False)
+    assert sorted(tmp_path.rglob("model.pt")) == weights
+    x = [torch.from_numpy(a[:6]) for a in (feats.frames, feats.mask, feats.spec)]
+    if model == "frlm":
+        x = x[:2]
+    logits = [out[0] if isinstance(out, tuple) else out for out in (again(*x), first(*x))]
+    torch.testing.assert_close(*logits)
+
+
 def test_training_interrupted_mid_fold_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     """A resume point every few epochs: an interrupted fold continues, and ends where an
     uninterrupted run ends."""

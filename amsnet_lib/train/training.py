@@ -552,12 +552,14 @@ def fit_late_weight(head, val: dict, n_classes: int, monitor: str = "val_loss",
     return TrainResult(pd.DataFrame(rows), best_i + 1, time.perf_counter() - t0)
 
 
-def _run_fusion(exp, features, fold, seed, store, device, progress, train=True) -> Path | None:
-    """Stage 2: connection attention (AMSNet), concatenation or late fusion over frozen pre-trained branches."""
+def _run_fusion(exp, features, fold, seed, store, device, progress, train=True, need_weights=False) -> Path | None:
+    """Stage 2: connection attention (AMSNet), concatenation or late fusion over frozen pre-trained branches.
+
+    ``need_weights``: as :func:`_run_single_stage`'s, for the fold's head (or fine-tuned model)."""
     n_classes = len(features.classes)
     d, branch_dirs = fusion_dirs(exp, n_utterances(features, exp), seed, fold.name, store)
     branch_runs = [branch_dirs[b].parent.parent.name for b in BRANCHES]
-    done = store.done(d)
+    done = _stage1_done(store, d, need_weights)
     if not done and not train:
         return None
     _describe(d.parent.parent, {"model": exp.model, "branch_runs": branch_runs, "fusion": exp.fusion, "train": exp.fusion_train,
@@ -620,17 +622,19 @@ def load_fold_model(exp: ExperimentConfig, d: Path, n_classes: int, store: RunSt
 
 
 def run_fold(exp: ExperimentConfig, features: Features, fold: Fold, seed: int, store: RunStore, device, progress: bool = True,
-             train: bool = True, functionals=None) -> Path | None:
+             train: bool = True, functionals=None, need_weights: bool = False) -> Path | None:
     """Train and evaluate ``exp.model`` on one fold and seed; returns its run-store directory.
 
     With ``train=False`` nothing is trained: the directory of a finished fold, else ``None``.
     ``functionals``: a classic baseline's inputs, or a callable giving them (:mod:`amsnet_lib.train.classic`).
+    ``need_weights``: the caller loads the fold's model, so a finished fold whose ``model.pt`` is absent
+    (a fresh clone's run store holds results, not weights) is trained again, with the same seed.
     """
     if exp.model in CLASSIC_MODELS:  # scikit-learn on openSMILE functionals, no network
         return run_classic_fold(exp, features, fold, seed, store, train=train, functionals=functionals)
     if exp.model in SINGLE_STAGE:
-        return _run_single_stage(exp.model, exp, features, fold, seed, store, device, progress, train)
-    return _run_fusion(exp, features, fold, seed, store, device, progress, train)
+        return _run_single_stage(exp.model, exp, features, fold, seed, store, device, progress, train, need_weights)
+    return _run_fusion(exp, features, fold, seed, store, device, progress, train, need_weights)
 
 
 def _check_trainable(features: Features) -> None:
@@ -755,7 +759,7 @@ def fit_final(
     seed = exp.seeds[0] if seed is None else seed
     # every recording; augmented copies join the fit part of the stages that train with them
     everything = Fold("all", np.flatnonzero(original_rows(features.table)), np.zeros(0, dtype=np.int64))
-    d = run_fold(exp, features, everything, seed, store, device, progress)
+    d = run_fold(exp, features, everything, seed, store, device, progress, need_weights=True)
     if exp.model not in SINGLE_STAGE:  # weights of branches read back from a committed store
         for b in BRANCHES:
             _run_single_stage(b, exp, features, everything, seed, store, device, progress, need_weights=True)
