@@ -262,6 +262,22 @@ def test_the_report_sets_ravdess_beside_emobox_and_says_whether_the_ordering_hol
     assert any("significance_ravdess_emobox" in n for n in notes)
 
 
+def test_ravdess_table5_cost_counts_each_branch_once_and_waits_for_every_model():
+    from amsnet_lib.report import second_corpus
+
+    seconds = {"frlm": 3600.0, "urlm": 7200.0, "early": 1800.0, "concat": 10800.0 + 360.0, "amsnet": 10800.0 + 720.0}
+    rows = [("ravdess", "emobox", "tuned", m, "", 6, True, 1, 60.0, 60.0, 1.0, 1.0, s, "cpu") for m, s in seconds.items()]
+    summary = pd.DataFrame(rows, columns=["corpus", "protocol", "recipe", "model", "variant", "n_folds", "complete",
+                                          "n_seeds", "wa", "ua", "wa_std", "ua_std", "train_seconds", "trained_on"])
+    cost = second_corpus.table5_cost(summary)
+    # 1 + 2 h of branches, 0.5 h early fusion, 0.1 + 0.2 h of fusion stages: 3.8 CPU hours, 1.9 h on two cores
+    assert "took 3.8 CPU hours" in cost and "branches 3.0 h" in cost and "about 1.9 h of wall" in cost
+    assert any(n.startswith("Cost, tuned recipe") for n in second_corpus.section(summary, {}, {})[1])
+    unfinished = summary.assign(complete=[True, True, True, True, False])
+    assert second_corpus.table5_cost(unfinished) is None
+    assert second_corpus.table5_cost(summary[summary["model"] != "early"]) is None
+
+
 class _FakeResult:
     """The attributes of training.ExperimentResult that the helpers read."""
 

@@ -89,6 +89,26 @@ def ordering(summary: pd.DataFrame | None, recipe: str) -> list[str]:
     return out
 
 
+def table5_cost(summary: pd.DataFrame | None, recipe: str = "tuned") -> str | None:
+    """What Table 5's models cost to train on RAVDESS under ``recipe``, from the single-thread seconds
+    the run store recorded per fold (``summary.csv``'s ``train_seconds``), each branch counted once (a
+    fusion model's seconds include its branches'); ``None`` until every model has all its folds."""
+    seconds = {}
+    for model in studies.ABLATION_MODELS:
+        row = summary_row(summary, CORPUS, PROTOCOL, model, "", recipe)
+        if row is None or str(row.get("complete")) != "True" or pd.isna(row.get("train_seconds")):
+            return None
+        seconds[model] = float(row["train_seconds"])
+    branches = seconds["frlm"] + seconds["urlm"]
+    heads = sum(seconds[m] - branches for m in ("concat", "amsnet"))
+    total = branches + seconds["early"] + heads
+    return (f"Cost, {recipe} recipe: Table 5's models on RAVDESS (FRLM, URLM, early fusion, concatenation, AMSNet; 6 "
+            f"folds each) took {total / 3600:.1f} CPU hours of single-thread training as the run store recorded it "
+            f"(the branches {branches / 3600:.1f} h, counted once; early fusion {seconds['early'] / 3600:.1f} h; the two "
+            f"fusion models' own stages {heads / 3600:.1f} h), about {total / 7200:.1f} h of wall with two trainings side "
+            "by side on the 2-core CPU (feature extraction not counted; trained across sessions, partly beside other work).")
+
+
 def section(summary: pd.DataFrame | None, availability: Mapping[str, str | None] | None,
             study_tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, list[str]]:
     """REPORT.md's RAVDESS section: its table and the notes under it (the ordering, the significance
@@ -103,6 +123,9 @@ def section(summary: pd.DataFrame | None, availability: Mapping[str, str | None]
         lines = ordering(summary, recipe)
         if lines:
             notes.append("Does the paper's ordering hold here? " + "; ".join(lines) + ".")
+    cost = table5_cost(summary)
+    if cost:
+        notes.append(cost)
     found = sorted(n for n in study_tables if n.endswith(f"_{CORPUS}_{PROTOCOL}") and n.startswith(("significance_", "tuned_recipe_")))
     if found:
         notes.append("Paired significance tests (AMSNet against each model; tuned against paper recipe): "
