@@ -158,3 +158,18 @@ def test_significance_draws_each_measured_difference_with_its_interval(tmp_path)
     assert list(wa.lines[0].get_xdata()) == [17.94, -2.24]
     segments = wa.lines[2][0].get_segments()
     assert [tuple(np.round(s[:, 0], 2)) for s in segments] == [(13.64, 22.43), (-4.67, 0.19)]
+
+
+def test_cross_corpus_draws_one_row_of_adaptations_per_model(tmp_path):
+    rows = [{"model": m, "train": a, "test": b, "adapt": mode, "UA (%)": 30.0 + k}
+            for k, m in enumerate(("AMSNet", "FRLM", "SVM")) for a, b in (("emodb", "ravdess"), ("ravdess", "emodb"))
+            for mode in ("none", "speaker")]
+    fig = plotting.cross_corpus(pd.DataFrame(rows), chance=25, save=tmp_path / "cc.png")
+    heat = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in heat] == [f"{m}\n--adapt {mode}" for m in ("AMSNet", "FRLM", "SVM")
+                                               for mode in ("none", "speaker")]
+    # the cell of the second model's emodb -> ravdess pair holds that model's value; the diagonal stays blank
+    assert "31.0" in [t.get_text() for t in heat[2].texts] and len(heat[2].texts) == 2
+    one = plotting.cross_corpus(pd.DataFrame(rows[:4]))
+    assert [ax.get_title() for ax in one.axes if ax.get_title()] == ["--adapt none", "--adapt speaker"]
+    _check_png(tmp_path / "cc.png")

@@ -360,6 +360,14 @@ def test_report_shows_the_tables_on_corpora_never_heard_whole_with_their_figures
     assert "### Whole recordings" in section and "| a | 20.40 |" in section and "# Whole" not in section.replace("### Whole", "")
     assert "![cross_corpus_classic_four](figures/cross_corpus_classic_four.png)" in section
     assert "fig1_spectrograms" not in section
+    # a table whose name begins another's shows its own figures only
+    both = {"cross_corpus": "**Cross-corpus, the networks**\n\n| UA |\n|---|\n| 50 |\n", **unheard}
+    md = report.build_report(None, profile="full", protocols=["paper"], availability={}, unheard=both,
+                             figures=["cross_corpus_four.png", *figures], se_params=SE_PARAMS)
+    networks = md.split("### Cross-corpus, the networks")[1].split("\n### ")[0]
+    assert "figures/cross_corpus_four.png" in networks and "cross_corpus_classic_four" not in networks
+    classic = md.split("### Cross-corpus, the classic baseline")[1].split("\n### ")[0]
+    assert "figures/cross_corpus_classic_four.png" in classic and "figures/cross_corpus_four.png" not in classic
     assert "never heard" not in report.build_report(None, profile="full", protocols=["paper"], availability={},
                                                     se_params=SE_PARAMS)
 

@@ -463,7 +463,8 @@ def recipe_ablation(table: pd.DataFrame, title: str | None = None, save=None) ->
 
 def cross_corpus(table: pd.DataFrame, value: str = "UA (%)", chance: float | None = None, title: str | None = None,
                  save=None) -> Figure:
-    """Training corpus x test corpus heat maps, one panel per adaptation (beyond the paper).
+    """Training corpus x test corpus heat maps, one panel per adaptation (beyond the paper); with a
+    ``model`` column naming several models, one row of panels per model, in order of appearance.
 
     Args:
         table: one row per evaluation with columns ``train``, ``test``, ``adapt`` and ``value``
@@ -476,16 +477,22 @@ def cross_corpus(table: pd.DataFrame, value: str = "UA (%)", chance: float | Non
 
     corpora = sorted(set(table["train"]) | set(table["test"]))
     modes = list(dict.fromkeys(table["adapt"]))
-    fig = Figure(figsize=(1.2 + 3.2 * len(modes), 3.2), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(modes), sharey=True))
-    for k, (ax, mode) in enumerate(zip(axes, modes)):
-        grid = (table[table["adapt"] == mode].pivot_table(index="train", columns="test", values=value, aggfunc="mean")
-                .reindex(index=corpora, columns=corpora))
-        label = value + (f" (chance {chance:g})" if chance is not None else "")
-        sns.heatmap(grid.astype(float), annot=True, fmt=".1f", cmap="viridis", vmin=0, vmax=100, square=True, ax=ax,
-                    cbar=k == len(modes) - 1, cbar_kws={"label": label}, annot_kws={"fontsize": 9})
-        ax.set_title(f"--adapt {mode}")
-        ax.set_xlabel("test corpus")
-        ax.set_ylabel("training corpus" if k == 0 else "")
-        ax.tick_params(axis="y", rotation=0)
+    models = list(dict.fromkeys(table["model"])) if "model" in table and table["model"].nunique() > 1 else [None]
+    fig = Figure(figsize=(1.2 + 3.2 * len(modes), 3.2 * len(models)), layout="constrained")
+    axes = np.asarray(fig.subplots(len(models), len(modes), sharey=True, squeeze=False))
+    for r, model in enumerate(models):
+        rows = table if model is None else table[table["model"] == model]
+        for k, (ax, mode) in enumerate(zip(axes[r], modes)):
+            grid = (rows[rows["adapt"] == mode].pivot_table(index="train", columns="test", values=value, aggfunc="mean")
+                    .reindex(index=corpora, columns=corpora))
+            label = value + (f" (chance {chance:g})" if chance is not None else "")
+            sns.heatmap(grid.astype(float), annot=True, fmt=".1f", cmap="viridis", vmin=0, vmax=100, square=True, ax=ax,
+                        cbar=k == len(modes) - 1, cbar_kws={"label": label}, annot_kws={"fontsize": 9})
+            if model is None:
+                ax.set_title(f"--adapt {mode}")
+            else:
+                ax.set_title(f"{model}\n--adapt {mode}", fontsize=9)
+            ax.set_xlabel("test corpus")
+            ax.set_ylabel("training corpus" if k == 0 else "")
+            ax.tick_params(axis="y", rotation=0)
     return _finish(fig, title, save)

@@ -361,7 +361,7 @@ def build_report(
             body = [line for line in lines[1:] if not line.startswith("# ")]
             body = [line for k, line in enumerate(body) if line.strip() or (k and body[k - 1].strip())]  # no blank runs
             out += [f"### {title}", "", *body, "", f"As a file: [`tables/{name}.md`](tables/{name}.md).", ""]
-            out += [f"![{f[:-4]}](figures/{f})" for f in figures if f.startswith(name) and f.endswith(".png")]
+            out += [f"![{f[:-4]}](figures/{f})" for f in figures if f.endswith(".png") and _owner(f[:-4], unheard) == name]
             out.append("")
 
     out += ["## Figures", ""]
@@ -460,6 +460,13 @@ def _cpu_table5_section(facts: dict) -> list[str]:
             "is quoted).", *[f"- Note: {n}." for n in facts["notes"]], "",
             "| model | WA `[paper]`, tuned (%) | UA `[paper]`, tuned (%) | per fold, against the committed run store |",
             "|---|---|---|---|", *rows, ""]
+
+
+def _owner(figure: str, names) -> str | None:
+    """The table a figure belongs to: the longest name it is, or starts with followed by ``_``
+    (``cross_corpus_classic_four`` is ``cross_corpus_classic``'s, not ``cross_corpus``'s)."""
+    mine = [n for n in names if figure == n or figure.startswith(n + "_")]
+    return max(mine, key=len) if mine else None
 
 
 def suite_cost(summary: pd.DataFrame | None, table: pd.DataFrame, *, corpus: str = "emodb", store=None,
