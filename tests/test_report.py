@@ -262,6 +262,27 @@ def test_the_report_sets_ravdess_beside_emobox_and_says_whether_the_ordering_hol
     assert any("significance_ravdess_emobox" in n for n in notes)
 
 
+def test_emodb_on_emobox_folds_gets_its_table_beside_emoboxs_leaderboard_once_measured():
+    from amsnet_lib.report import second_corpus
+
+    cols = ["corpus", "protocol", "recipe", "model", "variant", "n_folds", "complete", "n_seeds", "wa", "ua", "wa_std",
+            "ua_std", "train_seconds", "trained_on"]
+    paper_only = pd.DataFrame([("emodb", "paper", "tuned", "amsnet", "", 5, True, 1, 87.85, 87.36, 1.0, 1.0, 0.0, "cpu")],
+                              columns=cols)
+    assert second_corpus.emodb_table(paper_only) is None
+    md = report.build_report(paper_only, profile="full", protocols=["paper"], availability={}, se_params=SE_PARAMS)
+    assert "EmoDB on EmoBox's folds" not in md
+    summary = pd.concat([paper_only, pd.DataFrame([("emodb", "emobox", "tuned", "amsnet", "", 5, True, 1, 88.0, 87.5, 2.0,
+                                                    2.5, 0.0, "cpu")], columns=cols)])
+    t = second_corpus.emodb_table(summary, {})
+    row = t[t["model"] == "AMSNet, tuned recipe"].iloc[0]
+    assert row["WA ours [emobox] (%)"] == 88.0 and row["UA std"] == 2.5
+    assert t[t["model"].str.startswith("URLM, tuned")].iloc[0]["WA ours [emobox] (%)"] == "not run"
+    assert t[t["model"].str.startswith("HuBERT base")].iloc[0]["WA ours [emobox] (%)"] == 87.73
+    md = report.build_report(summary, profile="full", protocols=["paper"], availability={}, se_params=SE_PARAMS)
+    assert "## Beyond the paper: EmoDB on EmoBox's folds" in md
+
+
 def test_ravdess_table5_cost_counts_each_branch_once_and_waits_for_every_model():
     from amsnet_lib.report import second_corpus
 

@@ -22,6 +22,8 @@ PROTOCOL = "emobox"
 #: EmoBox's intra-corpus leaderboard on RAVDESS (WA %, its folds), as EmoBox reports it: frozen
 #: pre-trained speech models with a small head. Quoted for comparison; not measured here.
 EMOBOX_RAVDESS = {"Whisper large v3": 75.87, "WavLM large": 72.22, "HuBERT base": 66.21, "wav2vec 2.0 base": 55.40}
+#: The same leaderboard on EmoDB (its 5 speaker-dependent folds).
+EMOBOX_EMODB = {"WavLM large": 92.67, "HuBERT base": 87.73, "wav2vec 2.0 base": 83.14}
 EMOBOX_CITATION = ("Ma et al., EmoBox: Multilingual Multi-corpus Speech Emotion Recognition Toolkit and Benchmark, "
                    "Interspeech 2024 (intra-corpus leaderboard, RAVDESS)")
 
@@ -54,11 +56,28 @@ def ravdess_table(summary: pd.DataFrame | None, availability: Mapping[str, str |
     return pd.DataFrame(rows)
 
 
-def _row(summary, availability, model, variant, recipe, label) -> dict:
-    row = summary_row(summary, CORPUS, PROTOCOL, model, variant, recipe)
+def emodb_table(summary: pd.DataFrame | None, availability: Mapping[str, str | None] | None = None) -> pd.DataFrame | None:
+    """EmoDB on EmoBox's 5 speaker-dependent folds (beyond the paper): the tuned recipe's branches and
+    AMSNet and the classic baselines, as :func:`ravdess_table`, then EmoBox's reported figures; ``None``
+    while no EmoDB [emobox] row is measured."""
+    if summary is None or not len(summary) or not ((summary["corpus"].astype(str) == "emodb")
+                                                   & (summary["protocol"].astype(str) == PROTOCOL)).any():
+        return None
+    availability = dict(availability or {})
+    rows = [_row(summary, availability, m, "", "tuned", paper.ABLATION_LABELS[m] + TUNED_SUFFIX, corpus="emodb")
+            for m in ("frlm", "urlm", "concat", "amsnet")]
+    rows += [_row(summary, availability, m, "", "paper", f"{label} (classic baseline)", corpus="emodb")
+             for m, label in BASELINES]
+    rows += [{"model": f"{name} (frozen, EmoBox)", "WA ours [emobox] (%)": wa, "UA ours [emobox] (%)": "not reported",
+              "WA std": "", "UA std": "", "source": "reported by EmoBox, not measured here"} for name, wa in EMOBOX_EMODB.items()]
+    return pd.DataFrame(rows)
+
+
+def _row(summary, availability, model, variant, recipe, label, corpus=CORPUS) -> dict:
+    row = summary_row(summary, corpus, PROTOCOL, model, variant, recipe)
     out = {"model": label}
     for metric in ("wa", "ua"):
-        out[f"{metric.upper()} ours [emobox] (%)"] = _ours(summary, availability, CORPUS, PROTOCOL, model, variant, metric, recipe)
+        out[f"{metric.upper()} ours [emobox] (%)"] = _ours(summary, availability, corpus, PROTOCOL, model, variant, metric, recipe)
     for metric in ("wa", "ua"):
         value = None if row is None else row.get(f"{metric}_std")
         out[f"{metric.upper()} std"] = "" if value is None or pd.isna(value) or value == "" else float(value)
