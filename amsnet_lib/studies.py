@@ -3,7 +3,7 @@
 Two profiles:
 - ``full``: the paper's settings (RMSprop, lr 1e-4, batch 256 EmoDB / 64 IEMOCAP, r = 16) with
   our choices where the paper is silent (docs/DESIGN.md). These produce the reported numbers.
-- ``quick``: a smoke run of the same pipeline for CI (tiny networks, two epochs): its accuracies
+- ``quick``: a smoke run of the same pipeline for CI (tiny networks, one epoch): its accuracies
   mean nothing; counts, shapes and fold sizes are the same as in ``full``.
 
 Studies (paper tables and figures) are lists of :class:`ExperimentConfig` that differ in one
@@ -34,6 +34,16 @@ SEED_MODELS = ("frlm", "urlm", "concat", "amsnet")
 #: models ensembled (Table 5's, AMSNet first so that a partial run has it).
 ENSEMBLE_MEMBERS = 5
 ENSEMBLE_MODELS = ("amsnet", "concat", "frlm", "urlm", "early")
+#: The quick profile's seed study and seed ensembles (CI smoke runs): the fewest seeds and members that
+#: still run every code path (more than one seed to average and spread; an ensemble size to choose
+#: among several), since each further one only repeats what the first ones ran.
+QUICK_TRAINING_SEEDS = (0, 1)
+QUICK_ENSEMBLE_MEMBERS = 3
+
+
+def ensemble_members(profile: str = "full") -> int:
+    """Members per seed ensemble under ``profile`` (:data:`ENSEMBLE_MEMBERS`; quick: :data:`QUICK_ENSEMBLE_MEMBERS`)."""
+    return QUICK_ENSEMBLE_MEMBERS if profile == "quick" else ENSEMBLE_MEMBERS
 
 
 def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "paper", profile: str = "full",
@@ -410,11 +420,13 @@ def training_seed_study(corpus="emodb", protocol="paper", profile="full") -> lis
     """Beyond the paper: FRLM, URLM, Concat and AMSNet (:data:`SEED_MODELS`) each trained with the
     seeds :data:`TRAINING_SEEDS` on the same folds: how much of a difference between models one seed
     decides (the paper reports one number per model, without seeds or spread). Seed 0's folds are
-    the ablations'. Under the paper's protocol only: leave-one-speaker-out has twice its folds.
+    the ablations'. Under the paper's protocol only: leave-one-speaker-out has twice its folds. The quick
+    profile: seeds :data:`QUICK_TRAINING_SEEDS`.
     """
     if protocol != "paper":
         return []
-    return [with_seeds(experiment(corpus, m, protocol, profile), TRAINING_SEEDS) for m in SEED_MODELS]
+    seeds = QUICK_TRAINING_SEEDS if profile == "quick" else TRAINING_SEEDS
+    return [with_seeds(experiment(corpus, m, protocol, profile), seeds) for m in SEED_MODELS]
 
 
 def seed_ensemble_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:
@@ -423,12 +435,12 @@ def seed_ensemble_study(corpus="emodb", protocol="paper", profile="full") -> lis
     1, 2, ...). Whether an ensemble pays is decided on the members' shared validation splits
     (:func:`amsnet_lib.train.ensemble.validation_scores`). Under the paper's protocol only: each
     leave-one-speaker-out member costs twice as much (URLM ~8 CPU-min a fold). The quick profile:
-    AMSNet's members only."""
+    AMSNet's members only, :data:`QUICK_ENSEMBLE_MEMBERS` of them."""
     if protocol != "paper":
         return []
     models = ENSEMBLE_MODELS[:1] if profile == "quick" else ENSEMBLE_MODELS  # a smoke run: AMSNet's
     return [with_member(experiment(corpus, m, protocol, profile, recipe="tuned"), k)
-            for m in models for k in range(1, ENSEMBLE_MEMBERS)]
+            for m in models for k in range(1, ensemble_members(profile))]
 
 
 def late_fusion_study(corpus="emodb", protocol="paper", profile="full") -> list[ExperimentConfig]:

@@ -243,7 +243,7 @@ def _subset(table, limit: int):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="quick profile (tiny networks, 2 epochs): a smoke test of this script")
+    ap.add_argument("--quick", action="store_true", help="quick profile (tiny networks, one epoch): a smoke test of this script")
     ap.add_argument("--recipe", default="paper", choices=["paper", "tuned"],
                     help="training recipe (the shipped model: the one more accurate under leave-one-speaker-out)")
     ap.add_argument("--out", default=str(SHIPPED_CHECKPOINT), help="checkpoint to write (default: the shipped one)")

@@ -74,7 +74,16 @@ def ravdess_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory) -> Path:
-    """A quick-profile AMSNet checkpoint trained by the real engine on tone WAVs, once per session."""
+    """A quick-profile AMSNet checkpoint trained by the real engine on tone WAVs, once per run: under
+    pytest-xdist the workers share it (built by the first under a lock, in the folder above their
+    own), so it is trained once, not once per worker; the tests only read it."""
+    import fcntl
+
     from signals import tiny_checkpoint
 
-    return tiny_checkpoint(tmp_path_factory.getbasetemp())
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    with open(base / "tiny.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return tiny_checkpoint(base)

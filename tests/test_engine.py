@@ -62,7 +62,7 @@ def assert_same_run_store(a: Path, b: Path) -> None:
 
 
 def test_quick_suite_through_ray_writes_the_run_store_serial_training_writes(tmp_path, local_ray, capsys):
-    """`amsnet pretrain --fusion` of the quick suite (tiny networks, two epochs) as Ray tasks on 2
+    """`amsnet pretrain --fusion` of the quick suite (tiny networks, one epoch) as Ray tasks on 2
     CPUs and one after another in this process: the same run store, file by file, the same numbers."""
     corpus = _corpus(tmp_path)
     base = ["pretrain", "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0",

@@ -193,7 +193,7 @@ def build_report(
     out.append(f"Generated {now} by `notebooks/05_report.ipynb`, profile **{profile}**. Source of the reported numbers: {paper.CITATION}.")
     out.append("")
     if profile == "quick":
-        out += ["> **Profile quick.** Tiny networks trained for 2 epochs, a smoke test of the pipeline: the accuracies below mean "
+        out += ["> **Profile quick.** Tiny networks trained for one epoch, a smoke test of the pipeline: the accuracies below mean "
                 "nothing. `./run_all.sh` (profile full) produces the real numbers.", ""]
     out += ["## Protocols", ""]
     # beyond the paper: EmoBox's folds, where the second corpus's section has a measured row

@@ -284,7 +284,7 @@ class Session:
         available corpus, their size chosen on validation.
 
         Runs the study ``seed_ensemble`` (the members; ``selected`` as for :meth:`run_study`), scores
-        the ensembles of 1 ... :data:`~amsnet_lib.studies.ENSEMBLE_MEMBERS` members of each model on
+        the ensembles of 1 ... :func:`~amsnet_lib.studies.ensemble_members` members of each model on
         the validation splits, keeps the size with the best validation UA and reads the test folds
         for that size only (a row ``ensemble of <k> seeds`` in ``summary.csv``; k = 1 is the tuned
         row itself).
@@ -309,7 +309,7 @@ class Session:
             for model in dict.fromkeys(cfg.model for cfg in self.configs("seed_ensemble", c)):
                 base = self.experiment(c, model, recipe="tuned")
                 features = self._features_of(base)
-                scores = ensemble.validation_scores(base, features, studies.ENSEMBLE_MEMBERS, store=self.store,
+                scores = ensemble.validation_scores(base, features, studies.ensemble_members(self.profile), store=self.store,
                                                     device=self.device, train=self.train)
                 keep = None
                 if scores.attrs["missing"]:

@@ -170,7 +170,7 @@ def protocol_notes(protocols: Iterable[str], profile: str | None = None, reporte
     notes.append(f"'reported' = {paper.REPORTED} (speaker-dependent 5-fold CV), not measured here; Δ = ours − reported, "
                  "percentage points. 'not run' = not measured." if reported else "'not run' = not measured.")
     if profile == "quick":
-        notes.append("Profile quick: tiny networks trained for 2 epochs to check the pipeline; its accuracies mean nothing.")
+        notes.append("Profile quick: tiny networks trained for one epoch to check the pipeline; its accuracies mean nothing.")
     return notes
 
 
