@@ -369,3 +369,43 @@ def test_pitch_copies_are_cached_keep_their_duration_and_never_validate_or_test(
     fd = fold_data(aug, Fold("f", np.arange(5), np.array([5])), 0.2, 0, "cpu", augment="pitch")
     assert fd.sizes["n_train"] == 3 * (5 - fd.sizes["n_val"]) and fd.sizes["n_test"] == 1
     np.testing.assert_array_equal(fd.test["frames"].numpy(), fd.sizes["normaliser"].transform(aug).frames[[5]])
+
+
+# --------------------------------------------------------------------------- selection for unseen speakers (item 1)
+
+
+def test_validation_on_held_out_speakers_is_an_option_of_train_compare_and_search_with_keys_of_its_own(monkeypatch):
+    from amsnet_lib import studies
+    from amsnet_lib.cli import train as cli_train
+    from amsnet_lib.train import search
+    from amsnet_lib.train.runstore import branch_key
+
+    parser = cli.build_parser()
+    common = ["--corpus", "emodb", "--protocol", "loso"]
+    for argv in (["train", *common, "--validation", "speaker"], ["compare", *common, "amsnet", "urlm", "--validation", "speaker"],
+                 ["search", *common, "--stage", "urlm", "--validation", "speaker"]):
+        assert parser.parse_args(argv).validation == "speaker"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", *common, "--validation", "speakers"])
+    # not given: the protocol's own split, so every existing run key stays as it was
+    args = parser.parse_args(["train", *common])
+    assert "validation" not in cli_train._protocol_kwargs(args)
+    default = studies.experiment("emodb", "urlm", "loso", "quick")
+    chosen = cli_train._protocol_kwargs(parser.parse_args(["train", *common, "--validation", "speaker"]))
+    held_out = studies.experiment("emodb", "urlm", "loso", "quick", validation=chosen["validation"])
+    assert default.validation == "utterance" and held_out.validation == "speaker"
+    # the branches it trains are not the ones chosen on utterance splits: keys of their own; the
+    # protocol's own split keeps its keys (RAVDESS's folds hold speakers out by default)
+    assert branch_key("urlm", held_out, 535) != branch_key("urlm", default, 535)
+    assert branch_key("urlm", dataclasses.replace(held_out, validation="utterance"), 535) == branch_key("urlm", default, 535)
+    ravdess = studies.experiment("ravdess", "urlm", "emobox", "quick")
+    assert ravdess.validation == "speaker"
+    assert branch_key("urlm", dataclasses.replace(ravdess, validation="speaker"), 1440) == branch_key("urlm", ravdess, 1440)
+    # a search scored on other validation splits keeps a journal and a table of its own
+    monkeypatch.setattr(search, "recipe_augment", lambda *a, **k: "none")
+    assert search.study_name("urlm", "emodb", "loso") == "emodb-loso-urlm"
+    assert search.study_name("urlm", "emodb", "loso", validation="utterance") == "emodb-loso-urlm"
+    assert search.study_name("urlm", "emodb", "loso", validation="speaker") == "emodb-loso-urlm-speaker-validation"
+    assert search.study_name("urlm", "ravdess", "emobox", validation="speaker") == "ravdess-emobox-urlm"
+    search_args = parser.parse_args(["search", *common, "--stage", "urlm", "--validation", "speaker"])
+    assert cli_train._validation_suffix(search_args, "emodb") == "_speaker_validation"

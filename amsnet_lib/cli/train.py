@@ -9,7 +9,8 @@ from pathlib import Path
 
 from .. import studies  # configuration dataclasses only: cheap, and --help names the studies
 from ..config import (AUGMENTATIONS, CLASSIC_MODELS, CORPUS_BATCH_SIZE, FUSION_TRAIN, MODELS, MONITORS, NORMALISATIONS,
-                     OPTIMIZERS, PROTOCOLS, QUICK_TRAIN, RECIPES, ExperimentConfig, FRLMConfig, TrainConfig, URLMConfig)
+                     OPTIMIZERS, PROTOCOLS, QUICK_TRAIN, RECIPES, VALIDATIONS, ExperimentConfig, FRLMConfig, TrainConfig,
+                     URLMConfig)
 from ._common import (MAX_SEED, _add_corpus_args, _load, _check_outputs, _report_grouped, _augmented, _report_dir,
                       _corpus_name, _dumps, _number)
 
@@ -116,12 +117,32 @@ def _add_protocol_args(p: argparse.ArgumentParser) -> None:
                         "statistics first (not in the paper; assumes the test speaker is known); utterance: each "
                         "utterance standardised with its own statistics first (per-utterance CMVN, not in the paper; "
                         "needs no speaker, so a checkpoint can use it too; not yet chosen on validation)")
+    _add_validation_arg(p)
+
+
+def _add_validation_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--validation", default=None, choices=list(VALIDATIONS),
+                   help="how each fold's validation split is drawn from its training part: utterance (stratified "
+                        "by class) or speaker (whole training speakers held out, for a choice made for unseen "
+                        "speakers; needs a speaker column). Default: the protocol's (speaker for RAVDESS's "
+                        "speaker-independent folds, utterance otherwise)")
+
+
+def _chosen_validation(args) -> dict:
+    """``--validation`` as an experiment override; nothing when not given (the protocol's own)."""
+    return {} if getattr(args, "validation", None) is None else {"validation": args.validation}
+
+
+def _validation_suffix(args, corpus: str) -> str:
+    """A search table's name part for a validation split other than the protocol's own."""
+    v = getattr(args, "validation", None)
+    return "" if v is None or v == studies.validation_for(corpus, args.protocol) else f"_{v}_validation"
 
 
 def _protocol_kwargs(args) -> dict:
     """``_add_protocol_args``'s options as :func:`_experiment` keywords."""
     return dict(protocol=args.protocol, n_folds=args.folds, split_seed=args.split_seed, seeds=tuple(args.seeds),
-                split_file=args.split_file, normalisation=args.normalisation)
+                split_file=args.split_file, normalisation=args.normalisation, **_chosen_validation(args))
 
 
 def _add_configuration_args(p: argparse.ArgumentParser) -> None:
@@ -477,7 +498,8 @@ def _paper_validation(args, feats, corpus: str) -> tuple[str, float | None]:
     from ..train.search import STAGE_MODELS
     from ..train.training import run_experiment
 
-    exp = studies.experiment(corpus, STAGE_MODELS[args.stage], args.protocol, args.profile, features=feats.config)
+    exp = studies.experiment(corpus, STAGE_MODELS[args.stage], args.protocol, args.profile, features=feats.config,
+                             **_chosen_validation(args))
     try:
         res = run_experiment(exp, feats, finished_only=True, progress=False)
     except AmsnetError:
@@ -500,10 +522,10 @@ def _augment_table(args, table, plain, corpus: str, root, donor, engine) -> None
     from ..report.tables import write_table
 
     exp = studies.experiment(corpus, STAGE_MODELS[args.stage], args.protocol, args.profile, features=plain.config,
-                             recipe="tuned").with_training(augment="none")  # no stage's copies: the augmentation's reference
+                             recipe="tuned", **_chosen_validation(args)).with_training(augment="none")  # no stage's copies: the augmentation's reference
     ref = validation_score(exp, plain, root / "folds", device=args.device, weights_from=donor, engine=engine)
     best = float(table["val_ua"].max())
-    stem = Path(args.table) / f"recipe_search_{corpus}_{args.stage}_{args.augment}"
+    stem = Path(args.table) / f"recipe_search_{corpus}_{args.stage}_{args.augment}{_validation_suffix(args, corpus)}"
     cmd = f"amsnet search --stage {args.stage} --augment {args.augment} --trials {args.trials}"
     write_table(table, stem, caption=f"Recipe search, {args.stage.upper()} with {args.augment} augmentation, {corpus} "
                                      f"[{args.protocol}] validation",
@@ -537,17 +559,20 @@ def _cmd_search(args) -> int:
     own = recipe_augment(args.stage, corpus, args.protocol, args.profile)  # the recipe's stage's own copies
     feats = _augmented(args, feats, args.augment if args.augment != "none" else own)
     table = run_search(args.stage, feats, root, trials=args.trials, corpus=corpus, protocol=args.protocol,
-                       profile=args.profile, device=args.device, weights_from=donor, engine=engine, augment=args.augment)
+                       profile=args.profile, device=args.device, weights_from=donor, engine=engine, augment=args.augment,
+                       validation=args.validation)
     if args.table and len(table) and args.augment != "none":
         _augment_table(args, table, plain, corpus, root, donor, engine)
     elif args.table and len(table):
-        stem = Path(args.table) / (f"recipe_search_{corpus}_{args.stage}" + (f"_with_{own}" if own != "none" else ""))
+        stem = Path(args.table) / (f"recipe_search_{corpus}_{args.stage}" + (f"_with_{own}" if own != "none" else "")
+                                   + _validation_suffix(args, corpus))
         grid = args.stage == "fusion"
         notes = [f"Search of the tuned recipe's {args.stage.upper()} stage (`amsnet search --stage {args.stage} --trials "
                  f"{args.trials}`): Optuna {'grid (every combination, in random order)' if grid else 'TPE'} over "
                  f"{', '.join(f'{k} {list(v)}' for k, v in SPACES[args.stage].items())}.",
                  f"Score: mean validation UA (%) over the {args.protocol} protocol's folds, each fold's validation split "
-                 "drawn from its training part; no trial evaluated a test fold."
+                 "drawn from its training part" + (", whole training speakers held out" if (args.validation or
+                 studies.validation_for(corpus, args.protocol)) == "speaker" else "") + "; no trial evaluated a test fold."
                  + ("" if grid else " Trial 0 is the recipe's starting point."),
                  ]
         reference, paper_ua = _paper_validation(args, feats, corpus)
@@ -704,6 +729,7 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--augment", default="none", choices=list(AUGMENTATIONS),
                    help="train every trial with this audio-level augmentation too (its copies' audio goes to augmented/ "
                         "beside the feature cache): a search of its own, table recipe_search_<corpus>_<stage>_<augment>")
+    _add_validation_arg(p)
     p.add_argument("--weights-from", default=None, metavar="RUN_DIR",
                    help="run store whose finished branch folds of the same key are reused, weights only (default: "
                         "$AMSNET_RUN_DIR or ./runs; 'none' to train every branch fold in the search store)")

@@ -21,6 +21,7 @@ import torch
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..config import ExperimentConfig, identity
 from ..paths import default_run_dir
+from ..studies import validation_for
 from ..data.protocols import original_rows
 
 BRANCHES = ("frlm", "urlm")
@@ -115,6 +116,9 @@ def _branch_identity(name: str, exp: ExperimentConfig, n_items: int) -> dict:
             # only when not the default, so the keys of every run before this option stay valid
             **({"normalisation": exp.normalisation} if exp.normalisation != "corpus" else {}),
             **({"augment": exp.augment} if exp.augment != "none" else {}),
+            # a validation split other than the protocol's own chooses other epochs (only then: every
+            # key before the option stays valid, RAVDESS's speaker-held-out splits included)
+            **({"validation": exp.validation} if exp.validation != validation_for(exp.corpus, exp.protocol) else {}),
             **_member_identity(exp)}
 
 

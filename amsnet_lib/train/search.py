@@ -294,19 +294,24 @@ def recipe_augment(stage: str, corpus: str = "emodb", protocol: str = "paper", p
 
 
 def study_name(stage: str, corpus: str = "emodb", protocol: str = "paper", profile: str = "full",
-               augment: str = "none") -> str:
+               augment: str = "none", validation: str | None = None) -> str:
     """The Optuna study (journal folder) of a search: ``<corpus>-<protocol>-<stage>``, then ``-<augment>``
     for a search with ``--augment``, or ``-with-<kind>`` when the recipe's own stage trains with audio
-    augmentation (:func:`recipe_augment`): trials trained on other data never share a journal."""
+    augmentation (:func:`recipe_augment`), then ``-<validation>-validation`` when the validation split is
+    drawn otherwise than the protocol's default: trials scored on other data never share a journal."""
+    from .. import studies
+
     own = recipe_augment(stage, corpus, protocol, profile)
     suffix = f"-{augment}" if augment != "none" else (f"-with-{own}" if own != "none" else "")
+    if validation is not None and validation != studies.validation_for(corpus, protocol):
+        suffix += f"-{validation}-validation"
     return f"{corpus}-{protocol}-{stage}{suffix}"
 
 
 def run_search(stage: str, features: Features, root: str | os.PathLike, *, trials: int, corpus: str = "emodb",
                protocol: str = "paper", profile: str = "full", seed: int = 0, device=None, progress: bool = True,
                baseline: dict | None = None, weights_from: str | os.PathLike | None = None, engine=None,
-               augment: str = "none") -> pd.DataFrame:
+               augment: str = "none", validation: str | None = None) -> pd.DataFrame:
     """A bounded, resumable Optuna search (TPE sampler) of the tuned recipe for one branch stage.
 
     Each trial is a :func:`validation_score` of the stage under :data:`SPACES`' values, maximising
@@ -329,6 +334,10 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
             ``features`` must hold its copies, :func:`amsnet_lib.data.channels.augmented_features`): a
             search of its own (journal ``<corpus>-<protocol>-<stage>-<augment>``), whose trial 0,
             the recipe's current values, measures the augmentation alone. Folds are the originals'.
+        validation: how each fold's validation split is drawn (``ExperimentConfig.validation``; default
+            the protocol's, :func:`amsnet_lib.studies.validation_for`): ``speaker`` holds whole training
+            speakers out, so that a search under ``loso`` chooses for speakers it has not heard (a journal
+            of its own).
 
     Returns:
         One row per finished trial: number, values, val_ua, val_wa, val_loss, seconds.
@@ -343,7 +352,8 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
         raise ValueError(f"stage must be one of {sorted(SPACES)}, got {stage!r}")
     space = SPACES[stage]
     root = Path(root)
-    name = study_name(stage, corpus, protocol, profile, augment)
+    name = study_name(stage, corpus, protocol, profile, augment, validation)
+    chosen = {} if validation is None else {"validation": validation}  # experiment() defaults to the protocol's
     if augment != "none" and "source" not in features.table.columns:
         raise ValueError(f"augment={augment!r} but the features hold no augmented copies: "
                          "pass the features amsnet_lib.data.channels.augmented_features made for it")
@@ -363,7 +373,7 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
         study._storage.set_trial_state_values(t._trial_id, states.FAIL)
         study.enqueue_trial(t.params, skip_if_exists=False)
     if not study.trials and stage != "fusion":  # a grid tries the current values among the rest
-        base = studies.tuned(studies.experiment(corpus, model, protocol, profile), quick=profile == "quick")
+        base = studies.tuned(studies.experiment(corpus, model, protocol, profile, **chosen), quick=profile == "quick")
         current = {"frame_stack": base.frlm.frame_stack, **dataclasses.asdict(base.stage_train(stage)),
                    "head_mixup": base.fusion_train.mixup, "finetune": base.finetune is not None}
         start = baseline or current
@@ -371,7 +381,7 @@ def run_search(stage: str, features: Features, root: str | os.PathLike, *, trial
 
     def objective(trial) -> float:
         params = {k: trial.suggest_categorical(k, list(v)) for k, v in space.items()}
-        exp = studies.tuned(studies.experiment(corpus, model, protocol, profile), quick=profile == "quick",
+        exp = studies.tuned(studies.experiment(corpus, model, protocol, profile, **chosen), quick=profile == "quick",
                             **trial_components(stage, params))
         exp = dataclasses.replace(exp, augment=augment)
         score = validation_score(exp, features, root / "folds", device=device, progress=progress,
