@@ -455,7 +455,7 @@ class Session:
                 for f in sorted(self.tables_dir.glob(f"{prefix}*_{p}.csv")):
                     study_tables[f.stem] = pd.read_csv(f)
         for prefix in _STUDY_TABLE_PREFIX.values():  # beyond the paper: the second corpus on EmoBox's folds
-            for f in sorted(self.tables_dir.glob(f"{prefix}ravdess_emobox.csv")):
+            for f in sorted(self.tables_dir.glob(f"{prefix}*ravdess_emobox.csv")):
                 study_tables[f.stem] = pd.read_csv(f)
         figures = sorted(f.name for f in self.figures_dir.glob("*.png")) if self.figures_dir.is_dir() else []
         text = build_report(summary, profile=self.profile, protocols=protocols, availability=self.availability,
