@@ -307,7 +307,7 @@ def test_an_onnx_model_of_an_utterance_normalised_checkpoint_gives_its_probabili
 
 @pytest.mark.slow
 def test_export_onnx_of_an_utterance_checkpoint_matches_the_eager_model(utt_ckpt, tmp_path):
-    """The real export (about a minute on a loaded 2-core machine): metadata says the normalisation, and
+    """The real export: metadata says the normalisation, and
     ONNX Runtime's probabilities equal the checkpoint's on windows with and without padding."""
     from amsnet_lib.serve.export import export_onnx
     from amsnet_lib.serve.onnx_model import OnnxModel
