@@ -215,6 +215,10 @@ WA = weighted accuracy (overall share correct), UA = unweighted accuracy (mean p
   [channel-shift table](../../results/tables/{"channel_shift.md" if recipe == "paper" else "channel_shift_amsnet_tuned.md"}) (the same configuration trained on EmoDB
   speakers 03-11 and tested on 12-16; `python -m benchmarks.channel_shift{"" if recipe == "paper" else " --recipe tuned"}`). It is measured on that
   five-speaker model, not on this checkpoint, which has seen every EmoDB speaker.
+- On another corpus: this model (and the tuned FRLM and URLM fitted like it) scored on RAVDESS, English actors it never
+  heard, over the classes the two corpora share and over four, with each adaptation, beside the classic baseline:
+  [cross_corpus.md](../../results/tables/cross_corpus.md); this model's own argmax against its scores restricted to
+  RAVDESS's classes: [cross_corpus_scoring.md](../../results/tables/cross_corpus_scoring.md).
 - To adapt to your own audio without labels: `amsnet evaluate ... --adapt corpus` (its default) or
   `--adapt speaker` (with a `speaker` column), `amsnet predict ... --adapt corpus` for a folder of 10 or more
   recordings ([how much audio it needs](../../results/tables/adapt_min_audio_urlm_val.md), chosen on a validation speaker). With labels: train on your
