@@ -211,7 +211,7 @@ def test_build_report_without_anything():
     md = report.build_report(None, profile="quick", protocols=["paper"], availability={}, se_params=SE_PARAMS)
     assert "Profile quick" in md and "not measured" in md
     assert "80.00" not in md
-    assert f"how the tuned recipe was chosen\n\n`amsnet search`" in md and f"Ours: {tables.NOT_RUN}." in md
+    assert "how the tuned recipe was chosen\n\n`amsnet search`" in md and f"Ours: {tables.NOT_RUN}." in md
 
 
 def test_record_and_read_timings(tmp_path):
