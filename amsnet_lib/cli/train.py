@@ -287,7 +287,8 @@ def _train_ensemble(args, exp: ExperimentConfig, feats, writes_summary: bool) ->
 
 #: The options of ``fit`` that configure the model or its training: ``--like RUN_DIR`` takes all of them
 #: from the run, so none may be given beside it.
-_LIKE_CONFLICTS = ("model", "profile", "recipe", *_NETWORK_OPTIONS, "normalisation", "augment", "duration", "n_mels")
+_LIKE_CONFLICTS = ("model", "profile", "recipe", *_NETWORK_OPTIONS, "normalisation", "validation", "augment", "duration",
+                   "n_mels")
 
 
 class _NotedStore(argparse.Action):
@@ -357,7 +358,13 @@ def _cmd_fit(args) -> int:
         # the run's configuration on this corpus: its key then names this corpus, and one seed
         exp = dataclasses.replace(run, corpus=corpus, seeds=(args.seed,))
     else:
-        exp = _experiment(args, corpus, feats, seeds=(args.seed,), normalisation=args.normalisation)
+        exp = _experiment(args, corpus, feats, seeds=(args.seed,), normalisation=args.normalisation,
+                          **_chosen_validation(args))
+        speakers = set(feats.table["speaker"].dropna()) if "speaker" in feats.table else set()
+        if exp.validation == "speaker" and len(speakers) < 2:
+            raise AmsnetError(args.corpus, f"names {len(speakers)} speaker(s), and --validation speaker holds whole "
+                                           "speakers out", "give the corpus two or more speakers (a manifest's speaker "
+                                           "column), or fit with --validation utterance")
         if args.augment != "none":
             exp = dataclasses.replace(exp, augment=args.augment)
     originals = feats  # what the checkpoint records as its training data (the copies derive from them)
@@ -664,11 +671,12 @@ def _add_training_commands(sub) -> None:
                    help="a run-store experiment folder (e.g. runs/amsnet-<key>, which `amsnet train` wrote): fit the "
                         "configuration it was trained with (read back from its config.json and, for a fusion head, "
                         "its branches' beside it) on --corpus. The configuration options (--model, --profile, --recipe, "
-                        "--lr..., --augment, --normalisation, --duration, --n-mels) are then refused")
+                        "--lr..., --augment, --normalisation, --validation, --duration, --n-mels) are then refused")
     p.add_argument("--normalisation", default="corpus", choices=list(NORMALISATIONS),
                    help="as train's: corpus (default) or utterance (each utterance standardised with its own statistics "
                         "first; predict, evaluate, stream and the ONNX export then do the same to every window); "
                         "speaker is refused: a model for new audio cannot know a new speaker's statistics")
+    _add_validation_arg(p)
     p.add_argument("--seed", type=_number(int, 0, MAX_SEED), default=0, help="training seed: initial weights, validation split, batch order")
     p.add_argument("--out", required=True, metavar="FILE", help="the checkpoint to write (.pt)")
     p.add_argument("--description", default=None, metavar="TEXT",
