@@ -49,9 +49,10 @@ def headline(summary: pd.DataFrame | None, availability: Mapping[str, str | None
              markdown_table(t)]
     lines += [f"- {n}" for n in protocol_notes(protocols, "full")]
     lines += [f"- {n}" for n in baseline_notes(summary, protocols)]
-    ravdess = second_corpus_note(summary)
-    if ravdess:
-        lines.append(f"- {ravdess}")
+    for corpus in ("ravdess", "emodb"):
+        note = second_corpus_note(summary, corpus)
+        if note:
+            lines.append(f"- {note}")
     if "loso" in protocols:
         lines.append(f"- {LOSO_GAP}: ours [loso] − ours [paper], percentage points: what leaving the test speaker out "
                      "of training costs our model. The paper reports no speaker-independent figure, so none of "
@@ -92,25 +93,32 @@ def baseline_notes(summary: pd.DataFrame | None, protocols: Sequence[str] = ("pa
     return out
 
 
-def second_corpus_note(summary: pd.DataFrame | None) -> str | None:
-    """RAVDESS on EmoBox's folds (beyond the paper) in one line: the tuned AMSNet beside the classic
+#: EmoBox's folds of each corpus, in words (the headline's lines beyond the paper).
+EMOBOX_CORPORA = {"ravdess": ("RAVDESS [emobox] (beyond the paper: 24 English-speaking actors, EmoBox's 6 "
+                              "speaker-independent folds)", "REPORT.md's RAVDESS section"),
+                  "emodb": ("EmoDB [emobox] (beyond the paper: EmoBox's 5 speaker-dependent folds)",
+                            "REPORT.md's section on EmoDB on EmoBox's folds")}
+
+
+def second_corpus_note(summary: pd.DataFrame | None, corpus: str = "ravdess") -> str | None:
+    """A corpus on EmoBox's folds (beyond the paper) in one line: the tuned AMSNet beside the classic
     baselines measured on the same folds, saying which is above; ``None`` until AMSNet has a row."""
-    amsnet = summary_row(summary, "ravdess", "emobox", "amsnet", "", "tuned")
+    amsnet = summary_row(summary, corpus, "emobox", "amsnet", "", "tuned")
     if amsnet is None:
         return None
     wa, ua = float(amsnet["wa"]), float(amsnet["ua"])
     parts = []
     for model, label in BASELINE_LABELS.items():
-        b = summary_row(summary, "ravdess", "emobox", model)
+        b = summary_row(summary, corpus, "emobox", model)
         if b is not None:
             bwa, bua = float(b["wa"]), float(b["ua"])
             above = [m for m, x, y in (("WA", bwa, wa), ("UA", bua, ua)) if x > y]
             verdict = "above AMSNet" if len(above) == 2 else f"above AMSNet in {above[0]}" if above else "below AMSNet"
             parts.append(f"{label.split(' (')[0]} {bwa:.2f} / {bua:.2f} ({verdict})")
-    return (f"RAVDESS [emobox] (beyond the paper: 24 English-speaking actors, EmoBox's 6 speaker-independent folds): "
-            f"AMSNet, tuned recipe {wa:.2f} / {ua:.2f}" + (f"; the classic baselines on the same folds: {'; '.join(parts)}"
-                                                           if parts else "")
-            + ". Every row: REPORT.md's RAVDESS section.")
+    what, where = EMOBOX_CORPORA[corpus]
+    return (f"{what}: AMSNet, tuned recipe {wa:.2f} / {ua:.2f}"
+            + (f"; the classic baseline{'s' if len(parts) > 1 else ''} on the same folds: {'; '.join(parts)}" if parts else "")
+            + f". Every row: {where}.")
 
 
 #: The headline's column of our own LOSO gap (its WA form; compact_table folds in the UA one).
