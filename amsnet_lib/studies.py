@@ -558,6 +558,13 @@ def validation_for(corpus: str, protocol: str) -> str:
     return "speaker" if (corpus, protocol) in SPEAKER_VALIDATION else "utterance"
 
 
+def validation_override(corpus: str, protocol: str, validation: str | None) -> str | None:
+    """``validation`` where it differs from the protocol's own split (:func:`validation_for`), else
+    ``None``: what names the run keys, search journals and tables of a split drawn otherwise, so that
+    every name from before the option stays as it was."""
+    return validation if validation is not None and validation != validation_for(corpus, protocol) else None
+
+
 def full_suite(corpus: str = "emodb", profile: str = "full", loso: bool = True,
                studies: tuple[str, ...] | list[str] | None = None) -> list[ExperimentConfig]:
     """Every experiment ``run_all.sh`` runs on a corpus: all studies under ``paper``, the ablations

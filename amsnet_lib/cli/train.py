@@ -135,8 +135,8 @@ def _chosen_validation(args) -> dict:
 
 def _validation_suffix(args, corpus: str) -> str:
     """A search table's name part for a validation split other than the protocol's own."""
-    v = getattr(args, "validation", None)
-    return "" if v is None or v == studies.validation_for(corpus, args.protocol) else f"_{v}_validation"
+    v = studies.validation_override(corpus, args.protocol, getattr(args, "validation", None))
+    return f"_{v}_validation" if v else ""
 
 
 def _protocol_kwargs(args) -> dict:
@@ -350,23 +350,20 @@ def _cmd_fit(args) -> int:
             raise AmsnetError(args.features, f"holds features made with {feats.config}, and the run {Path(args.like).name} "
                                              f"was trained on {run.features}", "make the bundle with the run's feature "
                                              "settings, or give the corpus instead of --features")
-        speakers = set(feats.table["speaker"].dropna()) if "speaker" in feats.table else set()
-        if run.validation == "speaker" and len(speakers) < 2:
-            raise AmsnetError(args.corpus, f"names {len(speakers)} speaker(s), and the run {Path(args.like).name} chose its "
-                                           f"epochs on a validation split of whole speakers ({run.corpus} under {run.protocol})",
-                              "give the corpus two or more speakers (a manifest's speaker column), or fit without --like")
         # the run's configuration on this corpus: its key then names this corpus, and one seed
         exp = dataclasses.replace(run, corpus=corpus, seeds=(args.seed,))
     else:
         exp = _experiment(args, corpus, feats, seeds=(args.seed,), normalisation=args.normalisation,
                           **_chosen_validation(args))
-        speakers = set(feats.table["speaker"].dropna()) if "speaker" in feats.table else set()
-        if exp.validation == "speaker" and len(speakers) < 2:
-            raise AmsnetError(args.corpus, f"names {len(speakers)} speaker(s), and --validation speaker holds whole "
-                                           "speakers out", "give the corpus two or more speakers (a manifest's speaker "
-                                           "column), or fit with --validation utterance")
         if args.augment != "none":
             exp = dataclasses.replace(exp, augment=args.augment)
+    speakers = set(feats.table["speaker"].dropna()) if "speaker" in feats.table else set()
+    if exp.validation == "speaker" and len(speakers) < 2:  # found now, not after the features of the copies
+        why, fix = ((f"the run {Path(args.like).name} chose its epochs on a validation split of whole speakers "
+                     f"({run.corpus} under {run.protocol})", "fit without --like") if like else
+                    ("--validation speaker holds whole speakers out", "fit with --validation utterance"))
+        raise AmsnetError(args.corpus, f"names {len(speakers)} speaker(s), and {why}",
+                          f"give the corpus two or more speakers (a manifest's speaker column), or {fix}")
     originals = feats  # what the checkpoint records as its training data (the copies derive from them)
     feats = _augmented(args, feats, exp.audio_augment)
     if like:

@@ -21,7 +21,7 @@ import torch
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..config import ExperimentConfig, identity
 from ..paths import default_run_dir
-from ..studies import validation_for
+from ..studies import validation_override
 from ..data.protocols import original_rows
 
 BRANCHES = ("frlm", "urlm")
@@ -118,7 +118,7 @@ def _branch_identity(name: str, exp: ExperimentConfig, n_items: int) -> dict:
             **({"augment": exp.augment} if exp.augment != "none" else {}),
             # a validation split other than the protocol's own chooses other epochs (only then: every
             # key before the option stays valid, RAVDESS's speaker-held-out splits included)
-            **({"validation": exp.validation} if exp.validation != validation_for(exp.corpus, exp.protocol) else {}),
+            **({"validation": v} if (v := validation_override(exp.corpus, exp.protocol, exp.validation)) else {}),
             **_member_identity(exp)}
 
 

@@ -303,7 +303,7 @@ def study_name(stage: str, corpus: str = "emodb", protocol: str = "paper", profi
 
     own = recipe_augment(stage, corpus, protocol, profile)
     suffix = f"-{augment}" if augment != "none" else (f"-with-{own}" if own != "none" else "")
-    if validation is not None and validation != studies.validation_for(corpus, protocol):
+    if studies.validation_override(corpus, protocol, validation):
         suffix += f"-{validation}-validation"
     return f"{corpus}-{protocol}-{stage}{suffix}"
 
