@@ -248,15 +248,10 @@ def build_report(
 
     ravdess, ravdess_notes = second_corpus.section(summary, availability, study_tables)
     emit("Beyond the paper: a second corpus, RAVDESS on EmoBox's folds", ravdess, "report_ravdess_emobox", ravdess_notes)
-    emodb_emobox = second_corpus.emodb_table(summary, availability)
+    emodb_emobox = second_corpus.emodb_section(summary, availability)
     if emodb_emobox is not None:
-        emit("Beyond the paper: EmoDB on EmoBox's folds", emodb_emobox, "report_emodb_emobox",
-             ["EmoBox's 5 folds of 107 utterances, every speaker in every fold (speaker-dependent, like [paper] but "
-              "EmoBox's partition); validation drawn at random inside each fold's training part; the tuned recipe "
-              "exactly as chosen on EmoDB's [paper] folds (docs/RECIPE.md), whose test folds are other partitions of the "
-              "same utterances, so these rows are no independent test of that recipe.",
-              f"EmoBox rows: {second_corpus.EMOBOX_CITATION.replace('RAVDESS', 'EmoDB')}; WA as reported there, not "
-              "measured here."])
+        emobox_table, emobox_notes = emodb_emobox
+        emit("Beyond the paper: EmoDB on EmoBox's folds", emobox_table, "report_emodb_emobox", emobox_notes)
 
     for c in CORPORA:
         if availability.get(c):  # a corpus we could not run has no study beyond the paper to show

@@ -25,7 +25,7 @@ EMOBOX_RAVDESS = {"Whisper large v3": 75.87, "WavLM large": 72.22, "HuBERT base"
 #: The same leaderboard on EmoDB (its 5 speaker-dependent folds).
 EMOBOX_EMODB = {"WavLM large": 92.67, "HuBERT base": 87.73, "wav2vec 2.0 base": 83.14}
 EMOBOX_CITATION = ("Ma et al., EmoBox: Multilingual Multi-corpus Speech Emotion Recognition Toolkit and Benchmark, "
-                   "Interspeech 2024 (intra-corpus leaderboard, RAVDESS)")
+                   "Interspeech 2024 (intra-corpus leaderboard, {corpus})")
 
 #: The rows: Table 5's models, then late fusion, each under both recipes (model, variant, label).
 _ROWS = ([(m, "", paper.ABLATION_LABELS[m]) for m in studies.ABLATION_MODELS]
@@ -54,6 +54,20 @@ def ravdess_table(summary: pd.DataFrame | None, availability: Mapping[str, str |
         rows.append({"model": f"{name} (frozen, EmoBox)", "WA ours [emobox] (%)": wa, "UA ours [emobox] (%)": "not reported",
                      "WA std": "", "UA std": "", "source": "reported by EmoBox, not measured here"})
     return pd.DataFrame(rows)
+
+
+def emodb_section(summary: pd.DataFrame | None,
+                  availability: Mapping[str, str | None] | None = None) -> tuple[pd.DataFrame, list[str]] | None:
+    """REPORT.md's section on EmoDB on EmoBox's folds: :func:`emodb_table` and the notes under it;
+    ``None`` while no EmoDB [emobox] row is measured."""
+    table = emodb_table(summary, availability)
+    if table is None:
+        return None
+    return table, ["EmoBox's 5 folds of 107 utterances, every speaker in every fold (speaker-dependent, like [paper] but "
+                   "EmoBox's partition); validation drawn at random inside each fold's training part; the tuned recipe "
+                   "exactly as chosen on EmoDB's [paper] folds (docs/RECIPE.md), whose test folds are other partitions of "
+                   "the same utterances, so these rows are no independent test of that recipe.",
+                   f"EmoBox rows: {EMOBOX_CITATION.format(corpus='EmoDB')}; WA as reported there, not measured here."]
 
 
 def emodb_table(summary: pd.DataFrame | None, availability: Mapping[str, str | None] | None = None) -> pd.DataFrame | None:
@@ -137,7 +151,7 @@ def section(summary: pd.DataFrame | None, availability: Mapping[str, str | None]
              "folds of 4 actors; every choice (epoch, late-fusion weight) made on 2 actors held out of each fold's "
              "training part; the tuned recipe exactly as chosen on EmoDB (docs/RECIPE.md); leading and trailing silence "
              "trimmed at 40 dB before the 3-s window.",
-             f"EmoBox rows: {EMOBOX_CITATION}; WA as reported there, not measured here."]
+             f"EmoBox rows: {EMOBOX_CITATION.format(corpus='RAVDESS')}; WA as reported there, not measured here."]
     for recipe in ("tuned", "paper"):
         lines = ordering(summary, recipe)
         if lines:
