@@ -58,6 +58,14 @@ def class_sets(corpora: dict, train: str, test: str) -> dict[str, list[str]]:
     return {"shared": shared, "four": [c for c in shared if c in FOUR_CLASSES]}
 
 
+def row(label: str, train: str, test: str, name: str, classes, adapt: str, wa, ua, n_test, **extra) -> dict:
+    """One evaluation of the table (WA and UA in %, rounded; or NOT_RUN)."""
+    measured = not isinstance(wa, str)
+    return {"model": label, "train": train, "test": test, "classes": name, "n_classes": len(classes), "adapt": adapt,
+            "WA (%)": round(wa, 2) if measured else wa, "UA (%)": round(ua, 2) if measured else ua,
+            "chance UA (%)": round(100 / len(classes), 2), "n_test": n_test, **extra}
+
+
 def classic_rows(corpora: dict, jobs: int | None) -> list[dict]:
     """ComParE + SVM, trained on the row's classes of one corpus and tested on the other's."""
     x = {c: extract_functionals(t, CLASSIC_MODELS[MODEL], n_jobs=jobs) for c, t in corpora.items()}
@@ -66,11 +74,9 @@ def classic_rows(corpora: dict, jobs: int | None) -> list[dict]:
         for name, classes in class_sets(corpora, train, test).items():
             for adapt in ADAPT_MODES:
                 s = classic_cross_corpus(corpora[train], x[train], corpora[test], x[test], classes, adapt)
-                rows.append({"model": LABEL, "train": train, "test": test, "classes": name, "n_classes": len(classes),
-                             "adapt": adapt, "WA (%)": round(s.wa, 2), "UA (%)": round(s.ua, 2),
-                             "chance UA (%)": round(100 / len(classes), 2), "n_test": s.n_test,
-                             "C": s.chosen["C"], "class_weight": s.chosen["class_weight"],
-                             "inner UA (%)": round(100 * s.chosen["inner_ua"], 2)})
+                rows.append(row(LABEL, train, test, name, classes, adapt, s.wa, s.ua, s.n_test, C=s.chosen["C"],
+                                class_weight=s.chosen["class_weight"],
+                                **{"inner UA (%)": round(100 * s.chosen["inner_ua"], 2)}))
                 print(f"{train} -> {test}, {name} ({len(classes)} classes), --adapt {adapt}: "
                       f"WA {s.wa:.2f} UA {s.ua:.2f} (C {s.chosen['C']:g}, {s.chosen['class_weight']})", flush=True)
     return rows
@@ -102,21 +108,15 @@ def network_rows(corpora: dict, dirs: dict, work: Path, run_dir: str | None, tra
                 for adapt in ADAPT_MODES:
                     done = work / f"{model}_{train}_{test}_{name}_{adapt}.json"
                     if not done.is_file() and ckpt is None:  # a direction not asked for: its rows so far, else say so
-                        rows.append({"model": label, "train": train, "test": test, "classes": name,
-                                     "n_classes": len(classes), "adapt": adapt, "WA (%)": NOT_RUN, "UA (%)": NOT_RUN,
-                                     "chance UA (%)": round(100 / len(classes), 2), "n_test": NOT_RUN, "checkpoint": ""})
+                        rows.append(row(label, train, test, name, classes, adapt, NOT_RUN, NOT_RUN, NOT_RUN, checkpoint=""))
                         continue
                     if not done.is_file():
                         ev = ams.evaluate(corpora[test], ckpt, adapt=adapt, classes=classes, progress=sys.stderr.isatty())
-                        row = {"model": label, "train": train, "test": test, "classes": name, "n_classes": len(classes),
-                               "adapt": adapt, "WA (%)": round(ev.wa, 2), "UA (%)": round(ev.ua, 2),
-                               "chance UA (%)": round(100 / len(classes), 2), "n_test": len(ev.predictions),
-                               "checkpoint": ckpt.name}
-                        atomic_write_text(done, json.dumps(row))
-                    row = json.loads(done.read_text())
-                    rows.append(row)
-                    print(f"{label}: {train} -> {test}, {name}, --adapt {adapt}: WA {row['WA (%)']:.2f} "
-                          f"UA {row['UA (%)']:.2f}", flush=True)
+                        atomic_write_text(done, json.dumps(row(label, train, test, name, classes, adapt, ev.wa, ev.ua,
+                                                               len(ev.predictions), checkpoint=ckpt.name)))
+                    rows.append(json.loads(done.read_text()))
+                    print(f"{label}: {train} -> {test}, {name}, --adapt {adapt}: WA {rows[-1]['WA (%)']:.2f} "
+                          f"UA {rows[-1]['UA (%)']:.2f}", flush=True)
     return rows
 
 
