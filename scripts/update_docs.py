@@ -50,7 +50,7 @@ def headline(summary: pd.DataFrame | None, availability: Mapping[str, str | None
     lines += [f"- {n}" for n in protocol_notes(protocols, "full")]
     lines += [f"- {n}" for n in baseline_notes(summary, protocols)]
     for corpus in ("ravdess", "emodb"):
-        note = second_corpus_note(summary, corpus)
+        note = emobox_note(summary, corpus)
         if note:
             lines.append(f"- {note}")
     if "loso" in protocols:
@@ -100,7 +100,7 @@ EMOBOX_CORPORA = {"ravdess": ("RAVDESS [emobox] (beyond the paper: 24 English-sp
                             "REPORT.md's section on EmoDB on EmoBox's folds")}
 
 
-def second_corpus_note(summary: pd.DataFrame | None, corpus: str = "ravdess") -> str | None:
+def emobox_note(summary: pd.DataFrame | None, corpus: str = "ravdess") -> str | None:
     """A corpus on EmoBox's folds (beyond the paper) in one line: the tuned AMSNet beside the classic
     baselines measured on the same folds, saying which is above; ``None`` until AMSNet has a row."""
     amsnet = summary_row(summary, corpus, "emobox", "amsnet", "", "tuned")

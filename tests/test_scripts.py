@@ -171,14 +171,14 @@ def test_the_retraining_cost_in_the_readme_comes_from_the_timed_runs_files():
 def test_the_headline_sets_ravdess_amsnet_beside_the_classic_baselines_once_it_is_measured():
     import pandas as pd
 
-    from scripts.update_docs import second_corpus_note
+    from scripts.update_docs import emobox_note
 
     cols = ["corpus", "protocol", "recipe", "model", "variant", "wa", "ua"]
     rows = [("ravdess", "emobox", "paper", "compare-svm", "", 54.44, 55.40),
             ("ravdess", "emobox", "paper", "egemaps-svm", "", 48.47, 48.31)]
-    assert second_corpus_note(pd.DataFrame(rows, columns=cols)) is None
+    assert emobox_note(pd.DataFrame(rows, columns=cols)) is None
     rows.append(("ravdess", "emobox", "tuned", "amsnet", "", 55.0, 55.0))
-    note = second_corpus_note(pd.DataFrame(rows, columns=cols))
+    note = emobox_note(pd.DataFrame(rows, columns=cols))
     assert "AMSNet, tuned recipe 55.00 / 55.00" in note
     assert "ComParE functionals + linear SVM 54.44 / 55.40 (above AMSNet in UA)" in note
     assert "eGeMAPS functionals + linear SVM 48.47 / 48.31 (below AMSNet)" in note
