@@ -19,6 +19,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     # shellcheck disable=SC2046
     "$venv/bin/python" -m ipykernel install --sys-prefix --name python3 \
         $("$venv/bin/python" -m amsnet_lib._runtime --kernel-args) >/dev/null
+    # librosa (the spectrogram's reference in the tests, pitch shifting in training) compiles its
+    # numba kernels the first time a process uses them (~15 CPU-s) and caches them in its package
+    # folder: compile them once here, as pip byte-compiles, not in every process of a first run.
+    "$venv/bin/python" -c "import numpy as np, librosa
+x = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+librosa.effects.trim(x); librosa.feature.melspectrogram(y=x, sr=16000); librosa.effects.pitch_shift(x, sr=16000, n_steps=1.0)" >&2
     echo "$want" > "$stamp"
 fi
 echo "$venv"
