@@ -38,7 +38,7 @@ ENSEMBLE_MODELS = ("amsnet", "concat", "frlm", "urlm", "early")
 #: still run every code path (more than one seed to average and spread; an ensemble size to choose
 #: among several), since each further one only repeats what the first ones ran.
 QUICK_TRAINING_SEEDS = (0, 1)
-QUICK_ENSEMBLE_MEMBERS = 3
+QUICK_ENSEMBLE_MEMBERS = 2
 
 
 def ensemble_members(profile: str = "full") -> int:
@@ -470,8 +470,10 @@ class Study:
         table_prefix: file-name prefix of the tables (and figures) the notebook writes for it
             (``<prefix><corpus>_<protocol>``), when the report quotes them by prefix.
         quick_variants: in the quick profile (CI) only these variants train (labels as in
-            ``summary.csv``): the one notebooks 01-03 already trained and one more, so every code path
-            runs within the CI budget; ``None``: every variant.
+            ``summary.csv``): the one notebooks 01-03 already trained, where there is one, and one
+            more, so every code path runs within the CI budget; ``None``: every variant.
+        quick_models: in the quick profile only these models' configurations train (the others
+            repeat a code path one of these runs); ``None``: every model.
         own_seeds: its configurations fix their own training seeds (a session's seeds do not replace them).
         default: part of the whole suite (``run_all.sh``, ``amsnet pretrain --studies all``); a study
             that is not runs only when named.
@@ -484,6 +486,7 @@ class Study:
     factors: Mapping[str, Callable[[ExperimentConfig], object]] = field(default_factory=dict)
     table_prefix: str | None = None
     quick_variants: tuple[str, ...] | None = None
+    quick_models: tuple[str, ...] | None = None
     own_seeds: bool = False
     default: bool = True
 
@@ -503,7 +506,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           table_prefix="fig6_optimizer_batch_",
           quick_variants=(optimizer_batch_label("rmsprop", 256), optimizer_batch_label("adam", 256))),
     Study("hidden_size", hidden_size_study, "04", "BLSTM hidden size (Fig. 7)", {"hidden_size": lambda c: c.frlm.hidden_size},
-          table_prefix="fig7_hidden_size_", quick_variants=(hidden_size_label(32), hidden_size_label(64))),
+          table_prefix="fig7_hidden_size_", quick_variants=(hidden_size_label(32),)),
     Study("learning_rate", learning_rate_study, "04", "learning rate (Sec. 4.5)", {"lr": lambda c: f"{c.branch_train.lr:g}"},
           table_prefix="learning_rate_", quick_variants=(learning_rate_label(1e-4), learning_rate_label(1e-3))),
     Study("normalisation", normalisation_study, "03", "per-speaker normalisation (beyond the paper)",
@@ -515,7 +518,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("tuned_recipe", tuned_suite, "03", "the tuned training recipe (beyond the paper, docs/RECIPE.md)",
           {"model": _model}, table_prefix="tuned_recipe_"),
     Study("paper_urlm", paper_urlm_study, "03", "the tuned recipe with URLM paper-trained (beyond the paper)",
-          {"model": _model}, table_prefix="paper_urlm_"),
+          {"model": _model}, table_prefix="paper_urlm_", quick_models=("amsnet", "late")),
     Study("urlm_without_speed", urlm_without_speed_study, "03",
           "the tuned recipe with URLM trained without speed perturbation (beyond the paper)",
           {"model": _model}, table_prefix="urlm_without_speed_"),

@@ -12,6 +12,21 @@ import soundfile as sf
 from signals import REPO_ROOT, sine  # noqa: F401  (re-exported for fixtures below)
 
 
+def pytest_collection_modifyitems(config, items):
+    """The modules holding tests marked ``slow`` run first, those with the most first; each module's
+    tests stay together and in file order.
+
+    pytest-xdist's work stealing (./run_tests.sh) hands each worker a run of the collection in order
+    and steals from the end of a queue, so the long tests start early and the last minutes are spent
+    on short ones, which the idle worker can take over; and a module's fixtures (test_engine.py's
+    Ray) are set up once, not again each time a worker comes back to the module."""
+    slow: dict[str, int] = {}
+    for item in items:
+        slow[item.module.__name__] = slow.get(item.module.__name__, 0) + bool(item.get_closest_marker("slow"))
+    first = {name: i for i, name in enumerate(dict.fromkeys(item.module.__name__ for item in items))}
+    items.sort(key=lambda item: (-slow[item.module.__name__], first[item.module.__name__]))  # stable: file order within
+
+
 @pytest.fixture(scope="session", autouse=True)
 def ctrl_c_as_in_a_terminal():
     """Ctrl-C raises KeyboardInterrupt in the tests and in the processes they start, as in a terminal.

@@ -101,6 +101,7 @@ def rec(tiny_ckpt):
     return Recognizer(tiny_ckpt)
 
 
+@pytest.mark.slow
 def test_adaptation_never_reads_a_label(rec, tmp_path):
     """Labels shuffled, swapped or garbled: the adapted predictions of every file are identical."""
     manifest, table = _corpus(tmp_path)

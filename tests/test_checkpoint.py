@@ -235,6 +235,7 @@ def _smoke_shipped_model(emodb_dir, tmp_path, summary_csv: str, *args):
     return script, out, summary, rc
 
 
+@pytest.mark.slow
 def test_train_shipped_model_script_end_to_end(emodb_dir, tmp_path):
     """The real script on a 14-utterance EmoDB subset (2 per class) with the quick profile, into a temp folder."""
     script, out, summary, rc = _smoke_shipped_model(
@@ -259,6 +260,7 @@ def test_train_shipped_model_script_end_to_end(emodb_dir, tmp_path):
     assert script.main(["--card-only", "--out", str(out), "--summary", str(summary)]) == 2
 
 
+@pytest.mark.slow
 def test_train_shipped_model_with_the_tuned_recipe_quotes_each_recipes_own_rows(emodb_dir, tmp_path):
     script, out, summary, rc = _smoke_shipped_model(
         emodb_dir, tmp_path, "corpus,protocol,recipe,model,variant,n_folds,n_seeds,wa,ua\n"

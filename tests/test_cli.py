@@ -54,6 +54,7 @@ def _assert_bundle_trains_as_the_corpus(bundle, train: list[str], run_dir, from_
     assert table(out.stdout) == table(from_corpus) and len(table(from_corpus)) >= 3
 
 
+@pytest.mark.slow
 def test_training_from_a_saved_bundle_needs_no_audio(tmp_path, capsys):
     """`amsnet features --save` then `amsnet train --features`: the same folds and numbers as
     training from the corpus, and the training process imports no audio library (a GPU machine
@@ -69,6 +70,7 @@ def test_training_from_a_saved_bundle_needs_no_audio(tmp_path, capsys):
     _assert_bundle_trains_as_the_corpus(bundle, train, tmp_path / "r2", from_corpus)
 
 
+@pytest.mark.slow
 def test_a_bundle_saved_with_its_copies_trains_an_augmented_recipe_without_audio(tmp_path, capsys):
     """`amsnet features --save --augment speed` puts the speed copies in the bundle; training from it
     with --augment speed gives the numbers of training from the corpus, with no audio library

@@ -61,6 +61,7 @@ def assert_same_run_store(a: Path, b: Path) -> None:
             assert pa.read_bytes() == pb.read_bytes(), rel
 
 
+@pytest.mark.slow
 def test_quick_suite_through_ray_writes_the_run_store_serial_training_writes(tmp_path, local_ray, capsys):
     """`amsnet pretrain --fusion` of the quick suite (tiny networks, one epoch) as Ray tasks on 2
     CPUs and one after another in this process: the same run store, file by file, the same numbers."""
@@ -160,6 +161,7 @@ def test_without_retries_a_dead_worker_fails_the_run_with_the_fix(tmp_path, loca
     assert not list((tmp_path / "ray").rglob("metrics.json"))
 
 
+@pytest.mark.slow
 def test_ctrl_c_cancels_the_tasks_in_flight_and_keeps_what_finished(tmp_path, local_ray, monkeypatch):
     """Ctrl-C while the driver writes the first finished fold: the other tasks are cancelled (forced:
     a training checks for no signal), the exception reaches the caller, and a rerun trains the rest."""
@@ -205,6 +207,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the head's sockets from /proc")
 def test_a_second_process_joins_a_ray_head_on_loopback_by_address(tmp_path):
     """`ray start --head` kept on 127.0.0.1 (docs/CLUSTER.md), and a driver that joins it with
@@ -304,6 +307,7 @@ def _session_pids(sid: int) -> set[int]:
     return {int(p) for p, s in zip(out[::2], out[1::2]) if int(s) == sid}
 
 
+@pytest.mark.slow
 def test_search_trial_folds_on_ray_equal_the_serial_ones_and_reuse_run_store_weights(tmp_path, local_ray):
     """A search's trial folds trained as Ray tasks (side by side, the branches' run-store weights sent
     with them) give the files and figures of the serial path; nothing evaluates a test fold."""
@@ -329,6 +333,7 @@ def test_search_trial_folds_on_ray_equal_the_serial_ones_and_reuse_run_store_wei
     assert not list((tmp_path / "ray").rglob("predictions.csv"))
 
 
+@pytest.mark.slow
 def test_a_search_trial_fold_is_an_engine_unit_whose_failure_names_it(tmp_path, local_ray):
     """A trial fold runs through the engine's one path (run_units): a failing one stops the run with
     the engine's message naming the trial fold, and the search's fold store keeps no half-written fold."""

@@ -64,6 +64,7 @@ for i in range(40):
 """
 
 
+@pytest.mark.slow
 def test_parallel_writers_of_the_summary_and_the_timings_keep_every_row(tmp_path):
     summary, timings = tmp_path / "tables" / "summary.csv", tmp_path / "timings.csv"
     start = time.time() + 8  # after both have imported torch and pandas

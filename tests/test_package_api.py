@@ -20,6 +20,7 @@ def _run(code: str) -> str:
     return out.stdout
 
 
+@pytest.mark.slow
 def test_lazy_public_names_are_the_same_object_on_every_access():
     """``amsnet_lib.predict`` once was the function on first access and the module after it (the
     sub-module import rebound the name); every lazy name must stay what its first access gave."""

@@ -311,6 +311,7 @@ def test_evaluate_leaves_out_the_checkpoints_training_files_by_content(rec, tiny
     assert "in_training" not in unchecked.predictions
 
 
+@pytest.mark.slow
 def test_cli_fit_writes_a_checkpoint_that_predict_and_evaluate_use(tmp_path, capsys):
     """`amsnet fit` on a folder-per-label corpus: a checkpoint with the training data described; evaluate then
     refuses that corpus (training accuracy) unless asked, and measures other audio."""

@@ -136,6 +136,7 @@ def test_mcnemar_counts_the_discordant_utterances_and_tests_them_exactly():
     assert mcnemar(y, a, a) == {"a_only": 0, "b_only": 0, "p": 1.0}
 
 
+@pytest.mark.slow
 def test_paired_bootstrap_rejects_equal_models_about_as_often_as_its_level_says():
     """Two models of the same accuracy, independent errors: p < 0.05 in about 5 % of 200 simulated test sets
     (an unpaired or mis-scaled resampling would be far off)."""

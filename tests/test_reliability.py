@@ -170,6 +170,7 @@ def test_a_read_only_output_is_refused_before_any_work(tmp_path):
     assert locked.read_text() == "precious"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="FIFOs as on Linux")
 def test_evaluate_and_export_write_through_links_into_fifos_and_keep_modes(tiny_ckpt, tmp_path, capsys):
     rows = _tones(tmp_path / "corpus", n=2) + _tones(tmp_path / "corpus", n=1, labels=("mid",))  # mid: left out
@@ -256,6 +257,7 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="signals as on Linux")
 def test_evaluate_interrupted_inside_opensmile_exits_130_and_writes_nothing(tiny_ckpt, tmp_path):
     manifest = _manifest(tmp_path / "m.csv", _tones(tmp_path / "corpus", n=2))
@@ -539,6 +541,7 @@ def test_evaluate_checks_left_out_and_report_locations_before_any_work(tiny_ckpt
     assert str(blocker) in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="pipes as on Linux")
 def test_predict_into_a_closed_pipe_stops_quietly(tiny_ckpt, tmp_path):
     clips = [tmp_path / f"c{i}.wav" for i in range(2)]

@@ -756,6 +756,8 @@ def test_the_study_registry_is_the_one_list_of_studies():
         if st.quick_variants is not None:
             labels = {c.variant for c in st.configurations("emodb", "paper", "quick")}
             assert set(st.quick_variants) <= labels, name
+        if st.quick_models is not None:
+            assert set(st.quick_models) < {c.model for c in st.configurations("emodb", "paper", "quick")}, name
         c = st.configurations("emodb", "paper", "full")
         assert c and set(st.factors) and all(get(c[0]) is not None for get in st.factors.values()), name
     prefixes = [s.table_prefix for s in reg.values() if s.table_prefix]

@@ -193,13 +193,14 @@ class Session:
     def configs(self, study: str, corpus: str, all_variants: bool = False) -> list[ExperimentConfig]:
         """The configurations of a study of :data:`amsnet_lib.studies.STUDIES` with the session's seeds.
 
-        In the quick profile only the study's ``quick_variants`` (unless ``all_variants``).
+        In the quick profile only the study's ``quick_variants`` and ``quick_models`` (unless ``all_variants``).
         """
         st = studies.STUDIES[study]
         out = [c if st.own_seeds else dataclasses.replace(c, seeds=self.seeds)
                for c in st.configurations(corpus, self.protocol, self.profile)]
-        if self.profile == "quick" and st.quick_variants is not None and not all_variants:
-            out = [c for c in out if c.variant in st.quick_variants]
+        if self.profile == "quick" and not all_variants:
+            out = [c for c in out if (st.quick_variants is None or c.variant in st.quick_variants)
+                   and (st.quick_models is None or c.model in st.quick_models)]
         return out
 
     def run(self, configs: Iterable[ExperimentConfig]) -> list:
@@ -272,9 +273,9 @@ class Session:
         if not _selected(study, selected):
             print(f"{study}: {NOT_RUN} (not in the notebook's `studies` parameter)")
             return {}
-        if self.profile == "quick" and st.quick_variants is not None:
+        if self.profile == "quick" and (st.quick_variants or st.quick_models) is not None:
             k, n = (len(self.configs(study, "emodb", all_variants=a)) for a in (False, True))
-            print(f"profile quick: {k} of {n} experiments ({', '.join(st.quick_variants)}); "
+            print(f"profile quick: {k} of {n} experiments ({', '.join(st.quick_variants or st.quick_models)}); "
                   f"the full profile runs all {n}")
         out = {c: self.run(self.configs(study, c)) for c in self.available}
         return {c: res for c, res in out.items() if res}  # train=False: only what finished
