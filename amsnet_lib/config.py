@@ -290,6 +290,10 @@ FUSION_TRAIN = dict(epochs=3000, patience=200)
 #: One epoch, not more: every stage's code path runs all the same (the loop, selection, every stage), and
 #: the notebook checks (counts, sizes, parameter counts) do not depend on it, while the CI run's time does.
 QUICK_TRAIN = dict(lr=1e-3, epochs=1, patience=0)
+#: and the first second of each utterance: a third of the frames the recurrence steps through and of the
+#: spectrogram the convolutions slide over, for the same code paths (the features of a quick run are cached
+#: under their own key, apart from the full profile's).
+QUICK_FEATURES = dict(duration=1.0)
 QUICK_FRLM = dict(hidden_size=16, embedding_dim=16)
 QUICK_URLM = dict(filters=(32, 16, 16), embedding_dim=16)
 QUICK_FUSION = dict(hidden=(8, 8))

@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from .config import (CORPUS_BATCH_SIZE, FUSION_TRAIN, QUICK_FRLM, QUICK_FUSION, QUICK_TRAIN, QUICK_URLM, RECIPES, ExperimentConfig,
+from .config import (CORPUS_BATCH_SIZE, FUSION_TRAIN, QUICK_FEATURES, QUICK_FRLM, QUICK_FUSION, QUICK_TRAIN, QUICK_URLM, RECIPES, ExperimentConfig,
                      FeatureConfig, FRLMConfig, FusionConfig, TrainConfig, URLMConfig)
 
 PROFILES = ("full", "quick")
@@ -76,6 +76,7 @@ def experiment(corpus: str = "emodb", model: str = "amsnet", protocol: str = "pa
         # frlm_tuning.md), so FRLM keeps dropout 0.3 and no weight decay, as URLM.
         frlm, urlm, fusion = FRLMConfig(), URLMConfig(input_channels=features.n_mels), FusionConfig()
     else:
+        features = dataclasses.replace(features, **QUICK_FEATURES)
         branch = TrainConfig(batch_size=batch, **QUICK_TRAIN)
         fusion_train = branch
         frlm = FRLMConfig(**QUICK_FRLM)
