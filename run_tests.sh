@@ -20,18 +20,20 @@ eval "$("$venv/bin/python" -m amsnet_lib._runtime)"
 # (nproc without OMP_NUM_THREADS, which it would honour: exported as 1 above.)
 cores="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
 workers="${AMSNET_TEST_WORKERS:-$cores}"
-pytest=("$venv/bin/python" -m pytest --nbval-lax --nbval-sanitize-with "$root/notebooks/sanitize.cfg")
+pytest=("$venv/bin/python" -m pytest)
+nbval=(--nbval-lax --nbval-sanitize-with "$root/notebooks/sanitize.cfg")
 if [ $# -gt 0 ] || [ "$workers" -lt 2 ]; then
-    exec "${pytest[@]}" "$@"
+    exec "${pytest[@]}" "${nbval[@]}" "$@"
 fi
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-"${pytest[@]}" -p no:cacheprovider notebooks > "$log" 2>&1 &
+"${pytest[@]}" "${nbval[@]}" -p no:cacheprovider notebooks > "$log" 2>&1 &
 notebooks=$!
 # The library tests on two workers or more (pytest-xdist, work stealing) even on 2 cores: Ray's
 # start-ups and the tests that run subprocesses wait more than they compute, and the other worker
 # fills those gaps beside the notebooks.
-library=(-n "$(( workers > 2 ? workers - 1 : 2 ))" --dist worksteal tests)
+# Without the nbval plugin, which the library tests do not use (its imports cost each process a second).
+library=(-p no:nbval -n "$(( workers > 2 ? workers - 1 : 2 ))" --dist worksteal tests)
 set +e
 "${pytest[@]}" "${library[@]}"
 library_rc=$?

@@ -53,10 +53,13 @@ def _env(tmp_path) -> dict:
 
 _WRITER = """
 import sys, time
+from pathlib import Path
 from amsnet_lib.report.timings import record_timing
 from amsnet_lib.report.tables import update_summary
-who, summary, timings, start = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-while time.time() < start:  # both processes begin together, so their updates interleave
+who, summary, timings, ready = sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4])
+(ready / who).touch()
+deadline = time.time() + 120
+while len(list(ready.iterdir())) < 2 and time.time() < deadline:  # both begin together: their updates interleave
     time.sleep(0.005)
 for i in range(40):
     update_summary({"corpus": "c", "protocol": "p", "model": who, "variant": f"v{i:02d}", "wa": i, "ua": i}, summary)
@@ -67,8 +70,9 @@ for i in range(40):
 @pytest.mark.slow
 def test_parallel_writers_of_the_summary_and_the_timings_keep_every_row(tmp_path):
     summary, timings = tmp_path / "tables" / "summary.csv", tmp_path / "timings.csv"
-    start = time.time() + 8  # after both have imported torch and pandas
-    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, who, str(summary), str(timings), str(start)],
+    ready = tmp_path / "ready"  # each writer marks itself ready once it has imported torch and pandas
+    ready.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, who, str(summary), str(timings), str(ready)],
                               env=_env(tmp_path)) for who in ("a", "b")]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     rows = pd.read_csv(summary, keep_default_na=False)
