@@ -27,4 +27,8 @@ x = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
 librosa.effects.trim(x); librosa.feature.melspectrogram(y=x, sr=16000); librosa.effects.pitch_shift(x, sr=16000, n_steps=1.0)" >&2
     echo "$want" > "$stamp"
 fi
+# Bytecode for the package, its tests, scripts and benchmarks, as pip writes it for the packages it
+# installs: where writing it at import is switched off (PYTHONDONTWRITEBYTECODE), every process (each
+# notebook kernel, Ray worker and subprocess of the tests) would compile them again. Only what changed.
+"$venv/bin/python" -m compileall -q "$root/amsnet_lib" "$root/tests" "$root/scripts" "$root/benchmarks" >/dev/null
 echo "$venv"

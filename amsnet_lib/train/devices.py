@@ -17,8 +17,11 @@ def _training_device(device) -> torch.device:
     """``device`` (default: CUDA when available), with deterministic algorithms on a CPU: every
     path that trains folds (run_experiment, the engine's tasks) sets the same."""
     device = torch.device(device) if device is not None else default_device()
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cpu" and not torch.are_deterministic_algorithms_enabled():
+        # The eager kernels' switch, which torch.use_deterministic_algorithms sets after setting
+        # torch.compile's inductor flag too: that import of torch._dynamo costs each training process
+        # (every Ray worker, every `amsnet train`) about a second, and nothing here compiles.
+        torch._C._set_deterministic_algorithms(True, warn_only=True)
     return device
 
 
