@@ -182,3 +182,24 @@ def test_the_headline_sets_ravdess_amsnet_beside_the_classic_baselines_once_it_i
     assert "AMSNet, tuned recipe 55.00 / 55.00" in note
     assert "ComParE functionals + linear SVM 54.44 / 55.40 (above AMSNet in UA)" in note
     assert "eGeMAPS functionals + linear SVM 48.47 / 48.31 (below AMSNet)" in note
+
+
+def test_the_cross_corpus_line_quotes_its_fixed_setting_and_says_which_is_above():
+    """The headline's cross-corpus line reads one setting fixed beforehand (four classes, --adapt corpus),
+    never the best row on the test corpus, and leaves out what was not run."""
+    import pandas as pd
+
+    cols = ["model", "train", "test", "classes", "adapt", "UA (%)"]
+    rows = [["AMSNet, tuned recipe", "emodb", "ravdess", "four", "corpus", "43.36"],
+            ["AMSNet, tuned recipe", "emodb", "ravdess", "four", "speaker", "60.00"],  # higher, not the line's setting
+            ["AMSNet, tuned recipe", "emodb", "ravdess", "shared", "corpus", "31.25"],
+            ["ComParE 2016 functionals + linear SVM", "emodb", "ravdess", "four", "corpus", "49.61"],
+            ["AMSNet, tuned recipe", "ravdess", "emodb", "four", "corpus", "not run"]]
+    table = pd.DataFrame(rows, columns=cols)
+    line = update_docs.cross_corpus_note(table)
+    assert "EmoDB → RAVDESS: AMSNet, tuned recipe 43.36, ComParE functionals + linear SVM 49.61" in line
+    assert "60.00" not in line and "RAVDESS → EmoDB" not in line and "the baseline above AMSNet in every direction" in line
+    table.loc[3, "UA (%)"] = "40.00"
+    assert "AMSNet above the baseline in every direction" in update_docs.cross_corpus_note(table)
+    assert update_docs.cross_corpus_note(table[table["model"] != "AMSNet, tuned recipe"]) is None
+    assert update_docs.cross_corpus_note(None) is None
