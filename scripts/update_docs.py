@@ -29,6 +29,7 @@ from amsnet_lib.paths import REPO_ROOT
 from amsnet_lib.report.report import compact_table, cpu_run_facts, cpu_table5_facts
 from amsnet_lib.report.tables import (BASELINE_LABELS, CORPUS_LABELS, NOT_AVAILABLE, NOT_RUN, ablation_table, ensemble_variant, markdown_table,
                                protocol_notes, summary_row)
+from scripts.cross_corpus import LABEL as CROSS_CORPUS_BASELINE, NETWORKS as CROSS_CORPUS_NETWORKS
 
 START = "<!-- headline: written by scripts/update_docs.py (run_all.sh); do not edit by hand -->"
 END = "<!-- /headline -->"
@@ -140,8 +141,7 @@ def cross_corpus_note(table: pd.DataFrame | None) -> str | None:
     t = table[(table["classes"] == CROSS_CORPUS_LINE["classes"]) & (table["adapt"] == CROSS_CORPUS_LINE["adapt"])]
     t = t[pd.to_numeric(t["UA (%)"], errors="coerce").notna()]
     baseline = BASELINE_LABELS["compare-svm"].split(" (")[0]
-    ams = t[t["model"].str.startswith("AMSNet")]
-    svm = t[t["model"].str.startswith(baseline.split(" functionals")[0])]
+    ams, svm = t[t["model"] == CROSS_CORPUS_NETWORKS["amsnet"]], t[t["model"] == CROSS_CORPUS_BASELINE]
     parts, above = [], []
     for _, a in ams.iterrows():
         b = svm[(svm["train"] == a["train"]) & (svm["test"] == a["test"])]

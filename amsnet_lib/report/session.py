@@ -273,10 +273,10 @@ class Session:
         if not _selected(study, selected):
             print(f"{study}: {NOT_RUN} (not in the notebook's `studies` parameter)")
             return {}
-        if self.profile == "quick" and (st.quick_variants or st.quick_models) is not None:
+        kept = (*(st.quick_variants or ()), *(st.quick_models or ()))
+        if self.profile == "quick" and kept:
             k, n = (len(self.configs(study, "emodb", all_variants=a)) for a in (False, True))
-            print(f"profile quick: {k} of {n} experiments ({', '.join(st.quick_variants or st.quick_models)}); "
-                  f"the full profile runs all {n}")
+            print(f"profile quick: {k} of {n} experiments ({', '.join(kept)}); the full profile runs all {n}")
         out = {c: self.run(self.configs(study, c)) for c in self.available}
         return {c: res for c, res in out.items() if res}  # train=False: only what finished
 
