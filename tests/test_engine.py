@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from amsnet_lib.train.runstore import RunStore
 from test_cli import _corpus
 from test_training import _exp, _features
 
-ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed")
 
 TIMINGS = ("seconds", "fusion_seconds")  # wall time: the one thing two runs of a fold may differ in
 
@@ -32,7 +33,10 @@ TIMINGS = ("seconds", "fusion_seconds")  # wall time: the one thing two runs of 
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray of 2 CPUs for the module (as `amsnet pretrain` starts it: 127.0.0.1 only); the
-    engine uses a Ray already initialised in the process as it is, so each test skips the start-up."""
+    engine uses a Ray already initialised in the process as it is, so each test skips the start-up.
+    (Ray is imported where it is used: the other pytest-xdist worker collects this module too.)"""
+    import ray
+
     with engine.ray_session(EngineConfig(num_cpus=2)):
         assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
         ray.get([ray.remote(num_cpus=1)(lambda: os.getpid()).remote() for _ in range(2)])  # workers up, listening too
@@ -120,71 +124,6 @@ def test_units_trained_as_ray_tasks_equal_training_in_process(tmp_path, local_ra
     rewritten = {rel for rel, p in _files(store).items() if p.stat().st_mtime_ns != stamps.get(rel)}
     assert rewritten and all(rel.startswith(lost.relative_to(store).as_posix()) for rel in rewritten)
     assert_same_run_store(store, tmp_path / "alone")
-
-
-@dataclass(frozen=True)
-class _DiesOnce(Stage1Unit):
-    """A unit whose first attempt kills its worker process (as the kernel's OOM killer or a lost node would)."""
-
-    marker: str = ""
-
-    def train(self, features, store, device, progress=False):
-        if not os.path.exists(self.marker):
-            Path(self.marker).touch()
-            os._exit(1)
-        return super().train(features, store, device, progress)
-
-
-def _dies_once(tmp_path, feats):
-    import dataclasses
-
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test file
-    u = stage1_units([_exp("frlm")], feats.table)[0]
-    return _DiesOnce(**{f.name: getattr(u, f.name) for f in dataclasses.fields(u)}, marker=str(tmp_path / "died"))
-
-
-def test_a_task_whose_worker_dies_is_run_again_and_the_run_completes(tmp_path, local_ray):
-    feats = _features()
-    unit = _dies_once(tmp_path, feats)
-    assert run_units([unit], feats, tmp_path / "ray", device="cpu", progress=False) == 1
-    assert (tmp_path / "died").exists()  # the first attempt did die
-    d = RunStore(tmp_path / "ray").fold_dir(unit.kind, unit.key, unit.seed, unit.fold.name)
-    assert (d / "metrics.json").is_file()
-    # the retry trained the fold the serial path trains
-    run_units([stage1_units([_exp("frlm")], feats.table)[0]], feats, tmp_path / "serial", device="cpu", progress=False,
-              engine=EngineConfig(serial=True))
-    assert_same_run_store(tmp_path / "ray", tmp_path / "serial")
-
-
-def test_without_retries_a_dead_worker_fails_the_run_with_the_fix(tmp_path, local_ray):
-    feats = _features()
-    unit = _dies_once(tmp_path, feats)
-    with pytest.raises(RuntimeError, match="stage-1 training of frlm, fold fold0, seed 0 failed: WorkerCrashedError.*run again to resume"):
-        run_units([unit], feats, tmp_path / "ray", device="cpu", progress=False, engine=EngineConfig(max_retries=0))
-    assert not list((tmp_path / "ray").rglob("metrics.json"))
-
-
-@pytest.mark.slow
-def test_ctrl_c_cancels_the_tasks_in_flight_and_keeps_what_finished(tmp_path, local_ray, monkeypatch):
-    """Ctrl-C while the driver writes the first finished fold: the other tasks are cancelled (forced:
-    a training checks for no signal), the exception reaches the caller, and a rerun trains the rest."""
-    feats = _features()
-    units = stage1_units([_exp("frlm")], feats.table)
-    cancelled, write = [], engine._write_unit
-
-    def interrupted(store, files):
-        write(store, files)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(engine, "_write_unit", interrupted)
-    real_cancel = ray.cancel
-    monkeypatch.setattr(ray, "cancel", lambda ref, force=False: (cancelled.append(force), real_cancel(ref, force=force)))
-    with pytest.raises(KeyboardInterrupt):
-        run_units(units, feats, tmp_path / "ray", device="cpu", progress=False)
-    assert cancelled == [True, True]  # the two units not yet written
-    assert len(list((tmp_path / "ray").rglob("metrics.json"))) == 1
-    monkeypatch.undo()
-    assert run_units(units, feats, tmp_path / "ray", device="cpu", progress=False) == 2
 
 
 def test_out_of_memory_failures_name_the_setting_that_packs_fewer():
@@ -344,6 +283,8 @@ def test_search_trial_folds_on_ray_equal_the_serial_ones_and_reuse_run_store_wei
 def test_a_search_trial_fold_is_an_engine_unit_whose_failure_names_it(tmp_path, local_ray):
     """A trial fold runs through the engine's one path (run_units): a failing one stops the run with
     the engine's message naming the trial fold, and the search's fold store keeps no half-written fold."""
+    import ray
+
     from amsnet_lib.train.search import TrialUnit
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -366,3 +307,77 @@ def _failing_trial_base():
 class _FailingTrial(_failing_trial_base()):
     def train(self, features, store, device, progress=False):
         raise ValueError("no data here")
+
+
+# Last in the module: these kill Ray workers, whose replacements would cost the tests after them a
+# start-up each (a worker imports torch and the package again).
+
+@dataclass(frozen=True)
+class _DiesOnce(Stage1Unit):
+    """A unit whose first attempt kills its worker process (as the kernel's OOM killer or a lost node would)."""
+
+    marker: str = ""
+
+    def train(self, features, store, device, progress=False):
+        if not os.path.exists(self.marker):
+            Path(self.marker).touch()
+            os._exit(1)
+        return super().train(features, store, device, progress)
+
+
+def _dies_once(tmp_path, feats):
+    import dataclasses
+
+    import ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test file
+    u = stage1_units([_exp("frlm")], feats.table)[0]
+    return _DiesOnce(**{f.name: getattr(u, f.name) for f in dataclasses.fields(u)}, marker=str(tmp_path / "died"))
+
+
+def test_a_task_whose_worker_dies_is_run_again_and_the_run_completes(tmp_path, local_ray):
+    feats = _features()
+    unit = _dies_once(tmp_path, feats)
+    assert run_units([unit], feats, tmp_path / "ray", device="cpu", progress=False) == 1
+    assert (tmp_path / "died").exists()  # the first attempt did die
+    d = RunStore(tmp_path / "ray").fold_dir(unit.kind, unit.key, unit.seed, unit.fold.name)
+    assert (d / "metrics.json").is_file()
+    # the retry trained the fold the serial path trains
+    run_units([stage1_units([_exp("frlm")], feats.table)[0]], feats, tmp_path / "serial", device="cpu", progress=False,
+              engine=EngineConfig(serial=True))
+    assert_same_run_store(tmp_path / "ray", tmp_path / "serial")
+
+
+def test_without_retries_a_dead_worker_fails_the_run_with_the_fix(tmp_path, local_ray):
+    feats = _features()
+    unit = _dies_once(tmp_path, feats)
+    with pytest.raises(RuntimeError, match="stage-1 training of frlm, fold fold0, seed 0 failed: WorkerCrashedError.*run again to resume"):
+        run_units([unit], feats, tmp_path / "ray", device="cpu", progress=False, engine=EngineConfig(max_retries=0))
+    assert not list((tmp_path / "ray").rglob("metrics.json"))
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_tasks_in_flight_and_keeps_what_finished(tmp_path, local_ray, monkeypatch):
+    """Ctrl-C while the driver writes the first finished fold: the other tasks are cancelled (forced:
+    a training checks for no signal), the exception reaches the caller, and a rerun trains the rest."""
+    import ray
+
+    feats = _features()
+    units = stage1_units([_exp("frlm")], feats.table)
+    cancelled, write = [], engine._write_unit
+
+    def interrupted(store, files):
+        write(store, files)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "_write_unit", interrupted)
+    real_cancel = ray.cancel
+    monkeypatch.setattr(ray, "cancel", lambda ref, force=False: (cancelled.append(force), real_cancel(ref, force=force)))
+    with pytest.raises(KeyboardInterrupt):
+        run_units(units, feats, tmp_path / "ray", device="cpu", progress=False)
+    assert cancelled == [True, True]  # the two units not yet written
+    assert len(list((tmp_path / "ray").rglob("metrics.json"))) == 1
+    monkeypatch.undo()
+    # the rerun in this process: the cancelled tasks' workers are gone, and replacing them would cost
+    # two worker start-ups for nothing this test checks
+    assert run_units(units, feats, tmp_path / "ray", device="cpu", progress=False, engine=EngineConfig(serial=True)) == 2
