@@ -100,9 +100,12 @@ class FeatureConfig:
     @classmethod
     def for_corpus(cls, corpus: str, **overrides) -> "FeatureConfig":
         """The paper's setting for a corpus: 3 s EmoDB, 5 s IEMOCAP, 3 s otherwise; RAVDESS (beyond
-        the paper) 3 s after its leading and trailing silence is trimmed at 40 dB."""
-        duration = {"emodb": 3.0, "iemocap": 5.0}.get(corpus, 3.0)
-        trim = {"ravdess": {"trim_db": 40.0}}.get(corpus, {})
+        the paper) 3 s after its leading and trailing silence is trimmed at 40 dB. Corpora joined with
+        ``+`` (one table, :func:`amsnet_lib.data.corpora.load_corpora`): the longest of their durations,
+        and the trimming where one of them trims."""
+        parts = corpus.split("+")
+        duration = max({"emodb": 3.0, "iemocap": 5.0}.get(c, 3.0) for c in parts)
+        trim = {"trim_db": 40.0} if "ravdess" in parts else {}
         return cls(**{"duration": duration, **trim, **overrides})
 
 
@@ -182,6 +185,8 @@ MONITORS = ("val_loss", "val_ua")
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
 #: Learning-rate schedules (``TrainConfig.schedule``).
 SCHEDULES = ("constant", "cosine", "onecycle")
+#: How an epoch draws its training utterances (``TrainConfig.balance``).
+BALANCES = ("none", "class", "corpus_class")
 #: Training recipes: ``paper`` (the paper's stated settings) and ``tuned`` (beyond the paper,
 #: chosen on validation; :func:`amsnet_lib.studies.experiment`).
 RECIPES = ("paper", "tuned")
@@ -232,6 +237,12 @@ class TrainConfig:
             (:func:`amsnet_lib.data.channels.augmented_features`); a stage with ``none`` trains without them,
             so one set of features serves every stage of an experiment. See
             :meth:`ExperimentConfig.stage_augment`.
+        balance: how each epoch draws its training utterances: ``none`` (each once, shuffled: the
+            paper), ``class`` (as many draws, with replacement, each class equally likely) or
+            ``corpus_class`` (each corpus-and-class cell equally likely, for a table of several corpora,
+            ``corpus`` column: :func:`amsnet_lib.data.corpora.load_corpus` of ``"emodb+ravdess"``; on one
+            corpus the same as ``class``). Weighted sampling with replacement, as
+            ``torch.utils.data.WeightedRandomSampler`` draws, from the loop's own generator.
     """
 
     optimizer: str = "rmsprop"
@@ -252,6 +263,7 @@ class TrainConfig:
     noise_std: float = _recipe_field(0.0)
     class_weighting: str = _recipe_field("none")
     augment: str = _recipe_field("none", "Ko et al. 2015 (speed perturbation); Schlüter & Grill 2015 (pitch shifting)")
+    balance: str = _recipe_field("none")
 
     def __post_init__(self):
         if self.monitor not in MONITORS:
@@ -264,6 +276,8 @@ class TrainConfig:
             raise ValueError(f"class_weighting must be 'none' or 'balanced', got {self.class_weighting!r}")
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
+        if self.balance not in BALANCES:
+            raise ValueError(f"balance must be one of {', '.join(BALANCES)}, got {self.balance!r}")
         for name in ("time_mask", "freq_mask", "warmup", "label_smoothing"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")

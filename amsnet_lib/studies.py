@@ -222,6 +222,17 @@ def _labelled(exp: ExperimentConfig, label: str) -> ExperimentConfig:
     return dataclasses.replace(exp, variant="; ".join(v for v in (exp.variant, label) if v))
 
 
+def with_balance(exp: ExperimentConfig, balance: str) -> ExperimentConfig:
+    """``exp`` with every stage's epochs drawn by ``balance`` (:attr:`~amsnet_lib.config.TrainConfig.balance`;
+    beyond the paper); variant ``balance=<balance>`` (none: ``exp`` unchanged)."""
+    if balance == "none":
+        return exp
+    exp = exp.with_training(balance=balance)
+    if exp.finetune is not None:
+        exp = dataclasses.replace(exp, finetune=dataclasses.replace(exp.finetune, balance=balance))
+    return _labelled(exp, f"balance={balance}")
+
+
 def with_se_ratio(exp: ExperimentConfig, r: int) -> ExperimentConfig:
     """``exp`` with URLM's squeeze-and-excitation reduction ratio ``r`` (Table 3); variant ``r=<r>``."""
     return _labelled(dataclasses.replace(exp, urlm=dataclasses.replace(exp.urlm, se_ratio=r)), se_ratio_label(r))
@@ -559,7 +570,8 @@ SUITE_PROTOCOLS = {"emodb": ("paper", "loso"), "iemocap": ("paper", "loso_sessio
 
 def validation_for(corpus: str, protocol: str) -> str:
     """How the validation split of ``corpus`` under ``protocol`` is drawn (``ExperimentConfig.validation``)."""
-    return "speaker" if (corpus, protocol) in SPEAKER_VALIDATION else "utterance"
+    # corpora joined with "+" (a model for voices it never heard): speakers held out, under any protocol
+    return "speaker" if (corpus, protocol) in SPEAKER_VALIDATION or "+" in corpus else "utterance"
 
 
 def validation_override(corpus: str, protocol: str, validation: str | None) -> str | None:

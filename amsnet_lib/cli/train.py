@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .. import studies  # configuration dataclasses only: cheap, and --help names the studies
-from ..config import (AUGMENTATIONS, CLASSIC_MODELS, CORPUS_BATCH_SIZE, FUSION_TRAIN, MODELS, MONITORS, NORMALISATIONS,
+from ..config import (AUGMENTATIONS, BALANCES, CLASSIC_MODELS, CORPUS_BATCH_SIZE, FUSION_TRAIN, MODELS, MONITORS, NORMALISATIONS,
                      OPTIMIZERS, PROTOCOLS, QUICK_TRAIN, RECIPES, VALIDATIONS, ExperimentConfig, FRLMConfig, TrainConfig,
                      URLMConfig)
 from ._common import (MAX_SEED, _add_corpus_args, _load, _check_outputs, _report_grouped, _augmented, _report_dir,
@@ -102,6 +102,8 @@ def _experiment(args, corpus: str, feats, *, protocol: str = "paper", **kw):
     if any(getattr(args, k, None) is not None for k in ("frlm_lr", "urlm_lr", "fusion_lr")):
         exp = studies.with_stage_learning_rates(exp, args.frlm_lr, args.urlm_lr, args.fusion_lr)
     exp = studies.with_stopping(exp, args.epochs, args.patience, args.monitor)
+    if getattr(args, "balance", None) is not None:
+        exp = studies.with_balance(exp, args.balance)
     return exp
 
 
@@ -169,6 +171,10 @@ def _add_configuration_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=_number(int, 0), default=None,
                    help=f"early-stopping patience in epochs, 0: off (default, profile full: {TrainConfig.patience} for the "
                         f"branches, {FUSION_TRAIN['patience']} for the fusion head; quick: {QUICK_TRAIN['patience']})")
+    p.add_argument("--balance", default=None, choices=list(BALANCES),
+                   help="how each epoch draws its training utterances, every stage (beyond the paper): none (each once: "
+                        "default), class (each class alike) or corpus_class (each corpus and class alike: "
+                        "--corpus emodb+ravdess)")
     p.add_argument("--monitor", default=None, choices=list(MONITORS),
                    help="model selection and early stopping on the validation split, every stage (late fusion: "
                         "its weight's criterion): lowest loss (default) or highest UA")
@@ -176,7 +182,7 @@ def _add_configuration_args(p: argparse.ArgumentParser) -> None:
 
 #: The options of ``train`` that change a network or its training (``None``: not given).
 _NETWORK_OPTIONS = ("optimizer", "lr", "frlm_lr", "urlm_lr", "fusion_lr", "late_weight", "batch_size", "se_ratio",
-                    "hidden_size", "epochs", "patience", "monitor")
+                    "hidden_size", "epochs", "patience", "monitor", "balance")
 
 
 def _check_configuration_args(args) -> None:

@@ -23,12 +23,16 @@ __all__ = ["FoldData", "fold_data", "stage_fold_data"]
 
 
 def _to_tensors(feats: Features, device) -> dict[str, torch.Tensor]:
-    return {
+    out = {
         "frames": torch.from_numpy(feats.frames).to(device),
         "mask": torch.from_numpy(feats.mask).to(device),
         "spec": torch.from_numpy(feats.spec).to(device),
         "labels": torch.from_numpy(feats.labels).to(device),
     }
+    if "corpus" in feats.table.columns:  # a table of several corpora: each utterance's, as a code (sampling)
+        names = feats.table["corpus"].astype(str).to_numpy()
+        out["corpus"] = torch.from_numpy(np.unique(names, return_inverse=True)[1].astype(np.int64)).to(device)
+    return out
 
 
 def _take(data: dict[str, torch.Tensor], idx) -> dict[str, torch.Tensor]:
@@ -37,8 +41,9 @@ def _take(data: dict[str, torch.Tensor], idx) -> dict[str, torch.Tensor]:
 
 @dataclass
 class FoldData:
-    """The parts of one fold, each ``{"frames", "mask", "spec", "labels"}`` tensors; ``sizes``: their
-    utterance counts and the fitted :class:`~amsnet_lib.data.features.Normaliser`."""
+    """The parts of one fold, each ``{"frames", "mask", "spec", "labels"}`` tensors (and ``corpus``, each
+    utterance's corpus as a code, for a table of several corpora); ``sizes``: their utterance counts and
+    the fitted :class:`~amsnet_lib.data.features.Normaliser`."""
 
     fit: dict
     val: dict

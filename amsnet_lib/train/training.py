@@ -96,6 +96,20 @@ def _make_schedule(opt, cfg: TrainConfig, steps_per_epoch: int):
     return None
 
 
+def _draw_weights(train: dict[str, torch.Tensor], cfg: TrainConfig) -> torch.Tensor | None:
+    """Each training utterance's chance of a draw under ``cfg.balance`` (None: every one once, shuffled):
+    one over the size of its class (``class``) or of its corpus-and-class cell (``corpus_class``, the
+    ``corpus`` codes of a table of several corpora; without them, its class), so every class, or cell,
+    is drawn alike."""
+    if cfg.balance == "none":
+        return None
+    cells = train["labels"].long().cpu()
+    if cfg.balance == "corpus_class" and "corpus" in train:
+        cells = train["corpus"].long().cpu() * (int(cells.max()) + 1) + cells
+    _, inverse, counts = torch.unique(cells, return_inverse=True, return_counts=True)
+    return 1.0 / counts[inverse].double()
+
+
 def _class_weights(labels: torch.Tensor, n_classes: int, cfg: TrainConfig) -> torch.Tensor | None:
     """Inverse class frequency of the training part, mean 1 over the utterances (``balanced``), or None."""
     if cfg.class_weighting != "balanced":
@@ -196,6 +210,7 @@ def train_model(
     n = len(train["labels"])
     sched = _make_schedule(opt, cfg, math.ceil(n / cfg.batch_size))
     weight = _class_weights(train["labels"], n_classes, cfg)
+    draws = _draw_weights(train, cfg)
     has_val = val is not None and len(val["labels"]) > 0
     best = (-float("inf"), -float("inf"))
     best_state, best_epoch, since_best = None, 0, 0
@@ -233,7 +248,9 @@ def train_model(
     bar = tqdm(range(start, cfg.epochs), desc=desc, unit="ep", disable=not progress, leave=False, initial=start, total=cfg.epochs)
     for epoch in bar:
         model.train()
-        perm = torch.randperm(n, generator=gen).to(train["labels"].device)
+        # an epoch: every utterance once, shuffled; or (cfg.balance) as many weighted draws with replacement
+        perm = (torch.randperm(n, generator=gen) if draws is None
+                else torch.multinomial(draws, n, replacement=True, generator=gen)).to(train["labels"].device)
         total_loss, correct = 0.0, 0
         for s in range(0, n, cfg.batch_size):
             batch = _take(train, perm[s : s + cfg.batch_size])
@@ -455,7 +472,7 @@ def branch_embeddings(branches: dict, data: dict, batch_size: int = 256) -> dict
         out["h1"].append(branches["frlm"].embed(b["frames"], b["mask"]))
         out["h2"].append(branches["urlm"].embed(b["spec"]))
     res = {k: torch.cat(v) for k, v in out.items()}
-    res["labels"] = data["labels"]
+    res.update({k: data[k] for k in ("labels", "corpus") if k in data})  # corpus: the head's sampling
     return res
 
 

@@ -9,6 +9,10 @@ Columns, in order: ``path`` (absolute str), ``label`` (str), ``speaker`` (str or
 ``duration`` (float, seconds); IEMOCAP adds ``improvised`` (bool), RAVDESS ``intensity``,
 ``statement`` and ``repetition``. ``attrs``: ``corpus``,
 ``classes`` (fixed order), ``skipped`` (list of ``(path, reason)``).
+
+Named corpora joined with ``+`` (``"emodb+ravdess"``, beyond the paper) load as one table with a
+``corpus`` column, each speaker named ``<corpus>:<speaker>`` and the classes the union, in the
+order of the first corpus, then the others' new ones (:func:`load_corpora`).
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from .emodb import load_emodb
 from .iemocap import load_iemocap
 from .ravdess import load_ravdess
 
-__all__ = ["CLASSES", "COLUMNS", "NAMED", "load_corpus", "resolve_data_dir", "load_emodb", "load_iemocap", "load_ravdess",
+__all__ = ["CLASSES", "COLUMNS", "NAMED", "load_corpora", "load_corpus", "resolve_data_dir", "load_emodb", "load_iemocap", "load_ravdess",
            "load_custom"]
 
 #: Fixed class order of each named corpus (index = integer label).
@@ -68,6 +72,11 @@ def load_corpus(
     name = str(name_or_path)
     if not name.strip():  # Path("") is the current folder, which would be read as a corpus
         raise CorpusError(None, "an empty corpus name was given", "pass emodb, iemocap, a CSV manifest or a folder")
+    if "+" in name and not Path(name).expanduser().exists():
+        if data_dir is not None or options:
+            raise ValueError(f"{name}: data_dir and loader options apply to one named corpus; each corpus of a "
+                             "combination is found through its own setting (AMSNET_EMODB_DIR, AMSNET_RAVDESS_DIR, ...)")
+        return load_corpora(name.split("+"), download=download, skip_bad=skip_bad)
     if name.lower() == "emodb":
         return load_emodb(data_dir, download=download, skip_bad=skip_bad, **options)
     if name.lower() == "iemocap":
@@ -94,3 +103,41 @@ def _looks_like_iemocap(folder: Path) -> bool:
     if (folder / "IEMOCAP_full_release").is_dir():
         return True
     return any((p / "dialog" / "EmoEvaluation").is_dir() for p in folder.glob("Session[0-9]*"))
+
+
+def load_corpora(names, download: bool | str = "auto", skip_bad: bool = True) -> pd.DataFrame:
+    """Several named corpora as one table (beyond the paper: a model for voices and corpora it never
+    heard trains on more than one).
+
+    Args:
+        names: two or more of ``emodb``, ``iemocap``, ``ravdess``, each found through its own setting
+            (:func:`resolve_data_dir`).
+        download, skip_bad: as :func:`load_corpus`, for each corpus.
+
+    Returns:
+        The corpora's tables one after another, with a ``corpus`` column; ``speaker`` is
+        ``<corpus>:<speaker>`` (speaker ids repeat across corpora: EmoDB's ``03`` is not RAVDESS's);
+        ``attrs``: ``corpus`` (the names joined with ``+``), ``classes`` (the union: the first corpus's
+        order, then each next corpus's new classes), ``skipped`` (every corpus's).
+
+    Raises:
+        CorpusError: a name that is not a named corpus, a repeated one, fewer than two; as
+            :func:`load_corpus` for each corpus.
+    """
+    names = [str(n).strip().lower() for n in names]
+    unknown = [n for n in names if n not in NAMED]
+    if unknown or len(set(names)) != len(names) or len(names) < 2:
+        raise CorpusError(None, f"{'+'.join(names)} is not a combination of two or more different named corpora",
+                          f"join names of {', '.join(NAMED)} with '+', each once (e.g. emodb+ravdess)")
+    parts, classes, skipped = [], [], []
+    for n in names:
+        t = load_corpus(n, download=download, skip_bad=skip_bad)
+        t = t.assign(corpus=n, speaker=[None if s is None or pd.isna(s) else f"{n}:{s}" for s in t["speaker"]])
+        parts.append(t)
+        classes += [c for c in t.attrs["classes"] if c not in classes]
+        skipped += list(t.attrs.get("skipped", []))
+    table = pd.concat(parts, ignore_index=True)
+    front = [c for c in COLUMNS if c in table.columns] + ["corpus"]
+    table = table[front + [c for c in table.columns if c not in front]]
+    table.attrs = {"corpus": "+".join(names), "classes": classes, "skipped": skipped}
+    return table
