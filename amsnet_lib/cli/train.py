@@ -141,6 +141,14 @@ def _validation_suffix(args, corpus: str) -> str:
     return f"_{v}_validation" if v else ""
 
 
+def _search_table_name(args, corpus: str, own: str) -> str:
+    """The trial table of ``amsnet search``: ``recipe_search_<corpus>_<stage>``, then ``_with_<own>`` where the
+    recipe's stage trains with audio copies, ``_<protocol>`` for folds other than the paper's (a search on
+    other folds is another search) and the validation split where it is not the protocol's own."""
+    return (f"recipe_search_{corpus}_{args.stage}" + (f"_with_{own}" if own != "none" else "")
+            + (f"_{args.protocol}" if args.protocol != "paper" else "") + _validation_suffix(args, corpus))
+
+
 def _protocol_kwargs(args) -> dict:
     """``_add_protocol_args``'s options as :func:`_experiment` keywords."""
     return dict(protocol=args.protocol, n_folds=args.folds, split_seed=args.split_seed, seeds=tuple(args.seeds),
@@ -574,8 +582,7 @@ def _cmd_search(args) -> int:
     if args.table and len(table) and args.augment != "none":
         _augment_table(args, table, plain, corpus, root, donor, engine)
     elif args.table and len(table):
-        stem = Path(args.table) / (f"recipe_search_{corpus}_{args.stage}" + (f"_with_{own}" if own != "none" else "")
-                                   + _validation_suffix(args, corpus))
+        stem = Path(args.table) / _search_table_name(args, corpus, own)
         grid = args.stage == "fusion"
         notes = [f"Search of the tuned recipe's {args.stage.upper()} stage (`amsnet search --stage {args.stage} --trials "
                  f"{args.trials}`): Optuna {'grid (every combination, in random order)' if grid else 'TPE'} over "
