@@ -203,3 +203,44 @@ def test_the_cross_corpus_line_quotes_its_fixed_setting_and_says_which_is_above(
     assert "AMSNet above the baseline in every direction" in update_docs.cross_corpus_note(table)
     assert update_docs.cross_corpus_note(table[table["model"] != "AMSNet, tuned recipe"]) is None
     assert update_docs.cross_corpus_note(None) is None
+
+
+def test_unseen_speaker_selection_trains_the_best_validation_trial_and_the_recipe_then_tabulates_both(tmp_path, capsys):
+    """A quick search on speaker-held-out validation, then the script: the table has the search's
+    validation figures and each configuration's test figures; no test fold is read by the search."""
+    import pandas as pd
+    import soundfile as sf
+
+    from amsnet_lib import cli
+    from scripts import unseen_speaker_selection
+    from signals import tone
+
+    rows = []
+    for speaker in ("s1", "s2", "s3", "s4"):
+        for label, f0 in (("calm", 140.0), ("loud", 300.0)):
+            for i in range(3):
+                path = tmp_path / "audio" / f"{speaker}_{label}{i}.wav"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                sf.write(path, tone(0.6, f0 * (1 + 0.03 * i + 0.01 * int(speaker[1])), seed=i), 16000)
+                rows.append({"path": str(path), "label": label, "speaker": speaker})
+    manifest = tmp_path / "mine.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    common = ["--corpus", str(manifest), "--cache-dir", str(tmp_path / "cache"), "--profile", "quick"]
+    assert cli.main(["search", *common, "--jobs", "1", "--stage", "frlm", "--trials", "2", "--protocol", "loso",
+                     "--validation", "speaker", "--root", str(tmp_path / "runs" / "search"), "--table", str(tmp_path / "tables"),
+                     "--threads", "1", "--serial", "--weights-from", "none"]) == 0
+    assert (tmp_path / "tables" / "recipe_search_mine_frlm_loso_speaker_validation.md").is_file()
+    assert not list((tmp_path / "runs").rglob("predictions.csv"))  # the search read no test fold
+    capsys.readouterr()
+    assert unseen_speaker_selection.main(["--stage", "frlm", *common, "--protocol", "loso", "--run-dir", str(tmp_path / "runs"),
+                                          "--tables", str(tmp_path / "tables"), "--device", "cpu"]) == 0
+    table = pd.read_csv(tmp_path / "tables" / "unseen_speaker_selection_mine_loso_frlm.csv")
+    assert table["configuration"].iloc[0] == unseen_speaker_selection.TRIAL0 and table["trial"].iloc[0] == 0
+    assert table["configuration"].iloc[-1] == unseen_speaker_selection.TABLE2
+    assert table["WA [loso] (%)"].iloc[-1] == "not run"  # the recipe's own loso run is not in this store
+    trained = table.iloc[:-1]
+    assert set(trained["configuration"]) <= {unseen_speaker_selection.TRIAL0, unseen_speaker_selection.CHOSEN}
+    assert trained[["val UA (%)", "WA [loso] (%)", "UA [loso] (%)"]].notna().all().all()
+    # each configuration trained once on the four leave-one-speaker-out folds, its test folds read then
+    assert len(list((tmp_path / "runs").glob("frlm-*/seed0/*/predictions.csv"))) == 4 * len(trained)
+    assert "validation speakers" in (tmp_path / "tables" / "unseen_speaker_selection_mine_loso_frlm.md").read_text()
