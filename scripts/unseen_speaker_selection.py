@@ -108,10 +108,10 @@ def main(argv=None) -> int:
     rows = []
     for label, (exp, trial) in runs.items():
         s = results[label].summary()
-        rows.append({"configuration": label, "trial": int(trial["trial"]), "val UA (%)": trial["val_ua"],
+        rows.append({"configuration": label, "trial": str(int(trial["trial"])), "val UA (%)": trial["val_ua"],
                      "val WA (%)": trial["val_wa"], f"WA [{args.protocol}] (%)": s["wa"],
                      f"UA [{args.protocol}] (%)": s["ua"]})
-    rows.append({"configuration": TABLE2, "trial": None, "val UA (%)": None, "val WA (%)": None,
+    rows.append({"configuration": TABLE2, "trial": "", "val UA (%)": None, "val WA (%)": None,
                  f"WA [{args.protocol}] (%)": reference["wa"], f"UA [{args.protocol}] (%)": reference["ua"]})
     changed = {k: (first[k], best[k]) for k in space if first[k] != best[k]}
     notes = [
@@ -122,7 +122,8 @@ def main(argv=None) -> int:
         "no trial read a test fold.",
         "Trial 0 is the tuned recipe as chosen on EmoDB's speaker-dependent [paper] folds (validation on random "
         "utterances of the training speakers). " + (
-            "The best trial by validation UA is trial 0: choosing for unheard speakers keeps the recipe."
+            "The best trial by validation UA (ties broken by validation WA, as the search ranks them) is trial 0: "
+            "choosing for unheard speakers keeps the recipe."
             if not changed else f"The best trial by validation UA, trial {int(best['trial'])}, changes "
             + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) + "."),
         f"Test columns: each configuration trained under [{args.protocol}] with the same speaker-held-out validation, "
