@@ -234,7 +234,7 @@ def test_unseen_speaker_selection_trains_the_best_validation_trial_and_the_recip
     capsys.readouterr()
     assert unseen_speaker_selection.main(["--stage", "frlm", *common, "--protocol", "loso", "--run-dir", str(tmp_path / "runs"),
                                           "--tables", str(tmp_path / "tables"), "--device", "cpu"]) == 0
-    table = pd.read_csv(tmp_path / "tables" / "unseen_speaker_selection_mine_loso_frlm.csv")
+    table = pd.read_csv(tmp_path / "tables" / "unseen_speaker_selection_mine_loso_frlm.csv", dtype={"trial": str})
     assert table["configuration"].iloc[0] == unseen_speaker_selection.TRIAL0 and str(table["trial"].iloc[0]) == "0"
     assert table["configuration"].iloc[-1] == unseen_speaker_selection.TABLE2
     assert table["WA [loso] (%)"].iloc[-1] == "not run"  # the recipe's own loso run is not in this store
