@@ -30,10 +30,10 @@ __all__ = ["experiment_dir_name", "experiment_like", "run_utterances"]
 
 #: A branch run's ``config.json`` fields beyond the configuration (:func:`~amsnet_lib.train.runstore._branch_identity`).
 _BRANCH_FIELDS = {"model", "corpus", "protocol", "n_folds", "split_seed", "split_file", "features", "architecture", "train",
-                  "n_utterances", "normalisation", "augment", "member"}
+                  "n_utterances", "normalisation", "augment", "member", "validation"}
 #: What the two branch runs of one fusion head must share.
 _SHARED = ("corpus", "protocol", "n_folds", "split_seed", "split_file", "features", "n_utterances", "normalisation",
-           "augment", "member")
+           "augment", "member", "validation")
 
 
 def experiment_like(run_dir) -> ExperimentConfig:
@@ -143,7 +143,9 @@ def _common(cfg: dict) -> dict:
     return dict(corpus=cfg["corpus"], protocol=cfg["protocol"], n_folds=cfg["n_folds"], split_seed=cfg["split_seed"],
                 split_file=cfg["split_file"], features=FeatureConfig(**cfg["features"]),
                 normalisation=cfg.get("normalisation", "corpus"), augment=cfg.get("augment", "none"),
-                member=cfg.get("member", 0), validation=validation_for(cfg["corpus"], cfg["protocol"]))
+                member=cfg.get("member", 0),
+                # recorded only where it is not the protocol's own split (runstore._branch_identity)
+                validation=cfg.get("validation", validation_for(cfg["corpus"], cfg["protocol"])))
 
 
 def _single_stage(cfg: dict) -> tuple[ExperimentConfig, int]:
