@@ -206,8 +206,9 @@ def test_the_cross_corpus_line_quotes_its_fixed_setting_and_says_which_is_above(
 
 
 def test_unseen_speaker_selection_trains_the_best_validation_trial_and_the_recipe_then_tabulates_both(tmp_path, capsys):
-    """A quick search on speaker-held-out validation, then the script: the table has the search's
-    validation figures and each configuration's test figures; no test fold is read by the search."""
+    """A quick search on speaker-held-out validation (one trial: the recipe, so the best is trial 0), then the
+    script: the table has the search's validation figures and the test figures of what it trained; no test
+    fold is read by the search."""
     import pandas as pd
     import soundfile as sf
 
@@ -226,7 +227,7 @@ def test_unseen_speaker_selection_trains_the_best_validation_trial_and_the_recip
     manifest = tmp_path / "mine.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     common = ["--corpus", str(manifest), "--cache-dir", str(tmp_path / "cache"), "--profile", "quick"]
-    assert cli.main(["search", *common, "--jobs", "1", "--stage", "frlm", "--trials", "2", "--protocol", "loso",
+    assert cli.main(["search", *common, "--jobs", "1", "--stage", "frlm", "--trials", "1", "--protocol", "loso",
                      "--validation", "speaker", "--root", str(tmp_path / "runs" / "search"), "--table", str(tmp_path / "tables"),
                      "--threads", "1", "--serial", "--weights-from", "none"]) == 0
     assert (tmp_path / "tables" / "recipe_search_mine_frlm_loso_speaker_validation.md").is_file()

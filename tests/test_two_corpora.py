@@ -115,9 +115,9 @@ def test_train_takes_two_corpora_and_balance_from_the_command_line(both, tmp_pat
 
     whole = corpora.load_corpora
 
-    def few(names, **kw):  # 3 utterances of each corpus and class: the path of 1975, at the cost of 48
+    def few(names, **kw):  # 2 utterances of each corpus and class: the path of 1975, at the cost of 32
         table = whole(names, **kw)
-        part = table.groupby(["corpus", "label"], sort=False).head(3).reset_index(drop=True)
+        part = table.groupby(["corpus", "label"], sort=False).head(2).reset_index(drop=True)
         part.attrs = table.attrs
         return part
 
