@@ -29,7 +29,8 @@ from amsnet_lib.paths import REPO_ROOT, resolve_run_dir
 from amsnet_lib.report.significance import significance_table
 from amsnet_lib.errors import AmsnetError
 from amsnet_lib.report.tables import NOT_RUN, write_table
-from amsnet_lib.train.search import STAGE_MODELS, recipe_augment, search_table, study_name, trial_components
+from amsnet_lib.train.search import (STAGE_MODELS, recipe_augment, search_table, study_name, table_name,
+                                     trial_components)
 
 CHOSEN = "chosen on validation speakers"
 TRIAL0 = "the EmoDB-chosen recipe, validation speakers"
@@ -116,8 +117,9 @@ def main(argv=None) -> int:
     changed = {k: (first[k], best[k]) for k in space if first[k] != best[k]}
     notes = [
         f"Search: `amsnet search --corpus {args.corpus} --protocol {args.protocol} --validation speaker --stage {args.stage}` "
-        f"({len(trials)} finished trials, results/tables/recipe_search_{args.corpus}_{args.stage}"
-        f"{'_with_' + own if own != 'none' else ''}_{args.protocol}_speaker_validation.md): mean validation UA over the "
+        f"({len(trials)} finished trials, results/tables/"
+        f"{table_name(args.stage, args.corpus, args.protocol, args.profile, validation='speaker', own=own)}.md): "
+        "mean validation UA over the "
         f"{args.protocol} folds, each fold's validation split whole training speakers held out of its training part; "
         "no trial read a test fold.",
         "Trial 0 is the tuned recipe as chosen on EmoDB's speaker-dependent [paper] folds (validation on random "

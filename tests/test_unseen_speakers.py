@@ -409,8 +409,11 @@ def test_validation_on_held_out_speakers_is_an_option_of_train_compare_and_searc
     assert search.study_name("urlm", "emodb", "loso", validation="speaker") == "emodb-loso-urlm-speaker-validation"
     assert search.study_name("urlm", "ravdess", "emobox", validation="speaker") == "ravdess-emobox-urlm"
     search_args = parser.parse_args(["search", *common, "--stage", "urlm", "--validation", "speaker"])
-    assert cli_train._validation_suffix(search_args, "emodb") == "_speaker_validation"
-    # and a table of its own per protocol: the paper's folds' table keeps its name
-    assert cli_train._search_table_name(search_args, "emodb", "none") == "recipe_search_emodb_urlm_loso_speaker_validation"
-    paper_args = parser.parse_args(["search", *[a if a != "loso" else "paper" for a in common], "--stage", "urlm"])
-    assert cli_train._search_table_name(paper_args, "emodb", "speed") == "recipe_search_emodb_urlm_with_speed"
+    assert search_args.validation == "speaker"
+    # and a table of its own per protocol: the paper's folds' tables keep their names
+    assert search.table_name("urlm", "emodb", "loso", validation="speaker") == "recipe_search_emodb_urlm_loso_speaker_validation"
+    assert search.table_name("urlm", "emodb", "loso", validation="utterance") == "recipe_search_emodb_urlm_loso"
+    assert search.table_name("urlm", "emodb", own="speed") == "recipe_search_emodb_urlm_with_speed"
+    assert search.table_name("urlm", "emodb", augment="pitch") == "recipe_search_emodb_urlm_pitch"
+    assert search.table_name("urlm", "emodb", "loso", augment="pitch", validation="speaker") == \
+        "recipe_search_emodb_urlm_pitch_loso_speaker_validation"

@@ -135,20 +135,6 @@ def _chosen_validation(args) -> dict:
     return {} if getattr(args, "validation", None) is None else {"validation": args.validation}
 
 
-def _validation_suffix(args, corpus: str) -> str:
-    """A search table's name part for a validation split other than the protocol's own."""
-    v = studies.validation_override(corpus, args.protocol, getattr(args, "validation", None))
-    return f"_{v}_validation" if v else ""
-
-
-def _search_table_name(args, corpus: str, own: str) -> str:
-    """The trial table of ``amsnet search``: ``recipe_search_<corpus>_<stage>``, then ``_with_<own>`` where the
-    recipe's stage trains with audio copies, ``_<protocol>`` for folds other than the paper's (a search on
-    other folds is another search) and the validation split where it is not the protocol's own."""
-    return (f"recipe_search_{corpus}_{args.stage}" + (f"_with_{own}" if own != "none" else "")
-            + (f"_{args.protocol}" if args.protocol != "paper" else "") + _validation_suffix(args, corpus))
-
-
 def _protocol_kwargs(args) -> dict:
     """``_add_protocol_args``'s options as :func:`_experiment` keywords."""
     return dict(protocol=args.protocol, n_folds=args.folds, split_seed=args.split_seed, seeds=tuple(args.seeds),
@@ -536,14 +522,14 @@ def _augment_table(args, table, plain, corpus: str, root, donor, engine) -> None
     trained there: no test fold either way)."""
     from pathlib import Path
 
-    from ..train.search import STAGE_MODELS, validation_score
+    from ..train.search import STAGE_MODELS, table_name, validation_score
     from ..report.tables import write_table
 
     exp = studies.experiment(corpus, STAGE_MODELS[args.stage], args.protocol, args.profile, features=plain.config,
                              recipe="tuned", **_chosen_validation(args)).with_training(augment="none")  # no stage's copies: the augmentation's reference
     ref = validation_score(exp, plain, root / "folds", device=args.device, weights_from=donor, engine=engine)
     best = float(table["val_ua"].max())
-    stem = Path(args.table) / f"recipe_search_{corpus}_{args.stage}_{args.augment}{_validation_suffix(args, corpus)}"
+    stem = Path(args.table) / table_name(args.stage, corpus, args.protocol, args.profile, args.augment, args.validation)
     cmd = f"amsnet search --stage {args.stage} --augment {args.augment} --trials {args.trials}"
     write_table(table, stem, caption=f"Recipe search, {args.stage.upper()} with {args.augment} augmentation, {corpus} "
                                      f"[{args.protocol}] validation",
@@ -563,7 +549,7 @@ def _cmd_search(args) -> int:
     from pathlib import Path
 
     from ..report.tables import write_table
-    from ..train.search import SPACES, recipe_augment, run_search
+    from ..train.search import SPACES, recipe_augment, run_search, table_name
     from ..paths import default_run_dir
 
     _set_threads(args)
@@ -582,7 +568,7 @@ def _cmd_search(args) -> int:
     if args.table and len(table) and args.augment != "none":
         _augment_table(args, table, plain, corpus, root, donor, engine)
     elif args.table and len(table):
-        stem = Path(args.table) / _search_table_name(args, corpus, own)
+        stem = Path(args.table) / table_name(args.stage, corpus, args.protocol, args.profile, validation=args.validation, own=own)
         grid = args.stage == "fusion"
         notes = [f"Search of the tuned recipe's {args.stage.upper()} stage (`amsnet search --stage {args.stage} --trials "
                  f"{args.trials}`): Optuna {'grid (every combination, in random order)' if grid else 'TPE'} over "

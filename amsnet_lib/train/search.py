@@ -43,7 +43,7 @@ from .training import (
     train_model,
 )
 
-__all__ = ["TrialUnit", "ValidationScore", "validation_score"]
+__all__ = ["TrialUnit", "ValidationScore", "table_name", "validation_score"]
 
 
 @dataclass
@@ -306,6 +306,22 @@ def study_name(stage: str, corpus: str = "emodb", protocol: str = "paper", profi
     if studies.validation_override(corpus, protocol, validation):
         suffix += f"-{validation}-validation"
     return f"{corpus}-{protocol}-{stage}{suffix}"
+
+
+def table_name(stage: str, corpus: str = "emodb", protocol: str = "paper", profile: str = "full",
+               augment: str = "none", validation: str | None = None, own: str | None = None) -> str:
+    """The trial table ``amsnet search`` writes (``results/tables/<name>.{csv,md}``), named as its journal
+    (:func:`study_name`): ``recipe_search_<corpus>_<stage>``, then ``_<augment>`` for a search with
+    ``--augment`` or ``_with_<own>`` when the recipe's stage trains with audio copies (``own``, default
+    :func:`recipe_augment`), ``_<protocol>`` for folds other than the paper's, and ``_<validation>_validation``
+    for a validation split other than the protocol's own."""
+    from .. import studies
+
+    own = recipe_augment(stage, corpus, protocol, profile) if own is None else own
+    kind = f"_{augment}" if augment != "none" else (f"_with_{own}" if own != "none" else "")
+    v = studies.validation_override(corpus, protocol, validation)
+    return (f"recipe_search_{corpus}_{stage}{kind}" + (f"_{protocol}" if protocol != "paper" else "")
+            + (f"_{v}_validation" if v else ""))
 
 
 def run_search(stage: str, features: Features, root: str | os.PathLike, *, trials: int, corpus: str = "emodb",
