@@ -83,7 +83,6 @@ def main(argv=None) -> int:
     trials = finished_trials(args.stage, args.corpus, args.protocol, args.profile, args.search_root or Path(store) / "search")
     best, first = trials.iloc[0], trials.loc[trials["trial"] == 0].iloc[0]
     space = [c for c in trials.columns if c not in ("trial", "val_ua", "val_wa", "val_loss", "seconds")]
-    params = {int(t["trial"]): {k: t[k] for k in space} for _, t in trials.iterrows()}
 
     own = recipe_augment(args.stage, args.corpus, args.protocol, args.profile)
     exp0 = configuration(args.stage, args.corpus, args.protocol, args.profile, None, "speaker", TRIAL0)
@@ -95,7 +94,7 @@ def main(argv=None) -> int:
     # trial 0 is the recipe as it is; a better trial is trained too (the test folds read once for each)
     runs = {TRIAL0: (exp0, first)}
     if int(best["trial"]) != 0:
-        runs[CHOSEN] = (configuration(args.stage, args.corpus, args.protocol, args.profile, params[int(best["trial"])],
+        runs[CHOSEN] = (configuration(args.stage, args.corpus, args.protocol, args.profile, {k: best[k] for k in space},
                                       "speaker", CHOSEN), best)
     results = {label: ams.run_experiment(exp, feats, store=store, device=args.device) for label, (exp, _) in runs.items()}
     # the recipe's row as Table 2 has it (validation on random utterances), read back, never trained here
