@@ -37,8 +37,9 @@ TRIAL0 = "the EmoDB-chosen recipe, validation speakers"
 TABLE2 = "the EmoDB-chosen recipe, validation utterances (Table 2)"
 
 
-def finished_trials(stage: str, corpus: str, protocol: str, profile: str, root: Path) -> pd.DataFrame:
-    """The search's finished trials (:func:`amsnet_lib.train.search.search_table`), best first."""
+def finished_trials(stage: str, corpus: str, protocol: str, profile: str, root: Path) -> tuple[pd.DataFrame, dict]:
+    """The search's finished trials (:func:`amsnet_lib.train.search.search_table`), best first, and each
+    one's values as Optuna holds them (by trial number; the table's rows mix ints into floats)."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -53,7 +54,7 @@ def finished_trials(stage: str, corpus: str, protocol: str, profile: str, root: 
     table = search_table(study)
     if not len(table) or 0 not in set(table["trial"]):
         raise SystemExit(f"{journal}: trial 0 (the recipe as chosen on EmoDB) has not finished; resume the search")
-    return table
+    return table, {t.number: t.params for t in study.trials if t.number in set(table["trial"])}
 
 
 def configuration(stage: str, corpus: str, protocol: str, profile: str, params: dict | None, validation: str, label: str):
@@ -80,9 +81,9 @@ def main(argv=None) -> int:
     store = args.run_dir or resolve_run_dir(profile=args.profile)
     table = ams.load_corpus(args.corpus)
     args.corpus = table.attrs.get("corpus", args.corpus)  # a manifest or folder is named as `amsnet search` names it
-    trials = finished_trials(args.stage, args.corpus, args.protocol, args.profile, args.search_root or Path(store) / "search")
+    trials, values = finished_trials(args.stage, args.corpus, args.protocol, args.profile,
+                                     args.search_root or Path(store) / "search")
     best, first = trials.iloc[0], trials.loc[trials["trial"] == 0].iloc[0]
-    space = [c for c in trials.columns if c not in ("trial", "val_ua", "val_wa", "val_loss", "seconds")]
 
     own = recipe_augment(args.stage, args.corpus, args.protocol, args.profile)
     exp0 = configuration(args.stage, args.corpus, args.protocol, args.profile, None, "speaker", TRIAL0)
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
     # trial 0 is the recipe as it is; a better trial is trained too (the test folds read once for each)
     runs = {TRIAL0: (exp0, first)}
     if int(best["trial"]) != 0:
-        runs[CHOSEN] = (configuration(args.stage, args.corpus, args.protocol, args.profile, {k: best[k] for k in space},
+        runs[CHOSEN] = (configuration(args.stage, args.corpus, args.protocol, args.profile, values[int(best["trial"])],
                                       "speaker", CHOSEN), best)
     results = {label: ams.run_experiment(exp, feats, store=store, device=args.device) for label, (exp, _) in runs.items()}
     # the recipe's row as Table 2 has it (validation on random utterances), read back, never trained here
@@ -113,7 +114,8 @@ def main(argv=None) -> int:
                      f"UA [{args.protocol}] (%)": s["ua"]})
     rows.append({"configuration": TABLE2, "trial": "", "val UA (%)": None, "val WA (%)": None,
                  f"WA [{args.protocol}] (%)": reference["wa"], f"UA [{args.protocol}] (%)": reference["ua"]})
-    changed = {k: (first[k], best[k]) for k in space if first[k] != best[k]}
+    a, b = values[0], values[int(best["trial"])]
+    changed = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
     notes = [
         f"Search: `amsnet search --corpus {args.corpus} --protocol {args.protocol} --validation speaker --stage {args.stage}` "
         f"({len(trials)} finished trials, results/tables/"

@@ -232,6 +232,11 @@ def test_unseen_speaker_selection_trains_the_best_validation_trial_and_the_recip
                      "--threads", "1", "--serial", "--weights-from", "none"]) == 0
     assert (tmp_path / "tables" / "recipe_search_mine_frlm_loso_speaker_validation.md").is_file()
     assert not list((tmp_path / "runs").rglob("predictions.csv"))  # the search read no test fold
+    # a trial's values come back as the search used them: trial 0's build the recipe itself, ints as ints
+    _, values = unseen_speaker_selection.finished_trials("frlm", "mine", "loso", "quick", tmp_path / "runs" / "search")
+    built = unseen_speaker_selection.configuration("frlm", "mine", "loso", "quick", values[0], "speaker", "")
+    recipe = unseen_speaker_selection.configuration("frlm", "mine", "loso", "quick", None, "speaker", "")
+    assert built == recipe and type(built.stage_train("frlm").epochs) is int and type(built.frlm.frame_stack) is int
     capsys.readouterr()
     assert unseen_speaker_selection.main(["--stage", "frlm", *common, "--protocol", "loso", "--run-dir", str(tmp_path / "runs"),
                                           "--tables", str(tmp_path / "tables"), "--device", "cpu"]) == 0
