@@ -1,16 +1,13 @@
 """The Ray engine: the same run store and numbers as serial training, retries, resumption, a cluster by address."""
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,64 +140,6 @@ def test_a_gpu_task_declares_the_share_of_a_gpu_one_training_needs(monkeypatch):
     assert engine._gpu_share(EngineConfig()) == 1.0  # a small GPU: one at a time
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the head's sockets from /proc")
-def test_a_second_process_joins_a_ray_head_on_loopback_by_address(tmp_path):
-    """`ray start --head` kept on 127.0.0.1 (docs/CLUSTER.md), and a driver that joins it with
-    --ray-address: its tasks run on the head, and every socket the head opened listens on loopback."""
-    port = _free_port()
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
-    ray_bin = Path(sys.executable).with_name("ray")
-    temp = Path("/tmp") / f"amsnet-ray-{os.getpid()}-{port}"  # unix socket paths must stay short
-    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-                             "--include-dashboard=false", "--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        script = tmp_path / "join.py"
-        script.write_text(
-            "import sys, ray\n"
-            f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-            "from test_training import _exp, _features\n"
-            "from amsnet_lib.train import engine\n"
-            f"n = engine.pretrain([_exp('frlm')], _features(), store={str(tmp_path / 'runs')!r}, device='cpu', progress=False,\n"
-            f"                    engine=engine.EngineConfig(address='127.0.0.1:{port}'))\n"
-            "print('trained', n)\n")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the head takes a few seconds to listen
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
-        deadline, joined = time.monotonic() + 60, None
-        while time.monotonic() < deadline:
-            joined = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=180)
-            if joined.returncode == 0:
-                break
-            time.sleep(2)
-        assert joined.returncode == 0, joined.stderr[-3000:]
-        assert "trained 3" in joined.stdout
-        assert len(list((tmp_path / "runs").glob("frlm-*/seed0/fold*/metrics.json"))) == 3
-        listening = _listening_addresses(_session_pids(head.pid))
-        assert listening and listening <= {"127.0.0.1", "::1"}, listening
-    finally:
-        # SIGTERM to `ray start --block` itself: it stops what it started and exits (~10 s); sent to the
-        # whole session, the children die first and it waits about a minute for them
-        head.terminate()
-        try:
-            head.wait(60)
-        except subprocess.TimeoutExpired:
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(head.pid, signal.SIGKILL)  # whatever of its session is left
-        head.wait()
-
-
 def _listening_addresses(pids: set[int]) -> set[str]:
     """The local IPv4 addresses of the TCP sockets ``pids`` listen on (from /proc: no ss needed)."""
     inodes = set()
@@ -245,12 +184,6 @@ def _descendants(pid: int) -> set[int]:
         found |= kids
         todo += kids
     return found
-
-
-def _session_pids(sid: int) -> set[int]:
-    """Processes of the session ``sid`` (the head and what it started)."""
-    out = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True).stdout.split()
-    return {int(p) for p, s in zip(out[::2], out[1::2]) if int(s) == sid}
 
 
 @pytest.mark.slow
@@ -381,3 +314,33 @@ def test_ctrl_c_cancels_the_tasks_in_flight_and_keeps_what_finished(tmp_path, lo
     # the rerun in this process: the cancelled tasks' workers are gone, and replacing them would cost
     # two worker start-ups for nothing this test checks
     assert run_units(units, feats, tmp_path / "ray", device="cpu", progress=False, engine=EngineConfig(serial=True)) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the cluster's sockets from /proc")
+def test_a_second_process_joins_a_running_cluster_on_loopback_by_address(tmp_path, local_ray):
+    """Last in the module (its job's workers displace the idle ones of this driver's job, which the
+    tests before it reuse): a driver in another process joins a running cluster by its address (``--ray-address``,
+    docs/CLUSTER.md) and trains there: the module's cluster stands in for a head (one Ray start-up
+    fewer for the suite), and every socket the cluster holds open, its new workers' included, listens
+    on loopback only."""
+    import ray
+
+    address = ray.get_runtime_context().gcs_address
+    assert address.startswith("127.0.0.1:"), address
+    script = tmp_path / "join.py"
+    script.write_text(
+        "import sys, ray\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_training import _exp, _features\n"
+        "from amsnet_lib.train import engine\n"
+        f"n = engine.pretrain([_exp('frlm')], _features(), store={str(tmp_path / 'runs')!r}, device='cpu', progress=False,\n"
+        f"                    engine=engine.EngineConfig(address={address!r}))\n"
+        "print('trained', n, 'on', ray.util.get_node_ip_address() if ray.is_initialized() else 'a closed session')\n")
+    joined = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
+    assert joined.returncode == 0, joined.stderr[-3000:]
+    assert "trained 3 on a closed session" in joined.stdout  # the joining driver disconnects; the cluster stays
+    assert len(list((tmp_path / "runs").glob("frlm-*/seed0/fold*/metrics.json"))) == 3
+    assert ray.is_initialized() and ray.cluster_resources().get("CPU") == 2  # still up for this driver
+    listening = _listening_addresses(_descendants(os.getpid()))
+    assert listening and listening <= {"127.0.0.1", "::1"}, listening
