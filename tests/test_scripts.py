@@ -250,3 +250,48 @@ def test_unseen_speaker_selection_trains_the_best_validation_trial_and_the_recip
     # each configuration trained once on the four leave-one-speaker-out folds, its test folds read then
     assert len(list((tmp_path / "runs").glob("frlm-*/seed0/*/predictions.csv"))) == 4 * len(trained)
     assert "validation speakers" in (tmp_path / "tables" / "unseen_speaker_selection_mine_loso_frlm.md").read_text()
+
+
+def test_unseen_speaker_options_score_on_validation_speakers_then_test_only_the_chosen_and_the_recipe(tmp_path, capsys):
+    """Each option scored like a search trial (no test fold read under --validation-only), then the chosen one
+    and the recipe trained under the protocol; an option not chosen is never tested. Ties keep the recipe."""
+    import pandas as pd
+    import soundfile as sf
+
+    from scripts import unseen_speaker_options as options
+    from signals import tone
+
+    tie = pd.DataFrame({"configuration": [options.RECIPE, "x"], "val UA (%)": [50.0, 50.0], "val WA (%)": [60.0, 60.0]})
+    assert options.choose(tie) == options.RECIPE
+    assert options.choose(tie.assign(**{"val WA (%)": [60.0, 61.0]})) == "x"
+
+    rows = []
+    for speaker in ("s1", "s2", "s3"):
+        for label, f0 in (("calm", 140.0), ("loud", 300.0)):
+            for i in range(3):
+                path = tmp_path / "audio" / f"{speaker}_{label}{i}.wav"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                sf.write(path, tone(0.6, f0 * (1 + 0.03 * i + 0.01 * int(speaker[1])), seed=i), 16000)
+                rows.append({"path": str(path), "label": label, "speaker": speaker})
+    manifest = tmp_path / "mine.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    common = ["--stage", "frlm", "--corpus", str(manifest), "--protocol", "loso", "--profile", "quick", "--options",
+              "normalisation utterance", "--run-dir", str(tmp_path / "runs"), "--tables", str(tmp_path / "tables"),
+              "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"]
+    csv = tmp_path / "tables" / "unseen_speaker_options_mine_loso_frlm.csv"
+    assert options.main(common + ["--validation-only"]) == 0
+    assert not list((tmp_path / "runs").rglob("predictions.csv"))
+    val = pd.read_csv(csv)
+    assert list(val["configuration"]) == [options.RECIPE, "normalisation utterance"]
+    assert val[["val UA (%)", "val WA (%)"]].notna().all().all() and (val["chosen"] == "yes").sum() == 1
+    assert len(list((tmp_path / "runs" / "search" / "folds").rglob("val.json"))) == 2 * 3  # 2 candidates x 3 folds
+    capsys.readouterr()
+    assert options.main(common) == 0
+    table = pd.read_csv(csv, dtype=str)
+    assert table[["val UA (%)", "val WA (%)"]].equals(val[["val UA (%)", "val WA (%)"]].astype(str))  # read back
+    chosen = table.loc[table["chosen"] == "yes", "configuration"].item()
+    tested = table.set_index("configuration")["WA [loso] (%)"]
+    assert tested[options.RECIPE] != options.NOT_TESTED and tested[chosen] != options.NOT_TESTED
+    assert (tested == options.NOT_TESTED).sum() == (0 if chosen == "normalisation utterance" else 1)
+    # the recipe, and the option when chosen, each trained once on the three folds: their test folds read then
+    assert len(list((tmp_path / "runs").glob("frlm-*/seed0/*/predictions.csv"))) == 3 * (1 + (chosen != options.RECIPE))

@@ -1,0 +1,147 @@
+#!/usr/bin/env python
+"""What speakers it never heard need (beyond the paper, issue #38 item 2): the tuned recipe's branch stage
+with one option changed at a time, each scored on validation speakers, the best kept, its test folds read once.
+
+    python -m scripts.unseen_speaker_options --stage frlm --validation-only   # the validation table alone
+    python -m scripts.unseen_speaker_options --stage frlm                     # then the chosen one's test folds
+
+The options (``OPTIONS``), each a documented setting of the library:
+
+- ``normalisation speaker``: every speaker's features standardised with that speaker's own statistics, in
+  training and at test alike (what ``amsnet evaluate --adapt speaker`` does at test time); no label is
+  read, but the test speaker's unlabelled utterances are (a protocol setting: a shipped model cannot use
+  it, ``fit_final`` refuses it). Speaker normalisation: Busso, Mariooryad, Metallinou & Narayanan (2013),
+  "Iterative feature normalization scheme for automatic emotion detection from speech", IEEE TAC 4(4).
+- ``normalisation utterance``: each utterance standardised with its own statistics (per-utterance mean and
+  variance normalisation), which a model for new audio can apply to one file alone.
+- ``augment pitch``: two pitch-shifted copies of every training utterance (librosa's phase-vocoder pitch
+  shift, :data:`amsnet_lib.data.channels.PITCH_SEMITONES`), a voice change that keeps the duration;
+  speed perturbation (Ko et al., Interspeech 2015) is already URLM's own augmentation in the tuned recipe.
+
+Each candidate is scored like a search trial (:func:`amsnet_lib.train.search.validation_score`, the same
+fold store as ``amsnet search``, so the recipe itself is read back from the search's trial 0): the mean
+validation UA over the protocol's folds, each fold's validation split whole training speakers held out of
+its training part. No candidate reads a test fold. The best by validation UA (ties: validation WA, then
+the recipe) is then trained under the protocol with the same validation and its test folds read once;
+the recipe's own test figures are those of ``scripts/unseen_speaker_selection.py`` (read back, trained here
+when missing). Writes ``results/tables/unseen_speaker_options_<corpus>_<protocol>_<stage>.{csv,md}`` (and
+``..._significance`` when an option was chosen).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+import amsnet_lib as ams
+from amsnet_lib import studies
+from amsnet_lib.paths import REPO_ROOT, resolve_run_dir
+from amsnet_lib.report.significance import significance_table
+from amsnet_lib.report.tables import write_table
+from amsnet_lib.train.search import recipe_augment, validation_score
+from scripts.unseen_speaker_selection import TRIAL0, configuration
+
+RECIPE = "the EmoDB-chosen recipe"
+#: label -> the experiment settings it changes (one at a time, on the stage's tuned recipe)
+OPTIONS = {
+    "normalisation speaker": {"normalisation": "speaker"},
+    "normalisation utterance": {"normalisation": "utterance"},
+    "augment pitch": {"augment": "pitch"},
+}
+NOT_TESTED = "not tested: not chosen"
+
+
+def candidates(stage: str, corpus: str, protocol: str, profile: str, options: list[str]) -> dict:
+    """The recipe (validated on speakers) and each option applied to it, by label: unlabelled experiments, so
+    that the recipe's key is that of the search's trial 0."""
+    base = configuration(stage, corpus, protocol, profile, None, "speaker", "")
+    return {RECIPE: base, **{o: dataclasses.replace(base, **OPTIONS[o]) for o in options}}
+
+
+def choose(scores: pd.DataFrame) -> str:
+    """The best row's label: validation UA, then validation WA; the recipe (first row) wins ties."""
+    ranked = scores.sort_values(["val UA (%)", "val WA (%)"], ascending=False, kind="stable")
+    return str(ranked["configuration"].iloc[0])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--stage", default="frlm", choices=["frlm", "urlm"])
+    p.add_argument("--corpus", default="emodb", help="a named corpus, a manifest or a folder")
+    p.add_argument("--protocol", default="loso")
+    p.add_argument("--profile", default="full", choices=list(studies.PROFILES))
+    p.add_argument("--options", nargs="+", default=list(OPTIONS), choices=list(OPTIONS), metavar="OPTION",
+                   help=f"the options to score (default: all of {', '.join(OPTIONS)})")
+    p.add_argument("--validation-only", action="store_true",
+                   help="score the candidates and write their validation table; read no test fold")
+    p.add_argument("--run-dir", type=Path, default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
+    p.add_argument("--search-root", type=Path, default=None, help="the search's store (default: <run store>/search)")
+    p.add_argument("--tables", type=Path, default=REPO_ROOT / "results" / "tables")
+    p.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default: $AMSNET_CACHE_DIR or ./.cache/features)")
+    p.add_argument("--device", default=None)
+    args = p.parse_args(argv)
+
+    store = Path(args.run_dir or resolve_run_dir(profile=args.profile))
+    folds_root = (args.search_root or store / "search") / "folds"
+    table = ams.load_corpus(args.corpus)
+    args.corpus = table.attrs.get("corpus", args.corpus)
+    exps = candidates(args.stage, args.corpus, args.protocol, args.profile, args.options)
+    originals = ams.extract_features(table, exps[RECIPE].features, cache_dir=args.cache_dir)
+    own = recipe_augment(args.stage, args.corpus, args.protocol, args.profile)
+
+    def features_for(exp):
+        from amsnet_lib.data.channels import augmented_features
+
+        wanted = exp.augment if exp.augment != "none" else own
+        return originals if wanted == "none" else augmented_features(originals, wanted, feature_cache=args.cache_dir)
+
+    rows = []
+    for label, exp in exps.items():
+        score = validation_score(exp, features_for(exp), folds_root, device=args.device)
+        rows.append({"configuration": label, "val UA (%)": score.ua, "val WA (%)": score.wa, "val loss": score.loss,
+                     "CPU seconds": score.seconds})
+    scores = pd.DataFrame(rows)
+    chosen = choose(scores)
+    wa, ua = f"WA [{args.protocol}] (%)", f"UA [{args.protocol}] (%)"
+    scores["chosen"] = (scores["configuration"] == chosen).map({True: "yes", False: ""})
+    notes = [
+        f"Corpus {args.corpus}, protocol {args.protocol}, stage {args.stage.upper()} of the tuned recipe, profile "
+        f"{args.profile}, seed 0. Validation: the mean over the {args.protocol} folds of each fold's validation "
+        "split, whole training speakers held out of its training part; no candidate read a test fold.",
+        "Options (scripts/unseen_speaker_options.py says where each comes from): normalisation speaker = each "
+        "speaker standardised with their own statistics in training and test (reads the test speaker's unlabelled "
+        "utterances; a protocol setting, not one for a shipped model); normalisation utterance = each utterance with "
+        "its own; augment pitch = two copies of every training utterance shifted by -2 and +2 semitones.",
+        f"Chosen by validation UA (ties: validation WA, then the recipe): {chosen}.",
+    ]
+    if args.validation_only:
+        scores[wa] = scores[ua] = "not read (--validation-only)"
+    else:
+        tested = {TRIAL0: configuration(args.stage, args.corpus, args.protocol, args.profile, None, "speaker", TRIAL0)}
+        if chosen != RECIPE:
+            tested[chosen] = dataclasses.replace(exps[chosen], variant="; ".join(
+                v for v in (exps[chosen].variant, f"chosen on validation speakers: {chosen}") if v))
+        results = {label: ams.run_experiment(exp, features_for(exp), store=store, device=args.device)
+                   for label, exp in tested.items()}
+        summary = {(RECIPE if label == TRIAL0 else label): r.summary() for label, r in results.items()}
+        scores[wa] = [summary[c]["wa"] if c in summary else NOT_TESTED for c in scores["configuration"]]
+        scores[ua] = [summary[c]["ua"] if c in summary else NOT_TESTED for c in scores["configuration"]]
+        notes.append(f"Test columns: trained under [{args.protocol}] with the same speaker-held-out validation, the test "
+                     "folds read once, after the choice; the recipe's are those of scripts/unseen_speaker_selection.py "
+                     f"('{TRIAL0}'). Options not chosen were never tested.")
+    stem = args.tables / f"unseen_speaker_options_{args.corpus}_{args.protocol}_{args.stage}"
+    write_table(scores, stem, caption=f"{args.stage.upper()} for unheard speakers: one option at a time on the tuned "
+                f"recipe, scored on validation speakers, {args.corpus} [{args.protocol}]", notes=notes)
+    if not args.validation_only and chosen != RECIPE:
+        sig = significance_table({chosen: results[chosen], RECIPE: results[TRIAL0]}, chosen)
+        write_table(sig, stem.with_name(stem.name + "_significance"),
+                    caption=f"{args.stage.upper()} with {chosen} against the EmoDB-chosen recipe, both validated on "
+                            f"speakers, same test utterances, {args.corpus} [{args.protocol}]")
+    print(Path(str(stem) + ".md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
