@@ -38,10 +38,8 @@ import pandas as pd
 import amsnet_lib as ams
 from amsnet_lib import studies
 from amsnet_lib.paths import REPO_ROOT, resolve_run_dir
-from amsnet_lib.report.significance import significance_table
-from amsnet_lib.report.tables import write_table
 from amsnet_lib.train.search import recipe_augment, validation_score
-from scripts.unseen_speaker_selection import TRIAL0, configuration
+from scripts.unseen_speaker_selection import TRIAL0, configuration, write_choice
 
 RECIPE = "the EmoDB-chosen recipe"
 #: label -> the experiment settings it changes (one at a time, on the stage's tuned recipe)
@@ -116,6 +114,7 @@ def main(argv=None) -> int:
         "its own; augment pitch = two copies of every training utterance shifted by -2 and +2 semitones.",
         f"Chosen by validation UA (ties: validation WA, then the recipe): {chosen}.",
     ]
+    results = {}
     if args.validation_only:
         scores[wa] = scores[ua] = "not read (--validation-only)"
     else:
@@ -132,14 +131,10 @@ def main(argv=None) -> int:
                      "folds read once, after the choice; the recipe's are those of scripts/unseen_speaker_selection.py "
                      f"('{TRIAL0}'). Options not chosen were never tested.")
     stem = args.tables / f"unseen_speaker_options_{args.corpus}_{args.protocol}_{args.stage}"
-    write_table(scores, stem, caption=f"{args.stage.upper()} for unheard speakers: one option at a time on the tuned "
-                f"recipe, scored on validation speakers, {args.corpus} [{args.protocol}]", notes=notes)
-    if not args.validation_only and chosen != RECIPE:
-        sig = significance_table({chosen: results[chosen], RECIPE: results[TRIAL0]}, chosen)
-        write_table(sig, stem.with_name(stem.name + "_significance"),
-                    caption=f"{args.stage.upper()} with {chosen} against the EmoDB-chosen recipe, both validated on "
-                            f"speakers, same test utterances, {args.corpus} [{args.protocol}]")
-    print(Path(str(stem) + ".md").read_text())
+    write_choice(stem, scores, f"{args.stage.upper()} for unheard speakers: one option at a time on the tuned recipe, "
+                 f"scored on validation speakers, {args.corpus} [{args.protocol}]", notes, results, chosen, TRIAL0,
+                 f"{args.stage.upper()} with {chosen} against the EmoDB-chosen recipe, both validated on speakers, "
+                 f"same test utterances, {args.corpus} [{args.protocol}]")
     return 0
 
 

@@ -65,6 +65,17 @@ def configuration(stage: str, corpus: str, protocol: str, profile: str, params: 
     return dataclasses.replace(exp, variant="; ".join(v for v in (exp.variant, label) if v)) if label else exp
 
 
+def write_choice(stem: Path, table: pd.DataFrame, caption: str, notes: list[str], results: dict, chosen: str,
+                 reference: str, significance_caption: str) -> None:
+    """``stem``.{csv,md}, and beside it ``stem``_significance (``chosen`` against ``reference`` on the same test
+    utterances) when ``results`` holds both; prints the table."""
+    write_table(table, stem, caption=caption, notes=notes)
+    if chosen in results and reference in results:
+        write_table(significance_table({chosen: results[chosen], reference: results[reference]}, chosen),
+                    stem.with_name(stem.name + "_significance"), caption=significance_caption)
+    print(Path(str(stem) + ".md").read_text())
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--stage", default="frlm", choices=["frlm", "urlm"])
@@ -135,14 +146,10 @@ def main(argv=None) -> int:
         f"Corpus {args.corpus}, profile {args.profile}, seed 0.",
     ]
     stem = args.tables / f"unseen_speaker_selection_{args.corpus}_{args.protocol}_{args.stage}"
-    write_table(pd.DataFrame(rows), stem, caption=f"{args.stage.upper()} chosen for unheard speakers: validation "
-                f"and test, {args.corpus} [{args.protocol}]", notes=notes)
-    if CHOSEN in results:
-        sig = significance_table({CHOSEN: results[CHOSEN], TRIAL0: results[TRIAL0]}, CHOSEN)
-        write_table(sig, stem.with_name(stem.name + "_significance"),
-                    caption=f"{args.stage.upper()} chosen on validation speakers against the EmoDB-chosen recipe, same "
-                            f"test utterances, {args.corpus} [{args.protocol}]")
-    print(Path(str(stem) + ".md").read_text())
+    write_choice(stem, pd.DataFrame(rows), f"{args.stage.upper()} chosen for unheard speakers: validation and test, "
+                 f"{args.corpus} [{args.protocol}]", notes, results, CHOSEN, TRIAL0,
+                 f"{args.stage.upper()} chosen on validation speakers against the EmoDB-chosen recipe, same test "
+                 f"utterances, {args.corpus} [{args.protocol}]")
     return 0
 
 

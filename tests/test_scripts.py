@@ -205,27 +205,36 @@ def test_the_cross_corpus_line_quotes_its_fixed_setting_and_says_which_is_above(
     assert update_docs.cross_corpus_note(None) is None
 
 
+def _speaker_manifest(tmp_path, speakers: int):
+    """``mine.csv``: ``speakers`` speakers, each three tones of two classes (a tiny corpus for loso)."""
+    import pandas as pd
+    import soundfile as sf
+
+    from signals import tone
+
+    rows = []
+    for s in range(1, speakers + 1):
+        for label, f0 in (("calm", 140.0), ("loud", 300.0)):
+            for i in range(3):
+                path = tmp_path / "audio" / f"s{s}_{label}{i}.wav"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                sf.write(path, tone(0.6, f0 * (1 + 0.03 * i + 0.01 * s), seed=i), 16000)
+                rows.append({"path": str(path), "label": label, "speaker": f"s{s}"})
+    manifest = tmp_path / "mine.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest
+
+
 def test_unseen_speaker_selection_trains_the_best_validation_trial_and_the_recipe_then_tabulates_both(tmp_path, capsys):
     """A quick search on speaker-held-out validation (one trial: the recipe, so the best is trial 0), then the
     script: the table has the search's validation figures and the test figures of what it trained; no test
     fold is read by the search."""
     import pandas as pd
-    import soundfile as sf
 
     from amsnet_lib import cli
     from scripts import unseen_speaker_selection
-    from signals import tone
 
-    rows = []
-    for speaker in ("s1", "s2", "s3", "s4"):
-        for label, f0 in (("calm", 140.0), ("loud", 300.0)):
-            for i in range(3):
-                path = tmp_path / "audio" / f"{speaker}_{label}{i}.wav"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                sf.write(path, tone(0.6, f0 * (1 + 0.03 * i + 0.01 * int(speaker[1])), seed=i), 16000)
-                rows.append({"path": str(path), "label": label, "speaker": speaker})
-    manifest = tmp_path / "mine.csv"
-    pd.DataFrame(rows).to_csv(manifest, index=False)
+    manifest = _speaker_manifest(tmp_path, 4)
     common = ["--corpus", str(manifest), "--cache-dir", str(tmp_path / "cache"), "--profile", "quick"]
     assert cli.main(["search", *common, "--jobs", "1", "--stage", "frlm", "--trials", "1", "--protocol", "loso",
                      "--validation", "speaker", "--root", str(tmp_path / "runs" / "search"), "--table", str(tmp_path / "tables"),
@@ -256,25 +265,14 @@ def test_unseen_speaker_options_score_on_validation_speakers_then_test_only_the_
     """Each option scored like a search trial (no test fold read under --validation-only), then the chosen one
     and the recipe trained under the protocol; an option not chosen is never tested. Ties keep the recipe."""
     import pandas as pd
-    import soundfile as sf
 
     from scripts import unseen_speaker_options as options
-    from signals import tone
 
     tie = pd.DataFrame({"configuration": [options.RECIPE, "x"], "val UA (%)": [50.0, 50.0], "val WA (%)": [60.0, 60.0]})
     assert options.choose(tie) == options.RECIPE
     assert options.choose(tie.assign(**{"val WA (%)": [60.0, 61.0]})) == "x"
 
-    rows = []
-    for speaker in ("s1", "s2", "s3"):
-        for label, f0 in (("calm", 140.0), ("loud", 300.0)):
-            for i in range(3):
-                path = tmp_path / "audio" / f"{speaker}_{label}{i}.wav"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                sf.write(path, tone(0.6, f0 * (1 + 0.03 * i + 0.01 * int(speaker[1])), seed=i), 16000)
-                rows.append({"path": str(path), "label": label, "speaker": speaker})
-    manifest = tmp_path / "mine.csv"
-    pd.DataFrame(rows).to_csv(manifest, index=False)
+    manifest = _speaker_manifest(tmp_path, 3)
     common = ["--stage", "frlm", "--corpus", str(manifest), "--protocol", "loso", "--profile", "quick", "--options",
               "normalisation utterance", "--run-dir", str(tmp_path / "runs"), "--tables", str(tmp_path / "tables"),
               "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"]
