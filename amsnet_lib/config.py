@@ -319,7 +319,10 @@ CLASSIC_MODELS = {"compare-svm": "ComParE_2016", "egemaps-svm": "eGeMAPSv02"}
 MODELS = ("frlm", "urlm", "concat", "early", "amsnet", "late", *CLASSIC_MODELS)
 #: Late fusion's candidate weights of FRLM's probabilities (URLM's: 1 - w): 0 to 1 in steps of 0.05.
 LATE_WEIGHTS = tuple(round(0.05 * i, 2) for i in range(21))
-PROTOCOLS = ("paper", "loso", "loso_session", "split_file", "emobox")
+PROTOCOLS = ("paper", "loso", "loso_session", "split_file", "emobox", "corpus_folds")
+#: Protocol ``corpus_folds`` (a table of several corpora, ``emodb+ravdess``): the protocol each corpus is split
+#: by, its speaker-independent one (the folds a model of that corpus alone is measured on).
+CORPUS_FOLDS = {"emodb": "loso", "ravdess": "emobox", "iemocap": "loso_session"}
 #: How a fold's validation split is drawn from its training part (``ExperimentConfig.validation``).
 VALIDATIONS = ("utterance", "speaker")
 #: Label-free standardisation before the fold's corpus statistics (``ExperimentConfig.normalisation``).

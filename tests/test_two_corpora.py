@@ -38,6 +38,29 @@ def test_named_corpora_joined_with_a_plus_load_as_one_table(both):
     assert list(table.columns[:8]) == ["path", "label", "speaker", "gender", "session", "text", "duration", "corpus"]
 
 
+def test_corpus_folds_test_each_corpus_on_its_own_folds_with_the_other_corpus_always_in_training(both):
+    from amsnet_lib.data.protocols import make_folds
+
+    table = load_corpus("emodb+ravdess")
+    folds = make_folds(table, "corpus_folds")
+    alone = {c: make_folds(load_corpus(c), p) for c, p in (("emodb", "loso"), ("ravdess", "emobox"))}
+    assert [f.name for f in folds] == [f"{c}_{f.name}" for c in ("emodb", "ravdess") for f in alone[c]]
+    offset = {"emodb": 0, "ravdess": int((table["corpus"] == "emodb").sum())}
+    for fold in folds:
+        corpus = fold.name.split("_", 1)[0]
+        own = next(f for f in alone[corpus] if f"{corpus}_{f.name}" == fold.name)
+        # the same test utterances as the corpus alone; everything else trains
+        assert table["path"].iloc[fold.test].tolist() == table["path"].iloc[own.test + offset[corpus]].tolist()
+        assert sorted(np.concatenate([fold.train, fold.test])) == list(range(len(table)))
+        other = "ravdess" if corpus == "emodb" else "emodb"
+        assert (table["corpus"].iloc[fold.train] == other).sum() == (table["corpus"] == other).sum()
+    assert sorted(np.concatenate([f.test for f in folds])) == list(range(len(table)))  # each utterance tested once
+    with pytest.raises(ValueError, match="several corpora"):
+        make_folds(load_corpus("emodb"), "corpus_folds")
+    with pytest.raises(ValueError, match="knows the folds of"):
+        make_folds(table.assign(corpus="mine"), "corpus_folds")
+
+
 def test_a_combination_is_of_two_or_more_different_named_corpora(both):
     for bad in ("emodb+emodb", "emodb+mine", "emodb"):
         with pytest.raises(CorpusError, match="join names of"):

@@ -9,6 +9,10 @@
   ``amsnet_lib/data/corpora/folds/`` with their provenance: EmoDB 5 speaker-dependent folds,
   RAVDESS 6 speaker-independent folds of 4 actors. Numbers under it are comparable with EmoBox's
   leaderboard.
+- ``corpus_folds``: for a table of several corpora (``load_corpus("emodb+ravdess")``), each corpus split by
+  its own speaker-independent protocol (EmoDB ``loso``, RAVDESS ``emobox``, IEMOCAP ``loso_session``) with
+  the other corpora's utterances in every fold's training part: each corpus's test folds are those a model
+  of that corpus alone is measured on, so the two compare fold by fold.
 
 Folds depend only on the table, the protocol and ``split_seed``: every model of a study is
 evaluated on the same folds.
@@ -21,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config import CORPUS_FOLDS
 from ..errors import ManifestError
 
 
@@ -81,7 +86,9 @@ def make_folds(
         return _folds_from_file(table, split_file)
     if protocol == "emobox":
         return emobox_folds(table)
-    raise ValueError(f"unknown protocol {protocol!r}; use paper, loso, loso_session, split_file or emobox")
+    if protocol == "corpus_folds":
+        return corpus_folds(table)
+    raise ValueError(f"unknown protocol {protocol!r}; use paper, loso, loso_session, split_file, emobox or corpus_folds")
 
 
 #: Folder of the shipped EmoBox fold lists (``emobox_<corpus>.csv``).
@@ -112,6 +119,41 @@ def emobox_folds(table: pd.DataFrame) -> list[Fold]:
     folds = np.asarray(folds)
     idx = np.arange(len(table))
     return [Fold(str(f), idx[folds != f], idx[folds == f]) for f in sorted(set(folds))]
+
+
+def corpus_folds(table: pd.DataFrame) -> list[Fold]:
+    """Each corpus of a joined table split by its own protocol (:data:`~amsnet_lib.config.CORPUS_FOLDS`), the
+    other corpora always in training.
+
+    Args:
+        table: corpora joined by :func:`~amsnet_lib.data.corpora.load_corpora` (a ``corpus`` column; speakers
+            named ``<corpus>:<speaker>``).
+
+    Returns:
+        The folds of every corpus in name order, each named ``<corpus>_<fold>`` after the fold of that corpus
+        alone (``emodb_03``, ``ravdess_fold_1``); its training part is every utterance not in its test part.
+
+    Raises:
+        ValueError: no ``corpus`` column, or a corpus whose protocol is not known.
+    """
+    if "corpus" not in table.columns:
+        raise ValueError("protocol 'corpus_folds' splits a table of several corpora (load_corpus('emodb+ravdess')); "
+                         "this table has no corpus column")
+    corpora = table["corpus"].astype(str).to_numpy()
+    idx = np.arange(len(table))
+    folds = []
+    for corpus in sorted(set(corpora)):
+        if corpus not in CORPUS_FOLDS:
+            raise ValueError(f"protocol 'corpus_folds' knows the folds of {sorted(CORPUS_FOLDS)}, not of {corpus!r}")
+        rows = idx[corpora == corpus]
+        alone = table.iloc[rows].reset_index(drop=True)
+        if "speaker" in alone.columns:  # the speakers as the corpus alone names them: the same fold names
+            alone["speaker"] = alone["speaker"].astype("string").str.removeprefix(f"{corpus}:").astype(object)
+        alone.attrs = {**table.attrs, "corpus": corpus}
+        for fold in make_folds(alone, CORPUS_FOLDS[corpus]):
+            test = rows[fold.test]
+            folds.append(Fold(f"{corpus}_{fold.name}", np.setdiff1d(idx, test), test))
+    return folds
 
 
 def _folds_from_file(table: pd.DataFrame, split_file: str | None) -> list[Fold]:

@@ -40,11 +40,15 @@ PROTOCOL_DESCRIPTIONS = {
     "emobox": ("EmoBox's published folds (Ma et al., Interspeech 2024): RAVDESS 6 speaker-independent folds of "
                "4 actors, EmoDB 5 speaker-dependent folds; validation drawn inside each fold's training part, by "
                "speaker where the folds are speaker-independent"),
+    "corpus_folds": ("several corpora trained together, each tested on its own speaker-independent folds (EmoDB "
+                     "leave one speaker out, RAVDESS EmoBox's folds) with the other corpora in every training part; "
+                     "validation speakers held out of each training part"),
 }
 
 
 PROTOCOL_SHORT = {"paper": "paper protocol (speaker-dependent 5-fold)", "loso": "LOSO (leave-one-speaker-out)",
-                  "loso_session": "leave-one-session-out", "split_file": "split file", "emobox": "EmoBox folds"}
+                  "loso_session": "leave-one-session-out", "split_file": "split file", "emobox": "EmoBox folds",
+                  "corpus_folds": "each corpus's own folds, the others in training"}
 
 
 NOT_RUN = "not run"
