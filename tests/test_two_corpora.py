@@ -61,6 +61,26 @@ def test_corpus_folds_test_each_corpus_on_its_own_folds_with_the_other_corpus_al
         make_folds(table.assign(corpus="mine"), "corpus_folds")
 
 
+def test_speaker_validation_of_two_corpora_holds_out_speakers_of_each():
+    from amsnet_lib.data.protocols import validation_groups, validation_split
+
+    # corpus a: 10 speakers of 10 utterances; corpus b: 30 speakers of 10: a plain speaker split of 10 %
+    # could hold out b's speakers alone
+    table = pd.DataFrame({"corpus": ["a"] * 100 + ["b"] * 300,
+                          "speaker": [f"a:{i // 10}" for i in range(100)] + [f"b:{i // 10}" for i in range(300)]})
+    labels = np.arange(400) % 2
+    assert validation_groups(table, "utterance") == {}
+    for seed in range(5):
+        fit, val = validation_split(labels, np.arange(400), 0.1, seed, **validation_groups(table, "speaker"))
+        assert sorted(np.concatenate([fit, val])) == list(range(400))
+        held = set(table["speaker"].iloc[val])
+        assert {s.split(":")[0] for s in held} == {"a", "b"}  # each corpus has validation speakers
+        assert not held & set(table["speaker"].iloc[fit])  # whole speakers
+        assert len(held) == 1 + 3  # a tenth of each corpus's speakers
+    one = table[table["corpus"] == "a"].drop(columns="corpus")  # one corpus: the split as before
+    assert validation_groups(one, "speaker")["strata"] is None
+
+
 def test_a_combination_is_of_two_or_more_different_named_corpora(both):
     for bad in ("emodb+emodb", "emodb+mine", "emodb"):
         with pytest.raises(CorpusError, match="join names of"):

@@ -181,21 +181,41 @@ def _folds_from_file(table: pd.DataFrame, split_file: str | None) -> list[Fold]:
     return [Fold(str(f), idx[folds != f], idx[folds == f]) for f in names]
 
 
+def validation_groups(table: pd.DataFrame, validation: str) -> dict:
+    """The keyword arguments of :func:`validation_split` for a corpus table and a validation mode: under
+    ``speaker`` whole speakers are held out, and in a table of several corpora (a ``corpus`` column) speakers
+    of each corpus, so that the epochs are chosen on every corpus the model is for."""
+    if validation != "speaker":
+        return {}
+    strata = table["corpus"].to_numpy() if "corpus" in table.columns else None
+    return {"groups": table["speaker"].to_numpy(), "strata": strata}
+
+
 def validation_split(labels: np.ndarray, train: np.ndarray, fraction: float, seed: int,
-                     groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     groups: np.ndarray | None = None, strata: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Hold-out of ``fraction`` of a fold's training indices for model selection.
 
     The test fold is never involved: early stopping and checkpoint selection look only at this
     split. Without ``groups`` the hold-out is stratified by label (utterances of the training
     speakers); with ``groups`` (one speaker name per corpus row) whole speakers are held out,
     about ``fraction`` of the training part, so that choices are made on voices the model did not
-    train on, as a speaker-independent test fold asks. Returns ``(fit_indices, val_indices)``;
+    train on, as a speaker-independent test fold asks; with ``strata`` as well (each row's corpus)
+    about ``fraction`` of the speakers of each stratum that has two or more (when none has, as
+    without ``strata``). Returns ``(fit_indices, val_indices)``;
     ``fraction=0`` gives no validation set.
     """
     from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
     if fraction <= 0:
         return train, train[:0]
+    if groups is not None and strata is not None:
+        within, g = np.asarray(strata)[train], np.asarray(groups)
+        # a stratum of one training speaker cannot lend one to validation without losing all its training
+        parts = [validation_split(labels, train[within == k], fraction, seed, groups=groups)
+                 if len(set(g[train[within == k]])) >= 2 else (train[within == k], train[:0]) for k in np.unique(within)]
+        if not any(len(v) for _, v in parts):  # no corpus has two: speakers of any corpus, as without strata
+            return validation_split(labels, train, fraction, seed, groups=groups)
+        return np.sort(np.concatenate([f for f, _ in parts])), np.sort(np.concatenate([v for _, v in parts]))
     if groups is not None:
         g = np.asarray(groups)[train]
         if len(set(g)) < 2:

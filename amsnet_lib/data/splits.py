@@ -17,7 +17,7 @@ import torch
 from ..config import ExperimentConfig
 from ..errors import AmsnetError
 from .features import Features, Normaliser, standardise_per_speaker, standardise_per_utterance
-from .protocols import Fold, original_rows, validation_split
+from .protocols import Fold, original_rows, validation_groups, validation_split
 
 __all__ = ["FoldData", "fold_data", "stage_fold_data"]
 
@@ -75,8 +75,8 @@ def fold_data(features: Features, fold: Fold, val_fraction: float, seed: int, de
     Raises:
         AmsnetError: ``augment`` asks for copies that ``features`` does not carry.
     """
-    groups = features.table["speaker"].to_numpy() if validation == "speaker" else None
-    fit_idx, val_idx = validation_split(features.labels, fold.train, val_fraction, seed, groups=groups)
+    fit_idx, val_idx = validation_split(features.labels, fold.train, val_fraction, seed,
+                                        **validation_groups(features.table, validation))
     fit_idx, val_idx, fold = _without_augmented_leaks(features, fit_idx, val_idx, fold, augment)
     if normalisation == "speaker":  # label-free, per speaker; then the usual fit-part statistics
         features = standardise_per_speaker(features)

@@ -215,15 +215,15 @@ def speaker_counts(table: pd.DataFrame) -> pd.DataFrame:
 
 def fold_sizes(table: pd.DataFrame, config: ExperimentConfig) -> pd.DataFrame:
     """Train / validation / test utterances of each fold of ``config``'s protocol (seed 0 split)."""
-    from ..data.protocols import make_folds, validation_split
+    from ..data.protocols import make_folds, validation_groups, validation_split
 
     classes = list(table.attrs.get("classes") or sorted(table["label"].unique()))
     labels = np.array([classes.index(l) for l in table["label"]])
     folds = make_folds(table, config.protocol, n_folds=config.n_folds, split_seed=config.split_seed, split_file=config.split_file)
     rows = []
     for f in folds:
-        groups = table["speaker"].to_numpy() if config.validation == "speaker" else None
-        fit, val = validation_split(labels, f.train, config.branch_train.val_fraction, config.seeds[0], groups=groups)
+        fit, val = validation_split(labels, f.train, config.branch_train.val_fraction, config.seeds[0],
+                                    **validation_groups(table, config.validation))
         rows.append({"fold": f.name, "n_train": len(fit), "n_val": len(val), "n_test": len(f.test),
                      "test speakers": ",".join(sorted(map(str, table["speaker"].iloc[f.test].unique())))})
     return pd.DataFrame(rows)
