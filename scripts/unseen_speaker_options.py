@@ -38,15 +38,30 @@ import pandas as pd
 import amsnet_lib as ams
 from amsnet_lib import studies
 from amsnet_lib.paths import REPO_ROOT, resolve_run_dir
-from amsnet_lib.train.search import recipe_augment, validation_score
+from amsnet_lib.train.search import validation_score
 from scripts.unseen_speaker_selection import TRIAL0, configuration, write_choice
 
 RECIPE = "the EmoDB-chosen recipe"
-#: label -> the experiment settings it changes (one at a time, on the stage's tuned recipe)
+
+
+def _normalisation(kind: str):
+    return lambda exp, stage: dataclasses.replace(exp, normalisation=kind)
+
+
+def _pitch(exp, stage: str):
+    """Pitch copies for the stage under test. An experiment's features carry one augmentation, so FRLM's
+    candidate drops URLM's speed copies (URLM does not train in it) and URLM's takes pitch in their place."""
+    if stage == "frlm":
+        return dataclasses.replace(exp, frlm_train=dataclasses.replace(exp.stage_train("frlm"), augment="pitch"),
+                                   branch_train=dataclasses.replace(exp.branch_train, augment="none"))
+    return dataclasses.replace(exp, branch_train=dataclasses.replace(exp.branch_train, augment="pitch"))
+
+
+#: label -> how it changes the stage's tuned recipe (one option at a time): f(experiment, stage)
 OPTIONS = {
-    "normalisation speaker": {"normalisation": "speaker"},
-    "normalisation utterance": {"normalisation": "utterance"},
-    "augment pitch": {"augment": "pitch"},
+    "normalisation speaker": _normalisation("speaker"),
+    "normalisation utterance": _normalisation("utterance"),
+    "augment pitch": _pitch,
 }
 NOT_TESTED = "not tested: not chosen"
 
@@ -55,7 +70,7 @@ def candidates(stage: str, corpus: str, protocol: str, profile: str, options: li
     """The recipe (validated on speakers) and each option applied to it, by label: unlabelled experiments, so
     that the recipe's key is that of the search's trial 0."""
     base = configuration(stage, corpus, protocol, profile, None, "speaker", "")
-    return {RECIPE: base, **{o: dataclasses.replace(base, **OPTIONS[o]) for o in options}}
+    return {RECIPE: base, **{o: OPTIONS[o](base, stage) for o in options}}
 
 
 def choose(scores: pd.DataFrame) -> str:
@@ -87,12 +102,11 @@ def main(argv=None) -> int:
     args.corpus = table.attrs.get("corpus", args.corpus)
     exps = candidates(args.stage, args.corpus, args.protocol, args.profile, args.options)
     originals = ams.extract_features(table, exps[RECIPE].features, cache_dir=args.cache_dir)
-    own = recipe_augment(args.stage, args.corpus, args.protocol, args.profile)
 
     def features_for(exp):
         from amsnet_lib.data.channels import augmented_features
 
-        wanted = exp.augment if exp.augment != "none" else own
+        wanted = exp.audio_augment  # the copies its stage trains on (none, the recipe's own, or the option's)
         return originals if wanted == "none" else augmented_features(originals, wanted, feature_cache=args.cache_dir)
 
     rows = []

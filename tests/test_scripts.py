@@ -271,6 +271,12 @@ def test_unseen_speaker_options_score_on_validation_speakers_then_test_only_the_
     tie = pd.DataFrame({"configuration": [options.RECIPE, "x"], "val UA (%)": [50.0, 50.0], "val WA (%)": [60.0, 60.0]})
     assert options.choose(tie) == options.RECIPE
     assert options.choose(tie.assign(**{"val WA (%)": [60.0, 61.0]})) == "x"
+    # each option changes one thing: the pitch candidate of each stage trains that stage on pitch copies
+    for stage in ("frlm", "urlm"):
+        exps = options.candidates(stage, "emodb", "loso", "quick", list(options.OPTIONS))
+        assert exps["augment pitch"].stage_train(stage).augment == "pitch" and exps["augment pitch"].audio_augment == "pitch"
+        assert exps["normalisation speaker"].normalisation == "speaker"
+        assert exps["normalisation utterance"].stage_train(stage) == exps[options.RECIPE].stage_train(stage)
 
     manifest = _speaker_manifest(tmp_path, 3)
     common = ["--stage", "frlm", "--corpus", str(manifest), "--protocol", "loso", "--profile", "quick", "--options",
