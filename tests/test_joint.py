@@ -59,3 +59,28 @@ def test_only_the_folds_the_joint_run_finished_are_compared_and_a_lost_file_is_n
         corpus_view(lost, "a", alone)
     with pytest.raises(ValueError, match="no class"):
         corpus_view(_result(["anger", "boredom"], []), "a", alone)
+
+
+def test_the_script_reads_the_joint_run_and_each_corpus_alone_then_writes_the_table(tmp_path, monkeypatch, capsys):
+    """scripts/joint_vs_alone.py with the run store's results stubbed: which experiments it asks for, the table."""
+    from scripts import joint_vs_alone
+
+    a = _result(["anger", "boredom"], [("03", "03a.wav", "anger", {"anger": 1.0})])
+    b = _result(["anger", "calm"], [("fold_1", "Actor_01/x.flac", "calm", {"anger": 1.0})])
+    joint = _result(["anger", "boredom", "calm"], [("emodb_03", "emodb/wav/03a.wav", "anger", {"anger": 1.0}),
+                                                  ("ravdess_fold_1", "ravdess/Actor_01/x.flac", "calm", {"calm": 1.0})])
+    asked = []
+
+    def run_experiment(exp, feats, store, finished_only):
+        asked.append((exp.corpus, exp.protocol, exp.model, exp.recipe, exp.branch_train.balance, finished_only))
+        return {"emodb+ravdess": joint, "emodb": a, "ravdess": b}[exp.corpus]
+
+    monkeypatch.setattr(joint_vs_alone.ams, "load_corpus", lambda name: name)
+    monkeypatch.setattr(joint_vs_alone.ams, "extract_features", lambda table, config, cache_dir: SimpleNamespace(config=config))
+    monkeypatch.setattr(joint_vs_alone.ams, "run_experiment", run_experiment)
+    assert joint_vs_alone.main(["--model", "frlm", "--tables", str(tmp_path), "--run-dir", str(tmp_path / "runs")]) == 0
+    assert asked == [("emodb+ravdess", "corpus_folds", "frlm", "tuned", "corpus_class", True),
+                     ("emodb", "loso", "frlm", "tuned", "none", True), ("ravdess", "emobox", "frlm", "tuned", "none", True)]
+    table = pd.read_csv(tmp_path / "joint_emodb+ravdess_frlm_tuned_balance-corpus_class.csv")
+    assert table["corpus"].tolist() == ["emodb", "ravdess"]
+    assert table["ΔWA (pp)"].tolist() == [0.0, 100.0]  # ravdess's calm: wrong alone, right trained on both
