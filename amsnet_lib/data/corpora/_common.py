@@ -125,10 +125,16 @@ def obtain_archive(root: Path, download: bool | str, url: str, *, corpus: str, h
         raise CorpusError(root, f"exists but does not hold {corpus} (no {what})", fix)
     if not download:
         raise CorpusError(root, f"does not hold {corpus} (no {what}) and download=False", fix)
+    created = [p for p in (root.parent, *root.parent.parents) if not p.exists()]  # innermost first
     try:
         root.parent.mkdir(parents=True, exist_ok=True)
         archive = _download(url, root.parent, corpus)
     except (OSError, urllib.error.URLError, ValueError) as error:
+        for folder in created:  # a failed download leaves no empty folder behind (./data offline)
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise CorpusError(root, f"does not hold {corpus} and downloading it from {url} failed ({error})",
                           fix) from error
     try:
