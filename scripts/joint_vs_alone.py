@@ -66,7 +66,9 @@ def main(argv=None) -> int:
         "under the protocol corpus_folds (each corpus tested on its own speaker-independent folds, EmoDB leave one "
         "speaker out and RAVDESS EmoBox's folds, the other corpus in every training part; validation speakers held "
         "out of each training part" + (f"; epochs drawn with balance={args.balance}" if args.balance != "none" else "")
-        + "). 'alone': the same model trained on that corpus alone, same folds.",
+        + "). 'alone': the same model trained on that corpus alone, same folds, with that corpus's own validation "
+        "split (" + "; ".join(f"{c}: {'whole training speakers' if r.config.validation == 'speaker' else 'random utterances of the training speakers'}"
+                              for c, r in alone.items()) + ").",
         "The joint model is scored over the classes of the corpus it is tested on (its probabilities renormalised "
         "over them): it is never charged for a class only the other corpus has (EmoDB's boredom, RAVDESS's calm "
         "and surprise).",

@@ -73,7 +73,9 @@ def test_the_script_reads_the_joint_run_and_each_corpus_alone_then_writes_the_ta
 
     def run_experiment(exp, feats, store, finished_only):
         asked.append((exp.corpus, exp.protocol, exp.model, exp.recipe, exp.branch_train.balance, finished_only))
-        return {"emodb+ravdess": joint, "emodb": a, "ravdess": b}[exp.corpus]
+        res = {"emodb+ravdess": joint, "emodb": a, "ravdess": b}[exp.corpus]
+        res.config = exp
+        return res
 
     monkeypatch.setattr(joint_vs_alone.ams, "load_corpus", lambda name: name)
     monkeypatch.setattr(joint_vs_alone.ams, "extract_features", lambda table, config, cache_dir: SimpleNamespace(config=config))
@@ -84,3 +86,5 @@ def test_the_script_reads_the_joint_run_and_each_corpus_alone_then_writes_the_ta
     table = pd.read_csv(tmp_path / "joint_emodb+ravdess_frlm_tuned_balance-corpus_class.csv")
     assert table["corpus"].tolist() == ["emodb", "ravdess"]
     assert table["ΔWA (pp)"].tolist() == [0.0, 100.0]  # ravdess's calm: wrong alone, right trained on both
+    notes = (tmp_path / "joint_emodb+ravdess_frlm_tuned_balance-corpus_class.md").read_text()
+    assert "emodb: random utterances of the training speakers; ravdess: whole training speakers" in notes
