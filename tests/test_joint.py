@@ -54,9 +54,16 @@ def test_only_the_folds_the_joint_run_finished_are_compared_and_a_lost_file_is_n
     assert view.missing == ["08"] and view.predictions["fold"].tolist() == ["03"]
     row = corpus_comparison(joint, {"a": alone}).iloc[0]
     assert row["folds"] == "1 of 2" and row["WA alone (%)"] == 100.0  # fold 08 (wrong alone) left out of both
+    # a predictions file read back gives EmoDB's speaker 03 as the number 3: the same fold
+    as_read = _result(["anger", "neutral"], [(3, "03a.wav", "anger", {"anger": 1.0}), (8, "08a.wav", "neutral", {"anger": 1.0})])
+    view = corpus_view(joint, "a", as_read)
+    assert view.predictions["fold"].tolist() == [3] and view.missing == ["8"]
+    assert corpus_comparison(joint, {"a": as_read}).iloc[0]["folds"] == "1 of 2"
     lost = _result(JOINT, [("a_03", "emodb/wav/other.wav", "anger", {"anger": 1.0})])
     with pytest.raises(ValueError, match="03a.wav"):
         corpus_view(lost, "a", alone)
+    none_yet = corpus_comparison(_result(JOINT, [("b_fold_1", "x.wav", "anger", {"anger": 1.0})]), {"a": alone}).iloc[0]
+    assert none_yet["folds"] == "0 of 2"  # the joint run has none of a's folds yet
     with pytest.raises(ValueError, match="no class"):
         corpus_view(_result(["anger", "boredom"], []), "a", alone)
 

@@ -53,20 +53,29 @@ def corpus_view(joint, corpus: str, alone) -> CorpusView:
         raise ValueError(f"the joint model has no class {unknown} of {corpus}: was it trained on {corpus}?")
     prefix = f"{corpus}_"
     mine = joint.predictions[joint.predictions["fold"].astype(str).str.startswith(prefix)].copy()
-    mine["fold"] = mine["fold"].astype(str).str.removeprefix(prefix)
+    mine["key"] = pd.Series([_fold_key(f.removeprefix(prefix)) for f in mine["fold"].astype(str)], index=mine.index,
+                            dtype=object)
     mine["name"] = [PurePath(p).name for p in mine["path"]]
-    finished = set(mine["fold"])
-    ref = alone.predictions[alone.predictions["fold"].astype(str).isin(finished)].copy()
+    finished = set(mine["key"])
+    ref = alone.predictions.copy()
+    ref["key"] = pd.Series([_fold_key(f) for f in ref["fold"]], index=ref.index, dtype=object)
+    ref = ref[ref["key"].isin(finished)]
     ref["name"] = [PurePath(p).name for p in ref["path"]]
-    merged = ref[["seed", "fold", "path", "name", "true"]].merge(
-        mine.drop(columns=["path", "true", "pred"]), on=["seed", "fold", "name"], how="left", validate="one_to_one")
+    merged = ref[["seed", "fold", "key", "path", "name", "true"]].merge(
+        mine.drop(columns=["fold", "path", "true", "pred"]), on=["seed", "key", "name"], how="left", validate="one_to_one")
     proba = merged[[f"p_{c}" for c in classes]].to_numpy(dtype=float)
     if np.isnan(proba).any():
         lost = merged.loc[np.isnan(proba).any(axis=1), "path"].iloc[0]
         raise ValueError(f"the joint run's {corpus} folds do not hold the test file {lost} of the model trained alone")
     view = merged[["seed", "fold", "path", "true"]].assign(pred=proba.argmax(axis=1))
-    folds = set(alone.predictions["fold"].astype(str))
-    return CorpusView(view, classes, sorted((folds - finished) | {str(m) for m in getattr(alone, "missing", [])}))
+    unfinished = {f for f in alone.predictions["fold"] if _fold_key(f) not in finished}
+    return CorpusView(view, classes, sorted({str(f) for f in unfinished} | {str(m) for m in getattr(alone, "missing", [])}))
+
+
+def _fold_key(fold) -> str:
+    """A fold's name for matching: a stored predictions file reads EmoDB's speaker ``03`` back as the number 3."""
+    text = str(fold)
+    return str(int(text)) if text.isdigit() else text
 
 
 def fold_mean(view) -> dict:
