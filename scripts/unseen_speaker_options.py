@@ -103,11 +103,15 @@ def main(argv=None) -> int:
     exps = candidates(args.stage, args.corpus, args.protocol, args.profile, args.options)
     originals = ams.extract_features(table, exps[RECIPE].features, cache_dir=args.cache_dir)
 
+    copies = {"none": originals}  # per augmentation, read once: the chosen candidate's test run trains on them again
+
     def features_for(exp):
         from amsnet_lib.data.channels import augmented_features
 
         wanted = exp.audio_augment  # the copies its stage trains on (none, the recipe's own, or the option's)
-        return originals if wanted == "none" else augmented_features(originals, wanted, feature_cache=args.cache_dir)
+        if wanted not in copies:
+            copies[wanted] = augmented_features(originals, wanted, feature_cache=args.cache_dir)
+        return copies[wanted]
 
     rows = []
     for label, exp in exps.items():
