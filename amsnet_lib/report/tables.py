@@ -40,9 +40,8 @@ PROTOCOL_DESCRIPTIONS = {
     "emobox": ("EmoBox's published folds (Ma et al., Interspeech 2024): RAVDESS 6 speaker-independent folds of "
                "4 actors, EmoDB 5 speaker-dependent folds; validation drawn inside each fold's training part, by "
                "speaker where the folds are speaker-independent"),
-    "corpus_folds": ("several corpora trained together, each tested on its own speaker-independent folds (EmoDB "
-                     "leave one speaker out, RAVDESS EmoBox's folds) with the other corpora in every training part; "
-                     "validation speakers held out of each training part"),
+    "corpus_folds": ("corpora trained together, each tested on its own speaker-independent folds (EmoDB loso, RAVDESS "
+                     "EmoBox's), the others in every training part; validation speakers held out of each corpus"),
 }
 
 
