@@ -323,7 +323,8 @@ def test_a_second_process_joins_a_running_cluster_on_loopback_by_address(tmp_pat
     tests before it reuse): a driver in another process joins a running cluster by its address (``--ray-address``,
     docs/CLUSTER.md) and trains there: the module's cluster stands in for a head (one Ray start-up
     fewer for the suite), and every socket the cluster holds open, its new workers' included, listens
-    on loopback only."""
+    on loopback only. Its tasks declare both CPUs (``threads=2``): one at a time, so its job starts one
+    worker, not two (a worker's start-up costs more CPU than the three tiny folds)."""
     import ray
 
     address = ray.get_runtime_context().gcs_address
@@ -335,7 +336,7 @@ def test_a_second_process_joins_a_running_cluster_on_loopback_by_address(tmp_pat
         "from test_training import _exp, _features\n"
         "from amsnet_lib.train import engine\n"
         f"n = engine.pretrain([_exp('frlm')], _features(), store={str(tmp_path / 'runs')!r}, device='cpu', progress=False,\n"
-        f"                    engine=engine.EngineConfig(address={address!r}))\n"
+        f"                    engine=engine.EngineConfig(address={address!r}, threads=2))\n"
         "print('trained', n, 'on', ray.util.get_node_ip_address() if ray.is_initialized() else 'a closed session')\n")
     joined = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
     assert joined.returncode == 0, joined.stderr[-3000:]
