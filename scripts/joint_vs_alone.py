@@ -20,9 +20,10 @@ import amsnet_lib as ams
 from amsnet_lib import studies
 from amsnet_lib.config import BALANCES, CORPUS_FOLDS, RECIPES
 from amsnet_lib.errors import AmsnetError
-from amsnet_lib.paths import REPO_ROOT, resolve_run_dir
+from amsnet_lib.paths import resolve_run_dir
 from amsnet_lib.report.joint import corpus_comparison
 from amsnet_lib.report.tables import write_table
+from scripts._options import add_store_options
 
 
 def configuration(corpus: str, model: str, protocol: str, profile: str, recipe: str, balance: str, features):
@@ -38,9 +39,7 @@ def main(argv=None) -> int:
     p.add_argument("--recipe", default="tuned", choices=list(RECIPES))
     p.add_argument("--balance", default="corpus_class", choices=list(BALANCES), help="the joint run's (the runs alone: none)")
     p.add_argument("--profile", default="full", choices=list(studies.PROFILES))
-    p.add_argument("--run-dir", type=Path, default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
-    p.add_argument("--tables", type=Path, default=REPO_ROOT / "results" / "tables")
-    p.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default: $AMSNET_CACHE_DIR or ./.cache/features)")
+    add_store_options(p)
     args = p.parse_args(argv)
 
     store = Path(args.run_dir or resolve_run_dir(profile=args.profile))

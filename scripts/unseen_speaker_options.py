@@ -37,9 +37,10 @@ import pandas as pd
 
 import amsnet_lib as ams
 from amsnet_lib import studies
-from amsnet_lib.paths import REPO_ROOT, resolve_run_dir
+from amsnet_lib.paths import resolve_run_dir
 from amsnet_lib.train.search import validation_score
 from scripts.unseen_speaker_selection import TRIAL0, configuration, write_choice
+from scripts._options import add_store_options
 
 RECIPE = "the EmoDB-chosen recipe"
 
@@ -89,11 +90,7 @@ def main(argv=None) -> int:
                    help=f"the options to score (default: all of {', '.join(OPTIONS)})")
     p.add_argument("--validation-only", action="store_true",
                    help="score the candidates and write their validation table; read no test fold")
-    p.add_argument("--run-dir", type=Path, default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
-    p.add_argument("--search-root", type=Path, default=None, help="the search's store (default: <run store>/search)")
-    p.add_argument("--tables", type=Path, default=REPO_ROOT / "results" / "tables")
-    p.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default: $AMSNET_CACHE_DIR or ./.cache/features)")
-    p.add_argument("--device", default=None)
+    add_store_options(p, search=True, device=True)
     args = p.parse_args(argv)
 
     store = Path(args.run_dir or resolve_run_dir(profile=args.profile))

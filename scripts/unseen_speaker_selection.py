@@ -25,12 +25,13 @@ import pandas as pd
 
 import amsnet_lib as ams
 from amsnet_lib import studies
-from amsnet_lib.paths import REPO_ROOT, resolve_run_dir
+from amsnet_lib.paths import resolve_run_dir
 from amsnet_lib.report.significance import significance_table
 from amsnet_lib.errors import AmsnetError
 from amsnet_lib.report.tables import NOT_RUN, write_table
 from amsnet_lib.train.search import (STAGE_MODELS, recipe_augment, search_table, study_name, table_name,
                                      trial_components)
+from scripts._options import add_store_options
 
 CHOSEN = "chosen on validation speakers"
 TRIAL0 = "the EmoDB-chosen recipe, validation speakers"
@@ -82,11 +83,7 @@ def main(argv=None) -> int:
     p.add_argument("--corpus", default="emodb", help="a named corpus, or the manifest or folder the search ran on")
     p.add_argument("--protocol", default="loso")
     p.add_argument("--profile", default="full", choices=list(studies.PROFILES))
-    p.add_argument("--run-dir", type=Path, default=None, help="run store (default: $AMSNET_RUN_DIR or ./runs)")
-    p.add_argument("--search-root", type=Path, default=None, help="search store (default: <run store>/search)")
-    p.add_argument("--tables", type=Path, default=REPO_ROOT / "results" / "tables")
-    p.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default: $AMSNET_CACHE_DIR or ./.cache/features)")
-    p.add_argument("--device", default=None)
+    add_store_options(p, search=True, device=True)
     args = p.parse_args(argv)
 
     store = args.run_dir or resolve_run_dir(profile=args.profile)
