@@ -187,7 +187,7 @@ if [ "$train" = False ] && [ ${#only[@]} -eq 0 ] && [ -z "$skip_studies" ]; then
     protocols=paper; [ "$loso" = 1 ] && protocols=paper,loso
     corpora=emodb; [ -n "$iemocap_dir" ] && corpora=emodb,iemocap
     [ "$ravdess" = 1 ] && corpora="$corpora,ravdess" && protocols="$protocols,emobox"
-    "$py" -c 'import sys; from amsnet_lib.report.tables import begin_summary_rebuild as b; b(sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(","))' \
+    "$py" -c 'import sys; from amsnet_lib.report.summary import begin_summary_rebuild as b; b(sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(","))' \
         "$results/tables/summary.csv" "$corpora" "$protocols"
 fi
 
@@ -243,7 +243,7 @@ done
 if [ "$rebuild" = 1 ]; then
     "$py" -c '
 import sys
-from amsnet_lib.report.tables import SUMMARY_KEYS, end_summary_rebuild
+from amsnet_lib.report.summary import SUMMARY_KEYS, end_summary_rebuild
 gone = end_summary_rebuild(sys.argv[1])
 print(f"summary.csv rebuilt from the run store: {len(gone)} row(s) of experiments no notebook reads any more dropped")
 for row in gone[SUMMARY_KEYS].itertuples(index=False):

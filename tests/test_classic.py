@@ -143,7 +143,7 @@ def test_inner_cv_keeps_each_speaker_on_one_side_when_the_outer_fold_is_speaker_
 
 
 def test_a_baseline_flows_through_run_experiment_the_run_store_and_the_tables(tmp_path, monkeypatch):
-    from amsnet_lib.report import tables
+    from amsnet_lib.report import summary as summary_store, tables
 
     features, X = _synthetic()
     exp = _exp("loso")
@@ -173,7 +173,7 @@ def test_a_baseline_flows_through_run_experiment_the_run_store_and_the_tables(tm
     monkeypatch.setattr(classic, "select_svm", lambda *a, **k: pytest.fail("trained on a look"))
     assert len(run_experiment(exp, features, store=tmp_path / "runs", progress=False, finished_only=True).folds) == 6
 
-    summary = tables.update_summary(dataclasses.replace(res, config=dataclasses.replace(exp, corpus="emodb")),
+    summary = summary_store.update_summary(dataclasses.replace(res, config=dataclasses.replace(exp, corpus="emodb")),
                                     tmp_path / "summary.csv")
     t5 = tables.ablation_table(summary, "emodb", ["loso", "paper"])
     row = t5[t5["model"] == tables.BASELINE_LABELS["compare-svm"]].iloc[0]

@@ -55,7 +55,7 @@ _WRITER = """
 import sys, time
 from pathlib import Path
 from amsnet_lib.report.timings import record_timing
-from amsnet_lib.report.tables import update_summary
+from amsnet_lib.report.summary import update_summary
 who, summary, timings, ready = sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4])
 (ready / who).touch()
 deadline = time.time() + 120

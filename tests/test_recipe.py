@@ -18,7 +18,7 @@ from amsnet_lib.config import FRLMConfig, TrainConfig, identity
 from amsnet_lib.models import build_model
 from amsnet_lib.models.frlm import stack_frames
 from amsnet_lib.train.training import run_experiment
-from amsnet_lib.report.tables import update_summary
+from amsnet_lib.report.summary import update_summary
 from test_training import _exp, _features, spy_on_evaluations
 
 TUNED_TRAIN = dict(optimizer="adamw", lr=3e-3, batch_size=16, epochs=4, patience=0, val_fraction=0.2, schedule="cosine",

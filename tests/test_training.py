@@ -15,7 +15,7 @@ from amsnet_lib.data import splits
 from amsnet_lib.config import ExperimentConfig, FeatureConfig, FRLMConfig, FusionConfig, TrainConfig, URLMConfig
 from amsnet_lib.data.features import Features
 from amsnet_lib.train.training import fit_final, run_experiment
-from amsnet_lib.report.tables import update_summary
+from amsnet_lib.report.summary import update_summary
 from amsnet_lib.train.runstore import RunStore
 
 CLASSES = ["a", "b", "c"]
@@ -306,7 +306,7 @@ def test_a_no_train_run_rebuilds_the_summary_from_the_experiments_it_reads(tmp_p
     from pathlib import Path
 
     from amsnet_lib.report import session
-    from amsnet_lib.report.tables import SUITE, begin_summary_rebuild, end_summary_rebuild
+    from amsnet_lib.report.summary import SUITE, begin_summary_rebuild, end_summary_rebuild
 
     feats = _features()
     res = run_experiment(_exp("frlm"), feats, store=tmp_path / "runs", device="cpu", progress=False)
@@ -337,9 +337,9 @@ def test_a_no_train_run_rebuilds_the_summary_from_the_experiments_it_reads(tmp_p
 
 
 def test_an_interrupted_summary_rebuild_starts_again_from_the_summary_it_began_with(tmp_path):
-    from amsnet_lib.report.tables import begin_summary_rebuild, end_summary_rebuild
+    from amsnet_lib.report.summary import begin_summary_rebuild, end_summary_rebuild
 
-    from amsnet_lib.report.tables import SUITE
+    from amsnet_lib.report.summary import SUITE
 
     path = tmp_path / "summary.csv"
     row = dict(corpus="synthetic", protocol="paper", recipe="paper", model="frlm", variant="", wa=1.0, ua=1.0)
@@ -685,7 +685,7 @@ def test_ensembles_whose_members_are_not_finished_lose_their_summary_rows(tmp_pa
     """A summary row of a seed ensemble stands for the configuration in force: when the recipe changes
     and its members are not trained yet, the old ensemble rows go (the single rows stay), and only
     the chosen size's row is ever kept."""
-    from amsnet_lib.report import session, tables
+    from amsnet_lib.report import session, summary
 
     feats = _features()
     monkeypatch.setattr(session, "_corpus_status", lambda corpus, data_dir: (feats.table, None))
@@ -696,7 +696,7 @@ def test_ensembles_whose_members_are_not_finished_lose_their_summary_rows(tmp_pa
                                                   ("tuned", "amsnet", ""), ("paper", "amsnet", "ensemble of 2 seeds"),
                                                   ("tuned", "frlm", "ensemble of 3 seeds")]]
     for row in rows:
-        tables.update_summary(row, s.summary_path)
+        summary.update_summary(row, s.summary_path)
     s.run_ensembles(["seed_ensemble"])
     assert "amsnet seed ensemble: not run (members not all finished)" in capsys.readouterr().out
     left = pd.read_csv(s.summary_path, keep_default_na=False)
@@ -705,10 +705,10 @@ def test_ensembles_whose_members_are_not_finished_lose_their_summary_rows(tmp_pa
                                                                          ("tuned", "amsnet", ""),
                                                                          ("tuned", "frlm", "ensemble of 3 seeds")]
     # not among the notebook's studies: nothing is touched
-    tables.update_summary(rows[0], s.summary_path)
+    summary.update_summary(rows[0], s.summary_path)
     s.run_ensembles(["tuned_recipe"])
     assert len(pd.read_csv(s.summary_path, keep_default_na=False)) == 4
-    assert tables.drop_summary_rows(s.summary_path, corpus="emodb", protocol="paper", model="amsnet", recipe="tuned",
+    assert summary.drop_summary_rows(s.summary_path, corpus="emodb", protocol="paper", model="amsnet", recipe="tuned",
                                     variant=r"^ensemble of \d+ seeds$", keep="ensemble of 2 seeds") == 0
 
 

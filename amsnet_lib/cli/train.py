@@ -198,7 +198,7 @@ def _check_configuration_args(args) -> None:
 
 def _cmd_train(args) -> int:
     from ..train.training import run_experiment
-    from ..report.tables import update_summary
+    from ..report.summary import update_summary
 
     _check_configuration_args(args)
     writes_summary = args.summary and args.profile == "full" and not args.fold
@@ -256,7 +256,7 @@ def _cmd_train(args) -> int:
 def _train_ensemble(args, exp: ExperimentConfig, feats, writes_summary: bool) -> None:
     """``amsnet train --ensemble N``: members 1..N-1, the size chosen on validation, its test folds."""
     from ..train import ensemble
-    from ..report.tables import update_summary
+    from ..report.summary import update_summary
 
     members = ensemble.members(exp, args.ensemble)
     if (args.workers > 1 or args.ray_address) and not args.finished_only:

@@ -5,7 +5,7 @@ The notebooks in ``notebooks/`` hold no logic of their own: they open a session 
 :func:`setup` (corpora, protocol, profile, where results go), run the experiments of
 :mod:`amsnet_lib.studies` through it, and display what :mod:`amsnet_lib.report.tables` builds.
 Every experiment also updates ``results/tables/summary.csv``
-(:func:`amsnet_lib.report.tables.update_summary`), from which :func:`amsnet_lib.report.report.build_report`
+(:func:`amsnet_lib.report.summary.update_summary`), from which :func:`amsnet_lib.report.report.build_report`
 writes ``results/REPORT.md``.
 """
 from __future__ import annotations
@@ -215,7 +215,7 @@ class Session:
 
         from ..errors import AmsnetError
         from ..train.training import run_experiment, summary_variant
-        from .tables import SUITE, drop_summary_rows, update_summary
+        from .summary import SUITE, drop_summary_rows, update_summary
 
         def unmeasured(cfg, why: str) -> None:
             print(f"{cfg.corpus} {label} {protocol_tag(cfg.protocol)}: {NOT_RUN} ({why})")
@@ -299,7 +299,7 @@ class Session:
         finished, are removed, so no table quotes an ensemble of another configuration.
         """
         from ..train import ensemble
-        from .tables import SUITE, drop_summary_rows, update_summary
+        from .summary import SUITE, drop_summary_rows, update_summary
 
         self.run_study("seed_ensemble", selected)  # the members (read back with train=False)
         if not _selected("seed_ensemble", selected):

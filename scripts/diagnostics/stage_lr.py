@@ -47,7 +47,7 @@ from amsnet_lib.report import significance
 from amsnet_lib.studies import LEARNING_RATES, experiment, with_learning_rate, with_stage_learning_rates
 from amsnet_lib.train.engine import EngineConfig, pretrain
 from amsnet_lib.train.training import run_experiment
-from amsnet_lib.report.tables import update_summary
+from amsnet_lib.report.summary import update_summary
 from amsnet_lib.train.runstore import RunStore
 from scripts.diagnostics.head_seeds import paper_folds
 
