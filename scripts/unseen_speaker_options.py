@@ -26,6 +26,12 @@ the recipe) is then trained under the protocol with the same validation and its 
 the recipe's own test figures are those of ``scripts/unseen_speaker_selection.py`` (read back, trained here
 when missing). Writes ``results/tables/unseen_speaker_options_<corpus>_<protocol>_<stage>.{csv,md}`` (and
 ``..._significance`` when an option was chosen).
+
+``--ensemble N``: then seed ensembles of the chosen configuration (:mod:`amsnet_lib.train.ensemble`; members
+differ in their initial weights, batch order and copies, and share member 0's validation speakers): the
+ensembles of 1 ... N members scored on those validation speakers, the size with the best validation UA kept
+and only its test folds read. Writes ``..._ensemble.{csv,md}`` (and ``..._ensemble_significance``: the
+ensemble against the single network on the same test utterances, when more than one member was kept).
 """
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ import pandas as pd
 import amsnet_lib as ams
 from amsnet_lib import studies
 from amsnet_lib.paths import resolve_run_dir
+from amsnet_lib.train import ensemble
 from amsnet_lib.train.search import validation_score
 from scripts.unseen_speaker_selection import TRIAL0, configuration, write_choice
 from scripts._options import add_store_options
@@ -65,6 +72,7 @@ OPTIONS = {
     "augment pitch": _pitch,
 }
 NOT_TESTED = "not tested: not chosen"
+ONE_NETWORK = "one network"
 
 
 def candidates(stage: str, corpus: str, protocol: str, profile: str, options: list[str]) -> dict:
@@ -90,6 +98,9 @@ def main(argv=None) -> int:
                    help=f"the options to score (default: all of {', '.join(OPTIONS)})")
     p.add_argument("--validation-only", action="store_true",
                    help="score the candidates and write their validation table; read no test fold")
+    p.add_argument("--ensemble", type=int, default=1, metavar="N",
+                   help="then seed ensembles of the chosen configuration, 1 ... N members, the size chosen on the "
+                        "validation speakers and only its test folds read (default: 1, none)")
     add_store_options(p, search=True, device=True)
     args = p.parse_args(argv)
 
@@ -150,7 +161,43 @@ def main(argv=None) -> int:
                  f"scored on validation speakers, {args.corpus} [{args.protocol}]", notes, results, chosen, TRIAL0,
                  f"{args.stage.upper()} with {chosen} against the EmoDB-chosen recipe, both validated on speakers, "
                  f"same test utterances, {args.corpus} [{args.protocol}]")
+    if args.ensemble > 1 and not args.validation_only:
+        exp = tested[chosen] if chosen in tested else tested[TRIAL0]
+        write_ensemble(stem.with_name(stem.name + "_ensemble"), exp, features_for(exp), args.ensemble, results[
+            chosen if chosen in results else TRIAL0], chosen, args, store)
     return 0
+
+
+def write_ensemble(stem: Path, exp, feats, n: int, single, chosen: str, args, store: Path) -> None:
+    """The ensembles of 1 ... ``n`` members of ``exp`` on the validation speakers, the size with the best validation
+    UA kept (ties: the fewer) and only its test folds read; ``single`` is member 0's result (the chosen row)."""
+    scores = ensemble.validation_scores(exp, feats, n, store=store, device=args.device)
+    if scores.attrs["missing"]:
+        raise SystemExit(f"ensemble: members missing for {scores.attrs['missing']}; run again to train them")
+    k = ensemble.choose_size(scores)
+    mean = scores.groupby("members")[["val_ua", "val_wa"]].mean().round(2)
+    wa, ua = f"WA [{args.protocol}] (%)", f"UA [{args.protocol}] (%)"
+    label = {m: ONE_NETWORK if m == 1 else ensemble.ensemble_label(m) for m in range(1, n + 1)}
+    results = {ONE_NETWORK: single}
+    if k > 1:
+        results[label[k]] = ensemble.run_ensemble(exp, feats, k, store=store, device=args.device)
+    rows = []
+    for m, r in mean.iterrows():
+        summary = results[label[m]].summary() if label[m] in results else None
+        rows.append({"members": int(m), "val UA (%)": r["val_ua"], "val WA (%)": r["val_wa"],
+                     "chosen": "yes" if m == k else "",
+                     wa: summary["wa"] if summary else NOT_TESTED, ua: summary["ua"] if summary else NOT_TESTED})
+    notes = [f"{args.stage.upper()} with {chosen}, {args.corpus} [{args.protocol}], profile {args.profile}: the mean of "
+             "the members' class probabilities; member m trains with its own seed (initial weights, batch order, copies) "
+             "on member 0's folds and validation speakers.",
+             f"Validation: the mean over the folds of each fold's validation speakers (optimistic in absolute terms: each "
+             f"member stopped on them, alike for every size); chosen: {k} member(s) (best validation UA, ties: fewer). "
+             "Test columns: the single network (the chosen row above) and the chosen size only; other sizes were never "
+             "tested."]
+    write_choice(stem, pd.DataFrame(rows), f"Seed ensembles of {args.stage.upper()} with {chosen} for unheard speakers, "
+                 f"size chosen on validation speakers, {args.corpus} [{args.protocol}]", notes, results,
+                 label[k], ONE_NETWORK,
+                 f"An ensemble of {k} against the single network, same test utterances, {args.corpus} [{args.protocol}]")
 
 
 if __name__ == "__main__":

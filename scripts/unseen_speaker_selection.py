@@ -71,7 +71,7 @@ def write_choice(stem: Path, table: pd.DataFrame, caption: str, notes: list[str]
     """``stem``.{csv,md}, and beside it ``stem``_significance (``chosen`` against ``reference`` on the same test
     utterances) when ``results`` holds both; prints the table."""
     write_table(table, stem, caption=caption, notes=notes)
-    if chosen in results and reference in results:
+    if chosen != reference and chosen in results and reference in results:
         write_table(significance_table({chosen: results[chosen], reference: results[reference]}, chosen),
                     stem.with_name(stem.name + "_significance"), caption=significance_caption)
     print(Path(str(stem) + ".md").read_text())

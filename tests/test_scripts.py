@@ -299,3 +299,13 @@ def test_unseen_speaker_options_score_on_validation_speakers_then_test_only_the_
     assert (tested == options.NOT_TESTED).sum() == (0 if chosen == "normalisation utterance" else 1)
     # the recipe, and the option when chosen, each trained once on the three folds: their test folds read then
     assert len(list((tmp_path / "runs").glob("frlm-*/seed0/*/predictions.csv"))) == 3 * (1 + (chosen != options.RECIPE))
+    # --ensemble: the chosen configuration's ensembles of 1 and 2 members on the validation speakers, only the size
+    # kept read on the test folds (the single network's are those above)
+    assert options.main(common + ["--ensemble", "2"]) == 0
+    ens = pd.read_csv(tmp_path / "tables" / "unseen_speaker_options_mine_loso_frlm_ensemble.csv", dtype=str)
+    assert list(ens["members"]) == ["1", "2"] and (ens["chosen"] == "yes").sum() == 1
+    k = int(ens.loc[ens["chosen"] == "yes", "members"].item())
+    assert ens.loc[ens["members"] == "1", "WA [loso] (%)"].item() == tested[chosen]
+    assert (ens["WA [loso] (%)"] == options.NOT_TESTED).sum() == (k == 1)
+    assert len(list((tmp_path / "runs").glob("ensemble-*/seed0/*/predictions.csv"))) == 3 * (k == 2)
+    assert len(list((tmp_path / "runs").glob("ensemble-*/seed0/*/validation.csv"))) == 3
