@@ -210,12 +210,18 @@ def validation_split(labels: np.ndarray, train: np.ndarray, fraction: float, see
         return train, train[:0]
     if groups is not None and strata is not None:
         within, g = np.asarray(strata)[train], np.asarray(groups)
-        # a stratum of one training speaker cannot lend one to validation without losing all its training
-        parts = [validation_split(labels, train[within == k], fraction, seed, groups=groups)
-                 if len(set(g[train[within == k]])) >= 2 else (train[within == k], train[:0]) for k in np.unique(within)]
-        if not any(len(v) for _, v in parts):  # no corpus has two: speakers of any corpus, as without strata
+        fits, vals = [], []
+        for k in np.unique(within):
+            part = train[within == k]
+            if len(set(g[part])) >= 2:
+                fit, val = validation_split(labels, part, fraction, seed, groups=groups)
+            else:  # a stratum of one training speaker cannot lend one to validation without losing all its training
+                fit, val = part, train[:0]
+            fits.append(fit)
+            vals.append(val)
+        if not any(len(v) for v in vals):  # no corpus has two: speakers of any corpus, as without strata
             return validation_split(labels, train, fraction, seed, groups=groups)
-        return np.sort(np.concatenate([f for f, _ in parts])), np.sort(np.concatenate([v for _, v in parts]))
+        return np.sort(np.concatenate(fits)), np.sort(np.concatenate(vals))
     if groups is not None:
         g = np.asarray(groups)[train]
         if len(set(g)) < 2:
