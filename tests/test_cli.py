@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,58 +38,57 @@ def test_features_summary_reports_counts_shapes_and_skips(tmp_path, capsys):
     assert summary["cache_hits"] == 10 and summary["frame_dims"] == 76
 
 
-def _assert_bundle_trains_as_the_corpus(bundle, train: list[str], run_dir, from_corpus: str) -> None:
-    """`amsnet train --features bundle` in a fresh process: the per-fold table of training from the
-    corpus, and no audio library imported."""
+def _assert_bundles_train_as_the_corpus(runs: list[tuple[Path, list[str], str]], run_dir: Path) -> None:
+    """`amsnet train --features bundle` for each ``(bundle, train options, output of training from the corpus)``,
+    one after another in one fresh process: each prints the per-fold table of training from the corpus, and
+    the process imports no audio library."""
     import subprocess
     import sys
 
-    code = ("import sys; from amsnet_lib import cli; rc = cli.main(sys.argv[1:]); "
-            "bad = [m for m in ('soundfile', 'soxr', 'opensmile', 'librosa') if m in sys.modules]; "
-            "print('audio modules:', bad); sys.exit(rc)")
-    out = subprocess.run([sys.executable, "-c", code, "train", "--features", str(bundle), *train, "--run-dir", str(run_dir)],
-                         capture_output=True, text=True, env={**os.environ, "AMSNET_NO_REEXEC": "1"})
+    code = ("import json, sys; from amsnet_lib import cli\n"
+            "for i, args in enumerate(json.loads(sys.argv[1])):\n"
+            "    print(f'== run {i}'); rc = cli.main(args)\n"
+            "    if rc: sys.exit(rc)\n"
+            "bad = [m for m in ('soundfile', 'soxr', 'opensmile', 'librosa') if m in sys.modules]\n"
+            "print('audio modules:', bad)\n")
+    calls = [["train", "--features", str(bundle), *train, "--run-dir", str(run_dir / str(i))]
+             for i, (bundle, train, _) in enumerate(runs)]
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(calls)], capture_output=True, text=True,
+                         env={**os.environ, "AMSNET_NO_REEXEC": "1"})
     assert out.returncode == 0, out.stderr
     assert "audio modules: []" in out.stdout
     table = lambda s: [line for line in s.splitlines() if "fold" in line or "mean" in line]  # noqa: E731
-    assert table(out.stdout) == table(from_corpus) and len(table(from_corpus)) >= 3
+    outputs = out.stdout.split("== run ")[1:]
+    assert len(outputs) == len(runs)
+    for got, (_, _, from_corpus) in zip(outputs, runs):
+        assert table(got) == table(from_corpus) and len(table(from_corpus)) >= 3
 
 
 @pytest.mark.slow
-def test_training_from_a_saved_bundle_needs_no_audio(tmp_path, capsys):
-    """`amsnet features --save` then `amsnet train --features`: the same folds and numbers as
-    training from the corpus, and the training process imports no audio library (a GPU machine
-    without openSMILE, librosa or libsndfile trains from the bundle)."""
-    corpus = _corpus(tmp_path)
-    common = ["--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0"]
-    bundle = tmp_path / "corpus.npz"
-    assert cli.main(["features", "--corpus", str(corpus), *common, "--save", str(bundle)]) == 0
-    assert "saved: " in capsys.readouterr().out and bundle.exists()
-    train = ["--model", "urlm", "--profile", "quick", "--folds", "2", "--summary", "", "--threads", "1"]
-    assert cli.main(["train", "--corpus", str(corpus), *common, *train, "--run-dir", str(tmp_path / "r1")]) == 0
-    from_corpus = capsys.readouterr().out
-    _assert_bundle_trains_as_the_corpus(bundle, train, tmp_path / "r2", from_corpus)
-
-
-@pytest.mark.slow
-def test_a_bundle_saved_with_its_copies_trains_an_augmented_recipe_without_audio(tmp_path, capsys):
-    """`amsnet features --save --augment speed` puts the speed copies in the bundle; training from it
-    with --augment speed gives the numbers of training from the corpus, with no audio library
-    imported (the tuned URLM's copies on a GPU machine that has none)."""
+def test_a_saved_bundle_with_or_without_copies_trains_as_the_corpus_without_audio(tmp_path, capsys):
+    """`amsnet features --save` then `amsnet train --features`: the same folds and numbers as training from
+    the corpus, and the training process imports no audio library (a GPU machine without openSMILE, librosa
+    or libsndfile trains from the bundle). With `--augment speed` the bundle holds the speed copies, and
+    training from it with --augment speed gives the numbers of training from the corpus (the tuned URLM's
+    copies on a GPU machine that has no audio library)."""
     from amsnet_lib.data.features import Features
 
     corpus = _corpus(tmp_path)
     common = ["--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--duration", "1.0"]
-    bundle = tmp_path / "speed.npz"
-    assert cli.main(["features", "--corpus", str(corpus), *common, "--save", str(bundle), "--augment", "speed"]) == 0
+    plain, speed = tmp_path / "corpus.npz", tmp_path / "speed.npz"
+    assert cli.main(["features", "--corpus", str(corpus), *common, "--save", str(plain)]) == 0
+    assert "saved: " in capsys.readouterr().out and plain.exists()
+    assert cli.main(["features", "--corpus", str(corpus), *common, "--save", str(speed), "--augment", "speed"]) == 0
     capsys.readouterr()
-    assert Features.load(bundle).table["augment"].value_counts().to_dict() == {"speed": 20, "none": 10}
+    assert Features.load(speed).table["augment"].value_counts().to_dict() == {"speed": 20, "none": 10}
     with pytest.raises(SystemExit, match="name it with --save FILE"):  # copies with nowhere to go
         cli.main(["features", "--corpus", str(corpus), *common, "--augment", "speed"])
-    train = ["--model", "urlm", "--profile", "quick", "--folds", "2", "--summary", "", "--threads", "1", "--augment", "speed"]
-    assert cli.main(["train", "--corpus", str(corpus), *common, *train, "--run-dir", str(tmp_path / "r1")]) == 0
-    from_corpus = capsys.readouterr().out
-    _assert_bundle_trains_as_the_corpus(bundle, train, tmp_path / "r2", from_corpus)
+    runs = []
+    for bundle, extra in ((plain, []), (speed, ["--augment", "speed"])):
+        train = ["--model", "urlm", "--profile", "quick", "--folds", "2", "--summary", "", "--threads", "1", *extra]
+        assert cli.main(["train", "--corpus", str(corpus), *common, *train, "--run-dir", str(tmp_path / "r1" / bundle.stem)]) == 0
+        runs.append((bundle, train, capsys.readouterr().out))
+    _assert_bundles_train_as_the_corpus(runs, tmp_path / "r2")
 
 
 def test_missing_corpus_is_a_clear_error(tmp_path, capsys):
