@@ -23,7 +23,7 @@ from amsnet_lib.serve.checkpoint import (
     read_checkpoint_info,
     save_checkpoint,
 )
-from amsnet_lib.config import ExperimentConfig, FeatureConfig
+from amsnet_lib.config import ExperimentConfig
 from amsnet_lib.errors import CheckpointError
 from signals import TINY_CLASSES, TINY_FEATURES, tone  # noqa: F401
 
@@ -217,11 +217,15 @@ def test_bad_configuration(tiny_ckpt, tmp_path):
 # --------------------------------------------------------------------------- shipped-model script
 
 
-@pytest.mark.slow
-@pytest.mark.emodb
-def _smoke_shipped_model(emodb_dir, tmp_path, summary_csv: str, *args):
+@pytest.fixture(scope="module")
+def subset_cache(tmp_path_factory):
+    """The feature cache of the shipped-model smoke runs: both train on the same 14 files, extracted once."""
+    return tmp_path_factory.mktemp("subset") / "cache"
+
+
+def _smoke_shipped_model(emodb_dir, tmp_path, cache, summary_csv: str, *args):
     """scripts/train_shipped_model.py on a 14-utterance EmoDB subset (2 per class), quick profile, into
-    ``tmp_path``: the script module, the checkpoint written, the summary it read, its exit code."""
+    ``tmp_path`` (features in ``cache``): the script module, the checkpoint written, the summary it read, its exit code."""
     from scripts import train_shipped_model as script
 
     out = tmp_path / "ship" / "amsnet_emodb.pt"
@@ -229,17 +233,18 @@ def _smoke_shipped_model(emodb_dir, tmp_path, summary_csv: str, *args):
     summary.write_text(summary_csv)
     threads = torch.get_num_threads()
     rc = script.main(["--quick", *args, "--limit", "14", "--out", str(out), "--data-dir", str(emodb_dir), "--no-download",
-                      "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "runs"),
+                      "--cache-dir", str(cache), "--run-dir", str(tmp_path / "runs"),
                       "--summary", str(summary), "--jobs", "1", "--threads", "1", "--quiet"])
     torch.set_num_threads(threads)
     return script, out, summary, rc
 
 
 @pytest.mark.slow
-def test_train_shipped_model_script_end_to_end(emodb_dir, tmp_path):
+@pytest.mark.emodb
+def test_train_shipped_model_script_end_to_end(emodb_dir, tmp_path, subset_cache):
     """The real script on a 14-utterance EmoDB subset (2 per class) with the quick profile, into a temp folder."""
     script, out, summary, rc = _smoke_shipped_model(
-        emodb_dir, tmp_path, "corpus,protocol,model,variant,n_folds,n_seeds,wa,ua,wa_std,ua_std,train_seconds\n"
+        emodb_dir, tmp_path, subset_cache, "corpus,protocol,model,variant,n_folds,n_seeds,wa,ua,wa_std,ua_std,train_seconds\n"
                              "emodb,loso,amsnet,,10,1,71.5,68.25,5.0,6.0,100\n")
     assert rc == 0
     model, info = load_checkpoint(out)
@@ -261,9 +266,10 @@ def test_train_shipped_model_script_end_to_end(emodb_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_train_shipped_model_with_the_tuned_recipe_quotes_each_recipes_own_rows(emodb_dir, tmp_path):
+@pytest.mark.emodb
+def test_train_shipped_model_with_the_tuned_recipe_quotes_each_recipes_own_rows(emodb_dir, tmp_path, subset_cache):
     script, out, summary, rc = _smoke_shipped_model(
-        emodb_dir, tmp_path, "corpus,protocol,recipe,model,variant,n_folds,n_seeds,wa,ua\n"
+        emodb_dir, tmp_path, subset_cache, "corpus,protocol,recipe,model,variant,n_folds,n_seeds,wa,ua\n"
                              "emodb,loso,paper,amsnet,,10,1,63.71,61.24\nemodb,loso,tuned,amsnet,,10,1,70.00,68.00\n",
         "--recipe", "tuned")
     assert rc == 0

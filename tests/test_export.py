@@ -1,8 +1,6 @@
 """TorchScript export: the exported file gives the eager model's outputs, on random and real inputs."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch

@@ -12,7 +12,7 @@ import torch
 
 from amsnet_lib import cli
 from amsnet_lib.errors import CheckpointError
-from amsnet_lib.data.features import Normaliser, extract_features, frame_features
+from amsnet_lib.data.features import Normaliser, extract_features
 from amsnet_lib.serve.inputs import collect_inputs
 from amsnet_lib.serve.predict import Recognizer, predict
 

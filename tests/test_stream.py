@@ -5,7 +5,6 @@ import io
 import json
 import sys
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from amsnet_lib.config import FeatureConfig
 from amsnet_lib.serve.predict import Recognizer
 from amsnet_lib.serve.stream import RingBuffer, SlidingWindow, StreamRecognizer, file_chunks, mic_available, pcm_chunks, stream_predict
 
-from signals import TINY_FEATURES, tone
+from signals import tone
 SR = 16000
 
 
