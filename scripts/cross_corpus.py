@@ -35,7 +35,7 @@ import amsnet_lib as ams
 from amsnet_lib.atomic import atomic_write_text
 from amsnet_lib.config import CLASSIC_MODELS
 from amsnet_lib.data.functionals import extract_functionals
-from amsnet_lib.paths import REPO_ROOT
+from amsnet_lib.paths import REPO_ROOT, resolve_run_dir
 from amsnet_lib.report import plotting
 from amsnet_lib.report.tables import NOT_RUN, write_table
 from amsnet_lib.serve.predict import SHIPPED_CHECKPOINT
@@ -45,6 +45,10 @@ MODEL = "compare-svm"
 LABEL = "ComParE 2016 functionals + linear SVM"
 #: The networks of the table, each the tuned recipe's (docs/RECIPE.md), by ``amsnet fit --model``.
 NETWORKS = {"frlm": "FRLM, tuned recipe", "urlm": "URLM, tuned recipe", "amsnet": "AMSNet, tuned recipe"}
+#: Beyond the tuned recipe, what was chosen for unheard speakers on EmoDB [loso]'s validation speakers
+#: (scripts/unseen_speaker_options.py): fitted by ``amsnet fit --like`` that run, so its configuration is the one
+#: chosen; row key -> (label, stage, option).
+UNHEARD = {"frlm-pitch": ("FRLM, tuned recipe + pitch copies (chosen on EmoDB's validation speakers)", "frlm", "augment pitch")}
 DIRECTIONS = (("emodb", "ravdess"), ("ravdess", "emodb"))
 ADAPT_NOTE = ("adapt: none = the test corpus standardised with the training corpus's statistics; corpus = each corpus "
               "with its own; speaker = each speaker with their own (no test label is read).")
@@ -82,15 +86,32 @@ def classic_rows(corpora: dict, jobs: int | None) -> list[dict]:
     return rows
 
 
+def unheard_run(key: str, run_dir: str | None) -> Path:
+    """The run folder of :data:`UNHEARD` ``key``: that option's test run under EmoDB [loso] (``fit --like`` reads
+    its configuration); an error naming the command that trains it when the run store lacks it."""
+    from amsnet_lib.train.like import experiment_dir_name
+    from scripts.unseen_speaker_options import candidates
+
+    _, stage, option = UNHEARD[key]
+    exp = candidates(stage, "emodb", "loso", "full", [option])[option]
+    run = resolve_run_dir(run_dir) / experiment_dir_name(exp, len(ams.load_corpus("emodb", download=False)))
+    if not (run / "config.json").is_file():
+        raise SystemExit(f"{run} is missing: `python -m scripts.unseen_speaker_options --stage {stage}` trains the "
+                         "option chosen there")
+    return run
+
+
 def checkpoint(model: str, corpus: str, data_dir: str | None, work: Path, run_dir: str | None) -> Path:
-    """The tuned ``model`` trained on all of ``corpus``: the shipped model for AMSNet on EmoDB, else
-    ``amsnet fit`` (resumable: its stages are kept in the run store)."""
+    """``model`` (a key of :data:`NETWORKS` or :data:`UNHEARD`) trained on all of ``corpus``: the shipped model for
+    AMSNet on EmoDB, else ``amsnet fit`` (resumable: its stages are kept in the run store)."""
     if (model, corpus) == ("amsnet", "emodb"):
         return SHIPPED_CHECKPOINT
     out = work / f"{model}_{corpus}_tuned.pt"
     if not out.is_file():
-        cmd = ([sys.executable, "-m", "amsnet_lib.cli", "fit", "--corpus", corpus, "--no-download", "--model", model,
-                "--recipe", "tuned", "--out", str(out)] + (["--data-dir", data_dir] if data_dir else [])
+        how = (["--like", str(unheard_run(model, run_dir))] if model in UNHEARD
+               else ["--model", model, "--recipe", "tuned"])
+        cmd = ([sys.executable, "-m", "amsnet_lib.cli", "fit", "--corpus", corpus, "--no-download", *how,
+                "--out", str(out)] + (["--data-dir", data_dir] if data_dir else [])
                + (["--run-dir", run_dir] if run_dir else []))
         print("$ " + " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
@@ -102,7 +123,7 @@ def network_rows(corpora: dict, dirs: dict, work: Path, run_dir: str | None, tra
     other's files of each class set with each adaptation; one JSON per row under ``work`` (resumable)."""
     rows = []
     for train, test in DIRECTIONS:
-        for model, label in NETWORKS.items():
+        for model, label in {**NETWORKS, **{k: v[0] for k, v in UNHEARD.items()}}.items():
             ckpt = checkpoint(model, train, dirs[train], work, run_dir) if train in train_on else None
             for name, classes in class_sets(corpora, train, test).items():
                 for adapt in ADAPT_MODES:
@@ -177,6 +198,10 @@ def main(argv=None) -> int:
                        "it (amsnet fit; AMSNet on EmoDB is the shipped model), the epoch chosen on a validation split of "
                        "that corpus; scored whole-recording (amsnet evaluate's default) with the probabilities "
                        "renormalised over the row's classes. Their adaptation acts at test time only.",
+                       "'+ pitch copies': the configuration chosen for unheard speakers on EmoDB [loso]'s validation "
+                       "speakers (unseen_speaker_options_emodb_loso_frlm.md: two pitch-shifted copies of every training "
+                       "utterance, the epoch chosen on held-out speakers), fitted by `amsnet fit --like` its run; chosen "
+                       "before either test corpus was read.",
                        "ComParE 2016 functionals + linear SVM: trained on the row's classes, its adaptation applied to both "
                        "corpora, C and class weighting chosen by speaker-grouped 5-fold cross-validation inside the "
                        "training corpus (details: cross_corpus_classic.md).",

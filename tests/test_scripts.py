@@ -309,3 +309,18 @@ def test_unseen_speaker_options_score_on_validation_speakers_then_test_only_the_
     assert (ens["WA [loso] (%)"] == options.NOT_TESTED).sum() == (k == 1)
     assert len(list((tmp_path / "runs").glob("ensemble-*/seed0/*/predictions.csv"))) == 3 * (k == 2)
     assert len(list((tmp_path / "runs").glob("ensemble-*/seed0/*/validation.csv"))) == 3
+
+
+def test_the_cross_corpus_row_chosen_for_unheard_speakers_fits_the_committed_run_of_that_choice(emodb_dir, tmp_path):
+    """scripts/cross_corpus.py fits the option unseen_speaker_options chose (`amsnet fit --like` its run): the run
+    it names is the committed one of that choice, and a store without it is an error naming what trains it."""
+    import pytest
+
+    from scripts import cross_corpus
+
+    runs = Path(__file__).resolve().parents[1] / "runs"
+    run = cross_corpus.unheard_run("frlm-pitch", str(runs))
+    assert run.parent == runs and (run / "config.json").is_file()
+    assert '"augment": "pitch"' in (run / "config.json").read_text()
+    with pytest.raises(SystemExit, match="scripts.unseen_speaker_options --stage frlm"):
+        cross_corpus.unheard_run("frlm-pitch", str(tmp_path))
