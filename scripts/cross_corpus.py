@@ -48,7 +48,7 @@ NETWORKS = {"frlm": "FRLM, tuned recipe", "urlm": "URLM, tuned recipe", "amsnet"
 #: Beyond the tuned recipe, what was chosen for unheard speakers on EmoDB [loso]'s validation speakers
 #: (scripts/unseen_speaker_options.py): fitted by ``amsnet fit --like`` that run, so its configuration is the one
 #: chosen; row key -> (label, stage, option).
-UNHEARD = {"frlm-pitch": ("FRLM, tuned recipe + pitch copies (chosen on EmoDB's validation speakers)", "frlm", "augment pitch")}
+UNHEARD = {"frlm-pitch": ("FRLM, tuned recipe + pitch copies", "frlm", "augment pitch")}
 DIRECTIONS = (("emodb", "ravdess"), ("ravdess", "emodb"))
 ADAPT_NOTE = ("adapt: none = the test corpus standardised with the training corpus's statistics; corpus = each corpus "
               "with its own; speaker = each speaker with their own (no test label is read).")
@@ -135,7 +135,7 @@ def network_rows(corpora: dict, dirs: dict, work: Path, run_dir: str | None, tra
                         ev = ams.evaluate(corpora[test], ckpt, adapt=adapt, classes=classes, progress=sys.stderr.isatty())
                         atomic_write_text(done, json.dumps(row(label, train, test, name, classes, adapt, ev.wa, ev.ua,
                                                                len(ev.predictions), checkpoint=ckpt.name)))
-                    rows.append(json.loads(done.read_text()))
+                    rows.append({**json.loads(done.read_text()), "model": label})  # the label as the code names it now
                     print(f"{label}: {train} -> {test}, {name}, --adapt {adapt}: WA {rows[-1]['WA (%)']:.2f} "
                           f"UA {rows[-1]['UA (%)']:.2f}", flush=True)
     return rows
