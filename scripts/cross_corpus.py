@@ -200,8 +200,9 @@ def main(argv=None) -> int:
                        "renormalised over the row's classes. Their adaptation acts at test time only.",
                        "'+ pitch copies': the configuration chosen for unheard speakers on EmoDB [loso]'s validation "
                        "speakers (unseen_speaker_options_emodb_loso_frlm.md: two pitch-shifted copies of every training "
-                       "utterance, the epoch chosen on held-out speakers), fitted by `amsnet fit --like` its run; chosen "
-                       "before either test corpus was read.",
+                       "utterance, the epoch chosen on held-out speakers), fitted by `amsnet fit --like` its run. It was "
+                       "chosen before RAVDESS was read, but on EmoDB's speakers: its EmoDB -> RAVDESS rows test that choice, "
+                       "its RAVDESS -> EmoDB rows do not (EmoDB's labels chose it).",
                        "ComParE 2016 functionals + linear SVM: trained on the row's classes, its adaptation applied to both "
                        "corpora, C and class weighting chosen by speaker-grouped 5-fold cross-validation inside the "
                        "training corpus (details: cross_corpus_classic.md).",
