@@ -162,9 +162,9 @@ def main(argv=None) -> int:
                  f"{args.stage.upper()} with {chosen} against the EmoDB-chosen recipe, both validated on speakers, "
                  f"same test utterances, {args.corpus} [{args.protocol}]")
     if args.ensemble > 1 and not args.validation_only:
-        exp = tested[chosen] if chosen in tested else tested[TRIAL0]
-        write_ensemble(stem.with_name(stem.name + "_ensemble"), exp, features_for(exp), args.ensemble, results[
-            chosen if chosen in results else TRIAL0], chosen, args, store)
+        final = chosen if chosen in tested else TRIAL0  # the recipe chosen: its run is the search's trial 0
+        write_ensemble(stem.with_name(stem.name + "_ensemble"), tested[final], features_for(tested[final]), args.ensemble,
+                       results[final], chosen, args, store)
     return 0
 
 
