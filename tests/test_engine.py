@@ -43,6 +43,14 @@ def local_ray():
         yield
 
 
+def test_the_local_rays_workers_run_at_the_priority_of_the_command(local_ray):
+    """Ray renices its workers to 15 by default; the trainings would then starve beside any busy process."""
+    import ray
+
+    pids = ray.get([ray.remote(num_cpus=1)(lambda: os.getpid()).remote() for _ in range(2)])
+    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {os.getpriority(os.PRIO_PROCESS, 0)}
+
+
 def _files(root: Path) -> dict[str, Path]:
     return {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
 
