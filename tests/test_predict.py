@@ -96,7 +96,7 @@ def test_recognizer_is_loaded_once_per_checkpoint(tiny_ckpt, write_audio):
 def test_missing_shipped_checkpoint_says_how_to_train_it(monkeypatch, tmp_path):
     from amsnet_lib.serve import predict as P
 
-    monkeypatch.setattr(P, "SHIPPED_CHECKPOINT", tmp_path / "absent.pt")
+    monkeypatch.setitem(P.SHIPPED_MODELS, "emodb", tmp_path / "absent.pt")
     with pytest.raises(CheckpointError, match=r"python -m scripts\.train_shipped_model"):
         predict(tmp_path / "x.wav", progress=False)
 

@@ -311,13 +311,15 @@ def test_unseen_speaker_options_score_on_validation_speakers_then_test_only_the_
     assert len(list((tmp_path / "runs").glob("ensemble-*/seed0/*/validation.csv"))) == 3
 
 
-def test_the_cross_corpus_row_chosen_for_unheard_speakers_fits_the_committed_run_of_that_choice(emodb_dir, tmp_path):
+def test_the_cross_corpus_row_chosen_for_unheard_speakers_fits_the_committed_run_of_that_choice(emodb_dir, tmp_path,
+                                                                                               monkeypatch):
     """scripts/cross_corpus.py fits the option unseen_speaker_options chose (`amsnet fit --like` its run): the run
     it names is the committed one of that choice, and a store without it is an error naming what trains it."""
     import pytest
 
     from scripts import cross_corpus
 
+    monkeypatch.setenv("AMSNET_EMODB_DIR", str(emodb_dir))  # as found here: the script finds it by its setting
     runs = Path(__file__).resolve().parents[1] / "runs"
     run = cross_corpus.unheard_run("frlm-pitch", str(runs))
     assert run.parent == runs and (run / "config.json").is_file()

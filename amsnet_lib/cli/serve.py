@@ -324,8 +324,9 @@ def _add_inference_commands(sub) -> None:
     p = sub.add_parser("predict", help="predict the emotion of audio files, folders or CSV manifests")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files, folders (recursive: .wav .flac .ogg .mp3 .aiff ...), "
                                                           "CSV manifests with a path column, or a named corpus (emodb, ravdess, iemocap)")
-    p.add_argument("--checkpoint", default=None, help="model checkpoint (.pt) or ONNX file (.onnx) (default: the "
-                   "shipped EmoDB model, its .onnx form when torch is not installed)")
+    p.add_argument("--checkpoint", default=None, help="model checkpoint (.pt), ONNX file (.onnx), or a shipped model by "
+                   "name: emodb (the default: trained on all of EmoDB) or emodb+ravdess (trained on both corpora); its "
+                   ".onnx form when torch is not installed")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
     p.add_argument("--batch-size", type=_number(int, 1), default=32)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -339,7 +340,8 @@ def _add_inference_commands(sub) -> None:
     p.add_argument("--data-dir", default=None, help="folder of a named corpus (default: $AMSNET_EMODB_DIR / $AMSNET_RAVDESS_DIR / "
                                                     "$AMSNET_IEMOCAP_DIR)")
     p.add_argument("--checkpoint", default=None,
-                   help="model checkpoint (default: the shipped EmoDB model, trained on all of EmoDB)")
+                   help="model checkpoint, or a shipped model by name: emodb (the default: trained on all of EmoDB) "
+                        "or emodb+ravdess (trained on both corpora)")
     p.add_argument("--label-map", nargs="+", default=None, metavar="LABEL=CLASS",
                    help="map corpus labels to the model's classes, e.g. ang=anger hap=happiness; other labels "
                         "match by the default map across corpora (the same name, or an alias: angry=anger, sad=sadness...; "
@@ -367,8 +369,9 @@ def _add_inference_commands(sub) -> None:
                         "stream (e.g. arecord's)")
     p.add_argument("--window", type=_number(float, MIN_DURATION, MAX_SECONDS), default=None, help="window length in s (default: the model's utterance length, 3 s for EmoDB)")
     p.add_argument("--hop", type=_number(float, MIN_HOP, MAX_SECONDS), default=0.5, help="seconds between windows (default 0.5)")
-    p.add_argument("--checkpoint", default=None, help="model checkpoint (.pt) or ONNX file (.onnx) (default: the "
-                   "shipped EmoDB model, its .onnx form when torch is not installed)")
+    p.add_argument("--checkpoint", default=None, help="model checkpoint (.pt), ONNX file (.onnx), or a shipped model by "
+                   "name: emodb (the default: trained on all of EmoDB) or emodb+ravdess (trained on both corpora); its "
+                   ".onnx form when torch is not installed")
     p.add_argument("--mic", action="store_true", help="record from the microphone (needs the optional sounddevice module)")
     p.add_argument("--format", default="table", choices=["table", "jsonl"])
     p.add_argument("--classes", default=None, metavar="A,B,C",

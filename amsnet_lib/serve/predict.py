@@ -42,8 +42,10 @@ from .windows import allowed_classes, cut_windows, effective_trim_db, pool, pool
 __all__ = [
     "AUDIO_EXTENSIONS",
     "SHIPPED_CHECKPOINT",
+    "SHIPPED_MODELS",
     "SHIPPED_ONNX",
     "Recognizer",
+    "checkpoint_path",
     "inference_threads",
     "predict",
     "shipped_checkpoint",
@@ -53,6 +55,12 @@ __all__ = [
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "amsnet_emodb.pt"
 #: The same model in ONNX form (``amsnet export --format onnx``), run by ONNX Runtime without torch.
 SHIPPED_ONNX = SHIPPED_CHECKPOINT.with_suffix(".onnx")
+#: The shipped models by the corpora they were trained on, the name ``--checkpoint`` takes: EmoDB's (the
+#: default) and the model of both corpora (scripts/train_two_corpus_model.py; its card beside it says
+#: which network it is and when to prefer it).
+SHIPPED_MODELS = {"emodb": SHIPPED_CHECKPOINT, "emodb+ravdess": SHIPPED_CHECKPOINT.parent / "emodb+ravdess.pt"}
+_MAKERS = {"emodb": "python -m scripts.train_shipped_model --recipe tuned",
+           "emodb+ravdess": "python -m scripts.train_two_corpus_model"}
 
 #: Extra audio read beyond ``duration``, exactly as the training feature path reads it.
 _READ_MARGIN_S = 0.05
@@ -67,20 +75,36 @@ def _torch_installed() -> bool:
         return False
 
 
-def shipped_checkpoint() -> Path:
-    """Path of the shipped EmoDB model; CheckpointError telling how to make it when absent.
+def shipped_checkpoint(name: str = "emodb") -> Path:
+    """Path of the shipped model ``name`` (a key of :data:`SHIPPED_MODELS`); CheckpointError telling how
+    to make it when absent.
 
     The checkpoint (``.pt``) where PyTorch is installed, else its ONNX form (``.onnx``; the
     inference install leaves torch out). Both give the same logits within 1e-4 (tested).
     """
-    if not _torch_installed() and SHIPPED_ONNX.is_file():
-        return SHIPPED_ONNX
-    if not SHIPPED_CHECKPOINT.is_file():
+    if name not in SHIPPED_MODELS:
+        raise CheckpointError(name, f"is not a shipped model (those are {', '.join(SHIPPED_MODELS)})",
+                              "name one of them, or give a checkpoint file")
+    checkpoint = SHIPPED_MODELS[name]
+    if not _torch_installed() and checkpoint.with_suffix(".onnx").is_file():
+        return checkpoint.with_suffix(".onnx")
+    if not checkpoint.is_file():
         raise CheckpointError(
-            SHIPPED_CHECKPOINT, "the shipped model has not been trained yet (the file does not exist)",
-            "train it with `python -m scripts.train_shipped_model` (full paper configuration on all of EmoDB; "
-            "several hours on CPU), or pass your own checkpoint (--checkpoint FILE / checkpoint=...)")
-    return SHIPPED_CHECKPOINT
+            checkpoint, f"the shipped model {name!r} has not been trained yet (the file does not exist)",
+            f"train it with `{_MAKERS[name]}` (hours on CPU), or pass your own checkpoint (--checkpoint FILE / "
+            "checkpoint=...)")
+    return checkpoint
+
+
+def checkpoint_path(checkpoint: str | os.PathLike | None) -> Path:
+    """The file ``checkpoint`` means: the default shipped model for None, a shipped model by its name
+    (``"emodb+ravdess"``; a file of that name in the working folder wins), else the path as given."""
+    if checkpoint is None:
+        return shipped_checkpoint()
+    path = Path(checkpoint).expanduser()
+    if str(checkpoint) in SHIPPED_MODELS and not path.exists():
+        return shipped_checkpoint(str(checkpoint))
+    return path
 
 
 # --------------------------------------------------------------------------- recognizer
@@ -120,7 +144,7 @@ class Recognizer:
         if model is not None and info is not None:
             self.model, self.info = model.to(device).eval(), info
         else:
-            path = shipped_checkpoint() if checkpoint is None else Path(checkpoint)
+            path = checkpoint_path(checkpoint)
             if is_onnx(path):  # ONNX Runtime: numpy in, numpy out, torch never imported
                 self.model = OnnxModel(path, self.num_threads)
                 self.info = self.model.info
@@ -461,7 +485,7 @@ _CACHE: dict = {}
 
 def _cached_recognizer(checkpoint) -> Recognizer:
     """One Recognizer per checkpoint file (and modification time) per process."""
-    path = (shipped_checkpoint() if checkpoint is None else Path(checkpoint)).expanduser()
+    path = checkpoint_path(checkpoint)
     try:
         st = path.stat()
         key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
