@@ -84,3 +84,20 @@ def test_the_card_quotes_the_choice_the_folds_and_whether_it_is_the_default():
     assert "WA 73.49 %, UA 70.51 %" in card and "UA 69.48 %" in card and "UA 72.22 %" in card
     assert "It is **not** the default" in card and "smoke-test" not in card
     assert "smoke-test" in two.render_card({**meta, "n_utterances": 20})
+
+
+def test_the_shipped_two_corpus_model_is_found_by_name_and_its_card_is_its_own():
+    """The committed checkpoint, its card and the choice table agree (the card is rendered from the checkpoint)."""
+    from amsnet_lib.serve.checkpoint import load_checkpoint
+
+    path = predict.shipped_checkpoint("emodb+ravdess")
+    if path.suffix == ".onnx":
+        pytest.skip("PyTorch is not installed: the card is checked against the .pt checkpoint")
+    _, info = load_checkpoint(path)
+    meta = {**info.meta, "classes": list(info.classes)}
+    assert (path.parent / "MODEL_CARD_emodb+ravdess.md").read_text() == two.render_card(meta, path.name)
+    assert info.experiment.corpus == "emodb+ravdess" and info.experiment.model == meta["chosen"]
+    assert set(info.classes) == {"anger", "boredom", "disgust", "fear", "happiness", "sadness", "neutral", "calm", "surprise"}
+    choice = pd.read_csv(two.TABLES / "two_corpus_model_choice.csv")
+    assert choice.loc[choice["mean UA"].idxmax(), "model"] == two.CANDIDATES[meta["chosen"]]
+    assert path.with_suffix(".onnx").is_file()
