@@ -59,8 +59,8 @@ def test_the_blocker_really_makes_torch_unimportable(tmp_path, package):
 
 @pytest.mark.slow
 def test_predict_evaluate_and_stream_an_onnx_model_without_torch(tmp_path):
-    """`amsnet predict` with the shipped ONNX model (the default when torch is absent), evaluate and
-    stream on it, in a process where torch cannot be imported: nothing may import it."""
+    """`amsnet predict` with the shipped ONNX model (the default when torch is absent), evaluate on it and
+    stream with the two-corpus one named, in a process where torch cannot be imported: nothing may import it."""
     clips = _wavs(tmp_path / "audio")
     manifest = tmp_path / "labelled.csv"
     manifest.write_text("path,label\n" + "".join(f"{p},anger\n" for p in clips))
@@ -70,12 +70,13 @@ def test_predict_evaluate_and_stream_an_onnx_model_without_torch(tmp_path):
         from amsnet_lib.serve.predict import shipped_checkpoint
 
         assert shipped_checkpoint().suffix == ".onnx", shipped_checkpoint()
+        assert shipped_checkpoint("emodb+ravdess").suffix == ".onnx"  # the model of both corpora, by name
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
             assert main(["predict", {str(tmp_path / "audio")!r}, "--format", "json", "--quiet"]) == 0
             assert main(["evaluate", {str(manifest)!r}, "--checkpoint", {str(SHIPPED_ONNX)!r}, "--quiet",
                          "--adapt", "none", "--left-out", {str(tmp_path / "left.csv")!r}]) == 0
-            assert main(["stream", {str(clips[-1])!r}, "--checkpoint", {str(SHIPPED_ONNX)!r}, "--format", "jsonl"]) == 0
+            assert main(["stream", {str(clips[-1])!r}, "--checkpoint", "emodb+ravdess", "--format", "jsonl"]) == 0
         text = buf.getvalue()
         rows = json.JSONDecoder().raw_decode(text)[0]
         print(json.dumps({{"rows": rows, "torch": "torch" in sys.modules, "text": text}}))
@@ -85,7 +86,7 @@ def test_predict_evaluate_and_stream_an_onnx_model_without_torch(tmp_path):
     assert got["torch"] is False
     assert len(got["rows"]) == 3 and all(r["error"] is None and r["label"] for r in got["rows"])
     assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in got["rows"])
-    assert "WA " in got["text"] and '"summary"' in got["text"]
+    assert "WA " in got["text"] and '"summary"' in got["text"] and '"surprise"' in got["text"]  # a class of RAVDESS
 
 
 def test_commands_that_need_torch_name_the_extra_to_install(tmp_path):
