@@ -103,6 +103,9 @@ def main(argv=None) -> int:
                         "validation speakers and only its test folds read (default: 1, none)")
     add_store_options(p, search=True, device=True)
     args = p.parse_args(argv)
+    if args.ensemble > 1 and args.validation_only:  # the ensembles come after the test step that flag skips
+        p.error("--ensemble builds the chosen configuration's ensembles after its test; --validation-only stops before "
+                "the test: drop one of them")
 
     store = Path(args.run_dir or resolve_run_dir(profile=args.profile))
     folds_root = (args.search_root or store / "search") / "folds"
@@ -161,7 +164,7 @@ def main(argv=None) -> int:
                  f"scored on validation speakers, {args.corpus} [{args.protocol}]", notes, results, chosen, TRIAL0,
                  f"{args.stage.upper()} with {chosen} against the EmoDB-chosen recipe, both validated on speakers, "
                  f"same test utterances, {args.corpus} [{args.protocol}]")
-    if args.ensemble > 1 and not args.validation_only:
+    if args.ensemble > 1:
         final = chosen if chosen in tested else TRIAL0  # the recipe chosen: its run is the search's trial 0
         write_ensemble(stem.with_name(stem.name + "_ensemble"), tested[final], features_for(tested[final]), args.ensemble,
                        results[final], chosen, args, store)

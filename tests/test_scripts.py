@@ -265,6 +265,7 @@ def test_unseen_speaker_options_score_on_validation_speakers_then_test_only_the_
     """Each option scored like a search trial (no test fold read under --validation-only), then the chosen one
     and the recipe trained under the protocol; an option not chosen is never tested. Ties keep the recipe."""
     import pandas as pd
+    import pytest
 
     from scripts import unseen_speaker_options as options
 
@@ -283,6 +284,9 @@ def test_unseen_speaker_options_score_on_validation_speakers_then_test_only_the_
               "normalisation utterance", "--run-dir", str(tmp_path / "runs"), "--tables", str(tmp_path / "tables"),
               "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"]
     csv = tmp_path / "tables" / "unseen_speaker_options_mine_loso_frlm.csv"
+    with pytest.raises(SystemExit):  # ensembles come after the test that --validation-only skips: said, not ignored
+        options.main(common + ["--validation-only", "--ensemble", "3"])
+    assert "drop one of them" in capsys.readouterr().err and not csv.exists()
     assert options.main(common + ["--validation-only"]) == 0
     assert not list((tmp_path / "runs").rglob("predictions.csv"))
     val = pd.read_csv(csv)
