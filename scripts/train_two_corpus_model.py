@@ -277,9 +277,9 @@ def main(argv: list[str] | None = None) -> int:
                 notes=choice_notes(loco, chosen, decision))
     print(f"chosen: {CANDIDATES[chosen]} (--adapt {adapt}); default: "
           f"{'this model' if decision['replaces'] else 'the EmoDB-only model'} ({decision['why']})")
+    joint = per_corpus(chosen, tables)
     figures = {"choice": loco.to_dict("records"), "chosen": chosen, "recommended_adapt": adapt,
-               "replaces_shipped": decision,
-               "per_corpus": (lambda t: None if t is None else t.to_dict("records"))(per_corpus(chosen, tables)),
+               "replaces_shipped": decision, "per_corpus": None if joint is None else joint.to_dict("records"),
                "shipped_loso_accuracy": read_accuracy(Path(args.summary), "loso", recipe="tuned") or NOT_MEASURED}
     out = Path(args.out)
     card = out.parent / f"MODEL_CARD_{out.stem}.md"
