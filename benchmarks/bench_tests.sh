@@ -22,18 +22,25 @@ t0=$SECONDS
 bash scripts/setup_env.sh > "$work/setup.log" 2>&1
 setup=$(( SECONDS - t0 ))
 load="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
+# the whole machine's busy CPU time (user, nice, system, irq, softirq; /proc/stat, in clock ticks): with
+# nothing else running, what the suite costs, Ray's processes and the notebook kernels included
+busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat 2>/dev/null || echo 0; }
+ticks="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+b0="$(busy)"
 t0=$SECONDS
 set +e
 ./run_tests.sh > "$work/tests.log" 2>&1
 rc=$?
 set -e
 tests=$(( SECONDS - t0 ))
+cpu=$(( ($(busy) - b0) / ticks ))
 # pytest's closing lines: the library's first, then the notebook checks' (run_tests.sh prints them after)
 mapfile -t summaries < <(grep -E "^=+ .*(passed|failed).* in [0-9.]+s" "$work/tests.log" | sed -E 's/^=+ (.*) =+$/\1/')
 {
     echo "fresh clone of $commit, $(nproc) cores, load average at the start $load"
     echo "set-up (scripts/setup_env.sh: .venv, pinned packages, librosa's numba kernels): ${setup} s"
     echo "./run_tests.sh: ${tests} s wall, exit status $rc (target: at most 180 s)"
+    echo "  machine CPU while it ran: ${cpu} CPU-s; at $(nproc) cores no run can take less than $(( cpu / $(nproc) )) s"
     echo "  library tests: ${summaries[0]:-no summary line}"
     echo "  notebook checks (beside them): ${summaries[1]:-no summary line}"
 } | tee "$out"
